@@ -1,0 +1,165 @@
+// The whole Springboard IR in one header.
+//
+// A Module is a list of Functions; function 0 is the entry. A Function is a
+// linear list of Insts over eleven 64-bit registers r0..r10 with the BPF
+// calling convention (r0 result, r1-r5 arguments and scratch, r6-r9 callee
+// saved, r10 read-only frame pointer to the top of a per-function frame).
+// Control flow uses numbered labels local to a function. Bytecode lowers
+// into it one-to-one or one-to-few (frontend/lower.cpp); trampolines lower
+// into the same ops plus the native-ABI ops (ArgGet, CallAddr), so frame
+// and call logic is written once and backends only select instructions.
+//
+// Text form (ir/printer.cpp), one instruction per line:
+//   r0 = add.32 r0, 5        r3 = load.s16 [r1+2]      store.64 [r10-8], r1
+//   br.64 sgt r1, -3 -> L3   call helper 5             L3:
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sb::ir {
+
+constexpr int kNumRegs = 11;  // r0..r10
+constexpr uint8_t kFP = 10;   // r10: frame pointer, never written
+constexpr uint32_t kNoOrigin = ~0u;
+
+// The opcode table (design example 3). Columns:
+//   name      the enumerator         text     the printer's mnemonic
+//   form      operand shape (see Form below)
+//   meaning   what it does, `b` is the second operand: src register or imm
+#define SB_IR_OPS(X)                                                                \
+  /*  name       text          form          meaning                            */ \
+  X(Mov,       "mov",        Form::Alu,    "dst = b")                               \
+  X(Add,       "add",        Form::Alu,    "dst += b")                              \
+  X(Sub,       "sub",        Form::Alu,    "dst -= b")                              \
+  X(Mul,       "mul",        Form::Alu,    "dst *= b")                              \
+  X(UDiv,      "udiv",       Form::Alu,    "dst = b ? dst / b : 0 (unsigned)")      \
+  X(SDiv,      "sdiv",       Form::Alu,    "dst = b ? dst / b : 0; MIN/-1 = MIN")   \
+  X(UMod,      "umod",       Form::Alu,    "dst = b ? dst % b : dst (unsigned)")    \
+  X(SMod,      "smod",       Form::Alu,    "dst = b ? dst % b : dst; MIN%-1 = 0")   \
+  X(Or,        "or",         Form::Alu,    "dst |= b")                              \
+  X(And,       "and",        Form::Alu,    "dst &= b")                              \
+  X(Xor,       "xor",        Form::Alu,    "dst ^= b")                              \
+  X(Shl,       "shl",        Form::Alu,    "dst <<= b mod width")                   \
+  X(LShr,      "lshr",       Form::Alu,    "dst >>= b mod width (logical)")         \
+  X(AShr,      "ashr",       Form::Alu,    "dst >>= b mod width (arithmetic)")      \
+  X(Neg,       "neg",        Form::Unary,  "dst = -dst")                            \
+  X(MovSx,     "movsx",      Form::Ext,    "dst = sign_extend(src, ext bits)")      \
+  X(Bswap,     "bswap",      Form::Ext,    "dst = byte_swap(dst, ext bits)")        \
+  X(LoadImm,   "ldimm",      Form::Imm64,  "dst = imm (any 64-bit value)")          \
+  X(Load,      "load",       Form::Load,   "dst = *(size *)(src + off), extended")  \
+  X(Store,     "store",      Form::Store,  "*(size *)(dst + off) = b")              \
+  X(Atomic,    "atomic",     Form::Atomic, "atomic rmw at dst + off with src")      \
+  X(Jmp,       "jmp",        Form::Jump,   "goto target")                           \
+  X(Br,        "br",         Form::Branch, "if (dst cc b) goto target")             \
+  X(Call,      "call",       Form::Call,   "r0 = helper[target](r1..r5)")           \
+  X(CallLocal, "call.local", Form::Call,   "r0 = function[target](r1..r5)")         \
+  X(Exit,      "exit",       Form::Term,   "return r0 from this function")          \
+  X(Unwind,    "unwind",     Form::Term,   "end the whole program with r0")         \
+  X(Trap,      "trap",       Form::Term,   "end the program with fault `target`")   \
+  X(Label,     "label",      Form::Label,  "define label target")
+
+enum class Form : uint8_t { Alu, Unary, Ext, Imm64, Load, Store, Atomic, Jump, Branch, Call, Term, Label };
+
+enum class Op : uint8_t {
+#define SB_IR_ENUM(name, text, form, meaning) name,
+  SB_IR_OPS(SB_IR_ENUM)
+#undef SB_IR_ENUM
+};
+
+// Branch conditions. Unsigned unless prefixed with S; Set tests dst & b.
+#define SB_IR_CONDS(X) \
+  X(Eq, "eq") X(Ne, "ne") X(Gt, "gt") X(Ge, "ge") X(Lt, "lt") X(Le, "le") \
+  X(SGt, "sgt") X(SGe, "sge") X(SLt, "slt") X(SLe, "sle") X(Set, "set")
+
+enum class Cond : uint8_t {
+#define SB_IR_ENUM(name, text) name,
+  SB_IR_CONDS(SB_IR_ENUM)
+#undef SB_IR_ENUM
+};
+
+// Atomic read-modify-write kinds. With `fetch`, src receives the old value;
+// CmpXchg compares with r0 and always loads the old value into r0.
+#define SB_IR_ATOMICS(X) \
+  X(Add, "add") X(Or, "or") X(And, "and") X(Xor, "xor") X(Xchg, "xchg") X(CmpXchg, "cmpxchg")
+
+enum class AtomicOp : uint8_t {
+#define SB_IR_ENUM(name, text) name,
+  SB_IR_ATOMICS(SB_IR_ENUM)
+#undef SB_IR_ENUM
+};
+
+// Faults a program can end with (Trap's target). Engines report them as
+// errors that name the bytecode instruction (the Trap's origin).
+#define SB_IR_TRAPS(X) \
+  X(None, "no fault") X(BadCallx, "callx to an unregistered helper")
+
+enum class TrapCode : uint8_t {
+#define SB_IR_ENUM(name, text) name,
+  SB_IR_TRAPS(SB_IR_ENUM)
+#undef SB_IR_ENUM
+};
+const char* trap_message(TrapCode code);
+
+struct Inst {
+  Op op = Op::Label;
+  uint8_t dst = 0;       // destination / base register (Store, Atomic)
+  uint8_t src = 0;       // source / base register (Load)
+  bool k = false;        // the second operand `b` is imm, not src
+  uint8_t width = 64;    // operation width: 32 or 64 (Alu, Unary, Br, Atomic)
+  uint8_t size = 8;      // memory access size in bytes (Load, Store, Atomic)
+  uint8_t ext = 0;       // MovSx source bits, Bswap bits (16/32/64)
+  bool sext = false;     // Load sign-extends
+  bool fetch = false;    // Atomic returns the old value
+  Cond cc = Cond::Eq;    // Br
+  AtomicOp aop = AtomicOp::Add;
+  int32_t off = 0;       // memory displacement
+  int64_t imm = 0;       // `b` when k; the 64-bit constant of LoadImm
+  uint32_t target = 0;   // label (Jmp, Br, Label), helper id (Call), function (CallLocal)
+  uint32_t origin = kNoOrigin;  // index of the bytecode instruction it came from
+};
+
+struct Function {
+  std::string name;
+  std::vector<Inst> code;
+  uint32_t num_labels = 0;
+  uint32_t frame_size = 512;  // bytes below r10
+  uint32_t new_label() { return num_labels++; }
+};
+
+struct Module {
+  std::vector<Function> functions;  // [0] is the entry point
+};
+
+// Table lookups generated from the X-macros above.
+const char* op_name(Op op);
+Form op_form(Op op);
+const char* op_meaning(Op op);
+const char* cond_name(Cond cc);
+const char* atomic_name(AtomicOp a);
+bool is_terminator(Op op);  // Jmp, Exit, Unwind, Trap: control never falls through
+
+// Construction helpers so lowering code reads like the IR text.
+Inst alu(Op op, int width, uint8_t dst, uint8_t src);
+Inst alu_imm(Op op, int width, uint8_t dst, int64_t imm);
+Inst load(int size, bool sext, uint8_t dst, uint8_t base, int32_t off);
+Inst store(int size, uint8_t base, int32_t off, uint8_t src);
+Inst store_imm(int size, uint8_t base, int32_t off, int64_t imm);
+Inst branch(Cond cc, int width, uint8_t dst, uint8_t src, uint32_t label);
+Inst branch_imm(Cond cc, int width, uint8_t dst, int64_t imm, uint32_t label);
+Inst jump(uint32_t label);
+Inst label(uint32_t id);
+
+// Printer (ir/printer.cpp): the text form above, used by tests and --emit ir.
+std::string print(const Inst& inst);
+std::string print(const Function& fn);
+std::string print(const Module& m);
+
+// Verifier (ir/verifier.cpp), run between stages: registers in range, r10
+// never written, widths and sizes legal, labels defined once and every
+// target defined, call targets exist, last instruction a terminator.
+// Throws sb::Error naming the function and instruction index.
+void verify(const Module& m);
+
+}  // namespace sb::ir

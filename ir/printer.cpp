@@ -1,0 +1,162 @@
+// The IR's text form (see the header comment of ir/ir.h) and the table
+// lookups generated from the X-macros.
+#include <fmt/format.h>
+
+#include "ir/ir.h"
+
+namespace sb::ir {
+
+namespace {
+struct OpInfo {
+  const char* text;
+  Form form;
+  const char* meaning;
+};
+constexpr OpInfo kOps[] = {
+#define SB_IR_ROW(name, text, form, meaning) {text, form, meaning},
+    SB_IR_OPS(SB_IR_ROW)
+#undef SB_IR_ROW
+};
+constexpr const char* kConds[] = {
+#define SB_IR_ROW(name, text) text,
+    SB_IR_CONDS(SB_IR_ROW)
+#undef SB_IR_ROW
+};
+constexpr const char* kAtomics[] = {
+#define SB_IR_ROW(name, text) text,
+    SB_IR_ATOMICS(SB_IR_ROW)
+#undef SB_IR_ROW
+};
+
+std::string operand_b(const Inst& i) {
+  return i.k ? fmt::format("{}", i.imm) : fmt::format("r{}", i.src);
+}
+std::string address(uint8_t base, int32_t off) {
+  return off < 0 ? fmt::format("[r{}-{}]", base, -int64_t(off)) : fmt::format("[r{}+{}]", base, off);
+}
+}  // namespace
+
+const char* op_name(Op op) { return kOps[size_t(op)].text; }
+Form op_form(Op op) { return kOps[size_t(op)].form; }
+const char* op_meaning(Op op) { return kOps[size_t(op)].meaning; }
+const char* cond_name(Cond cc) { return kConds[size_t(cc)]; }
+const char* atomic_name(AtomicOp a) { return kAtomics[size_t(a)]; }
+const char* trap_message(TrapCode code) {
+  static constexpr const char* kTraps[] = {
+#define SB_IR_ROW(name, text) text,
+      SB_IR_TRAPS(SB_IR_ROW)
+#undef SB_IR_ROW
+  };
+  return size_t(code) < std::size(kTraps) ? kTraps[size_t(code)] : "unknown fault";
+}
+bool is_terminator(Op op) {
+  return op == Op::Jmp || op == Op::Exit || op == Op::Unwind || op == Op::Trap;
+}
+
+std::string print(const Inst& i) {
+  const char* name = op_name(i.op);
+  switch (op_form(i.op)) {
+    case Form::Alu:
+      return fmt::format("r{} = {}.{} r{}, {}", i.dst, name, i.width, i.dst, operand_b(i));
+    case Form::Unary:
+      return fmt::format("r{} = {}.{} r{}", i.dst, name, i.width, i.dst);
+    case Form::Ext:
+      return fmt::format("r{} = {}{}.{} r{}", i.dst, name, i.ext, i.width,
+                         i.op == Op::Bswap ? i.dst : i.src);
+    case Form::Imm64:
+      return fmt::format("r{} = {} {:#x}", i.dst, name, uint64_t(i.imm));
+    case Form::Load:
+      return fmt::format("r{} = {}.{}{} {}", i.dst, name, i.sext ? 's' : 'u', i.size * 8,
+                         address(i.src, i.off));
+    case Form::Store:
+      return fmt::format("{}.{} {}, {}", name, i.size * 8, address(i.dst, i.off), operand_b(i));
+    case Form::Atomic: {
+      // Name the register that receives the old value: src with fetch, r0 for cmpxchg.
+      std::string result = i.aop == AtomicOp::CmpXchg ? "r0 = " : i.fetch ? fmt::format("r{} = ", i.src) : "";
+      const char* fetch = i.fetch && i.aop < AtomicOp::Xchg ? "fetch_" : "";
+      return fmt::format("{}{}.{}{}.{} {}, r{}", result, name, fetch, atomic_name(i.aop), i.size * 8,
+                         address(i.dst, i.off), i.src);
+    }
+    case Form::Jump:
+      return fmt::format("{} -> L{}", name, i.target);
+    case Form::Branch:
+      return fmt::format("{}.{} {} r{}, {} -> L{}", name, i.width, cond_name(i.cc), i.dst,
+                         operand_b(i), i.target);
+    case Form::Call:
+      return fmt::format("{} {}", i.op == Op::Call ? "call helper" : "call func", i.target);
+    case Form::Term:
+      return i.op == Op::Trap ? fmt::format("{} {}", name, trap_message(TrapCode(i.target))) : name;
+    case Form::Label:
+      return fmt::format("L{}:", i.target);
+  }
+  return name;
+}
+
+std::string print(const Function& fn) {
+  std::string out = fmt::format("function {} (frame {})\n", fn.name, fn.frame_size);
+  for (const Inst& i : fn.code) {
+    out += i.op == Op::Label ? "" : "  ";
+    out += print(i);
+    out += '\n';
+  }
+  return out;
+}
+
+std::string print(const Module& m) {
+  std::string out;
+  for (size_t f = 0; f < m.functions.size(); ++f) {
+    if (f) out += '\n';
+    out += fmt::format("; function {}\n", f);
+    out += print(m.functions[f]);
+  }
+  return out;
+}
+
+// --- construction helpers ---
+Inst alu(Op op, int width, uint8_t dst, uint8_t src) {
+  Inst i;
+  i.op = op, i.width = uint8_t(width), i.dst = dst, i.src = src;
+  return i;
+}
+Inst alu_imm(Op op, int width, uint8_t dst, int64_t imm) {
+  Inst i = alu(op, width, dst, 0);
+  i.k = true, i.imm = imm;
+  return i;
+}
+Inst load(int size, bool sext, uint8_t dst, uint8_t base, int32_t off) {
+  Inst i;
+  i.op = Op::Load, i.size = uint8_t(size), i.sext = sext, i.dst = dst, i.src = base, i.off = off;
+  return i;
+}
+Inst store(int size, uint8_t base, int32_t off, uint8_t src) {
+  Inst i;
+  i.op = Op::Store, i.size = uint8_t(size), i.dst = base, i.off = off, i.src = src;
+  return i;
+}
+Inst store_imm(int size, uint8_t base, int32_t off, int64_t imm) {
+  Inst i = store(size, base, off, 0);
+  i.k = true, i.imm = imm;
+  return i;
+}
+Inst branch(Cond cc, int width, uint8_t dst, uint8_t src, uint32_t label) {
+  Inst i;
+  i.op = Op::Br, i.cc = cc, i.width = uint8_t(width), i.dst = dst, i.src = src, i.target = label;
+  return i;
+}
+Inst branch_imm(Cond cc, int width, uint8_t dst, int64_t imm, uint32_t label) {
+  Inst i = branch(cc, width, dst, 0, label);
+  i.k = true, i.imm = imm;
+  return i;
+}
+Inst jump(uint32_t label) {
+  Inst i;
+  i.op = Op::Jmp, i.target = label;
+  return i;
+}
+Inst label(uint32_t id) {
+  Inst i;
+  i.op = Op::Label, i.target = id;
+  return i;
+}
+
+}  // namespace sb::ir

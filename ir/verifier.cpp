@@ -1,0 +1,59 @@
+// Structural checks run between pipeline stages (design example 5): they
+// catch a lowering bug at the stage that made it, not as wrong machine code.
+#include <fmt/format.h>
+
+#include "ir/diag.h"
+#include "ir/ir.h"
+
+namespace sb::ir {
+
+namespace {
+void check(bool ok, const Function& fn, size_t index, const std::string& what) {
+  if (!ok) throw Error(fmt::format("IR function {}: instruction {}", fn.name, index), what);
+}
+bool writes_dst(const Inst& i) {
+  switch (op_form(i.op)) {
+    case Form::Alu: case Form::Unary: case Form::Ext: case Form::Imm64: case Form::Load:
+      return true;
+    default:
+      return false;
+  }
+}
+bool legal_size(uint8_t s) { return s == 1 || s == 2 || s == 4 || s == 8; }
+}  // namespace
+
+void verify(const Module& m) {
+  if (m.functions.empty()) throw Error("IR", "module has no functions");
+  for (const Function& fn : m.functions) {
+    std::vector<int> defined(fn.num_labels, 0);
+    for (const Inst& i : fn.code)
+      if (i.op == Op::Label && i.target < fn.num_labels) defined[i.target]++;
+    check(!fn.code.empty(), fn, 0, "empty function");
+    for (size_t n = 0; n < fn.code.size(); ++n) {
+      const Inst& i = fn.code[n];
+      const Form form = op_form(i.op);
+      check(i.dst < kNumRegs && i.src < kNumRegs, fn, n, "register out of range");
+      check(!(writes_dst(i) && i.dst == kFP), fn, n, "writes the frame pointer r10");
+      if (form == Form::Alu || form == Form::Unary || form == Form::Branch || form == Form::Atomic ||
+          form == Form::Ext)
+        check(i.width == 32 || i.width == 64, fn, n, "width must be 32 or 64");
+      if (form == Form::Load || form == Form::Store || form == Form::Atomic)
+        check(legal_size(i.size), fn, n, "access size must be 1, 2, 4 or 8");
+      if (form == Form::Atomic) check(i.size == 4 || i.size == 8, fn, n, "atomic size must be 4 or 8");
+      if (i.op == Op::MovSx) check(i.ext == 8 || i.ext == 16 || i.ext == 32, fn, n, "bad movsx width");
+      if (i.op == Op::Bswap) check(i.ext == 16 || i.ext == 32 || i.ext == 64, fn, n, "bad bswap width");
+      if (form == Form::Jump || form == Form::Branch)
+        check(i.target < fn.num_labels && defined[i.target] == 1, fn, n,
+              fmt::format("target L{} is not defined exactly once", i.target));
+      if (i.op == Op::Label)
+        check(i.target < fn.num_labels && defined[i.target] == 1, fn, n,
+              fmt::format("label L{} defined more than once or out of range", i.target));
+      if (i.op == Op::CallLocal)
+        check(i.target < m.functions.size(), fn, n, fmt::format("no function {}", i.target));
+    }
+    check(is_terminator(fn.code.back().op), fn, fn.code.size() - 1,
+          "function does not end in a terminator");
+  }
+}
+
+}  // namespace sb::ir
