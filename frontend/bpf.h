@@ -1,0 +1,104 @@
+// The BPF instruction set as RFC 9669 defines it: encoding constants and the
+// raw instruction word. Everything that reads or writes bytecode (decoder,
+// validator, assembler, disassembler, interpreter, IR lowering) uses these
+// names, so the numbers below appear exactly once in the project.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sb::bpf {
+
+// RFC 9669 section 3: one 64-bit slot, little-endian.
+//   opcode:8 | dst_reg:4 | src_reg:4 | offset:16 | imm:32
+struct Insn {
+  uint8_t opcode = 0;
+  uint8_t dst : 4 = 0;  // 0..15 as encoded; only 0..10 are valid registers
+  uint8_t src : 4 = 0;  // (bit-fields so that the slot is 8 bytes, dst low)
+  int16_t off = 0;
+  int32_t imm = 0;
+
+  bool operator==(const Insn&) const = default;
+};
+static_assert(sizeof(Insn) == 8);
+
+constexpr int kNumRegs = 11;      // r0..r10
+constexpr int kFramePointer = 10; // r10, read-only
+constexpr int kStackSize = 512;   // bytes per frame (RFC 9669 section 2)
+constexpr int kMaxCallDepth = 8;  // bpf-to-bpf frames, as the kernel
+
+// --- instruction classes (RFC 9669 section 3.1, low 3 bits) ---
+enum Class : uint8_t {
+  LD = 0x00, LDX = 0x01, ST = 0x02, STX = 0x03,
+  ALU = 0x04, JMP = 0x05, JMP32 = 0x06, ALU64 = 0x07,
+};
+inline Class class_of(uint8_t opcode) { return Class(opcode & 0x07); }
+
+// --- arithmetic and jump instructions (section 4) ---
+enum Source : uint8_t { K = 0x00, X = 0x08 };  // bit 3: imm or src register
+
+// ALU/ALU64 operation code (high 4 bits), section 4.1.
+enum AluOp : uint8_t {
+  ADD = 0x00, SUB = 0x10, MUL = 0x20, DIV = 0x30, OR = 0x40, AND = 0x50,
+  LSH = 0x60, RSH = 0x70, NEG = 0x80, MOD = 0x90, XOR = 0xa0, MOV = 0xb0,
+  ARSH = 0xc0, END = 0xd0,
+};
+
+// JMP/JMP32 operation code (high 4 bits), section 4.3.
+enum JmpOp : uint8_t {
+  JA = 0x00, JEQ = 0x10, JGT = 0x20, JGE = 0x30, JSET = 0x40, JNE = 0x50,
+  JSGT = 0x60, JSGE = 0x70, CALL = 0x80, EXIT = 0x90, JLT = 0xa0, JLE = 0xb0,
+  JSLT = 0xc0, JSLE = 0xd0,
+};
+
+// Byte swap (END) source bit: TO_LE uses K, TO_BE uses X; ALU64|END is bswap.
+constexpr uint8_t TO_LE = 0x00, TO_BE = 0x08;
+
+// CALL src_reg values (section 4.3.1).
+enum CallKind : uint8_t { CALL_HELPER = 0, CALL_LOCAL = 1, CALL_HELPER_BTF = 2 };
+
+// --- load and store instructions (section 5) ---
+enum Size : uint8_t { W = 0x00, H = 0x08, B = 0x10, DW = 0x18 };
+enum Mode : uint8_t {
+  IMM = 0x00, ABS = 0x20, IND = 0x40, MEM = 0x60, MEMSX = 0x80, ATOMIC = 0xc0,
+};
+inline unsigned size_bytes(uint8_t opcode) {
+  switch (opcode & 0x18) {
+    case W: return 4;
+    case H: return 2;
+    case B: return 1;
+    default: return 8;
+  }
+}
+
+// Atomic operations carried in imm (section 5.3).
+constexpr int32_t FETCH = 0x01;
+enum AtomicOp : int32_t {
+  ATOMIC_ADD = 0x00, ATOMIC_OR = 0x40, ATOMIC_AND = 0x50, ATOMIC_XOR = 0xa0,
+  ATOMIC_XCHG = 0xe0 | FETCH, ATOMIC_CMPXCHG = 0xf0 | FETCH,
+};
+
+// 64-bit immediate load sub-types (src_reg of LD|IMM|DW, section 5.4).
+enum LddwSrc : uint8_t {
+  LDDW_IMM64 = 0, LDDW_MAP_FD = 1, LDDW_MAP_VALUE = 2, LDDW_VAR_ADDR = 3,
+  LDDW_CODE_ADDR = 4, LDDW_MAP_IDX = 5, LDDW_MAP_IDX_VALUE = 6,
+};
+constexpr uint8_t LDDW = uint8_t(LD) | uint8_t(IMM) | uint8_t(DW);  // 0x18
+
+// Decoded helpers on the raw word.
+inline bool is_lddw(const Insn& i) { return i.opcode == LDDW; }
+inline uint8_t op_of(const Insn& i) { return i.opcode & 0xf0; }
+inline bool is_reg_source(const Insn& i) { return (i.opcode & X) != 0; }
+// Slots an instruction occupies: LDDW takes two (section 5.4), all others one.
+inline size_t slot_count(const Insn& i) { return is_lddw(i) ? 2 : 1; }
+
+// A loaded program: raw slots (LDDW occupies two), plus where it came from
+// so every diagnostic can name the file and the instruction.
+struct Program {
+  std::string name;        // file name or "<stdin>", used in diagnostics
+  std::vector<Insn> insns; // raw slots, indexes are instruction numbers
+};
+
+}  // namespace sb::bpf
