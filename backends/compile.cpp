@@ -1,0 +1,45 @@
+#include "backends/compile.h"
+
+#include "backends/isel.h"
+#include "frontend/lower.h"
+#include "frontend/validator.h"
+#include "ir/diag.h"
+
+namespace sb {
+
+ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers) {
+  bpf::ValidateOptions vopts;
+  vopts.helper_exists = [&](uint32_t id) { return helpers.find(id) != nullptr; };
+  bpf::validate(p, vopts);
+  bpf::LowerOptions lopts;
+  for (const rt::Helper& h : helpers.all()) lopts.helpers.push_back({h.id, h.unwind_on_zero});
+  ir::Module m = bpf::lower(p, lopts);
+  ir::verify(m);
+  return m;
+}
+
+mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts) {
+  const backend::TargetDesc& target = backend::target_for(opts.arch);
+  mc::Emitter out(mc::McTarget::get(target.spec), opts.output, opts.record_origins);
+  backend::CodegenOptions copts;
+  copts.helper_address = opts.helper_address;
+  target.make_isel(out, copts)->run(m);
+  return out.finish();
+}
+
+Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const CompileOptions& opts) {
+  Compilation c;
+  c.ir = to_ir(p, helpers);
+  CompileOptions o = opts;
+  if (!o.helper_address) {
+    o.helper_address = [&](uint32_t id) -> uint64_t {
+      const rt::Helper* h = helpers.find(id);
+      if (!h) throw Error(p.name, "call to unknown helper " + std::to_string(id));
+      return reinterpret_cast<uint64_t>(h->fn);
+    };
+  }
+  c.image = generate(c.ir, o);
+  return c;
+}
+
+}  // namespace sb

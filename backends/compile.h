@@ -1,0 +1,46 @@
+// The compile pipeline, in order (design example 10):
+//
+//   bytes ──decode──▶ bpf::Program ──validate──▶ ──lower──▶ ir::Module ──verify──▶
+//     ──select (backends/<arch>/isel.cpp + abi.cpp)──▶ MCInsts ──LLVM MC assembler──▶
+//     machine code bytes | assembly text | ELF relocatable object
+//
+// decode: frontend/decoder.cpp      validate: frontend/validator.cpp
+// lower:  frontend/lower.cpp        verify:   ir/verifier.cpp
+// select: the target's ISel, driven by backends/isel.cpp
+// encode: backends/mc/emitter.cpp (labels, fixups and relaxation by LLVM)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "backends/mc/emitter.h"
+#include "backends/target.h"
+#include "frontend/bpf.h"
+#include "ir/ir.h"
+#include "runtime/helpers.h"
+
+namespace sb {
+
+struct CompileOptions {
+  Arch arch = Arch::X86_64;
+  mc::OutputKind output = mc::OutputKind::Bytes;
+  bool record_origins = false;  // native offset of every bytecode instruction (listings)
+  // Where helper calls go; default: the host address of the helper's function.
+  std::function<uint64_t(uint32_t id)> helper_address;
+};
+
+struct Compilation {
+  ir::Module ir;
+  mc::CodeImage image;
+};
+
+// validate + lower + verify: the target-independent half.
+ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers);
+
+// The whole pipeline. Throws sb::Error naming the file and instruction.
+Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const CompileOptions& opts);
+
+// The target-dependent half on an IR module (trampolines enter here too).
+mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts);
+
+}  // namespace sb

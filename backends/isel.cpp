@@ -1,0 +1,44 @@
+#include "backends/isel.h"
+
+#include "ir/diag.h"
+
+namespace sb::backend {
+
+void ISel::run(const ir::Module& m, const std::string& entry_symbol) {
+  functions_.clear();
+  for (size_t f = 0; f < m.functions.size(); ++f)
+    functions_.push_back(f == 0 ? out_.named_symbol(entry_symbol) : out_.new_label());
+  exit_ = out_.new_label();
+  trap_ = out_.new_label();
+  for (fn_index_ = 0; fn_index_ < m.functions.size(); ++fn_index_) {
+    fn_ = &m.functions[fn_index_];
+    labels_.clear();
+    for (uint32_t l = 0; l < fn_->num_labels; ++l) labels_.push_back(out_.new_label());
+    out_.begin_function(functions_[fn_index_], fn_index_ == 0);
+    out_.mark_origin(mc::kOriginPrologue);
+    prologue();
+    uint32_t last_origin = ir::kNoOrigin;
+    for (const ir::Inst& inst : fn_->code) {
+      if (inst.op == ir::Op::Label) {
+        out_.bind(labels_[inst.target]);
+        continue;
+      }
+      if (inst.origin != last_origin && inst.origin != ir::kNoOrigin) {
+        out_.mark_origin(inst.origin);
+        last_origin = inst.origin;
+      }
+      select(inst);
+    }
+    if (fn_index_ == 0) {
+      out_.mark_origin(mc::kOriginExitStub);
+      program_exit_stub();
+    }
+  }
+}
+
+uint64_t ISel::helper_address(uint32_t id) const {
+  if (!opts_.helper_address) throw Error("codegen", "no helper resolver for helper " + std::to_string(id));
+  return opts_.helper_address(id);
+}
+
+}  // namespace sb::backend

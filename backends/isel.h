@@ -1,0 +1,54 @@
+// The instruction selection driver shared by every backend: it walks the
+// IR module and calls the architecture's hooks. An architecture implements
+// only the hooks (its isel.cpp selects one IR instruction; its abi.cpp
+// writes prologues, calls, returns and the program exit stub).
+#pragma once
+
+#include <vector>
+
+#include <llvm/MC/MCSymbol.h>
+
+#include "backends/mc/emitter.h"
+#include "backends/target.h"
+#include "ir/ir.h"
+
+namespace sb::backend {
+
+class ISel {
+ public:
+  ISel(mc::Emitter& out, const CodegenOptions& opts) : out_(out), opts_(opts) {}
+  virtual ~ISel() = default;
+
+  // Emits every function of `m`; function 0 is the C-callable entry
+  //   struct { uint64_t r0, status; } entry(void *mem, uint64_t len)
+  // where status is 0 or a TrapCode (then r0 is the faulting instruction).
+  void run(const ir::Module& m, const std::string& entry_symbol = "bpf_entry");
+
+ protected:
+  virtual void prologue() = 0;          // at a function's start
+  virtual void select(const ir::Inst& inst) = 0;
+  virtual void program_exit_stub() = 0; // after the entry function: binds exit/trap labels
+
+  const ir::Function& fn() const { return *fn_; }
+  bool in_entry() const { return fn_index_ == 0; }
+  bool is_last(const ir::Inst& inst) const { return &inst == &fn_->code.back(); }
+  llvm::MCSymbol* label(uint32_t id) const { return labels_[id]; }
+  llvm::MCSymbol* function(uint32_t index) const { return functions_[index]; }
+  llvm::MCSymbol* exit_label() const { return exit_; }  // status 0, r0 as is
+  llvm::MCSymbol* trap_label() const { return trap_; }  // status and r0 already set
+  const llvm::MCExpr* ref(const llvm::MCSymbol* s) { return out_.ref(s); }
+  uint64_t helper_address(uint32_t id) const;
+
+  mc::Emitter& out_;
+  const CodegenOptions& opts_;
+
+ private:
+  const ir::Function* fn_ = nullptr;
+  size_t fn_index_ = 0;
+  std::vector<llvm::MCSymbol*> labels_;
+  std::vector<llvm::MCSymbol*> functions_;
+  llvm::MCSymbol* exit_ = nullptr;
+  llvm::MCSymbol* trap_ = nullptr;
+};
+
+}  // namespace sb::backend

@@ -1,0 +1,131 @@
+#include "backends/mc/emitter.h"
+
+#include <llvm/MC/MCAsmBackend.h>
+#include <llvm/MC/MCAssembler.h>
+#include <llvm/MC/MCCodeEmitter.h>
+#include <llvm/MC/MCContext.h>
+#include <llvm/MC/MCInstPrinter.h>
+#include <llvm/MC/MCObjectFileInfo.h>
+#include <llvm/MC/MCObjectStreamer.h>
+#include <llvm/MC/MCObjectWriter.h>
+#include <llvm/MC/MCStreamer.h>
+#include <llvm/MC/MCSymbol.h>
+#include <llvm/Object/ObjectFile.h>
+#include <llvm/Support/FormattedStream.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include "ir/diag.h"
+
+namespace sb::mc {
+
+struct Emitter::State {
+  std::unique_ptr<llvm::MCContext> ctx;
+  std::unique_ptr<llvm::MCObjectFileInfo> mofi;
+  llvm::SmallVector<char, 0> buffer;
+  std::unique_ptr<llvm::raw_svector_ostream> os;
+  std::unique_ptr<llvm::MCInstPrinter> printer;
+  std::unique_ptr<llvm::MCStreamer> streamer;
+  std::vector<std::pair<uint32_t, llvm::MCSymbol*>> origins;
+  std::vector<llvm::MCSymbol*> functions;
+};
+
+Emitter::Emitter(const McTarget& t, OutputKind kind, bool record_origins)
+    : target_(t), kind_(kind), record_origins_(record_origins), s_(std::make_unique<State>()) {
+  const llvm::Target& T = t.target();
+  s_->ctx = std::make_unique<llvm::MCContext>(t.triple(), &t.mai(), &t.mri(), &t.sti(), nullptr,
+                                              &t.options());
+  s_->mofi.reset(T.createMCObjectFileInfo(*s_->ctx, /*PIC=*/false));
+  s_->ctx->setObjectFileInfo(s_->mofi.get());
+  s_->os = std::make_unique<llvm::raw_svector_ostream>(s_->buffer);
+  if (kind == OutputKind::Asm) {
+    s_->printer.reset(T.createMCInstPrinter(t.triple(), 0, t.mai(), t.mii(), t.mri()));
+    s_->streamer.reset(T.createAsmStreamer(
+        *s_->ctx, std::make_unique<llvm::formatted_raw_ostream>(*s_->os), s_->printer.get(),
+        nullptr, nullptr));
+  } else {
+    auto* backend = T.createMCAsmBackend(t.sti(), t.mri(), t.options());
+    auto writer = backend->createObjectWriter(*s_->os);
+    s_->streamer.reset(T.createMCObjectStreamer(
+        t.triple(), *s_->ctx, std::unique_ptr<llvm::MCAsmBackend>(backend), std::move(writer),
+        std::unique_ptr<llvm::MCCodeEmitter>(T.createMCCodeEmitter(t.mii(), *s_->ctx)), t.sti()));
+  }
+  s_->streamer->initSections(false, t.sti());
+  s_->streamer->switchSection(s_->mofi->getTextSection());
+}
+
+Emitter::~Emitter() = default;
+
+llvm::MCContext& Emitter::ctx() { return *s_->ctx; }
+
+void Emitter::emit(const llvm::MCInst& inst) { s_->streamer->emitInstruction(inst, target_.sti()); }
+
+llvm::MCSymbol* Emitter::new_label() { return s_->ctx->createTempSymbol(); }
+
+void Emitter::bind(llvm::MCSymbol* label) { s_->streamer->emitLabel(label); }
+
+const llvm::MCExpr* Emitter::ref(const llvm::MCSymbol* sym) {
+  return llvm::MCSymbolRefExpr::create(sym, *s_->ctx);
+}
+
+llvm::MCSymbol* Emitter::named_symbol(const std::string& name) {
+  return s_->ctx->getOrCreateSymbol(name);
+}
+
+void Emitter::begin_function(llvm::MCSymbol* sym, bool global, unsigned align) {
+  s_->streamer->emitCodeAlignment(llvm::Align(align), &target_.sti());
+  if (global) {
+    s_->streamer->emitSymbolAttribute(sym, llvm::MCSA_Global);
+    s_->streamer->emitSymbolAttribute(sym, llvm::MCSA_ELF_TypeFunction);
+  }
+  s_->streamer->emitLabel(sym);
+  s_->functions.push_back(sym);
+}
+
+void Emitter::mark_origin(uint32_t insn) {
+  if (kind_ == OutputKind::Asm) {
+    s_->streamer->emitRawComment(insn == kOriginPrologue   ? llvm::Twine("prologue")
+                                 : insn == kOriginExitStub ? llvm::Twine("program exit")
+                                                           : "bpf " + llvm::Twine(insn));
+    return;
+  }
+  if (!record_origins_) return;
+  llvm::MCSymbol* sym = s_->ctx->createTempSymbol();
+  s_->streamer->emitLabel(sym);
+  s_->origins.emplace_back(insn, sym);
+}
+
+void Emitter::comment(const std::string& text) {
+  if (kind_ == OutputKind::Asm) s_->streamer->emitRawComment(text);
+}
+
+CodeImage Emitter::finish() {
+  CodeImage image;
+  s_->streamer->finish();
+  if (kind_ == OutputKind::Asm) {
+    image.asm_text.assign(s_->buffer.begin(), s_->buffer.end());
+    return image;
+  }
+  if (kind_ == OutputKind::Object) {
+    image.object.assign(s_->buffer.begin(), s_->buffer.end());
+    return image;
+  }
+  auto& assembler = static_cast<llvm::MCObjectStreamer&>(*s_->streamer).getAssembler();
+  for (auto& [insn, sym] : s_->origins) image.origins.push_back({insn, assembler.getSymbolOffset(*sym)});
+  for (auto* sym : s_->functions) image.function_offsets.push_back(assembler.getSymbolOffset(*sym));
+
+  llvm::StringRef data(s_->buffer.data(), s_->buffer.size());
+  auto obj = llvm::object::ObjectFile::createObjectFile(llvm::MemoryBufferRef(data, "jit"));
+  if (!obj) throw Error("LLVM", "cannot read the object it just wrote: " + llvm::toString(obj.takeError()));
+  for (const auto& section : (*obj)->sections()) {
+    auto name = section.getName();
+    if (!name || *name != ".text") continue;
+    if (section.relocation_begin() != section.relocation_end())
+      throw Error("LLVM", "JIT code has unresolved relocations (an external symbol was referenced)");
+    auto contents = section.getContents();
+    if (!contents) throw Error("LLVM", "cannot read .text");
+    image.text.assign(contents->begin(), contents->end());
+  }
+  return image;
+}
+
+}  // namespace sb::mc

@@ -1,0 +1,79 @@
+// The one place backends hand their MCInsts to: the same instruction
+// selection run produces machine code bytes (for the JIT), assembly text,
+// or a relocatable ELF object, depending on the streamer behind it.
+// Branches are MC labels resolved by LLVM's assembler, which also relaxes
+// them (x86 short/near jumps, riscv out-of-range branches).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <llvm/MC/MCExpr.h>
+#include <llvm/MC/MCInst.h>
+
+#include "backends/mc/mc_target.h"
+
+namespace llvm {
+class MCContext;
+class MCStreamer;
+class MCSymbol;
+class MCObjectFileInfo;
+class raw_svector_ostream;
+}  // namespace llvm
+
+namespace sb::mc {
+
+enum class OutputKind { Bytes, Asm, Object };
+
+// Origins that are not bytecode instructions.
+constexpr uint32_t kOriginPrologue = ~0u - 1;   // a function's prologue
+constexpr uint32_t kOriginExitStub = ~0u - 2;   // the program's exit and trap path
+
+struct Origin {
+  uint32_t insn;    // bytecode instruction index
+  uint64_t offset;  // native offset of its first instruction in .text
+};
+
+struct CodeImage {
+  std::vector<uint8_t> text;    // OutputKind::Bytes: the .text section
+  std::string asm_text;         // OutputKind::Asm
+  std::vector<uint8_t> object;  // OutputKind::Object: an ELF relocatable
+  std::vector<Origin> origins;  // Bytes, when origins were recorded
+  std::vector<uint64_t> function_offsets;  // Bytes: start of each function
+};
+
+class Emitter {
+ public:
+  Emitter(const McTarget& target, OutputKind kind, bool record_origins = false);
+  ~Emitter();
+  Emitter(const Emitter&) = delete;
+  Emitter& operator=(const Emitter&) = delete;
+
+  void emit(const llvm::MCInst& inst);
+  llvm::MCSymbol* new_label();
+  void bind(llvm::MCSymbol* label);
+  const llvm::MCExpr* ref(const llvm::MCSymbol* sym);
+  // Starts a function at an aligned address; `global` exports `sym`.
+  void begin_function(llvm::MCSymbol* sym, bool global, unsigned align = 16);
+  llvm::MCSymbol* named_symbol(const std::string& name);
+  // Notes that the next instruction comes from bytecode instruction `insn`.
+  void mark_origin(uint32_t insn);
+  void comment(const std::string& text);  // Asm output only
+
+  CodeImage finish();
+
+  llvm::MCContext& ctx();
+  const McTarget& target() const { return target_; }
+  OutputKind kind() const { return kind_; }
+
+ private:
+  const McTarget& target_;
+  OutputKind kind_;
+  bool record_origins_;
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace sb::mc
