@@ -1,0 +1,157 @@
+#include "runtime/emulator.h"
+
+#include <unicorn/unicorn.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "backends/compile.h"
+#include "ir/diag.h"
+
+namespace sb::rt {
+
+namespace {
+
+// What the runner needs to know of each architecture, in one table.
+struct GuestArch {
+  uc_arch arch;
+  uc_mode mode;
+  int pc, sp;
+  int link;           // link register, or -1 when the return address is on the stack (x86)
+  int args[5];        // native argument registers of a helper call = BPF r1-r5
+  int ret[2];         // return registers of the entry: r0, status
+  uint8_t ret_insn[4];  // the instruction that fills a helper slot: return to the caller
+  uint8_t ret_size;
+};
+
+const GuestArch& guest(Arch arch) {
+  static const GuestArch x86 = {UC_ARCH_X86, UC_MODE_64, UC_X86_REG_RIP, UC_X86_REG_RSP, -1,
+                                {UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_RCX, UC_X86_REG_R8},
+                                {UC_X86_REG_RAX, UC_X86_REG_RDX}, {0xc3}, 1};
+  static const GuestArch arm64 = {UC_ARCH_ARM64, UC_MODE_ARM, UC_ARM64_REG_PC, UC_ARM64_REG_SP, UC_ARM64_REG_LR,
+                                  {UC_ARM64_REG_X0, UC_ARM64_REG_X1, UC_ARM64_REG_X2, UC_ARM64_REG_X3, UC_ARM64_REG_X4},
+                                  {UC_ARM64_REG_X0, UC_ARM64_REG_X1}, {0xc0, 0x03, 0x5f, 0xd6}, 4};  // ret
+  static const GuestArch rv64 = {UC_ARCH_RISCV, UC_MODE_RISCV64, UC_RISCV_REG_PC, UC_RISCV_REG_SP, UC_RISCV_REG_RA,
+                                 {UC_RISCV_REG_A0, UC_RISCV_REG_A1, UC_RISCV_REG_A2, UC_RISCV_REG_A3, UC_RISCV_REG_A4},
+                                 {UC_RISCV_REG_A0, UC_RISCV_REG_A1}, {0x67, 0x80, 0x00, 0x00}, 4};  // jalr x0, 0(ra)
+  switch (arch) {
+    case Arch::X86_64: return x86;
+    case Arch::Arm64: return arm64;
+    default: return rv64;
+  }
+}
+
+constexpr uint64_t kPage = 0x1000;
+constexpr uint64_t kSlot = 16;
+uint64_t round_up(uint64_t n) { return std::max<uint64_t>(kPage, (n + kPage - 1) / kPage * kPage); }
+
+// Owns a Unicorn engine for one run.
+class Engine {
+ public:
+  explicit Engine(const GuestArch& g) {
+    if (uc_err e = uc_open(g.arch, g.mode, &uc_); e != UC_ERR_OK) throw Error("emulator", uc_strerror(e));
+  }
+  ~Engine() { uc_close(uc_); }
+  uc_engine* get() const { return uc_; }
+  void check(uc_err e, const char* what) const {
+    if (e != UC_ERR_OK) throw Error("emulator", fmt::format("{}: {}", what, uc_strerror(e)));
+  }
+  void map(uint64_t addr, uint64_t size, uint32_t perms, const void* data, size_t len) const {
+    check(uc_mem_map(uc_, addr, size, perms), "map");
+    if (len) check(uc_mem_write(uc_, addr, data, len), "write");
+  }
+  uint64_t reg(int id) const {
+    uint64_t v = 0;
+    uc_reg_read(uc_, id, &v);
+    return v;
+  }
+  void set(int id, uint64_t v) const { check(uc_reg_write(uc_, id, &v), "register write"); }
+
+ private:
+  uc_engine* uc_ = nullptr;
+};
+
+struct HookContext {
+  const GuestArch* g;
+  const HelperTable* helpers;
+};
+
+void helper_hook(uc_engine* uc, uint64_t address, uint32_t, void* user) {
+  auto* ctx = static_cast<HookContext*>(user);
+  const size_t index = (address - EmulatedProgram::kHelperBase) / kSlot;
+  const Helper& h = ctx->helpers->all()[index];
+  uint64_t a[5];
+  for (int i = 0; i < 5; ++i) uc_reg_read(uc, ctx->g->args[i], &a[i]);
+  uint64_t r = h.fn(a[0], a[1], a[2], a[3], a[4]);
+  uc_reg_write(uc, ctx->g->ret[0], &r);
+}
+
+}  // namespace
+
+EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch)
+    : name_(p.name), arch_(arch), helpers_(helpers) {
+  CompileOptions opts;
+  opts.arch = arch;
+  opts.record_origins = true;
+  opts.helper_address = [&](uint32_t id) -> uint64_t {
+    const auto& all = helpers.all();
+    for (size_t i = 0; i < all.size(); ++i)
+      if (all[i].id == id) return kHelperBase + kSlot * i;
+    throw Error(p.name, "call to unknown helper " + std::to_string(id));
+  };
+  image_ = compile(p, helpers, opts).image;
+}
+
+uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts) const {
+  const GuestArch& g = guest(arch_);
+  Engine uc(g);
+  uc.map(kCodeBase, round_up(image_.text.size()), UC_PROT_READ | UC_PROT_EXEC, image_.text.data(), image_.text.size());
+  uc.map(kStackBase, kStackSize, UC_PROT_READ | UC_PROT_WRITE, nullptr, 0);
+  if (!mem.empty()) uc.map(kMemBase, round_up(mem.size()), UC_PROT_READ | UC_PROT_WRITE, mem.data(), mem.size());
+
+  const size_t slots = std::max<size_t>(helpers_.all().size(), 1);
+  std::vector<uint8_t> slot_code(round_up(slots * kSlot), 0);
+  for (size_t i = 0; i < slots; ++i) std::memcpy(&slot_code[i * kSlot], g.ret_insn, g.ret_size);
+  uc.map(kHelperBase, slot_code.size(), UC_PROT_READ | UC_PROT_EXEC, slot_code.data(), slot_code.size());
+  uc.map(kExitAddr, kPage, UC_PROT_READ | UC_PROT_EXEC, nullptr, 0);
+
+  HookContext ctx{&g, &helpers_};
+  uc_hook hook;
+  uc.check(uc_hook_add(uc.get(), &hook, UC_HOOK_CODE, reinterpret_cast<void*>(helper_hook), &ctx, kHelperBase,
+                       kHelperBase + slots * kSlot - 1),
+           "hook");
+
+  uint64_t sp = kStackBase + kStackSize;
+  if (g.link < 0) {  // x86: the return address is on the stack
+    sp -= 8;
+    uc.check(uc_mem_write(uc.get(), sp, &kExitAddr, 8), "stack write");
+  } else {
+    uc.set(g.link, kExitAddr);
+  }
+  uc.set(g.sp, sp);
+  uc.set(g.args[0], mem.empty() ? 0 : kMemBase);
+  uc.set(g.args[1], mem.size());
+
+  uc_err err = uc_emu_start(uc.get(), kCodeBase, kExitAddr, 0, opts.insn_budget);
+  const uint64_t pc = uc.reg(g.pc);
+  if (err != UC_ERR_OK || pc != kExitAddr) {
+    // Name the bytecode instruction whose code was running, when it is ours.
+    std::string where = fmt::format("{} emulator", backend::arch_name(arch_));
+    if (pc >= kCodeBase && pc < kCodeBase + image_.text.size()) {
+      const mc::Origin* best = nullptr;
+      for (const mc::Origin& o : image_.origins)
+        if (kCodeBase + o.offset <= pc && (!best || o.offset >= best->offset)) best = &o;
+      if (best) where = insn_location(name_, best->insn) + " (" + where + ")";
+    }
+    if (err != UC_ERR_OK) throw Error(where, fmt::format("{} at guest address {:#x}", uc_strerror(err), pc));
+    throw Error(where, fmt::format("instruction budget of {} exhausted", opts.insn_budget));
+  }
+  if (!mem.empty()) uc.check(uc_mem_read(uc.get(), kMemBase, mem.data(), mem.size()), "memory read");
+  const uint64_t r0 = uc.reg(g.ret[0]), status = uc.reg(g.ret[1]);
+  if (status != 0) throw Error(insn_location(name_, r0), ir::trap_message(ir::TrapCode(status)));
+  return r0;
+}
+
+}  // namespace sb::rt

@@ -1,0 +1,57 @@
+// Runs generated code for any target in Unicorn: arm64 and riscv64 on this
+// x86-64 host, and x86-64 too (to check the emulator path against native).
+//
+// Guest address space:
+//   kCodeBase    the compiled program (read/execute)
+//   kStackBase   64 KiB native stack (read/write), sp starts at its top
+//   kMemBase     a copy of the program's memory (read/write), copied back after the run
+//   kHelperBase  one slot of 16 bytes per helper: a `ret`, with a hook that
+//                calls the host helper with the argument registers first
+//   kExitAddr    the return address of the entry call; reaching it ends the run
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backends/mc/emitter.h"
+#include "backends/target.h"
+#include "frontend/bpf.h"
+#include "runtime/helpers.h"
+
+namespace sb::rt {
+
+struct EmuOptions {
+  uint64_t insn_budget = 50'000'000;  // native instructions; exceeding it is an error
+};
+
+class EmulatedProgram {
+ public:
+  static constexpr uint64_t kCodeBase = 0x10000000;
+  static constexpr uint64_t kStackBase = 0x20000000;
+  static constexpr uint64_t kStackSize = 0x10000;
+  static constexpr uint64_t kMemBase = 0x30000000;
+  static constexpr uint64_t kHelperBase = 0x40000000;
+  static constexpr uint64_t kExitAddr = 0x50000000;
+
+  // Compiles `p` for `arch` with helper calls aimed at the helper slots.
+  // `helpers` must outlive the program.
+  EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch);
+
+  // r1 = kMemBase (or 0 without memory), r2 = mem.size(); `mem` receives
+  // the final memory. Throws sb::Error on a fault (naming the arch, the
+  // guest address and, when known, the bytecode instruction), on a trap,
+  // and when the budget runs out.
+  uint64_t run(std::vector<uint8_t>& mem, const EmuOptions& opts = {}) const;
+
+  const mc::CodeImage& image() const { return image_; }
+  Arch arch() const { return arch_; }
+
+ private:
+  std::string name_;
+  Arch arch_;
+  const HelperTable& helpers_;
+  mc::CodeImage image_;
+};
+
+}  // namespace sb::rt

@@ -1,0 +1,33 @@
+// Every way Springboard can execute a program, as one list: the CLI's run
+// and diff commands and every cross-engine test use it (design example 7),
+// so a new engine is covered everywhere by adding it here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backends/target.h"
+#include "frontend/bpf.h"
+#include "runtime/helpers.h"
+
+namespace sb::rt {
+
+enum class EngineKind { Interp, Native, Emulated };
+
+struct Engine {
+  std::string name;  // "interp", "x86_64_native", "arm64_emu", ...
+  EngineKind kind;
+  Arch arch;         // meaningless for the interpreter
+  // Validates and runs `p` over `mem` (modified in place); returns r0,
+  // throws sb::Error naming the instruction on any fault.
+  std::function<uint64_t(const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem)> run;
+};
+
+// The interpreter, native x86-64 (on an x86-64 host), then every built
+// backend under Unicorn.
+const std::vector<Engine>& engines();
+const Engine* find_engine(EngineKind kind, Arch arch);
+
+}  // namespace sb::rt

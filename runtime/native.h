@@ -1,0 +1,42 @@
+// Runs JIT-compiled x86-64 code in this process.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backends/mc/emitter.h"
+#include "frontend/bpf.h"
+#include "runtime/exec_memory.h"
+#include "runtime/helpers.h"
+
+namespace sb::rt {
+
+// What every entry function returns (backends/isel.h): status is 0 or an
+// ir::TrapCode, and then r0 is the index of the faulting instruction.
+struct EntryResult {
+  uint64_t r0;
+  uint64_t status;
+};
+using EntryFn = EntryResult (*)(void* mem, uint64_t len);
+
+class NativeProgram {
+ public:
+  // Compiles for the host (x86-64). Throws sb::Error on a bad program or
+  // when the host is not x86-64. `helpers` must outlive the program.
+  NativeProgram(const bpf::Program& p, const HelperTable& helpers);
+
+  // r1 = mem, r2 = len. Throws sb::Error naming the instruction on a trap.
+  uint64_t run(void* mem, size_t len) const;
+
+  const mc::CodeImage& image() const { return image_; }
+
+ private:
+  std::string name_;
+  mc::CodeImage image_;
+  ExecMemory code_;
+};
+
+// Converts an entry's result to r0 or an sb::Error naming the instruction.
+uint64_t check_result(const EntryResult& r, const std::string& program_name);
+
+}  // namespace sb::rt
