@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs Springboard's build and test dependencies from Debian 12's
+# packages (nothing is vendored or downloaded at build time). Safe to rerun:
+# it only asks apt for what is missing.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  llvm-19-dev              # LLVM MC: MCInst building, encoding, streamers, disassembler
+  libcapstone-dev          # listings, decoding displaced instructions
+  libunicorn-dev           # running arm64, riscv64 and x86-64 code
+  nlohmann-json3-dev libcli11-dev libfmt-dev
+  googletest libgtest-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,274 @@
+// springboard: the command-line front of the library.
+//
+//   springboard run PROGRAM [--arch ARCH] [--engine interp|jit|emu]
+//                   [--mem FILE | --mem-hex HEX] [--mem-out FILE]
+//   springboard compile PROGRAM --arch ARCH [--emit bin|asm|ir|listing] -o OUT
+//   springboard diff PROGRAM [--mem FILE | --mem-hex HEX]
+//   springboard conformance-plugin [MEM] [--engine interp|jit]
+//
+// ARCH is x86-64 (default), arm64 or riscv64. The jit engine runs x86-64
+// code natively on an x86-64 host and everything else in Unicorn (emu).
+//
+// PROGRAM is raw bytecode ("-" reads standard input); a file ending in .s
+// or .asm is assembled first, one ending in .data is a conformance test
+// (its program, and its memory unless --mem is given).
+// Every error prints "springboard: FILE: instruction N: what" and exits 1.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "backends/compile.h"
+#include "backends/listing.h"
+#include "frontend/assembler.h"
+#include "frontend/conformance_file.h"
+#include "frontend/decoder.h"
+#include "frontend/validator.h"
+#include "ir/diag.h"
+#include "runtime/engines.h"
+
+namespace {
+
+using namespace sb;
+
+std::string read_text(const std::string& path) {
+  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path, "cannot open file");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+struct Input {
+  bpf::Program program;
+  std::vector<uint8_t> memory;
+  bool has_memory = false;
+};
+
+Input load_input(const std::string& path) {
+  Input in;
+  if (ends_with(path, ".data")) {
+    bpf::ConformanceTest t = bpf::read_conformance_file(path);
+    in.program = std::move(t.program);
+    in.memory = std::move(t.memory);
+    in.has_memory = t.has_memory;
+  } else if (ends_with(path, ".s") || ends_with(path, ".asm")) {
+    in.program = bpf::assemble(read_text(path), path);
+  } else {
+    in.program = bpf::read_program_file(path);
+  }
+  return in;
+}
+
+enum class EngineChoice { Interp, Jit, Emu };
+
+const rt::Engine& choose_engine(EngineChoice choice, Arch arch) {
+  const rt::Engine* e = nullptr;
+  if (choice == EngineChoice::Interp) e = rt::find_engine(rt::EngineKind::Interp, arch);
+  if (choice == EngineChoice::Jit) e = rt::find_engine(rt::EngineKind::Native, arch);
+  if (!e) e = rt::find_engine(rt::EngineKind::Emulated, arch);
+  if (!e) throw Error("--arch", std::string("no engine runs ") + backend::arch_name(arch) + " in this build");
+  return *e;
+}
+
+const backend::TargetDesc& parse_arch(const std::string& name) {
+  const backend::TargetDesc* target = backend::find_target(name);
+  if (!target) throw Error("--arch", "unknown architecture '" + name + "' (x86-64, arm64, riscv64)");
+  return *target;
+}
+
+// --mem FILE / --mem-hex HEX, shared by run and diff.
+struct MemoryOptions {
+  std::string path, hex;
+  void add_to(CLI::App* cmd) {
+    auto* file = cmd->add_option("--mem", path, "file whose bytes are the program's memory");
+    cmd->add_option("--mem-hex", hex, "the program's memory as hex bytes")->excludes(file);
+  }
+  void apply(Input& in) const;
+};
+
+void write_output(const std::string& path, const void* data, size_t size) {
+  if (path == "-") {
+    std::fwrite(data, 1, size, stdout);
+    return;
+  }
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw Error(path, "cannot create file");
+  out.write(static_cast<const char*>(data), std::streamsize(size));
+  if (!out) throw Error(path, "write failed");
+}
+
+const std::map<std::string, EngineChoice> kEngines = {
+    {"interp", EngineChoice::Interp}, {"jit", EngineChoice::Jit}, {"emu", EngineChoice::Emu}};
+
+void MemoryOptions::apply(Input& in) const {
+  if (!path.empty()) {
+    std::string bytes = read_text(path);
+    in.memory.assign(bytes.begin(), bytes.end());
+  } else if (!hex.empty()) {
+    in.memory = bpf::parse_hex_bytes(hex, "--mem-hex");
+  }
+}
+
+// FNV-1a over the final memory: the diff table's memory column.
+uint64_t memory_hash(const std::vector<uint8_t>& mem) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (uint8_t b : mem) h = (h ^ b) * 0x100000001b3ull;
+  return h;
+}
+
+// Runs every engine; prints one row each; returns 1 if any row differs.
+int diff(const Input& in) {
+  rt::HelperTable helpers = rt::HelperTable::conformance();
+  std::string first;
+  bool differ = false;
+  fmt::print("{:<16} {:<20} {}\n", "engine", "r0", "memory (fnv-1a)");
+  for (const rt::Engine& e : rt::engines()) {
+    std::vector<uint8_t> mem = in.memory;
+    std::string row;
+    try {
+      uint64_t r0 = e.run(in.program, helpers, mem);
+      row = fmt::format("{:<20} {:016x}", fmt::format("{:#x}", r0), memory_hash(mem));
+    } catch (const Error& err) {
+      row = "error: " + err.message();
+    }
+    if (first.empty()) first = row;
+    const bool same = row == first;
+    differ |= !same;
+    fmt::print("{:<16} {}{}\n", e.name, row, same ? "" : "   <-- differs");
+  }
+  return differ ? 1 : 0;
+}
+
+// The bpf_conformance runner starts "PLUGIN [MEM] [options...]", so the
+// memory argument may come before the subcommand name: move the name first.
+std::vector<std::string> normalize_args(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i)
+    if (args[i] == "conformance-plugin") {
+      std::string name = args[i];
+      args.erase(args.begin() + long(i));
+      args.insert(args.begin(), name);
+      break;
+    }
+  std::reverse(args.begin(), args.end());  // CLI11 takes them reversed
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Springboard: BPF bytecode to x86-64, arm64 and riscv64 machine code"};
+  app.require_subcommand(1);
+
+  // run
+  std::string run_path, run_arch = "x86-64", mem_out;
+  MemoryOptions run_mem;
+  EngineChoice run_engine = EngineChoice::Jit;
+  auto* run = app.add_subcommand("run", "Run a program and print r0");
+  run->add_option("PROGRAM", run_path, "bytecode file (- for stdin), .s/.asm source or .data test")->required();
+  run->add_option("--arch", run_arch, "x86-64, arm64 or riscv64");
+  run->add_option("--engine", run_engine, "interp, jit or emu")->transform(CLI::CheckedTransformer(kEngines));
+  run_mem.add_to(run);
+  run->add_option("--mem-out", mem_out, "write the final memory to this file");
+
+  // diff
+  std::string diff_path;
+  MemoryOptions diff_mem;
+  auto* diff_cmd = app.add_subcommand("diff", "Run on every engine and compare r0 and memory");
+  diff_cmd->add_option("PROGRAM", diff_path, "bytecode file (- for stdin), .s/.asm source or .data test")->required();
+  diff_mem.add_to(diff_cmd);
+
+  // compile
+  std::string compile_path, out_path = "-", arch_name = "x86-64", emit = "bin";
+  auto* compile = app.add_subcommand("compile", "Compile a program to machine code, assembly or IR");
+  compile->add_option("PROGRAM", compile_path, "bytecode file (- for stdin), .s/.asm or .data")->required();
+  compile->add_option("--arch", arch_name, "x86-64, arm64 or riscv64");
+  compile->add_option("--emit", emit, "bin, asm, ir or listing")
+      ->check(CLI::IsMember({"bin", "asm", "ir", "listing"}));
+  compile->add_option("-o,--output", out_path, "output file (- for stdout)");
+
+  // conformance-plugin
+  std::string plugin_mem;
+  EngineChoice plugin_engine = EngineChoice::Jit;
+  auto* plugin = app.add_subcommand("conformance-plugin", "Speak the bpf_conformance plugin contract");
+  plugin->add_option("MEM", plugin_mem, "input memory as hex bytes");
+  plugin->add_option("--engine", plugin_engine, "interp, jit or emu")->transform(CLI::CheckedTransformer(kEngines));
+
+  try {
+    app.parse(normalize_args(argc, argv));
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  try {
+    if (*run) {
+      const rt::Engine& engine = choose_engine(run_engine, parse_arch(run_arch).arch);
+      Input in = load_input(run_path);
+      run_mem.apply(in);
+      rt::HelperTable helpers = rt::HelperTable::conformance();
+      uint64_t r0 = engine.run(in.program, helpers, in.memory);
+      if (!mem_out.empty()) write_output(mem_out, in.memory.data(), in.memory.size());
+      fmt::print("{:#x}\n", r0);
+      return 0;
+    }
+    if (*diff_cmd) {
+      Input in = load_input(diff_path);
+      diff_mem.apply(in);
+      return diff(in);
+    }
+    if (*compile) {
+      const backend::TargetDesc* target = &parse_arch(arch_name);
+      Input in = load_input(compile_path);
+      rt::HelperTable helpers = rt::HelperTable::conformance();
+      if (emit == "ir") {
+        std::string text = ir::print(to_ir(in.program, helpers));
+        write_output(out_path, text.data(), text.size());
+        return 0;
+      }
+      CompileOptions opts;
+      opts.arch = target->arch;
+      opts.output = emit == "asm" ? mc::OutputKind::Asm : mc::OutputKind::Bytes;
+      opts.record_origins = emit == "listing";
+      mc::CodeImage image = sb::compile(in.program, helpers, opts).image;
+      if (emit == "listing") {
+        std::string text = listing(in.program, target->arch, image);
+        write_output(out_path, text.data(), text.size());
+      } else if (emit == "asm")
+        write_output(out_path, image.asm_text.data(), image.asm_text.size());
+      else
+        write_output(out_path, image.text.data(), image.text.size());
+      return 0;
+    }
+    if (*plugin) {
+      std::string line;
+      std::getline(std::cin, line);
+      bpf::Program p = bpf::decode(bpf::parse_hex_bytes(line, "<stdin>"), "<stdin>");
+      std::vector<uint8_t> mem = bpf::parse_hex_bytes(plugin_mem, "MEM");
+      rt::HelperTable helpers = rt::HelperTable::conformance();
+      fmt::print("{:#x}\n", choose_engine(plugin_engine, Arch::X86_64).run(p, helpers, mem));
+      return 0;
+    }
+  } catch (const Error& e) {
+    fmt::print(stderr, "springboard: {}\n", e.what());
+    // The conformance contract wants the bare error text on standard output.
+    if (*plugin) fmt::print("{}\n", e.message());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "springboard: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
