@@ -85,12 +85,18 @@ enum LddwSrc : uint8_t {
   LDDW_IMM64 = 0, LDDW_MAP_FD = 1, LDDW_MAP_VALUE = 2, LDDW_VAR_ADDR = 3,
   LDDW_CODE_ADDR = 4, LDDW_MAP_IDX = 5, LDDW_MAP_IDX_VALUE = 6,
 };
-constexpr uint8_t LDDW = uint8_t(LD) | uint8_t(IMM) | uint8_t(DW);  // 0x18
+// An opcode from its parts: class | operation or mode | source or size. (C++20
+// deprecates `|` between two different enum types, so compose through this.)
+constexpr uint8_t make_opcode(uint8_t cls, uint8_t op_or_mode, uint8_t src_or_size = 0) {
+  return uint8_t(cls | op_or_mode | src_or_size);
+}
+constexpr uint8_t LDDW = make_opcode(LD, IMM, DW);  // 0x18
 
 // Decoded helpers on the raw word.
 inline bool is_lddw(const Insn& i) { return i.opcode == LDDW; }
 inline uint8_t op_of(const Insn& i) { return i.opcode & 0xf0; }
 inline bool is_reg_source(const Insn& i) { return (i.opcode & X) != 0; }
+inline uint8_t mode_of(uint8_t opcode) { return opcode & 0xe0; }  // LD/LDX/ST/STX
 // Slots an instruction occupies: LDDW takes two (section 5.4), all others one.
 inline size_t slot_count(const Insn& i) { return is_lddw(i) ? 2 : 1; }
 
