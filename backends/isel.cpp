@@ -5,6 +5,7 @@
 namespace sb::backend {
 
 void ISel::run(const ir::Module& m, const std::string& entry_symbol) {
+  module_ = &m;
   functions_.clear();
   for (size_t f = 0; f < m.functions.size(); ++f)
     functions_.push_back(f == 0 ? out_.named_symbol(entry_symbol) : out_.new_label());

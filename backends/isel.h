@@ -29,6 +29,7 @@ class ISel {
   virtual void select(const ir::Inst& inst) = 0;
   virtual void program_exit_stub() = 0; // after the entry function: binds exit/trap labels
 
+  const ir::Module& module() const { return *module_; }
   const ir::Function& fn() const { return *fn_; }
   bool in_entry() const { return fn_index_ == 0; }
   bool is_last(const ir::Inst& inst) const { return &inst == &fn_->code.back(); }
@@ -43,6 +44,7 @@ class ISel {
   const CodegenOptions& opts_;
 
  private:
+  const ir::Module* module_ = nullptr;
   const ir::Function* fn_ = nullptr;
   size_t fn_index_ = 0;
   std::vector<llvm::MCSymbol*> labels_;

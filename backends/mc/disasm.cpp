@@ -57,6 +57,7 @@ std::vector<DisasmLine> with_llvm(const McTarget& t, std::span<const uint8_t> co
   std::unique_ptr<llvm::MCInstPrinter> printer(
       t.target().createMCInstPrinter(t.triple(), 0, t.mai(), t.mii(), t.mri()));
   if (!dis || !printer) throw Error("LLVM", "no disassembler for " + t.triple().str());
+  printer->setPrintBranchImmAsAddress(true);  // absolute targets, as Capstone prints them
   std::vector<DisasmLine> lines;
   llvm::ArrayRef<uint8_t> bytes(code.data(), code.size());
   uint64_t offset = 0;

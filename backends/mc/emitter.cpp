@@ -23,7 +23,6 @@ struct Emitter::State {
   std::unique_ptr<llvm::MCObjectFileInfo> mofi;
   llvm::SmallVector<char, 0> buffer;
   std::unique_ptr<llvm::raw_svector_ostream> os;
-  std::unique_ptr<llvm::MCInstPrinter> printer;
   std::unique_ptr<llvm::MCStreamer> streamer;
   std::vector<std::pair<uint32_t, llvm::MCSymbol*>> origins;
   std::vector<llvm::MCSymbol*> functions;
@@ -38,10 +37,10 @@ Emitter::Emitter(const McTarget& t, OutputKind kind, bool record_origins)
   s_->ctx->setObjectFileInfo(s_->mofi.get());
   s_->os = std::make_unique<llvm::raw_svector_ostream>(s_->buffer);
   if (kind == OutputKind::Asm) {
-    s_->printer.reset(T.createMCInstPrinter(t.triple(), 0, t.mai(), t.mii(), t.mri()));
+    // The asm streamer takes ownership of the printer.
     s_->streamer.reset(T.createAsmStreamer(
-        *s_->ctx, std::make_unique<llvm::formatted_raw_ostream>(*s_->os), s_->printer.get(),
-        nullptr, nullptr));
+        *s_->ctx, std::make_unique<llvm::formatted_raw_ostream>(*s_->os),
+        T.createMCInstPrinter(t.triple(), 0, t.mai(), t.mii(), t.mri()), nullptr, nullptr));
   } else {
     auto* backend = T.createMCAsmBackend(t.sti(), t.mri(), t.options());
     auto writer = backend->createObjectWriter(*s_->os);
@@ -83,9 +82,9 @@ void Emitter::begin_function(llvm::MCSymbol* sym, bool global, unsigned align) {
 
 void Emitter::mark_origin(uint32_t insn) {
   if (kind_ == OutputKind::Asm) {
-    s_->streamer->emitRawComment(insn == kOriginPrologue   ? llvm::Twine("prologue")
-                                 : insn == kOriginExitStub ? llvm::Twine("program exit")
-                                                           : "bpf " + llvm::Twine(insn));
+    s_->streamer->emitRawComment(insn == kOriginPrologue   ? llvm::Twine(" prologue")
+                                 : insn == kOriginExitStub ? llvm::Twine(" program exit")
+                                                            : " bpf " + llvm::Twine(insn));
     return;
   }
   if (!record_origins_) return;
@@ -101,6 +100,11 @@ void Emitter::comment(const std::string& text) {
 CodeImage Emitter::finish() {
   CodeImage image;
   s_->streamer->finish();
+  // LLVM reports problems such as an out-of-range fixup by printing them
+  // and carrying on; code produced after one must never be used.
+  if (s_->ctx->hadError())
+    throw Error("LLVM " + target_.triple().str(),
+                "the assembler rejected the generated code (its message is printed above)");
   if (kind_ == OutputKind::Asm) {
     image.asm_text.assign(s_->buffer.begin(), s_->buffer.end());
     return image;
