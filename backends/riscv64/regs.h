@@ -1,0 +1,78 @@
+// riscv64 register map (design example 4): which native register holds each
+// BPF register, and which native registers the backend keeps for itself.
+#pragma once
+
+#include <cstdint>
+
+namespace sb::riscv64 {
+
+// Native registers in hardware encoding order (x0..x31), by ABI name.
+enum NReg : uint8_t {
+  ZERO, RA, SP, GP, TP, T0, T1, T2, S0, S1, A0, A1, A2, A3, A4, A5,
+  A6, A7, S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, T3, T4, T5, T6,
+};
+
+// BPF register -> native register, as the Linux kernel's bpf2rv[]. r1-r5
+// are the LP64 argument registers in order, so helper calls need no moves;
+// r0 is a5 rather than a0 so that r1 (a0) survives until a helper call
+// returns; r6-r9 and r10 live in callee-saved registers, so they survive
+// helper calls without spills.
+inline constexpr NReg kBpfToNative[11] = {
+    A5,  // r0: return value; the helper's a0 is copied here after a call
+    A0,  // r1: argument 1 (the memory pointer on entry)
+    A1,  // r2: argument 2 (the memory length on entry)
+    A2,  // r3: argument 3
+    A3,  // r4: argument 4
+    A4,  // r5: argument 5
+    S1,  // r6: callee-saved
+    S2,  // r7: callee-saved
+    S3,  // r8: callee-saved
+    S4,  // r9: callee-saved
+    S5,  // r10: frame pointer, callee-saved, top of the function's BPF stack
+};
+
+// Registers no BPF register lives in. All temporaries are caller-saved, so
+// nothing is kept in them across a call.
+inline constexpr NReg kScratch = T0;     // immediates, addresses, call targets
+inline constexpr NReg kScratch2 = T1;    // second operand of compares, stored values, masks
+inline constexpr NReg kScratch3 = T2;    // quotients, loaded values of LR/SC loops, masks
+inline constexpr NReg kScratch4 = T3;    // SC status, the second byte-swap mask
+inline constexpr NReg kEntryFrame = S6;  // entry function's frame, to unwind from any depth
+
+// LP64: the argument registers, the return registers and the callee-saved set.
+inline constexpr NReg kArgRegs[8] = {A0, A1, A2, A3, A4, A5, A6, A7};
+inline constexpr NReg kRetRegs[2] = {A0, A1};  // the entry returns { r0, status } here
+constexpr bool is_callee_saved(NReg r) { return r == SP || r == S0 || r == S1 || (r >= S2 && r <= S11); }
+
+static_assert([] {
+  for (int i = 1; i <= 5; ++i)
+    if (kBpfToNative[i] != kArgRegs[i - 1]) return false;
+  return true;
+}(), "r1-r5 must be the native argument registers");
+static_assert([] {
+  for (int i = 6; i <= 10; ++i)
+    if (!is_callee_saved(kBpfToNative[i])) return false;
+  return true;
+}(), "r6-r10 must survive native calls");
+static_assert([] {
+  for (int i = 0; i < 11; ++i)
+    for (int j = i + 1; j < 11; ++j)
+      if (kBpfToNative[i] == kBpfToNative[j]) return false;
+  return true;
+}(), "every BPF register has its own native register");
+static_assert(kBpfToNative[0] != kRetRegs[0] && kBpfToNative[0] != kRetRegs[1],
+              "r0 is copied from a0 after a helper call, and to a0 (status in a1) at the end");
+static_assert(is_callee_saved(kEntryFrame), "the entry frame must survive helper calls");
+static_assert([] {
+  for (NReg s : {kScratch, kScratch2, kScratch3, kScratch4, kEntryFrame}) {
+    if (s == ZERO || s == RA || s == SP || s == GP || s == TP) return false;
+    for (NReg b : kBpfToNative)
+      if (s == b) return false;
+  }
+  return true;
+}(), "scratch registers must not hold a BPF register or a reserved register");
+static_assert(kScratch != kScratch2 && kScratch != kScratch3 && kScratch != kScratch4 &&
+                  kScratch2 != kScratch3 && kScratch2 != kScratch4 && kScratch3 != kScratch4,
+              "scratch registers must be distinct");
+
+}  // namespace sb::riscv64
