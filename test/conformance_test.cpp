@@ -1,0 +1,73 @@
+// The bpf_conformance corpus on every engine. The corpus directory is the
+// CMake cache variable SPRINGBOARD_CONFORMANCE_DIR (default: ../shared/
+// conformance beside the checkout); without it the test skips, saying so.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "frontend/conformance_file.h"
+#include "ir/diag.h"
+#include "test/engines.h"
+
+namespace sb::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Case {
+  std::string engine;
+  std::string file;  // empty: the corpus is absent
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (fs::is_directory(SB_CONFORMANCE_DIR, ec))
+    for (const auto& e : fs::directory_iterator(SB_CONFORMANCE_DIR))
+      if (e.path().extension() == ".data") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) files.push_back("");
+  for (const Engine& engine : engines())
+    for (const auto& f : files) out.push_back({engine.name, f});
+  return out;
+}
+
+std::string case_name(const testing::TestParamInfo<Case>& info) {
+  std::string stem = info.param.file.empty() ? "corpus_absent" : fs::path(info.param.file).stem().string();
+  std::string name = info.param.engine + "_" + stem;
+  for (char& c : name)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
+class Conformance : public testing::TestWithParam<Case> {};
+
+TEST_P(Conformance, MatchesExpectedResult) {
+  const Case& c = GetParam();
+  if (c.file.empty()) GTEST_SKIP() << "no conformance corpus at " << SB_CONFORMANCE_DIR;
+  bpf::ConformanceTest t = bpf::read_conformance_file(c.file);
+  if (t.skipped) GTEST_SKIP() << t.skip_reason;
+  const Engine* engine = nullptr;
+  for (const Engine& e : engines())
+    if (e.name == c.engine) engine = &e;
+  ASSERT_NE(engine, nullptr);
+  rt::HelperTable helpers = rt::HelperTable::conformance();
+  std::vector<uint8_t> mem = t.memory;
+  if (t.error) {
+    try {
+      engine->run(t.program, helpers, mem);
+      FAIL() << "expected error: " << *t.error;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.message(), *t.error);
+    }
+    return;
+  }
+  ASSERT_TRUE(t.result.has_value()) << "test has neither result nor error";
+  EXPECT_EQ(engine->run(t.program, helpers, mem), *t.result);
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, Conformance, testing::ValuesIn(cases()), case_name);
+
+}  // namespace
+}  // namespace sb::test
