@@ -1,0 +1,183 @@
+// arm64 calling convention (AAPCS64): frames, calls, returns, exit stub.
+//
+// Every function's frame (design example 9); addresses grow upwards:
+//
+//     caller's sp -> +-------------------------+  16-byte aligned
+//                    | x26 (entry frame) [+56] |
+//                    | x25 (r10)         [+48] |
+//                    | x22 (r9)          [+40] |
+//                    | x21 (r8)          [+32] |
+//                    | x20 (r7)          [+24] |
+//                    | x19 (r6)          [+16] |
+//                    | x30 (lr)          [+8]  |
+//                    | x29 (fp)          [+0]  |  the AAPCS frame record
+// x29 = x25 = r10 -> +-------------------------+
+//   (= x26 in entry) | BPF stack: frame_size   |
+//                    | bytes, rounded up to 16 |
+//              sp -> +-------------------------+  16-byte aligned
+//
+// The save area is the same in every function (x26 shares its STP with
+// x25, so saving it costs nothing in a bpf-to-bpf callee).
+//
+// x26 keeps the entry frame, so Unwind and Trap leave from any call depth
+// by resetting sp to it. The entry returns { x0 = r0, x1 = status }.
+// Helper calls go through an absolute address in x9 (blr); local calls are
+// BL (+-128 MiB).
+//
+// A function with a native signature (a trampoline) spills its incoming
+// argument words into its frame right after the prologue: registers from
+// x0-x7 and d0-d7 (s0-s7), stack arguments from the caller's sp, just above
+// the save area:
+//
+//   | stack argument 1, 2, ...  | <- x25 + 64 + 8 * slot
+//   | save area (64 bytes)      |
+//   +---------------------------+ <- x25 = r10
+//   | ... argument words at r10 + spill_off, 8 bytes each ...
+//
+// CallSig reverses it: outgoing stack words at sp (a 16-byte aligned
+// area), then floating-point and integer registers; a float result comes
+// back in d0/s0 and goes to r0 as its bits.
+#include <llvm/Support/MathExtras.h>
+
+#include "backends/arm64/arm64.h"
+#include "ir/diag.h"
+
+namespace sb::arm64 {
+
+using mc::I;
+
+namespace {
+// Register pairs below the frame record, from [sp+16] up (STP/LDP offsets scale by 8).
+constexpr std::pair<NReg, NReg> kSavedPairs[] = {{X19, X20}, {X21, X22}, {X25, kEntryFrame}};
+constexpr int64_t kSaveArea = 16 * (1 + std::size(kSavedPairs));
+static_assert(kSaveArea % 16 == 0, "sp stays 16-byte aligned");
+// AAPCS64 (Linux): 8 integer and 8 floating-point argument registers; a
+// struct that does not fit the integer registers left goes wholly to the
+// stack, and so does every later integer argument.
+constexpr backend::CallingConvention kAapcs64 = {8, kFpArgRegs, false, true, false};
+}  // namespace
+
+void A64ISel::prologue() {
+  measure_function();
+  const auto& x = t_.x;
+  emit(I(t_.op[STPXpre]).r(x[SP]).r(x[FP]).r(x[LR]).r(x[SP]).i(-kSaveArea / 8));
+  for (size_t k = 0; k < std::size(kSavedPairs); ++k)
+    emit(I(t_.op[STPXi]).r(x[kSavedPairs[k].first]).r(x[kSavedPairs[k].second]).r(x[SP]).i(2 * int64_t(k + 1)));
+  mov(FP, SP);
+  mov(native(ir::kFP), SP);
+  const int64_t frame = llvm::alignTo(fn().frame_size, 16);
+  if (frame) add_imm(SP, SP, -frame);
+  if (in_entry()) mov(kEntryFrame, native(ir::kFP));
+  if (fn().native) spill_native_args();
+}
+
+// 8-byte words between registers and [base + off] (memory() may use kTmp
+// for the offset, so data goes through kTmp2).
+void A64ISel::spill_native_args() {
+  const ir::Signature& sig = *fn().native;
+  const NReg fp = native(ir::kFP);
+  const std::vector<backend::WordLocation> locs = backend::classify_args(sig, kAapcs64);
+  for (size_t w = 0; w < locs.size(); ++w) {
+    const int32_t slot = sig.spill_off + int32_t(8 * w);
+    const backend::WordLocation& l = locs[w];
+    NReg value = kTmp2;
+    if (l.kind == backend::WordLocation::IntReg) {
+      value = kArgRegs[l.index];
+    } else if (l.kind == backend::WordLocation::FpReg) {  // floats are their bits, zero-extended
+      if (l.f32) emit(I(t_.op[FMOVSWr]).r(t_.w[kTmp2]).r(t_.s[l.index]));
+      else emit(I(t_.op[FMOVDXr]).r(t_.x[kTmp2]).r(t_.d[l.index]));
+    } else {
+      memory(kLoadX, 8, kTmp2, fp, int32_t(kSaveArea + 8 * l.index));
+      if (l.f32) mov(kTmp2, kTmp2, true);
+    }
+    memory(kStoreX, 8, value, fp, slot);
+  }
+}
+
+// sp = frame top, reload what prologue() saved, return.
+void A64ISel::function_epilogue(NReg frame_top) {
+  const auto& x = t_.x;
+  mov(SP, frame_top);
+  for (size_t k = 0; k < std::size(kSavedPairs); ++k)
+    emit(I(t_.op[LDPXi]).r(x[kSavedPairs[k].first]).r(x[kSavedPairs[k].second]).r(x[SP]).i(2 * int64_t(k + 1)));
+  emit(I(t_.op[LDPXpost]).r(x[SP]).r(x[FP]).r(x[LR]).r(x[SP]).i(kSaveArea / 8));
+  emit(I(t_.op[RET]).r(x[LR]));
+}
+
+void A64ISel::program_exit_stub() {
+  out_.bind(exit_label());
+  load_imm(kRetRegs[1], 0);  // status: no fault
+  out_.bind(trap_label());
+  mov(kRetRegs[0], native(0));
+  function_epilogue(kEntryFrame);
+}
+
+void A64ISel::exit(const ir::Inst& inst) {
+  if (fn().native && fn().native->ret.is_fp()) {  // the result is r0's bits, in d0/s0
+    if (fn().native->ret.type == ir::Type::F32) emit(I(t_.op[FMOVWSr]).r(t_.s[0]).r(t_.w[native(0)]));
+    else emit(I(t_.op[FMOVXDr]).r(t_.d[0]).r(t_.x[native(0)]));
+  }
+  if (!in_entry()) return function_epilogue(native(ir::kFP));
+  if (!is_last(inst)) jump(exit_label());  // else falls into the stub
+}
+
+void A64ISel::trap(const ir::Inst& inst) {
+  load_imm(native(0), inst.origin);
+  load_imm(kRetRegs[1], inst.target);
+  jump(trap_label());
+}
+
+// r1-r5 are already the argument registers and sp is aligned (see above).
+void A64ISel::call_helper(uint32_t id) { call_address(helper_address(id)); }
+
+void A64ISel::call_address(uint64_t address) {
+  load_imm(kTmp, address);
+  emit(I(t_.op[BLR]).r(t_.x[kTmp]));
+  mov(native(0), kRetRegs[0]);
+}
+
+// Calls `inst.imm` with this function's own signature, the argument words
+// read from [r10 + inst.off]; the result (float bits included) lands in r0.
+void A64ISel::call_with_signature(const ir::Inst& inst) {
+  if (!fn().native) throw Error("arm64", "call.sig in a function without a native signature");
+  const ir::Signature& sig = *fn().native;
+  const NReg fp = native(ir::kFP);
+  const std::vector<backend::WordLocation> locs = backend::classify_args(sig, kAapcs64);
+  const int64_t area = llvm::alignTo(backend::stack_slots(locs) * 8, 16);
+  if (area) add_imm(SP, SP, -area);
+  for (size_t w = 0; w < locs.size(); ++w) {
+    const int32_t slot = inst.off + int32_t(8 * w);
+    const backend::WordLocation& l = locs[w];
+    if (l.kind == backend::WordLocation::IntReg) continue;
+    memory(kLoadX, 8, kTmp2, fp, slot);
+    if (l.kind == backend::WordLocation::Stack) {
+      memory(kStoreX, 8, kTmp2, SP, int32_t(8 * l.index));
+    } else if (l.f32) {
+      emit(I(t_.op[FMOVWSr]).r(t_.s[l.index]).r(t_.w[kTmp2]));
+    } else {
+      emit(I(t_.op[FMOVXDr]).r(t_.d[l.index]).r(t_.x[kTmp2]));
+    }
+  }
+  for (size_t w = 0; w < locs.size(); ++w)  // last: x0-x7 hold r1-r5 and r0, read above only through r10
+    if (locs[w].kind == backend::WordLocation::IntReg)
+      memory(kLoadX, 8, kArgRegs[locs[w].index], fp, inst.off + int32_t(8 * w));
+  call_address(uint64_t(inst.imm));
+  if (area) add_imm(SP, SP, area);
+  if (sig.ret.is_fp()) {
+    if (sig.ret.type == ir::Type::F32) emit(I(t_.op[FMOVSWr]).r(t_.w[native(0)]).r(t_.s[0]));
+    else emit(I(t_.op[FMOVDXr]).r(t_.x[native(0)]).r(t_.d[0]));
+  }
+}
+
+void A64ISel::call_local(uint32_t index) { emit(I(t_.op[BL]).e(ref(function(index)))); }
+
+}  // namespace sb::arm64
+
+namespace sb::backend {
+extern const TargetDesc kArm64Target;
+const TargetDesc kArm64Target = {
+    Arch::Arm64, "arm64", arm64::kSpec,
+    [](mc::Emitter& out, const CodegenOptions& opts) -> std::unique_ptr<ISel> {
+      return std::make_unique<arm64::A64ISel>(out, opts);
+    }};
+}  // namespace sb::backend
