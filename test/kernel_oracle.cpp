@@ -1,0 +1,129 @@
+#include "test/kernel_oracle.h"
+
+#include <cerrno>
+#include <cstring>
+
+#ifdef SB_HAVE_LIBBPF
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+#endif
+
+namespace sb::test {
+
+#ifdef SB_HAVE_LIBBPF
+
+namespace {
+
+// The same bit layout: opcode, dst:4 | src:4, off, imm.
+static_assert(sizeof(bpf_insn) == sizeof(bpf::Insn));
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::vector<bpf_insn> to_kernel(const bpf::Program& p) {
+  std::vector<bpf_insn> out(p.insns.size());
+  for (size_t i = 0; i < p.insns.size(); ++i) {
+    const bpf::Insn& in = p.insns[i];
+    out[i].code = in.opcode;
+    out[i].dst_reg = in.dst;
+    out[i].src_reg = in.src;
+    out[i].off = in.off;
+    out[i].imm = in.imm;
+  }
+  return out;
+}
+
+// Returns the program fd (>= 0) or -errno; `log` gets the verifier's log
+// when asked for (level 1 keeps the log's tail when it overflows).
+int load(const std::vector<bpf_insn>& insns, std::string* log) {
+  std::vector<char> buf(log ? 1 << 20 : 0);
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .prog_flags = BPF_F_SLEEPABLE);
+  if (log) {
+    opts.log_buf = buf.data();
+    opts.log_size = uint32_t(buf.size());
+    opts.log_level = 1;
+  }
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_SYSCALL, "sb_diff", "GPL", insns.data(), insns.size(), &opts);
+  if (log) *log = buf.data();
+  return fd >= 0 ? fd : (fd < -1 ? fd : -errno);
+}
+
+// The last two non-empty lines of a verifier log (its error and summary).
+std::string tail(const std::string& log) {
+  std::vector<std::string> lines;
+  size_t at = 0;
+  while (at < log.size()) {
+    size_t end = log.find('\n', at);
+    if (end == std::string::npos) end = log.size();
+    if (end > at) lines.push_back(log.substr(at, end - at));
+    at = end + 1;
+  }
+  std::string out;
+  for (size_t i = lines.size() >= 3 ? lines.size() - 3 : 0; i < lines.size(); ++i) {
+    if (lines[i].rfind("processed ", 0) == 0) continue;  // the statistics line
+    out += (out.empty() ? "" : " / ") + lines[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> kernel_unavailable() {
+  const bpf::Insn trivial[] = {{0xb7, 0, 0, 0, 7}, {0x95, 0, 0, 0, 0}};  // mov r0, 7; exit
+  std::vector<uint8_t> mem(8);
+  KernelRun r = kernel_run(bpf::Program{"probe", {std::begin(trivial), std::end(trivial)}}, mem);
+  if (r.status == KernelRun::Status::Ran && r.retval == 7) return std::nullopt;
+  return "cannot run BPF_PROG_TYPE_SYSCALL programs: " + r.message;
+}
+
+KernelRun kernel_run(const bpf::Program& p, std::vector<uint8_t>& memory) {
+  KernelRun r;
+  const std::vector<bpf_insn> insns = to_kernel(p);
+  Fd fd(load(insns, nullptr));
+  if (fd.get() < 0) {
+    const int err = -fd.get();
+    std::string log;
+    load(insns, &log);  // again, for the verifier's reason
+    const bool verifier = (err == EINVAL || err == EACCES || err == E2BIG) && !log.empty();
+    r.status = verifier ? KernelRun::Status::Rejected : KernelRun::Status::Failed;
+    r.message = std::string("BPF_PROG_LOAD: ") + std::strerror(err) + (log.empty() ? "" : ": " + tail(log));
+    return r;
+  }
+  LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = memory.empty() ? nullptr : memory.data(),
+              .ctx_size_in = uint32_t(memory.size()));
+  if (bpf_prog_test_run_opts(fd.get(), &run) != 0) {
+    r.message = std::string("BPF_PROG_TEST_RUN: ") + std::strerror(errno);
+    return r;
+  }
+  r.status = KernelRun::Status::Ran;
+  r.retval = run.retval;
+  return r;
+}
+
+#else  // !SB_HAVE_LIBBPF
+
+std::optional<std::string> kernel_unavailable() {
+  return std::string("built without libbpf (apt-get install libbpf-dev, then reconfigure)");
+}
+
+KernelRun kernel_run(const bpf::Program&, std::vector<uint8_t>&) {
+  KernelRun r;
+  r.message = *kernel_unavailable();
+  return r;
+}
+
+#endif
+
+}  // namespace sb::test
