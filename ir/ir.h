@@ -5,9 +5,11 @@
 // calling convention (r0 result, r1-r5 arguments and scratch, r6-r9 callee
 // saved, r10 read-only frame pointer to the top of a per-function frame).
 // Control flow uses numbered labels local to a function. Bytecode lowers
-// into it one-to-one or one-to-few (frontend/lower.cpp); trampolines lower
-// into the same ops plus the native-ABI ops (ArgGet, CallAddr), so frame
-// and call logic is written once and backends only select instructions.
+// into it one-to-one or one-to-few (frontend/lower.cpp); trampolines
+// (frontend/trampoline.cpp) lower into the same ops plus two native-ABI
+// ops, CallAddr and CallSig, and a function Signature whose arguments the
+// prologue spills to frame slots. So frame and call logic is written once
+// and backends only select instructions and supply their calling convention.
 //
 // Text form (ir/printer.cpp), one instruction per line:
 //   r0 = add.32 r0, 5        r3 = load.s16 [r1+2]      store.64 [r10-8], r1
@@ -15,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +58,8 @@ constexpr uint32_t kNoOrigin = ~0u;
   X(Br,        "br",         Form::Branch, "if (dst cc b) goto target")             \
   X(Call,      "call",       Form::Call,   "r0 = helper[target](r1..r5)")           \
   X(CallLocal, "call.local", Form::Call,   "r0 = function[target](r1..r5)")         \
+  X(CallAddr,  "call.addr",  Form::Call,   "r0 = native imm(r1..r5), C ABI")        \
+  X(CallSig,   "call.sig",   Form::Call,   "r0 = native imm(args at r10+off), sig")  \
   X(Exit,      "exit",       Form::Term,   "return r0 from this function")          \
   X(Unwind,    "unwind",     Form::Term,   "end the whole program with r0")         \
   X(Trap,      "trap",       Form::Term,   "end the program with fault `target`")   \
@@ -120,11 +125,50 @@ struct Inst {
   uint32_t origin = kNoOrigin;  // index of the bytecode instruction it came from
 };
 
+// Native value types of a Signature (trampolines). Structs are passed by
+// value, at most 16 bytes, integer fields only (the description parser
+// checks), so every ABI passes them as one or two integer words.
+#define SB_IR_TYPES(X)                                                       \
+  X(Void, "void", 0) X(I8, "i8", 1) X(U8, "u8", 1) X(I16, "i16", 2)            \
+  X(U16, "u16", 2) X(I32, "i32", 4) X(U32, "u32", 4) X(I64, "i64", 8)          \
+  X(U64, "u64", 8) X(Ptr, "ptr", 8) X(F32, "f32", 4) X(F64, "f64", 8)          \
+  X(Struct, "struct", 0)
+
+enum class Type : uint8_t {
+#define SB_IR_ENUM(name, text, size) name,
+  SB_IR_TYPES(SB_IR_ENUM)
+#undef SB_IR_ENUM
+};
+const char* type_name(Type t);
+
+struct NativeValue {
+  Type type = Type::Void;
+  uint8_t size = 0;  // bytes (structs: 1..16; scalars: the type's size)
+  bool is_fp() const { return type == Type::F32 || type == Type::F64; }
+  uint32_t words() const { return (size + 7u) / 8u; }  // 8-byte slots it occupies
+};
+
+// A function's native signature: the prologue stores argument word w at
+// [r10 + spill_off + 8*w] (floats as their bits, zero-extended); Exit
+// returns r0 as `ret`; CallSig passes the words at [r10 + off] with the
+// same signature and leaves the result in r0 (floats as bits).
+struct Signature {
+  std::vector<NativeValue> args;
+  NativeValue ret;
+  int32_t spill_off = 0;
+  uint32_t words() const {
+    uint32_t n = 0;
+    for (const NativeValue& a : args) n += a.words();
+    return n;
+  }
+};
+
 struct Function {
   std::string name;
   std::vector<Inst> code;
   uint32_t num_labels = 0;
   uint32_t frame_size = 512;  // bytes below r10
+  std::optional<Signature> native;  // set for functions called with a native ABI
   uint32_t new_label() { return num_labels++; }
 };
 

@@ -36,6 +36,15 @@ std::string address(uint8_t base, int32_t off) {
 }
 }  // namespace
 
+const char* type_name(Type t) {
+  static constexpr const char* kTypes[] = {
+#define SB_IR_ROW(name, text, size) text,
+      SB_IR_TYPES(SB_IR_ROW)
+#undef SB_IR_ROW
+  };
+  return kTypes[size_t(t)];
+}
+
 const char* op_name(Op op) { return kOps[size_t(op)].text; }
 Form op_form(Op op) { return kOps[size_t(op)].form; }
 const char* op_meaning(Op op) { return kOps[size_t(op)].meaning; }
@@ -83,7 +92,12 @@ std::string print(const Inst& i) {
       return fmt::format("{}.{} {} r{}, {} -> L{}", name, i.width, cond_name(i.cc), i.dst,
                          operand_b(i), i.target);
     case Form::Call:
-      return fmt::format("{} {}", i.op == Op::Call ? "call helper" : "call func", i.target);
+      switch (i.op) {
+        case Op::Call: return fmt::format("call helper {}", i.target);
+        case Op::CallLocal: return fmt::format("call func {}", i.target);
+        case Op::CallAddr: return fmt::format("call.addr {:#x}", uint64_t(i.imm));
+        default: return fmt::format("call.sig {:#x}, args {}", uint64_t(i.imm), address(kFP, i.off));
+      }
     case Form::Term:
       return i.op == Op::Trap ? fmt::format("{} {}", name, trap_message(TrapCode(i.target))) : name;
     case Form::Label:
@@ -93,7 +107,15 @@ std::string print(const Inst& i) {
 }
 
 std::string print(const Function& fn) {
-  std::string out = fmt::format("function {} (frame {})\n", fn.name, fn.frame_size);
+  std::string sig;
+  if (fn.native) {
+    sig = " native(";
+    for (size_t a = 0; a < fn.native->args.size(); ++a)
+      sig += fmt::format("{}{}{}", a ? ", " : "", type_name(fn.native->args[a].type),
+                         fn.native->args[a].type == Type::Struct ? std::to_string(fn.native->args[a].size) : "");
+    sig += fmt::format(") -> {}, args spilled at {}", type_name(fn.native->ret.type), address(kFP, fn.native->spill_off));
+  }
+  std::string out = fmt::format("function {} (frame {}){}\n", fn.name, fn.frame_size, sig);
   for (const Inst& i : fn.code) {
     out += i.op == Op::Label ? "" : "  ";
     out += print(i);

@@ -29,6 +29,10 @@ void verify(const Module& m) {
     for (const Inst& i : fn.code)
       if (i.op == Op::Label && i.target < fn.num_labels) defined[i.target]++;
     check(!fn.code.empty(), fn, 0, "empty function");
+    if (fn.native) {
+      const int64_t lo = fn.native->spill_off, hi = lo + 8 * int64_t(fn.native->words());
+      check(lo >= -int64_t(fn.frame_size) && hi <= 0, fn, 0, "argument spill area outside the frame");
+    }
     for (size_t n = 0; n < fn.code.size(); ++n) {
       const Inst& i = fn.code[n];
       const Form form = op_form(i.op);
@@ -50,6 +54,7 @@ void verify(const Module& m) {
               fmt::format("label L{} defined more than once or out of range", i.target));
       if (i.op == Op::CallLocal)
         check(i.target < m.functions.size(), fn, n, fmt::format("no function {}", i.target));
+      if (i.op == Op::CallSig) check(fn.native.has_value(), fn, n, "call.sig in a function without a native signature");
     }
     check(is_terminator(fn.code.back().op), fn, fn.code.size() - 1,
           "function does not end in a terminator");

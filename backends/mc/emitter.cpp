@@ -97,6 +97,14 @@ void Emitter::comment(const std::string& text) {
   if (kind_ == OutputKind::Asm) s_->streamer->emitRawComment(text);
 }
 
+void Emitter::bytes(const uint8_t* data, size_t size) {
+  s_->streamer->emitBytes(llvm::StringRef(reinterpret_cast<const char*>(data), size));
+}
+
+void Emitter::value(const llvm::MCExpr* expr, unsigned size) { s_->streamer->emitValue(expr, size); }
+
+void Emitter::u64(uint64_t v) { s_->streamer->emitIntValue(v, 8); }
+
 CodeImage Emitter::finish() {
   CodeImage image;
   s_->streamer->finish();

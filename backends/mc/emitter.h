@@ -61,6 +61,11 @@ class Emitter {
   // Notes that the next instruction comes from bytecode instruction `insn`.
   void mark_origin(uint32_t insn);
   void comment(const std::string& text);  // Asm output only
+  // Bytes copied from code decoded elsewhere (relocating a hooked
+  // function's first instructions), and data words inside code.
+  void bytes(const uint8_t* data, size_t size);
+  void value(const llvm::MCExpr* expr, unsigned size);
+  void u64(uint64_t v);
 
   CodeImage finish();
 

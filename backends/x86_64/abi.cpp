@@ -14,6 +14,18 @@
 //
 // r12 keeps the entry frame, so Unwind and Trap leave from any call depth
 // by resetting rsp to it. The entry returns { rax = r0, rdx = status }.
+//
+// A function with a native signature (a trampoline) spills its incoming
+// argument words into its frame right after the prologue: registers from
+// rdi..r9 and xmm0..xmm7, stack arguments from above the return address:
+//
+//   | stack argument 1, 2, ...  | <- rbp + 8 * (pushes + 1)
+//   | return address            |
+//   | saved registers           |
+//   +---------------------------+ <- rbp = r10
+//   | ... argument words at r10 + spill_off, 8 bytes each ...
+//
+// CallSig reverses it: outgoing stack words below rsp, then registers.
 #include "backends/x86_64/x86_64.h"
 
 namespace sb::x86_64 {
@@ -22,6 +34,7 @@ using mc::I;
 
 namespace {
 constexpr NReg kSavedByEveryFunction[] = {RBP, RBX, R13, R14, R15};  // push order
+constexpr backend::CallingConvention kSysV = {6, kFpArgRegs, false, false, false};
 }
 
 void X86ISel::prologue() {
@@ -33,6 +46,36 @@ void X86ISel::prologue() {
   const int64_t frame = fn().frame_size + (in_entry() ? 8 : 0);
   emit(I(op[SUB64ri32]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(frame));
   if (in_entry()) emit(I(op[MOV64rr]).r(reg(kEntryFrame, 64)).r(reg(RBP, 64)));
+  if (fn().native) spill_native_args();
+}
+
+void X86ISel::spill_native_args() {
+  const auto& op = t_.op;
+  const ir::Signature& sig = *fn().native;
+  const int64_t pushes = int64_t(std::size(kSavedByEveryFunction)) + (in_entry() ? 1 : 0);
+  const int32_t caller_args = int32_t(8 * (pushes + 1));
+  const std::vector<backend::WordLocation> locs = backend::classify_args(sig, kSysV);
+  for (size_t w = 0; w < locs.size(); ++w) {
+    const int32_t slot = sig.spill_off + int32_t(8 * w);
+    const backend::WordLocation& l = locs[w];
+    I store(op[MOV64mr]);
+    if (l.kind == backend::WordLocation::IntReg) {
+      emit(mem(store, RBP, slot).r(reg(kArgRegs[l.index], 64)));
+      continue;
+    }
+    if (l.kind == backend::WordLocation::FpReg) {
+      I fp(op[l.f32 ? MOVSSmr : MOVSDmr]);
+      emit(mem(fp, RBP, slot).r(t_.xmm[l.index]));
+    } else {
+      I load(op[MOV64rm]);
+      emit(mem(load.r(reg(kScratch, 64)), RBP, caller_args + int32_t(8 * l.index)));
+      emit(mem(store, RBP, slot).r(reg(kScratch, 64)));
+    }
+    if (l.f32) {  // floats are their bits, zero-extended
+      I zero(op[MOV32mi]);
+      emit(mem(zero, RBP, slot + 4).i(0));
+    }
+  }
 }
 
 // rsp = frame top, pop what prologue() pushed, return.
@@ -54,6 +97,10 @@ void X86ISel::program_exit_stub() {
 }
 
 void X86ISel::exit(const ir::Inst& inst) {
+  if (fn().native && fn().native->ret.is_fp()) {  // the result is r0's bits, in xmm0
+    const bool f32 = fn().native->ret.type == ir::Type::F32;
+    emit(I(t_.op[f32 ? MOVDI2PDIrr : MOV64toPQIrr]).r(t_.xmm[0]).r(reg(RAX, f32 ? 32 : 64)));
+  }
   if (!in_entry()) return function_epilogue(RBP);
   if (!is_last(inst)) emit(I(t_.op[JMP_1]).e(ref(exit_label())));  // else falls into the stub
 }
@@ -65,9 +112,45 @@ void X86ISel::trap(const ir::Inst& inst) {
 }
 
 // r1-r5 are already the argument registers and rsp is aligned (see above).
-void X86ISel::call_helper(uint32_t id) {
-  load_imm(kScratch, int64_t(helper_address(id)), 64);
+void X86ISel::call_helper(uint32_t id) { call_address(helper_address(id)); }
+
+void X86ISel::call_address(uint64_t address) {
+  load_imm(kScratch, int64_t(address), 64);
   emit(I(t_.op[CALL64r]).r(reg(kScratch, 64)));
+}
+
+// Calls `inst.imm` with this function's own signature, the argument words
+// read from [r10 + inst.off]; the result (float bits included) lands in r0.
+void X86ISel::call_with_signature(const ir::Inst& inst) {
+  const auto& op = t_.op;
+  const ir::Signature& sig = *fn().native;
+  const std::vector<backend::WordLocation> locs = backend::classify_args(sig, kSysV);
+  const int32_t area = int32_t((backend::stack_slots(locs) * 8 + 15) / 16 * 16);  // keeps rsp aligned
+  if (area) emit(I(op[SUB64ri32]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(area));
+  for (size_t w = 0; w < locs.size(); ++w) {
+    const int32_t slot = inst.off + int32_t(8 * w);
+    const backend::WordLocation& l = locs[w];
+    if (l.kind == backend::WordLocation::Stack) {
+      I load(op[MOV64rm]);
+      emit(mem(load.r(reg(kScratch, 64)), RBP, slot));
+      I store(op[MOV64mr]);
+      emit(mem(store, RSP, int32_t(8 * l.index)).r(reg(kScratch, 64)));
+    } else if (l.kind == backend::WordLocation::FpReg) {
+      I load(op[l.f32 ? MOVSSrm : MOVSDrm]);
+      emit(mem(load.r(t_.xmm[l.index]), RBP, slot));
+    }
+  }
+  for (size_t w = 0; w < locs.size(); ++w)  // last: they hold r1-r5, read above only through r10
+    if (locs[w].kind == backend::WordLocation::IntReg) {
+      I load(op[MOV64rm]);
+      emit(mem(load.r(reg(kArgRegs[locs[w].index], 64)), RBP, inst.off + int32_t(8 * w)));
+    }
+  call_address(uint64_t(inst.imm));
+  if (area) emit(I(op[ADD64ri32]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(area));
+  if (sig.ret.is_fp()) {
+    const bool f32 = sig.ret.type == ir::Type::F32;
+    emit(I(op[f32 ? MOVPDI2DIrr : MOVPQIto64rr]).r(reg(RAX, f32 ? 32 : 64)).r(t_.xmm[0]));
+  }
 }
 
 void X86ISel::call_local(uint32_t index) {

@@ -15,6 +15,7 @@ static const char* const kNames16[16] = {"AX", "CX", "DX", "BX", "SP", "BP", "SI
                                          "R8W", "R9W", "R10W", "R11W", "R12W", "R13W", "R14W", "R15W"};
 static const char* const kNames8[16] = {"AL", "CL", "DL", "BL", "SPL", "BPL", "SIL", "DIL",
                                         "R8B", "R9B", "R10B", "R11B", "R12B", "R13B", "R14B", "R15B"};
+static const char* const kNamesXmm[8] = {"XMM0", "XMM1", "XMM2", "XMM3", "XMM4", "XMM5", "XMM6", "XMM7"};
 static const char* const kOpcodeNames[] = {
 #define SB_X86_NAME(name) #name,
     SB_X86_OPCODES(SB_X86_NAME)
@@ -32,6 +33,7 @@ const Tables& tables() {
     mc::resolve_regs(mt, kNames32, t.r32);
     mc::resolve_regs(mt, kNames16, t.r16);
     mc::resolve_regs(mt, kNames8, t.r8);
+    mc::resolve_regs(mt, kNamesXmm, t.xmm);
   });
   return t;
 }

@@ -35,6 +35,7 @@ inline constexpr NReg kEntryFrame = R12;  // entry function's frame, to unwind f
 
 // System V: the argument registers and the callee-saved set.
 inline constexpr NReg kArgRegs[6] = {RDI, RSI, RDX, RCX, R8, R9};
+inline constexpr int kFpArgRegs = 8;  // xmm0-xmm7
 constexpr bool is_callee_saved(NReg r) { return r == RBX || r == RBP || (r >= R12 && r <= R15); }
 
 static_assert([] {

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "backends/isel.h"
+#include "backends/native_abi.h"
 #include "backends/mc/inst.h"
 #include "backends/x86_64/regs.h"
 
@@ -32,7 +33,9 @@ namespace sb::x86_64 {
   X(LOCK_PREFIX) X(ADD64mr) X(ADD32mr) X(OR64mr) X(OR32mr) X(AND64mr) X(AND32mr) X(XOR64mr)   \
   X(XOR32mr) X(XADD64rm) X(XADD32rm) X(XCHG64rm) X(XCHG32rm) X(CMPXCHG64rm) X(CMPXCHG32rm)    \
   X(JMP_1) X(JCC_1) X(CALL64r) X(CALL64pcrel32) X(RET64) X(PUSH64r) X(POP64r)               \
-  X(LEA64r)
+  X(LEA64r)                                                                                  \
+  X(MOVSDmr) X(MOVSSmr) X(MOVSDrm) X(MOVSSrm) X(MOVPQIto64rr) X(MOV64toPQIrr)                \
+  X(MOVPDI2DIrr) X(MOVDI2PDIrr)
 
 enum Opc : uint16_t {
 #define SB_X86_ENUM(name) name,
@@ -45,6 +48,7 @@ enum Opc : uint16_t {
 struct Tables {
   unsigned op[kNumOpcodes];
   unsigned r64[16], r32[16], r16[16], r8[16];
+  unsigned xmm[8];
 };
 const Tables& tables();  // resolved on first use
 inline constexpr mc::TargetSpec kSpec = {"x86_64-unknown-linux-gnu", "", ""};
@@ -66,6 +70,9 @@ class X86ISel final : public backend::ISel {
   void function_epilogue(NReg frame_top);
   void call_helper(uint32_t id);
   void call_local(uint32_t index);
+  void call_address(uint64_t address);
+  void call_with_signature(const ir::Inst& inst);
+  void spill_native_args();
   void exit(const ir::Inst& inst);
   void trap(const ir::Inst& inst);
 

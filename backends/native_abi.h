@@ -1,0 +1,44 @@
+// Where a native signature's argument words live on entry to a function,
+// for the three C calling conventions (System V x86-64, AAPCS64, RISC-V
+// LP64D). The rules differ in a few facts, kept in one table per target
+// (CallingConvention), so one classifier serves every backend: the
+// prologue spill of native functions and CallSig both walk its result.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ir/ir.h"
+
+namespace sb::backend {
+
+struct CallingConvention {
+  uint8_t int_regs;  // argument registers for integers: 6, 8, 8
+  uint8_t fp_regs;   // for floating point: 8, 8, 8
+  // A two-word struct that does not fit in the remaining integer registers
+  // goes wholly on the stack (System V, AAPCS64); RISC-V splits it between
+  // the last register and the stack.
+  bool struct_splits;
+  // AAPCS64: once an argument went to the stack for want of integer
+  // registers, no later argument uses an integer register.
+  bool stack_closes_int_regs;
+  // RISC-V: floating-point arguments use integer registers, then the
+  // stack, once the floating-point registers are used up.
+  bool fp_falls_back_to_int;
+};
+
+struct WordLocation {
+  enum Kind : uint8_t { IntReg, FpReg, Stack } kind;
+  uint8_t index;       // register number within its class, or stack slot (8 bytes each)
+  bool f32 = false;    // a 32-bit float: only the low 4 bytes are significant
+};
+
+// One location per argument word, in word order (a struct of 9-16 bytes has
+// two words). Stack slots count from the first stack argument at the
+// caller's stack pointer.
+std::vector<WordLocation> classify_args(const ir::Signature& sig, const CallingConvention& cc);
+
+// The number of 8-byte stack slots the arguments use.
+uint32_t stack_slots(const std::vector<WordLocation>& locs);
+
+}  // namespace sb::backend
