@@ -1,0 +1,337 @@
+// Trampoline descriptions -> IR. The frame and call logic of every
+// trampoline lives here, once; backends only spill native arguments and
+// marshal CallSig (backends/<arch>/abi.cpp).
+#include "frontend/trampoline.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "frontend/assembler.h"
+#include "frontend/decoder.h"
+#include "ir/diag.h"
+
+namespace sb::tramp {
+
+using nlohmann::json;
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::Fentry: return "fentry";
+    case Kind::FmodRet: return "fmod_ret";
+    case Kind::Fexit: return "fexit";
+  }
+  return "?";
+}
+
+std::vector<size_t> Description::of_kind(Kind k) const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < programs.size(); ++i)
+    if (programs[i].kind == k) out.push_back(i);
+  return out;
+}
+
+namespace {
+
+// Walks the JSON document keeping the path of the current field, so every
+// error names it: "desc.json: field programs[2].kind: ...".
+class Parser {
+ public:
+  Parser(const std::string& file, std::string base_dir) : file_(file), base_(std::move(base_dir)) {}
+
+  [[noreturn]] void fail(const std::string& path, const std::string& what) const {
+    throw Error(fmt::format("{}: field {}", file_, path), what);
+  }
+
+  const json& member(const json& obj, const std::string& path, const char* key, bool required) const {
+    static const json kNull;
+    if (!obj.is_object()) fail(path, "expected an object");
+    auto it = obj.find(key);
+    if (it == obj.end()) {
+      if (required) fail(join(path, key), "is required");
+      return kNull;
+    }
+    return *it;
+  }
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+  void only_keys(const json& obj, const std::string& path, std::initializer_list<const char*> keys) const {
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      bool known = false;
+      for (const char* k : keys) known |= it.key() == k;
+      if (!known) fail(join(path, it.key()), "unknown field");
+    }
+  }
+  bool flag(const json& flags, const std::string& path, const char* key, bool def) const {
+    const json& v = member(flags, path, key, false);
+    if (v.is_null()) return def;
+    if (!v.is_boolean()) fail(join(path, key), "expected true or false");
+    return v.get<bool>();
+  }
+
+  ir::NativeValue scalar(const json& v, const std::string& path, bool allow_void) const {
+    if (!v.is_string()) fail(path, "expected a type name");
+    const std::string name = v.get<std::string>();
+    static constexpr struct { const char* name; ir::Type type; uint8_t size; } kScalars[] = {
+#define SB_TYPE_ROW(n, text, size) {text, ir::Type::n, size},
+        SB_IR_TYPES(SB_TYPE_ROW)
+#undef SB_TYPE_ROW
+    };
+    for (const auto& s : kScalars)
+      if (name == s.name && s.type != ir::Type::Struct && (allow_void || s.type != ir::Type::Void))
+        return {s.type, s.size};
+    fail(path, fmt::format("unknown type '{}' (i8 u8 i16 u16 i32 u32 i64 u64 ptr f32 f64{})", name,
+                           allow_void ? " void" : ""));
+  }
+
+  // {"struct": [field types]}: natural C layout, integer fields, <= 16 bytes.
+  ir::NativeValue value(const json& v, const std::string& path, bool allow_void) const {
+    if (!v.is_object()) return scalar(v, path, allow_void);
+    only_keys(v, path, {"struct"});
+    const json& fields = member(v, path, "struct", true);
+    const std::string fpath = join(path, "struct");
+    if (!fields.is_array() || fields.empty()) fail(fpath, "expected a non-empty list of field types");
+    uint32_t size = 0, align = 1;
+    for (size_t f = 0; f < fields.size(); ++f) {
+      const std::string p = fmt::format("{}[{}]", fpath, f);
+      ir::NativeValue field = scalar(fields[f], p, false);
+      if (field.is_fp())
+        fail(p, "floating-point struct fields are not supported (their registers differ per ABI)");
+      size = (size + field.size - 1) / field.size * field.size + field.size;
+      align = std::max<uint32_t>(align, field.size);
+    }
+    size = (size + align - 1) / align * align;
+    if (size > 16) fail(fpath, fmt::format("struct of {} bytes; at most 16 are passed by value", size));
+    return {ir::Type::Struct, uint8_t(size)};
+  }
+
+  bpf::Program program(const json& p, const std::string& path) const {
+    const json& file = member(p, path, "file", false);
+    const json& text = member(p, path, "asm", false);
+    if (file.is_null() == text.is_null()) fail(path, "give exactly one of \"file\" and \"asm\"");
+    if (!text.is_null()) {
+      if (!text.is_string()) fail(join(path, "asm"), "expected a string");
+      return bpf::assemble(text.get<std::string>(), fmt::format("{}: {}", file_, join(path, "asm")));
+    }
+    if (!file.is_string()) fail(join(path, "file"), "expected a path");
+    std::filesystem::path fpath = file.get<std::string>();
+    if (fpath.is_relative()) fpath = std::filesystem::path(base_) / fpath;
+    const std::string name = fpath.string();
+    if (fpath.extension() == ".s" || fpath.extension() == ".asm") {
+      std::ifstream in(fpath);
+      if (!in) fail(join(path, "file"), "cannot open " + name);
+      return bpf::assemble(std::string(std::istreambuf_iterator<char>(in), {}), name);
+    }
+    return bpf::read_program_file(name);
+  }
+
+  Description parse(std::string_view text) const {
+    json doc;
+    try {
+      doc = json::parse(text);
+    } catch (const json::parse_error& e) {
+      throw Error(file_, fmt::format("invalid JSON at byte {}: {}", e.byte, e.what()));
+    }
+    Description d;
+    d.file = file_;
+    if (!doc.is_object()) fail("(top level)", "expected an object");
+    only_keys(doc, "", {"arch", "target", "flags", "programs"});
+    const json& arch = member(doc, "", "arch", false);
+    if (!arch.is_null()) {
+      if (!arch.is_string()) fail("arch", "expected x86-64, arm64 or riscv64");
+      d.arch = arch.get<std::string>();
+    }
+    const json& target = member(doc, "", "target", true);
+    only_keys(target, "target", {"name", "args", "ret"});
+    const json& name = member(target, "target", "name", false);
+    if (!name.is_null() && !name.is_string()) fail("target.name", "expected a string");
+    d.target = name.is_string() ? name.get<std::string>() : "target";
+    const json& args = member(target, "target", "args", true);
+    if (!args.is_array()) fail("target.args", "expected a list of types");
+    if (args.size() > kMaxArgs) fail("target.args", fmt::format("{} arguments; at most {}", args.size(), kMaxArgs));
+    for (size_t a = 0; a < args.size(); ++a) d.signature.args.push_back(value(args[a], fmt::format("target.args[{}]", a), false));
+    const json& ret = member(target, "target", "ret", false);
+    d.signature.ret = ret.is_null() ? ir::NativeValue{} : value(ret, "target.ret", true);
+    if (d.signature.ret.type == ir::Type::Struct) fail("target.ret", "struct return values are not supported");
+
+    const json& flags = member(doc, "", "flags", false);
+    if (!flags.is_null()) {
+      only_keys(flags, "flags", {"call_original", "ip_arg", "stats", "recursion_guard"});
+      d.call_original = flag(flags, "flags", "call_original", true);
+      d.ip_arg = flag(flags, "flags", "ip_arg", false);
+      d.stats = flag(flags, "flags", "stats", true);
+      d.recursion_guard = flag(flags, "flags", "recursion_guard", true);
+    }
+    const json& programs = member(doc, "", "programs", true);
+    if (!programs.is_array()) fail("programs", "expected a list");
+    if (programs.size() > kMaxPrograms)
+      fail("programs", fmt::format("{} programs; at most {} may be attached", programs.size(), kMaxPrograms));
+    for (size_t i = 0; i < programs.size(); ++i) {
+      const std::string path = fmt::format("programs[{}]", i);
+      const json& p = programs[i];
+      only_keys(p, path, {"kind", "file", "asm", "cookie"});
+      AttachedProgram prog;
+      const json& kind = member(p, path, "kind", true);
+      const std::string k = kind.is_string() ? kind.get<std::string>() : "";
+      if (k == "fentry") prog.kind = Kind::Fentry;
+      else if (k == "fmod_ret") prog.kind = Kind::FmodRet;
+      else if (k == "fexit") prog.kind = Kind::Fexit;
+      else fail(path + ".kind", "expected fentry, fmod_ret or fexit");
+      const json& cookie = member(p, path, "cookie", false);
+      if (!cookie.is_null()) {
+        if (!cookie.is_number_integer()) fail(path + ".cookie", "expected an integer");
+        prog.cookie = cookie.is_number_unsigned() ? cookie.get<uint64_t>() : uint64_t(cookie.get<int64_t>());
+      }
+      prog.program = program(p, path);
+      d.programs.push_back(std::move(prog));
+    }
+    return d;
+  }
+
+ private:
+  const std::string& file_;
+  std::string base_;
+};
+
+// Emits IR through small helpers so the lowering below reads like the
+// kernel's arch_prepare_bpf_trampoline, once, for every architecture.
+class Builder {
+ public:
+  explicit Builder(ir::Function& fn) : fn_(fn) {}
+  void add(ir::Inst i) { fn_.code.push_back(i); }
+  void mov_imm(uint8_t r, uint64_t v) {
+    ir::Inst i;
+    i.op = ir::Op::LoadImm, i.dst = r, i.imm = int64_t(v);
+    add(i);
+  }
+  void frame_addr(uint8_t r, int32_t off) {  // r = r10 + off
+    add(ir::alu(ir::Op::Mov, 64, r, ir::kFP));
+    add(ir::alu_imm(ir::Op::Add, 64, r, off));
+  }
+  void call(uint64_t address) {
+    ir::Inst i;
+    i.op = ir::Op::CallAddr, i.imm = int64_t(address);
+    add(i);
+  }
+  uint32_t label() { return fn_.new_label(); }
+  void bind(uint32_t l) { add(ir::label(l)); }
+
+ private:
+  ir::Function& fn_;
+};
+
+// Small integers are normalized in their slot (sign- or zero-extended to 64
+// bits), since ABIs leave a register's upper bits unspecified.
+void normalize(Builder& b, const ir::NativeValue& v, int32_t slot) {
+  if (v.is_fp() || v.type == ir::Type::Struct || v.size >= 8 || v.size == 0) return;
+  const bool sext = v.type == ir::Type::I8 || v.type == ir::Type::I16 || v.type == ir::Type::I32;
+  b.add(ir::load(v.size, sext, 1, ir::kFP, slot));
+  b.add(ir::store(8, ir::kFP, slot, 1));
+}
+
+}  // namespace
+
+Description parse_description(std::string_view json_text, const std::string& file, const std::string& base_dir) {
+  return Parser(file, base_dir).parse(json_text);
+}
+
+Description read_description(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path, "cannot open");
+  std::string text(std::istreambuf_iterator<char>(in), {});
+  return parse_description(text, path, std::filesystem::path(path).parent_path().string());
+}
+
+Frame frame_of(const ir::Signature& sig) {
+  Frame f;
+  f.ret = -8;
+  f.ctx = -8 * int32_t(sig.words() + 1);
+  f.nr_args = f.ctx - 8;
+  f.ip = f.ctx - 16;
+  f.run_ctx = f.ctx - 32;
+  f.size = uint32_t((-f.run_ctx + 15) / 16 * 16);
+  return f;
+}
+
+// r6 holds enter's result across the program; r7 an fmod_ret result.
+ir::Module lower(const Description& d, const Bindings& bind) {
+  if (bind.entries.size() != d.programs.size() || bind.states.size() != d.programs.size())
+    throw Error(d.file, "internal: bindings do not cover every program");
+  ir::Module m;
+  ir::Function& fn = m.functions.emplace_back();
+  fn.name = "trampoline_" + d.target;
+  const Frame fr = frame_of(d.signature);
+  fn.frame_size = fr.size;
+  fn.native = d.signature;
+  fn.native->spill_off = fr.ctx;
+  Builder b(fn);
+
+  // The prologue has spilled the argument words to ctx[0..words).
+  int32_t slot = fr.ctx;
+  for (const ir::NativeValue& a : d.signature.args) {
+    normalize(b, a, slot);
+    slot += 8 * int32_t(a.words());
+  }
+  b.mov_imm(1, d.signature.words());
+  b.add(ir::store(8, ir::kFP, fr.nr_args, 1));
+  if (d.ip_arg) {
+    b.mov_imm(1, bind.ip);
+    b.add(ir::store(8, ir::kFP, fr.ip, 1));
+  }
+  b.add(ir::store_imm(8, ir::kFP, fr.ret, 0));
+
+  const bool guarded = d.stats || d.recursion_guard;
+  const uint32_t do_fexit = b.label();
+  auto invoke = [&](size_t index) {
+    const AttachedProgram& p = d.programs[index];
+    b.mov_imm(1, p.cookie);
+    b.add(ir::store(8, ir::kFP, fr.run_ctx, 1));
+    const uint32_t after_run = b.label();
+    if (guarded) {  // start = enter(state, run_ctx); 0: skip the program, not the exit call
+      b.mov_imm(1, bind.states[index]);
+      b.frame_addr(2, fr.run_ctx);
+      b.call(bind.prog_enter);
+      b.add(ir::alu(ir::Op::Mov, 64, 6, 0));
+      b.add(ir::branch_imm(ir::Cond::Eq, 64, 0, 0, after_run));
+    }
+    b.frame_addr(1, fr.ctx);  // the program's r1 is ctx
+    b.call(bind.entries[index]);
+    if (p.kind == Kind::FmodRet) {
+      b.add(ir::store(8, ir::kFP, fr.ret, 0));
+      b.add(ir::alu(ir::Op::Mov, 64, 7, 0));
+    }
+    b.bind(after_run);
+    if (guarded) {
+      b.mov_imm(1, bind.states[index]);
+      b.add(ir::alu(ir::Op::Mov, 64, 2, 6));
+      b.frame_addr(3, fr.run_ctx);
+      b.call(bind.prog_exit);
+    }
+    if (p.kind == Kind::FmodRet) b.add(ir::branch_imm(ir::Cond::Ne, 64, 7, 0, do_fexit));
+  };
+
+  for (size_t i : d.of_kind(Kind::Fentry)) invoke(i);
+  for (size_t i : d.of_kind(Kind::FmodRet)) {
+    if (guarded) b.add(ir::alu_imm(ir::Op::Mov, 64, 7, 0));  // a skipped program returns nothing
+    invoke(i);
+  }
+  if (d.call_original) {
+    ir::Inst call;
+    call.op = ir::Op::CallSig, call.imm = int64_t(bind.original), call.off = fr.ctx;
+    b.add(call);
+    b.add(ir::store(8, ir::kFP, fr.ret, 0));
+    normalize(b, d.signature.ret, fr.ret);
+  }
+  b.bind(do_fexit);
+  for (size_t i : d.of_kind(Kind::Fexit)) invoke(i);
+  b.add(ir::load(8, false, 0, ir::kFP, fr.ret));
+  ir::Inst exit;
+  exit.op = ir::Op::Exit;
+  b.add(exit);
+  return m;
+}
+
+}  // namespace sb::tramp

@@ -1,0 +1,93 @@
+// Trampoline descriptions: the Linux kernel's BPF trampoline
+// (kernel/bpf/trampoline.c) brought to user space. Around a target
+// function, run fentry programs, then fmod_ret programs (a non-zero result
+// skips the original and becomes the return value), the original, then
+// fexit programs, with cookies, statistics and recursion protection.
+//
+// JSON schema (docs: README "Trampolines"):
+//   {
+//     "arch": "x86-64",                       optional; the CLI's --arch wins
+//     "target": {
+//       "name": "add",                        for messages and symbols
+//       "args": ["i32", "ptr", "f64", {"struct": ["i32", "i64"]}],
+//       "ret": "i64"                          or "void", "f32", ...
+//     },
+//     "flags": {"call_original": true, "ip_arg": false,
+//               "stats": true, "recursion_guard": true},
+//     "programs": [
+//       {"kind": "fentry", "file": "count.s", "cookie": 7},
+//       {"kind": "fexit", "asm": "mov %r0, 0\nexit"}
+//     ]
+//   }
+// Types: i8 u8 i16 u16 i32 u32 i64 u64 ptr f32 f64, and structs of integer
+// fields up to 16 bytes (natural C layout). At most 12 arguments and 38
+// programs, as the kernel. A program is bytecode: "file" (raw, or .s/.asm
+// assembled; relative to the description) or inline "asm".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "frontend/bpf.h"
+#include "ir/ir.h"
+
+namespace sb::tramp {
+
+enum class Kind : uint8_t { Fentry, FmodRet, Fexit };
+const char* kind_name(Kind k);
+
+constexpr size_t kMaxArgs = 12;      // as the kernel's MAX_BPF_FUNC_ARGS
+constexpr size_t kMaxPrograms = 38;  // as the kernel's BPF_MAX_TRAMP_LINKS
+
+struct AttachedProgram {
+  Kind kind = Kind::Fentry;
+  bpf::Program program;
+  uint64_t cookie = 0;
+};
+
+struct Description {
+  std::string file;     // where errors point
+  std::string arch;     // empty: not given
+  std::string target;   // the target function's name
+  ir::Signature signature;  // args and ret (spill_off is set by lowering)
+  bool call_original = true;
+  bool ip_arg = false;
+  bool stats = true;
+  bool recursion_guard = true;
+  std::vector<AttachedProgram> programs;
+  std::vector<size_t> of_kind(Kind k) const;  // indexes into programs, in order
+};
+
+// Throws sb::Error whose where is "FILE: field PATH" (e.g. programs[2].kind).
+Description parse_description(std::string_view json, const std::string& file,
+                              const std::string& base_dir = ".");
+Description read_description(const std::string& path);
+
+// The addresses a trampoline calls, chosen by whoever places it in memory
+// (runtime/trampoline.cpp in this process; the emulator in a guest).
+struct Bindings {
+  uint64_t ip = 0;          // the target's address, for the ip argument
+  uint64_t original = 0;    // code that runs the original function
+  uint64_t prog_enter = 0;  // uint64_t enter(ProgState*, RunCtx*): 0 = skip the program
+  uint64_t prog_exit = 0;   // void exit(ProgState*, uint64_t start, RunCtx*)
+  std::vector<uint64_t> entries;  // each program's compiled entry, by program index
+  std::vector<uint64_t> states;   // each program's ProgState*, by program index
+};
+
+// The frame every trampoline builds (r10-relative), kernel order:
+//   r10 - 8           return value       = ctx[words]
+//   ctx = r10 - 8*(words+1)  argument words ctx[0..words)
+//   ctx - 8           number of argument words
+//   ctx - 16          ip of the target (when ip_arg)
+//   ctx - 32          run context: cookie at +0
+struct Frame {
+  int32_t ret, ctx, nr_args, ip, run_ctx;
+  uint32_t size;
+};
+Frame frame_of(const ir::Signature& sig);
+
+ir::Module lower(const Description& d, const Bindings& b);
+
+}  // namespace sb::tramp

@@ -1,0 +1,54 @@
+// Per-call overhead of a hooked function (issue 4): a direct call against
+// calls through a trampoline with one empty fentry program, with fentry and
+// fexit, each with and without statistics and the recursion guard.
+//
+//   build/test/bench/sb_trampoline_bench
+#include <benchmark/benchmark.h>
+
+#include "frontend/assembler.h"
+#include "runtime/trampoline.h"
+
+extern "C" __attribute__((noinline, noipa)) int64_t sb_bench_target(int64_t a, int64_t b) { return a ^ (b + 1); }
+
+namespace {
+
+using namespace sb;
+
+ir::Signature signature() {
+  ir::Signature s;
+  s.args = {{ir::Type::I64, 8}, {ir::Type::I64, 8}};
+  s.ret = {ir::Type::I64, 8};
+  return s;
+}
+
+void run_calls(benchmark::State& state) {
+  int64_t (*volatile fn)(int64_t, int64_t) = &sb_bench_target;
+  int64_t x = 0;
+  for (auto _ : state) {
+    x = fn(x, 3);
+    benchmark::DoNotOptimize(x);
+  }
+}
+
+void BM_Direct(benchmark::State& state) { run_calls(state); }
+
+// range(0): 1 = fentry, 2 = fentry + fexit; range(1): statistics and guard on.
+void BM_Hooked(benchmark::State& state) {
+  rt::TrampolineOptions opts;
+  opts.stats = opts.recursion_guard = state.range(1) != 0;
+  rt::TrampolineTable table;
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_bench_target), signature(), opts);
+  rt::HelperTable helpers;
+  const bpf::Program empty = bpf::assemble("mov %r0, 0\nexit");
+  t.link(tramp::Kind::Fentry, empty, 0, helpers);
+  if (state.range(0) == 2) t.link(tramp::Kind::Fexit, empty, 0, helpers);
+  run_calls(state);
+  table.put(reinterpret_cast<void*>(&sb_bench_target));
+}
+
+BENCHMARK(BM_Direct);
+BENCHMARK(BM_Hooked)->ArgNames({"progs", "stats"})->Args({1, 0})->Args({1, 1})->Args({2, 0})->Args({2, 1});
+
+}  // namespace
+
+BENCHMARK_MAIN();

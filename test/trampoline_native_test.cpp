@@ -1,0 +1,295 @@
+// Trampolines attached to real functions of this test binary (x86-64):
+// fentry / fmod_ret / fexit semantics as the kernel's, argument passing
+// (stack arguments, floats, structs), cookies, statistics, the recursion
+// guard, and attaching and detaching while other threads call.
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "frontend/assembler.h"
+#include "ir/diag.h"
+#include "runtime/hook_x86_64.h"
+#include "runtime/trampoline.h"
+
+extern "C" {
+// noipa: the compiler must neither inline these nor specialise their callers.
+__attribute__((noinline, noipa)) int64_t sb_t_add(int64_t a, int64_t b) { return a * 2 + b; }
+__attribute__((noinline, noipa)) int64_t sb_t_side(int64_t* p, int64_t v) {
+  *p += v;
+  return v + 1;
+}
+__attribute__((noinline, noipa)) int64_t sb_t_many(int8_t a, uint16_t b, int32_t c, uint64_t d, int64_t e, int8_t f,
+                                                  int16_t g, uint32_t h, int64_t i, void* j, int32_t k, uint8_t l) {
+  return a + 2 * b + 3 * c + 4 * int64_t(d) + 5 * e + 6 * f + 7 * g + 8 * int64_t(h) + 9 * i +
+         10 * int64_t(reinterpret_cast<uintptr_t>(j)) + 11 * k + 12 * l;
+}
+__attribute__((noinline, noipa)) double sb_t_mix(double x, float y, int64_t n, double z) { return x * y + double(n) - z; }
+__attribute__((noinline, noipa)) float sb_t_fmul(float a, float b) { return a * b + 0.5f; }
+struct SbPair {
+  int64_t a;
+  int32_t b;
+};
+__attribute__((noinline, noipa)) int64_t sb_t_struct(SbPair p, int64_t k) { return p.a * k + p.b; }
+__attribute__((noinline, noipa)) void sb_t_empty() {}
+__attribute__((noinline, noipa)) int64_t sb_t_counted(int64_t x) { return x + 1; }
+}
+
+namespace sb::test {
+namespace {
+
+using ir::Type;
+
+ir::Signature sig(std::initializer_list<ir::NativeValue> args, ir::NativeValue ret) {
+  ir::Signature s;
+  s.args = args;
+  s.ret = ret;
+  return s;
+}
+ir::NativeValue T(Type t, uint8_t size) { return {t, size}; }
+const ir::NativeValue kI64 = T(Type::I64, 8), kVoid = T(Type::Void, 0), kF64 = T(Type::F64, 8), kF32 = T(Type::F32, 4);
+
+template <typename F>
+F through_volatile(F f) {  // calls the hooked entry, never a copy the compiler made
+  F volatile p = f;
+  return p;
+}
+
+// Observations programs write: lddw of this buffer's address.
+struct Seen {
+  uint64_t word[16] = {};
+};
+
+std::string addr(const void* p) { return fmt::format("{:#x}", reinterpret_cast<uint64_t>(p)); }
+
+// A program that copies ctx[from..from+n) to seen->word[0..n).
+bpf::Program record_ctx(Seen* seen, int from, int n) {
+  std::string src = "lddw %r3, " + addr(seen) + "\n";
+  for (int k = 0; k < n; ++k)
+    src += fmt::format("ldxdw %r2, [%r1{:+}]\nstxdw [%r3+{}], %r2\n", 8 * (from + k), 8 * k);
+  return bpf::assemble(src + "mov %r0, 0\nexit", "record");
+}
+bpf::Program returns(int64_t v) { return bpf::assemble(fmt::format("lddw %r0, {:#x}\nexit", uint64_t(v)), "ret"); }
+
+const rt::HelperTable& no_helpers() {
+  static const rt::HelperTable h;
+  return h;
+}
+
+TEST(TrampolineNative, FentryAndFexitSeeArgumentsAndResult) {
+  rt::TrampolineTable table;
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_add), sig({kI64, kI64}, kI64), {}, "sb_t_add");
+  Seen in, out;
+  t.link(tramp::Kind::Fentry, record_ctx(&in, -1, 3), 0, no_helpers());  // nr_args, a, b
+  t.link(tramp::Kind::Fexit, record_ctx(&out, 0, 3), 0, no_helpers());   // a, b, ret
+  EXPECT_EQ(through_volatile(&sb_t_add)(20, 3), 43);
+  EXPECT_EQ(in.word[0], 2u);
+  EXPECT_EQ(in.word[1], 20u);
+  EXPECT_EQ(in.word[2], 3u);
+  EXPECT_EQ(out.word[2], 43u);
+  table.put(reinterpret_cast<void*>(&sb_t_add));
+  EXPECT_EQ(through_volatile(&sb_t_add)(1, 1), 3);
+}
+
+TEST(TrampolineNative, DetachRestoresTheOriginalBytes) {
+  uint8_t before[16];
+  std::memcpy(before, reinterpret_cast<void*>(&sb_t_add), sizeof before);
+  {
+    rt::TrampolineTable table;
+    rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_add), sig({kI64, kI64}, kI64));
+    rt::LinkId id = t.link(tramp::Kind::Fentry, returns(0), 0, no_helpers());
+    EXPECT_NE(std::memcmp(before, reinterpret_cast<void*>(&sb_t_add), 5), 0);
+    t.unlink(id);
+    EXPECT_FALSE(t.attached());
+    EXPECT_EQ(std::memcmp(before, reinterpret_cast<void*>(&sb_t_add), sizeof before), 0);
+    table.put(reinterpret_cast<void*>(&sb_t_add));
+  }
+  EXPECT_EQ(through_volatile(&sb_t_add)(5, 1), 11);
+}
+
+TEST(TrampolineNative, FmodRetNonZeroSkipsTheOriginalAndLaterFmodRet) {
+  rt::TrampolineTable table;
+  const ir::NativeValue ptr = T(Type::Ptr, 8);
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_side), sig({ptr, kI64}, kI64));
+  Seen later, fexit;
+  rt::LinkId zero = t.link(tramp::Kind::FmodRet, returns(0), 0, no_helpers());
+  int64_t cell = 0;
+  EXPECT_EQ(through_volatile(&sb_t_side)(&cell, 5), 6);  // 0: the original runs
+  EXPECT_EQ(cell, 5);
+  t.link(tramp::Kind::FmodRet, returns(42), 0, no_helpers());
+  t.link(tramp::Kind::FmodRet, record_ctx(&later, 0, 1), 0, no_helpers());
+  t.link(tramp::Kind::Fexit, record_ctx(&fexit, 0, 3), 0, no_helpers());
+  EXPECT_EQ(through_volatile(&sb_t_side)(&cell, 5), 42);
+  EXPECT_EQ(cell, 5) << "the original ran";
+  EXPECT_EQ(later.word[0], 0u) << "a later fmod_ret program ran";
+  EXPECT_EQ(fexit.word[2], 42u) << "fexit sees the overriding value";
+  t.unlink(zero);
+}
+
+TEST(TrampolineNative, CookiesAndStatistics) {
+  rt::TrampolineTable table;
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_add), sig({kI64, kI64}, kI64));
+  Seen a, b;
+  // The run context sits 32 bytes below ctx; its first word is the cookie.
+  auto cookie_to = [](Seen* s) {
+    return bpf::assemble("ldxdw %r2, [%r1-32]\nlddw %r3, " + addr(s) + "\nstxdw [%r3+0], %r2\nmov %r0, 0\nexit");
+  };
+  rt::LinkId la = t.link(tramp::Kind::Fentry, cookie_to(&a), 7, no_helpers());
+  rt::LinkId lb = t.link(tramp::Kind::Fexit, cookie_to(&b), 0x1122334455667788, no_helpers());
+  for (int i = 0; i < 10; ++i) through_volatile(&sb_t_add)(i, i);
+  EXPECT_EQ(a.word[0], 7u);
+  EXPECT_EQ(b.word[0], 0x1122334455667788u);
+  rt::ProgStats s = t.stats(la);
+  EXPECT_EQ(s.run_count, 10u);
+  EXPECT_GT(s.run_time_ns, 0u);
+  EXPECT_EQ(s.misses, 0u);
+  EXPECT_EQ(t.stats(lb).run_count, 10u);
+}
+
+TEST(TrampolineNative, TwelveArgumentsIncludingStackArguments) {
+  rt::TrampolineTable table;
+  ir::Signature s = sig({T(Type::I8, 1), T(Type::U16, 2), T(Type::I32, 4), T(Type::U64, 8), kI64, T(Type::I8, 1),
+                         T(Type::I16, 2), T(Type::U32, 4), kI64, T(Type::Ptr, 8), T(Type::I32, 4), T(Type::U8, 1)},
+                        kI64);
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_many), s);
+  Seen in, out;
+  t.link(tramp::Kind::Fentry, record_ctx(&in, 0, 12), 0, no_helpers());
+  t.link(tramp::Kind::Fexit, record_ctx(&out, 12, 1), 0, no_helpers());
+  void* j = reinterpret_cast<void*>(0x1000);
+  const int64_t expect = sb_t_many(-5, 65535, -7, 1ull << 40, -9, 100, -300, 4000000000u, 11, j, -13, 250);
+  EXPECT_EQ(through_volatile(&sb_t_many)(-5, 65535, -7, 1ull << 40, -9, 100, -300, 4000000000u, 11, j, -13, 250),
+            expect);
+  const uint64_t want[12] = {uint64_t(-5), 65535, uint64_t(-7), 1ull << 40, uint64_t(-9), 100, uint64_t(-300),
+                             4000000000u, 11, 0x1000, uint64_t(-13), 250};
+  for (int k = 0; k < 12; ++k) EXPECT_EQ(in.word[k], want[k]) << "argument " << k;
+  EXPECT_EQ(int64_t(out.word[0]), expect);
+}
+
+TEST(TrampolineNative, FloatingPointArgumentsAndResults) {
+  rt::TrampolineTable table;
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_mix), sig({kF64, kF32, kI64, kF64}, kF64));
+  Seen in, out;
+  t.link(tramp::Kind::Fentry, record_ctx(&in, 0, 4), 0, no_helpers());
+  t.link(tramp::Kind::Fexit, record_ctx(&out, 4, 1), 0, no_helpers());
+  const double r = through_volatile(&sb_t_mix)(1.5, 2.0f, 7, 0.25);
+  EXPECT_EQ(r, 1.5 * 2.0 + 7 - 0.25);
+  double x;
+  std::memcpy(&x, &in.word[0], 8);
+  EXPECT_EQ(x, 1.5);
+  const float y = 2.0f;
+  uint32_t ybits;
+  std::memcpy(&ybits, &y, 4);
+  EXPECT_EQ(in.word[1], uint64_t(ybits)) << "an f32 is its bits, zero-extended";
+  EXPECT_EQ(in.word[2], 7u);
+  double ret;
+  std::memcpy(&ret, &out.word[0], 8);
+  EXPECT_EQ(ret, r);
+
+  // An fmod_ret result on a float function is the result's bits.
+  rt::Trampoline& f = table.get(reinterpret_cast<void*>(&sb_t_fmul), sig({kF32, kF32}, kF32));
+  EXPECT_EQ(through_volatile(&sb_t_fmul)(3.0f, 2.0f), 6.5f);
+  const float override_value = 2.25f;
+  uint32_t bits;
+  std::memcpy(&bits, &override_value, 4);
+  f.link(tramp::Kind::FmodRet, returns(bits), 0, no_helpers());
+  EXPECT_EQ(through_volatile(&sb_t_fmul)(3.0f, 2.0f), 2.25f);
+}
+
+TEST(TrampolineNative, StructPassedByValue) {
+  rt::TrampolineTable table;
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_struct), sig({T(Type::Struct, 16), kI64}, kI64));
+  Seen in;
+  t.link(tramp::Kind::Fentry, record_ctx(&in, 0, 3), 0, no_helpers());
+  EXPECT_EQ(through_volatile(&sb_t_struct)(SbPair{10, -3}, 4), 37);
+  EXPECT_EQ(in.word[0], 10u);
+  EXPECT_EQ(uint32_t(in.word[1]), uint32_t(-3));  // the upper half is padding
+  EXPECT_EQ(in.word[2], 4u);
+}
+
+// A helper that calls the hooked function again: its fentry program must be
+// skipped by the guard (a miss), as the kernel's per-CPU "active" counter does.
+uint64_t call_hooked(uint64_t x, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return uint64_t(through_volatile(&sb_t_counted)(int64_t(x)));
+}
+
+TEST(TrampolineNative, RecursionGuardSkipsNestedRuns) {
+  rt::HelperTable helpers;
+  helpers.add(100, "call_hooked", &call_hooked);
+  rt::TrampolineTable table;
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_counted), sig({kI64}, kI64));
+  rt::LinkId id = t.link(tramp::Kind::Fentry, bpf::assemble("mov %r1, 5\ncall 100\nmov %r0, 0\nexit"), 0, helpers);
+  EXPECT_EQ(through_volatile(&sb_t_counted)(1), 2);
+  rt::ProgStats s = t.stats(id);
+  EXPECT_EQ(s.run_count, 1u);
+  EXPECT_EQ(s.misses, 1u);
+}
+
+TEST(TrampolineNative, RefusesFunctionsTooShortToHook) {
+  try {
+    rt::Hook::install(reinterpret_cast<void*>(&sb_t_empty));
+    FAIL() << "hooked a 1-byte function";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("too short to hook"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TrampolineNative, TableCountsReferences) {
+  rt::TrampolineTable table;
+  void* target = reinterpret_cast<void*>(&sb_t_add);
+  rt::Trampoline& a = table.get(target, sig({kI64, kI64}, kI64));
+  rt::Trampoline& b = table.get(target, sig({kI64, kI64}, kI64));
+  EXPECT_EQ(&a, &b);
+  EXPECT_THROW(table.get(target, sig({kI64}, kI64)), Error);
+  a.link(tramp::Kind::Fentry, returns(0), 0, no_helpers());
+  table.put(target);
+  EXPECT_EQ(table.lookup(target), &a);
+  EXPECT_TRUE(a.attached());
+  table.put(target);
+  EXPECT_EQ(table.lookup(target), nullptr);
+  EXPECT_EQ(through_volatile(&sb_t_add)(2, 2), 6);
+}
+
+// Threads call the function nonstop while it is attached, relinked and
+// detached: every call returns the right value and every call made while a
+// counting fentry program was linked is either counted or not (never lost
+// in a crash), and the counts of calls and runs agree.
+TEST(TrampolineNative, AttachAndDetachWhileOtherThreadsCall) {
+  rt::TrampolineTable table;
+  void* target = reinterpret_cast<void*>(&sb_t_add);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> wrong{0}, calls{0};
+  std::vector<std::thread> threads;
+  for (int n = 0; n < 3; ++n)
+    threads.emplace_back([&, n] {
+      for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        if (through_volatile(&sb_t_add)(i, n) != 2 * i + n) wrong.fetch_add(1);
+        calls.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  Seen counter;
+  const bpf::Program count = bpf::assemble("lddw %r2, " + addr(&counter) +
+                                           "\nmov %r3, 1\nlock add [%r2+0], %r3\nmov %r0, 0\nexit");
+  std::vector<std::pair<rt::Trampoline*, rt::LinkId>> counted;  // the table keeps detached ones alive
+  for (int round = 0; round < 40; ++round) {
+    rt::Trampoline& t = table.get(target, sig({kI64, kI64}, kI64));
+    rt::LinkId a = t.link(tramp::Kind::Fentry, count, 0, no_helpers());
+    rt::LinkId b = t.link(tramp::Kind::Fexit, returns(0), 0, no_helpers());  // a relink: new image
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    t.unlink(b);
+    counted.emplace_back(&t, a);
+    table.put(target);  // detach
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  uint64_t runs = 0;  // read once no thread can be between a program and its exit call
+  for (auto [t, id] : counted) runs += t->stats(id).run_count;
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_GT(calls.load(), 0u);
+  EXPECT_EQ(counter.word[0], runs) << "every run the statistics counted also ran the program";
+  EXPECT_EQ(through_volatile(&sb_t_add)(1, 2), 4);
+}
+
+}  // namespace
+}  // namespace sb::test
