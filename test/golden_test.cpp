@@ -1,8 +1,13 @@
 // Golden tests (design example 6): each test/golden/*.golden file holds a
-// program in the conformance assembler syntax followed by the expected IR
-// and the expected disassembly for every built architecture:
+// program in the conformance assembler syntax, or a trampoline description,
+// followed by the expected IR and the expected disassembly for every built
+// architecture:
 //
-//   -- asm            the input
+//   -- asm            the input: a program
+//   -- trampoline     or the input: a trampoline description (JSON, programs
+//                     inline as "asm"), lowered with the placeholder addresses
+//                     `springboard trampoline` prints (0x10.. original, 0x20..
+//                     enter/exit, 0x30..+0x100*i program i, 0x40.. its state)
 //   -- ir             ir::print of the lowered module
 //   -- x86-64         one instruction per line (backends/mc/disasm.h)
 //   -- arm64 / -- riscv64
@@ -19,6 +24,7 @@
 #include "backends/compile.h"
 #include "backends/mc/disasm.h"
 #include "frontend/assembler.h"
+#include "frontend/trampoline.h"
 
 namespace sb::test {
 namespace {
@@ -77,6 +83,35 @@ std::map<std::string, std::string> generate_all(const bpf::Program& p) {
   return out;
 }
 
+// The CLI's placeholder bindings (tools/springboard.cpp), so a golden file
+// shows what `springboard trampoline DESC --emit listing` prints.
+tramp::Bindings placeholder_bindings(const tramp::Description& d) {
+  tramp::Bindings b;
+  b.ip = 0x1000000000;
+  b.original = 0x1000000010;
+  b.prog_enter = 0x2000000000;
+  b.prog_exit = 0x2000000010;
+  for (size_t i = 0; i < d.programs.size(); ++i) {
+    b.entries.push_back(0x3000000000 + 0x100 * i);
+    b.states.push_back(0x4000000000 + 0x100 * i);
+  }
+  return b;
+}
+
+std::map<std::string, std::string> generate_trampoline(const std::string& json, const std::string& file) {
+  const tramp::Description d = tramp::parse_description(json, file);
+  ir::Module m = tramp::lower(d, placeholder_bindings(d));
+  ir::verify(m);
+  std::map<std::string, std::string> out;
+  out["ir"] = ir::print(m);
+  for (const backend::TargetDesc* t : backend::targets()) {
+    CompileOptions opts;
+    opts.arch = t->arch;
+    out[t->name] = mc::disassemble_text(t->arch, generate(m, opts).text);
+  }
+  return out;
+}
+
 class Golden : public testing::TestWithParam<std::string> {};
 
 TEST_P(Golden, MatchesExpectedOutput) {
@@ -85,13 +120,18 @@ TEST_P(Golden, MatchesExpectedOutput) {
   ASSERT_TRUE(in) << path;
   GoldenFile g = parse(std::string(std::istreambuf_iterator<char>(in), {}));
   const std::string* source = g.find("asm");
-  ASSERT_NE(source, nullptr) << path << " has no -- asm section";
-  std::map<std::string, std::string> actual = generate_all(bpf::assemble(*source, path.string()));
+  const std::string* description = g.find("trampoline");
+  ASSERT_TRUE((source != nullptr) != (description != nullptr))
+      << path << " needs one input section: -- asm or -- trampoline";
+  const std::string input_name = source ? "asm" : "trampoline";
+  const std::string& input = source ? *source : *description;
+  std::map<std::string, std::string> actual =
+      source ? generate_all(bpf::assemble(*source, path.string())) : generate_trampoline(input, path.string());
 
   const char* bless = std::getenv("UPDATE_GOLDEN");
   if (bless && std::string(bless) == "1") {
     std::ofstream out(path);
-    out << g.header << "-- asm\n" << *source;
+    out << g.header << "-- " << input_name << "\n" << input;
     out << "-- ir\n" << actual["ir"];
     for (const backend::TargetDesc* t : backend::targets()) out << "-- " << t->name << "\n" << actual[t->name];
     return;

@@ -1,17 +1,22 @@
-// riscv64 calling convention (LP64): frames, calls, returns, exit stub.
+// riscv64 calling convention (LP64D): frames, calls, returns, exit stub.
 //
 // Every function's frame (design example 9), the entry function's here;
 // addresses grow upwards:
 //
+//                    | caller's stack arguments   |  native signatures only:
+//                    | word k at [s5+64+8k]       |  spilled below (see after)
 //     caller's sp -> +----------------------------+  16-byte aligned
 //                    | ra                 [s5+56] |
 //                    | s1 .. s5  [s5+48]..[s5+16] |
 //                    | s6                 [s5+8]  |
 //                    | padding            [s5+0]  |
 //   s5 = r10 = s6 -> +----------------------------+
-//                    | BPF stack: frame_size      |
-//                    | bytes, rounded up to 16    |
+//                    | BPF stack: frame_size      |  a native signature's
+//                    | bytes, rounded up to 16    |  argument words at
+//                    |                            |  [s5+spill_off+8w]
 //              sp -> +----------------------------+  16-byte aligned
+//                    | CallSig's outgoing stack   |  only during the call,
+//                    | words, 16-byte aligned     |  word k at [sp+8k]
 //
 // A bpf-to-bpf callee's frame is the same without s6 and the padding: ra
 // at [s5+40], s1 .. s5 at [s5+32] .. [s5+0].
@@ -19,6 +24,19 @@
 // s6 keeps the entry frame, so Unwind and Trap leave from any call depth
 // by resetting sp to it. The entry returns { a0 = r0, a1 = status }.
 // Helper calls go through an absolute address in t0 (jalr).
+//
+// A function with a native signature (a trampoline) spills its argument
+// words right after the prologue, which touches none of a0-a7 and fa0-fa7:
+// a5 is BPF r0 and a6/a7 are argument registers 6 and 7, so nothing may run
+// before the spill. Words come from a0-a7, fa0-fa7 (a float after the
+// eighth goes to the next integer register, then the stack) and the
+// caller's stack area above the save area. A 32-bit float is stored as its
+// bits zero-extended: FSW (not FSD: the F register holds it NaN-boxed,
+// upper half all ones) and a zero upper half. CallSig reverses the spill:
+// outgoing stack words, then fa0-fa7, then a0-a7 last, as a0-a5 hold BPF
+// r0-r5; integers narrower than 64 bits are extended as LP64 wants (32-bit
+// ones, unsigned included, sign-extended), and a floating-point result's
+// bits come back to r0 from fa0.
 //
 // Reach: local calls and jumps are JAL (+-1 MiB), and the assembler
 // relaxes a conditional branch beyond +-4 KiB into an inverted branch over
@@ -36,6 +54,33 @@ using mc::I;
 
 namespace {
 constexpr NReg kSavedByEveryFunction[] = {RA, S1, S2, S3, S4, S5};  // from the top of the frame down
+// LP64D (backends/native_abi.h): 8 integer and 8 floating-point argument
+// registers, two-word structs split between a7 and the stack, floats
+// falling back to integer registers.
+constexpr backend::CallingConvention kLp64d = {8, 8, true, false, true};
+static_assert(std::size(kArgRegs) == 8 && std::size(kFpArgRegs) == 8);
+
+// How an integer argument of each type is read from its word so that it is
+// extended as LP64 passes it: signed types sign-extended, unsigned ones zero-
+// extended, except 32-bit ones, which are sign-extended whatever their sign.
+Opc lp64_load(const ir::NativeValue& v) {
+  switch (v.type) {
+    case ir::Type::I8: return LB;
+    case ir::Type::U8: return LBU;
+    case ir::Type::I16: return LH;
+    case ir::Type::U16: return LHU;
+    case ir::Type::I32: case ir::Type::U32: return LW;
+    default: return LD;  // 64-bit integers, pointers, struct words, floats in integer registers
+  }
+}
+
+// The argument each word belongs to (a two-word struct has two).
+std::vector<ir::NativeValue> word_types(const ir::Signature& sig) {
+  std::vector<ir::NativeValue> out;
+  for (const ir::NativeValue& a : sig.args)
+    for (uint32_t w = 0; w < a.words(); ++w) out.push_back(a);
+  return out;
+}
 
 // The save area: every function's registers, and s6 in the entry.
 constexpr int64_t save_area(bool entry) {
@@ -54,6 +99,46 @@ void RvISel::prologue() {
   const int64_t frame = llvm::alignTo(fn().frame_size, 16);
   if (frame) add_imm(SP, SP, -frame);
   if (entry) mv(kEntryFrame, native(ir::kFP));
+  if (fn().native) spill_native_args();
+}
+
+void RvISel::fp_mem(Opc o, uint8_t freg, bool f32, NReg base, int32_t off) {
+  const auto [b, disp] = address(base, off);
+  emit(I(t_.op[o]).r(f32 ? t_.f32[freg] : t_.f64[freg]).r(t_.x[b]).i(disp));
+}
+
+// Argument word w to [r10 + spill_off + 8w] (see the diagram above). Only
+// kScratch (addresses) and kScratch2 (stack words) are written.
+void RvISel::spill_native_args() {
+  const ir::Signature& sig = *fn().native;
+  const NReg fp = native(ir::kFP);
+  const int32_t caller_args = int32_t(save_area(in_entry()));
+  const std::vector<backend::WordLocation> locs = backend::classify_args(sig, kLp64d);
+  auto store = [&](Opc o, NReg value, int32_t off) {
+    const auto [b, disp] = address(fp, off);
+    emit(I(t_.op[o]).r(t_.x[value]).r(t_.x[b]).i(disp));
+  };
+  for (size_t w = 0; w < locs.size(); ++w) {
+    const int32_t slot = sig.spill_off + int32_t(8 * w);
+    const backend::WordLocation& l = locs[w];
+    switch (l.kind) {
+      case backend::WordLocation::IntReg:
+        store(SD, kArgRegs[l.index], slot);
+        break;
+      case backend::WordLocation::FpReg:
+        fp_mem(l.f32 ? FSW : FSD, kFpArgRegs[l.index], l.f32, fp, slot);
+        break;
+      case backend::WordLocation::Stack: {
+        const auto [b, disp] = address(fp, caller_args + int32_t(8 * l.index));
+        ri(LD, kScratch2, b, disp);
+        store(SD, kScratch2, slot);
+        break;
+      }
+    }
+    // A float's upper half: NaN-boxing ones in an F register, undefined in
+    // an integer register or a stack slot. The frame holds zeros there.
+    if (l.f32) store(SW, ZERO, slot + 4);
+  }
 }
 
 // sp = frame top, reload what prologue() saved, return.
@@ -75,7 +160,26 @@ void RvISel::program_exit_stub() {
   function_epilogue(kEntryFrame);
 }
 
+// A native function returns r0 as its signature's type: a float's bits in
+// fa0 (FMV.W.X NaN-boxes), a narrow integer extended as LP64 wants.
 void RvISel::exit(const ir::Inst& inst) {
+  if (fn().native) {
+    const ir::NativeValue& ret = fn().native->ret;
+    const NReg r0 = native(0);
+    if (ret.is_fp()) {
+      const bool f32 = ret.type == ir::Type::F32;
+      emit(I(t_.op[f32 ? FMV_W_X : FMV_D_X]).r(f32 ? t_.f32[kFpArgRegs[0]] : t_.f64[kFpArgRegs[0]]).r(t_.x[r0]));
+    } else {
+      switch (ret.type) {
+        case ir::Type::I8: ri(SLLI, r0, r0, 56); ri(SRAI, r0, r0, 56); break;
+        case ir::Type::U8: ri(ANDI, r0, r0, 0xff); break;
+        case ir::Type::I16: ri(SLLI, r0, r0, 48); ri(SRAI, r0, r0, 48); break;
+        case ir::Type::U16: ri(SLLI, r0, r0, 48); ri(SRLI, r0, r0, 48); break;
+        case ir::Type::I32: case ir::Type::U32: ri(ADDIW, r0, r0, 0); break;
+        default: break;
+      }
+    }
+  }
   if (!in_entry()) return function_epilogue(native(ir::kFP));
   if (!is_last(inst)) jump(exit_label());  // else falls into the stub
 }
@@ -87,10 +191,52 @@ void RvISel::trap(const ir::Inst& inst) {
 }
 
 // r1-r5 are already the argument registers and sp is aligned (see above).
-void RvISel::call_helper(uint32_t id) {
-  load_imm(kScratch, int64_t(helper_address(id)));
+void RvISel::call_helper(uint32_t id) { call_address(helper_address(id)); }
+
+void RvISel::call_address(uint64_t address) {
+  load_imm(kScratch, int64_t(address));
   ri(JALR, RA, kScratch, 0);
   mv(native(0), kRetRegs[0]);
+}
+
+// Calls `inst.imm` with this function's own signature, the argument words
+// read from [r10 + inst.off]; the result (float bits included) lands in r0.
+void RvISel::call_with_signature(const ir::Inst& inst) {
+  const ir::Signature& sig = *fn().native;
+  const NReg fp = native(ir::kFP);
+  const std::vector<backend::WordLocation> locs = backend::classify_args(sig, kLp64d);
+  const std::vector<ir::NativeValue> types = word_types(sig);
+  const int64_t area = llvm::alignTo(8 * backend::stack_slots(locs), 16);  // keeps sp aligned
+  auto load = [&](Opc o, NReg dst, int32_t off) {
+    const auto [b, disp] = address(fp, off);
+    ri(o, dst, b, disp);
+  };
+  if (area) add_imm(SP, SP, -area);
+  for (size_t w = 0; w < locs.size(); ++w) {
+    const int32_t slot = inst.off + int32_t(8 * w);
+    const backend::WordLocation& l = locs[w];
+    if (l.kind == backend::WordLocation::Stack) {
+      load(lp64_load(types[w]), kScratch2, slot);
+      const auto [b, disp] = address(SP, int32_t(8 * l.index));
+      emit(I(t_.op[SD]).r(t_.x[kScratch2]).r(t_.x[b]).i(disp));
+    } else if (l.kind == backend::WordLocation::FpReg) {
+      fp_mem(l.f32 ? FLW : FLD, kFpArgRegs[l.index], l.f32, fp, slot);  // FLW NaN-boxes
+    }
+  }
+  for (size_t w = 0; w < locs.size(); ++w)  // last: a0-a5 hold r1-r5 and r0, read above only through r10
+    if (locs[w].kind == backend::WordLocation::IntReg)
+      load(lp64_load(types[w]), kArgRegs[locs[w].index], inst.off + int32_t(8 * w));
+  call_address(uint64_t(inst.imm));
+  if (area) add_imm(SP, SP, area);
+  if (sig.ret.is_fp()) {
+    const NReg r0 = native(0);
+    if (sig.ret.type == ir::Type::F32) {
+      emit(I(t_.op[FMV_X_W]).r(t_.x[r0]).r(t_.f32[kFpArgRegs[0]]));  // sign-extends the bits
+      zext32(r0, r0);
+    } else {
+      emit(I(t_.op[FMV_X_D]).r(t_.x[r0]).r(t_.f64[kFpArgRegs[0]]));
+    }
+  }
 }
 
 void RvISel::call_local(uint32_t index) {

@@ -279,6 +279,10 @@ void RvISel::select(const ir::Inst& i) {
       return call_helper(i.target);
     case Op::CallLocal:
       return call_local(i.target);
+    case Op::CallAddr:
+      return call_address(uint64_t(i.imm));
+    case Op::CallSig:
+      return call_with_signature(i);
     case Op::Exit:
       return exit(i);
     case Op::Unwind:

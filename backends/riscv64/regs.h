@@ -39,8 +39,12 @@ inline constexpr NReg kScratch3 = T2;    // quotients, loaded values of LR/SC lo
 inline constexpr NReg kScratch4 = T3;    // SC status, the second byte-swap mask
 inline constexpr NReg kEntryFrame = S6;  // entry function's frame, to unwind from any depth
 
-// LP64: the argument registers, the return registers and the callee-saved set.
+// LP64D: the argument registers, the return registers and the callee-saved set.
 inline constexpr NReg kArgRegs[8] = {A0, A1, A2, A3, A4, A5, A6, A7};
+// Floating-point registers f0..f31 are numbered as x0..x31; only the
+// argument registers fa0..fa7 (f10..f17) are used, by native signatures
+// (trampolines). fa0 carries a floating-point result.
+inline constexpr uint8_t kFpArgRegs[8] = {10, 11, 12, 13, 14, 15, 16, 17};
 inline constexpr NReg kRetRegs[2] = {A0, A1};  // the entry returns { r0, status } here
 constexpr bool is_callee_saved(NReg r) { return r == SP || r == S0 || r == S1 || (r >= S2 && r <= S11); }
 

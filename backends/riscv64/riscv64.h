@@ -1,7 +1,9 @@
 // riscv64 backend internals shared by regs.cpp (register map and LLVM name
 // tables), isel.cpp (instruction selection, constant materialization) and
-// abi.cpp (LP64 calling convention, prologue/epilogue, calls, exit stub).
-// The target is RV64IMA: no compressed instructions, no bit manipulation.
+// abi.cpp (LP64D calling convention, prologue/epilogue, calls, exit stub).
+// The target is RV64IMAFD: no compressed instructions, no bit manipulation;
+// F and D only move floating-point arguments and results of native
+// signatures (trampolines) between registers and memory.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include <llvm/ADT/SmallVector.h>
 
 #include "backends/isel.h"
+#include "backends/native_abi.h"
 #include "backends/mc/inst.h"
 #include "backends/riscv64/regs.h"
 
@@ -25,7 +28,8 @@ namespace sb::riscv64 {
   X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) X(JAL) X(JALR)                                    \
   X(AMOADD_W_AQ_RL) X(AMOADD_D_AQ_RL) X(AMOOR_W_AQ_RL) X(AMOOR_D_AQ_RL)                         \
   X(AMOAND_W_AQ_RL) X(AMOAND_D_AQ_RL) X(AMOXOR_W_AQ_RL) X(AMOXOR_D_AQ_RL)                       \
-  X(AMOSWAP_W_AQ_RL) X(AMOSWAP_D_AQ_RL) X(LR_W_AQ_RL) X(LR_D_AQ_RL) X(SC_W_RL) X(SC_D_RL)
+  X(AMOSWAP_W_AQ_RL) X(AMOSWAP_D_AQ_RL) X(LR_W_AQ_RL) X(LR_D_AQ_RL) X(SC_W_RL) X(SC_D_RL)        \
+  X(FLW) X(FSW) X(FLD) X(FSD) X(FMV_X_W) X(FMV_X_D) X(FMV_W_X) X(FMV_D_X)
 
 enum Opc : uint16_t {
 #define SB_RISCV64_ENUM(name) name,
@@ -34,10 +38,12 @@ enum Opc : uint16_t {
   kNumOpcodes
 };
 
-// LLVM numbers for the opcodes and for x0..x31 (in NReg order).
+// LLVM numbers for the opcodes, for x0..x31 (in NReg order) and for
+// f0..f31 as single (f32) and as double (f64) registers.
 struct Tables {
   unsigned op[kNumOpcodes];
   unsigned x[32];
+  unsigned f32[32], f64[32];
 };
 const Tables& tables();  // resolved on first use
 const char* opcode_name(Opc op);
@@ -45,7 +51,7 @@ const char* opcode_name(Opc op);
 // "-relax": branches to local labels are resolved by the assembler, with no
 // linker relaxation relocations; the assembler still turns an out-of-range
 // conditional branch into an inverted branch over a JAL.
-inline constexpr mc::TargetSpec kSpec = {"riscv64-unknown-linux-gnu", "generic-rv64", "+m,+a,-c,-relax"};
+inline constexpr mc::TargetSpec kSpec = {"riscv64-unknown-linux-gnu", "generic-rv64", "+m,+a,+f,+d,-c,-relax"};
 
 // Constant materialization (as LLVM's RISCVMatInt, restricted to RV64I):
 // a sequence of at most 8 instructions, the first reading x0 and each
@@ -69,6 +75,9 @@ class RvISel final : public backend::ISel {
   void function_epilogue(NReg frame_top);
   void call_helper(uint32_t id);
   void call_local(uint32_t index);
+  void call_address(uint64_t address);
+  void call_with_signature(const ir::Inst& inst);
+  void spill_native_args();
   void exit(const ir::Inst& inst);
   void trap(const ir::Inst& inst);
 
@@ -89,6 +98,7 @@ class RvISel final : public backend::ISel {
   void zext32(NReg dst, NReg src);                      // dst = (uint32_t)src
   NReg operand(const ir::Inst& inst, NReg scratch);     // `b` in a register: src, x0 or scratch
   std::pair<NReg, int64_t> address(NReg base, int32_t off);  // base' + imm12, maybe via kScratch
+  void fp_mem(Opc o, uint8_t freg, bool f32, NReg base, int32_t off);  // FLW/FSW/FLD/FSD freg, off(base)
   void rr(Opc o, NReg d, NReg a, NReg b) { emit(mc::I(t_.op[o]).r(t_.x[d]).r(t_.x[a]).r(t_.x[b])); }
   void ri(Opc o, NReg d, NReg a, int64_t imm) { emit(mc::I(t_.op[o]).r(t_.x[d]).r(t_.x[a]).i(imm)); }
   void mv(NReg d, NReg s) { if (d != s) ri(ADDI, d, s, 0); }
