@@ -9,6 +9,7 @@
 
 #include "backends/compile.h"
 #include "ir/diag.h"
+#include "runtime/maps.h"
 
 namespace sb::rt {
 
@@ -62,6 +63,11 @@ class Engine {
     check(uc_mem_map(uc_, addr, size, perms), "map");
     if (len) check(uc_mem_write(uc_, addr, data, len), "write");
   }
+  // Host memory at its own address, shared with the host (no copy).
+  void map_identity(const HostRange& r) const {
+    check(uc_mem_map_ptr(uc_, r.addr, r.size, UC_PROT_READ | UC_PROT_WRITE, reinterpret_cast<void*>(r.addr)),
+          "map host memory");
+  }
   uint64_t reg(int id) const {
     uint64_t v = 0;
     uc_reg_read(uc_, id, &v);
@@ -72,6 +78,34 @@ class Engine {
  private:
   uc_engine* uc_ = nullptr;
 };
+
+// The host memory a run shows the guest at the same addresses: whole pages,
+// sorted, overlapping or touching ranges merged (uc_mem_map_ptr takes no
+// page twice). Throws when one would cover a fixed guest region.
+std::vector<HostRange> identity_ranges(std::vector<HostRange> ranges, const std::vector<HostRange>& fixed,
+                                       Arch arch) {
+  std::vector<HostRange> pages;
+  for (const HostRange& r : ranges) {
+    if (r.size == 0) continue;
+    const uint64_t begin = r.addr & ~(kPage - 1), end = (r.addr + r.size + kPage - 1) & ~(kPage - 1);
+    pages.push_back({begin, end - begin});
+  }
+  std::sort(pages.begin(), pages.end(), [](const HostRange& a, const HostRange& b) { return a.addr < b.addr; });
+  std::vector<HostRange> merged;
+  for (const HostRange& r : pages) {
+    if (!merged.empty() && r.addr <= merged.back().addr + merged.back().size)
+      merged.back().size = std::max(merged.back().addr + merged.back().size, r.addr + r.size) - merged.back().addr;
+    else
+      merged.push_back(r);
+  }
+  for (const HostRange& r : merged)
+    for (const HostRange& f : fixed)
+      if (r.addr < f.addr + f.size && f.addr < r.addr + r.size)
+        throw Error(fmt::format("{} emulator", backend::arch_name(arch)),
+                    fmt::format("host memory [{:#x}, {:#x}) overlaps the guest's fixed region at {:#x}", r.addr,
+                                r.addr + r.size, f.addr));
+  return merged;
+}
 
 struct HookContext {
   const GuestArch* g;
@@ -105,11 +139,10 @@ EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpe
 }
 
 uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts) const {
+  ContextScope scope(helpers_.context());
   const GuestArch& g = guest(arch_);
   Engine uc(g);
   uc.map(kCodeBase, round_up(image_.text.size()), UC_PROT_READ | UC_PROT_EXEC, image_.text.data(), image_.text.size());
-  uc.map(kStackBase, kStackSize, UC_PROT_READ | UC_PROT_WRITE, nullptr, 0);
-  if (!mem.empty()) uc.map(kMemBase, round_up(mem.size()), UC_PROT_READ | UC_PROT_WRITE, mem.data(), mem.size());
 
   const size_t slots = std::max<size_t>(helpers_.all().size(), 1);
   std::vector<uint8_t> slot_code(round_up(slots * kSlot), 0);
@@ -117,13 +150,24 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
   uc.map(kHelperBase, slot_code.size(), UC_PROT_READ | UC_PROT_EXEC, slot_code.data(), slot_code.size());
   uc.map(kExitAddr, kPage, UC_PROT_READ | UC_PROT_EXEC, nullptr, 0);
 
+  // Stack, program memory and the helpers' host ranges, at their host addresses.
+  PageMemory stack(kStackSize);
+  std::vector<HostRange> host = {stack.range()};
+  if (!mem.empty()) host.push_back({uint64_t(uintptr_t(mem.data())), mem.size()});
+  if (const HelperContext* ctx = helpers_.context())
+    for (const HostRange& r : ctx->host_ranges()) host.push_back(r);
+  const std::vector<HostRange> fixed = {{kCodeBase, round_up(image_.text.size())},
+                                        {kHelperBase, slot_code.size()},
+                                        {kExitAddr, kPage}};
+  for (const HostRange& r : identity_ranges(std::move(host), fixed, arch_)) uc.map_identity(r);
+
   HookContext ctx{&g, &helpers_};
   uc_hook hook;
   uc.check(uc_hook_add(uc.get(), &hook, UC_HOOK_CODE, reinterpret_cast<void*>(helper_hook), &ctx, kHelperBase,
                        kHelperBase + slots * kSlot - 1),
            "hook");
 
-  uint64_t sp = kStackBase + kStackSize;
+  uint64_t sp = uint64_t(uintptr_t(stack.data())) + stack.size();
   if (g.link < 0) {  // x86: the return address is on the stack
     sp -= 8;
     uc.check(uc_mem_write(uc.get(), sp, &kExitAddr, 8), "stack write");
@@ -131,7 +175,7 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
     uc.set(g.link, kExitAddr);
   }
   uc.set(g.sp, sp);
-  uc.set(g.args[0], mem.empty() ? 0 : kMemBase);
+  uc.set(g.args[0], mem.empty() ? 0 : uint64_t(uintptr_t(mem.data())));
   uc.set(g.args[1], mem.size());
 
   uc_err err = uc_emu_start(uc.get(), kCodeBase, kExitAddr, 0, opts.insn_budget);
@@ -148,7 +192,6 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
     if (err != UC_ERR_OK) throw Error(where, fmt::format("{} at guest address {:#x}", uc_strerror(err), pc));
     throw Error(where, fmt::format("instruction budget of {} exhausted", opts.insn_budget));
   }
-  if (!mem.empty()) uc.check(uc_mem_read(uc.get(), kMemBase, mem.data(), mem.size()), "memory read");
   const uint64_t r0 = uc.reg(g.ret[0]), status = uc.reg(g.ret[1]);
   if (status != 0) throw Error(insn_location(name_, r0), ir::trap_message(ir::TrapCode(status)));
   return r0;

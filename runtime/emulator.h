@@ -3,11 +3,17 @@
 //
 // Guest address space:
 //   kCodeBase    the compiled program (read/execute)
-//   kStackBase   64 KiB native stack (read/write), sp starts at its top
-//   kMemBase     a copy of the program's memory (read/write), copied back after the run
 //   kHelperBase  one slot of 16 bytes per helper: a `ret`, with a hook that
 //                calls the host helper with the argument registers first
 //   kExitAddr    the return address of the entry call; reaching it ends the run
+// and, each at its own host address (uc_mem_map_ptr: the guest reads and
+// writes host memory in place, nothing is copied), the memory a program's
+// pointers reach: a kStackSize native stack allocated per run (sp starts at
+// its top), the pages holding the program's memory (so r1 is the same
+// pointer as on the other engines), and the helper context's host ranges
+// (map values, global data, ring buffers; HelperContext::host_ranges). A
+// pointer thus means the same thing in the guest, to helpers running on the
+// host, and on every engine.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +34,7 @@ struct EmuOptions {
 class EmulatedProgram {
  public:
   static constexpr uint64_t kCodeBase = 0x10000000;
-  static constexpr uint64_t kStackBase = 0x20000000;
   static constexpr uint64_t kStackSize = 0x10000;
-  static constexpr uint64_t kMemBase = 0x30000000;
   static constexpr uint64_t kHelperBase = 0x40000000;
   static constexpr uint64_t kExitAddr = 0x50000000;
 
@@ -38,8 +42,8 @@ class EmulatedProgram {
   // `helpers` must outlive the program.
   EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch);
 
-  // r1 = kMemBase (or 0 without memory), r2 = mem.size(); `mem` receives
-  // the final memory. Throws sb::Error on a fault (naming the arch, the
+  // r1 = mem.data() (or 0 without memory), r2 = mem.size(); the program
+  // works on `mem` in place. Throws sb::Error on a fault (naming the arch, the
   // guest address and, when known, the bytecode instruction), on a trap,
   // and when the budget runs out.
   uint64_t run(std::vector<uint8_t>& mem, const EmuOptions& opts = {}) const;

@@ -22,6 +22,18 @@ const Helper* HelperTable::find(uint32_t id) const {
 }
 
 namespace {
+HelperContext*& current_context() {
+  thread_local HelperContext* ctx = nullptr;  // see HelperContext in helpers.h
+  return ctx;
+}
+}  // namespace
+
+HelperContext* HelperContext::current() { return current_context(); }
+
+ContextScope::ContextScope(HelperContext* ctx) : saved_(current_context()) { current_context() = ctx; }
+ContextScope::~ContextScope() { current_context() = saved_; }
+
+namespace {
 // Conformance helper 5: returns its argument; the table marks it
 // unwind_on_zero, so an argument of 0 ends the program with r0 = 0.
 uint64_t unwind(uint64_t r1, uint64_t, uint64_t, uint64_t, uint64_t) { return r1; }

@@ -11,6 +11,44 @@ namespace sb::rt {
 
 using HelperFn = uint64_t (*)(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 
+// A range of host memory, page-aligned where HelperContext says so.
+struct HostRange {
+  uint64_t addr = 0;
+  uint64_t size = 0;
+};
+
+// What the helpers of a table work on beyond their arguments: maps, trace
+// output, readable ranges (rt::Environment for the standard set). A helper
+// is a plain function of r1-r5, so each engine makes its table's context the
+// calling thread's current one for the length of a run (ContextScope) and a
+// helper finds it with HelperContext::current(). That thread-local pointer is
+// the runtime's only per-thread state; it goes away once helper calls pass a
+// context argument (a backend change).
+class HelperContext {
+ public:
+  virtual ~HelperContext() = default;
+  // Host memory a program may reach besides its input and stack (map values,
+  // global data, ring buffers), page-aligned. The emulator maps each range
+  // into the guest at the same address, so a pointer means the same thing on
+  // every engine and to helpers running on the host.
+  virtual std::vector<HostRange> host_ranges() const = 0;
+  // The context of the run on this thread, or null.
+  static HelperContext* current();
+};
+
+// Makes `ctx` the current context of this thread until destroyed, then
+// restores the previous one (runs may nest: a helper may run a program).
+class ContextScope {
+ public:
+  explicit ContextScope(HelperContext* ctx);
+  ~ContextScope();
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+
+ private:
+  HelperContext* saved_;
+};
+
 struct Helper {
   uint32_t id = 0;
   std::string name;
@@ -27,12 +65,17 @@ class HelperTable {
   const Helper* find(uint32_t id) const;
   const std::vector<Helper>& all() const { return helpers_; }  // ascending ids
 
+  // The context engines make current while they run a program (may be null).
+  void set_context(HelperContext* ctx) { context_ = ctx; }
+  HelperContext* context() const { return context_; }
+
   // The set the conformance suite expects: helper 5 "unwind" returns its
   // argument and unwinds when that argument is 0.
   static HelperTable conformance();
 
  private:
   std::vector<Helper> helpers_;
+  HelperContext* context_ = nullptr;
 };
 
 }  // namespace sb::rt

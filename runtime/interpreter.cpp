@@ -388,6 +388,7 @@ std::optional<uint64_t> Machine::exit() {
 
 uint64_t interpret(const bpf::Program& p, const HelperTable& helpers, void* mem, size_t len,
                    const InterpOptions& opts) {
+  ContextScope scope(helpers.context());
   Machine m(p, helpers, opts);
   return m.run(mem, len);
 }

@@ -5,7 +5,7 @@
 
 namespace sb::rt {
 
-NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers) : name_(p.name) {
+NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers) : name_(p.name), helpers_(helpers) {
 #if !defined(__x86_64__)
   throw Error(p.name, "native execution needs an x86-64 host; use the emulator");
 #endif
@@ -16,6 +16,7 @@ NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers) 
 }
 
 uint64_t NativeProgram::run(void* mem, size_t len) const {
+  ContextScope scope(helpers_.context());
   auto entry = reinterpret_cast<EntryFn>(const_cast<uint8_t*>(code_.data()));
   return check_result(entry(mem, len), name_);
 }

@@ -29,9 +29,11 @@ class NativeProgram {
   uint64_t run(void* mem, size_t len) const;
 
   const mc::CodeImage& image() const { return image_; }
+  const void* entry() const { return code_.data(); }
 
  private:
   std::string name_;
+  const HelperTable& helpers_;
   mc::CodeImage image_;
   ExecMemory code_;
 };

@@ -1,0 +1,83 @@
+// BPF ELF objects as `clang -O2 -target bpf -c` writes them (the layout
+// libbpf loads) -> bpf::Program, read with LLVM's Object library.
+//
+// One program is chosen by section name ("xdp") and/or function name; the
+// .text subprograms it calls (static or global, directly or through other
+// subprograms) are appended after it. Its maps are the object's BTF-style
+// `.maps` (members `__uint(type, ...)`, `__type(key, ...)`, ... read from
+// .BTF) and legacy `maps` (struct bpf_map_def) definitions, and its global
+// data sections (.data*, .rodata*, .bss*), each one array map with a single
+// element, as libbpf does.
+//
+// Every lddw pseudo source is resolved here into a plain 64-bit immediate
+// (src 0), so the validator, interpreter, IR and backends need nothing new:
+//   relocation     instruction  symbol in           becomes
+//   R_BPF_64_64    lddw         .maps / maps        src 1 (map fd): the map's handle
+//   R_BPF_64_64    lddw         .data/.rodata/.bss  src 2 (map value): value address + offset
+//   R_BPF_64_32    call src=1   .text               imm = offset of the appended subprogram
+// A call with src=1 and no relocation stays inside its own section. Debug
+// and BTF relocations are ignored; anything else is an error.
+//
+// Malformed input throws sb::Error naming the file and the section, symbol
+// or field, e.g. "prog.o: section 'xdp': relocation 3: offset 0x400 is
+// outside the section (size 0x130)".
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "frontend/bpf.h"
+
+namespace sb::bpf {
+
+// A map the object defines, as the embedder must create it.
+struct MapDef {
+  std::string name;       // the variable's name; for global data the section's (".bss")
+  uint32_t type = 0;      // BPF_MAP_TYPE_* as written (global data: 2, array)
+  uint32_t key_size = 0;
+  uint32_t value_size = 0;
+  uint32_t max_entries = 0;
+  uint32_t flags = 0;
+  bool global_data = false;      // a .data/.rodata/.bss section
+  std::vector<uint8_t> initial;  // global data: the section's bytes (.bss: empty, zero-filled)
+};
+
+// What an lddw that names a map becomes: `handle` for a map reference (src
+// 1), `value` + offset for a global-data reference (src 2; the address of
+// element 0's value).
+struct MapAddress {
+  uint64_t handle = 0;
+  uint64_t value = 0;
+};
+
+// Creates one map (called once per map, before any relocation is applied)
+// and returns its addresses. May throw sb::Error; the loader adds the file
+// and map name.
+using MapCreator = std::function<MapAddress(const MapDef&)>;
+
+// Which program: by section, by function, or both (the function must then
+// be in that section). Both empty: the object's only program.
+struct ElfSelection {
+  std::string section;
+  std::string function;
+};
+
+struct ElfProgram {
+  Program program;       // entry at instruction 0, called subprograms after it
+  std::string section;   // where the entry came from
+  std::string function;  // its symbol (empty for a section without symbols)
+  std::vector<MapDef> maps;  // every map of the object, in creation order
+};
+
+// `name` is used in diagnostics and as the program's name.
+ElfProgram load_elf(std::span<const uint8_t> bytes, const std::string& name, const ElfSelection& which,
+                    const MapCreator& create_map);
+ElfProgram read_elf_file(const std::string& path, const ElfSelection& which, const MapCreator& create_map);
+
+// Whether `bytes` start with the ELF magic (for tools choosing a reader).
+bool looks_like_elf(std::span<const uint8_t> bytes);
+
+}  // namespace sb::bpf

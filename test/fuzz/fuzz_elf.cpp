@@ -1,0 +1,47 @@
+// libFuzzer target: arbitrary bytes through the ELF loader (ELF header,
+// sections, symbols, relocations, BTF, map definitions, linking). None may
+// crash; rejections are sb::Error. A loaded program must then be one the
+// validator can judge without crashing, and every lddw must be resolved.
+// The first input byte picks the selection (none, a section, a function) so
+// that the per-program paths are reached too. Seeds: the objects built from
+// test/programs (build-dir/test/programs/*.o).
+//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
+//     -I/usr/lib/llvm-19/include test/fuzz/fuzz_elf.cpp frontend/{elf_loader,decoder,validator}.cpp \
+//     ir/diag.cpp -L/usr/lib/llvm-19/lib -lLLVM-19 -lfmt -o fuzz_elf
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+
+#include "frontend/elf_loader.h"
+#include "frontend/validator.h"
+#include "ir/diag.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace sb::bpf;
+  if (size == 0) return 0;
+  static const ElfSelection kSelections[] = {
+      {}, {"xdp", ""}, {"tc", ""}, {"", "prog"}, {".text", ""}, {"socket", ""},
+  };
+  const ElfSelection& which = kSelections[data[0] % std::size(kSelections)];
+  size_t maps = 0;
+  auto create_map = [&](const MapDef& d) -> MapAddress {
+    if (d.global_data && d.initial.size() > d.value_size) std::abort();  // the loader sized it from the section
+    ++maps;
+    return {0x1000 + 0x100 * maps, 0x100000 * maps};
+  };
+  ElfProgram p;
+  try {
+    p = load_elf(std::span(data + 1, size - 1), "fuzz.o", which, create_map);
+  } catch (const sb::Error&) {
+    return 0;
+  }
+  if (p.program.insns.empty()) std::abort();
+  if (p.maps.size() != maps) std::abort();
+  for (size_t i = 0; i < p.program.insns.size(); i += slot_count(p.program.insns[i]))
+    if (is_lddw(p.program.insns[i]) && p.program.insns[i].src != LDDW_IMM64) std::abort();
+  try {
+    validate(p.program);
+  } catch (const sb::Error&) {
+  }
+  return 0;
+}
