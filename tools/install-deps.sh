@@ -11,6 +11,9 @@ packages=(
   libunicorn-dev           # running arm64, riscv64 and x86-64 code
   nlohmann-json3-dev libcli11-dev libfmt-dev
   googletest libgtest-dev libbenchmark-dev
+  clang                    # builds the BPF C test programs (test/programs) at build time
+  libbpf-dev               # the kernel as a differential-test oracle (optional at build time)
+  gcc-riscv64-linux-gnu    # builds the target functions riscv64 trampolines call in Unicorn (tests)
 )
 
 missing=()

@@ -4,6 +4,7 @@
 //                   [--mem FILE | --mem-hex HEX] [--mem-out FILE]
 //   springboard compile PROGRAM --arch ARCH [--emit bin|asm|ir|listing] -o OUT
 //   springboard diff PROGRAM [--mem FILE | --mem-hex HEX]
+//   springboard trampoline DESC.json [--arch ARCH] [--emit asm|bin|listing|ir] -o OUT
 //   springboard conformance-plugin [MEM] [--engine interp|jit]
 //
 // ARCH is x86-64 (default), arm64 or riscv64. The jit engine runs x86-64
@@ -11,7 +12,11 @@
 //
 // PROGRAM is raw bytecode ("-" reads standard input); a file ending in .s
 // or .asm is assembled first, one ending in .data is a conformance test
-// (its program, and its memory unless --mem is given).
+// (its program, and its memory unless --mem is given), one ending in .o is
+// an object from `clang -target bpf -c`: run, compile and diff take
+// --section NAME / --function NAME to choose its program, which then runs
+// with the standard helpers (runtime/std_helpers.h) and its own maps, and
+// its trace_printk output goes to standard error.
 // Every error prints "springboard: FILE: instruction N: what" and exits 1.
 #include <unistd.h>
 
@@ -29,12 +34,16 @@
 
 #include "backends/compile.h"
 #include "backends/listing.h"
+#include "backends/mc/disasm.h"
 #include "frontend/assembler.h"
 #include "frontend/conformance_file.h"
 #include "frontend/decoder.h"
+#include "frontend/elf_loader.h"
+#include "frontend/trampoline.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
 #include "runtime/engines.h"
+#include "runtime/std_helpers.h"
 
 namespace {
 
@@ -55,11 +64,26 @@ struct Input {
   bpf::Program program;
   std::vector<uint8_t> memory;
   bool has_memory = false;
+  std::unique_ptr<rt::Environment> env;  // an ELF object's maps and trace output
+  rt::HelperTable helpers = rt::HelperTable::conformance();
 };
 
-Input load_input(const std::string& path) {
+// --section NAME / --function NAME: which program of an ELF object.
+struct SelectionOptions {
+  bpf::ElfSelection which;
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--section", which.section, "ELF object: the program's section");
+    cmd->add_option("--function", which.function, "ELF object: the program's function");
+  }
+};
+
+Input load_input(const std::string& path, const bpf::ElfSelection& which = {}) {
   Input in;
-  if (ends_with(path, ".data")) {
+  if (ends_with(path, ".o")) {
+    in.env = std::make_unique<rt::Environment>();
+    in.program = in.env->load_elf(path, which).program;
+    in.helpers = rt::standard_helpers(*in.env);
+  } else if (ends_with(path, ".data")) {
     bpf::ConformanceTest t = bpf::read_conformance_file(path);
     in.program = std::move(t.program);
     in.memory = std::move(t.memory);
@@ -130,16 +154,19 @@ uint64_t memory_hash(const std::vector<uint8_t>& mem) {
 }
 
 // Runs every engine; prints one row each; returns 1 if any row differs.
-int diff(const Input& in) {
-  rt::HelperTable helpers = rt::HelperTable::conformance();
+// An ELF object is loaded again for each engine (`reload`), so that every
+// engine starts from the object's initial maps.
+int diff(const Input& first_input, const std::function<Input()>& reload) {
   std::string first;
   bool differ = false;
   fmt::print("{:<16} {:<20} {}\n", "engine", "r0", "memory (fnv-1a)");
   for (const rt::Engine& e : rt::engines()) {
+    Input fresh;
+    const Input& in = first_input.env && &e != &rt::engines().front() ? (fresh = reload()) : first_input;
     std::vector<uint8_t> mem = in.memory;
     std::string row;
     try {
-      uint64_t r0 = e.run(in.program, helpers, mem);
+      uint64_t r0 = e.run(in.program, in.helpers, mem);
       row = fmt::format("{:<20} {:016x}", fmt::format("{:#x}", r0), memory_hash(mem));
     } catch (const Error& err) {
       row = "error: " + err.message();
@@ -150,6 +177,22 @@ int diff(const Input& in) {
     fmt::print("{:<16} {}{}\n", e.name, row, same ? "" : "   <-- differs");
   }
   return differ ? 1 : 0;
+}
+
+// Addresses for a trampoline printed on its own: recognisable constants
+// (0x1000... original, 0x2000... enter/exit, 0x3000...+i program i,
+// 0x4000...+i its state) that an embedder replaces when placing it.
+tramp::Bindings placeholder_bindings(const tramp::Description& d) {
+  tramp::Bindings b;
+  b.ip = 0x1000000000;
+  b.original = 0x1000000010;
+  b.prog_enter = 0x2000000000;
+  b.prog_exit = 0x2000000010;
+  for (size_t i = 0; i < d.programs.size(); ++i) {
+    b.entries.push_back(0x3000000000 + 0x100 * i);
+    b.states.push_back(0x4000000000 + 0x100 * i);
+  }
+  return b;
 }
 
 // The bpf_conformance runner starts "PLUGIN [MEM] [options...]", so the
@@ -182,6 +225,8 @@ int main(int argc, char** argv) {
   run->add_option("--arch", run_arch, "x86-64, arm64 or riscv64");
   run->add_option("--engine", run_engine, "interp, jit or emu")->transform(CLI::CheckedTransformer(kEngines));
   run_mem.add_to(run);
+  SelectionOptions run_sel;
+  run_sel.add_to(run);
   run->add_option("--mem-out", mem_out, "write the final memory to this file");
 
   // diff
@@ -190,6 +235,8 @@ int main(int argc, char** argv) {
   auto* diff_cmd = app.add_subcommand("diff", "Run on every engine and compare r0 and memory");
   diff_cmd->add_option("PROGRAM", diff_path, "bytecode file (- for stdin), .s/.asm source or .data test")->required();
   diff_mem.add_to(diff_cmd);
+  SelectionOptions diff_sel;
+  diff_sel.add_to(diff_cmd);
 
   // compile
   std::string compile_path, out_path = "-", arch_name = "x86-64", emit = "bin";
@@ -199,6 +246,17 @@ int main(int argc, char** argv) {
   compile->add_option("--emit", emit, "bin, asm, ir or listing")
       ->check(CLI::IsMember({"bin", "asm", "ir", "listing"}));
   compile->add_option("-o,--output", out_path, "output file (- for stdout)");
+  SelectionOptions compile_sel;
+  compile_sel.add_to(compile);
+
+  // trampoline
+  std::string tramp_path, tramp_arch, tramp_emit = "asm", tramp_out = "-";
+  auto* tramp = app.add_subcommand("trampoline", "Generate a trampoline from a JSON description");
+  tramp->add_option("DESC", tramp_path, "trampoline description (JSON)")->required();
+  tramp->add_option("--arch", tramp_arch, "x86-64, arm64 or riscv64 (default: the description's)");
+  tramp->add_option("--emit", tramp_emit, "asm, bin, listing or ir")
+      ->check(CLI::IsMember({"asm", "bin", "listing", "ir"}));
+  tramp->add_option("-o,--output", tramp_out, "output file (- for stdout)");
 
   // conformance-plugin
   std::string plugin_mem;
@@ -216,23 +274,27 @@ int main(int argc, char** argv) {
   try {
     if (*run) {
       const rt::Engine& engine = choose_engine(run_engine, parse_arch(run_arch).arch);
-      Input in = load_input(run_path);
+      Input in = load_input(run_path, run_sel.which);
       run_mem.apply(in);
-      rt::HelperTable helpers = rt::HelperTable::conformance();
-      uint64_t r0 = engine.run(in.program, helpers, in.memory);
+      uint64_t r0 = engine.run(in.program, in.helpers, in.memory);
+      if (in.env) fmt::print(stderr, "{}", in.env->take_trace());
       if (!mem_out.empty()) write_output(mem_out, in.memory.data(), in.memory.size());
       fmt::print("{:#x}\n", r0);
       return 0;
     }
     if (*diff_cmd) {
-      Input in = load_input(diff_path);
+      Input in = load_input(diff_path, diff_sel.which);
       diff_mem.apply(in);
-      return diff(in);
+      return diff(in, [&] {
+        Input again = load_input(diff_path, diff_sel.which);
+        diff_mem.apply(again);
+        return again;
+      });
     }
     if (*compile) {
       const backend::TargetDesc* target = &parse_arch(arch_name);
-      Input in = load_input(compile_path);
-      rt::HelperTable helpers = rt::HelperTable::conformance();
+      Input in = load_input(compile_path, compile_sel.which);
+      const rt::HelperTable& helpers = in.helpers;
       if (emit == "ir") {
         std::string text = ir::print(to_ir(in.program, helpers));
         write_output(out_path, text.data(), text.size());
@@ -250,6 +312,32 @@ int main(int argc, char** argv) {
         write_output(out_path, image.asm_text.data(), image.asm_text.size());
       else
         write_output(out_path, image.text.data(), image.text.size());
+      return 0;
+    }
+    if (*tramp) {
+      tramp::Description d = tramp::read_description(tramp_path);
+      const std::string arch = !tramp_arch.empty() ? tramp_arch : !d.arch.empty() ? d.arch : "x86-64";
+      const backend::TargetDesc& target = parse_arch(arch);
+      // Standalone output: symbolic addresses an embedder patches or links.
+      tramp::Bindings b = placeholder_bindings(d);
+      ir::Module m = tramp::lower(d, b);
+      ir::verify(m);
+      if (tramp_emit == "ir") {
+        std::string text = ir::print(m);
+        write_output(tramp_out, text.data(), text.size());
+        return 0;
+      }
+      CompileOptions opts;
+      opts.arch = target.arch;
+      opts.output = tramp_emit == "asm" ? mc::OutputKind::Asm : mc::OutputKind::Bytes;
+      opts.record_origins = tramp_emit == "listing";
+      mc::CodeImage image = generate(m, opts);
+      if (tramp_emit == "asm") write_output(tramp_out, image.asm_text.data(), image.asm_text.size());
+      else if (tramp_emit == "bin") write_output(tramp_out, image.text.data(), image.text.size());
+      else {
+        std::string text = mc::disassemble_text(target.arch, image.text);
+        write_output(tramp_out, text.data(), text.size());
+      }
       return 0;
     }
     if (*plugin) {
