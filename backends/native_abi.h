@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backends/arch.h"
 #include "ir/ir.h"
 
 namespace sb::backend {
@@ -26,6 +27,15 @@ struct CallingConvention {
   // stack, once the floating-point registers are used up.
   bool fp_falls_back_to_int;
 };
+
+// The facts of each target's convention, indexed by Arch: the backends'
+// abi.cpp and the emulator's guest harness read them from here.
+inline constexpr CallingConvention kCallingConventions[] = {
+    {6, 8, false, false, false},  // x86-64 System V: rdi..r9, xmm0-7
+    {8, 8, false, true, false},   // AAPCS64: x0-x7, v0-v7
+    {8, 8, true, false, true},    // RISC-V LP64D: a0-a7, fa0-fa7
+};
+constexpr const CallingConvention& calling_convention(Arch arch) { return kCallingConventions[size_t(arch)]; }
 
 struct WordLocation {
   enum Kind : uint8_t { IntReg, FpReg, Stack } kind;

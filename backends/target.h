@@ -9,12 +9,11 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/arch.h"
 #include "backends/mc/emitter.h"
 #include "ir/ir.h"
 
 namespace sb {
-
-enum class Arch : uint8_t { X86_64, Arm64, Riscv64 };
 
 namespace backend {
 

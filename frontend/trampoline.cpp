@@ -245,6 +245,19 @@ Description read_description(const std::string& path) {
   return parse_description(text, path, std::filesystem::path(path).parent_path().string());
 }
 
+Bindings placeholder_bindings(const Description& d) {
+  Bindings b;
+  b.ip = 0x1000000000;
+  b.original = 0x1000000010;
+  b.prog_enter = 0x2000000000;
+  b.prog_exit = 0x2000000010;
+  for (size_t i = 0; i < d.programs.size(); ++i) {
+    b.entries.push_back(0x3000000000 + 0x100 * i);
+    b.states.push_back(0x4000000000 + 0x100 * i);
+  }
+  return b;
+}
+
 Frame frame_of(const ir::Signature& sig) {
   Frame f;
   f.ret = -8;

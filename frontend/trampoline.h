@@ -76,6 +76,12 @@ struct Bindings {
   std::vector<uint64_t> states;   // each program's ProgState*, by program index
 };
 
+// Addresses for a trampoline printed on its own (CLI, golden files):
+// recognisable constants an embedder replaces when placing it: 0x1000...
+// ip and original, 0x2000... enter/exit, 0x3000...+0x100*i program i's
+// entry, 0x4000...+0x100*i its state.
+Bindings placeholder_bindings(const Description& d);
+
 // The frame every trampoline builds (r10-relative), kernel order:
 //   r10 - 8           return value       = ctx[words]
 //   ctx = r10 - 8*(words+1)  argument words ctx[0..words)

@@ -43,20 +43,20 @@ constexpr int kNone = -1;
 
 constexpr GuestFacts kFacts[] = {
     {Arch::X86_64, UC_ARCH_X86, UC_MODE_64, UC_X86_REG_RIP, UC_X86_REG_RSP, -1,
-     {6, 8, false, false, false},
+     backend::calling_convention(Arch::X86_64),
      {UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_RCX, UC_X86_REG_R8, UC_X86_REG_R9, kNone, kNone},
      {UC_X86_REG_XMM0, UC_X86_REG_XMM1, UC_X86_REG_XMM2, UC_X86_REG_XMM3, UC_X86_REG_XMM4, UC_X86_REG_XMM5,
       UC_X86_REG_XMM6, UC_X86_REG_XMM7},
      UC_X86_REG_RAX, UC_X86_REG_XMM0, false, false, {0xc3}, 1},  // ret
     {Arch::Arm64, UC_ARCH_ARM64, UC_MODE_ARM, UC_ARM64_REG_PC, UC_ARM64_REG_SP, UC_ARM64_REG_LR,
-     {8, 8, false, true, false},
+     backend::calling_convention(Arch::Arm64),
      {UC_ARM64_REG_X0, UC_ARM64_REG_X1, UC_ARM64_REG_X2, UC_ARM64_REG_X3, UC_ARM64_REG_X4, UC_ARM64_REG_X5,
       UC_ARM64_REG_X6, UC_ARM64_REG_X7},
      {UC_ARM64_REG_D0, UC_ARM64_REG_D1, UC_ARM64_REG_D2, UC_ARM64_REG_D3, UC_ARM64_REG_D4, UC_ARM64_REG_D5,
       UC_ARM64_REG_D6, UC_ARM64_REG_D7},
      UC_ARM64_REG_X0, UC_ARM64_REG_D0, false, false, {0xc0, 0x03, 0x5f, 0xd6}, 4},  // ret
     {Arch::Riscv64, UC_ARCH_RISCV, UC_MODE_RISCV64, UC_RISCV_REG_PC, UC_RISCV_REG_SP, UC_RISCV_REG_RA,
-     {8, 8, true, false, true},
+     backend::calling_convention(Arch::Riscv64),
      {UC_RISCV_REG_A0, UC_RISCV_REG_A1, UC_RISCV_REG_A2, UC_RISCV_REG_A3, UC_RISCV_REG_A4, UC_RISCV_REG_A5,
       UC_RISCV_REG_A6, UC_RISCV_REG_A7},
      {UC_RISCV_REG_F10, UC_RISCV_REG_F11, UC_RISCV_REG_F12, UC_RISCV_REG_F13, UC_RISCV_REG_F14, UC_RISCV_REG_F15,
@@ -194,6 +194,11 @@ void Guest::map_data(uint64_t addr, uint64_t size) {
 
 void Guest::write(uint64_t addr, const void* data, size_t size) {
   s_->check(uc_mem_write(s_->uc, addr, data, size), fmt::format("write {} bytes at {:#x}", size, addr));
+}
+
+void Guest::write_code(uint64_t addr, const void* data, size_t size) {
+  write(addr, data, size);
+  s_->check(uc_ctl_remove_cache(s_->uc, addr, addr + size), fmt::format("drop translations at {:#x}", addr));
 }
 
 void Guest::read(uint64_t addr, void* data, size_t size) const {

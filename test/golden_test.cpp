@@ -83,24 +83,10 @@ std::map<std::string, std::string> generate_all(const bpf::Program& p) {
   return out;
 }
 
-// The CLI's placeholder bindings (tools/springboard.cpp), so a golden file
-// shows what `springboard trampoline DESC --emit listing` prints.
-tramp::Bindings placeholder_bindings(const tramp::Description& d) {
-  tramp::Bindings b;
-  b.ip = 0x1000000000;
-  b.original = 0x1000000010;
-  b.prog_enter = 0x2000000000;
-  b.prog_exit = 0x2000000010;
-  for (size_t i = 0; i < d.programs.size(); ++i) {
-    b.entries.push_back(0x3000000000 + 0x100 * i);
-    b.states.push_back(0x4000000000 + 0x100 * i);
-  }
-  return b;
-}
 
 std::map<std::string, std::string> generate_trampoline(const std::string& json, const std::string& file) {
   const tramp::Description d = tramp::parse_description(json, file);
-  ir::Module m = tramp::lower(d, placeholder_bindings(d));
+  ir::Module m = tramp::lower(d, tramp::placeholder_bindings(d));
   ir::verify(m);
   std::map<std::string, std::string> out;
   out["ir"] = ir::print(m);

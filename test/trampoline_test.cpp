@@ -62,9 +62,9 @@ const ArchCase kArchCases[] = {
 #ifdef SPRINGBOARD_HAVE_RISCV64
     {Arch::Riscv64, "riscv64", "riscv64-linux-gnu-gcc", ""},
 #endif
-    // arm64, once its backend lands (and "arm64" in test/CMakeLists.txt's
-    // sb_trampoline_archs, gcc-aarch64-linux-gnu in tools/install-deps.sh):
-    //   {Arch::Arm64, "arm64", "aarch64-linux-gnu-gcc", ""},
+#ifdef SPRINGBOARD_HAVE_ARM64
+    {Arch::Arm64, "arm64", "aarch64-linux-gnu-gcc", ""},
+#endif
 };
 // Leaf functions without relocations: no PIC, no unwind tables, no fused
 // multiply-add (the native build of targets.c computes the expected values
@@ -390,7 +390,9 @@ TEST_P(TrampolineRun, StructsPassedByValue) {
   const std::vector<uint64_t> args = {w(x.a), w(x.b), yw[0], yw[1], 9};
   EXPECT_EQ(int64_t(h().call(args)), sb_tt_structs(x, y, 9));
   for (size_t k = 0; k < args.size(); ++k)
-    if (k != 3) EXPECT_EQ(h().seen(0, k), args[k]) << "word " << k;
+    if (k != 3) {
+      EXPECT_EQ(h().seen(0, k), args[k]) << "word " << k;
+    }
   EXPECT_EQ(uint32_t(h().seen(0, 3)), uint32_t(yw[1])) << "the 12-byte struct's last field";
 }
 
@@ -515,7 +517,9 @@ TEST_P(TrampolineRun, NarrowIntegersAreExtendedByType) {
   EXPECT_EQ(h().seen(0, 0), 0x80000000u) << "u32: zero-extended in ctx";
   EXPECT_EQ(h().seen(0, 1), 5u);
   EXPECT_EQ(h().seen(1, 0), 0x80000005u) << "u32 result: zero-extended in ctx";
-  if (arch() == Arch::Riscv64) EXPECT_EQ(h().guest().raw_return(), 0xffffffff80000005u) << "LP64 sign-extends";
+  if (arch() == Arch::Riscv64) {
+    EXPECT_EQ(h().guest().raw_return(), 0xffffffff80000005u) << "LP64 sign-extends";
+  }
 
   Harness other(arch(), code_);
   other.build("sb_tt_i16", sig({T(Type::I16), T(Type::U8)}, T(Type::I16)), {{Kind::Fexit, record_ctx(0, 3)}});
@@ -528,7 +532,9 @@ TEST_P(TrampolineRun, NarrowIntegersAreExtendedByType) {
 TEST_P(TrampolineRun, NarrowOverridesAreReturnedAsTheType) {
   h().build("sb_tt_u32", sig({T(Type::U32), T(Type::I8)}, T(Type::U32)), {{Kind::FmodRet, returns(0x80000000u)}});
   EXPECT_EQ(h().call({1, 1}), 0x80000000u);
-  if (arch() == Arch::Riscv64) EXPECT_EQ(h().guest().raw_return(), 0xffffffff80000000u) << "LP64 sign-extends";
+  if (arch() == Arch::Riscv64) {
+    EXPECT_EQ(h().guest().raw_return(), 0xffffffff80000000u) << "LP64 sign-extends";
+  }
 }
 
 TEST_P(TrampolineRun, UnsignedArgumentsPassedAsTheAbiWants) {

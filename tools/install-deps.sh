@@ -13,7 +13,7 @@ packages=(
   googletest libgtest-dev libbenchmark-dev
   clang                    # builds the BPF C test programs (test/programs) at build time
   libbpf-dev               # the kernel as a differential-test oracle (optional at build time)
-  gcc-riscv64-linux-gnu    # builds the target functions riscv64 trampolines call in Unicorn (tests)
+  gcc-riscv64-linux-gnu gcc-aarch64-linux-gnu    # cross-compile the functions arm64/riscv64 trampolines call in Unicorn (tests)
 )
 
 missing=()

@@ -179,21 +179,6 @@ int diff(const Input& first_input, const std::function<Input()>& reload) {
   return differ ? 1 : 0;
 }
 
-// Addresses for a trampoline printed on its own: recognisable constants
-// (0x1000... original, 0x2000... enter/exit, 0x3000...+i program i,
-// 0x4000...+i its state) that an embedder replaces when placing it.
-tramp::Bindings placeholder_bindings(const tramp::Description& d) {
-  tramp::Bindings b;
-  b.ip = 0x1000000000;
-  b.original = 0x1000000010;
-  b.prog_enter = 0x2000000000;
-  b.prog_exit = 0x2000000010;
-  for (size_t i = 0; i < d.programs.size(); ++i) {
-    b.entries.push_back(0x3000000000 + 0x100 * i);
-    b.states.push_back(0x4000000000 + 0x100 * i);
-  }
-  return b;
-}
 
 // The bpf_conformance runner starts "PLUGIN [MEM] [options...]", so the
 // memory argument may come before the subcommand name: move the name first.
@@ -319,7 +304,7 @@ int main(int argc, char** argv) {
       const std::string arch = !tramp_arch.empty() ? tramp_arch : !d.arch.empty() ? d.arch : "x86-64";
       const backend::TargetDesc& target = parse_arch(arch);
       // Standalone output: symbolic addresses an embedder patches or links.
-      tramp::Bindings b = placeholder_bindings(d);
+      tramp::Bindings b = tramp::placeholder_bindings(d);
       ir::Module m = tramp::lower(d, b);
       ir::verify(m);
       if (tramp_emit == "ir") {

@@ -54,7 +54,7 @@ static_assert(kSaveArea % 16 == 0, "sp stays 16-byte aligned");
 // AAPCS64 (Linux): 8 integer and 8 floating-point argument registers; a
 // struct that does not fit the integer registers left goes wholly to the
 // stack, and so does every later integer argument.
-constexpr backend::CallingConvention kAapcs64 = {8, kFpArgRegs, false, true, false};
+constexpr const backend::CallingConvention& kAapcs64 = backend::calling_convention(Arch::Arm64);
 }  // namespace
 
 void A64ISel::prologue() {

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "backends/regmap.h"
+
 namespace sb::arm64 {
 
 // Native registers in hardware encoding order. Encoding 31 is the zero
@@ -50,37 +52,17 @@ constexpr bool is_callee_saved(NReg r) { return (r >= X19 && r <= X28) || r == F
 // x16/x17 may be clobbered by veneers, x18 is the platform register.
 constexpr bool is_reserved(NReg r) { return r == X16 || r == X17 || r == X18 || r == FP || r == LR || r >= ZR; }
 
-static_assert([] {
-  for (int i = 1; i <= 5; ++i)
-    if (kBpfToNative[i] != kArgRegs[i - 1]) return false;
-  return true;
-}(), "r1-r5 must be the native argument registers");
-static_assert([] {
-  for (int i = 6; i <= 10; ++i)
-    if (!is_callee_saved(kBpfToNative[i])) return false;
-  return true;
-}(), "r6-r10 must survive native calls");
-static_assert([] {
-  for (int i = 0; i < 11; ++i) {
-    if (is_reserved(kBpfToNative[i])) return false;
-    for (int j = i + 1; j < 11; ++j)
-      if (kBpfToNative[i] == kBpfToNative[j]) return false;
-  }
-  return true;
-}(), "every BPF register has its own, unreserved native register");
+static_assert(backend::regmap::args_in_place(kBpfToNative, kArgRegs), "r1-r5 must be the native argument registers");
+static_assert(backend::regmap::callee_saved_kept(kBpfToNative, is_callee_saved), "r6-r10 must survive native calls");
+static_assert(backend::regmap::one_to_one(kBpfToNative, is_reserved),
+              "each BPF register needs its own native register, never a reserved one");
 static_assert(kBpfToNative[0] != kRetRegs[0] && kBpfToNative[0] != kRetRegs[1],
               "r0 is copied from x0 after a helper call, and to x0 (status in x1) at the end");
 static_assert(is_callee_saved(kEntryFrame), "the entry frame must survive helper calls");
-static_assert([] {
-  for (NReg s : {kTmp, kTmp2, kTmp3, kTmp4, kEntryFrame}) {
-    if (is_reserved(s)) return false;
-    for (NReg b : kBpfToNative)
-      if (s == b) return false;
-  }
-  return true;
-}(), "scratch registers must not hold a BPF register or a reserved register");
-static_assert(kTmp != kTmp2 && kTmp != kTmp3 && kTmp != kTmp4 && kTmp2 != kTmp3 && kTmp2 != kTmp4 &&
-                  kTmp3 != kTmp4,
-              "scratch registers must be distinct");
+static_assert(!is_reserved(kTmp) && !is_reserved(kTmp2) && !is_reserved(kTmp3) && !is_reserved(kTmp4) &&
+                  !is_reserved(kEntryFrame),
+              "scratch registers must not be reserved ones");
+static_assert(backend::regmap::private_regs_free(kBpfToNative, {kTmp, kTmp2, kTmp3, kTmp4, kEntryFrame}),
+              "scratch registers must be distinct and hold no BPF register");
 
 }  // namespace sb::arm64

@@ -57,7 +57,7 @@ constexpr NReg kSavedByEveryFunction[] = {RA, S1, S2, S3, S4, S5};  // from the 
 // LP64D (backends/native_abi.h): 8 integer and 8 floating-point argument
 // registers, two-word structs split between a7 and the stack, floats
 // falling back to integer registers.
-constexpr backend::CallingConvention kLp64d = {8, 8, true, false, true};
+constexpr const backend::CallingConvention& kLp64d = backend::calling_convention(Arch::Riscv64);
 static_assert(std::size(kArgRegs) == 8 && std::size(kFpArgRegs) == 8);
 
 // How an integer argument of each type is read from its word so that it is

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "backends/regmap.h"
+
 namespace sb::riscv64 {
 
 // Native registers in hardware encoding order (x0..x31), by ABI name.
@@ -48,35 +50,20 @@ inline constexpr uint8_t kFpArgRegs[8] = {10, 11, 12, 13, 14, 15, 16, 17};
 inline constexpr NReg kRetRegs[2] = {A0, A1};  // the entry returns { r0, status } here
 constexpr bool is_callee_saved(NReg r) { return r == SP || r == S0 || r == S1 || (r >= S2 && r <= S11); }
 
-static_assert([] {
-  for (int i = 1; i <= 5; ++i)
-    if (kBpfToNative[i] != kArgRegs[i - 1]) return false;
-  return true;
-}(), "r1-r5 must be the native argument registers");
-static_assert([] {
-  for (int i = 6; i <= 10; ++i)
-    if (!is_callee_saved(kBpfToNative[i])) return false;
-  return true;
-}(), "r6-r10 must survive native calls");
-static_assert([] {
-  for (int i = 0; i < 11; ++i)
-    for (int j = i + 1; j < 11; ++j)
-      if (kBpfToNative[i] == kBpfToNative[j]) return false;
-  return true;
-}(), "every BPF register has its own native register");
+// zero, ra, sp, gp and tp have fixed roles in the ABI.
+constexpr bool is_reserved(NReg r) { return r == ZERO || r == RA || r == SP || r == GP || r == TP; }
+
+static_assert(backend::regmap::args_in_place(kBpfToNative, kArgRegs), "r1-r5 must be the native argument registers");
+static_assert(backend::regmap::callee_saved_kept(kBpfToNative, is_callee_saved), "r6-r10 must survive native calls");
+static_assert(backend::regmap::one_to_one(kBpfToNative, is_reserved),
+              "each BPF register needs its own native register, never a reserved one");
 static_assert(kBpfToNative[0] != kRetRegs[0] && kBpfToNative[0] != kRetRegs[1],
               "r0 is copied from a0 after a helper call, and to a0 (status in a1) at the end");
 static_assert(is_callee_saved(kEntryFrame), "the entry frame must survive helper calls");
-static_assert([] {
-  for (NReg s : {kScratch, kScratch2, kScratch3, kScratch4, kEntryFrame}) {
-    if (s == ZERO || s == RA || s == SP || s == GP || s == TP) return false;
-    for (NReg b : kBpfToNative)
-      if (s == b) return false;
-  }
-  return true;
-}(), "scratch registers must not hold a BPF register or a reserved register");
-static_assert(kScratch != kScratch2 && kScratch != kScratch3 && kScratch != kScratch4 &&
-                  kScratch2 != kScratch3 && kScratch2 != kScratch4 && kScratch3 != kScratch4,
-              "scratch registers must be distinct");
+static_assert(!is_reserved(kScratch) && !is_reserved(kScratch2) && !is_reserved(kScratch3) &&
+                  !is_reserved(kScratch4) && !is_reserved(kEntryFrame),
+              "scratch registers must not be reserved ones");
+static_assert(backend::regmap::private_regs_free(kBpfToNative, {kScratch, kScratch2, kScratch3, kScratch4, kEntryFrame}),
+              "scratch registers must be distinct and hold no BPF register");
 
 }  // namespace sb::riscv64

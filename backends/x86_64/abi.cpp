@@ -34,7 +34,7 @@ using mc::I;
 
 namespace {
 constexpr NReg kSavedByEveryFunction[] = {RBP, RBX, R13, R14, R15};  // push order
-constexpr backend::CallingConvention kSysV = {6, kFpArgRegs, false, false, false};
+constexpr const backend::CallingConvention& kSysV = backend::calling_convention(Arch::X86_64);
 }
 
 void X86ISel::prologue() {
@@ -89,7 +89,6 @@ void X86ISel::function_epilogue(NReg frame_top) {
 }
 
 void X86ISel::program_exit_stub() {
-  const auto& op = t_.op;
   out_.bind(exit_label());
   load_imm(RDX, 0, 32);  // status: no fault
   out_.bind(trap_label());

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "backends/regmap.h"
+
 namespace sb::x86_64 {
 
 // Native registers in hardware encoding order.
@@ -38,23 +40,12 @@ inline constexpr NReg kArgRegs[6] = {RDI, RSI, RDX, RCX, R8, R9};
 inline constexpr int kFpArgRegs = 8;  // xmm0-xmm7
 constexpr bool is_callee_saved(NReg r) { return r == RBX || r == RBP || (r >= R12 && r <= R15); }
 
-static_assert([] {
-  for (int i = 1; i <= 5; ++i)
-    if (kBpfToNative[i] != kArgRegs[i - 1]) return false;
-  return true;
-}(), "r1-r5 must be the native argument registers");
-static_assert([] {
-  for (int i = 6; i <= 10; ++i)
-    if (!is_callee_saved(kBpfToNative[i])) return false;
-  return true;
-}(), "r6-r10 must survive native calls");
+static_assert(backend::regmap::args_in_place(kBpfToNative, kArgRegs), "r1-r5 must be the native argument registers");
+static_assert(backend::regmap::callee_saved_kept(kBpfToNative, is_callee_saved), "r6-r10 must survive native calls");
+static_assert(backend::regmap::one_to_one(kBpfToNative, [](NReg r) { return r == RSP; }),
+              "each BPF register needs its own native register, never rsp");
 static_assert(kBpfToNative[0] == RAX, "r0 must be the native return register");
 static_assert(is_callee_saved(kEntryFrame), "the entry frame must survive helper calls");
-static_assert([] {
-  for (NReg s : {kScratch, kSaveRax, kSaveRdx, kEntryFrame})
-    for (NReg b : kBpfToNative)
-      if (s == b) return false;
-  return true;
-}(), "scratch registers must not hold a BPF register");
-
+static_assert(backend::regmap::private_regs_free(kBpfToNative, {kScratch, kSaveRax, kSaveRdx, kEntryFrame}),
+              "scratch registers must be distinct and hold no BPF register");
 }  // namespace sb::x86_64
