@@ -78,7 +78,7 @@ bpf::MapCreator creator_for(Environment& env) {
     bpf::MapAddress a{m.handle(), 0};
     if (d.global_data) {
       std::span<uint8_t> value = static_cast<ArrayMap&>(m).value(0);
-      std::memcpy(value.data(), d.initial.data(), std::min(value.size(), d.initial.size()));
+      if (!d.initial.empty()) std::memcpy(value.data(), d.initial.data(), std::min(value.size(), d.initial.size()));
       a.value = uint64_t(uintptr_t(value.data()));
     }
     return a;

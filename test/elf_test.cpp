@@ -958,7 +958,8 @@ TEST(StdHelpers, ProbeReadOnlyFromReadableRanges) {
   uint64_t dst = 99;
   EXPECT_EQ(call(4, call.addr(&dst), 8, call.addr(&registered[1])), 0u);
   EXPECT_EQ(dst, 22u);
-  EXPECT_EQ(call(4, call.addr(&dst), 16, call.addr(&registered[1])), uint64_t(-EFAULT));  // runs past the range
+  uint64_t two[2];
+  EXPECT_EQ(call(4, call.addr(two), 16, call.addr(&registered[1])), uint64_t(-EFAULT));  // runs past the range
   dst = 99;
   EXPECT_EQ(call(4, call.addr(&dst), 8, call.addr(&other)), uint64_t(-EFAULT));
   EXPECT_EQ(dst, 0u);  // zero-filled on a fault
