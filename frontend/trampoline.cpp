@@ -134,6 +134,8 @@ class Parser {
       doc = json::parse(text);
     } catch (const json::parse_error& e) {
       throw Error(file_, fmt::format("invalid JSON at byte {}: {}", e.byte, e.what()));
+    } catch (const json::exception& e) {  // e.g. a number too large for a double
+      throw Error(file_, fmt::format("invalid JSON: {}", e.what()));
     }
     Description d;
     d.file = file_;

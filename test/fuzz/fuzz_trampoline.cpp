@@ -1,0 +1,21 @@
+// libFuzzer target: arbitrary text through the trampoline description
+// parser and, when it parses, the lowering to IR and the IR verifier. None
+// may crash; rejections are sb::Error naming the field.
+//   tools/fuzz.sh trampoline 60
+#include <cstdint>
+#include <string_view>
+
+#include "frontend/trampoline.h"
+#include "ir/diag.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  try {
+    // A base directory that does not exist keeps "file" programs from reading the disk.
+    sb::tramp::Description d = sb::tramp::parse_description(text, "fuzz.json", "/nonexistent-fuzz-dir");
+    sb::ir::Module m = sb::tramp::lower(d, sb::tramp::placeholder_bindings(d));
+    sb::ir::verify(m);
+  } catch (const sb::Error&) {
+  }
+  return 0;
+}

@@ -1,0 +1,110 @@
+// Trampoline descriptions: what parses, and an error naming the field for
+// each way a description can be wrong.
+#include <gtest/gtest.h>
+
+#include "frontend/trampoline.h"
+#include "ir/diag.h"
+
+namespace sb::test {
+namespace {
+
+tramp::Description parse(const std::string& json) { return tramp::parse_description(json, "d.json"); }
+
+// Expects the error "d.json: field FIELD: WHAT" (or "d.json: WHAT" for a
+// document-level error when `field` is empty); `what` may be a prefix.
+void expect_error(const std::string& json, const std::string& field, const std::string& what) {
+  try {
+    parse(json);
+    ADD_FAILURE() << "accepted: " << json;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.where(), field.empty() ? "d.json" : "d.json: field " + field) << json;
+    EXPECT_EQ(e.message().substr(0, what.size()), what) << json;
+  }
+}
+
+const std::string kProg = R"({"kind": "fentry", "asm": "mov %r0, 0\nexit"})";
+std::string with_target(const std::string& target) {
+  return R"({"target": )" + target + R"(, "programs": [)" + kProg + "]}";
+}
+
+TEST(TrampolineDescription, ParsesEveryPart) {
+  tramp::Description d = parse(R"({
+    "arch": "arm64",
+    "target": {"name": "f", "args": ["i8", "ptr", "f32", {"struct": ["i32", "i64"]}], "ret": "f64"},
+    "flags": {"call_original": false, "ip_arg": true, "stats": false, "recursion_guard": false},
+    "programs": [
+      {"kind": "fentry", "asm": "mov %r0, 0\nexit", "cookie": 7},
+      {"kind": "fmod_ret", "asm": "mov %r0, 1\nexit", "cookie": -1},
+      {"kind": "fexit", "asm": "mov %r0, 0\nexit"}
+    ]})");
+  EXPECT_EQ(d.arch, "arm64");
+  EXPECT_EQ(d.target, "f");
+  ASSERT_EQ(d.signature.args.size(), 4u);
+  EXPECT_EQ(d.signature.args[0].type, ir::Type::I8);
+  EXPECT_EQ(d.signature.args[3].type, ir::Type::Struct);
+  EXPECT_EQ(d.signature.args[3].size, 16u);  // i32, 4 bytes padding, i64
+  EXPECT_EQ(d.signature.words(), 5u);
+  EXPECT_EQ(d.signature.ret.type, ir::Type::F64);
+  EXPECT_FALSE(d.call_original);
+  EXPECT_TRUE(d.ip_arg);
+  EXPECT_FALSE(d.stats);
+  ASSERT_EQ(d.programs.size(), 3u);
+  EXPECT_EQ(d.programs[0].cookie, 7u);
+  EXPECT_EQ(d.programs[1].cookie, ~uint64_t(0));
+  EXPECT_EQ(d.of_kind(tramp::Kind::Fexit), std::vector<size_t>{2});
+  ir::Module m = tramp::lower(d, tramp::placeholder_bindings(d));
+  EXPECT_NO_THROW(ir::verify(m));
+}
+
+TEST(TrampolineDescription, StructLayoutFollowsC) {
+  tramp::Description d = parse(with_target(R"({"args": [{"struct": ["u8", "i32", "u16"]}]})"));
+  EXPECT_EQ(d.signature.args[0].size, 12u);  // 1, pad 3, 4, 2, pad 2
+}
+
+TEST(TrampolineDescription, NamesTheFieldOfEachError) {
+  expect_error("{", "", "invalid JSON at byte");
+  expect_error("1e701", "", "invalid JSON");  // found by fuzz_trampoline: a number too large
+  expect_error("[]", "(top level)", "expected an object");
+  expect_error(R"({"programs": []})", "target", "is required");
+  expect_error(R"({"target": {"args": []}})", "programs", "is required");
+  expect_error(R"({"target": {"args": []}, "programs": [], "colour": 1})", "colour", "unknown field");
+  expect_error(with_target(R"({"args": [], "foo": 1})"), "target.foo", "unknown field");
+  expect_error(with_target(R"({"args": "i32"})"), "target.args", "expected a list of types");
+  expect_error(with_target(R"({"args": ["i64", "i128"]})"), "target.args[1]", "unknown type 'i128'");
+  expect_error(with_target(R"({"args": ["void"]})"), "target.args[0]", "unknown type 'void'");
+  expect_error(with_target(R"({"args": [{"struct": ["i32", "f32"]}]})"), "target.args[0].struct[1]",
+               "floating-point struct fields are not supported");
+  expect_error(with_target(R"({"args": [{"struct": ["i64", "i64", "i8"]}]})"), "target.args[0].struct",
+               "struct of 24 bytes");
+  expect_error(with_target(R"({"args": [{"struct": []}]})"), "target.args[0].struct", "expected a non-empty list");
+  expect_error(with_target(R"({"args": [], "ret": {"struct": ["i32"]}})"), "target.ret",
+               "struct return values are not supported");
+  std::string thirteen = R"({"args": [)";
+  for (int i = 0; i < 13; ++i) thirteen += std::string(i ? "," : "") + R"("i64")";
+  expect_error(with_target(thirteen + "]}"), "target.args", "13 arguments; at most 12");
+  expect_error(R"({"target": {"args": []}, "flags": {"stats": 1}, "programs": []})", "flags.stats",
+               "expected true or false");
+  expect_error(R"({"target": {"args": []}, "programs": [{"kind": "kprobe", "asm": "exit"}]})", "programs[0].kind",
+               "expected fentry, fmod_ret or fexit");
+  expect_error(R"({"target": {"args": []}, "programs": [{"kind": "fentry"}]})", "programs[0]",
+               "give exactly one of");
+  expect_error(R"({"target": {"args": []}, "programs": [{"kind": "fentry", "asm": "exit", "cookie": 1.5}]})",
+               "programs[0].cookie", "expected an integer");
+  expect_error(R"({"target": {"args": []}, "programs": [{"kind": "fentry", "file": "missing.s"}]})",
+               "programs[0].file", "cannot open");
+  std::string many = R"({"target": {"args": []}, "programs": [)";
+  for (int i = 0; i < 39; ++i) many += std::string(i ? "," : "") + kProg;
+  expect_error(many + "]}", "programs", "39 programs; at most 38");
+}
+
+TEST(TrampolineDescription, BadProgramSourceNamesTheField) {
+  try {
+    parse(R"({"target": {"args": []}, "programs": [{"kind": "fentry", "asm": "bogus %r0"}]})");
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("programs[0].asm"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sb::test
