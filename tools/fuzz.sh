@@ -12,7 +12,8 @@ targets=(bytecode assembler elf trampoline)
 seconds=${2:-60}
 CXX=${CXX:-clang++}
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. -I/usr/lib/llvm-19/include)
-frontend=(frontend/decoder.cpp frontend/validator.cpp frontend/disassembler.cpp frontend/assembler.cpp ir/diag.cpp)
+frontend=(frontend/decoder.cpp frontend/validator.cpp frontend/disassembler.cpp frontend/assembler.cpp
+          frontend/conformance_file.cpp ir/diag.cpp)
 declare -A sources=(
   [bytecode]="${frontend[*]}"
   [assembler]="${frontend[*]}"
