@@ -66,6 +66,9 @@ class Guest {
   // Maps `size` bytes (rounded up to pages) of zeroed read/write memory.
   void map_data(uint64_t addr, uint64_t size);
   void write(uint64_t addr, const void* data, size_t size);
+  // Writes over code that may have run already (a hook's entry patch):
+  // also drops Unicorn's translations of it, which would otherwise still run.
+  void write_code(uint64_t addr, const void* data, size_t size);
   void read(uint64_t addr, void* data, size_t size) const;
   uint64_t read_u64(uint64_t addr) const;
   void write_u64(uint64_t addr, uint64_t v) { write(addr, &v, 8); }
