@@ -3,6 +3,7 @@
 // fexit, each with and without statistics and the recursion guard.
 //
 //   build/test/bench/sb_trampoline_bench
+//   tools/bench.sh     (runs it with sb_jit_bench and charts both)
 #include <benchmark/benchmark.h>
 
 #include "frontend/assembler.h"
