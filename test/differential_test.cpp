@@ -100,8 +100,9 @@ class ChildRunner {
     if (WIFSIGNALED(status))
       o.error = std::string("the test's child process died: ") + strsignal(WTERMSIG(status)) +
                 (WTERMSIG(status) == SIGALRM ? " (no exit within 10 s)" : "");
-    else
-      o.error = "the test's child process exited with status " + std::to_string(WEXITSTATUS(status));
+    else  // e.g. a sanitizer caught the crash and exited: see its report above
+      o.error = "the test's child process died: it exited with status " + std::to_string(WEXITSTATUS(status)) +
+                " without a result";
     return o;
   }
 
