@@ -23,6 +23,7 @@
 #include "ir/diag.h"
 #include "runtime/emulator.h"
 #include "runtime/interpreter.h"
+#include "test/compare.h"
 
 namespace sb::test {
 namespace {
@@ -258,28 +259,12 @@ TEST(Arm64MatImm, EverySequenceComputesItsValue) {
 
 // ---- differential runs: Unicorn arm64 vs the interpreter ----------------
 
-// Runs `source` on both with `mem` (copied) and compares r0 and memory.
-void same_as_interpreter(const std::string& source, size_t mem_size = 0, const std::string& what = "") {
-  const bpf::Program p = bpf::assemble(source, what.empty() ? "<arm64 test>" : what);
-  const rt::HelperTable helpers = rt::HelperTable::conformance();
-  std::vector<uint8_t> mem_i(mem_size), mem_e(mem_size);
-  for (size_t k = 0; k < mem_size; ++k) mem_i[k] = mem_e[k] = uint8_t(k * 37 + 11);
-  const uint64_t expected = rt::interpret(p, helpers, mem_i.empty() ? nullptr : mem_i.data(), mem_i.size());
-  rt::EmulatedProgram emu(p, helpers, Arch::Arm64);
-  const uint64_t actual = emu.run(mem_e);
-  EXPECT_EQ(actual, expected) << what;
-  for (size_t k = 0; k < mem_size; k += 8) {
-    uint64_t a = 0, e = 0;
-    std::memcpy(&a, &mem_e[k], std::min<size_t>(8, mem_size - k));
-    std::memcpy(&e, &mem_i[k], std::min<size_t>(8, mem_size - k));
-    if (a != e) {
-      ADD_FAILURE() << what << ": memory differs at result " << k / 8
-                    << fmt::format(": arm64 {:#x}, interpreter {:#x}", a, e);
-      return;
-    }
-  }
-}
 
+
+// Runs `source` in Unicorn and on the interpreter; compares r0 and memory.
+void same_as_interpreter(const std::string& source, size_t mem_size = 0, const std::string& what = "") {
+  test::expect_same_as_interpreter(source, mem_size, what, test::emulated(Arch::Arm64));
+}
 
 // Every addressing form: scaled, unscaled (LDUR/STUR), register offset;
 // both signs, every size, loads sign- and zero-extending, stored constants.

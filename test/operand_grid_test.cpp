@@ -14,35 +14,15 @@
 #include "ir/diag.h"
 #include "runtime/engines.h"
 #include "runtime/interpreter.h"
+#include "test/compare.h"
 
 namespace sb::test {
 namespace {
 
-// Runs `source` over a patterned buffer on every engine but the
-// interpreter and compares r0 and the buffer with the interpreter's.
 void same_on_every_engine(const std::string& source, size_t mem_size = 0, const std::string& what = "") {
-  const bpf::Program p = bpf::assemble(source, what.empty() ? "<grid>" : what);
-  const rt::HelperTable helpers = rt::HelperTable::conformance();
-  std::vector<uint8_t> pattern(mem_size);
-  for (size_t k = 0; k < mem_size; ++k) pattern[k] = uint8_t(k * 37 + 11);
-  std::vector<uint8_t> mem_i = pattern;
-  const uint64_t expected = rt::interpret(p, helpers, mem_i.empty() ? nullptr : mem_i.data(), mem_i.size());
-  for (const rt::Engine& e : rt::engines()) {
-    if (e.kind == rt::EngineKind::Interp) continue;
-    std::vector<uint8_t> mem_e = pattern;
-    EXPECT_EQ(e.run(p, helpers, mem_e), expected) << e.name << ": " << what;
-    for (size_t k = 0; k < mem_size; k += 8) {
-      uint64_t got = 0, want = 0;
-      std::memcpy(&got, &mem_e[k], std::min<size_t>(8, mem_size - k));
-      std::memcpy(&want, &mem_i[k], std::min<size_t>(8, mem_size - k));
-      if (got != want) {
-        ADD_FAILURE() << e.name << ": " << what << ": memory differs at result " << k / 8
-                      << fmt::format(": {:#x}, interpreter {:#x}", got, want);
-        break;
-      }
-    }
-  }
+  expect_same_as_interpreter(source, mem_size, what, [](const rt::Engine&) { return true; });
 }
+
 
 const int64_t kOperands[] = {0, 1, 2, 3, -1, -2, 7, -7, 8, 31, 32, 33, 63, 64, 65, 127, 128, -128, -129,
                              2047, 2048, -2049, 4094, 4095, 4096, -4095, -4096, 4097, 0xfff, 0x7000, 0xfff000,

@@ -19,6 +19,7 @@
 #include "runtime/emulator.h"
 #include "ir/diag.h"
 #include "runtime/interpreter.h"
+#include "test/compare.h"
 
 namespace sb::test {
 namespace {
@@ -152,28 +153,12 @@ TEST(Riscv64MatInt, EverySequenceComputesItsValue) {
 
 // ---- differential runs: Unicorn riscv64 vs the interpreter --------------
 
-// Runs `source` on both with `mem` (copied) and compares r0 and memory.
-void same_as_interpreter(const std::string& source, size_t mem_size = 0, const std::string& what = "") {
-  const bpf::Program p = bpf::assemble(source, what.empty() ? "<riscv64 test>" : what);
-  const rt::HelperTable helpers = rt::HelperTable::conformance();
-  std::vector<uint8_t> mem_i(mem_size), mem_e(mem_size);
-  for (size_t k = 0; k < mem_size; ++k) mem_i[k] = mem_e[k] = uint8_t(k * 37 + 11);
-  const uint64_t expected = rt::interpret(p, helpers, mem_i.empty() ? nullptr : mem_i.data(), mem_i.size());
-  rt::EmulatedProgram emu(p, helpers, Arch::Riscv64);
-  const uint64_t actual = emu.run(mem_e);
-  EXPECT_EQ(actual, expected) << what;
-  for (size_t k = 0; k < mem_size; k += 8) {
-    uint64_t a = 0, e = 0;
-    std::memcpy(&a, &mem_e[k], std::min<size_t>(8, mem_size - k));
-    std::memcpy(&e, &mem_i[k], std::min<size_t>(8, mem_size - k));
-    if (a != e) {
-      ADD_FAILURE() << what << ": memory differs at result " << k / 8
-                    << fmt::format(": riscv64 {:#x}, interpreter {:#x}", a, e);
-      return;
-    }
-  }
-}
 
+
+// Runs `source` in Unicorn and on the interpreter; compares r0 and memory.
+void same_as_interpreter(const std::string& source, size_t mem_size = 0, const std::string& what = "") {
+  test::expect_same_as_interpreter(source, mem_size, what, test::emulated(Arch::Riscv64));
+}
 
 // Displacements beyond 12 bits in loads, stores and atomics, both signs.
 TEST(Riscv64Exec, LargeDisplacements) {
@@ -281,14 +266,14 @@ TEST(Riscv64Compile, OutOfRangeJumpIsAnErrorNotWrongCode) {
   bpf::Program p;
   p.name = "far.bin";
   bpf::Insn ja32{};
-  ja32.opcode = bpf::JMP32 | bpf::JA;
+  ja32.opcode = bpf::make_opcode(bpf::JMP32, bpf::JA);
   ja32.imm = 300000;
   p.insns.push_back(ja32);
   bpf::Insn mov{};
-  mov.opcode = bpf::ALU64 | bpf::MOV;  // mov r0, 0 (K form)
+  mov.opcode = bpf::make_opcode(bpf::ALU64, bpf::MOV);  // mov r0, 0 (K form)
   p.insns.insert(p.insns.end(), 300000, mov);
   bpf::Insn exit{};
-  exit.opcode = bpf::JMP | bpf::EXIT;
+  exit.opcode = bpf::make_opcode(bpf::JMP, bpf::EXIT);
   p.insns.push_back(exit);
   CompileOptions opts;
   opts.arch = Arch::Riscv64;
