@@ -23,8 +23,13 @@
 
 namespace sb::ir {
 
-constexpr int kNumRegs = 11;  // r0..r10
+constexpr int kNumRegs = 12;  // r0..r10 and r11
 constexpr uint8_t kFP = 10;   // r10: frame pointer, never written
+// r11 ("ax", the kernel's BPF_REG_AX): a hidden scratch register that no
+// bytecode names. IR passes (constant blinding, bounds checks, budgets) use
+// it inside the few instructions they insert; it is never live across a
+// call, a division or an atomic, which may clobber it.
+constexpr uint8_t kAX = 11;
 constexpr uint32_t kNoOrigin = ~0u;
 
 // The opcode table (design example 3). Columns:

@@ -36,6 +36,9 @@ inline constexpr NReg kBpfToNative[11] = {
     X25,  // r10: frame pointer, callee-saved, top of the function's BPF stack
 };
 
+// IR register r11 (ax, see ir/ir.h): a caller-saved temporary of its own.
+inline constexpr NReg kAX = X13;
+
 // Registers no BPF register lives in. The temporaries are caller-saved, so
 // nothing is kept in them across a call.
 inline constexpr NReg kTmp = X9;         // immediates, offsets, atomic addresses, call targets
@@ -62,7 +65,7 @@ static_assert(is_callee_saved(kEntryFrame), "the entry frame must survive helper
 static_assert(!is_reserved(kTmp) && !is_reserved(kTmp2) && !is_reserved(kTmp3) && !is_reserved(kTmp4) &&
                   !is_reserved(kEntryFrame),
               "scratch registers must not be reserved ones");
-static_assert(backend::regmap::private_regs_free(kBpfToNative, {kTmp, kTmp2, kTmp3, kTmp4, kEntryFrame}),
+static_assert(backend::regmap::private_regs_free(kBpfToNative, {kTmp, kTmp2, kTmp3, kTmp4, kEntryFrame, kAX}),
               "scratch registers must be distinct and hold no BPF register");
 
 }  // namespace sb::arm64

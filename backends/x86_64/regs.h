@@ -29,6 +29,10 @@ inline constexpr NReg kBpfToNative[11] = {
     RBP,  // r10: frame pointer, callee-saved, top of the 512-byte BPF stack
 };
 
+// IR register r11 (ax, see ir/ir.h): x86-64 has no free register left: ax shares r9 with kSaveRdx, which is
+// written only by div/mod and atomics, never while ax is live.
+inline constexpr NReg kAX = R9;
+
 // Registers no BPF register lives in.
 inline constexpr NReg kScratch = R11;     // immediates, divisors, call targets
 inline constexpr NReg kSaveRax = R10;     // rax kept here across div/mod and fetch loops
@@ -48,4 +52,5 @@ static_assert(kBpfToNative[0] == RAX, "r0 must be the native return register");
 static_assert(is_callee_saved(kEntryFrame), "the entry frame must survive helper calls");
 static_assert(backend::regmap::private_regs_free(kBpfToNative, {kScratch, kSaveRax, kSaveRdx, kEntryFrame}),
               "scratch registers must be distinct and hold no BPF register");
+static_assert(kAX == kSaveRdx && kAX != kScratch, "div/mod read an ax divisor into kScratch before parking rdx");
 }  // namespace sb::x86_64
