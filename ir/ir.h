@@ -23,14 +23,28 @@
 
 namespace sb::ir {
 
-constexpr int kNumRegs = 12;  // r0..r10 and r11
+constexpr int kNumRegs = 13;  // r0..r10, r11 and r12
 constexpr uint8_t kFP = 10;   // r10: frame pointer, never written
-// r11 ("ax", the kernel's BPF_REG_AX): a hidden scratch register that no
-// bytecode names. IR passes (constant blinding, bounds checks, budgets) use
-// it inside the few instructions they insert; it is never live across a
-// call, a division or an atomic, which may clobber it.
+// r11 ("ax", the kernel's BPF_REG_AX) and r12 ("ax2"): hidden scratch
+// registers that no bytecode names. IR passes (ir/harden.h: constant
+// blinding, bounds checks, time-budget polls) use them inside the few
+// instructions they insert; they are never live across a call, a division
+// or an atomic, which may clobber them.
 constexpr uint8_t kAX = 11;
+constexpr uint8_t kAX2 = 12;
 constexpr uint32_t kNoOrigin = ~0u;
+
+// The BPF stack of a run is one contiguous region, as in the reference
+// interpreter: the entry function's frame at the top, then, when the
+// module has callees, room for kMaxCallDepth - 1 callee frames of
+// kCallFrame bytes below it. A
+// bpf-to-bpf callee's r10 is its caller's r10 - kCallFrame; no native data
+// (return addresses, saved registers) lies inside the region. Below it the
+// entry reserves kRunBlockBytes for the run block the hardening passes use
+// (ir/harden.h). Module::stack_bytes() is the region's size.
+constexpr uint32_t kCallFrame = 512;
+constexpr uint32_t kMaxCallDepth = 8;
+constexpr uint32_t kRunBlockBytes = 128;
 
 // The opcode table (design example 3). Columns:
 //   name      the enumerator         text     the printer's mnemonic
@@ -68,9 +82,10 @@ constexpr uint32_t kNoOrigin = ~0u;
   X(Exit,      "exit",       Form::Term,   "return r0 from this function")          \
   X(Unwind,    "unwind",     Form::Term,   "end the whole program with r0")         \
   X(Trap,      "trap",       Form::Term,   "end the program with fault `target`")   \
-  X(Label,     "label",      Form::Label,  "define label target")
+  X(Label,     "label",      Form::Label,  "define label target")                    \
+  X(EntryFrame, "frame.entry", Form::Def,  "dst = r10 of the entry function (top of the stack)")
 
-enum class Form : uint8_t { Alu, Unary, Ext, Imm64, Load, Store, Atomic, Jump, Branch, Call, Term, Label };
+enum class Form : uint8_t { Alu, Unary, Ext, Imm64, Load, Store, Atomic, Jump, Branch, Call, Term, Label, Def };
 
 enum class Op : uint8_t {
 #define SB_IR_ENUM(name, text, form, meaning) name,
@@ -102,8 +117,9 @@ enum class AtomicOp : uint8_t {
 
 // Faults a program can end with (Trap's target). Engines report them as
 // errors that name the bytecode instruction (the Trap's origin).
-#define SB_IR_TRAPS(X) \
-  X(None, "no fault") X(BadCallx, "callx to an unregistered helper")
+#define SB_IR_TRAPS(X)                                              \
+  X(None, "no fault") X(BadCallx, "callx to an unregistered helper") \
+  X(OutOfBounds, "out-of-bounds memory access") X(TimeLimit, "time budget exhausted")
 
 enum class TrapCode : uint8_t {
 #define SB_IR_ENUM(name, text) name,
@@ -179,6 +195,11 @@ struct Function {
 
 struct Module {
   std::vector<Function> functions;  // [0] is the entry point
+  // Size of the contiguous BPF stack region (see kCallFrame above).
+  uint32_t stack_bytes() const {
+    if (functions.empty()) return kCallFrame;
+    return functions[0].frame_size + (functions.size() > 1 ? (kMaxCallDepth - 1) * kCallFrame : 0);
+  }
 };
 
 // Table lookups generated from the X-macros above.

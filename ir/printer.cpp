@@ -102,6 +102,8 @@ std::string print(const Inst& i) {
       return i.op == Op::Trap ? fmt::format("{} {}", name, trap_message(TrapCode(i.target))) : name;
     case Form::Label:
       return fmt::format("L{}:", i.target);
+    case Form::Def:
+      return fmt::format("r{} = {}", i.dst, name);
   }
   return name;
 }

@@ -13,7 +13,7 @@ void check(bool ok, const Function& fn, size_t index, const std::string& what) {
 }
 bool writes_dst(const Inst& i) {
   switch (op_form(i.op)) {
-    case Form::Alu: case Form::Unary: case Form::Ext: case Form::Imm64: case Form::Load:
+    case Form::Alu: case Form::Unary: case Form::Ext: case Form::Imm64: case Form::Load: case Form::Def:
       return true;
     default:
       return false;
@@ -24,7 +24,10 @@ bool legal_size(uint8_t s) { return s == 1 || s == 2 || s == 4 || s == 8; }
 
 void verify(const Module& m) {
   if (m.functions.empty()) throw Error("IR", "module has no functions");
-  for (const Function& fn : m.functions) {
+  for (size_t f = 0; f < m.functions.size(); ++f) {
+    const Function& fn = m.functions[f];
+    if (f > 0)  // a callee's r10 is its caller's minus kCallFrame (see ir.h)
+      check(fn.frame_size == kCallFrame, fn, 0, fmt::format("a callee's frame must be {} bytes", kCallFrame));
     std::vector<int> defined(fn.num_labels, 0);
     for (const Inst& i : fn.code)
       if (i.op == Op::Label && i.target < fn.num_labels) defined[i.target]++;

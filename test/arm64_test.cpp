@@ -362,16 +362,17 @@ TEST(Arm64Exec, LargeFramesFromIr) {
   using namespace ir;
   Module m;
   Function main_fn;
-  main_fn.frame_size = 5000;
-  main_fn.code = {store_imm(8, kFP, -5000, 11), alu_imm(Op::Mov, 64, 6, 5), Inst{}, load(8, false, 1, kFP, -5000),
+  // The entry's frame is too large for one immediate; a callee's frame
+  // lies inside the entry's stack region, below the entry's own frame.
+  main_fn.frame_size = (1u << 24) + 16;
+  const int32_t deep = -int32_t(main_fn.frame_size);
+  main_fn.code = {store_imm(8, kFP, deep, 11), alu_imm(Op::Mov, 64, 6, 5), Inst{}, load(8, false, 1, kFP, deep),
                   alu(Op::Add, 64, 0, 1), alu(Op::Add, 64, 0, 6), Inst{}};
   main_fn.code[2].op = Op::CallLocal, main_fn.code[2].target = 1;
   main_fn.code[6].op = Op::Exit;
   Function callee;
   callee.name = "f";
-  callee.frame_size = (1u << 24) + 16;
-  const int32_t deep = -int32_t(callee.frame_size);
-  callee.code = {store_imm(8, kFP, deep, 100), load(8, false, 0, kFP, deep), alu_imm(Op::Mov, 64, 6, 77), Inst{}};
+  callee.code = {store_imm(8, kFP, -512, 100), load(8, false, 0, kFP, -512), alu_imm(Op::Mov, 64, 6, 77), Inst{}};
   callee.code[3].op = Op::Exit;
   m.functions = {main_fn, callee};
   verify(m);

@@ -73,7 +73,7 @@ TEST(IrVerifier, RejectsMalformedModules) {
   expect_rejected(one_function({ir::alu_imm(ir::Op::Mov, 64, 0, 1)}), "function does not end in a terminator");
   expect_rejected(one_function({ir::jump(0), exit_inst()}, 1), "target L0 is not defined exactly once");
   expect_rejected(one_function({ir::alu_imm(ir::Op::Add, 16, 0, 1), exit_inst()}), "width must be 32 or 64");
-  expect_rejected(one_function({ir::alu_imm(ir::Op::Mov, 64, 12, 1), exit_inst()}), "register out of range");
+  expect_rejected(one_function({ir::alu_imm(ir::Op::Mov, 64, 13, 1), exit_inst()}), "register out of range");
   ir::verify(one_function({ir::alu_imm(ir::Op::Mov, 64, ir::kAX, 1), exit_inst()}));  // r11 is ax, a pass's scratch
   ir::Inst call;
   call.op = ir::Op::CallLocal, call.target = 4;

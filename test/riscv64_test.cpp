@@ -204,9 +204,9 @@ TEST(Riscv64Exec, ConstantsRoundTrip) {
   }
 }
 
-// Frames from the IR (bytecode always gets 512 bytes) larger than a 12-bit
-// immediate: 5000 (sp adjusted through t0) and 4000 (two ADDIs); the callee
-// must keep r6. Run directly in Unicorn, as the entry contract says:
+// An entry frame from the IR (bytecode always gets 512 bytes) larger than a
+// 12-bit immediate: 5000, plus the callee frames' region (sp adjusted
+// through t0); the callee's frame lies below it and it must keep r6. Run directly in Unicorn, as the entry contract says:
 // a0 = r0 and a1 = status on return to ra.
 TEST(Riscv64Exec, LargeFramesFromIr) {
   using namespace ir;
@@ -219,8 +219,7 @@ TEST(Riscv64Exec, LargeFramesFromIr) {
   main_fn.code[6].op = Op::Exit;
   Function callee;
   callee.name = "f";
-  callee.frame_size = 4000;
-  callee.code = {store_imm(8, kFP, -4000, 100), load(8, false, 0, kFP, -4000), alu_imm(Op::Mov, 64, 6, 77), Inst{}};
+  callee.code = {store_imm(8, kFP, -512, 100), load(8, false, 0, kFP, -512), alu_imm(Op::Mov, 64, 6, 77), Inst{}};
   callee.code[3].op = Op::Exit;
   m.functions = {main_fn, callee};
   verify(m);

@@ -12,9 +12,16 @@
 //                    | x30 (lr)          [+8]  |
 //                    | x29 (fp)          [+0]  |  the AAPCS frame record
 // x29 = x25 = r10 -> +-------------------------+
-//   (= x26 in entry) | BPF stack: frame_size   |
-//                    | bytes, rounded up to 16 |
+//   (= x26 in entry) | the BPF stack region:   |  entry function only
+//                    | its frame, 7 callee     |
+//                    | frames of 512 (ir.h     |
+//                    | kCallFrame), run block  |
 //              sp -> +-------------------------+  16-byte aligned
+//
+// A bpf-to-bpf callee saves the same area and sets its x25 = r10 to the
+// caller's minus 512, inside the entry's region; it allocates nothing
+// more, so no native data lies between two BPF frames, and its sp stays
+// at its frame record (x29).
 //
 // The save area is the same in every function (x26 shares its STP with
 // x25, so saving it costs nothing in a bpf-to-bpf callee).
@@ -64,10 +71,13 @@ void A64ISel::prologue() {
   for (size_t k = 0; k < std::size(kSavedPairs); ++k)
     emit(I(t_.op[STPXi]).r(x[kSavedPairs[k].first]).r(x[kSavedPairs[k].second]).r(x[SP]).i(2 * int64_t(k + 1)));
   mov(FP, SP);
+  if (!in_entry()) {  // r10 moves down inside the entry's BPF stack region
+    add_imm(native(ir::kFP), native(ir::kFP), -int64_t(ir::kCallFrame));
+    return;
+  }
   mov(native(ir::kFP), SP);
-  const int64_t frame = llvm::alignTo(fn().frame_size, 16);
-  if (frame) add_imm(SP, SP, -frame);
-  if (in_entry()) mov(kEntryFrame, native(ir::kFP));
+  add_imm(SP, SP, -int64_t(llvm::alignTo(module().stack_bytes() + ir::kRunBlockBytes, 16)));
+  mov(kEntryFrame, native(ir::kFP));
   if (fn().native) spill_native_args();
 }
 
@@ -94,10 +104,11 @@ void A64ISel::spill_native_args() {
   }
 }
 
-// sp = frame top, reload what prologue() saved, return.
+// sp = the save area (the entry frame's, or this callee's frame record),
+// reload what prologue() saved, return.
 void A64ISel::function_epilogue(NReg frame_top) {
   const auto& x = t_.x;
-  mov(SP, frame_top);
+  if (frame_top != FP) mov(SP, frame_top);  // a callee's sp is still at its frame record
   for (size_t k = 0; k < std::size(kSavedPairs); ++k)
     emit(I(t_.op[LDPXi]).r(x[kSavedPairs[k].first]).r(x[kSavedPairs[k].second]).r(x[SP]).i(2 * int64_t(k + 1)));
   emit(I(t_.op[LDPXpost]).r(x[SP]).r(x[FP]).r(x[LR]).r(x[SP]).i(kSaveArea / 8));
@@ -117,7 +128,7 @@ void A64ISel::exit(const ir::Inst& inst) {
     if (fn().native->ret.type == ir::Type::F32) emit(I(t_.op[FMOVWSr]).r(t_.s[0]).r(t_.w[native(0)]));
     else emit(I(t_.op[FMOVXDr]).r(t_.d[0]).r(t_.x[native(0)]));
   }
-  if (!in_entry()) return function_epilogue(native(ir::kFP));
+  if (!in_entry()) return function_epilogue(FP);
   if (!is_last(inst)) jump(exit_label());  // else falls into the stub
 }
 

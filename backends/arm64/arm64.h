@@ -167,6 +167,8 @@ class A64ISel final : public backend::ISel {
   std::vector<size_t> label_index_;  // this function's labels: index of their Label inst
 };
 
-inline NReg native(uint8_t ir_reg) { return ir_reg == ir::kAX ? kAX : kBpfToNative[ir_reg]; }
+inline NReg native(uint8_t ir_reg) {
+  return ir_reg == ir::kAX ? kAX : ir_reg == ir::kAX2 ? kAX2 : kBpfToNative[ir_reg];
+}
 
 }  // namespace sb::arm64

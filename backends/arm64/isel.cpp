@@ -329,6 +329,8 @@ void A64ISel::select_one(const ir::Inst& i) {
       return jump(exit_label());
     case Op::Trap:
       return trap(i);
+    case Op::EntryFrame:
+      return mov(d, kEntryFrame);
     case Op::Label:
       return;
   }

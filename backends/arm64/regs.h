@@ -38,6 +38,8 @@ inline constexpr NReg kBpfToNative[11] = {
 
 // IR register r11 (ax, see ir/ir.h): a caller-saved temporary of its own.
 inline constexpr NReg kAX = X13;
+// IR register r12 (ax2): another caller-saved temporary of its own.
+inline constexpr NReg kAX2 = X14;
 
 // Registers no BPF register lives in. The temporaries are caller-saved, so
 // nothing is kept in them across a call.
@@ -65,7 +67,7 @@ static_assert(is_callee_saved(kEntryFrame), "the entry frame must survive helper
 static_assert(!is_reserved(kTmp) && !is_reserved(kTmp2) && !is_reserved(kTmp3) && !is_reserved(kTmp4) &&
                   !is_reserved(kEntryFrame),
               "scratch registers must not be reserved ones");
-static_assert(backend::regmap::private_regs_free(kBpfToNative, {kTmp, kTmp2, kTmp3, kTmp4, kEntryFrame, kAX}),
+static_assert(backend::regmap::private_regs_free(kBpfToNative, {kTmp, kTmp2, kTmp3, kTmp4, kEntryFrame, kAX, kAX2}),
               "scratch registers must be distinct and hold no BPF register");
 
 }  // namespace sb::arm64

@@ -11,15 +11,18 @@
 //                    | s6                 [s5+8]  |
 //                    | padding            [s5+0]  |
 //   s5 = r10 = s6 -> +----------------------------+
-//                    | BPF stack: frame_size      |  a native signature's
-//                    | bytes, rounded up to 16    |  argument words at
-//                    |                            |  [s5+spill_off+8w]
+//                    | the BPF stack region: the  |  a native signature's
+//                    | entry's frame, 7 callee    |  argument words at
+//                    | frames of 512 (ir.h        |  [s5+spill_off+8w]
+//                    | kCallFrame), run block     |
 //              sp -> +----------------------------+  16-byte aligned
 //                    | CallSig's outgoing stack   |  only during the call,
 //                    | words, 16-byte aligned     |  word k at [sp+8k]
 //
-// A bpf-to-bpf callee's frame is the same without s6 and the padding: ra
-// at [s5+40], s1 .. s5 at [s5+32] .. [s5+0].
+// A bpf-to-bpf callee saves the same area without s6 and the padding (ra
+// at [sp+40], s1 .. s5 at [sp+32] .. [sp+0]) and allocates nothing more:
+// its s5 = r10 is the caller's minus 512, inside the entry's region, so no
+// native data lies between two BPF frames.
 //
 // s6 keeps the entry frame, so Unwind and Trap leave from any call depth
 // by resetting sp to it. The entry returns { a0 = r0, a1 = status }.
@@ -95,10 +98,13 @@ void RvISel::prologue() {
   for (size_t k = 0; k < std::size(kSavedByEveryFunction); ++k)
     emit(I(t_.op[SD]).r(t_.x[kSavedByEveryFunction[k]]).r(t_.x[SP]).i(slot(k, entry)));
   if (entry) emit(I(t_.op[SD]).r(t_.x[kEntryFrame]).r(t_.x[SP]).i(slot(std::size(kSavedByEveryFunction), entry)));
+  if (!entry) {  // r10 moves down inside the entry's BPF stack region
+    add_imm(native(ir::kFP), native(ir::kFP), -int64_t(ir::kCallFrame));
+    return;
+  }
   mv(native(ir::kFP), SP);
-  const int64_t frame = llvm::alignTo(fn().frame_size, 16);
-  if (frame) add_imm(SP, SP, -frame);
-  if (entry) mv(kEntryFrame, native(ir::kFP));
+  add_imm(SP, SP, -int64_t(llvm::alignTo(module().stack_bytes() + ir::kRunBlockBytes, 16)));
+  mv(kEntryFrame, native(ir::kFP));
   if (fn().native) spill_native_args();
 }
 
@@ -180,7 +186,7 @@ void RvISel::exit(const ir::Inst& inst) {
       }
     }
   }
-  if (!in_entry()) return function_epilogue(native(ir::kFP));
+  if (!in_entry()) return function_epilogue(SP);  // sp is still at the save area
   if (!is_last(inst)) jump(exit_label());  // else falls into the stub
 }
 

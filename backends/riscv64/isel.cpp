@@ -289,6 +289,8 @@ void RvISel::select(const ir::Inst& i) {
       return jump(exit_label());
     case Op::Trap:
       return trap(i);
+    case Op::EntryFrame:
+      return mv(d, kEntryFrame);
     case Op::Label:
       return;
   }

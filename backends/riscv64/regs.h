@@ -35,6 +35,8 @@ inline constexpr NReg kBpfToNative[11] = {
 
 // IR register r11 (ax, see ir/ir.h): a caller-saved temporary of its own.
 inline constexpr NReg kAX = T4;
+// IR register r12 (ax2): another caller-saved temporary of its own.
+inline constexpr NReg kAX2 = T5;
 
 // Registers no BPF register lives in. All temporaries are caller-saved, so
 // nothing is kept in them across a call.
@@ -66,7 +68,7 @@ static_assert(is_callee_saved(kEntryFrame), "the entry frame must survive helper
 static_assert(!is_reserved(kScratch) && !is_reserved(kScratch2) && !is_reserved(kScratch3) &&
                   !is_reserved(kScratch4) && !is_reserved(kEntryFrame),
               "scratch registers must not be reserved ones");
-static_assert(backend::regmap::private_regs_free(kBpfToNative, {kScratch, kScratch2, kScratch3, kScratch4, kEntryFrame, kAX}),
+static_assert(backend::regmap::private_regs_free(kBpfToNative, {kScratch, kScratch2, kScratch3, kScratch4, kEntryFrame, kAX, kAX2}),
               "scratch registers must be distinct and hold no BPF register");
 
 }  // namespace sb::riscv64

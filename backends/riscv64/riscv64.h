@@ -108,6 +108,8 @@ class RvISel final : public backend::ISel {
   const Tables& t_ = tables();
 };
 
-inline NReg native(uint8_t ir_reg) { return ir_reg == ir::kAX ? kAX : kBpfToNative[ir_reg]; }
+inline NReg native(uint8_t ir_reg) {
+  return ir_reg == ir::kAX ? kAX : ir_reg == ir::kAX2 ? kAX2 : kBpfToNative[ir_reg];
+}
 
 }  // namespace sb::riscv64

@@ -1,19 +1,22 @@
 // x86-64 calling convention (System V): frames, calls, returns, exit stub.
 //
-// Every function's frame (design example 9):
+// Every function's frame (design example 9). The BPF stack is one
+// contiguous region in the entry's frame (ir/ir.h kCallFrame): a
+// bpf-to-bpf callee moves r10 down by 512 bytes inside it and allocates
+// nothing on the native stack, so no return address or saved register
+// lies between two BPF frames.
 //
-//   entry function (called from C)        bpf-to-bpf callee
-//   +--------------------------+          +--------------------------+
-//   | return address           |          | return address           |
-//   | saved rbp, rbx,          |          | saved rbp, rbx,          |
-//   | r13, r14, r15, r12       |          | r13, r14, r15            |
-//   +--------------------------+ <- rbp = r10 = r12                   <- rbp = r10
-//   | 512-byte BPF stack       |          | 512-byte BPF stack       |
-//   | 8 bytes padding          |          |                          |
-//   +--------------------------+ <- rsp, 16-byte aligned  ----------- <- rsp
-//
-// r12 keeps the entry frame, so Unwind and Trap leave from any call depth
-// by resetting rsp to it. The entry returns { rax = r0, rdx = status }.
+//   entry function (called from C)          bpf-to-bpf callee
+//   +----------------------------+          +----------------------------+
+//   | return address             |          | return address             |
+//   | saved rbp, rbx,            |          | saved rbp, rbx,            |
+//   | r13, r14, r15, r12         |          | r13, r14, r15              |
+//   +----------------------------+ <- rbp = r10 = r12     +------------+ <- rsp
+//   | entry's BPF frame          |  (frame_size)          r10 = caller's r10 - 512
+//   | 7 callee frames of 512     |
+//   | run block (128 bytes)      |  ir/harden.h
+//   | 8 bytes padding            |
+//   +----------------------------+ <- rsp, 16-byte aligned
 //
 // A function with a native signature (a trampoline) spills its incoming
 // argument words into its frame right after the prologue: registers from
@@ -40,12 +43,16 @@ constexpr const backend::CallingConvention& kSysV = backend::calling_convention(
 void X86ISel::prologue() {
   const auto& op = t_.op;
   for (NReg r : kSavedByEveryFunction) emit(I(op[PUSH64r]).r(reg(r, 64)));
-  if (in_entry()) emit(I(op[PUSH64r]).r(reg(kEntryFrame, 64)));
+  if (!in_entry()) {  // 5 pushes + return address keep rsp aligned
+    emit(I(op[SUB64ri32]).r(reg(RBP, 64)).r(reg(RBP, 64)).i(ir::kCallFrame));
+    return;
+  }
+  emit(I(op[PUSH64r]).r(reg(kEntryFrame, 64)));
   emit(I(op[MOV64rr]).r(reg(RBP, 64)).r(reg(RSP, 64)));
-  // Entry: 6 pushes + return address = 56 bytes, so 8 more keep rsp aligned.
-  const int64_t frame = fn().frame_size + (in_entry() ? 8 : 0);
+  // 6 pushes + return address = 56 bytes, so 8 more keep rsp aligned.
+  const int64_t frame = int64_t(module().stack_bytes()) + ir::kRunBlockBytes + 8;
   emit(I(op[SUB64ri32]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(frame));
-  if (in_entry()) emit(I(op[MOV64rr]).r(reg(kEntryFrame, 64)).r(reg(RBP, 64)));
+  emit(I(op[MOV64rr]).r(reg(kEntryFrame, 64)).r(reg(RBP, 64)));
   if (fn().native) spill_native_args();
 }
 
@@ -78,11 +85,15 @@ void X86ISel::spill_native_args() {
   }
 }
 
-// rsp = frame top, pop what prologue() pushed, return.
+// Pops what prologue() pushed and returns. The entry (and Unwind and Trap
+// from any depth) first reset rsp to the entry frame; a callee's rsp is
+// already where its pushes left it.
 void X86ISel::function_epilogue(NReg frame_top) {
   const auto& op = t_.op;
-  emit(I(op[MOV64rr]).r(reg(RSP, 64)).r(reg(frame_top, 64)));
-  if (frame_top == kEntryFrame) emit(I(op[POP64r]).r(reg(kEntryFrame, 64)));
+  if (frame_top == kEntryFrame) {
+    emit(I(op[MOV64rr]).r(reg(RSP, 64)).r(reg(kEntryFrame, 64)));
+    emit(I(op[POP64r]).r(reg(kEntryFrame, 64)));
+  }
   for (int k = std::size(kSavedByEveryFunction) - 1; k >= 0; --k)
     emit(I(op[POP64r]).r(reg(kSavedByEveryFunction[k], 64)));
   emit(I(op[RET64]));

@@ -165,6 +165,9 @@ void X86ISel::select(const ir::Inst& i) {
       return;
     case Op::Trap:
       return trap(i);
+    case Op::EntryFrame:
+      emit(I(op[MOV64rr]).r(reg(d, 64)).r(reg(kEntryFrame, 64)));
+      return;
     case Op::Label:
       return;
   }

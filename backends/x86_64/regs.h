@@ -32,6 +32,8 @@ inline constexpr NReg kBpfToNative[11] = {
 // IR register r11 (ax, see ir/ir.h): x86-64 has no free register left: ax shares r9 with kSaveRdx, which is
 // written only by div/mod and atomics, never while ax is live.
 inline constexpr NReg kAX = R9;
+// IR register r12 (ax2) shares r10 with kSaveRax in the same way.
+inline constexpr NReg kAX2 = R10;
 
 // Registers no BPF register lives in.
 inline constexpr NReg kScratch = R11;     // immediates, divisors, call targets
@@ -53,4 +55,5 @@ static_assert(is_callee_saved(kEntryFrame), "the entry frame must survive helper
 static_assert(backend::regmap::private_regs_free(kBpfToNative, {kScratch, kSaveRax, kSaveRdx, kEntryFrame}),
               "scratch registers must be distinct and hold no BPF register");
 static_assert(kAX == kSaveRdx && kAX != kScratch, "div/mod read an ax divisor into kScratch before parking rdx");
+static_assert(kAX2 == kSaveRax && kAX2 != kScratch, "ax2 is never live across div/mod or atomics");
 }  // namespace sb::x86_64
