@@ -9,10 +9,11 @@ namespace sb {
 
 ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers) {
   bpf::ValidateOptions vopts;
-  vopts.helper_exists = [&](uint32_t id) { return helpers.find(id) != nullptr; };
+  vopts.helper_exists = [&](uint32_t id) { return !ir::is_reserved_helper(id) && helpers.find(id) != nullptr; };
   bpf::validate(p, vopts);
   bpf::LowerOptions lopts;
-  for (const rt::Helper& h : helpers.all()) lopts.helpers.push_back({h.id, h.unwind_on_zero});
+  for (const rt::Helper& h : helpers.all())
+    if (!ir::is_reserved_helper(h.id)) lopts.helpers.push_back({h.id, h.unwind_on_zero});
   ir::Module m = bpf::lower(p, lopts);
   ir::verify(m);
   return m;
@@ -30,6 +31,10 @@ mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts) {
 Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const CompileOptions& opts) {
   Compilation c;
   c.ir = to_ir(p, helpers);
+  if (opts.harden.any()) {
+    ir::harden(c.ir, opts.harden);
+    ir::verify(c.ir);
+  }
   CompileOptions o = opts;
   if (!o.helper_address) {
     o.helper_address = [&](uint32_t id) -> uint64_t {

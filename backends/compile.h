@@ -16,6 +16,7 @@
 #include "backends/mc/emitter.h"
 #include "backends/target.h"
 #include "frontend/bpf.h"
+#include "ir/harden.h"
 #include "ir/ir.h"
 #include "runtime/helpers.h"
 
@@ -27,6 +28,9 @@ struct CompileOptions {
   bool record_origins = false;  // native offset of every bytecode instruction (listings)
   // Where helper calls go; default: the host address of the helper's function.
   std::function<uint64_t(uint32_t id)> helper_address;
+  // Bounds checks, time polls, constant blinding (ir/harden.h). Their
+  // reserved helpers must be in the table (rt::with_hardening_helpers).
+  ir::HardenOptions harden;
 };
 
 struct Compilation {
@@ -34,7 +38,8 @@ struct Compilation {
   mc::CodeImage image;
 };
 
-// validate + lower + verify: the target-independent half.
+// validate + lower + verify: the target-independent half. Reserved helper
+// ids (ir/harden.h) are neither callable from bytecode nor callx targets.
 ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers);
 
 // The whole pipeline. Throws sb::Error naming the file and instruction.

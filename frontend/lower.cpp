@@ -207,9 +207,7 @@ class Lowerer {
   }
 
   void lower_helper_call(uint32_t id) {
-    Inst call;
-    call.op = Op::Call, call.target = id;
-    add(call);
+    add(ir::call_helper(id));
     const HelperInfo* h = helper(id);
     if (h && h->unwind_on_zero) {
       uint32_t go_on = fn_->new_label();
@@ -232,9 +230,7 @@ class Lowerer {
       add(ir::jump(done));
       add(ir::label(next));
     }
-    Inst trap;
-    trap.op = Op::Trap, trap.target = uint32_t(ir::TrapCode::BadCallx);
-    add(trap);
+    add(ir::trap(ir::TrapCode::BadCallx));
     add(ir::label(done));
   }
 

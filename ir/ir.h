@@ -44,7 +44,7 @@ constexpr uint32_t kNoOrigin = ~0u;
 // (ir/harden.h). Module::stack_bytes() is the region's size.
 constexpr uint32_t kCallFrame = 512;
 constexpr uint32_t kMaxCallDepth = 8;
-constexpr uint32_t kRunBlockBytes = 128;
+constexpr uint32_t kRunBlockBytes = 160;
 
 // The opcode table (design example 3). Columns:
 //   name      the enumerator         text     the printer's mnemonic
@@ -220,6 +220,9 @@ Inst branch(Cond cc, int width, uint8_t dst, uint8_t src, uint32_t label);
 Inst branch_imm(Cond cc, int width, uint8_t dst, int64_t imm, uint32_t label);
 Inst jump(uint32_t label);
 Inst label(uint32_t id);
+Inst call_helper(uint32_t id);
+Inst trap(TrapCode code);
+Inst entry_frame(uint8_t dst);
 
 // Printer (ir/printer.cpp): the text form above, used by tests and --emit ir.
 std::string print(const Inst& inst);

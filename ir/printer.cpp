@@ -172,14 +172,18 @@ Inst branch_imm(Cond cc, int width, uint8_t dst, int64_t imm, uint32_t label) {
   i.k = true, i.imm = imm;
   return i;
 }
-Inst jump(uint32_t label) {
+static Inst with_target(Op op, uint32_t target) {
   Inst i;
-  i.op = Op::Jmp, i.target = label;
+  i.op = op, i.target = target;
   return i;
 }
-Inst label(uint32_t id) {
+Inst jump(uint32_t label) { return with_target(Op::Jmp, label); }
+Inst label(uint32_t id) { return with_target(Op::Label, id); }
+Inst call_helper(uint32_t id) { return with_target(Op::Call, id); }
+Inst trap(TrapCode code) { return with_target(Op::Trap, uint32_t(code)); }
+Inst entry_frame(uint8_t dst) {
   Inst i;
-  i.op = Op::Label, i.target = id;
+  i.op = Op::EntryFrame, i.dst = dst;
   return i;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -124,18 +125,20 @@ void helper_hook(uc_engine* uc, uint64_t address, uint32_t, void* user) {
 
 }  // namespace
 
-EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch)
-    : name_(p.name), arch_(arch), helpers_(helpers) {
+EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch, const Safety& safety)
+    : name_(p.name), arch_(arch),
+      helpers_(safety.harden().any() ? with_hardening_helpers(helpers) : helpers), safety_(safety) {
   CompileOptions opts;
   opts.arch = arch;
   opts.record_origins = true;
+  opts.harden = safety.harden();
   opts.helper_address = [&](uint32_t id) -> uint64_t {
-    const auto& all = helpers.all();
+    const auto& all = helpers_.all();
     for (size_t i = 0; i < all.size(); ++i)
       if (all[i].id == id) return kHelperBase + kSlot * i;
     throw Error(p.name, "call to unknown helper " + std::to_string(id));
   };
-  image_ = compile(p, helpers, opts).image;
+  image_ = compile(p, helpers_, opts).image;
 }
 
 uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts) const {
@@ -154,8 +157,14 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
   PageMemory stack(kStackSize);
   std::vector<HostRange> host = {stack.range()};
   if (!mem.empty()) host.push_back({uint64_t(uintptr_t(mem.data())), mem.size()});
-  if (const HelperContext* ctx = helpers_.context())
-    for (const HostRange& r : ctx->host_ranges()) host.push_back(r);
+  const std::vector<HostRange> reachable = reachable_ranges(helpers_);
+  host.insert(host.end(), reachable.begin(), reachable.end());
+  std::optional<RunRecord> record;
+  if (safety_.needs_record()) {
+    record.emplace(reachable, safety_.time_budget_ns != 0);
+    if (auto stop = record->stop_range()) host.push_back(*stop);  // the word time polls read
+  }
+  RunScope run_scope(record ? &*record : nullptr);
   const std::vector<HostRange> fixed = {{kCodeBase, round_up(image_.text.size())},
                                         {kHelperBase, slot_code.size()},
                                         {kExitAddr, kPage}};
@@ -178,7 +187,12 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
   uc.set(g.args[0], mem.empty() ? 0 : uint64_t(uintptr_t(mem.data())));
   uc.set(g.args[1], mem.size());
 
-  uc_err err = uc_emu_start(uc.get(), kCodeBase, kExitAddr, 0, opts.insn_budget);
+  uc_err err;
+  {
+    std::optional<Watchdog> watchdog;
+    if (record) watchdog.emplace(*record, std::chrono::nanoseconds(safety_.time_budget_ns));
+    err = uc_emu_start(uc.get(), kCodeBase, kExitAddr, 0, opts.insn_budget);
+  }
   const uint64_t pc = uc.reg(g.pc);
   if (err != UC_ERR_OK || pc != kExitAddr) {
     // Name the bytecode instruction whose code was running, when it is ours.
@@ -192,9 +206,7 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
     if (err != UC_ERR_OK) throw Error(where, fmt::format("{} at guest address {:#x}", uc_strerror(err), pc));
     throw Error(where, fmt::format("instruction budget of {} exhausted", opts.insn_budget));
   }
-  const uint64_t r0 = uc.reg(g.ret[0]), status = uc.reg(g.ret[1]);
-  if (status != 0) throw Error(insn_location(name_, r0), ir::trap_message(ir::TrapCode(status)));
-  return r0;
+  return finish_run(uc.reg(g.ret[0]), uc.reg(g.ret[1]), name_, record ? &*record : nullptr, safety_.time_budget_ns);
 }
 
 }  // namespace sb::rt

@@ -23,6 +23,7 @@
 #include "backends/mc/emitter.h"
 #include "backends/target.h"
 #include "frontend/bpf.h"
+#include "runtime/hardening.h"
 #include "runtime/helpers.h"
 
 namespace sb::rt {
@@ -38,9 +39,10 @@ class EmulatedProgram {
   static constexpr uint64_t kHelperBase = 0x40000000;
   static constexpr uint64_t kExitAddr = 0x50000000;
 
-  // Compiles `p` for `arch` with helper calls aimed at the helper slots.
-  // `helpers` must outlive the program.
-  EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch);
+  // Compiles `p` for `arch`, hardened as `safety` asks, with helper calls
+  // aimed at the helper slots. The helpers' context must outlive the
+  // program.
+  EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch, const Safety& safety = {});
 
   // r1 = mem.data() (or 0 without memory), r2 = mem.size(); the program
   // works on `mem` in place. Throws sb::Error on a fault (naming the arch, the
@@ -54,7 +56,8 @@ class EmulatedProgram {
  private:
   std::string name_;
   Arch arch_;
-  const HelperTable& helpers_;
+  HelperTable helpers_;  // with the hardening helpers when hardened
+  Safety safety_;
   mc::CodeImage image_;
 };
 

@@ -16,16 +16,19 @@ void* data_of(std::vector<uint8_t>& mem) { return mem.empty() ? nullptr : mem.da
 std::vector<Engine> make_engines() {
   std::vector<Engine> list;
   list.push_back({"interp", EngineKind::Interp, Arch::X86_64,
-                  [](const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem) {
+                  [](const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem, const RunOptions& o) {
                     bpf::ValidateOptions v;
                     v.helper_exists = [&](uint32_t id) { return h.find(id) != nullptr; };
                     bpf::validate(p, v);
-                    return interpret(p, h, data_of(mem), mem.size());
+                    InterpOptions io;
+                    io.insn_budget = o.insn_budget;
+                    io.safety = o.safety;
+                    return interpret(p, h, data_of(mem), mem.size(), io);
                   }});
 #if defined(__x86_64__) && defined(SPRINGBOARD_HAVE_X86_64)
   list.push_back({"x86_64_native", EngineKind::Native, Arch::X86_64,
-                  [](const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem) {
-                    NativeProgram native(p, h);
+                  [](const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem, const RunOptions& o) {
+                    NativeProgram native(p, h, o.safety);
                     return native.run(data_of(mem), mem.size());
                   }});
 #endif
@@ -34,9 +37,12 @@ std::vector<Engine> make_engines() {
     std::replace(name.begin(), name.end(), '-', '_');
     const Arch arch = t->arch;
     list.push_back({name + "_emu", EngineKind::Emulated, arch,
-                    [arch](const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem) {
-                      EmulatedProgram emu(p, h, arch);
-                      return emu.run(mem);
+                    [arch](const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem,
+                           const RunOptions& o) {
+                      EmulatedProgram emu(p, h, arch, o.safety);
+                      EmuOptions eo;
+                      if (o.insn_budget) eo.insn_budget = o.insn_budget;
+                      return emu.run(mem, eo);
                     }});
   }
   return list;

@@ -10,19 +10,33 @@
 
 #include "backends/target.h"
 #include "frontend/bpf.h"
+#include "runtime/hardening.h"
 #include "runtime/helpers.h"
 
 namespace sb::rt {
 
 enum class EngineKind { Interp, Native, Emulated };
 
+// How to run: the hardening an untrusted program needs (runtime/hardening.h)
+// and the interpreter's and emulator's instruction budget.
+struct RunOptions {
+  Safety safety;
+  uint64_t insn_budget = 0;  // 0: the engine's default (interpreter: none); native code has none
+};
+
 struct Engine {
+  using Fn = std::function<uint64_t(const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem,
+                                    const RunOptions& opts)>;
   std::string name;  // "interp", "x86_64_native", "arm64_emu", ...
   EngineKind kind;
   Arch arch;         // meaningless for the interpreter
+  Fn exec;
   // Validates and runs `p` over `mem` (modified in place); returns r0,
   // throws sb::Error naming the instruction on any fault.
-  std::function<uint64_t(const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem)> run;
+  uint64_t run(const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem,
+               const RunOptions& opts = {}) const {
+    return exec(p, h, mem, opts);
+  }
 };
 
 // The interpreter, native x86-64 (on an x86-64 host), then every built

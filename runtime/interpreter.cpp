@@ -19,12 +19,14 @@
 #include "runtime/interpreter.h"
 
 #include <bit>
+#include <chrono>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <type_traits>
 
 #include "ir/diag.h"
+#include "runtime/hardening.h"
 
 namespace sb::rt {
 namespace {
@@ -98,8 +100,20 @@ class Machine {
   T operand(const Insn& in) const {
     return bpf::is_reg_source(in) ? T(reg(in.src)) : T(int64_t(in.imm));
   }
-  uint8_t* address(uint8_t base, int16_t off) const {
-    return reinterpret_cast<uint8_t*>(uintptr_t(reg(base) + uint64_t(int64_t(off))));
+  // The address of an access of `size` bytes; in bounds-check mode it must
+  // lie in the memory, the stack region or a reachable host range.
+  uint8_t* address(uint8_t base, int16_t off, size_t size) const {
+    const uint64_t a = reg(base) + uint64_t(int64_t(off));
+    if (opts_.safety.bounds_check && !allowed(a, size)) fail(access_fault(a, size));
+    return reinterpret_cast<uint8_t*>(uintptr_t(a));
+  }
+  bool allowed(uint64_t a, uint64_t size) const {
+    auto inside = [&](uint64_t lo, uint64_t len) { return a >= lo && size <= len && a - lo <= len - size; };
+    if (inside(stack_lo_, uint64_t(uintptr_t(stack_ + kStackBytes)) - stack_lo_)) return true;
+    if (mem_ && inside(mem_, len_)) return true;
+    for (const HostRange& r : ranges_)
+      if (inside(r.addr, r.size)) return true;
+    return false;
   }
 
   // One handler per instruction family. The data handlers leave pc_ to
@@ -125,6 +139,11 @@ class Machine {
   CallFrame frames_[bpf::kMaxCallDepth];
   int depth_ = 0;  // number of active bpf-to-bpf calls; frame 0 is the entry
   alignas(16) uint8_t stack_[kStackBytes] = {};
+  // Bounds-check mode: the stack region a compiled program has (ir/ir.h
+  // Module::stack_bytes: 512 bytes, or 8 frames with bpf-to-bpf calls),
+  // the memory, and the host ranges.
+  uint64_t stack_lo_ = 0, mem_ = 0, len_ = 0;
+  std::vector<HostRange> ranges_;
 };
 
 uint64_t Machine::run(void* mem, size_t len) {
@@ -132,6 +151,15 @@ uint64_t Machine::run(void* mem, size_t len) {
   r_[2] = len;
   r_[bpf::kFramePointer] = uint64_t(uintptr_t(stack_ + kStackBytes));
   const size_t n = p_.insns.size();
+  if (opts_.safety.bounds_check) {
+    bool calls = false;
+    for (const Insn& in : p_.insns)
+      calls |= bpf::class_of(in.opcode) == bpf::JMP && bpf::op_of(in) == bpf::CALL && in.src == bpf::CALL_LOCAL;
+    stack_lo_ = uint64_t(uintptr_t(stack_ + kStackBytes)) - (calls ? kStackBytes : size_t(bpf::kStackSize));
+    mem_ = uint64_t(uintptr_t(mem)), len_ = len;
+    ranges_ = reachable_ranges(helpers_);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(opts_.safety.time_budget_ns);
   uint64_t executed = 0;
   for (;;) {
     if (pc_ >= n) {
@@ -139,8 +167,11 @@ uint64_t Machine::run(void* mem, size_t len) {
       pc_ = n - 1;
       fail("execution ran past the last instruction");
     }
-    if (opts_.insn_budget != 0 && executed++ == opts_.insn_budget)
+    if (opts_.insn_budget != 0 && executed == opts_.insn_budget)
       fail("instruction budget of " + std::to_string(opts_.insn_budget) + " exhausted");
+    if (opts_.safety.time_budget_ns != 0 && executed % 1024 == 0 && std::chrono::steady_clock::now() >= deadline)
+      fail("time budget of " + std::to_string(opts_.safety.time_budget_ns / 1000) + " us exhausted");
+    ++executed;
     const Insn& in = p_.insns[pc_];
     switch (bpf::class_of(in.opcode)) {
       case bpf::ALU:
@@ -244,7 +275,7 @@ void Machine::load(const Insn& in) {
   if (mode != bpf::MEM && mode != bpf::MEMSX) bad_opcode(in);
   const unsigned size = bpf::size_bytes(in.opcode);
   if (mode == bpf::MEMSX && size == 8) bad_opcode(in);
-  const uint8_t* p = address(in.src, in.off);
+  const uint8_t* p = address(in.src, in.off, size);
   uint64_t v;
   switch (size) {
     case 1: { uint8_t x; std::memcpy(&x, p, 1); v = mode == bpf::MEMSX ? uint64_t(int8_t(x)) : x; break; }
@@ -268,7 +299,7 @@ void Machine::store(const Insn& in) {
   }
   if (mode != bpf::MEM) bad_opcode(in);
   const uint64_t v = is_stx ? reg(in.src) : uint64_t(int64_t(in.imm));
-  uint8_t* p = address(in.dst, in.off);
+  uint8_t* p = address(in.dst, in.off, size);
   switch (size) {
     case 1: { uint8_t x = uint8_t(v); std::memcpy(p, &x, 1); break; }
     case 2: { uint16_t x = uint16_t(v); std::memcpy(p, &x, 2); break; }
@@ -282,7 +313,7 @@ void Machine::store(const Insn& in) {
 // (the low T of) r0 with memory and puts the old value in r0.
 template <typename T>
 void Machine::atomic(const Insn& in) {
-  T* p = reinterpret_cast<T*>(address(in.dst, in.off));
+  T* p = reinterpret_cast<T*>(address(in.dst, in.off, sizeof(T)));
   const T v = T(reg(in.src));
   T old;
   switch (in.imm & ~bpf::FETCH) {

@@ -6,12 +6,16 @@
 #include <cstdint>
 
 #include "frontend/bpf.h"
+#include "runtime/hardening.h"
 #include "runtime/helpers.h"
 
 namespace sb::rt {
 
 struct InterpOptions {
   uint64_t insn_budget = 0;  // 0: unlimited; otherwise sb::Error when exceeded
+  // Bounds checks and the time budget, with the same messages as compiled
+  // code (constant blinding means nothing here).
+  Safety safety;
 };
 
 // Runs a validated program with r1 = mem, r2 = len and r10 at the top of a

@@ -7,6 +7,7 @@
 #include "backends/mc/emitter.h"
 #include "frontend/bpf.h"
 #include "runtime/exec_memory.h"
+#include "runtime/hardening.h"
 #include "runtime/helpers.h"
 
 namespace sb::rt {
@@ -21,11 +22,13 @@ using EntryFn = EntryResult (*)(void* mem, uint64_t len);
 
 class NativeProgram {
  public:
-  // Compiles for the host (x86-64). Throws sb::Error on a bad program or
-  // when the host is not x86-64. `helpers` must outlive the program.
-  NativeProgram(const bpf::Program& p, const HelperTable& helpers);
+  // Compiles for the host (x86-64), hardened as `safety` asks. Throws
+  // sb::Error on a bad program or when the host is not x86-64. The
+  // helpers' context must outlive the program.
+  NativeProgram(const bpf::Program& p, const HelperTable& helpers, const Safety& safety = {});
 
-  // r1 = mem, r2 = len. Throws sb::Error naming the instruction on a trap.
+  // r1 = mem, r2 = len. Throws sb::Error naming the instruction on a trap,
+  // a bounds fault (with the address) or an exhausted time budget.
   uint64_t run(void* mem, size_t len) const;
 
   const mc::CodeImage& image() const { return image_; }
@@ -33,7 +36,8 @@ class NativeProgram {
 
  private:
   std::string name_;
-  const HelperTable& helpers_;
+  HelperTable helpers_;  // with the hardening helpers when hardened
+  Safety safety_;
   mc::CodeImage image_;
   ExecMemory code_;
 };

@@ -1,4 +1,5 @@
-// The bpf_conformance corpus on every engine. The corpus directory is the
+// The bpf_conformance corpus on every engine, plain and hardened (bounds
+// checks and constant blinding must not change a valid program's result). The corpus directory is the
 // CMake cache variable SPRINGBOARD_CONFORMANCE_DIR (default: ../shared/
 // conformance beside the checkout); without it the test skips, saying so.
 #include <filesystem>
@@ -17,6 +18,7 @@ namespace fs = std::filesystem;
 struct Case {
   std::string engine;
   std::string file;  // empty: the corpus is absent
+  bool hardened;     // with bounds checks and constant blinding: same results
 };
 
 std::vector<Case> cases() {
@@ -28,14 +30,15 @@ std::vector<Case> cases() {
       if (e.path().extension() == ".data") files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   if (files.empty()) files.push_back("");
-  for (const Engine& engine : engines())
-    for (const auto& f : files) out.push_back({engine.name, f});
+  for (bool hardened : {false, true})
+    for (const Engine& engine : engines())
+      for (const auto& f : files) out.push_back({engine.name, f, hardened});
   return out;
 }
 
 std::string case_name(const testing::TestParamInfo<Case>& info) {
   std::string stem = info.param.file.empty() ? "corpus_absent" : fs::path(info.param.file).stem().string();
-  std::string name = info.param.engine + "_" + stem;
+  std::string name = info.param.engine + (info.param.hardened ? "_hardened_" : "_") + stem;
   for (char& c : name)
     if (!isalnum(static_cast<unsigned char>(c))) c = '_';
   return name;
@@ -54,9 +57,11 @@ TEST_P(Conformance, MatchesExpectedResult) {
   ASSERT_NE(engine, nullptr);
   rt::HelperTable helpers = rt::HelperTable::conformance();
   std::vector<uint8_t> mem = t.memory;
+  rt::RunOptions opts;
+  opts.safety.bounds_check = opts.safety.blind_constants = c.hardened;
   if (t.error) {
     try {
-      engine->run(t.program, helpers, mem);
+      engine->run(t.program, helpers, mem, opts);
       FAIL() << "expected error: " << *t.error;
     } catch (const Error& e) {
       EXPECT_EQ(e.message(), *t.error);
@@ -64,7 +69,7 @@ TEST_P(Conformance, MatchesExpectedResult) {
     return;
   }
   ASSERT_TRUE(t.result.has_value()) << "test has neither result nor error";
-  EXPECT_EQ(engine->run(t.program, helpers, mem), *t.result);
+  EXPECT_EQ(engine->run(t.program, helpers, mem, opts), *t.result);
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, Conformance, testing::ValuesIn(cases()), case_name);

@@ -14,7 +14,7 @@
 //   +----------------------------+ <- rbp = r10 = r12     +------------+ <- rsp
 //   | entry's BPF frame          |  (frame_size)          r10 = caller's r10 - 512
 //   | 7 callee frames of 512     |
-//   | run block (128 bytes)      |  ir/harden.h
+//   | run block (160 bytes)      |  ir/harden.h
 //   | 8 bytes padding            |
 //   +----------------------------+ <- rsp, 16-byte aligned
 //
@@ -29,6 +29,8 @@
 //   | ... argument words at r10 + spill_off, 8 bytes each ...
 //
 // CallSig reverses it: outgoing stack words below rsp, then registers.
+#include <llvm/Support/MathExtras.h>
+
 #include "backends/x86_64/x86_64.h"
 
 namespace sb::x86_64 {
@@ -50,7 +52,7 @@ void X86ISel::prologue() {
   emit(I(op[PUSH64r]).r(reg(kEntryFrame, 64)));
   emit(I(op[MOV64rr]).r(reg(RBP, 64)).r(reg(RSP, 64)));
   // 6 pushes + return address = 56 bytes, so 8 more keep rsp aligned.
-  const int64_t frame = int64_t(module().stack_bytes()) + ir::kRunBlockBytes + 8;
+  const int64_t frame = int64_t(llvm::alignTo(module().stack_bytes() + ir::kRunBlockBytes, 16)) + 8;
   emit(I(op[SUB64ri32]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(frame));
   emit(I(op[MOV64rr]).r(reg(kEntryFrame, 64)).r(reg(RBP, 64)));
   if (fn().native) spill_native_args();
