@@ -39,13 +39,16 @@ class Rewriter {
   }
 
   // At the entry: the init helper fills the run block (r1, r2 are the
-  // program's memory already) and zeroes the BPF stack.
+  // program's memory already), zeroes the BPF stack and the saved r0, r3-r5;
+  // r6-r9 are zeroed here. So, as in the interpreter, a program starts from
+  // zeroes and sees nothing of the host's registers or stack.
   void run_init() {
     save_args();
     add(entry_frame(3));
     add(alu_imm(Op::Mov, 64, 4, stack_));
     add(call_helper(kRunInitHelper));
     restore_args();
+    for (uint8_t r = 6; r <= 9; ++r) add(alu_imm(Op::Mov, 64, r, 0));
   }
 
   // ok iff lo <= ax <= last[size], with lo and last loaded from the block.

@@ -37,6 +37,7 @@ void fill_block(uint64_t mem, uint64_t len, uint64_t entry_frame, uint64_t stack
   set_range(b->mem_lo, b->mem_last, mem, len);
   set_range(b->cache_lo, b->cache_last, 0, 0);
   b->stop_ptr = stop_ptr;
+  b->saved[0] = b->saved[3] = b->saved[4] = b->saved[5] = 0;  // r0, r3-r5 start at zero
 }
 
 uint64_t run_init_helper(uint64_t mem, uint64_t len, uint64_t entry_frame, uint64_t stack_bytes, uint64_t) {

@@ -57,11 +57,11 @@ uint64_t env_u64(const char* name, uint64_t fallback) {
 }
 
 Outcome run_on(const Engine& e, const bpf::Program& p, const rt::HelperTable& helpers,
-               const std::vector<uint8_t>& memory) {
+               const std::vector<uint8_t>& memory, const rt::RunOptions& opts = {}) {
   Outcome o;
   o.memory = memory;  // each engine gets its own copy
   try {
-    o.r0 = e.run(p, helpers, o.memory);
+    o.r0 = e.run(p, helpers, o.memory, opts);
   } catch (const Error& err) {
     o.error = std::string(err.what()).empty() ? "error" : err.what();
   } catch (const std::exception& err) {
@@ -558,6 +558,37 @@ std::vector<size_t> compared_engines() {
 INSTANTIATE_TEST_SUITE_P(Engines, Differential, testing::ValuesIn(compared_engines()),
                          [](const testing::TestParamInfo<size_t>& i) { return engines()[i.param].name; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Differential);
+
+// Hardened (bounds checks, constant blinding) against the plain
+// interpreter: on valid programs the modes change nothing. The programs'
+// accesses are all to their memory and stack, so every one takes a fast
+// path of the check; SB_HARDENED_SEEDS seeds per engine (default 400).
+class HardenedDifferential : public testing::TestWithParam<size_t> {};
+
+TEST_P(HardenedDifferential, MatchesInterpreter) {
+  const Engine& engine = engines()[GetParam()];
+  const Engine* interp = rt::find_engine(rt::EngineKind::Interp, Arch::X86_64);
+  const rt::HelperTable h = helpers();
+  rt::RunOptions hardened;
+  hardened.safety.bounds_check = hardened.safety.blind_constants = true;
+  const uint64_t first = env_u64("SB_DIFF_SEED", 1), count = env_u64("SB_HARDENED_SEEDS", 400);
+  size_t failures = 0;
+  for (uint64_t seed = first; seed < first + count && failures < 5; ++seed) {
+    const RandomProgram rp = random_program(seed);
+    const Outcome want = run_on(*interp, rp.program, h, rp.memory);
+    const Outcome got = run_on(engine, rp.program, h, rp.memory, hardened);
+    if (same(want, got)) continue;
+    ++failures;
+    ADD_FAILURE() << engine.name << " hardened disagrees with the interpreter on seed " << seed << "\n"
+                  << "  interp:  " << describe(want) << "\n"
+                  << "  " << engine.name << ": " << describe(got) << "\n"
+                  << bpf::disassemble(rp.program);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, HardenedDifferential, testing::ValuesIn(compared_engines()),
+                         [](const testing::TestParamInfo<size_t>& i) { return engines()[i.param].name; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(HardenedDifferential);
 
 // ---------------------------------------------------------------------------
 // The Linux kernel against the interpreter (test/kernel_oracle.h), on the

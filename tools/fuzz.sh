@@ -1,32 +1,52 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets in test/fuzz with clang (ASan + UBSan) and runs
-# one or all of them. Crashes land in build-fuzz/<target>/ as crash-* files;
-# turn each into a regression test before fixing it.
+# Builds the libFuzzer targets of test/fuzz with clang (the whole library
+# instrumented, with ASan and UBSan, in build-fuzz/) and runs one or all of
+# them. Each target keeps its corpus in build-fuzz/<target>/corpus, seeded
+# from the repository's own inputs; crashes land in build-fuzz/<target>/ as
+# crash-* files: turn each into a regression test before fixing it.
 #
-#   tools/fuzz.sh                  every target for 60 seconds
-#   tools/fuzz.sh elf 600          one target for 10 minutes
+#   tools/fuzz.sh                       every target for 60 seconds
+#   tools/fuzz.sh elf 600               one target for 10 minutes
+#   tools/fuzz.sh all 30                every target for 30 seconds (CI)
+# Exit status: non-zero when a target crashed or did not build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(bytecode assembler elf trampoline)
-[ $# -ge 1 ] && targets=("$1")
+all=(bytecode assembler elf trampoline differential)
+targets=("${all[@]}")
+[ $# -ge 1 ] && [ "$1" != all ] && targets=("$1")
 seconds=${2:-60}
-CXX=${CXX:-clang++}
-flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. -I/usr/lib/llvm-19/include)
-frontend=(frontend/decoder.cpp frontend/validator.cpp frontend/disassembler.cpp frontend/assembler.cpp
-          frontend/conformance_file.cpp ir/diag.cpp)
-declare -A sources=(
-  [bytecode]="${frontend[*]}"
-  [assembler]="${frontend[*]}"
-  [elf]="${frontend[*]} frontend/elf_loader.cpp"
-  [trampoline]="${frontend[*]} frontend/trampoline.cpp ir/printer.cpp ir/verifier.cpp"
-)
+jobs=${FUZZ_BUILD_JOBS:-2}
+
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_C_COMPILER=clang -DSPRINGBOARD_FUZZ=ON -DSPRINGBOARD_TESTS=OFF -DSPRINGBOARD_BENCHMARKS=OFF >/dev/null
+cmake --build build-fuzz -j"$jobs" --target "${targets[@]/#/fuzz_}"
+
+# Seeds: the conformance corpus (programs, assembly), the examples, the
+# trampoline descriptions and any clang-built BPF objects of a test build.
+seed() {
+  local dir=build-fuzz/$1/corpus
+  mkdir -p "$dir"
+  [ -n "$(ls -A "$dir")" ] && return 0
+  case $1 in
+    assembler) cp ../shared/conformance/*.data tools/examples/*.s "$dir" 2>/dev/null || true ;;
+    trampoline) cp tools/examples/*.json test/trampoline/*.json "$dir" 2>/dev/null || true ;;
+    elf) cp build/test/programs/*.o "$dir" 2>/dev/null || true ;;
+    bytecode|differential)
+      for f in tools/examples/*.bin; do [ -f "$f" ] && cp "$f" "$dir"; done ;;
+  esac
+  return 0
+}
+
+status=0
 for t in "${targets[@]}"; do
-  out=build-fuzz/$t
-  mkdir -p "$out/corpus"
-  echo "fuzz: building $t"
-  # shellcheck disable=SC2086
-  $CXX "${flags[@]}" "test/fuzz/fuzz_$t.cpp" ${sources[$t]} -o "$out/fuzz_$t" \
-    -L/usr/lib/llvm-19/lib -lLLVM-19 -Wl,-rpath,/usr/lib/llvm-19/lib -lfmt
+  seed "$t"
   echo "fuzz: running $t for ${seconds}s"
-  (cd "$out" && ./fuzz_$t -max_total_time="$seconds" -print_final_stats=1 corpus 2>&1 | tail -15)
+  if ! (cd "build-fuzz/$t" && "$OLDPWD/build-fuzz/test/fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
+          -rss_limit_mb=4096 corpus > fuzz.log 2>&1); then
+    echo "fuzz: $t FAILED (build-fuzz/$t/fuzz.log):"
+    tail -40 "build-fuzz/$t/fuzz.log"
+    status=1
+  fi
+  grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|Done [0-9]+ runs" "build-fuzz/$t/fuzz.log" | sed "s/^/fuzz: $t: /"
 done
+exit $status

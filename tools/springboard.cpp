@@ -1,9 +1,13 @@
 // springboard: the command-line front of the library.
 //
 //   springboard run PROGRAM [--arch ARCH] [--engine interp|jit|emu]
-//                   [--mem FILE | --mem-hex HEX] [--mem-out FILE]
+//                   [--mem FILE | --mem-hex HEX] [--mem-out FILE] [HARDENING]
 //   springboard compile PROGRAM --arch ARCH [--emit bin|asm|ir|listing] -o OUT
-//   springboard diff PROGRAM [--mem FILE | --mem-hex HEX]
+//                   [--bounds-check] [--blind-constants]
+//   springboard diff PROGRAM [--mem FILE | --mem-hex HEX] [HARDENING]
+//
+// HARDENING, for untrusted programs (runtime/hardening.h): --bounds-check,
+// --blind-constants, --time-limit-ms MS, --insn-budget N.
 //   springboard trampoline DESC.json [--arch ARCH] [--emit asm|bin|listing|ir] -o OUT
 //   springboard conformance-plugin [MEM] [--engine interp|jit]
 //
@@ -43,6 +47,7 @@
 #include "frontend/validator.h"
 #include "ir/diag.h"
 #include "runtime/engines.h"
+#include "runtime/hardening.h"
 #include "runtime/std_helpers.h"
 
 namespace {
@@ -123,6 +128,25 @@ struct MemoryOptions {
   void apply(Input& in) const;
 };
 
+// The hardening an untrusted program gets (runtime/hardening.h).
+struct SafetyOptions {
+  rt::RunOptions opts;
+  double time_limit_ms = 0;
+  void add_to(CLI::App* cmd, bool running) {
+    cmd->add_flag("--bounds-check", opts.safety.bounds_check,
+                  "check every load and store against the memory, the stack and map values");
+    cmd->add_flag("--blind-constants", opts.safety.blind_constants, "no program immediate in the machine code");
+    if (!running) return;
+    cmd->add_option("--time-limit-ms", time_limit_ms, "stop the program after this many milliseconds")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--insn-budget", opts.insn_budget, "interpreter and emulator: stop after this many instructions");
+  }
+  const rt::RunOptions& get() {
+    opts.safety.time_budget_ns = uint64_t(time_limit_ms * 1e6);
+    return opts;
+  }
+};
+
 void write_output(const std::string& path, const void* data, size_t size) {
   if (path == "-") {
     std::fwrite(data, 1, size, stdout);
@@ -156,7 +180,7 @@ uint64_t memory_hash(const std::vector<uint8_t>& mem) {
 // Runs every engine; prints one row each; returns 1 if any row differs.
 // An ELF object is loaded again for each engine (`reload`), so that every
 // engine starts from the object's initial maps.
-int diff(const Input& first_input, const std::function<Input()>& reload) {
+int diff(const Input& first_input, const std::function<Input()>& reload, const rt::RunOptions& opts) {
   std::string first;
   bool differ = false;
   fmt::print("{:<16} {:<20} {}\n", "engine", "r0", "memory (fnv-1a)");
@@ -166,7 +190,7 @@ int diff(const Input& first_input, const std::function<Input()>& reload) {
     std::vector<uint8_t> mem = in.memory;
     std::string row;
     try {
-      uint64_t r0 = e.run(in.program, in.helpers, mem);
+      uint64_t r0 = e.run(in.program, in.helpers, mem, opts);
       row = fmt::format("{:<20} {:016x}", fmt::format("{:#x}", r0), memory_hash(mem));
     } catch (const Error& err) {
       row = "error: " + err.message();
@@ -213,6 +237,8 @@ int main(int argc, char** argv) {
   SelectionOptions run_sel;
   run_sel.add_to(run);
   run->add_option("--mem-out", mem_out, "write the final memory to this file");
+  SafetyOptions run_safety;
+  run_safety.add_to(run, true);
 
   // diff
   std::string diff_path;
@@ -222,6 +248,8 @@ int main(int argc, char** argv) {
   diff_mem.add_to(diff_cmd);
   SelectionOptions diff_sel;
   diff_sel.add_to(diff_cmd);
+  SafetyOptions diff_safety;
+  diff_safety.add_to(diff_cmd, true);
 
   // compile
   std::string compile_path, out_path = "-", arch_name = "x86-64", emit = "bin";
@@ -233,6 +261,8 @@ int main(int argc, char** argv) {
   compile->add_option("-o,--output", out_path, "output file (- for stdout)");
   SelectionOptions compile_sel;
   compile_sel.add_to(compile);
+  SafetyOptions compile_safety;
+  compile_safety.add_to(compile, false);
 
   // trampoline
   std::string tramp_path, tramp_arch, tramp_emit = "asm", tramp_out = "-";
@@ -261,7 +291,7 @@ int main(int argc, char** argv) {
       const rt::Engine& engine = choose_engine(run_engine, parse_arch(run_arch).arch);
       Input in = load_input(run_path, run_sel.which);
       run_mem.apply(in);
-      uint64_t r0 = engine.run(in.program, in.helpers, in.memory);
+      uint64_t r0 = engine.run(in.program, in.helpers, in.memory, run_safety.get());
       if (in.env) fmt::print(stderr, "{}", in.env->take_trace());
       if (!mem_out.empty()) write_output(mem_out, in.memory.data(), in.memory.size());
       fmt::print("{:#x}\n", r0);
@@ -274,14 +304,17 @@ int main(int argc, char** argv) {
         Input again = load_input(diff_path, diff_sel.which);
         diff_mem.apply(again);
         return again;
-      });
+      }, diff_safety.get());
     }
     if (*compile) {
       const backend::TargetDesc* target = &parse_arch(arch_name);
       Input in = load_input(compile_path, compile_sel.which);
-      const rt::HelperTable& helpers = in.helpers;
+      const ir::HardenOptions harden = compile_safety.get().safety.harden();
+      const rt::HelperTable helpers = harden.any() ? rt::with_hardening_helpers(in.helpers) : in.helpers;
       if (emit == "ir") {
-        std::string text = ir::print(to_ir(in.program, helpers));
+        ir::Module m = to_ir(in.program, helpers);
+        ir::harden(m, harden);
+        std::string text = ir::print(m);
         write_output(out_path, text.data(), text.size());
         return 0;
       }
@@ -289,6 +322,7 @@ int main(int argc, char** argv) {
       opts.arch = target->arch;
       opts.output = emit == "asm" ? mc::OutputKind::Asm : mc::OutputKind::Bytes;
       opts.record_origins = emit == "listing";
+      opts.harden = harden;
       mc::CodeImage image = sb::compile(in.program, helpers, opts).image;
       if (emit == "listing") {
         std::string text = listing(in.program, target->arch, image);
