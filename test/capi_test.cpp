@@ -4,6 +4,7 @@
 // and NULL handles; helpers, maps, statistics, machine code; every engine
 // giving the same r0 and memory.
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -57,8 +58,9 @@ const std::vector<uint8_t> kHeader = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 
 // ---------------------------------------------------------------------------
 // Version, status names, engines.
 
-TEST(CapiBasics, VersionMatchesHeader) {
+TEST(CapiBasics, VersionMatchesHeaderAndProject) {
   EXPECT_STREQ(sb_version(), SPRINGBOARD_VERSION_STRING);
+  EXPECT_STREQ(SPRINGBOARD_VERSION_STRING, SB_PROJECT_VERSION);  // CMakeLists.txt's project(VERSION)
   EXPECT_EQ(SPRINGBOARD_VERSION, SPRINGBOARD_VERSION_MAJOR * 10000 + SPRINGBOARD_VERSION_MINOR * 100 +
                                      SPRINGBOARD_VERSION_PATCH);
 }
@@ -421,6 +423,30 @@ TEST_F(Capi, StatisticsCountEveryRun) {
   EXPECT_EQ(sb_program_stats(p, nullptr), SB_ERR_NULL);
 }
 
+// Runs of one code from several threads at once, counted exactly.
+TEST_F(Capi, ConcurrentRuns) {
+  sb_program* p = asm_program("ldxdw %r0, [%r1+0]\nadd %r0, 1\nexit");
+  for (const std::string& e : engine_names()) {
+    if (e.find("_emu") != std::string::npos && e != "arm64_emu") continue;  // Unicorn is slow; one is enough
+    sb_code* c = nullptr;
+    ASSERT_EQ(sb_program_compile(p, e.c_str(), &c), SB_OK) << error();
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        for (uint64_t i = 0; i < 25; ++i) {
+          uint64_t mem = t * 1000 + i, r0 = 0;
+          if (sb_code_run(c, &mem, sizeof mem, &r0) != SB_OK || r0 != mem + 1) ++wrong;
+        }
+      });
+    for (std::thread& t : threads) t.join();
+    EXPECT_EQ(wrong, 0) << e;
+    sb_stats st;
+    ASSERT_EQ(sb_code_stats(c, &st), SB_OK);
+    EXPECT_EQ(st.run_count, 100u) << e;
+  }
+}
+
 TEST_F(Capi, CodeOutlivesItsProgram) {
   sb_program* p = asm_program("mov %r0, 7\nexit");
   sb_code* c = nullptr;
@@ -488,6 +514,18 @@ TEST_F(Capi, ElfObjectWithItsMapsOnEveryEngine) {
   uint64_t count = 0;
   ASSERT_EQ(sb_map_lookup(counts, &byte, 4, &count, 8), SB_OK) << error();
   EXPECT_EQ(count, engine_names().size());
+}
+
+// bpf_printk output collects in the VM until taken.
+TEST_F(Capi, TraceOutput) {
+  SB_REQUIRE_PROGRAMS();
+  const std::string path = std::string(SB_BPF_PROGRAMS) + "/globals.o";
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_file(vm, path.c_str(), "xdp", nullptr, &p), SB_OK) << error();
+  std::vector<uint8_t> mem(4);
+  run_on(p, "interp", mem);
+  EXPECT_THAT(sb_vm_take_trace(vm), HasSubstr("call 1 len 4"));
+  EXPECT_STREQ(sb_vm_take_trace(vm), "");
 }
 
 TEST(CapiElf, FromMemory) {
