@@ -7,11 +7,12 @@
 #
 # Also builds a C++17 program with the C++ wrapper (springboard.hpp).
 #
-#   capi_install_test.sh BUILD_DIR SOURCE_DIR WORK_DIR C_COMPILER CXX_COMPILER [FLAGS]
+#   capi_install_test.sh BUILD_DIR SOURCE_DIR WORK_DIR C_COMPILER CXX_COMPILER ENGINE [FLAGS]
+# ENGINE: the Unicorn engine the example runs besides the JIT (arm64_emu).
 # FLAGS: the sanitizer flags in a SPRINGBOARD_SANITIZE build, whose
 # library needs the ASan runtime loaded first, i.e. by the executable.
 set -euo pipefail
-build=$1 src=$2 work=$3 cc=$4 cxx=$5 flags=${6:-}
+build=$1 src=$2 work=$3 cc=$4 cxx=$5 other=$6 flags=${7:-}
 prefix=$work/prefix
 rm -rf "$work"
 mkdir -p "$work"
@@ -65,16 +66,16 @@ CPP
 
 expect=(
   "checksum on x86_64_native: r0 = 0xb861"
-  "checksum on arm64_emu: r0 = 0xb861"
+  "checksum on $other: r0 = 0xb861"
   "checksum: 2 runs"
   "helper and map on x86_64_native: r0 = 0x2a"
-  "helper and map on arm64_emu: r0 = 0x2a"
+  "helper and map on $other: r0 = 0x2a"
   "calls[0] = 2; counter: 2 runs"
   "malformed program rejected: SB_ERR_BAD_PROGRAM: bad.bin: instruction 0: jump into the middle of lddw"
 )
 for exe in "$work/cmake/capi_example" "$work/capi_example_pc"; do
   echo "== $exe"
-  out=$("$exe" "$src/tools/examples/checksum.s")
+  out=$("$exe" "$src/tools/examples/checksum.s" "$other")
   echo "$out"
   for line in "${expect[@]}"; do
     grep -qF -- "$line" <<<"$out" || { echo "capi_install_test: missing: $line"; exit 1; }
