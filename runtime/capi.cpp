@@ -77,6 +77,7 @@ struct Failure {
   sb_status status = SB_OK;
   std::string message;
 };
+constexpr size_t kMaxErrorSlots = 1024;
 
 }  // namespace
 
@@ -150,6 +151,8 @@ sb_status fail(const sb_vm* vm, sb_status status, const char* message) noexcept 
   if (!vm) return status;
   try {
     std::lock_guard lock(vm->errors_mutex);
+    // Threads come and go: keep the slots of a bounded number of them.
+    if (vm->errors.size() >= kMaxErrorSlots) vm->errors.clear();
     Failure& f = vm->errors[std::this_thread::get_id()];
     f.status = status;
     f.message = message;

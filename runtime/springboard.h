@@ -20,7 +20,8 @@
  * the last failed call on a VM (per calling thread) is sb_vm_last_error's,
  * and names the file, the instruction or field and the fault, e.g.
  * "bad.bin: instruction 1: jump into the middle of lddw at 2". A success
- * leaves the last message as it was. No C++ exception crosses this API.
+ * leaves the last message as it was (a VM keeps the messages of up to 1024
+ * threads, then starts afresh). No C++ exception crosses this API.
  *
  * Threads: sb_code_run, map operations and sb_vm_last_error may be called
  * from any number of threads at once. Loading, compiling, registering

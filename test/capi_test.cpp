@@ -281,9 +281,15 @@ TEST_F(Capi, RawBytecode) {
   ASSERT_EQ(sb_vm_load_bytecode(vm, "answer.bin", prog, sizeof prog, &p), SB_OK) << error();
   EXPECT_EQ(sb_program_slot_count(p), 2u);
   EXPECT_STREQ(sb_program_name(p), "answer.bin");
+  // The same bytes from a file (neither ELF nor .s: raw bytecode).
+  std::string path = ::testing::TempDir() + "capi_answer.bin";
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(prog), sizeof prog);
+  sb_program* from_file = nullptr;
+  ASSERT_EQ(sb_vm_load_file(vm, path.c_str(), nullptr, nullptr, &from_file), SB_OK) << error();
   for (const std::string& e : engine_names()) {
     std::vector<uint8_t> mem;
     EXPECT_EQ(run_on(p, e, mem), "42") << e;
+    EXPECT_EQ(run_on(from_file, e, mem), "42") << e;
   }
 }
 
