@@ -317,6 +317,7 @@ const char* sb_status_name(sb_status status) {
     SB_NAME(SB_ERR_NO_MEMORY)
     SB_NAME(SB_ERR_INTERNAL)
 #undef SB_NAME
+    case SB_STATUS_MAX_ENUM: break;
   }
   return "SB_UNKNOWN_STATUS";
 }

@@ -72,7 +72,8 @@ typedef enum sb_status {
   SB_ERR_MAP = 10,             /* a map operation failed (full, exists, bad type or sizes) */
   SB_ERR_EXEC = 11,            /* the program faulted at run time (trap, budget, bad helper id) */
   SB_ERR_NO_MEMORY = 12,
-  SB_ERR_INTERNAL = 13         /* anything else: a bug in Springboard */
+  SB_ERR_INTERNAL = 13,        /* anything else: a bug in Springboard */
+  SB_STATUS_MAX_ENUM = 0x7fffffff /* not a status: makes every int a valid sb_status */
 } sb_status;
 
 /* "SB_ERR_BAD_PROGRAM" for SB_ERR_BAD_PROGRAM; "SB_UNKNOWN_STATUS" otherwise. */
@@ -130,7 +131,8 @@ typedef enum sb_map_type {
   SB_MAP_ARRAY = 2,
   SB_MAP_PROG_ARRAY = 3,
   SB_MAP_PERCPU_ARRAY = 6,
-  SB_MAP_RINGBUF = 27
+  SB_MAP_RINGBUF = 27,
+  SB_MAP_TYPE_MAX_ENUM = 0x7fffffff /* not a type: makes every int a valid sb_map_type */
 } sb_map_type;
 
 /* sb_map_update's flags: BPF_ANY, BPF_NOEXIST, BPF_EXIST. */

@@ -70,6 +70,7 @@ TEST(CapiBasics, StatusNames) {
   EXPECT_STREQ(sb_status_name(SB_ERR_BAD_PROGRAM), "SB_ERR_BAD_PROGRAM");
   EXPECT_STREQ(sb_status_name(SB_ERR_INTERNAL), "SB_ERR_INTERNAL");
   EXPECT_STREQ(sb_status_name(sb_status(999)), "SB_UNKNOWN_STATUS");
+  EXPECT_STREQ(sb_status_name(SB_STATUS_MAX_ENUM), "SB_UNKNOWN_STATUS");
 }
 
 TEST(CapiBasics, EngineListStartsWithTheInterpreter) {
