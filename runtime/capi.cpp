@@ -109,10 +109,14 @@ struct sb_code {
 };
 
 struct sb_vm {
-  explicit sb_vm(const sb_vm_options* o) : env(this, environment_options(o)), helpers(rt::standard_helpers(env)) {}
+  explicit sb_vm(const sb_vm_options* o)
+      : env(this, environment_options(o)),
+        helpers(rt::standard_helpers(env)),
+        timing(!o || !(o->flags & SB_VM_NO_TIMING)) {}
 
   VmEnvironment env;
   rt::HelperTable helpers;
+  const bool timing;
   void* user_data = nullptr;
   std::string trace;
 
@@ -633,16 +637,17 @@ sb_status sb_code_run(sb_code* code, void* mem, size_t size, uint64_t* r0) {
   if (!code) return SB_ERR_NULL;
   return guarded(code->vm, SB_ERR_EXEC, [&] {
     if (size) require(mem, "sb_code_run", "mem");
-    const auto start = std::chrono::steady_clock::now();
+    using Clock = std::chrono::steady_clock;
     struct Count {  // counts faulting runs too
       sb_code& c;
-      std::chrono::steady_clock::time_point start;
+      Clock::time_point start = c.vm->timing ? Clock::now() : Clock::time_point();
       ~Count() {
-        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
-        c.stats.add(uint64_t(ns.count()));
-        c.program_stats->add(uint64_t(ns.count()));
+        uint64_t ns = 0;
+        if (c.vm->timing) ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+        c.stats.add(ns);
+        c.program_stats->add(ns);
       }
-    } count{*code, start};
+    } count{*code};
     uint64_t result = execute(*code, mem, size);
     if (r0) *r0 = result;
     return SB_OK;

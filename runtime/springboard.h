@@ -88,9 +88,13 @@ typedef struct sb_program sb_program;
 typedef struct sb_code sb_code;
 typedef struct sb_map sb_map;
 
+/* sb_vm_options.flags */
+#define SB_VM_NO_TIMING 1u /* count runs but do not time them: saves two clock reads per run */
+
 /* Zero-initialized options are the defaults. */
 typedef struct sb_vm_options {
   uint32_t num_cpus;     /* copies in per-CPU maps; 0: the host's CPU count */
+  uint32_t flags;        /* SB_VM_* */
   uint64_t prandom_seed; /* get_prandom_u32's sequence; 0: seeded at random */
 } sb_vm_options;
 
@@ -160,8 +164,10 @@ SB_API sb_map* sb_vm_map_at(sb_vm* vm, size_t index); /* creation order; NULL pa
 SB_API sb_status sb_map_get_info(const sb_map* map, sb_map_info* out);
 /* The helpers' semantics (bpf_map_lookup_elem / update / delete): sizes
  * must equal the map's; lookup copies the value (a per-CPU array: the
- * copy of the calling thread's CPU) and gives SB_ERR_NOT_FOUND for an
- * absent key; update and delete give SB_ERR_MAP with the errno's name. */
+ * copy of the calling thread's CPU). An absent key (lookup, delete,
+ * update with SB_UPDATE_EXIST) is SB_ERR_NOT_FOUND; any other failure
+ * (a full map: E2BIG, SB_UPDATE_NOEXIST on a present key: EEXIST, a map
+ * type without elements) is SB_ERR_MAP, its message naming the errno. */
 SB_API sb_status sb_map_lookup(sb_map* map, const void* key, size_t key_size, void* value, size_t value_size);
 SB_API sb_status sb_map_update(sb_map* map, const void* key, size_t key_size, const void* value,
                                size_t value_size, uint64_t flags);
@@ -225,7 +231,7 @@ SB_API sb_status sb_code_run(sb_code* code, void* mem, size_t size, uint64_t* r0
 
 typedef struct sb_stats {
   uint64_t run_count;   /* runs, faulting ones included */
-  uint64_t run_time_ns; /* their total wall time (CLOCK_MONOTONIC) */
+  uint64_t run_time_ns; /* their total wall time (CLOCK_MONOTONIC); 0 with SB_VM_NO_TIMING */
 } sb_stats;
 
 SB_API sb_status sb_code_stats(const sb_code* code, sb_stats* out);

@@ -430,6 +430,19 @@ TEST_F(Capi, StatisticsCountEveryRun) {
   EXPECT_EQ(sb_program_stats(p, nullptr), SB_ERR_NULL);
 }
 
+TEST(CapiStats, CountingWithoutTiming) {
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_TIMING;
+  springboard::vm vm(o);
+  springboard::program p = vm.load_asm("mov %r0, 1\nexit");
+  springboard::code c = p.compile(springboard::engines().back());
+  c.run();
+  c.run();
+  EXPECT_EQ(c.stats().run_count, 2u);
+  EXPECT_EQ(c.stats().run_time_ns, 0u);
+  EXPECT_EQ(p.stats().run_count, 2u);
+}
+
 // Runs of one code from several threads at once, counted exactly.
 TEST_F(Capi, ConcurrentRuns) {
   sb_program* p = asm_program("ldxdw %r0, [%r1+0]\nadd %r0, 1\nexit");
