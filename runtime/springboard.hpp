@@ -1,0 +1,266 @@
+// springboard.hpp: a header-only C++17 wrapper over the C API
+// (springboard.h). Failures throw springboard::error, carrying the
+// sb_status and the VM's message.
+//
+//   springboard::vm vm;
+//   springboard::program prog = vm.load_file("prog.o", "xdp");
+//   springboard::code jit = prog.compile("x86-64");
+//   uint64_t r0 = jit.run(packet.data(), packet.size());
+//
+// A vm owns everything; program and code own their handles (moving
+// transfers them) and must not outlive their vm. A map is a view, valid as
+// long as its vm.
+#ifndef SPRINGBOARD_HPP
+#define SPRINGBOARD_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "springboard.h"
+
+namespace springboard {
+
+class error : public std::runtime_error {
+ public:
+  error(sb_status code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  sb_status code() const noexcept { return code_; }
+
+ private:
+  sb_status code_;
+};
+
+namespace detail {
+inline void check(sb_status status, const sb_vm* vm) {
+  if (status == SB_OK) return;
+  const char* message = vm ? sb_vm_last_error(vm) : "";
+  throw error(status, message && *message ? message : sb_status_name(status));
+}
+inline const char* c_str_or_null(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+
+// A handle destroyed with its owner; moving transfers it.
+template <typename T, void (*Destroy)(T*)>
+class owned {
+ public:
+  owned(sb_vm* vm, T* handle) noexcept : vm_(vm), handle_(handle) {}
+  owned(owned&& o) noexcept : vm_(o.vm_), handle_(std::exchange(o.handle_, nullptr)) {}
+  owned& operator=(owned&& o) noexcept {
+    if (this != &o) {
+      Destroy(handle_);
+      vm_ = o.vm_;
+      handle_ = std::exchange(o.handle_, nullptr);
+    }
+    return *this;
+  }
+  owned(const owned&) = delete;
+  owned& operator=(const owned&) = delete;
+  ~owned() { Destroy(handle_); }
+  T* get() const noexcept { return handle_; }
+
+ protected:
+  sb_vm* vm_;
+  T* handle_;
+};
+}  // namespace detail
+
+using stats = sb_stats;
+using map_info = sb_map_info;
+
+class map {
+ public:
+  map(sb_vm* vm, sb_map* m) : vm_(vm), map_(m) {}
+  sb_map* get() const noexcept { return map_; }
+  map_info info() const {
+    map_info i;
+    detail::check(sb_map_get_info(map_, &i), vm_);
+    return i;
+  }
+  uint64_t handle() const { return info().handle; }
+
+  // Raw bytes; key and value sizes must be the map's.
+  bool lookup(const void* key, size_t key_size, void* value, size_t value_size) const {
+    sb_status s = sb_map_lookup(map_, key, key_size, value, value_size);
+    if (s == SB_ERR_NOT_FOUND) return false;
+    detail::check(s, vm_);
+    return true;
+  }
+  void update(const void* key, size_t key_size, const void* value, size_t value_size,
+              uint64_t flags = SB_UPDATE_ANY) {
+    detail::check(sb_map_update(map_, key, key_size, value, value_size, flags), vm_);
+  }
+  bool remove(const void* key, size_t key_size) {
+    sb_status s = sb_map_delete(map_, key, key_size);
+    if (s == SB_ERR_NOT_FOUND) return false;
+    detail::check(s, vm_);
+    return true;
+  }
+
+  // Typed: sizeof(K) and sizeof(V) must be the map's sizes.
+  template <typename V, typename K>
+  std::optional<V> value(const K& key) const {
+    V value{};
+    if (!lookup(&key, sizeof key, &value, sizeof value)) return std::nullopt;
+    return value;
+  }
+  template <typename K, typename V>
+  void set(const K& key, const V& value, uint64_t flags = SB_UPDATE_ANY) {
+    update(&key, sizeof key, &value, sizeof value, flags);
+  }
+  template <typename K>
+  bool erase(const K& key) {
+    return remove(&key, sizeof key);
+  }
+
+  // A ring buffer's records, in order.
+  std::vector<std::vector<uint8_t>> consume() {
+    std::vector<std::vector<uint8_t>> records;
+    detail::check(sb_map_consume(map_, &map::collect, &records, nullptr), vm_);
+    return records;
+  }
+
+ private:
+  static void collect(void* ctx, const void* data, size_t size) {
+    auto* bytes = static_cast<const uint8_t*>(data);
+    try {
+      static_cast<std::vector<std::vector<uint8_t>>*>(ctx)->emplace_back(bytes, bytes + size);
+    } catch (...) {
+      // Never unwind through the C library; the record is lost.
+    }
+  }
+  sb_vm* vm_;
+  sb_map* map_;
+};
+
+class code : public detail::owned<sb_code, sb_code_destroy> {
+ public:
+  using owned::owned;
+  std::string engine() const { return sb_code_engine(handle_); }
+  uint64_t run(void* mem = nullptr, size_t size = 0) {
+    uint64_t r0 = 0;
+    detail::check(sb_code_run(handle_, mem, size, &r0), vm_);
+    return r0;
+  }
+  uint64_t run(std::vector<uint8_t>& mem) { return run(mem.empty() ? nullptr : mem.data(), mem.size()); }
+  std::vector<uint8_t> machine_code() const {
+    size_t size = 0;
+    const uint8_t* bytes = sb_code_machine_code(handle_, &size);
+    return bytes ? std::vector<uint8_t>(bytes, bytes + size) : std::vector<uint8_t>();
+  }
+  std::string disassembly() {
+    const char* text = sb_code_disassembly(handle_);
+    if (!text) detail::check(sb_vm_last_status(vm_), vm_);
+    return text ? text : "";
+  }
+  springboard::stats stats() const {
+    springboard::stats s;
+    detail::check(sb_code_stats(handle_, &s), vm_);
+    return s;
+  }
+};
+
+class program : public detail::owned<sb_program, sb_program_destroy> {
+ public:
+  using owned::owned;
+  std::string name() const { return sb_program_name(handle_); }
+  size_t slot_count() const { return sb_program_slot_count(handle_); }
+  // An engine ("interp", "x86_64_native", "arm64_emu", ...) or an
+  // architecture ("x86-64", "arm64", "riscv64"); see sb_engine_name.
+  code compile(const std::string& engine) {
+    sb_code* c = nullptr;
+    detail::check(sb_program_compile(handle_, engine.c_str(), &c), vm_);
+    return code(vm_, c);
+  }
+  springboard::stats stats() const {
+    springboard::stats s;
+    detail::check(sb_program_stats(handle_, &s), vm_);
+    return s;
+  }
+};
+
+class vm {
+ public:
+  explicit vm(const sb_vm_options& options = sb_vm_options{}) { detail::check(sb_vm_create(&options, &vm_), nullptr); }
+  vm(vm&& o) noexcept : vm_(std::exchange(o.vm_, nullptr)) {}
+  vm& operator=(vm&& o) noexcept {
+    if (this != &o) {
+      sb_vm_destroy(vm_);
+      vm_ = std::exchange(o.vm_, nullptr);
+    }
+    return *this;
+  }
+  vm(const vm&) = delete;
+  vm& operator=(const vm&) = delete;
+  ~vm() { sb_vm_destroy(vm_); }
+
+  sb_vm* get() const noexcept { return vm_; }
+
+  program load_bytecode(const void* bytes, size_t size, const std::string& name = "") {
+    sb_program* p = nullptr;
+    detail::check(sb_vm_load_bytecode(vm_, detail::c_str_or_null(name), bytes, size, &p), vm_);
+    return program(vm_, p);
+  }
+  program load_asm(const std::string& source, const std::string& name = "") {
+    sb_program* p = nullptr;
+    detail::check(sb_vm_load_asm(vm_, detail::c_str_or_null(name), source.c_str(), &p), vm_);
+    return program(vm_, p);
+  }
+  program load_elf(const void* bytes, size_t size, const std::string& section = "", const std::string& function = "",
+                   const std::string& name = "") {
+    sb_program* p = nullptr;
+    detail::check(sb_vm_load_elf(vm_, detail::c_str_or_null(name), bytes, size, detail::c_str_or_null(section),
+                                 detail::c_str_or_null(function), &p),
+                  vm_);
+    return program(vm_, p);
+  }
+  program load_file(const std::string& path, const std::string& section = "", const std::string& function = "") {
+    sb_program* p = nullptr;
+    detail::check(
+        sb_vm_load_file(vm_, path.c_str(), detail::c_str_or_null(section), detail::c_str_or_null(function), &p), vm_);
+    return program(vm_, p);
+  }
+
+  void register_helper(uint32_t id, sb_helper_fn fn, const std::string& name = "") {
+    detail::check(sb_vm_register_helper(vm_, id, detail::c_str_or_null(name), fn), vm_);
+  }
+
+  map create_map(const std::string& name, sb_map_type type, uint32_t key_size, uint32_t value_size,
+                 uint32_t max_entries) {
+    sb_map* m = nullptr;
+    detail::check(sb_vm_create_map(vm_, name.c_str(), type, key_size, value_size, max_entries, &m), vm_);
+    return map(vm_, m);
+  }
+  std::optional<map> find_map(const std::string& name) {
+    sb_map* m = nullptr;
+    sb_status s = sb_vm_find_map(vm_, name.c_str(), &m);
+    if (s == SB_ERR_NOT_FOUND) return std::nullopt;
+    detail::check(s, vm_);
+    return map(vm_, m);
+  }
+  std::vector<map> maps() {
+    std::vector<map> all;
+    for (size_t i = 0, n = sb_vm_map_count(vm_); i < n; ++i) all.emplace_back(vm_, sb_vm_map_at(vm_, i));
+    return all;
+  }
+
+  std::string take_trace() { return sb_vm_take_trace(vm_); }
+  void set_user_data(void* p) noexcept { sb_vm_set_user_data(vm_, p); }
+  void* user_data() const noexcept { return sb_vm_user_data(vm_); }
+
+ private:
+  sb_vm* vm_ = nullptr;
+};
+
+// The engines of this build on this host.
+inline std::vector<std::string> engines() {
+  std::vector<std::string> names;
+  for (size_t i = 0, n = sb_engine_count(); i < n; ++i) names.emplace_back(sb_engine_name(i));
+  return names;
+}
+
+}  // namespace springboard
+
+#endif  // SPRINGBOARD_HPP

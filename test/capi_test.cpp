@@ -1,0 +1,616 @@
+// The C API (runtime/springboard.h) and its C++ wrapper (springboard.hpp),
+// linked through the shared library as installed users link it: status
+// codes and messages for bad bytecode, assembly, ELF objects, engine names
+// and NULL handles; helpers, maps, statistics, machine code; every engine
+// giving the same r0 and memory.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "runtime/springboard.h"
+#include "runtime/springboard.hpp"
+
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<std::string> engine_names() { return springboard::engines(); }
+
+// A VM per test, destroyed at the end.
+class Capi : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(sb_vm_create(nullptr, &vm), SB_OK); }
+  void TearDown() override { sb_vm_destroy(vm); }
+  std::string error() const { return sb_vm_last_error(vm); }
+
+  sb_program* asm_program(const std::string& source, const char* name = "test.s") {
+    sb_program* p = nullptr;
+    EXPECT_EQ(sb_vm_load_asm(vm, name, source.c_str(), &p), SB_OK) << error();
+    return p;
+  }
+  // r0 of `p` on `engine` over `mem`, or the status name and message.
+  std::string run_on(sb_program* p, const std::string& engine, std::vector<uint8_t>& mem) {
+    sb_code* c = nullptr;
+    if (sb_status s = sb_program_compile(p, engine.c_str(), &c); s != SB_OK)
+      return std::string(sb_status_name(s)) + ": " + error();
+    uint64_t r0 = 0;
+    sb_status s = sb_code_run(c, mem.empty() ? nullptr : mem.data(), mem.size(), &r0);
+    sb_code_destroy(c);
+    if (s != SB_OK) return std::string(sb_status_name(s)) + ": " + error();
+    return std::to_string(r0);
+  }
+
+  sb_vm* vm = nullptr;
+};
+
+const std::vector<uint8_t> kHeader = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+                                      0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+
+// ---------------------------------------------------------------------------
+// Version, status names, engines.
+
+TEST(CapiBasics, VersionMatchesHeaderAndProject) {
+  EXPECT_STREQ(sb_version(), SPRINGBOARD_VERSION_STRING);
+  EXPECT_STREQ(SPRINGBOARD_VERSION_STRING, SB_PROJECT_VERSION);  // CMakeLists.txt's project(VERSION)
+  EXPECT_EQ(SPRINGBOARD_VERSION, SPRINGBOARD_VERSION_MAJOR * 10000 + SPRINGBOARD_VERSION_MINOR * 100 +
+                                     SPRINGBOARD_VERSION_PATCH);
+}
+
+TEST(CapiBasics, StatusNames) {
+  EXPECT_STREQ(sb_status_name(SB_OK), "SB_OK");
+  EXPECT_STREQ(sb_status_name(SB_ERR_BAD_PROGRAM), "SB_ERR_BAD_PROGRAM");
+  EXPECT_STREQ(sb_status_name(SB_ERR_INTERNAL), "SB_ERR_INTERNAL");
+  EXPECT_STREQ(sb_status_name(sb_status(999)), "SB_UNKNOWN_STATUS");
+  EXPECT_STREQ(sb_status_name(SB_STATUS_MAX_ENUM), "SB_UNKNOWN_STATUS");
+}
+
+TEST(CapiBasics, EngineListStartsWithTheInterpreter) {
+  std::vector<std::string> names = engine_names();
+  ASSERT_GE(names.size(), 2u);
+  EXPECT_EQ(names[0], "interp");
+  EXPECT_EQ(sb_engine_name(names.size()), nullptr);
+}
+
+// Every entry point takes NULL handles without crashing.
+TEST(CapiBasics, NullHandles) {
+  sb_program* p = nullptr;
+  sb_code* c = nullptr;
+  sb_map* m = nullptr;
+  sb_stats st;
+  uint64_t r0;
+  EXPECT_EQ(sb_vm_create(nullptr, nullptr), SB_ERR_NULL);
+  sb_vm_destroy(nullptr);
+  sb_program_destroy(nullptr);
+  sb_code_destroy(nullptr);
+  EXPECT_THAT(sb_vm_last_error(nullptr), HasSubstr("NULL"));
+  EXPECT_EQ(sb_vm_last_status(nullptr), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_load_bytecode(nullptr, "x", "", 0, &p), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_load_asm(nullptr, "x", "exit", &p), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_load_elf(nullptr, "x", "", 0, nullptr, nullptr, &p), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_load_file(nullptr, "x", nullptr, nullptr, &p), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_register_helper(nullptr, 1, "x", nullptr), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_create_map(nullptr, "m", SB_MAP_ARRAY, 4, 8, 1, &m), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_find_map(nullptr, "m", &m), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_map_count(nullptr), 0u);
+  EXPECT_EQ(sb_vm_map_at(nullptr, 0), nullptr);
+  EXPECT_EQ(sb_map_get_info(nullptr, nullptr), SB_ERR_NULL);
+  EXPECT_EQ(sb_map_lookup(nullptr, &r0, 4, &r0, 8), SB_ERR_NULL);
+  EXPECT_EQ(sb_map_update(nullptr, &r0, 4, &r0, 8, 0), SB_ERR_NULL);
+  EXPECT_EQ(sb_map_delete(nullptr, &r0, 4), SB_ERR_NULL);
+  EXPECT_EQ(sb_map_consume(nullptr, nullptr, nullptr, nullptr), SB_ERR_NULL);
+  EXPECT_EQ(sb_program_compile(nullptr, "interp", &c), SB_ERR_NULL);
+  EXPECT_EQ(sb_code_run(nullptr, nullptr, 0, &r0), SB_ERR_NULL);
+  EXPECT_EQ(sb_code_stats(nullptr, &st), SB_ERR_NULL);
+  EXPECT_EQ(sb_program_stats(nullptr, &st), SB_ERR_NULL);
+  EXPECT_EQ(sb_code_disassembly(nullptr), nullptr);
+  size_t size = 1;
+  EXPECT_EQ(sb_code_machine_code(nullptr, &size), nullptr);
+  EXPECT_EQ(size, 0u);
+  EXPECT_STREQ(sb_program_name(nullptr), "");
+  EXPECT_STREQ(sb_code_engine(nullptr), "");
+  EXPECT_EQ(sb_current_vm(), nullptr);
+}
+
+TEST_F(Capi, NullArgumentsAreNamed) {
+  EXPECT_EQ(sb_vm_load_asm(vm, "x", "exit", nullptr), SB_ERR_NULL);
+  EXPECT_EQ(error(), "sb_vm_load_asm: out is NULL");
+  EXPECT_EQ(sb_vm_last_status(vm), SB_ERR_NULL);
+  sb_program* p = nullptr;
+  EXPECT_EQ(sb_vm_load_asm(vm, "x", nullptr, &p), SB_ERR_NULL);
+  EXPECT_EQ(error(), "sb_vm_load_asm: source is NULL");
+  EXPECT_EQ(sb_vm_load_bytecode(vm, "x", nullptr, 8, &p), SB_ERR_NULL);
+  EXPECT_EQ(error(), "sb_vm_load_bytecode: bytes is NULL");
+  EXPECT_EQ(sb_vm_register_helper(vm, 1000, "h", nullptr), SB_ERR_NULL);
+  EXPECT_EQ(error(), "sb_vm_register_helper: fn is NULL");
+  p = asm_program("mov %r0, 1\nexit");
+  sb_code* c = nullptr;
+  EXPECT_EQ(sb_program_compile(p, nullptr, &c), SB_ERR_NULL);
+  EXPECT_EQ(error(), "sb_program_compile: engine is NULL");
+  ASSERT_EQ(sb_program_compile(p, "interp", &c), SB_OK);
+  EXPECT_EQ(sb_code_run(c, nullptr, 4, nullptr), SB_ERR_NULL);
+  EXPECT_EQ(error(), "sb_code_run: mem is NULL");
+  EXPECT_EQ(sb_code_run(c, nullptr, 0, nullptr), SB_OK);  // r0 may be NULL
+}
+
+// ---------------------------------------------------------------------------
+// Bad input: codes and messages naming the file and instruction.
+
+TEST_F(Capi, BadBytecodeNamesTheInstruction) {
+  sb_program* p = reinterpret_cast<sb_program*>(1);
+  // ja +1 into the second slot of a lddw.
+  const uint8_t jump_into_lddw[] = {0x05, 0, 1, 0, 0, 0, 0, 0, 0x18, 0, 0, 0, 0, 0, 0, 0,
+                                    0,    0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0};
+  EXPECT_EQ(sb_vm_load_bytecode(vm, "bad.bin", jump_into_lddw, sizeof jump_into_lddw, &p), SB_ERR_BAD_PROGRAM);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_THAT(error(), HasSubstr("bad.bin: instruction 0: jump into the middle of lddw"));
+
+  const uint8_t ragged[12] = {0x95};
+  EXPECT_EQ(sb_vm_load_bytecode(vm, "ragged.bin", ragged, sizeof ragged, &p), SB_ERR_BAD_PROGRAM);
+  EXPECT_THAT(error(), HasSubstr("ragged.bin"));
+
+  EXPECT_EQ(sb_vm_load_bytecode(vm, "empty.bin", "", 0, &p), SB_ERR_BAD_PROGRAM);
+  EXPECT_THAT(error(), HasSubstr("empty.bin"));
+
+  const uint8_t unknown_opcode[] = {0xff, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0};
+  EXPECT_EQ(sb_vm_load_bytecode(vm, nullptr, unknown_opcode, sizeof unknown_opcode, &p), SB_ERR_BAD_PROGRAM);
+  EXPECT_THAT(error(), HasSubstr("<bytecode>: instruction 0"));
+
+  const uint8_t no_exit[] = {0xb7, 0, 0, 0, 1, 0, 0, 0};  // mov r0, 1 and falls off the end
+  EXPECT_EQ(sb_vm_load_bytecode(vm, "fall.bin", no_exit, sizeof no_exit, &p), SB_ERR_BAD_PROGRAM);
+  EXPECT_THAT(error(), HasSubstr("fall.bin: instruction 0"));
+}
+
+TEST_F(Capi, BadAssemblyNamesTheLine) {
+  sb_program* p = nullptr;
+  EXPECT_EQ(sb_vm_load_asm(vm, "x.s", "mov %r0, 1\nfrobnicate %r1\nexit", &p), SB_ERR_BAD_PROGRAM);
+  EXPECT_THAT(error(), HasSubstr("x.s: line 2"));
+}
+
+TEST_F(Capi, FilesAndElfErrors) {
+  sb_program* p = nullptr;
+  EXPECT_EQ(sb_vm_load_file(vm, "/nonexistent/prog.o", nullptr, nullptr, &p), SB_ERR_IO);
+  EXPECT_EQ(error(), "/nonexistent/prog.o: cannot open file");
+
+  std::vector<uint8_t> garbage = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0};
+  EXPECT_EQ(sb_vm_load_elf(vm, "junk.o", garbage.data(), garbage.size(), nullptr, nullptr, &p), SB_ERR_BAD_ELF);
+  EXPECT_THAT(error(), HasSubstr("junk.o"));
+  EXPECT_EQ(p, nullptr);
+
+  // The same bytes from a file are recognized as ELF by their magic.
+  std::string path = ::testing::TempDir() + "capi_junk.o";
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(garbage.data()), garbage.size());
+  EXPECT_EQ(sb_vm_load_file(vm, path.c_str(), nullptr, nullptr, &p), SB_ERR_BAD_ELF);
+  EXPECT_THAT(error(), HasSubstr(path));
+}
+
+TEST_F(Capi, EngineNames) {
+  sb_program* p = asm_program("mov %r0, 1\nexit");
+  sb_code* c = nullptr;
+  EXPECT_EQ(sb_program_compile(p, "sparc", &c), SB_ERR_UNKNOWN_ENGINE);
+  EXPECT_EQ(c, nullptr);
+  EXPECT_THAT(error(), HasSubstr("unknown engine or architecture 'sparc'"));
+  EXPECT_THAT(error(), HasSubstr("interp"));
+  // Aliases resolve to listed engines.
+  for (const char* alias : {"x86-64", "arm64", "riscv64", "jit"}) {
+    sb_status s = sb_program_compile(p, alias, &c);
+    if (s == SB_ERR_UNAVAILABLE) {
+      EXPECT_THAT(error(), HasSubstr("not available")) << alias;
+      continue;
+    }
+    ASSERT_EQ(s, SB_OK) << alias << ": " << error();
+    std::vector<std::string> names = engine_names();
+    EXPECT_NE(std::find(names.begin(), names.end(), sb_code_engine(c)), names.end()) << alias;
+  }
+  // A known engine this build lacks is unavailable, not unknown.
+  for (const char* name : {"x86_64_native", "x86_64_emu", "arm64_emu", "riscv64_emu"}) {
+    std::vector<std::string> names = engine_names();
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      EXPECT_EQ(sb_program_compile(p, name, &c), SB_ERR_UNAVAILABLE) << name;
+    }
+  }
+}
+
+TEST_F(Capi, UnknownHelperIsACompileError) {
+  sb_program* p = asm_program("call 4242\nexit", "helper.s");  // loads: helpers are checked per compile
+  for (const std::string& e : engine_names()) {
+    sb_code* c = nullptr;
+    EXPECT_EQ(sb_program_compile(p, e.c_str(), &c), SB_ERR_COMPILE) << e;
+    EXPECT_THAT(error(), HasSubstr("helper.s: instruction 0: unknown helper 4242")) << e;
+  }
+}
+
+TEST_F(Capi, RunTimeFaultNamesTheInstruction) {
+  sb_program* p = asm_program("mov %r0, 1\nmov %r2, 77\ncall %r2\nexit", "callx.s");
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> mem;
+    EXPECT_THAT(run_on(p, e, mem), HasSubstr("SB_ERR_EXEC: callx.s: instruction 2")) << e;
+  }
+}
+
+// The last message is per thread: a failure elsewhere leaves ours alone.
+TEST_F(Capi, LastErrorIsPerThread) {
+  sb_program* p = nullptr;
+  EXPECT_EQ(sb_vm_load_asm(vm, "mine.s", "nope", &p), SB_ERR_BAD_PROGRAM);
+  std::thread other([&] {
+    EXPECT_STREQ(sb_vm_last_error(vm), "");
+    EXPECT_EQ(sb_vm_last_status(vm), SB_OK);
+    sb_program* q = nullptr;
+    EXPECT_EQ(sb_vm_load_asm(vm, "theirs.s", "nope", &q), SB_ERR_BAD_PROGRAM);
+    EXPECT_THAT(sb_vm_last_error(vm), HasSubstr("theirs.s"));
+  });
+  other.join();
+  EXPECT_THAT(error(), HasSubstr("mine.s"));
+  // Success leaves the message as it was.
+  asm_program("exit");
+  EXPECT_THAT(error(), HasSubstr("mine.s"));
+}
+
+// ---------------------------------------------------------------------------
+// Every engine gives the same r0 and memory.
+
+TEST_F(Capi, EveryEngineRunsTheBundledChecksum) {
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_file(vm, SB_EXAMPLES_DIR "/checksum.s", nullptr, nullptr, &p), SB_OK) << error();
+  EXPECT_THAT(sb_program_name(p), HasSubstr("checksum.s"));
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> mem = kHeader;
+    EXPECT_EQ(run_on(p, e, mem), std::to_string(0xb861)) << e;
+  }
+}
+
+TEST_F(Capi, EveryEngineWritesMemoryInPlace) {
+  sb_program* p = asm_program("ldxw %r0, [%r1+0]\nadd %r0, 1\nstxw [%r1+4], %r0\nstb [%r1+0], 9\nexit");
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> mem = {1, 2, 3, 4, 0, 0, 0, 0};
+    EXPECT_EQ(run_on(p, e, mem), std::to_string(0x04030202)) << e;
+    EXPECT_EQ(mem, (std::vector<uint8_t>{9, 2, 3, 4, 2, 2, 3, 4})) << e;
+  }
+}
+
+TEST_F(Capi, RawBytecode) {
+  const uint8_t prog[] = {0xb7, 0, 0, 0, 42, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0};  // mov r0, 42; exit
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_bytecode(vm, "answer.bin", prog, sizeof prog, &p), SB_OK) << error();
+  EXPECT_EQ(sb_program_slot_count(p), 2u);
+  EXPECT_STREQ(sb_program_name(p), "answer.bin");
+  // The same bytes from a file (neither ELF nor .s: raw bytecode).
+  std::string path = ::testing::TempDir() + "capi_answer.bin";
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(prog), sizeof prog);
+  sb_program* from_file = nullptr;
+  ASSERT_EQ(sb_vm_load_file(vm, path.c_str(), nullptr, nullptr, &from_file), SB_OK) << error();
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> mem;
+    EXPECT_EQ(run_on(p, e, mem), "42") << e;
+    EXPECT_EQ(run_on(from_file, e, mem), "42") << e;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+uint64_t add_three(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t, uint64_t) { return r1 + r2 * 10 + r3 * 100; }
+uint64_t times_two(uint64_t r1, uint64_t, uint64_t, uint64_t, uint64_t) { return r1 * 2; }
+// Reads the VM's user data: helpers reach their embedder through the VM.
+uint64_t user_value(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  sb_vm* vm = sb_current_vm();
+  return vm ? *static_cast<const uint64_t*>(sb_vm_user_data(vm)) : 0;
+}
+
+TEST_F(Capi, HelpersOnEveryEngine) {
+  ASSERT_EQ(sb_vm_register_helper(vm, 1000, "add_three", add_three), SB_OK);
+  ASSERT_EQ(sb_vm_register_helper(vm, 1001, nullptr, user_value), SB_OK);
+  uint64_t secret = 0x1234;
+  sb_vm_set_user_data(vm, &secret);
+  sb_program* p = asm_program(
+      "mov %r1, 1\nmov %r2, 2\nmov %r3, 3\ncall 1000\nmov %r6, %r0\ncall 1001\nadd %r0, %r6\nexit");
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> mem;
+    EXPECT_EQ(run_on(p, e, mem), std::to_string(321 + 0x1234)) << e;
+  }
+  // Registering an id again replaces the helper for later compiles.
+  ASSERT_EQ(sb_vm_register_helper(vm, 1000, "times_two", times_two), SB_OK);
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> mem;
+    EXPECT_EQ(run_on(p, e, mem), std::to_string(2 + 0x1234)) << e;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Maps.
+
+TEST_F(Capi, MapOperationsAndErrors) {
+  sb_map* hash = nullptr;
+  ASSERT_EQ(sb_vm_create_map(vm, "h", SB_MAP_HASH, 4, 8, 2, &hash), SB_OK) << error();
+  uint32_t k1 = 1, k2 = 2, k3 = 3;
+  uint64_t v = 10, out = 0;
+  EXPECT_EQ(sb_map_lookup(hash, &k1, 4, &out, 8), SB_ERR_NOT_FOUND);
+  EXPECT_EQ(error(), "map 'h': lookup: no such key");
+  EXPECT_EQ(sb_map_update(hash, &k1, 4, &v, 8, SB_UPDATE_ANY), SB_OK);
+  EXPECT_EQ(sb_map_lookup(hash, &k1, 4, &out, 8), SB_OK);
+  EXPECT_EQ(out, 10u);
+  EXPECT_EQ(sb_map_update(hash, &k1, 4, &v, 8, SB_UPDATE_NOEXIST), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("map 'h': update: EEXIST"));
+  EXPECT_EQ(sb_map_update(hash, &k2, 4, &v, 8, SB_UPDATE_EXIST), SB_ERR_NOT_FOUND);
+  EXPECT_EQ(sb_map_update(hash, &k2, 4, &v, 8, SB_UPDATE_ANY), SB_OK);
+  EXPECT_EQ(sb_map_update(hash, &k3, 4, &v, 8, SB_UPDATE_ANY), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("E2BIG"));
+  EXPECT_EQ(sb_map_delete(hash, &k2, 4), SB_OK);
+  EXPECT_EQ(sb_map_delete(hash, &k2, 4), SB_ERR_NOT_FOUND);
+  EXPECT_EQ(sb_map_lookup(hash, &k1, 8, &out, 8), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(error(), "map 'h': key size is 4, not 8");
+  EXPECT_EQ(sb_map_update(hash, &k1, 4, &v, 4, 0), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(error(), "map 'h': value size is 8, not 4");
+
+  sb_map* m = nullptr;
+  EXPECT_EQ(sb_vm_create_map(vm, "h", SB_MAP_ARRAY, 4, 8, 1, &m), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("'h'"));
+  EXPECT_EQ(sb_vm_create_map(vm, "odd", sb_map_type(77), 4, 8, 1, &m), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("odd"));
+  EXPECT_EQ(sb_vm_create_map(vm, "", SB_MAP_ARRAY, 4, 8, 1, &m), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(sb_vm_find_map(vm, "absent", &m), SB_ERR_NOT_FOUND);
+  EXPECT_EQ(error(), "no map named 'absent'");
+  ASSERT_EQ(sb_vm_find_map(vm, "h", &m), SB_OK);
+  EXPECT_EQ(m, hash);  // one handle per map
+  EXPECT_EQ(sb_vm_map_count(vm), 1u);
+  EXPECT_EQ(sb_vm_map_at(vm, 0), hash);
+  EXPECT_EQ(sb_vm_map_at(vm, 1), nullptr);
+  EXPECT_EQ(sb_map_consume(hash, [](void*, const void*, size_t) {}, nullptr, nullptr), SB_ERR_MAP);
+  EXPECT_EQ(error(), "map 'h': not a ring buffer");
+
+  sb_map* ring = nullptr;
+  ASSERT_EQ(sb_vm_create_map(vm, "ring", SB_MAP_RINGBUF, 0, 0, 4096, &ring), SB_OK) << error();
+  size_t n = 99;
+  EXPECT_EQ(sb_map_consume(ring, [](void*, const void*, size_t) {}, nullptr, &n), SB_OK);
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(sb_map_lookup(ring, &k1, 0, &out, 0), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("no elements to look up"));
+}
+
+// A program updates a map through the handle sb_map_info gives.
+TEST_F(Capi, ProgramsSeeTheEmbeddersMaps) {
+  sb_map* counts = nullptr;
+  ASSERT_EQ(sb_vm_create_map(vm, "counts", SB_MAP_ARRAY, 4, 8, 4, &counts), SB_OK);
+  sb_map_info info;
+  ASSERT_EQ(sb_map_get_info(counts, &info), SB_OK);
+  EXPECT_STREQ(info.name, "counts");
+  EXPECT_EQ(info.type, uint32_t(SB_MAP_ARRAY));
+  EXPECT_EQ(info.key_size, 4u);
+  EXPECT_EQ(info.value_size, 8u);
+  EXPECT_EQ(info.max_entries, 4u);
+  char source[256];
+  std::snprintf(source, sizeof source,
+                "lddw %%r1, %#llx\nmov %%r2, %%r10\nadd %%r2, -4\nstw [%%r10-4], 2\ncall 1\n"
+                "jeq %%r0, 0, +3\nmov %%r1, 5\nlock add [%%r0+0], %%r1\nmov %%r0, 1\nexit",
+                static_cast<unsigned long long>(info.handle));
+  sb_program* p = asm_program(source);
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> mem;
+    EXPECT_EQ(run_on(p, e, mem), "1") << e;
+  }
+  uint32_t key = 2;
+  uint64_t value = 0;
+  ASSERT_EQ(sb_map_lookup(counts, &key, 4, &value, 8), SB_OK);
+  EXPECT_EQ(value, 5 * engine_names().size());
+}
+
+// ---------------------------------------------------------------------------
+// Statistics, machine code, disassembly.
+
+TEST_F(Capi, StatisticsCountEveryRun) {
+  sb_program* p = asm_program("mov %r0, 1\nexit");
+  sb_program* faulting = asm_program("mov %r2, 77\ncall %r2\nexit");
+  uint64_t total = 0;
+  for (const std::string& e : engine_names()) {
+    sb_code* c = nullptr;
+    ASSERT_EQ(sb_program_compile(p, e.c_str(), &c), SB_OK) << error();
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(sb_code_run(c, nullptr, 0, nullptr), SB_OK) << e;
+    sb_stats st;
+    ASSERT_EQ(sb_code_stats(c, &st), SB_OK);
+    EXPECT_EQ(st.run_count, 3u) << e;
+    EXPECT_GT(st.run_time_ns, 0u) << e;
+    total += 3;
+    sb_code* f = nullptr;
+    ASSERT_EQ(sb_program_compile(faulting, e.c_str(), &f), SB_OK) << error();
+    EXPECT_EQ(sb_code_run(f, nullptr, 0, nullptr), SB_ERR_EXEC);
+    ASSERT_EQ(sb_code_stats(f, &st), SB_OK);
+    EXPECT_EQ(st.run_count, 1u) << e;
+  }
+  sb_stats st;
+  ASSERT_EQ(sb_program_stats(p, &st), SB_OK);
+  EXPECT_EQ(st.run_count, total);
+  EXPECT_EQ(sb_program_stats(p, nullptr), SB_ERR_NULL);
+}
+
+TEST(CapiStats, CountingWithoutTiming) {
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_TIMING;
+  springboard::vm vm(o);
+  springboard::program p = vm.load_asm("mov %r0, 1\nexit");
+  springboard::code c = p.compile(springboard::engines().back());
+  c.run();
+  c.run();
+  EXPECT_EQ(c.stats().run_count, 2u);
+  EXPECT_EQ(c.stats().run_time_ns, 0u);
+  EXPECT_EQ(p.stats().run_count, 2u);
+}
+
+// Runs of one code from several threads at once, counted exactly.
+TEST_F(Capi, ConcurrentRuns) {
+  sb_program* p = asm_program("ldxdw %r0, [%r1+0]\nadd %r0, 1\nexit");
+  for (const std::string& e : engine_names()) {
+    if (e.find("_emu") != std::string::npos && e != "arm64_emu") continue;  // Unicorn is slow; one is enough
+    sb_code* c = nullptr;
+    ASSERT_EQ(sb_program_compile(p, e.c_str(), &c), SB_OK) << error();
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        for (uint64_t i = 0; i < 25; ++i) {
+          uint64_t mem = t * 1000 + i, r0 = 0;
+          if (sb_code_run(c, &mem, sizeof mem, &r0) != SB_OK || r0 != mem + 1) ++wrong;
+        }
+      });
+    for (std::thread& t : threads) t.join();
+    EXPECT_EQ(wrong, 0) << e;
+    sb_stats st;
+    ASSERT_EQ(sb_code_stats(c, &st), SB_OK);
+    EXPECT_EQ(st.run_count, 100u) << e;
+  }
+}
+
+TEST_F(Capi, CodeOutlivesItsProgram) {
+  sb_program* p = asm_program("mov %r0, 7\nexit");
+  sb_code* c = nullptr;
+  ASSERT_EQ(sb_program_compile(p, "interp", &c), SB_OK);
+  sb_program_destroy(p);
+  uint64_t r0 = 0;
+  ASSERT_EQ(sb_code_run(c, nullptr, 0, &r0), SB_OK);
+  EXPECT_EQ(r0, 7u);
+}
+
+TEST_F(Capi, MachineCodeAndDisassembly) {
+  sb_program* p = asm_program("mov %r0, 7\nexit");
+  for (const std::string& e : engine_names()) {
+    sb_code* c = nullptr;
+    ASSERT_EQ(sb_program_compile(p, e.c_str(), &c), SB_OK) << error();
+    size_t size = 0;
+    const uint8_t* bytes = sb_code_machine_code(c, &size);
+    const char* text = sb_code_disassembly(c);
+    ASSERT_NE(text, nullptr) << error();
+    if (e == "interp") {
+      EXPECT_EQ(bytes, nullptr);
+      EXPECT_EQ(size, 0u);
+      EXPECT_THAT(text, HasSubstr("mov %r0, 7"));
+    } else {
+      EXPECT_NE(bytes, nullptr) << e;
+      EXPECT_GT(size, 4u) << e;
+      EXPECT_THAT(text, HasSubstr("    0: ")) << e;
+      EXPECT_THAT(text, HasSubstr("ret")) << e;
+    }
+    EXPECT_EQ(sb_code_disassembly(c), text);  // computed once
+  }
+}
+
+// ---------------------------------------------------------------------------
+// ELF objects from clang (test/programs).
+
+#define SB_REQUIRE_PROGRAMS() \
+  if (!SB_BPF_HAVE_CLANG) GTEST_SKIP() << "no BPF clang found at configure time: test/programs were not built"
+
+TEST_F(Capi, ElfObjectWithItsMapsOnEveryEngine) {
+  SB_REQUIRE_PROGRAMS();
+  const std::string path = std::string(SB_BPF_PROGRAMS) + "/counters.o";
+  sb_program* p = nullptr;
+  EXPECT_EQ(sb_vm_load_file(vm, path.c_str(), "nope", nullptr, &p), SB_ERR_BAD_ELF);
+  EXPECT_THAT(error(), HasSubstr(path));
+  EXPECT_THAT(error(), HasSubstr("nope"));
+  // A fresh VM: the failed load may have created the object's maps.
+  sb_vm_destroy(vm);
+  ASSERT_EQ(sb_vm_create(nullptr, &vm), SB_OK);
+  ASSERT_EQ(sb_vm_load_file(vm, path.c_str(), "tc", "count_bytes", &p), SB_OK) << error();
+  sb_map* totals = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm, "totals", &totals), SB_OK) << error();
+  EXPECT_GE(sb_vm_map_count(vm), 4u);
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> mem = {5, 6, 7};
+    run_on(p, e, mem);
+  }
+  uint32_t runs_key = 0;  // totals[RUNS]
+  int64_t runs = 0;
+  ASSERT_EQ(sb_map_lookup(totals, &runs_key, 4, &runs, 8), SB_OK) << error();
+  EXPECT_EQ(runs, int64_t(engine_names().size()));
+  sb_map* counts = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm, "byte_counts", &counts), SB_OK);
+  uint32_t byte = 6;
+  uint64_t count = 0;
+  ASSERT_EQ(sb_map_lookup(counts, &byte, 4, &count, 8), SB_OK) << error();
+  EXPECT_EQ(count, engine_names().size());
+}
+
+// bpf_printk output collects in the VM until taken.
+TEST_F(Capi, TraceOutput) {
+  SB_REQUIRE_PROGRAMS();
+  const std::string path = std::string(SB_BPF_PROGRAMS) + "/globals.o";
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_file(vm, path.c_str(), "xdp", nullptr, &p), SB_OK) << error();
+  std::vector<uint8_t> mem(4);
+  run_on(p, "interp", mem);
+  EXPECT_THAT(sb_vm_take_trace(vm), HasSubstr("call 1 len 4"));
+  EXPECT_STREQ(sb_vm_take_trace(vm), "");
+}
+
+TEST(CapiElf, FromMemory) {
+  SB_REQUIRE_PROGRAMS();
+  std::ifstream in(std::string(SB_BPF_PROGRAMS) + "/counters.o", std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  springboard::vm vm;
+  springboard::program p = vm.load_elf(bytes.data(), bytes.size(), "tc", "", "counters.o");
+  std::vector<uint8_t> mem = {1, 2};
+  EXPECT_EQ(p.compile("interp").run(mem), 2u);  // two fresh keys
+  // Loading the object again would create its maps twice.
+  try {
+    vm.load_elf(bytes.data(), bytes.size(), "tc", "", "counters.o");
+    ADD_FAILURE() << "loaded twice";
+  } catch (const springboard::error& e) {
+    EXPECT_EQ(e.code(), SB_ERR_BAD_ELF);
+    EXPECT_THAT(e.what(), HasSubstr("counters.o"));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The C++ wrapper.
+
+TEST(CapiCpp, ErrorsCarryCodeAndMessage) {
+  springboard::vm vm;
+  try {
+    vm.load_asm("jmp nowhere", "bad.s");
+    ADD_FAILURE() << "accepted";
+  } catch (const springboard::error& e) {
+    EXPECT_EQ(e.code(), SB_ERR_BAD_PROGRAM);
+    EXPECT_THAT(e.what(), HasSubstr("bad.s: line 1"));
+  }
+  springboard::program p = vm.load_asm("mov %r0, 1\nexit");
+  try {
+    p.compile("vax");
+    ADD_FAILURE() << "compiled";
+  } catch (const springboard::error& e) {
+    EXPECT_EQ(e.code(), SB_ERR_UNKNOWN_ENGINE);
+  }
+}
+
+TEST(CapiCpp, EveryEngineThroughTheWrapper) {
+  springboard::vm vm;
+  vm.register_helper(1000, times_two, "times_two");
+  springboard::map m = vm.create_map("m", SB_MAP_HASH, 4, 8, 8);
+  m.set(uint32_t(3), uint64_t(20));
+  EXPECT_EQ(m.value<uint64_t>(uint32_t(3)), 20u);
+  EXPECT_FALSE(m.value<uint64_t>(uint32_t(4)).has_value());
+  EXPECT_TRUE(m.erase(uint32_t(3)));
+  EXPECT_FALSE(m.erase(uint32_t(3)));
+  EXPECT_TRUE(vm.find_map("m").has_value());
+  EXPECT_FALSE(vm.find_map("n").has_value());
+  EXPECT_EQ(vm.maps().size(), 1u);
+  springboard::program p = vm.load_asm("mov %r1, 21\ncall 1000\nexit", "twice.s");
+  EXPECT_EQ(p.name(), "twice.s");
+  for (const std::string& e : springboard::engines()) {
+    springboard::code c = p.compile(e);
+    EXPECT_EQ(c.run(), 42u) << e;
+    EXPECT_EQ(c.engine(), e);
+    EXPECT_EQ(c.stats().run_count, 1u);
+    EXPECT_FALSE(c.disassembly().empty());
+    springboard::code moved = std::move(c);
+    EXPECT_EQ(moved.run(), 42u);
+  }
+  EXPECT_EQ(p.stats().run_count, 2 * springboard::engines().size());
+}
+
+}  // namespace
