@@ -391,6 +391,28 @@ TEST_P(AotRun, ObjectHasTheDocumentedSymbolsAndRelocations) {
   EXPECT_TRUE(map_reloc && lookup_reloc && parse_sym) << pe;
 }
 
+// Bad input gets an sb::Error naming the place, never a broken object.
+TEST(AotErrors, NameTheBadSymbolOrReference) {
+  const bpf::Program p = bpf::assemble("lddw %r0, 0\nexit\n", "bad.s");
+  const rt::HelperTable helpers = rt::HelperTable::conformance();
+  auto message = [&](const aot::Links& links, const std::string& name) -> std::string {
+    try {
+      aot::compile_object(p, helpers, links, {Arch::X86_64, name});
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message({}, "1st"), "program symbol: '1st' is not a C identifier");
+  const std::vector<bpf::MapDef> maps = {{"my-map", 2, 4, 8, 1, 0, false, {}}};
+  std::vector<bpf::MapRef> refs = {{0, 0, 0, false}};
+  EXPECT_EQ(message({maps, refs}, "prog"), "map 'my-map': 'sb_map_my-map' is not a C identifier");
+  refs = {{0, 1, 0, false}};
+  EXPECT_EQ(message({maps, refs}, "prog"), "bad.s: instruction 0: lddw names map 1 of 1");
+  refs = {{1, 0, 0, false}};  // the second slot of the lddw
+  EXPECT_EQ(message({maps, refs}, "prog"), "bad.s: 1 of 1 map references found no lddw in the lowered program");
+}
+
 INSTANTIATE_TEST_SUITE_P(Archs, AotRun, testing::ValuesIn(kArchs),
                          [](const testing::TestParamInfo<ArchCase>& i) { return std::string(i.param.name); });
 
