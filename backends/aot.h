@@ -24,9 +24,9 @@
 //                                       instruction insn; `program` is NAME's address;
 //                                       the result becomes NAME's return value
 //
-// Every reference is position-independent, so the object links into PIE
-// executables and static ones alike (non-preemptible symbols; for a shared
-// library, define the helpers and maps in it):
+// Every reference is PC-relative, so the object links into PIE executables
+// and static ones alike (not into a shared library where the symbols could
+// be preempted: that would need GOT references):
 //
 //   arch      call of a helper / sb_trap             address of a map or global data
 //   x86-64    call sym          R_X86_64_PLT32       lea sym(%rip)    R_X86_64_PC32

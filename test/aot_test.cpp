@@ -101,6 +101,7 @@ struct ElfCase {
   const char* object;
   bpf::ElfSelection which;
   std::vector<Bytes> steps;
+  std::vector<size_t> consume = {};  // steps after which the ring buffers are read (and after the last)
 };
 
 Bytes udp(uint8_t proto, uint16_t ethertype = 0x0800) {
@@ -119,7 +120,11 @@ std::vector<ElfCase> elf_cases() {
   for (size_t i = 0; i < hundred.size(); ++i) hundred[i] = uint8_t(i % 7);
   Bytes short_udp = udp(17);
   short_udp.resize(short_udp.size() - 4);
+  std::vector<Bytes> ring;
+  for (int i = 0; i < 30; ++i) ring.push_back({uint8_t(i), 1, 2, 3, 4});
+  for (int i = 0; i < 60; ++i) ring.push_back({uint8_t(100 + i), 9, 8, 7, 6, 5});  // fills up, then wraps
   return {
+      {"ringbuf", "ringbuf", {"tp/produce", ""}, ring, {29}},
       {"packet", "packet", {"xdp", ""}, {udp(17), udp(17), udp(6), udp(17, 0x0806), short_udp, {}}},
       {"counters", "counters", {"tc", ""}, {{1, 2, 2, 3}, {0, 1, 5}, {}, {0}, hundred, {1, 1, 1}}},
       {"legacy", "legacy", {"socket", ""}, {{1}, {1, 2}, {1, 2, 3, 4, 5}, {5, 4, 3, 2, 1}}},
@@ -147,14 +152,17 @@ struct Program {
   std::vector<std::string> dump_maps;  // map names to dump
   std::vector<std::pair<std::string, size_t>> dump_data;  // global data symbols and sizes
   std::vector<Bytes> steps;
+  std::vector<bool> consume;  // per step: read the ring buffers after it
   std::string expected_runs;  // trace and run lines, in order
   std::vector<std::string> expected_state;  // map and data lines, any order
 };
 
 void interpret(Program& prog, const bpf::Program& p, const rt::HelperTable& helpers, rt::Environment* env) {
   const Engine* interp = rt::find_engine(rt::EngineKind::Interp, Arch::X86_64);
-  for (const Bytes& step : prog.steps) {
-    Bytes mem = step;
+  prog.consume.resize(prog.steps.size(), false);
+  prog.consume.back() = true;  // every program leaves its ring buffers empty
+  for (size_t s = 0; s < prog.steps.size(); ++s) {
+    Bytes mem = prog.steps[s];
     std::string run;
     try {
       const uint64_t r0 = interp->run(p, helpers, mem);  // before hex(mem)
@@ -168,6 +176,10 @@ void interpret(Program& prog, const bpf::Program& p, const rt::HelperTable& help
       for (std::string line; std::getline(trace, line);) prog.expected_runs += "trace " + prog.symbol + ": " + line + "\n";
     }
     prog.expected_runs += "run " + prog.symbol + " " + run + "\n";
+    if (env && prog.consume[s])
+      for (rt::Map* m : env->maps())
+        if (auto* ring = dynamic_cast<rt::RingBufMap*>(m))
+          ring->consume([&](std::span<const uint8_t> r) { prog.expected_runs += "ring " + m->name() + " " + hex(r) + "\n"; });
   }
 }
 
@@ -192,6 +204,8 @@ Program elf_program(const ElfCase& c, Arch arch) {
   rt::HelperTable helpers = rt::standard_helpers(env);
   prog.object = aot::compile_object(elf.program, helpers, {elf.maps, elf.map_refs}, {arch, prog.symbol});
   prog.steps = c.steps;
+  prog.consume.assign(c.steps.size(), false);
+  for (size_t k : c.consume) prog.consume.at(k) = true;
   interpret(prog, elf.program, helpers, &env);
   for (size_t k = 0; k < elf.maps.size(); ++k) {
     const bpf::MapDef& d = elf.maps[k];
@@ -254,7 +268,8 @@ std::string cases_c(const std::vector<Program>& programs) {
     for (const std::string& m : p.dump_maps) maps += fmt::format("  {{\"{}\", &sb_map_{}}},\n", m, m);
     for (size_t s = 0; s < p.steps.size(); ++s) {
       c += fmt::format("static const unsigned char in_{}_{}[] = {};\n", k, s, c_bytes(p.steps[s]));
-      steps += fmt::format("  {{\"{}\", {}, in_{}_{}, {}}},\n", p.symbol, p.symbol, k, s, p.steps[s].size());
+      steps += fmt::format("  {{\"{}\", {}, in_{}_{}, {}, {}}},\n", p.symbol, p.symbol, k, s, p.steps[s].size(),
+                           p.consume[s] ? 1 : 0);
     }
   }
   c += "const struct sb_step sb_steps[] = {\n" + steps + "};\n";
@@ -307,6 +322,7 @@ TEST_P(AotRun, LinkedObjectsMatchTheInterpreter) {
   int status = 0;
   std::string out = run_command(link, status);
   ASSERT_EQ(status, 0) << link << "\n" << out;
+  EXPECT_EQ(out, "") << "the linker warned: " << link;
   out = run_command(fmt::format("{} {}", a.runner, exe.string()), status);
   ASSERT_EQ(status, 0) << out;
 

@@ -1,6 +1,7 @@
 #include "backends/mc/emitter.h"
 
 #include <llvm/MC/MCAsmBackend.h>
+#include <llvm/MC/MCAsmInfo.h>
 #include <llvm/MC/MCAssembler.h>
 #include <llvm/MC/MCCodeEmitter.h>
 #include <llvm/MC/MCContext.h>
@@ -148,6 +149,9 @@ void Emitter::data_object(const std::string& name, std::span<const uint8_t> init
 CodeImage Emitter::finish() {
   CodeImage image;
   end_function();
+  // An object says its stack is not executable, or linkers warn (and make it so).
+  if (kind_ == OutputKind::Object)
+    if (llvm::MCSection* note = target_.mai().getNonexecutableStackSection(*s_->ctx)) s_->streamer->switchSection(note);
   s_->streamer->finish();
   // LLVM reports problems such as an out-of-range fixup by printing them
   // and carrying on; code produced after one must never be used.

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { HASH = 1, ARRAY = 2, PERCPU_ARRAY = 6 };
+enum { HASH = 1, ARRAY = 2, PERCPU_ARRAY = 6, RINGBUF = 27 };
 enum { ANY = 0, NOEXIST = 1, EXIST = 2 };
 
 struct sb_trap_info sb_last_trap;
@@ -22,7 +22,10 @@ static size_t slot_size(const struct sb_map *m) {
 
 static unsigned char *storage(struct sb_map *m) {
   if (!m->storage) {
-    m->storage = calloc(m->max_entries ? m->max_entries : 1, slot_size(m));
+    /* A ring buffer: producer and consumer positions, then twice its size,
+     * so that a record that wraps stays contiguous where it was written. */
+    m->storage = m->type == RINGBUF ? calloc(1, 16 + 2 * (size_t)m->max_entries)
+                                    : calloc(m->max_entries ? m->max_entries : 1, slot_size(m));
     if (!m->storage) abort();
   }
   return m->storage;
@@ -107,6 +110,81 @@ uint64_t sb_helper_map_delete_elem(uint64_t map, uint64_t key, uint64_t r3, uint
   if (i < 0) return err(-ENOENT);
   memset(slot(m, (uint32_t)i), 0, slot_size(m));
   return 0;
+}
+
+/* Ring buffers: the kernel's 8-byte record header (length with busy and
+ * discard bits, then a page offset, unused here), records rounded up to 8
+ * bytes, at most size - 1 bytes not yet consumed. */
+enum { BUSY = 1u << 31, DISCARD = 1u << 30, HEADER = 8 };
+
+static int is_ring(const struct sb_map *m) {
+  return m && m->type == RINGBUF && m->max_entries && (m->max_entries & (m->max_entries - 1)) == 0;
+}
+static uint64_t *ring_pos(struct sb_map *m) { return (uint64_t *)(void *)storage(m); } /* [0] producer, [1] consumer */
+static unsigned char *ring_data(struct sb_map *m) { return storage(m) + 16; }
+
+uint64_t sb_helper_ringbuf_reserve(uint64_t ring, uint64_t size, uint64_t flags, uint64_t r4, uint64_t r5) {
+  (void)r4, (void)r5;
+  struct sb_map *m = map_of(ring);
+  if (!is_ring(m) || flags != 0 || size > UINT32_MAX / 4) return 0;
+  uint64_t *pos = ring_pos(m);
+  const uint64_t len = round8(size + HEADER);
+  if (pos[0] + len - pos[1] > m->max_entries - 1) return 0;
+  unsigned char *hdr = ring_data(m) + (pos[0] & (m->max_entries - 1));
+  const uint32_t header[2] = {(uint32_t)size | BUSY, 0};
+  memcpy(hdr, header, sizeof header);
+  pos[0] += len;
+  return (uint64_t)(uintptr_t)(hdr + HEADER);
+}
+
+static void ring_commit(uint64_t sample, int discard) {
+  if (!sample) return;
+  unsigned char *hdr = (unsigned char *)(uintptr_t)sample - HEADER;
+  uint32_t len;
+  memcpy(&len, hdr, 4);
+  len = (len & ~(uint32_t)BUSY) | (discard ? DISCARD : 0);
+  memcpy(hdr, &len, 4);
+}
+
+uint64_t sb_helper_ringbuf_submit(uint64_t sample, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5) {
+  (void)r2, (void)r3, (void)r4, (void)r5;
+  ring_commit(sample, 0);
+  return 0;
+}
+
+uint64_t sb_helper_ringbuf_discard(uint64_t sample, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5) {
+  (void)r2, (void)r3, (void)r4, (void)r5;
+  ring_commit(sample, 1);
+  return 0;
+}
+
+uint64_t sb_helper_ringbuf_output(uint64_t ring, uint64_t data, uint64_t size, uint64_t flags, uint64_t r5) {
+  (void)r5;
+  if (!is_ring(map_of(ring)) || (!data && size) || (flags & ~(uint64_t)3)) return err(-EINVAL);
+  const uint64_t rec = sb_helper_ringbuf_reserve(ring, size, 0, 0, 0);
+  if (!rec) return err(-EAGAIN);
+  if (size) memcpy((void *)(uintptr_t)rec, ptr(data), size);
+  ring_commit(rec, 0);
+  return 0;
+}
+
+size_t sb_ringbuf_consume(struct sb_map *m, void (*fn)(const void *, size_t, void *), void *arg) {
+  if (!is_ring(m)) return 0;
+  uint64_t *pos = ring_pos(m);
+  size_t seen = 0;
+  while (pos[1] < pos[0]) {
+    const unsigned char *hdr = ring_data(m) + (pos[1] & (m->max_entries - 1));
+    uint32_t len;
+    memcpy(&len, hdr, 4);
+    if (len & BUSY) break;
+    const uint32_t size = len & ~(uint32_t)(BUSY | DISCARD);
+    pos[1] += round8((size_t)size + HEADER);
+    if (!(len & DISCARD)) {
+      fn(hdr + HEADER, size, arg);
+      ++seen;
+    }
+  }
+  return seen;
 }
 
 /* trace_printk: the conversions of runtime/std_helpers.cpp. */

@@ -5,6 +5,8 @@
  *   trace NAME: TEXT           a trace_printk line, as it happens
  *   run NAME r0=0x.. mem=HEX   after each step, with " trap=CODE:INSN" when
  *                              the program faulted (sb_trap)
+ *   ring NAME HEX              each ring buffer record, after the steps that
+ *                              consume and at the end
  *   map NAME [i] HEX           at the end: arrays by index,
  *   map NAME KEY -> VALUE      hash maps by slot (the test sorts them),
  *   data NAME HEX              and global data,
@@ -42,6 +44,18 @@ static void print_element(const void *key, void *value, void *arg) {
   printf("\n");
 }
 
+static void print_record(const void *record, size_t size, void *arg) {
+  printf("ring %s ", (const char *)arg);
+  print_hex(record, size);
+  printf("\n");
+}
+
+static void consume_rings(void) {
+  for (size_t m = 0; m < sb_num_dump_maps; ++m)
+    if (sb_dump_maps[m].map->type == 27)
+      sb_ringbuf_consume(sb_dump_maps[m].map, print_record, (void *)sb_dump_maps[m].name);
+}
+
 int main(void) {
   sb_trace_sink = trace_line;
   for (size_t s = 0; s < sb_num_steps; ++s) {
@@ -58,9 +72,12 @@ int main(void) {
       printf(" trap=%llu:%llu", (unsigned long long)sb_last_trap.code, (unsigned long long)sb_last_trap.insn);
     printf("\n");
     free(mem);
+    if (st->consume) consume_rings();
   }
+  consume_rings();
   for (size_t m = 0; m < sb_num_dump_maps; ++m) {
     struct sb_map *map = sb_dump_maps[m].map;
+    if (map->type == 27) continue;
     if (map->type == 1) {
       struct each e = {sb_dump_maps[m].name, map};
       sb_map_for_each(map, print_element, &e);

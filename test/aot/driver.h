@@ -12,6 +12,7 @@ struct sb_step {
   uint64_t (*fn)(void *mem, size_t len);
   const unsigned char *mem;
   size_t len;
+  int consume; /* then read every ring buffer */
 };
 struct sb_dump_map {
   const char *name;
