@@ -11,9 +11,8 @@
 // Also: the object `springboard compile --emit obj` writes, read back with
 // llvm-readelf: the program's symbol, its global data and the relocations
 // of the documented names for each architecture.
-#include <unistd.h>
-
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -144,6 +143,21 @@ call %r1
 exit
 )";
 
+// trace_printk of the input memory as its format (r1, r2 are mem, len),
+// with three fixed arguments: the conversions sb_aot.c shares with the
+// standard helper, and formats both reject (-EINVAL, no line).
+constexpr const char* kPrintkSource = R"(
+mov %r3, -5
+mov %r4, 0
+mov %r5, 255
+call 6
+exit
+)";
+const char* const kPrintkFormats[] = {
+    "%d %u %x", "%i|%X|%c", "%p %px %%", "[%5d] [%-5d] [%05x]", "%lld %llu %llx", "%hhd %zu %lx", "%+d % d %#x",
+    "%.3d %8.4x", "no newline\n", "", "%q", "%d %d %d %d", "%",
+};
+
 // One program as the executable runs it, and what the interpreter says.
 struct Program {
   std::string symbol;
@@ -243,6 +257,17 @@ std::vector<Program> all_programs(Arch arch) {
   }
   if (SB_BPF_HAVE_CLANG)
     for (const ElfCase& c : elf_cases()) out.push_back(elf_program(c, arch));
+  {
+    Program printk;
+    printk.symbol = "t_printk";
+    bpf::Program p = bpf::assemble(kPrintkSource, "printk.s");
+    rt::Environment env;
+    rt::HelperTable helpers = rt::standard_helpers(env);
+    printk.object = aot::compile_object(p, helpers, {}, {arch, printk.symbol});
+    for (const char* f : kPrintkFormats) printk.steps.emplace_back(f, f + std::strlen(f) + 1);
+    interpret(printk, p, helpers, &env);
+    out.push_back(std::move(printk));
+  }
   Program callx;
   callx.symbol = "t_callx";
   bpf::Program p = bpf::assemble(kCallxSource, "callx.s");

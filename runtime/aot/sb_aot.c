@@ -228,29 +228,30 @@ static int convert(const char *f, size_t n, size_t *i, uint64_t arg, struct line
   int w = -1;
   switch (conv) {
     case 'd': case 'i':
-      if (longs) strcpy(spec + s, "lld"), w = snprintf(buf, sizeof buf, spec, (long long)arg);
-      else strcpy(spec + s, "d"), w = snprintf(buf, sizeof buf, spec, (int)(uint32_t)arg);
+      strcpy(spec + s, longs ? "lld" : "d");
+      w = longs ? snprintf(buf, sizeof buf, spec, (long long)arg) : snprintf(buf, sizeof buf, spec, (int)(uint32_t)arg);
       break;
-    case 'u': case 'x': case 'X':
-      if (longs) spec[s] = 'l', spec[s + 1] = 'l', spec[s + 2] = conv, spec[s + 3] = 0,
-                 w = snprintf(buf, sizeof buf, spec, (unsigned long long)arg);
-      else spec[s] = conv, spec[s + 1] = 0, w = snprintf(buf, sizeof buf, spec, (unsigned)(uint32_t)arg);
+    case 'u': case 'x': case 'X': {
+      const char tail[4] = {longs ? 'l' : conv, longs ? 'l' : 0, longs ? conv : 0, 0};
+      strcpy(spec + s, tail);
+      w = longs ? snprintf(buf, sizeof buf, spec, (unsigned long long)arg)
+                : snprintf(buf, sizeof buf, spec, (unsigned)(uint32_t)arg);
       break;
+    }
     case 'c':
-      strcpy(spec + s, "c"), w = snprintf(buf, sizeof buf, spec, (int)(uint8_t)arg);
+      strcpy(spec + s, "c");
+      w = snprintf(buf, sizeof buf, spec, (int)(uint8_t)arg);
       break;
     case 's': {
       char str[MAX_STRING + 1] = "";
-      if (arg) {
-        strncpy(str, (const char *)ptr(arg), MAX_STRING);
-        str[MAX_STRING] = 0;
-      }
-      strcpy(spec + s, "s"), w = snprintf(buf, sizeof buf, spec, str);
+      if (arg) strncpy(str, (const char *)ptr(arg), MAX_STRING);
+      strcpy(spec + s, "s");
+      w = snprintf(buf, sizeof buf, spec, str);
       break;
     }
     case 'p':
-      if (*i + 1 < n && f[*i + 1] == 'x') ++*i;
-      w = snprintf(buf, sizeof buf, "%#llx", (unsigned long long)arg);
+      if (*i + 1 < n && f[*i + 1] == 'x') ++*i; /* %px: the raw value, as %p */
+      w = snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)arg); /* as fmt {:#x}: 0 is 0x0 */
       break;
     default:
       return 0;
