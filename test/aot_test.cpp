@@ -134,11 +134,15 @@ std::vector<ElfCase> elf_cases() {
   };
 }
 
-// callx of a helper id the table lacks (a fault: sb_trap), and of the
-// conformance table's unwind helper.
+// callx of a helper id the table lacks (a fault: sb_trap, from a
+// bpf-to-bpf callee's frame), and of the conformance table's unwind helper.
 constexpr const char* kCallxSource = R"(
 ldxb %r1, [%r1]
 mov %r0, 7
+call local f
+add %r0, 1
+exit
+f:
 call %r1
 exit
 )";
