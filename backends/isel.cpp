@@ -1,5 +1,7 @@
 #include "backends/isel.h"
 
+#include <llvm/MC/MCContext.h>
+
 #include "ir/diag.h"
 
 namespace sb::backend {
@@ -40,6 +42,12 @@ void ISel::run(const ir::Module& m, const std::string& entry_symbol) {
 uint64_t ISel::helper_address(uint32_t id) const {
   if (!opts_.helper_address) throw Error("codegen", "no helper resolver for helper " + std::to_string(id));
   return opts_.helper_address(id);
+}
+
+const llvm::MCExpr* ISel::symbol_ref(uint32_t index, int64_t addend) {
+  const llvm::MCExpr* e = ref(symbol(index));
+  if (!addend) return e;
+  return llvm::MCBinaryExpr::createAdd(e, llvm::MCConstantExpr::create(addend, out_.ctx()), out_.ctx());
 }
 
 }  // namespace sb::backend

@@ -39,6 +39,9 @@ class ISel {
   llvm::MCSymbol* trap_label() const { return trap_; }  // status and r0 already set
   const llvm::MCExpr* ref(const llvm::MCSymbol* s) { return out_.ref(s); }
   uint64_t helper_address(uint32_t id) const;
+  // LoadSym / CallSym: module().symbols[index] (+ addend), for the linker.
+  llvm::MCSymbol* symbol(uint32_t index) { return out_.named_symbol(module_->symbols.at(index)); }
+  const llvm::MCExpr* symbol_ref(uint32_t index, int64_t addend = 0);
 
   mc::Emitter& out_;
   const CodegenOptions& opts_;

@@ -701,8 +701,9 @@ class Loader {
     fail(from, fmt::format("call target .text+{} is not inside a function symbol", index));
   }
 
-  // Resolves an lddw's pseudo source to the 64-bit value it loads.
-  uint64_t lddw_value(const Section& s, uint64_t i, const Insn& in, const Reloc& r) const {
+  // Resolves an lddw's pseudo source to the 64-bit value it loads, and
+  // notes which map it names (ElfProgram::map_refs) at `code_index`.
+  uint64_t lddw_value(const Section& s, uint64_t i, const Insn& in, const Reloc& r, size_t code_index) {
     const std::string at = fmt::format("{}: relocation {}", at_insn(s, i), r.number);
     if (r.type != llvm::ELF::R_BPF_64_64) fail(at, fmt::format("relocation type {} on lddw", r.type));
     const Symbol& sym = symbols_[r.sym];
@@ -713,13 +714,19 @@ class Loader {
       case SecKind::LegacyMaps:
       case SecKind::BtfMaps:
         for (const MapSlot& m : slots_)
-          if (m.shndx == ts->index && m.offset == off) return m.addr.handle;
+          if (m.shndx == ts->index && m.offset == off) {
+            out_.map_refs.push_back({code_index, m.def, 0, false});
+            return m.addr.handle;
+          }
         fail(at, fmt::format("'{}'+{:#x} in '{}' is not the start of a map definition", sym.name, uint32_t(in.imm), ts->name));
       case SecKind::Data:
         if (off > ts->size())
           fail(at, fmt::format("'{}'+{:#x} is past the end of '{}' (size {:#x})", sym.name, uint32_t(in.imm), ts->name, ts->size()));
         for (const MapSlot& m : slots_)
-          if (m.shndx == ts->index) return m.addr.value + off;
+          if (m.shndx == ts->index) {
+            out_.map_refs.push_back({code_index, m.def, off, true});
+            return m.addr.value + off;
+          }
         fail(at, fmt::format("'{}' in empty section '{}'", sym.name, ts->name));
       case SecKind::Code:
         fail(at, fmt::format("lddw of the address of function '{}' (a callback) is not supported", sym.name));
@@ -753,7 +760,7 @@ class Loader {
           if (i + 1 == piece.end) fail(at_insn(s, i), "lddw is cut off by the end of its function");
           Insn hi = insn_at(s, i + 1);
           if (r) {
-            const uint64_t v = lddw_value(s, i, in, *r);
+            const uint64_t v = lddw_value(s, i, in, *r, at);
             in.src = LDDW_IMM64;
             in.imm = int32_t(uint32_t(v));
             hi.imm = int32_t(uint32_t(v >> 32));

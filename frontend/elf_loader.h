@@ -65,11 +65,22 @@ struct ElfSelection {
   std::string function;
 };
 
+// An lddw of a map or of global data, as the loader resolved it:
+// ahead-of-time objects name the map's symbol there instead of the
+// MapCreator's address (backends/aot.h).
+struct MapRef {
+  size_t insn;      // the lddw's index in ElfProgram::program
+  size_t map;       // index into ElfProgram::maps
+  uint64_t offset;  // global data: the offset into the value (0 for a map handle)
+  bool value;       // global data (src 2: the value's address), not a map handle (src 1)
+};
+
 struct ElfProgram {
   Program program;       // entry at instruction 0, called subprograms after it
   std::string section;   // where the entry came from
   std::string function;  // its symbol (empty for a section without symbols)
   std::vector<MapDef> maps;  // every map of the object, in creation order
+  std::vector<MapRef> map_refs;  // every lddw of a map or global data, by instruction
 };
 
 // `name` is used in diagnostics and as the program's name.

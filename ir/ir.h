@@ -14,6 +14,7 @@
 // Text form (ir/printer.cpp), one instruction per line:
 //   r0 = add.32 r0, 5        r3 = load.s16 [r1+2]      store.64 [r10-8], r1
 //   br.64 sgt r1, -3 -> L3   call helper 5             L3:
+//   r1 = ldsym @0+0x10       call.sym @1               (@N: Module::symbols[N])
 #pragma once
 
 #include <cstdint>
@@ -70,6 +71,7 @@ constexpr uint32_t kRunBlockBytes = 160;
   X(MovSx,     "movsx",      Form::Ext,    "dst = sign_extend(src, ext bits)")      \
   X(Bswap,     "bswap",      Form::Ext,    "dst = byte_swap(dst, ext bits)")        \
   X(LoadImm,   "ldimm",      Form::Imm64,  "dst = imm (any 64-bit value)")          \
+  X(LoadSym,   "ldsym",      Form::Imm64,  "dst = &symbols[target] + imm (linked)")  \
   X(Load,      "load",       Form::Load,   "dst = *(size *)(src + off), extended")  \
   X(Store,     "store",      Form::Store,  "*(size *)(dst + off) = b")              \
   X(Atomic,    "atomic",     Form::Atomic, "atomic rmw at dst + off with src")      \
@@ -79,6 +81,7 @@ constexpr uint32_t kRunBlockBytes = 160;
   X(CallLocal, "call.local", Form::Call,   "r0 = function[target](r1..r5)")         \
   X(CallAddr,  "call.addr",  Form::Call,   "r0 = native imm(r1..r5), C ABI")        \
   X(CallSig,   "call.sig",   Form::Call,   "r0 = native imm(args at r10+off), sig")  \
+  X(CallSym,   "call.sym",   Form::Call,   "r0 = native symbols[target](r1..r5), C ABI") \
   X(Exit,      "exit",       Form::Term,   "return r0 from this function")          \
   X(Unwind,    "unwind",     Form::Term,   "end the whole program with r0")         \
   X(Trap,      "trap",       Form::Term,   "end the program with fault `target`")   \
@@ -200,6 +203,10 @@ struct Module {
     if (functions.empty()) return kCallFrame;
     return functions[0].frame_size + (functions.size() > 1 ? (kMaxCallDepth - 1) * kCallFrame : 0);
   }
+  // Names of the external (or separately defined) symbols LoadSym and
+  // CallSym refer to by index; only ahead-of-time objects have any, since
+  // a linker resolves them (backends/aot.h).
+  std::vector<std::string> symbols;
 };
 
 // Table lookups generated from the X-macros above.

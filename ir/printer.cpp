@@ -73,6 +73,7 @@ std::string print(const Inst& i) {
       return fmt::format("r{} = {}{}.{} r{}", i.dst, name, i.ext, i.width,
                          i.op == Op::Bswap ? i.dst : i.src);
     case Form::Imm64:
+      if (i.op == Op::LoadSym) return fmt::format("r{} = {} @{}{:+#x}", i.dst, name, i.target, i.imm);
       return fmt::format("r{} = {} {:#x}", i.dst, name, uint64_t(i.imm));
     case Form::Load:
       return fmt::format("r{} = {}.{}{} {}", i.dst, name, i.sext ? 's' : 'u', i.size * 8,
@@ -96,6 +97,7 @@ std::string print(const Inst& i) {
         case Op::Call: return fmt::format("call helper {}", i.target);
         case Op::CallLocal: return fmt::format("call func {}", i.target);
         case Op::CallAddr: return fmt::format("call.addr {:#x}", uint64_t(i.imm));
+        case Op::CallSym: return fmt::format("call.sym @{}", i.target);
         default: return fmt::format("call.sig {:#x}, args {}", uint64_t(i.imm), address(kFP, i.off));
       }
     case Form::Term:
@@ -128,6 +130,7 @@ std::string print(const Function& fn) {
 
 std::string print(const Module& m) {
   std::string out;
+  for (size_t s = 0; s < m.symbols.size(); ++s) out += fmt::format("; symbol @{} {}\n", s, m.symbols[s]);
   for (size_t f = 0; f < m.functions.size(); ++f) {
     if (f) out += '\n';
     out += fmt::format("; function {}\n", f);

@@ -57,6 +57,8 @@ void verify(const Module& m) {
               fmt::format("label L{} defined more than once or out of range", i.target));
       if (i.op == Op::CallLocal)
         check(i.target < m.functions.size(), fn, n, fmt::format("no function {}", i.target));
+      if (i.op == Op::LoadSym || i.op == Op::CallSym)
+        check(i.target < m.symbols.size(), fn, n, fmt::format("no symbol @{}", i.target));
       if (i.op == Op::CallSig) check(fn.native.has_value(), fn, n, "call.sig in a function without a native signature");
     }
     check(is_terminator(fn.code.back().op), fn, fn.code.size() - 1,

@@ -8,6 +8,7 @@
 
 #include "frontend/conformance_file.h"
 #include "ir/diag.h"
+#include "test/corpus.h"
 #include "test/engines.h"
 
 namespace sb::test {
@@ -23,12 +24,7 @@ struct Case {
 
 std::vector<Case> cases() {
   std::vector<Case> out;
-  std::vector<std::string> files;
-  std::error_code ec;
-  if (fs::is_directory(SB_CONFORMANCE_DIR, ec))
-    for (const auto& e : fs::directory_iterator(SB_CONFORMANCE_DIR))
-      if (e.path().extension() == ".data") files.push_back(e.path().string());
-  std::sort(files.begin(), files.end());
+  std::vector<std::string> files = conformance_files();
   if (files.empty()) files.push_back("");
   for (bool hardened : {false, true})
     for (const Engine& engine : engines())

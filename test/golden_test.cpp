@@ -8,6 +8,12 @@
 //                     inline as "asm"), lowered with the placeholder addresses
 //                     `springboard trampoline` prints (0x10.. original, 0x20..
 //                     enter/exit, 0x30..+0x100*i program i, 0x40.. its state)
+//   -- aot            or the input: a program compiled as an ahead-of-time
+//                     object (backends/aot.h); the ir section is then the
+//                     linked module and each architecture's section LLVM's
+//                     assembly of the object. `lddw %rN, 0xMMOOOOOOOO` names
+//                     map MM of kAotMaps at offset OOOOOOOO (0 counts, a hash
+//                     map; 1 .bss and 2 .rodata, global data)
 //   -- ir             ir::print of the lowered module
 //   -- x86-64         one instruction per line (backends/mc/disasm.h)
 //   -- arm64 / -- riscv64
@@ -21,10 +27,12 @@
 
 #include <gtest/gtest.h>
 
+#include "backends/aot.h"
 #include "backends/compile.h"
 #include "backends/mc/disasm.h"
 #include "frontend/assembler.h"
 #include "frontend/trampoline.h"
+#include "ir/diag.h"
 
 namespace sb::test {
 namespace {
@@ -98,6 +106,33 @@ std::map<std::string, std::string> generate_trampoline(const std::string& json, 
   return out;
 }
 
+const std::vector<bpf::MapDef> kAotMaps = {
+    {"counts", 1, 4, 8, 16, 0, false, {}},
+    {".bss", 2, 4, 16, 1, 0, true, {}},
+    {".rodata", 2, 4, 4, 1, 0x80, true, {1, 2, 3, 4}},
+};
+
+std::map<std::string, std::string> generate_aot(const bpf::Program& p) {
+  std::vector<bpf::MapRef> refs;
+  for (size_t i = 0; i + 1 < p.insns.size(); ++i)
+    if (p.insns[i].opcode == 0x18) {
+      const uint64_t v = uint64_t(uint32_t(p.insns[i].imm)) | uint64_t(uint32_t(p.insns[i + 1].imm)) << 32;
+      const size_t map = size_t(v >> 32);
+      if (map >= kAotMaps.size()) throw Error("golden", "lddw names no map of kAotMaps");
+      refs.push_back({i, map, v & 0xffffffffu, kAotMaps[map].global_data});
+      ++i;
+    }
+  const aot::Links links{kAotMaps, refs};
+  rt::HelperTable helpers = rt::HelperTable::conformance();
+  std::map<std::string, std::string> out;
+  ir::Module m = to_ir(p, helpers);
+  aot::link_symbols(m, "prog", helpers, links, p.name);
+  out["ir"] = ir::print(m);
+  for (const backend::TargetDesc* t : backend::targets())
+    out[t->name] = aot::compile_object(p, helpers, links, {t->arch, "prog", mc::OutputKind::Asm}).asm_text;
+  return out;
+}
+
 class Golden : public testing::TestWithParam<std::string> {};
 
 TEST_P(Golden, MatchesExpectedOutput) {
@@ -107,12 +142,15 @@ TEST_P(Golden, MatchesExpectedOutput) {
   GoldenFile g = parse(std::string(std::istreambuf_iterator<char>(in), {}));
   const std::string* source = g.find("asm");
   const std::string* description = g.find("trampoline");
-  ASSERT_TRUE((source != nullptr) != (description != nullptr))
-      << path << " needs one input section: -- asm or -- trampoline";
-  const std::string input_name = source ? "asm" : "trampoline";
-  const std::string& input = source ? *source : *description;
+  const std::string* aot_source = g.find("aot");
+  ASSERT_EQ((source != nullptr) + (description != nullptr) + (aot_source != nullptr), 1)
+      << path << " needs one input section: -- asm, -- trampoline or -- aot";
+  const std::string input_name = source ? "asm" : description ? "trampoline" : "aot";
+  const std::string& input = source ? *source : description ? *description : *aot_source;
   std::map<std::string, std::string> actual =
-      source ? generate_all(bpf::assemble(*source, path.string())) : generate_trampoline(input, path.string());
+      source        ? generate_all(bpf::assemble(*source, path.string()))
+      : description ? generate_trampoline(input, path.string())
+                    : generate_aot(bpf::assemble(input, path.string()));
 
   const char* bless = std::getenv("UPDATE_GOLDEN");
   if (bless && std::string(bless) == "1") {

@@ -2,7 +2,7 @@
 //
 //   springboard run PROGRAM [--arch ARCH] [--engine interp|jit|emu]
 //                   [--mem FILE | --mem-hex HEX] [--mem-out FILE] [HARDENING]
-//   springboard compile PROGRAM --arch ARCH [--emit bin|asm|ir|listing] -o OUT
+//   springboard compile PROGRAM --arch ARCH [--emit bin|asm|ir|listing|obj] [--symbol NAME] -o OUT
 //                   [--bounds-check] [--blind-constants]
 //   springboard diff PROGRAM [--mem FILE | --mem-hex HEX] [HARDENING]
 //
@@ -21,6 +21,8 @@
 // --section NAME / --function NAME to choose its program, which then runs
 // with the standard helpers (runtime/std_helpers.h) and its own maps, and
 // its trace_printk output goes to standard error.
+// --emit obj writes a relocatable ELF object that C programs link, with
+// the program as `uint64_t NAME(void *mem, size_t len)` (backends/aot.h).
 // Every error prints "springboard: FILE: instruction N: what" and exits 1.
 #include <unistd.h>
 
@@ -36,6 +38,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "backends/aot.h"
 #include "backends/compile.h"
 #include "backends/listing.h"
 #include "backends/mc/disasm.h"
@@ -71,6 +74,9 @@ struct Input {
   bool has_memory = false;
   std::unique_ptr<rt::Environment> env;  // an ELF object's maps and trace output
   rt::HelperTable helpers = rt::HelperTable::conformance();
+  std::string function;               // an ELF object: the program's symbol
+  std::vector<bpf::MapDef> maps;      // an ELF object: its maps
+  std::vector<bpf::MapRef> map_refs;  // and the lddw instructions naming them
 };
 
 // --section NAME / --function NAME: which program of an ELF object.
@@ -86,7 +92,11 @@ Input load_input(const std::string& path, const bpf::ElfSelection& which = {}) {
   Input in;
   if (ends_with(path, ".o")) {
     in.env = std::make_unique<rt::Environment>();
-    in.program = in.env->load_elf(path, which).program;
+    bpf::ElfProgram elf = in.env->load_elf(path, which);
+    in.program = std::move(elf.program);
+    in.function = std::move(elf.function);
+    in.maps = std::move(elf.maps);
+    in.map_refs = std::move(elf.map_refs);
     in.helpers = rt::standard_helpers(*in.env);
   } else if (ends_with(path, ".data")) {
     bpf::ConformanceTest t = bpf::read_conformance_file(path);
@@ -168,6 +178,16 @@ void MemoryOptions::apply(Input& in) const {
   } else if (!hex.empty()) {
     in.memory = bpf::parse_hex_bytes(hex, "--mem-hex");
   }
+}
+
+// prog-v2.data -> prog_v2: a C identifier from a file name.
+std::string default_symbol(const std::string& path) {
+  std::string stem = path == "-" ? "program" : path.substr(path.find_last_of('/') + 1);
+  stem = stem.substr(0, stem.find('.'));
+  for (char& c : stem)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  if (stem.empty() || std::isdigit(static_cast<unsigned char>(stem[0]))) stem = "p_" + stem;
+  return stem;
 }
 
 // FNV-1a over the final memory: the diff table's memory column.
@@ -256,8 +276,11 @@ int main(int argc, char** argv) {
   auto* compile = app.add_subcommand("compile", "Compile a program to machine code, assembly or IR");
   compile->add_option("PROGRAM", compile_path, "bytecode file (- for stdin), .s/.asm or .data")->required();
   compile->add_option("--arch", arch_name, "x86-64, arm64 or riscv64");
-  compile->add_option("--emit", emit, "bin, asm, ir or listing")
-      ->check(CLI::IsMember({"bin", "asm", "ir", "listing"}));
+  compile->add_option("--emit", emit, "bin, asm, ir, listing or obj (a relocatable ELF object to link)")
+      ->check(CLI::IsMember({"bin", "asm", "ir", "listing", "obj"}));
+  std::string symbol;
+  compile->add_option("--symbol", symbol,
+                      "--emit obj: the C function's name (default: the ELF function, else the file's stem)");
   compile->add_option("-o,--output", out_path, "output file (- for stdout)");
   SelectionOptions compile_sel;
   compile_sel.add_to(compile);
@@ -316,6 +339,17 @@ int main(int argc, char** argv) {
         ir::harden(m, harden);
         std::string text = ir::print(m);
         write_output(out_path, text.data(), text.size());
+        return 0;
+      }
+      if (emit == "obj") {
+        // Hardened code calls the runtime's reserved helpers, which an
+        // object linked into a plain C program does not have.
+        if (harden.any()) throw Error("--emit obj", "--bounds-check and --blind-constants need the runtime; use run");
+        aot::ObjectOptions o;
+        o.arch = target->arch;
+        o.name = !symbol.empty() ? symbol : !in.function.empty() ? in.function : default_symbol(compile_path);
+        mc::CodeImage image = aot::compile_object(in.program, helpers, {in.maps, in.map_refs}, o);
+        write_output(out_path, image.object.data(), image.object.size());
         return 0;
       }
       CompileOptions opts;

@@ -147,6 +147,36 @@ void A64ISel::call_address(uint64_t address) {
   mov(native(0), kRetRegs[0]);
 }
 
+// Ahead-of-time objects (backends/aot.h): BL to the symbol
+// (R_AARCH64_CALL26; the linker adds a veneer when it is far), and an
+// address from a 32-bit PC-relative word beside the code
+// (R_AARCH64_PREL32): no AArch64MCExpr (:lo12:) is needed, LLVM resolves
+// ADR and the literal load within the section, and the code stays
+// position-independent.
+//   adr   x9, 1f           ; the word's address
+//   ldrsw x10, 1f          ; symbol + addend - the word's address
+//   add   dst, x9, x10
+//   b     2f
+// 1: .word symbol + addend - 1b
+// 2:
+void A64ISel::call_symbol(uint32_t index) {
+  emit(I(t_.op[BL]).e(symbol_ref(index)));
+  mov(native(0), kRetRegs[0]);
+}
+
+void A64ISel::load_symbol(NReg dst, uint32_t index, int64_t addend) {
+  llvm::MCSymbol* word = out_.new_label();
+  llvm::MCSymbol* after = out_.new_label();
+  emit(I(t_.op[ADR]).r(t_.x[kTmp]).e(ref(word)));
+  emit(I(t_.op[LDRSWl]).r(t_.x[kTmp2]).e(ref(word)));
+  rrs(ADDXrs, false, dst, kTmp, kTmp2);
+  jump(after);
+  out_.bind(word);
+  out_.value(llvm::MCBinaryExpr::createSub(symbol_ref(index, addend), ref(word), out_.ctx()), 4);
+  ++emitted_;  // the word counts as an instruction slot for branch reach
+  out_.bind(after);
+}
+
 // Calls `inst.imm` with this function's own signature, the argument words
 // read from [r10 + inst.off]; the result (float bits included) lands in r0.
 void A64ISel::call_with_signature(const ir::Inst& inst) {

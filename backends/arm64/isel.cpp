@@ -305,6 +305,8 @@ void A64ISel::select_one(const ir::Inst& i) {
       return bswap(i);
     case Op::LoadImm:
       return load_imm(d, uint64_t(i.imm));
+    case Op::LoadSym:
+      return load_symbol(d, i.target, i.imm);
     case Op::Load:
       return load(i);
     case Op::Store:
@@ -323,6 +325,8 @@ void A64ISel::select_one(const ir::Inst& i) {
       return call_address(uint64_t(i.imm));
     case Op::CallSig:
       return call_with_signature(i);
+    case Op::CallSym:
+      return call_symbol(i.target);
     case Op::Exit:
       return exit(i);
     case Op::Unwind:

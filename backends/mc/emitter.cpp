@@ -1,6 +1,7 @@
 #include "backends/mc/emitter.h"
 
 #include <llvm/MC/MCAsmBackend.h>
+#include <llvm/MC/MCAsmInfo.h>
 #include <llvm/MC/MCAssembler.h>
 #include <llvm/MC/MCCodeEmitter.h>
 #include <llvm/MC/MCContext.h>
@@ -26,6 +27,7 @@ struct Emitter::State {
   std::unique_ptr<llvm::MCStreamer> streamer;
   std::vector<std::pair<uint32_t, llvm::MCSymbol*>> origins;
   std::vector<llvm::MCSymbol*> functions;
+  llvm::MCSymbol* open_global = nullptr;  // the global function being emitted
 };
 
 Emitter::Emitter(const McTarget& t, OutputKind kind, bool record_origins)
@@ -70,11 +72,21 @@ llvm::MCSymbol* Emitter::named_symbol(const std::string& name) {
   return s_->ctx->getOrCreateSymbol(name);
 }
 
+void Emitter::end_function() {
+  if (!s_->open_global || kind_ != OutputKind::Object) return;
+  llvm::MCSymbol* end = s_->ctx->createTempSymbol();
+  s_->streamer->emitLabel(end);
+  s_->streamer->emitELFSize(s_->open_global, llvm::MCBinaryExpr::createSub(ref(end), ref(s_->open_global), *s_->ctx));
+  s_->open_global = nullptr;
+}
+
 void Emitter::begin_function(llvm::MCSymbol* sym, bool global, unsigned align) {
+  end_function();
   s_->streamer->emitCodeAlignment(llvm::Align(align), &target_.sti());
   if (global) {
     s_->streamer->emitSymbolAttribute(sym, llvm::MCSA_Global);
     s_->streamer->emitSymbolAttribute(sym, llvm::MCSA_ELF_TypeFunction);
+    s_->open_global = sym;
   }
   s_->streamer->emitLabel(sym);
   s_->functions.push_back(sym);
@@ -103,10 +115,43 @@ void Emitter::bytes(const uint8_t* data, size_t size) {
 
 void Emitter::value(const llvm::MCExpr* expr, unsigned size) { s_->streamer->emitValue(expr, size); }
 
+void Emitter::reloc_value(const llvm::MCExpr* expr, unsigned size, const char* relocation) {
+  llvm::MCSymbol* at = new_label();
+  bind(at);
+  if (auto err = s_->streamer->emitRelocDirective(*ref(at), relocation, expr, llvm::SMLoc(), target_.sti()))
+    throw Error(std::string("LLVM .reloc ") + relocation, err->second);
+  s_->streamer->emitIntValue(0, size);  // data (a mapping symbol for disassemblers)
+}
+
 void Emitter::u64(uint64_t v) { s_->streamer->emitIntValue(v, 8); }
+
+void Emitter::data_object(const std::string& name, std::span<const uint8_t> initial, size_t size,
+                          DataSection where) {
+  if (initial.size() > size) throw Error("data object " + name, "initial bytes exceed its size");
+  end_function();
+  llvm::MCSection* section = where == DataSection::Data       ? s_->mofi->getDataSection()
+                             : where == DataSection::ReadOnly ? s_->mofi->getReadOnlySection()
+                                                              : s_->mofi->getBSSSection();
+  auto& st = *s_->streamer;
+  st.switchSection(section);
+  st.emitValueToAlignment(llvm::Align(8));
+  llvm::MCSymbol* sym = named_symbol(name);
+  st.emitSymbolAttribute(sym, llvm::MCSA_Global);
+  st.emitSymbolAttribute(sym, llvm::MCSA_ELF_TypeObject);
+  st.emitLabel(sym);
+  if (where != DataSection::Zero) bytes(initial.data(), initial.size());
+  if (size > (where == DataSection::Zero ? 0 : initial.size()))
+    st.emitZeros(size - (where == DataSection::Zero ? 0 : initial.size()));
+  st.emitELFSize(sym, llvm::MCConstantExpr::create(int64_t(size), *s_->ctx));
+  st.switchSection(s_->mofi->getTextSection());
+}
 
 CodeImage Emitter::finish() {
   CodeImage image;
+  end_function();
+  // An object says its stack is not executable, or linkers warn (and make it so).
+  if (kind_ == OutputKind::Object)
+    if (llvm::MCSection* note = target_.mai().getNonexecutableStackSection(*s_->ctx)) s_->streamer->switchSection(note);
   s_->streamer->finish();
   // LLVM reports problems such as an out-of-range fixup by printing them
   // and carrying on; code produced after one must never be used.

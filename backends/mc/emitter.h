@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ class raw_svector_ostream;
 namespace sb::mc {
 
 enum class OutputKind { Bytes, Asm, Object };
+
+// Where data_object() puts a data object: .data, .rodata or .bss.
+enum class DataSection { Data, ReadOnly, Zero };
 
 // Origins that are not bytecode instructions.
 constexpr uint32_t kOriginPrologue = ~0u - 1;   // a function's prologue
@@ -65,7 +69,15 @@ class Emitter {
   // function's first instructions), and data words inside code.
   void bytes(const uint8_t* data, size_t size);
   void value(const llvm::MCExpr* expr, unsigned size);
+  // `size` zero bytes with the ELF relocation `relocation` (by its name,
+  // e.g. "R_RISCV_32_PCREL") of `expr` at them: a `.reloc` directive, for a
+  // relocation LLVM would only produce through a target's own MCExpr.
+  void reloc_value(const llvm::MCExpr* expr, unsigned size, const char* relocation);
   void u64(uint64_t v);
+  // A global data object `name` of `size` bytes (ahead-of-time objects):
+  // `initial`, then zeros (.bss: zeros only), 8-byte aligned, with its ELF
+  // type and size; code continues in .text afterwards.
+  void data_object(const std::string& name, std::span<const uint8_t> initial, size_t size, DataSection where);
 
   CodeImage finish();
 
@@ -74,6 +86,8 @@ class Emitter {
   OutputKind kind() const { return kind_; }
 
  private:
+  void end_function();  // gives the last global function its ELF size (objects only)
+
   const McTarget& target_;
   OutputKind kind_;
   bool record_origins_;

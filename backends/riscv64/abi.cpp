@@ -205,6 +205,30 @@ void RvISel::call_address(uint64_t address) {
   mv(native(0), kRetRegs[0]);
 }
 
+// Ahead-of-time objects (backends/aot.h). Without RISCVMCExpr (%pcrel_hi,
+// %call) there is no AUIPC pair, so the address comes from a 32-bit
+// PC-relative word (R_RISCV_32_PCREL) that a JAL jumps over, leaving the
+// word's address in its link register; the code stays position-independent:
+//   jal  t0, 1f            ; t0 = the word's address
+//   .reloc ., R_RISCV_32_PCREL, symbol + addend; .word 0
+// 1: lw   t1, 0(t0)
+//   add  dst, t0, t1
+// A call does that into t0 and then `jalr ra, 0(t0)`.
+void RvISel::load_symbol(NReg dst, uint32_t index, int64_t addend) {
+  llvm::MCSymbol* after = out_.new_label();
+  emit(I(t_.op[JAL]).r(t_.x[kScratch]).e(ref(after)));
+  out_.reloc_value(symbol_ref(index, addend), 4, "R_RISCV_32_PCREL");  // LLVM would write ADD32 + SUB32
+  out_.bind(after);
+  ri(LW, kScratch2, kScratch, 0);
+  rr(ADD, dst, kScratch, kScratch2);
+}
+
+void RvISel::call_symbol(uint32_t index) {
+  load_symbol(kScratch, index, 0);
+  ri(JALR, RA, kScratch, 0);
+  mv(native(0), kRetRegs[0]);
+}
+
 // Calls `inst.imm` with this function's own signature, the argument words
 // read from [r10 + inst.off]; the result (float bits included) lands in r0.
 void RvISel::call_with_signature(const ir::Inst& inst) {

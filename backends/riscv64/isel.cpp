@@ -265,6 +265,8 @@ void RvISel::select(const ir::Inst& i) {
       return bswap(i);
     case Op::LoadImm:
       return load_imm(d, i.imm);
+    case Op::LoadSym:
+      return load_symbol(d, i.target, i.imm);
     case Op::Load:
       return load(i);
     case Op::Store:
@@ -283,6 +285,8 @@ void RvISel::select(const ir::Inst& i) {
       return call_address(uint64_t(i.imm));
     case Op::CallSig:
       return call_with_signature(i);
+    case Op::CallSym:
+      return call_symbol(i.target);
     case Op::Exit:
       return exit(i);
     case Op::Unwind:

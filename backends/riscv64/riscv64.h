@@ -76,6 +76,8 @@ class RvISel final : public backend::ISel {
   void call_helper(uint32_t id);
   void call_local(uint32_t index);
   void call_address(uint64_t address);
+  void call_symbol(uint32_t index);
+  void load_symbol(NReg dst, uint32_t index, int64_t addend);
   void call_with_signature(const ir::Inst& inst);
   void spill_native_args();
   void exit(const ir::Inst& inst);

@@ -131,6 +131,15 @@ void X86ISel::call_address(uint64_t address) {
   emit(I(t_.op[CALL64r]).r(reg(kScratch, 64)));
 }
 
+// Ahead-of-time objects (backends/aot.h): a direct call the linker
+// resolves (R_X86_64_PLT32), and a RIP-relative address (R_X86_64_PC32),
+// both position-independent.
+void X86ISel::call_symbol(uint32_t index) { emit(I(t_.op[CALL64pcrel32]).e(symbol_ref(index))); }
+
+void X86ISel::load_symbol(NReg dst, uint32_t index, int64_t addend) {
+  emit(I(t_.op[LEA64r]).r(reg(dst, 64)).r(t_.rip).i(1).r(0).e(symbol_ref(index, addend)).r(0));
+}
+
 // Calls `inst.imm` with this function's own signature, the argument words
 // read from [r10 + inst.off]; the result (float bits included) lands in r0.
 void X86ISel::call_with_signature(const ir::Inst& inst) {

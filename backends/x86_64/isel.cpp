@@ -139,6 +139,8 @@ void X86ISel::select(const ir::Inst& i) {
       return;
     case Op::LoadImm:
       return load_imm(d, i.imm, 64);
+    case Op::LoadSym:
+      return load_symbol(d, i.target, i.imm);
     case Op::Load:
       return load(i);
     case Op::Store:
@@ -158,6 +160,8 @@ void X86ISel::select(const ir::Inst& i) {
       return call_address(uint64_t(i.imm));
     case Op::CallSig:
       return call_with_signature(i);
+    case Op::CallSym:
+      return call_symbol(i.target);
     case Op::Exit:
       return exit(i);
     case Op::Unwind:

@@ -34,6 +34,7 @@ const Tables& tables() {
     mc::resolve_regs(mt, kNames16, t.r16);
     mc::resolve_regs(mt, kNames8, t.r8);
     mc::resolve_regs(mt, kNamesXmm, t.xmm);
+    t.rip = mt.reg("RIP");
   });
   return t;
 }

@@ -49,6 +49,7 @@ struct Tables {
   unsigned op[kNumOpcodes];
   unsigned r64[16], r32[16], r16[16], r8[16];
   unsigned xmm[8];
+  unsigned rip;  // the base of RIP-relative operands (LoadSym)
 };
 const Tables& tables();  // resolved on first use
 inline constexpr mc::TargetSpec kSpec = {"x86_64-unknown-linux-gnu", "", ""};
@@ -71,6 +72,8 @@ class X86ISel final : public backend::ISel {
   void call_helper(uint32_t id);
   void call_local(uint32_t index);
   void call_address(uint64_t address);
+  void call_symbol(uint32_t index);
+  void load_symbol(NReg dst, uint32_t index, int64_t addend);
   void call_with_signature(const ir::Inst& inst);
   void spill_native_args();
   void exit(const ir::Inst& inst);
