@@ -12,7 +12,7 @@ ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers) {
   vopts.helper_exists = [&](uint32_t id) { return helpers.find(id) != nullptr; };
   bpf::validate(p, vopts);
   bpf::LowerOptions lopts;
-  for (const rt::Helper& h : helpers.all()) lopts.helpers.push_back({h.id, h.unwind_on_zero});
+  for (const rt::Helper& h : helpers.all()) lopts.helpers.push_back({h.id, h.unwind_on_zero, h.tail_call});
   ir::Module m = bpf::lower(p, lopts);
   ir::verify(m);
   return m;

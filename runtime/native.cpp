@@ -1,11 +1,47 @@
 #include "runtime/native.h"
 
+#include <map>
+#include <mutex>
+
 #include "backends/compile.h"
 #include "ir/diag.h"
+#include "runtime/tail_call.h"
 
 namespace sb::rt {
 
-NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers) : name_(p.name), helpers_(helpers) {
+// Tail-call targets of runs of one program (and of its targets' tail
+// calls, which go through the same run), compiled on first use.
+class NativeProgram::Targets final : public TailCallLoader {
+ public:
+  explicit Targets(const HelperTable& helpers) : helpers_(helpers) {}
+  uint64_t load(const std::shared_ptr<const bpf::Program>& target) override {
+    std::lock_guard lock(mutex_);
+    auto it = compiled_.find(target.get());
+    if (it == compiled_.end())
+      it = compiled_.emplace(target.get(), Entry{target, std::make_unique<NativeProgram>(*target, helpers_)}).first;
+    return uint64_t(uintptr_t(it->second.code->tail_entry()));
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const bpf::Program> program;  // keeps the key's address unique
+    std::unique_ptr<NativeProgram> code;
+  };
+  const HelperTable& helpers_;
+  std::mutex mutex_;
+  std::map<const bpf::Program*, Entry> compiled_;
+};
+
+NativeProgram::~NativeProgram() = default;
+
+const void* NativeProgram::tail_entry() const {
+  const std::optional<uint64_t> at = image_.symbol(mc::kTailEntrySymbol);
+  if (!at) throw Error(name_, "the compiled code has no tail entry");
+  return code_.data() + *at;
+}
+
+NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers)
+    : name_(p.name), helpers_(helpers), targets_(std::make_unique<Targets>(helpers)) {
 #if !defined(__x86_64__)
   throw Error(p.name, "native execution needs an x86-64 host; use the emulator");
 #endif
@@ -17,8 +53,11 @@ NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers) 
 
 uint64_t NativeProgram::run(void* mem, size_t len) const {
   ContextScope scope(helpers_.context());
+  TailCallRun tail_calls(*targets_);
   auto entry = reinterpret_cast<EntryFn>(const_cast<uint8_t*>(code_.data()));
-  return check_result(entry(mem, len), name_);
+  const EntryResult r = entry(mem, len);
+  tail_calls.finish();
+  return check_result(r, name_);
 }
 
 uint64_t check_result(const EntryResult& r, const std::string& program_name) {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "backends/mc/emitter.h"
 #include "frontend/bpf.h"
@@ -24,18 +25,22 @@ class NativeProgram {
   // Compiles for the host (x86-64). Throws sb::Error on a bad program or
   // when the host is not x86-64. `helpers` must outlive the program.
   NativeProgram(const bpf::Program& p, const HelperTable& helpers);
+  ~NativeProgram();
 
   // r1 = mem, r2 = len. Throws sb::Error naming the instruction on a trap.
   uint64_t run(void* mem, size_t len) const;
 
   const mc::CodeImage& image() const { return image_; }
   const void* entry() const { return code_.data(); }
+  const void* tail_entry() const;  // where a tail call enters (mc::kTailEntrySymbol)
 
  private:
+  class Targets;  // the programs tail calls went to, compiled once each
   std::string name_;
   const HelperTable& helpers_;
   mc::CodeImage image_;
   ExecMemory code_;
+  std::unique_ptr<Targets> targets_;
 };
 
 // Converts an entry's result to r0 or an sb::Error naming the instruction.

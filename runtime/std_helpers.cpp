@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "ir/diag.h"
+#include "runtime/tail_call.h"
 
 namespace sb::rt {
 
@@ -331,6 +332,15 @@ uint64_t ringbuf_discard(uint64_t sample, uint64_t, uint64_t, uint64_t, uint64_t
   return 0;
 }
 
+// bpf_tail_call: the slot's program, through the run's engine (runtime/tail_call.h).
+uint64_t tail_call(uint64_t, uint64_t map, uint64_t index, uint64_t, uint64_t) {
+  auto* array = dynamic_cast<ProgArrayMap*>(map_arg(map));
+  TailCallRun* run = TailCallRun::current();
+  if (!array || !run) return 0;
+  const uint32_t i = uint32_t(index);  // the kernel compares the low 32 bits
+  return run->resolve(array->get(i), i < array->spec().max_entries);
+}
+
 struct StandardHelper {
   uint32_t id;
   const char* name;
@@ -357,6 +367,7 @@ constexpr StandardHelper kStandardHelpers[] = {
 HelperTable standard_helpers(Environment& env) {
   HelperTable t;
   for (const StandardHelper& h : kStandardHelpers) t.add(h.id, h.name, h.fn);
+  t.add_tail_call(kTailCallHelperId, "tail_call", tail_call);
   t.set_context(&env);
   return t;
 }

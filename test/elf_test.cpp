@@ -895,12 +895,16 @@ TEST(StdHelpers, KernelIdsAndNames) {
   HelperCall call;
   const std::pair<uint32_t, const char*> expected[] = {
       {1, "map_lookup_elem"}, {2, "map_update_elem"}, {3, "map_delete_elem"}, {4, "probe_read"},
-      {5, "ktime_get_ns"},    {6, "trace_printk"},    {7, "get_prandom_u32"}, {130, "ringbuf_output"},
-      {131, "ringbuf_reserve"}, {132, "ringbuf_submit"}, {133, "ringbuf_discard"},
+      {5, "ktime_get_ns"},    {6, "trace_printk"},    {7, "get_prandom_u32"}, {12, "tail_call"},
+      {130, "ringbuf_output"}, {131, "ringbuf_reserve"}, {132, "ringbuf_submit"}, {133, "ringbuf_discard"},
   };
   ASSERT_EQ(call.table.all().size(), std::size(expected));
-  for (auto [id, name] : expected) EXPECT_EQ(call.table.find(id)->name, name);
-  EXPECT_EQ(call.table.find(12), nullptr);  // tail_call: not yet
+  for (auto [id, name] : expected) {
+    EXPECT_EQ(call.table.find(id)->name, name);
+    EXPECT_EQ(call.table.find(id)->tail_call, id == 12) << name;
+  }
+  // Outside a run (no engine's TailCallRun), the tail-call helper falls through.
+  EXPECT_EQ(call.table.find(12)->fn(0, 0, 0, 0, 0), 0u);
   EXPECT_EQ(rt::HelperTable::conformance().find(5)->name, "unwind");
 }
 

@@ -323,6 +323,8 @@ void A64ISel::select_one(const ir::Inst& i) {
       return call_address(uint64_t(i.imm));
     case Op::CallSig:
       return call_with_signature(i);
+    case Op::TailCall:
+      return tail_call(i);
     case Op::Exit:
       return exit(i);
     case Op::Unwind:

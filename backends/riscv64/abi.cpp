@@ -22,7 +22,9 @@
 // at [s5+40], s1 .. s5 at [s5+32] .. [s5+0].
 //
 // s6 keeps the entry frame, so Unwind and Trap leave from any call depth
-// by resetting sp to it. The entry returns { a0 = r0, a1 = status }.
+// by resetting sp to it, and a tail call jumps from any depth to the
+// target's tail entry (after its saves, where sp = s6) with sp = s6.
+// The entry returns { a0 = r0, a1 = status }.
 // Helper calls go through an absolute address in t0 (jalr).
 //
 // A function with a native signature (a trampoline) spills its argument
@@ -95,6 +97,7 @@ void RvISel::prologue() {
   for (size_t k = 0; k < std::size(kSavedByEveryFunction); ++k)
     emit(I(t_.op[SD]).r(t_.x[kSavedByEveryFunction[k]]).r(t_.x[SP]).i(slot(k, entry)));
   if (entry) emit(I(t_.op[SD]).r(t_.x[kEntryFrame]).r(t_.x[SP]).i(slot(std::size(kSavedByEveryFunction), entry)));
+  if (entry) out_.mark_symbol(mc::kTailEntrySymbol);  // sp = the entry frame (s6)
   mv(native(ir::kFP), SP);
   const int64_t frame = llvm::alignTo(fn().frame_size, 16);
   if (frame) add_imm(SP, SP, -frame);
@@ -197,6 +200,24 @@ void RvISel::call_address(uint64_t address) {
   load_imm(kScratch, int64_t(address));
   ri(JALR, RA, kScratch, 0);
   mv(native(0), kRetRegs[0]);
+}
+
+// The helper with r1 (a0) kept in a 16-byte slot below sp; a non-zero
+// result is the target's tail entry: sp goes back to the entry frame, as
+// the entry prologue left it after its saves (s6), and control jumps
+// there. The target's epilogue then returns to the entry's caller.
+void RvISel::tail_call(const ir::Inst& inst) {
+  const NReg ctx = native(1), r0 = native(0);
+  ri(ADDI, SP, SP, -16);
+  emit(I(t_.op[SD]).r(t_.x[ctx]).r(t_.x[SP]).i(0));
+  call_helper(inst.target);
+  ri(LD, ctx, SP, 0);
+  ri(ADDI, SP, SP, 16);
+  llvm::MCSymbol* fall_through = out_.new_label();
+  emit(I(t_.op[BEQ]).r(t_.x[r0]).r(t_.x[ZERO]).e(ref(fall_through)));
+  mv(SP, kEntryFrame);
+  ri(JALR, ZERO, r0, 0);
+  out_.bind(fall_through);
 }
 
 // Calls `inst.imm` with this function's own signature, the argument words

@@ -283,6 +283,8 @@ void RvISel::select(const ir::Inst& i) {
       return call_address(uint64_t(i.imm));
     case Op::CallSig:
       return call_with_signature(i);
+    case Op::TailCall:
+      return tail_call(i);
     case Op::Exit:
       return exit(i);
     case Op::Unwind:

@@ -77,6 +77,7 @@ class RvISel final : public backend::ISel {
   void call_local(uint32_t index);
   void call_address(uint64_t address);
   void call_with_signature(const ir::Inst& inst);
+  void tail_call(const ir::Inst& inst);
   void spill_native_args();
   void exit(const ir::Inst& inst);
   void trap(const ir::Inst& inst);
