@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include <fmt/format.h>
@@ -89,12 +90,30 @@ bpf::MapCreator creator_for(Environment& env) {
 }  // namespace
 
 bpf::ElfProgram Environment::load_elf(const std::string& path, const bpf::ElfSelection& which) {
-  return bpf::read_elf_file(path, which, creator_for(*this));
+  return load_elf(bpf::read_file(path), path, which);
 }
 
+// The program, then every program a program array's initialiser names,
+// each loaded once from the same object with the maps just created.
 bpf::ElfProgram Environment::load_elf(std::span<const uint8_t> bytes, const std::string& name,
                                       const bpf::ElfSelection& which) {
-  return bpf::load_elf(bytes, name, which, creator_for(*this));
+  const bpf::MapCreator create = creator_for(*this);
+  std::map<std::string, bpf::MapAddress> created;
+  bpf::ElfProgram main = bpf::load_elf(bytes, name, which, [&](const bpf::MapDef& d) {
+    return created[d.name] = create(d);
+  });
+  const bpf::MapCreator same_maps = [&](const bpf::MapDef& d) { return created.at(d.name); };
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const bpf::Program>> loaded;
+  for (const bpf::MapDef& d : main.maps) {
+    if (d.programs.empty()) continue;
+    auto& array = dynamic_cast<ProgArrayMap&>(*map_from_handle(created.at(d.name).handle));
+    for (const bpf::ProgramSlot& slot : d.programs) {
+      std::shared_ptr<const bpf::Program>& p = loaded[{slot.program.section, slot.program.function}];
+      if (!p) p = std::make_shared<const bpf::Program>(bpf::load_elf(bytes, name, slot.program, same_maps).program);
+      array.set(slot.index, p);
+    }
+  }
+  return main;
 }
 
 void Environment::trace(std::string_view text) {
