@@ -8,7 +8,8 @@
 //     if the slot is empty                         -> fall through
 //     otherwise the target replaces the running program: r1 = ctx, a
 //     fresh stack frame at the entry's depth; its r0 ends the whole run.
-//   A fall-through leaves r0 = 0 and r1-r5 clobbered, like any helper call.
+//   A fall-through leaves r0 = 0 and r1 as it was; r2-r5 are undefined
+//   after it, as after any helper call.
 //
 // The helper itself (tail_call_helper, registered as id 12 by
 // standard_helpers) checks and counts, and asks the run's engine for the
