@@ -267,7 +267,8 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
   }
   tail_calls.finish();
   const uint64_t r0 = uc.reg(g.ret[0]), status = uc.reg(g.ret[1]);
-  if (status != 0) throw Error(insn_location(name_, r0), ir::trap_message(ir::TrapCode(status)));
+  const std::string& trapped = tail_calls.running() ? tail_calls.running()->name : name_;
+  if (status != 0) throw Error(insn_location(trapped, r0), ir::trap_message(ir::TrapCode(status)));
   return r0;
 }
 

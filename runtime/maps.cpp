@@ -268,15 +268,6 @@ std::shared_ptr<const bpf::Program> ProgArrayMap::get(uint32_t index) const {
   return index < programs_.size() ? programs_[index] : nullptr;
 }
 
-int64_t ProgArrayMap::remove(const void* key) {
-  uint32_t index;
-  std::memcpy(&index, key, 4);
-  std::lock_guard lock(mutex_);
-  if (index >= programs_.size()) return -E2BIG;
-  if (!programs_[index]) return -ENOENT;
-  programs_[index] = nullptr;
-  return 0;
-}
 
 // --- RingBufMap ---
 

@@ -186,7 +186,6 @@ class ProgArrayMap : public Map {
   // Null empties the slot. Throws sb::Error when out of range.
   void set(uint32_t index, std::shared_ptr<const bpf::Program> program);
   std::shared_ptr<const bpf::Program> get(uint32_t index) const;  // null when empty or out of range
-  int64_t remove(const void* key) override;  // empties the slot (bpf_map_delete_elem from user space)
 
  private:
   mutable std::mutex mutex_;

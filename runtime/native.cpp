@@ -57,7 +57,7 @@ uint64_t NativeProgram::run(void* mem, size_t len) const {
   auto entry = reinterpret_cast<EntryFn>(const_cast<uint8_t*>(code_.data()));
   const EntryResult r = entry(mem, len);
   tail_calls.finish();
-  return check_result(r, name_);
+  return check_result(r, tail_calls.running() ? tail_calls.running()->name : name_);
 }
 
 uint64_t check_result(const EntryResult& r, const std::string& program_name) {

@@ -19,7 +19,9 @@ uint64_t TailCallRun::resolve(const std::shared_ptr<const bpf::Program>& slot, b
   ++count_;
   if (!slot || error_) return 0;
   try {
-    return loader_.load(slot);
+    const uint64_t entry = loader_.load(slot);
+    if (entry) running_ = slot;
+    return entry;
   } catch (...) {  // never through generated code: fall through, end the run with it
     error_ = std::current_exception();
     return 0;

@@ -57,6 +57,9 @@ class TailCallRun {
   // from ProgArrayMap::get): the loader's answer, or 0 to fall through.
   uint64_t resolve(const std::shared_ptr<const bpf::Program>& slot, bool in_range);
   uint32_t count() const { return count_; }
+  // The program running now: the last tail call's target, or null before
+  // the first (nothing returns from a tail call, so a trap is in it).
+  const bpf::Program* running() const { return running_.get(); }
   // Rethrows an error a loader raised during the run, if any.
   void finish() const;
 
@@ -64,6 +67,7 @@ class TailCallRun {
   TailCallLoader& loader_;
   TailCallRun* saved_;
   uint32_t count_ = 0;
+  std::shared_ptr<const bpf::Program> running_;
   std::exception_ptr error_;
 };
 

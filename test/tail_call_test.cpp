@@ -1,10 +1,11 @@
 // Tail calls (helper 12, runtime/tail_call.h) on every engine: a chain
 // through a prog array, the kernel's limit of 33, an index out of range, an
 // empty slot (which counts, as in the kernel), a tail call from a
-// subprogram, and a target that does not compile.
+// subprogram, a fault in a target and a target that does not validate.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstring>
 #include <memory>
 
@@ -121,6 +122,40 @@ mov %r0, 3
 exit
 )");
   EXPECT_EQ(run(*p).first, 45u);
+}
+
+// Programs cannot change a program array (the kernel's verifier allows
+// only bpf_tail_call on one); the embedder empties a slot with null.
+TEST_P(TailCall, ProgramsCannotUpdateTheArrayTheEmbedderCan) {
+  array_->set(0, program("target", "mov %r0, 99\nexit"));
+  auto p = program("p", R"(
+stw [%r10-4], 0
+lddw %r1, {map}
+mov %r2, %r10
+add %r2, -4
+call 3
+mov %r6, %r0
+lddw %r2, {map}
+mov %r3, 0
+call 12
+mov %r0, %r6
+exit
+)");
+  EXPECT_EQ(run(*p).first, 99u);  // map_delete_elem failed, the slot stayed
+  array_->set(0, nullptr);
+  EXPECT_EQ(int64_t(run(*p).first), -EINVAL);
+  EXPECT_THROW(array_->set(4, nullptr), Error);
+}
+
+// A fault after a tail call names the target's instruction.
+TEST_P(TailCall, TrapInTargetNamesTheTarget) {
+  array_->set(0, program("faulty", "mov %r0, 1\nmov %r2, 77\ncall %r2\nexit"));
+  try {
+    run(*program("caller", "lddw %r2, {map}\nmov %r3, 0\ncall 12\nexit"));
+    ADD_FAILURE() << engine().name << ": no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.where(), "faulty: instruction 2") << engine().name << ": " << e.what();
+  }
 }
 
 TEST_P(TailCall, TargetThatDoesNotValidateEndsTheRunWithItsError) {
