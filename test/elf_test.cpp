@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -783,6 +784,36 @@ TEST(ElfErrors, BadRelocations) {
               0u)
         << err;
   }
+}
+
+// A program array's initialiser (.rel.maps), corrupted one field at a time.
+TEST(ElfErrors, BadProgramArrayInitialisers) {
+  SB_REQUIRE_PROGRAMS();
+  const std::string rel_at = "tc.o: section '.rel.maps': relocation 0: ";
+  auto with_rel = [](const std::function<void(ElfEdit&, Elf64_Rel&)>& corrupt) {
+    ElfEdit e = edit("tailcall");
+    corrupt(e, *e.at<Elf64_Rel>(e.section(".rel.maps")));
+    return load_error(e.bytes, "tc.o", {"xdp", ""});
+  };
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_info = ELF64_R_INFO(ELF64_R_SYM(r.r_info), 1); }),
+            rel_at + "relocation type 1 in a program array's initialiser");
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_offset = 0x24; }),
+            rel_at + "offset 0x24 in map 'jmp_table' is not a slot of its `values`");
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_offset = 0x10; }),
+            rel_at + "offset 0x10 in map 'jmp_table' is not a slot of its `values`");
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_offset = 0x100; }),
+            rel_at + "offset 0x100 is not inside a map definition of '.maps'");
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_info = ELF64_R_INFO(9999, ELF64_R_TYPE(r.r_info)); }),
+            rel_at + "symbol index 9999 out of range [1, " +
+                std::to_string(edit("tailcall").section(".symtab")->sh_size / sizeof(Elf64_Sym)) + ")");
+  EXPECT_EQ(with_rel([](ElfEdit& e, Elf64_Rel& r) {
+              auto* symtab = e.section(".symtab");
+              const char* strtab = reinterpret_cast<const char*>(e.bytes.data() + e.shdr(symtab->sh_link)->sh_offset);
+              for (size_t i = 0; i < symtab->sh_size / sizeof(Elf64_Sym); ++i)
+                if (std::string(strtab + e.at<Elf64_Sym>(symtab)[i].st_name) == "jmp_table")
+                  r.r_info = ELF64_R_INFO(i, ELF64_R_TYPE(r.r_info));
+            }),
+            rel_at + "slot 1 of 'jmp_table' names 'jmp_table', which is not a program");
 }
 
 TEST(ElfErrors, CallRelocationOutsideText) {
