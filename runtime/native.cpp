@@ -17,15 +17,19 @@ class NativeProgram::Targets final : public TailCallLoader {
   uint64_t load(const std::shared_ptr<const bpf::Program>& target) override {
     std::lock_guard lock(mutex_);
     auto it = compiled_.find(target.get());
-    if (it == compiled_.end())
-      it = compiled_.emplace(target.get(), Entry{target, std::make_unique<NativeProgram>(*target, helpers_)}).first;
-    return uint64_t(uintptr_t(it->second.code->tail_entry()));
+    if (it == compiled_.end()) {
+      auto code = std::make_unique<NativeProgram>(*target, helpers_);
+      const uint64_t entry = uint64_t(uintptr_t(code->tail_entry()));
+      it = compiled_.emplace(target.get(), Entry{target, std::move(code), entry}).first;
+    }
+    return it->second.tail_entry;
   }
 
  private:
   struct Entry {
     std::shared_ptr<const bpf::Program> program;  // keeps the key's address unique
     std::unique_ptr<NativeProgram> code;
+    uint64_t tail_entry;
   };
   const HelperTable& helpers_;
   std::mutex mutex_;
