@@ -13,7 +13,7 @@ ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers) {
   bpf::validate(p, vopts);
   bpf::LowerOptions lopts;
   for (const rt::Helper& h : helpers.all())
-    if (!ir::is_reserved_helper(h.id)) lopts.helpers.push_back({h.id, h.unwind_on_zero});
+    if (!ir::is_reserved_helper(h.id)) lopts.helpers.push_back({h.id, h.unwind_on_zero, h.tail_call});
   ir::Module m = bpf::lower(p, lopts);
   ir::verify(m);
   return m;

@@ -36,7 +36,7 @@ using Shdr = ELFT::Shdr;
 constexpr size_t kInsnBytes = 8;
 constexpr uint64_t kMaxDataSection = 64ull << 20;  // a global data section (one map value)
 constexpr uint32_t kMapFlagRdonlyProg = 0x80, kMapFlagMmapable = 0x400;  // BPF_F_RDONLY_PROG, BPF_F_MMAPABLE
-constexpr uint32_t kMapTypeArray = 2;
+constexpr uint32_t kMapTypeArray = 2, kMapTypeProgArray = 3;
 
 uint32_t read32(const uint8_t* p) {
   uint32_t v;
@@ -111,6 +111,7 @@ class Btf {
   struct Member {
     std::string_view name;
     uint32_t type;
+    uint32_t bit_offset;  // without kind_flag's bitfield size (maps have no bitfields)
   };
 
   Btf(llvm::ArrayRef<uint8_t> data, std::string where) : where_(std::move(where)) { parse(data); }
@@ -159,7 +160,7 @@ class Btf {
     std::vector<Member> out;
     for (uint32_t i = 0; i < t.vlen(); ++i) {
       const uint8_t* m = t.extra + 12 * i;
-      out.push_back({name(read32(m)), read32(m + 4)});
+      out.push_back({name(read32(m)), read32(m + 4), read32(m + 8) & 0xffffff});
     }
     return out;
   }
@@ -402,9 +403,14 @@ class Loader {
       return;  // debug information, BTF: nothing to apply
     auto rels = take(obj_->rels(*rel.hdr), where);
     if (rels.empty()) return;
+    if (target.kind == SecKind::BtfMaps) {  // a program array's `.values` initialiser (read_btf_maps)
+      for (size_t n = 0; n < rels.size(); ++n)
+        map_relocs_.push_back({rels[n].r_offset, rels[n].getType(false), rels[n].getSymbol(false), n, where});
+      return;
+    }
     if (target.kind != SecKind::Code)
-      fail(where, fmt::format("relocations in '{}' (pointers in global data or initialised map-in-map / "
-                              "program arrays) are not supported",
+      fail(where, fmt::format("relocations in '{}' (pointers in global data or initialised map-in-map) "
+                              "are not supported",
                               target.name));
     for (size_t n = 0; n < rels.size(); ++n) {
       const auto& r = rels[n];
@@ -518,7 +524,8 @@ class Loader {
   //   __type(f, T)  -> `typeof(T) *f`     pointer to T (f's size is sizeof(T))
   void read_btf_maps(const Section& s) {
     std::vector<const Symbol*> syms = symbols_in(s);
-    if (syms.empty()) return;
+    std::vector<Initialiser> initialisers;
+    if (syms.empty()) return read_program_slots(s, initialisers);
     const Section* btf_sec = nullptr;
     for (const Section& c : sections_)
       if (c.kind == SecKind::Btf) btf_sec = &c;
@@ -542,7 +549,7 @@ class Loader {
         {"numa_node", How::Ignored, nullptr},
         {"pinning", How::Ignored, nullptr},
         {"map_extra", How::Ignored, nullptr},
-        {"values", How::Ignored, nullptr},  // inner maps / programs: initialisation is rejected with .rel.maps
+        {"values", How::Ignored, nullptr},  // a program array's initialiser: its relocations, below
     };
 
     for (const Symbol* sym : syms) {
@@ -554,7 +561,9 @@ class Loader {
         fail(at, fmt::format("BTF type {} is a {}, not a struct", st, btf.kind_name(st)));
       MapDef d;
       d.name = sym->name;
+      std::optional<uint64_t> values_at;  // byte offset of `values` in the definition
       for (const Btf::Member& m : btf.members(st)) {
+        if (m.name == "values") values_at = m.bit_offset / 8;
         const Field* f = nullptr;
         for (const Field& c : kFields)
           if (m.name == c.name) f = &c;
@@ -579,7 +588,50 @@ class Loader {
           fail(field_at, fmt::format("size {} contradicts the size {} given before", value, d.*(f->dst)));
         d.*(f->dst) = uint32_t(value);
       }
+      // The symbol's size covers an initialised `values` (a flexible array, 0 bytes in BTF).
+      initialisers.push_back({out_.maps.size(), sym->value, std::max<uint64_t>(sym->size, btf.size_of(st)), values_at});
       add_map(std::move(d), s.index, sym->value);
+    }
+    read_program_slots(s, initialisers);
+  }
+
+  // libbpf's static initialisation of a program array, in .rel.maps:
+  //   struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); ...; __array(values, int (void *)); }
+  //     jmp_table SEC(".maps") = { .values = { [1] = (void *)&stage1 } };
+  // Each slot that names a program is an R_BPF_64_ABS64 relocation at
+  // values + 8 * index against the program's function symbol.
+  struct Initialiser {
+    size_t def;
+    uint64_t offset, size;
+    std::optional<uint64_t> values_at;
+  };
+  void read_program_slots(const Section& s, const std::vector<Initialiser>& defs) {
+    for (const MapReloc& r : map_relocs_) {
+      const std::string at = fmt::format("{}: relocation {}", r.where, r.number);
+      const Initialiser* init = nullptr;
+      for (const Initialiser& i : defs)
+        if (r.offset >= i.offset && r.offset - i.offset < i.size) init = &i;
+      if (!init) fail(at, fmt::format("offset {:#x} is not inside a map definition of '{}'", r.offset, s.name));
+      MapDef& d = out_.maps[init->def];
+      const std::string map_at = fmt::format("{}: map '{}'", at_section(s), d.name);
+      if (d.type != kMapTypeProgArray)
+        fail(map_at, fmt::format("initialised {} map (map-in-map) is not supported; only program arrays",
+                                 d.type));
+      if (r.type != llvm::ELF::R_BPF_64_ABS64)
+        fail(at, fmt::format("relocation type {} in a program array's initialiser", r.type));
+      const uint64_t rel = r.offset - init->offset;
+      if (!init->values_at || rel < *init->values_at || (rel - *init->values_at) % 8 != 0)
+        fail(at, fmt::format("offset {:#x} in map '{}' is not a slot of its `values`", rel, d.name));
+      const uint64_t index = (rel - *init->values_at) / 8;
+      if (index >= d.max_entries)
+        fail(map_at, fmt::format("slot {} is past max_entries {}", index, d.max_entries));
+      if (r.sym == 0 || r.sym >= symbols_.size())
+        fail(at, fmt::format("symbol index {} out of range [1, {})", r.sym, symbols_.size()));
+      const Symbol& sym = symbols_[r.sym];
+      const Section* ts = section_of(sym);
+      if (sym.type != llvm::ELF::STT_FUNC || !ts || ts->kind != SecKind::Code || ts == text_)
+        fail(at, fmt::format("slot {} of '{}' names '{}', which is not a program", index, d.name, sym.name));
+      d.programs.push_back({uint32_t(index), {ts->name, sym.name}});
     }
   }
 
@@ -797,6 +849,13 @@ class Loader {
   std::map<uint32_t, std::vector<Func>> functions_;  // by section index, ascending
   const Section* text_ = nullptr;
   std::vector<MapSlot> slots_;
+  struct MapReloc {
+    uint64_t offset;
+    uint32_t type, sym;
+    size_t number;
+    std::string where;
+  };
+  std::vector<MapReloc> map_relocs_;  // .rel.maps
   std::vector<Piece> pieces_;
   size_t total_ = 0;
   ElfProgram out_;
@@ -813,12 +872,16 @@ ElfProgram load_elf(std::span<const uint8_t> bytes, const std::string& name, con
   return Loader(bytes, name).run(which, create_map);
 }
 
-ElfProgram read_elf_file(const std::string& path, const ElfSelection& which, const MapCreator& create_map) {
+std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, std::string("cannot open: ") + std::strerror(errno));
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw Error(path, "read error");
-  return load_elf(bytes, path, which, create_map);
+  return bytes;
+}
+
+ElfProgram read_elf_file(const std::string& path, const ElfSelection& which, const MapCreator& create_map) {
+  return load_elf(read_file(path), path, which, create_map);
 }
 
 }  // namespace sb::bpf

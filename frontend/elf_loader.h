@@ -7,7 +7,9 @@
 // `.maps` (members `__uint(type, ...)`, `__type(key, ...)`, ... read from
 // .BTF) and legacy `maps` (struct bpf_map_def) definitions, and its global
 // data sections (.data*, .rodata*, .bss*), each one array map with a single
-// element, as libbpf does.
+// element, as libbpf does. A program array's static initialiser names the
+// programs of its slots (MapDef::programs); the embedder loads each from
+// the same object with the same maps (rt::Environment::load_elf does).
 //
 // Every lddw pseudo source is resolved here into a plain 64-bit immediate
 // (src 0), so the validator, interpreter, IR and backends need nothing new:
@@ -33,6 +35,20 @@
 
 namespace sb::bpf {
 
+// Which program: by section, by function, or both (the function must then
+// be in that section). Both empty: the object's only program.
+struct ElfSelection {
+  std::string section;
+  std::string function;
+};
+
+// A slot of a program array the object initialises (`.values = { [1] =
+// (void *)&stage1 }` in BTF `.maps`, relocations in .rel.maps, as libbpf).
+struct ProgramSlot {
+  uint32_t index = 0;
+  ElfSelection program;  // its section and function
+};
+
 // A map the object defines, as the embedder must create it.
 struct MapDef {
   std::string name;       // the variable's name; for global data the section's (".bss")
@@ -43,6 +59,7 @@ struct MapDef {
   uint32_t flags = 0;
   bool global_data = false;      // a .data/.rodata/.bss section
   std::vector<uint8_t> initial;  // global data: the section's bytes (.bss: empty, zero-filled)
+  std::vector<ProgramSlot> programs;  // a program array's initialised slots
 };
 
 // What an lddw that names a map becomes: `handle` for a map reference (src
@@ -57,13 +74,6 @@ struct MapAddress {
 // and returns its addresses. May throw sb::Error; the loader adds the file
 // and map name.
 using MapCreator = std::function<MapAddress(const MapDef&)>;
-
-// Which program: by section, by function, or both (the function must then
-// be in that section). Both empty: the object's only program.
-struct ElfSelection {
-  std::string section;
-  std::string function;
-};
 
 // An lddw of a map or of global data, as the loader resolved it:
 // ahead-of-time objects name the map's symbol there instead of the
@@ -87,6 +97,7 @@ struct ElfProgram {
 ElfProgram load_elf(std::span<const uint8_t> bytes, const std::string& name, const ElfSelection& which,
                     const MapCreator& create_map);
 ElfProgram read_elf_file(const std::string& path, const ElfSelection& which, const MapCreator& create_map);
+std::vector<uint8_t> read_file(const std::string& path);  // throws sb::Error naming the path
 
 // Whether `bytes` start with the ELF magic (for tools choosing a reader).
 bool looks_like_elf(std::span<const uint8_t> bytes);

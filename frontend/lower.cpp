@@ -2,8 +2,9 @@
 // at once are split here, once, so no backend sees them:
 //   DIV/MOD with off=1 -> SDiv/SMod; MOV with off -> MovSx; END -> Bswap or
 //   a zero-extension; immediate shift counts masked to the width; an
-//   unwinding helper call -> Call + "if r0 == 0 unwind"; callx -> a compare
-//   chain over the registered helpers ending in a Trap.
+//   unwinding helper call -> Call + "if r0 == 0 unwind"; the tail-call
+//   helper -> TailCall; callx -> a compare chain over the registered helpers
+//   ending in a Trap.
 #include "frontend/lower.h"
 
 #include <algorithm>
@@ -207,8 +208,10 @@ class Lowerer {
   }
 
   void lower_helper_call(uint32_t id) {
-    add(ir::call_helper(id));
     const HelperInfo* h = helper(id);
+    Inst call;
+    call.op = h && h->tail_call ? Op::TailCall : Op::Call, call.target = id;
+    add(call);
     if (h && h->unwind_on_zero) {
       uint32_t go_on = fn_->new_label();
       add(ir::branch_imm(ir::Cond::Ne, 64, 0, 0, go_on));

@@ -12,6 +12,7 @@ namespace sb::bpf {
 struct HelperInfo {
   uint32_t id;
   bool unwind_on_zero;  // a zero result ends the program (ubpf's unwind extension)
+  bool tail_call = false;  // bpf_tail_call: lowered to ir::Op::TailCall
 };
 
 struct LowerOptions {

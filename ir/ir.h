@@ -11,6 +11,12 @@
 // prologue spills to frame slots. So frame and call logic is written once
 // and backends only select instructions and supply their calling convention.
 //
+// TailCall (bpf_tail_call, runtime/tail_call.h) calls its helper like Call,
+// keeping r1; a non-zero result is the target program's tail entry (after
+// its prologue's register saves): the native stack is reset to the entry
+// frame as the entry's prologue left it after those saves, and control
+// jumps there with r1 as it was. Otherwise r0 = 0 and execution goes on.
+//
 // Text form (ir/printer.cpp), one instruction per line:
 //   r0 = add.32 r0, 5        r3 = load.s16 [r1+2]      store.64 [r10-8], r1
 //   br.64 sgt r1, -3 -> L3   call helper 5             L3:
@@ -82,6 +88,7 @@ constexpr uint32_t kRunBlockBytes = 160;
   X(CallAddr,  "call.addr",  Form::Call,   "r0 = native imm(r1..r5), C ABI")        \
   X(CallSig,   "call.sig",   Form::Call,   "r0 = native imm(args at r10+off), sig")  \
   X(CallSym,   "call.sym",   Form::Call,   "r0 = native symbols[target](r1..r5), C ABI") \
+  X(TailCall,  "tailcall",   Form::Call,   "r0 = helper[target](r1..r3); r0 ? goto r0") \
   X(Exit,      "exit",       Form::Term,   "return r0 from this function")          \
   X(Unwind,    "unwind",     Form::Term,   "end the whole program with r0")         \
   X(Trap,      "trap",       Form::Term,   "end the program with fault `target`")   \
@@ -145,7 +152,7 @@ struct Inst {
   AtomicOp aop = AtomicOp::Add;
   int32_t off = 0;       // memory displacement
   int64_t imm = 0;       // `b` when k; the 64-bit constant of LoadImm
-  uint32_t target = 0;   // label (Jmp, Br, Label), helper id (Call), function (CallLocal)
+  uint32_t target = 0;   // label (Jmp, Br, Label), helper id (Call, TailCall), function (CallLocal)
   uint32_t origin = kNoOrigin;  // index of the bytecode instruction it came from
 };
 

@@ -95,6 +95,7 @@ std::string print(const Inst& i) {
     case Form::Call:
       switch (i.op) {
         case Op::Call: return fmt::format("call helper {}", i.target);
+        case Op::TailCall: return fmt::format("tailcall helper {}", i.target);
         case Op::CallLocal: return fmt::format("call func {}", i.target);
         case Op::CallAddr: return fmt::format("call.addr {:#x}", uint64_t(i.imm));
         case Op::CallSym: return fmt::format("call.sym @{}", i.target);

@@ -5,12 +5,16 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <functional>
+#include <map>
+#include <mutex>
 
 #include <fmt/format.h>
 
 #include "backends/compile.h"
 #include "ir/diag.h"
 #include "runtime/maps.h"
+#include "runtime/tail_call.h"
 
 namespace sb::rt {
 
@@ -123,23 +127,90 @@ void helper_hook(uc_engine* uc, uint64_t address, uint32_t, void* user) {
   uc_reg_write(uc, ctx->g->ret[0], &r);
 }
 
-}  // namespace
-
-EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch, const Safety& safety)
-    : name_(p.name), arch_(arch),
-      helpers_(safety.harden().any() ? with_hardening_helpers(helpers) : helpers), safety_(safety) {
+// `p` compiled for `arch` with helper calls aimed at the helper slots.
+mc::CodeImage compile_for_guest(const bpf::Program& p, const HelperTable& helpers, Arch arch,
+                                const ir::HardenOptions& harden) {
   CompileOptions opts;
   opts.arch = arch;
   opts.record_origins = true;
-  opts.harden = safety.harden();
+  opts.harden = harden;
   opts.helper_address = [&](uint32_t id) -> uint64_t {
-    const auto& all = helpers_.all();
+    const auto& all = helpers.all();
     for (size_t i = 0; i < all.size(); ++i)
-      if (all[i].id == id) return kHelperBase + kSlot * i;
+      if (all[i].id == id) return EmulatedProgram::kHelperBase + kSlot * i;
     throw Error(p.name, "call to unknown helper " + std::to_string(id));
   };
-  image_ = compile(p, helpers_, opts).image;
+  return compile(p, helpers, opts).image;
 }
+
+uint64_t tail_entry_of(const mc::CodeImage& image, const std::string& name) {
+  const std::optional<uint64_t> at = image.symbol(mc::kTailEntrySymbol);
+  if (!at) throw Error(name, "the compiled code has no tail entry");
+  return *at;
+}
+
+// One run's tail-call targets: each mapped into the guest after the code
+// mapped before it, on its first tail call (from inside the helper's hook).
+class GuestTargets final : public TailCallLoader {
+ public:
+  using Compile = std::function<const mc::CodeImage&(const std::shared_ptr<const bpf::Program>&)>;
+  GuestTargets(const Engine& uc, uint64_t next, Compile compile) : uc_(uc), next_(next), compile_(std::move(compile)) {}
+  uint64_t load(const std::shared_ptr<const bpf::Program>& target) override {
+    auto it = mapped_.find(target.get());
+    if (it == mapped_.end()) {
+      const mc::CodeImage& image = compile_(target);
+      const uint64_t size = round_up(image.text.size());
+      if (next_ + size > EmulatedProgram::kCodeBase + EmulatedProgram::kCodeWindow)
+        throw Error(target->name, fmt::format("tail-call targets need more than the guest's {:#x} bytes of code",
+                                              EmulatedProgram::kCodeWindow));
+      uc_.map(next_, size, UC_PROT_READ | UC_PROT_EXEC, image.text.data(), image.text.size());
+      it = mapped_.emplace(target.get(), next_ + tail_entry_of(image, target->name)).first;
+      next_ += size;
+    }
+    return it->second;
+  }
+
+ private:
+  const Engine& uc_;
+  uint64_t next_;
+  Compile compile_;
+  std::map<const bpf::Program*, uint64_t> mapped_;  // the guest address of each tail entry
+};
+
+}  // namespace
+
+// The targets' code, compiled once per EmulatedProgram and mapped per run.
+class EmulatedProgram::Targets {
+ public:
+  Targets(const HelperTable& helpers, Arch arch, const ir::HardenOptions& harden)
+      : helpers_(helpers), arch_(arch), harden_(harden) {}
+  const mc::CodeImage& image(const std::shared_ptr<const bpf::Program>& target) {
+    std::lock_guard lock(mutex_);
+    auto it = compiled_.find(target.get());
+    if (it == compiled_.end())
+      it = compiled_.emplace(target.get(), Entry{target, compile_for_guest(*target, helpers_, arch_, harden_)}).first;
+    return it->second.image;  // entries are never removed: the reference stays valid
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const bpf::Program> program;  // keeps the key's address unique
+    mc::CodeImage image;
+  };
+  const HelperTable& helpers_;
+  Arch arch_;
+  ir::HardenOptions harden_;  // targets are hardened as the program is
+  std::mutex mutex_;
+  std::map<const bpf::Program*, Entry> compiled_;
+};
+
+EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch, const Safety& safety)
+    : name_(p.name), arch_(arch),
+      helpers_(safety.harden().any() ? with_hardening_helpers(helpers) : helpers), safety_(safety),
+      image_(compile_for_guest(p, helpers_, arch, safety.harden())),
+      targets_(std::make_unique<Targets>(helpers_, arch, safety.harden())) {}
+
+EmulatedProgram::~EmulatedProgram() = default;
 
 uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts) const {
   ContextScope scope(helpers_.context());
@@ -164,8 +235,8 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
     record.emplace(reachable, safety_.time_budget_ns != 0);
     if (auto stop = record->stop_range()) host.push_back(*stop);  // the word time polls read
   }
-  RunScope run_scope(record ? &*record : nullptr);
-  const std::vector<HostRange> fixed = {{kCodeBase, round_up(image_.text.size())},
+  RunScope run_scope(record ? &*record : RunScope::current());
+  const std::vector<HostRange> fixed = {{kCodeBase, kCodeWindow},
                                         {kHelperBase, slot_code.size()},
                                         {kExitAddr, kPage}};
   for (const HostRange& r : identity_ranges(std::move(host), fixed, arch_)) uc.map_identity(r);
@@ -175,6 +246,12 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
   uc.check(uc_hook_add(uc.get(), &hook, UC_HOOK_CODE, reinterpret_cast<void*>(helper_hook), &ctx, kHelperBase,
                        kHelperBase + slots * kSlot - 1),
            "hook");
+
+  GuestTargets targets(uc, kCodeBase + round_up(image_.text.size()),
+                       [this](const std::shared_ptr<const bpf::Program>& t) -> const mc::CodeImage& {
+                         return targets_->image(t);
+                       });
+  TailCallRun tail_calls(targets);
 
   uint64_t sp = uint64_t(uintptr_t(stack.data())) + stack.size();
   if (g.link < 0) {  // x86: the return address is on the stack
@@ -206,7 +283,9 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
     if (err != UC_ERR_OK) throw Error(where, fmt::format("{} at guest address {:#x}", uc_strerror(err), pc));
     throw Error(where, fmt::format("instruction budget of {} exhausted", opts.insn_budget));
   }
-  return finish_run(uc.reg(g.ret[0]), uc.reg(g.ret[1]), name_, record ? &*record : nullptr, safety_.time_budget_ns);
+  tail_calls.finish();
+  const std::string& trapped = tail_calls.running() ? tail_calls.running()->name : name_;
+  return finish_run(uc.reg(g.ret[0]), uc.reg(g.ret[1]), trapped, record ? &*record : nullptr, safety_.time_budget_ns);
 }
 
 }  // namespace sb::rt

@@ -2,7 +2,9 @@
 // x86-64 host, and x86-64 too (to check the emulator path against native).
 //
 // Guest address space:
-//   kCodeBase    the compiled program (read/execute)
+//   kCodeBase    the compiled program (read/execute), then the programs its
+//                tail calls went to, each mapped on its first tail call in a
+//                run, up to kCodeWindow bytes in all
 //   kHelperBase  one slot of 16 bytes per helper: a `ret`, with a hook that
 //                calls the host helper with the argument registers first
 //   kExitAddr    the return address of the entry call; reaching it ends the run
@@ -17,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,7 @@ struct EmuOptions {
 class EmulatedProgram {
  public:
   static constexpr uint64_t kCodeBase = 0x10000000;
+  static constexpr uint64_t kCodeWindow = 0x1000000;
   static constexpr uint64_t kStackSize = 0x10000;
   static constexpr uint64_t kHelperBase = 0x40000000;
   static constexpr uint64_t kExitAddr = 0x50000000;
@@ -43,6 +47,7 @@ class EmulatedProgram {
   // aimed at the helper slots. The helpers' context must outlive the
   // program.
   EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch, const Safety& safety = {});
+  ~EmulatedProgram();
 
   // r1 = mem.data() (or 0 without memory), r2 = mem.size(); the program
   // works on `mem` in place. Throws sb::Error on a fault (naming the arch, the
@@ -54,11 +59,13 @@ class EmulatedProgram {
   Arch arch() const { return arch_; }
 
  private:
+  class Targets;  // tail-call targets compiled for arch_, once each
   std::string name_;
   Arch arch_;
   HelperTable helpers_;  // with the hardening helpers when hardened
   Safety safety_;
   mc::CodeImage image_;
+  std::unique_ptr<Targets> targets_;
 };
 
 }  // namespace sb::rt

@@ -80,7 +80,10 @@ bool RunRecord::check(uint64_t addr, uint64_t size, uint32_t origin, ir::RunBloc
 }
 
 void RunRecord::init(uint64_t mem, uint64_t len, uint64_t entry_frame, uint64_t stack_bytes) {
-  fill_block(mem, len, entry_frame, stack_bytes,
+  // A tail-call target starts with r1 but no length: it keeps the memory
+  // the run began with.
+  if (!memory_) memory_ = HostRange{mem, len};
+  fill_block(memory_->addr, memory_->size, entry_frame, stack_bytes,
              stop_page_.size() ? uint64_t(uintptr_t(stop_page_.data())) : uint64_t(uintptr_t(&kNeverStop)));
 }
 

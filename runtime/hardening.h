@@ -64,6 +64,7 @@ class RunRecord {
 
  private:
   std::vector<HostRange> ranges_;
+  std::optional<HostRange> memory_;  // the program's memory, from the first init of the run
   std::optional<Fault> fault_;
   PageMemory stop_page_;  // empty without a time budget
 };

@@ -15,6 +15,11 @@ void HelperTable::add(uint32_t id, std::string name, HelperFn fn, bool unwind_on
     helpers_.insert(it, std::move(h));
 }
 
+void HelperTable::add_tail_call(uint32_t id, std::string name, HelperFn fn) {
+  add(id, std::move(name), fn);
+  helpers_[size_t(find(id) - helpers_.data())].tail_call = true;
+}
+
 const Helper* HelperTable::find(uint32_t id) const {
   auto it = std::lower_bound(helpers_.begin(), helpers_.end(), id,
                              [](const Helper& h, uint32_t key) { return h.id < key; });

@@ -21,9 +21,10 @@ struct HostRange {
 // output, readable ranges (rt::Environment for the standard set). A helper
 // is a plain function of r1-r5, so each engine makes its table's context the
 // calling thread's current one for the length of a run (ContextScope) and a
-// helper finds it with HelperContext::current(). That thread-local pointer is
-// the runtime's only per-thread state; it goes away once helper calls pass a
-// context argument (a backend change).
+// helper finds it with HelperContext::current(). That thread-local pointer and
+// the run's tail-call state (runtime/tail_call.h) are the runtime's only
+// per-thread state; they go away once helper calls pass a context argument
+// (a backend change).
 class HelperContext {
  public:
   virtual ~HelperContext() = default;
@@ -56,12 +57,18 @@ struct Helper {
   // ubpf's "unwind" extension: when the helper returns 0 the whole program
   // ends with r0 = 0 (conformance helper 5, see call_unwind_fail.data).
   bool unwind_on_zero = false;
+  // bpf_tail_call (runtime/tail_call.h): `fn` returns the code the target
+  // program starts at, or 0 to fall through; compiled code jumps there and
+  // the interpreter switches programs.
+  bool tail_call = false;
 };
 
 class HelperTable {
  public:
   // Replaces an existing helper with the same id.
   void add(uint32_t id, std::string name, HelperFn fn, bool unwind_on_zero = false);
+  // A tail-call helper (Helper::tail_call), replacing one with the same id.
+  void add_tail_call(uint32_t id, std::string name, HelperFn fn);
   const Helper* find(uint32_t id) const;
   const std::vector<Helper>& all() const { return helpers_; }  // ascending ids
 

@@ -10,7 +10,9 @@
 //                                   ^ r10 of frame 1      ^ r10 of frame 0
 //
 // A bpf-to-bpf call pushes a CallFrame (return pc, caller's r6-r9 and r10)
-// and moves r10 down by 512 bytes, so the callee gets a fresh frame.
+// and moves r10 down by 512 bytes, so the callee gets a fresh frame. A tail
+// call (runtime/tail_call.h) drops every frame and starts the target at
+// frame 0 with the registers as they are (r1 = ctx).
 //
 // Width-generic operations (ALU/ALU64, JMP/JMP32 conditions, 32/64-bit
 // atomics) are templates on the operand type T = uint32_t or uint64_t; a
@@ -25,8 +27,10 @@
 #include <string>
 #include <type_traits>
 
+#include "frontend/validator.h"
 #include "ir/diag.h"
 #include "runtime/hardening.h"
+#include "runtime/tail_call.h"
 
 namespace sb::rt {
 namespace {
@@ -73,7 +77,7 @@ struct CallFrame {
 class Machine {
  public:
   Machine(const bpf::Program& p, const HelperTable& helpers, const InterpOptions& opts)
-      : p_(p), helpers_(helpers), opts_(opts) {}
+      : p_(&p), helpers_(helpers), opts_(opts) {}
 
   uint64_t run(void* mem, size_t len);
 
@@ -81,7 +85,7 @@ class Machine {
   static constexpr size_t kStackBytes = size_t(bpf::kStackSize) * bpf::kMaxCallDepth;
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(insn_location(p_.name, pc_), what);
+    throw Error(insn_location(p_->name, pc_), what);
   }
   [[noreturn]] void bad_opcode(const Insn& in) const { fail("unknown opcode " + hex(in.opcode)); }
 
@@ -131,7 +135,7 @@ class Machine {
   std::optional<uint64_t> exit();
   void branch(int64_t off);
 
-  const bpf::Program& p_;
+  const bpf::Program* p_;
   const HelperTable& helpers_;
   const InterpOptions& opts_;
   size_t pc_ = 0;
@@ -144,24 +148,27 @@ class Machine {
   // the memory, and the host ranges.
   uint64_t stack_lo_ = 0, mem_ = 0, len_ = 0;
   std::vector<HostRange> ranges_;
+  void set_stack_region() {  // of the running program (a tail call changes it)
+    bool calls = false;
+    for (const Insn& in : p_->insns)
+      calls |= bpf::class_of(in.opcode) == bpf::JMP && bpf::op_of(in) == bpf::CALL && in.src == bpf::CALL_LOCAL;
+    stack_lo_ = uint64_t(uintptr_t(stack_ + kStackBytes)) - (calls ? kStackBytes : size_t(bpf::kStackSize));
+  }
 };
 
 uint64_t Machine::run(void* mem, size_t len) {
   r_[1] = uint64_t(uintptr_t(mem));
   r_[2] = len;
   r_[bpf::kFramePointer] = uint64_t(uintptr_t(stack_ + kStackBytes));
-  const size_t n = p_.insns.size();
   if (opts_.safety.bounds_check) {
-    bool calls = false;
-    for (const Insn& in : p_.insns)
-      calls |= bpf::class_of(in.opcode) == bpf::JMP && bpf::op_of(in) == bpf::CALL && in.src == bpf::CALL_LOCAL;
-    stack_lo_ = uint64_t(uintptr_t(stack_ + kStackBytes)) - (calls ? kStackBytes : size_t(bpf::kStackSize));
+    set_stack_region();
     mem_ = uint64_t(uintptr_t(mem)), len_ = len;
     ranges_ = reachable_ranges(helpers_);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(opts_.safety.time_budget_ns);
   uint64_t executed = 0;
   for (;;) {
+    const size_t n = p_->insns.size();  // changes with a tail call
     if (pc_ >= n) {
       if (n == 0) fail("empty program");
       pc_ = n - 1;
@@ -172,7 +179,7 @@ uint64_t Machine::run(void* mem, size_t len) {
     if (opts_.safety.time_budget_ns != 0 && executed % 1024 == 0 && std::chrono::steady_clock::now() >= deadline)
       fail("time budget of " + std::to_string(opts_.safety.time_budget_ns / 1000) + " us exhausted");
     ++executed;
-    const Insn& in = p_.insns[pc_];
+    const Insn& in = p_->insns[pc_];
     switch (bpf::class_of(in.opcode)) {
       case bpf::ALU:
         if (bpf::op_of(in) == bpf::END) endian(in); else alu<uint32_t>(in);
@@ -340,15 +347,15 @@ void Machine::atomic(const Insn& in) {
 // LD|IMM|DW: imm64 from two slots. Only src 0 (a plain constant) for now.
 void Machine::lddw(const Insn& lo) {
   if (lo.opcode != bpf::LDDW) bad_opcode(lo);
-  if (pc_ + 1 >= p_.insns.size()) fail("lddw is missing its second slot");
+  if (pc_ + 1 >= p_->insns.size()) fail("lddw is missing its second slot");
   if (lo.src != bpf::LDDW_IMM64) fail("unsupported lddw source " + std::to_string(lo.src));
-  const Insn& hi = p_.insns[pc_ + 1];
+  const Insn& hi = p_->insns[pc_ + 1];
   set(lo.dst, uint64_t(uint32_t(lo.imm)) | uint64_t(uint32_t(hi.imm)) << 32);
 }
 
 void Machine::branch(int64_t off) {
   const int64_t target = int64_t(pc_) + 1 + off;
-  if (target < 0 || uint64_t(target) >= p_.insns.size())
+  if (target < 0 || uint64_t(target) >= p_->insns.size())
     fail("jump target " + std::to_string(target) + " out of range");
   pc_ = size_t(target);
 }
@@ -389,6 +396,17 @@ std::optional<uint64_t> Machine::call_helper(uint64_t id) {
   if (h == nullptr || h->fn == nullptr) fail("unknown helper " + std::to_string(id));
   r_[0] = h->fn(r_[1], r_[2], r_[3], r_[4], r_[5]);
   if (h->unwind_on_zero && r_[0] == 0) return uint64_t(0);
+  if (h->tail_call && r_[0] != 0) {  // the target replaces the program, from the entry frame
+    p_ = reinterpret_cast<const bpf::Program*>(uintptr_t(r_[0]));
+    if (opts_.safety.bounds_check) {  // as hardened compiled code, the target starts on a zeroed stack
+      set_stack_region();
+      std::memset(stack_, 0, kStackBytes);
+    }
+    depth_ = 0;
+    r_[bpf::kFramePointer] = uint64_t(uintptr_t(stack_ + kStackBytes));
+    pc_ = 0;
+    return std::nullopt;
+  }
   pc_ += 1;
   return std::nullopt;
 }
@@ -396,7 +414,7 @@ std::optional<uint64_t> Machine::call_helper(uint64_t id) {
 void Machine::call_local(const Insn& in) {
   if (depth_ + 1 >= bpf::kMaxCallDepth) fail("call depth exceeded");
   const int64_t target = int64_t(pc_) + 1 + in.imm;
-  if (target < 0 || uint64_t(target) >= p_.insns.size())
+  if (target < 0 || uint64_t(target) >= p_->insns.size())
     fail("call target " + std::to_string(target) + " out of range");
   CallFrame& f = frames_[depth_++];
   f.return_pc = pc_ + 1;
@@ -417,11 +435,36 @@ std::optional<uint64_t> Machine::exit() {
 
 }  // namespace
 
+namespace {
+// Tail-call targets are the programs themselves, validated on first use.
+class InterpLoader final : public TailCallLoader {
+ public:
+  explicit InterpLoader(const HelperTable& helpers) : helpers_(helpers) {}
+  uint64_t load(const std::shared_ptr<const bpf::Program>& target) override {
+    for (const auto& p : loaded_)
+      if (p == target) return uint64_t(uintptr_t(p.get()));
+    bpf::ValidateOptions v;
+    v.helper_exists = [&](uint32_t id) { return helpers_.find(id) != nullptr; };
+    bpf::validate(*target, v);
+    loaded_.push_back(target);  // kept alive for the run
+    return uint64_t(uintptr_t(target.get()));
+  }
+
+ private:
+  const HelperTable& helpers_;
+  std::vector<std::shared_ptr<const bpf::Program>> loaded_;
+};
+}  // namespace
+
 uint64_t interpret(const bpf::Program& p, const HelperTable& helpers, void* mem, size_t len,
                    const InterpOptions& opts) {
   ContextScope scope(helpers.context());
+  InterpLoader loader(helpers);
+  TailCallRun tail_calls(loader);
   Machine m(p, helpers, opts);
-  return m.run(mem, len);
+  const uint64_t r0 = m.run(mem, len);
+  tail_calls.finish();
+  return r0;
 }
 
 }  // namespace sb::rt

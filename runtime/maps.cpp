@@ -256,15 +256,18 @@ ProgArrayMap::ProgArrayMap(MapSpec spec) : Map(std::move(spec)) {
   programs_.assign(this->spec().max_entries, nullptr);
 }
 
-void ProgArrayMap::set(uint32_t index, const void* program) {
+void ProgArrayMap::set(uint32_t index, std::shared_ptr<const bpf::Program> program) {
   if (index >= programs_.size())
     fail(spec(), fmt::format("index {} out of range [0, {})", index, programs_.size()));
-  programs_[index] = program;
+  std::lock_guard lock(mutex_);
+  programs_[index] = std::move(program);
 }
 
-const void* ProgArrayMap::get(uint32_t index) const {
+std::shared_ptr<const bpf::Program> ProgArrayMap::get(uint32_t index) const {
+  std::lock_guard lock(mutex_);
   return index < programs_.size() ? programs_[index] : nullptr;
 }
+
 
 // --- RingBufMap ---
 

@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "frontend/bpf.h"
 #include "runtime/helpers.h"
 
 namespace sb::rt {
@@ -173,17 +174,22 @@ class HashMap : public Map {
   std::vector<uint32_t> free_;
 };
 
-// BPF_MAP_TYPE_PROG_ARRAY: the container tail calls will use. Programs can
+// BPF_MAP_TYPE_PROG_ARRAY: the programs bpf_tail_call (helper 12,
+// runtime/tail_call.h) jumps to, as bytecode: each engine compiles or loads
+// a slot's program itself on its first tail call into it. Programs can
 // neither look up nor update it (as in the kernel); the embedder sets
-// entries. Keys and values are 32-bit.
+// entries (or an object's `.maps` initialiser does: Environment::load_elf),
+// also while programs run. Keys and values are 32-bit.
 class ProgArrayMap : public Map {
  public:
   explicit ProgArrayMap(MapSpec spec);
-  void set(uint32_t index, const void* program);  // throws sb::Error when out of range
-  const void* get(uint32_t index) const;          // null when empty or out of range
+  // Null empties the slot. Throws sb::Error when out of range.
+  void set(uint32_t index, std::shared_ptr<const bpf::Program> program);
+  std::shared_ptr<const bpf::Program> get(uint32_t index) const;  // null when empty or out of range
 
  private:
-  std::vector<const void*> programs_;
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<const bpf::Program>> programs_;
 };
 
 // BPF_MAP_TYPE_RINGBUF with the kernel's memory layout, in process memory:

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "backends/mc/emitter.h"
 #include "frontend/bpf.h"
@@ -26,6 +27,7 @@ class NativeProgram {
   // sb::Error on a bad program or when the host is not x86-64. The
   // helpers' context must outlive the program.
   NativeProgram(const bpf::Program& p, const HelperTable& helpers, const Safety& safety = {});
+  ~NativeProgram();
 
   // r1 = mem, r2 = len. Throws sb::Error naming the instruction on a trap,
   // a bounds fault (with the address) or an exhausted time budget.
@@ -33,13 +35,16 @@ class NativeProgram {
 
   const mc::CodeImage& image() const { return image_; }
   const void* entry() const { return code_.data(); }
+  const void* tail_entry() const;  // where a tail call enters (mc::kTailEntrySymbol)
 
  private:
+  class Targets;  // the programs tail calls went to, compiled once each
   std::string name_;
   HelperTable helpers_;  // with the hardening helpers when hardened
   Safety safety_;
   mc::CodeImage image_;
   ExecMemory code_;
+  std::unique_ptr<Targets> targets_;
 };
 
 // Converts an entry's result to r0 or an sb::Error naming the instruction.

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include <fmt/format.h>
 
 #include "ir/diag.h"
+#include "runtime/tail_call.h"
 
 namespace sb::rt {
 
@@ -88,12 +90,30 @@ bpf::MapCreator creator_for(Environment& env) {
 }  // namespace
 
 bpf::ElfProgram Environment::load_elf(const std::string& path, const bpf::ElfSelection& which) {
-  return bpf::read_elf_file(path, which, creator_for(*this));
+  return load_elf(bpf::read_file(path), path, which);
 }
 
+// The program, then every program a program array's initialiser names,
+// each loaded once from the same object with the maps just created.
 bpf::ElfProgram Environment::load_elf(std::span<const uint8_t> bytes, const std::string& name,
                                       const bpf::ElfSelection& which) {
-  return bpf::load_elf(bytes, name, which, creator_for(*this));
+  const bpf::MapCreator create = creator_for(*this);
+  std::map<std::string, bpf::MapAddress> created;
+  bpf::ElfProgram main = bpf::load_elf(bytes, name, which, [&](const bpf::MapDef& d) {
+    return created[d.name] = create(d);
+  });
+  const bpf::MapCreator same_maps = [&](const bpf::MapDef& d) { return created.at(d.name); };
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const bpf::Program>> loaded;
+  for (const bpf::MapDef& d : main.maps) {
+    if (d.programs.empty()) continue;
+    auto& array = dynamic_cast<ProgArrayMap&>(*map_from_handle(created.at(d.name).handle));
+    for (const bpf::ProgramSlot& slot : d.programs) {
+      std::shared_ptr<const bpf::Program>& p = loaded[{slot.program.section, slot.program.function}];
+      if (!p) p = std::make_shared<const bpf::Program>(bpf::load_elf(bytes, name, slot.program, same_maps).program);
+      array.set(slot.index, p);
+    }
+  }
+  return main;
 }
 
 void Environment::trace(std::string_view text) {
@@ -331,6 +351,15 @@ uint64_t ringbuf_discard(uint64_t sample, uint64_t, uint64_t, uint64_t, uint64_t
   return 0;
 }
 
+// bpf_tail_call: the slot's program, through the run's engine (runtime/tail_call.h).
+uint64_t tail_call(uint64_t, uint64_t map, uint64_t index, uint64_t, uint64_t) {
+  auto* array = dynamic_cast<ProgArrayMap*>(map_arg(map));
+  TailCallRun* run = TailCallRun::current();
+  if (!array || !run) return 0;
+  const uint32_t i = uint32_t(index);  // the kernel compares the low 32 bits
+  return run->resolve(array->get(i), i < array->spec().max_entries);
+}
+
 struct StandardHelper {
   uint32_t id;
   const char* name;
@@ -357,6 +386,7 @@ constexpr StandardHelper kStandardHelpers[] = {
 HelperTable standard_helpers(Environment& env) {
   HelperTable t;
   for (const StandardHelper& h : kStandardHelpers) t.add(h.id, h.name, h.fn);
+  t.add_tail_call(kTailCallHelperId, "tail_call", tail_call);
   t.set_context(&env);
   return t;
 }

@@ -12,11 +12,13 @@
 //   5    ktime_get_ns           CLOCK_MONOTONIC (or EnvironmentOptions::clock)
 //   6    trace_printk           printf subset into the trace buffer (take_trace)
 //   7    get_prandom_u32        splitmix64 sequence (EnvironmentOptions::prandom_seed)
+//   12   tail_call              ProgArrayMap slot -> the run's engine (runtime/tail_call.h):
+//                               index >= max_entries, 33 tail calls made, or an empty
+//                               slot (counted) fall through with r0 = 0
 //   130  ringbuf_output         RingBufMap::output
 //   131  ringbuf_reserve        RingBufMap::reserve
 //   132  ringbuf_submit         RingBufMap::commit
 //   133  ringbuf_discard        RingBufMap::commit(discard)
-// Helper 12 (tail_call) is not registered yet: tail calls come later.
 // Note that id 5 is "unwind" in the conformance suite's table
 // (HelperTable::conformance()); the two tables are separate.
 //

@@ -15,6 +15,7 @@
 // A disagreement prints the seed, the engine, both results and the
 // program's disassembly; replay it with
 //   SB_DIFF_SEED=1234 SB_DIFF_SEEDS=1 ./test/sb_differential_tests --gtest_filter='*Differential*'
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -25,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -33,7 +35,10 @@
 #include "frontend/disassembler.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
+#include "frontend/assembler.h"
 #include "runtime/interpreter.h"
+#include "runtime/std_helpers.h"
+#include "runtime/tail_call.h"
 #include "test/engines.h"
 #include "test/kernel_oracle.h"
 #include "test/random_program.h"
@@ -644,6 +649,51 @@ TEST(KernelOracle, MatchesInterpreterLow32) {
   // The subset is meant to pass the verifier; many rejections mean the
   // generator's kernel rules (or the kernel) changed.
   EXPECT_LE(rejected * 10, count) << first_rejection;
+}
+
+// The tail-call limit, against the kernel: one program, counting its runs
+// in an array map and tail-calling itself, runs as often on every engine
+// as in the kernel: 1 + 33 times (MAX_TAIL_CALL_CNT, runtime/tail_call.h).
+TEST(KernelOracle, SelfTailCallRunsAsOftenAsInTheKernel) {
+  if (std::optional<std::string> why = kernel_unavailable()) GTEST_SKIP() << *why;
+  const char* source = R"(
+mov %r6, %r1
+stw [%r10-4], 0
+mov %r2, %r10
+add %r2, -4
+lddw %r1, {counter}
+call 1
+jeq %r0, 0, +2
+mov %r1, 1
+lock add [%r0], %r1
+mov %r1, %r6
+lddw %r2, {array}
+mov %r3, 0
+call 12
+mov %r0, 0
+exit
+)";
+  auto assemble = [&](uint64_t array, uint64_t counter) {
+    return bpf::assemble(fmt::format(fmt::runtime(source), fmt::arg("array", array), fmt::arg("counter", counter)),
+                         "self");
+  };
+  const KernelRun k = kernel_run_self_tail_call(assemble(0x5eb5eb5eb, 0x6eb6eb6eb), 0x5eb5eb5eb, 0x6eb6eb6eb);
+  if (k.status == KernelRun::Status::Failed) GTEST_SKIP() << k.message;
+  ASSERT_EQ(k.status, KernelRun::Status::Ran) << k.message;
+  EXPECT_EQ(k.retval, 1 + rt::kMaxTailCalls);
+  for (const Engine& e : engines()) {
+    rt::Environment env;
+    const rt::HelperTable h = rt::standard_helpers(env);
+    auto& array = dynamic_cast<rt::ProgArrayMap&>(env.create_map({"self", 3, 4, 4, 1, 0}));
+    auto& counter = dynamic_cast<rt::ArrayMap&>(env.create_map({"count", 2, 4, 8, 1, 0}));
+    auto self = std::make_shared<const bpf::Program>(assemble(array.handle(), counter.handle()));
+    array.set(0, self);
+    std::vector<uint8_t> packet(64, 0);
+    e.run(*self, h, packet);
+    uint64_t runs;
+    std::memcpy(&runs, counter.value(0).data(), 8);
+    EXPECT_EQ(runs, k.retval) << e.name;
+  }
 }
 
 // Where the kernel and RFC 9669 disagree we follow the RFC (DESIGN.md). The

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include "ir/diag.h"
 #include "runtime/maps.h"
 #include "runtime/std_helpers.h"
+#include "runtime/tail_call.h"
 #include "test/engines.h"
 
 namespace sb::test {
@@ -453,6 +455,46 @@ void twice_check(const std::vector<Step>&, const Outcome& out, rt::Environment&)
   EXPECT_EQ(result(out, 0), 0u);  // a .text function as the entry: twice(r1 = 0)
 }
 
+// --- tailcall.c: the pipeline in C++ ---
+
+// struct pkt: len, trail, sum, loops, pad, then 32 bytes of data.
+std::vector<uint8_t> pkt(uint32_t len, std::vector<uint8_t> data) {
+  std::vector<uint8_t> m(24 + 32, 0);
+  std::memcpy(m.data(), &len, 4);
+  std::copy(data.begin(), data.end(), m.begin() + 24);
+  return m;
+}
+
+std::vector<Step> tailcall_steps() {
+  std::vector<uint8_t> long_data(32);
+  for (size_t i = 0; i < 32; ++i) long_data[i] = uint8_t(0x41 + 3 * i);
+  long_data[0] = 1;
+  return {{pkt(5, {1, 9, 8, 7, 6})},  // parse -> sum -> verdict
+          {pkt(99, long_data)},       // the same, len clamped to 32
+          {pkt(3, {2, 1, 1})},        // parse -> verdict (sum stays 0)
+          {pkt(3, {4, 1, 1})},        // slot 0 is empty: parse goes on
+          {pkt(1, {3})}};             // parse -> loop, 33 times
+}
+
+void tailcall_check(const std::vector<Step>& steps, const Outcome& out, rt::Environment& env) {
+  auto sum_of = [](const std::vector<uint8_t>& m) {
+    uint32_t len;
+    std::memcpy(&len, m.data(), 4);
+    uint64_t s = 0;
+    for (uint32_t i = 0; i < std::min<uint32_t>(len, 32); ++i) s = s * 31 + m[24 + i];
+    return s;
+  };
+  EXPECT_EQ(result(out, 0), (sum_of(steps[0].mem) & 0xffff) | 7u << 16);
+  EXPECT_EQ(result(out, 1), (sum_of(steps[1].mem) & 0xffff) | 7u << 16);
+  EXPECT_EQ(result(out, 2), 5u << 16);
+  EXPECT_EQ(result(out, 3), 1000u);
+  EXPECT_EQ(result(out, 4), rt::kMaxTailCalls | 9u << 16);  // as the kernel's selftest tailcall_count
+  auto* table = env.find<rt::ProgArrayMap>("jmp_table");
+  ASSERT_NE(table, nullptr);
+  EXPECT_EQ(table->get(0), nullptr);
+  for (uint32_t i = 1; i < 4; ++i) EXPECT_NE(table->get(i), nullptr) << "slot " << i;
+}
+
 const ProgramCase kCases[] = {
     {"packet", "packet", {"xdp", ""}, packet_steps, packet_check},
     {"fnv64", "fnv", {"socket/fnv64", ""}, fnv_steps, fnv64_check},
@@ -466,6 +508,7 @@ const ProgramCase kCases[] = {
     {"prandom", "multi", {"", "random_pair"}, two_runs, random_pair_check},
     {"ktime", "multi", {"tc", ""}, two_runs, elapsed_check},
     {"text_entry", "multi", {"", "twice"}, [] { return std::vector<Step>{{{}}}; }, twice_check},
+    {"tailcall", "tailcall", {"xdp", ""}, tailcall_steps, tailcall_check},
 };
 
 class ElfPrograms : public testing::TestWithParam<std::tuple<size_t, size_t>> {};
@@ -566,6 +609,32 @@ TEST(ElfLoader, AppendsCalledSubprogramsAndResolvesEveryLddw) {
   bpf::ElfProgram g = env.load_elf(object_path("globals"));
   for (size_t i = 0; i < g.program.insns.size(); ++i)
     if (bpf::is_lddw(g.program.insns[i])) EXPECT_EQ(g.program.insns[i].src, bpf::LDDW_IMM64) << "instruction " << i;
+}
+
+// libbpf's static program array: slots from .rel.maps, each program loaded
+// by the Environment with the object's maps (created once).
+TEST(ElfLoader, ReadsProgramArrayInitialisers) {
+  SB_REQUIRE_PROGRAMS();
+  rt::Environment env;
+  bpf::ElfProgram p = env.load_elf(object_path("tailcall"), {"xdp", ""});
+  const bpf::MapDef* table = nullptr;
+  for (const bpf::MapDef& d : p.maps)
+    if (d.name == "jmp_table") table = &d;
+  ASSERT_NE(table, nullptr);
+  EXPECT_EQ(table->type, uint32_t(rt::MapType::ProgArray));
+  ASSERT_EQ(table->programs.size(), 3u);
+  const std::pair<uint32_t, const char*> slots[] = {{1, "sum"}, {2, "verdict"}, {3, "loop"}};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(table->programs[i].index, slots[i].first);
+    EXPECT_EQ(table->programs[i].program.function, slots[i].second);
+    EXPECT_EQ(table->programs[i].program.section, std::string("xdp/") + slots[i].second);
+  }
+  EXPECT_EQ(env.maps().size(), 1u);  // jmp_table only, though four programs were loaded
+  auto* array = env.find<rt::ProgArrayMap>("jmp_table");
+  ASSERT_NE(array, nullptr);
+  ASSERT_NE(array->get(2), nullptr);
+  EXPECT_NO_THROW(bpf::validate(*array->get(2)));
+  EXPECT_EQ(array->get(0), nullptr);
 }
 
 TEST(ElfLoader, ReadsBtfLegacyAndGlobalDataMaps) {
@@ -715,6 +784,36 @@ TEST(ElfErrors, BadRelocations) {
               0u)
         << err;
   }
+}
+
+// A program array's initialiser (.rel.maps), corrupted one field at a time.
+TEST(ElfErrors, BadProgramArrayInitialisers) {
+  SB_REQUIRE_PROGRAMS();
+  const std::string rel_at = "tc.o: section '.rel.maps': relocation 0: ";
+  auto with_rel = [](const std::function<void(ElfEdit&, Elf64_Rel&)>& corrupt) {
+    ElfEdit e = edit("tailcall");
+    corrupt(e, *e.at<Elf64_Rel>(e.section(".rel.maps")));
+    return load_error(e.bytes, "tc.o", {"xdp", ""});
+  };
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_info = ELF64_R_INFO(ELF64_R_SYM(r.r_info), 1); }),
+            rel_at + "relocation type 1 in a program array's initialiser");
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_offset = 0x24; }),
+            rel_at + "offset 0x24 in map 'jmp_table' is not a slot of its `values`");
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_offset = 0x10; }),
+            rel_at + "offset 0x10 in map 'jmp_table' is not a slot of its `values`");
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_offset = 0x100; }),
+            rel_at + "offset 0x100 is not inside a map definition of '.maps'");
+  EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_info = ELF64_R_INFO(9999, ELF64_R_TYPE(r.r_info)); }),
+            rel_at + "symbol index 9999 out of range [1, " +
+                std::to_string(edit("tailcall").section(".symtab")->sh_size / sizeof(Elf64_Sym)) + ")");
+  EXPECT_EQ(with_rel([](ElfEdit& e, Elf64_Rel& r) {
+              auto* symtab = e.section(".symtab");
+              const char* strtab = reinterpret_cast<const char*>(e.bytes.data() + e.shdr(symtab->sh_link)->sh_offset);
+              for (size_t i = 0; i < symtab->sh_size / sizeof(Elf64_Sym); ++i)
+                if (std::string(strtab + e.at<Elf64_Sym>(symtab)[i].st_name) == "jmp_table")
+                  r.r_info = ELF64_R_INFO(i, ELF64_R_TYPE(r.r_info));
+            }),
+            rel_at + "slot 1 of 'jmp_table' names 'jmp_table', which is not a program");
 }
 
 TEST(ElfErrors, CallRelocationOutsideText) {
@@ -895,12 +994,16 @@ TEST(StdHelpers, KernelIdsAndNames) {
   HelperCall call;
   const std::pair<uint32_t, const char*> expected[] = {
       {1, "map_lookup_elem"}, {2, "map_update_elem"}, {3, "map_delete_elem"}, {4, "probe_read"},
-      {5, "ktime_get_ns"},    {6, "trace_printk"},    {7, "get_prandom_u32"}, {130, "ringbuf_output"},
-      {131, "ringbuf_reserve"}, {132, "ringbuf_submit"}, {133, "ringbuf_discard"},
+      {5, "ktime_get_ns"},    {6, "trace_printk"},    {7, "get_prandom_u32"}, {12, "tail_call"},
+      {130, "ringbuf_output"}, {131, "ringbuf_reserve"}, {132, "ringbuf_submit"}, {133, "ringbuf_discard"},
   };
   ASSERT_EQ(call.table.all().size(), std::size(expected));
-  for (auto [id, name] : expected) EXPECT_EQ(call.table.find(id)->name, name);
-  EXPECT_EQ(call.table.find(12), nullptr);  // tail_call: not yet
+  for (auto [id, name] : expected) {
+    EXPECT_EQ(call.table.find(id)->name, name);
+    EXPECT_EQ(call.table.find(id)->tail_call, id == 12) << name;
+  }
+  // Outside a run (no engine's TailCallRun), the tail-call helper falls through.
+  EXPECT_EQ(call.table.find(12)->fn(0, 0, 0, 0, 0), 0u);
   EXPECT_EQ(rt::HelperTable::conformance().find(5)->name, "unwind");
 }
 

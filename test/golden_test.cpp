@@ -29,6 +29,7 @@
 
 #include "backends/aot.h"
 #include "backends/compile.h"
+#include "runtime/tail_call.h"
 #include "backends/mc/disasm.h"
 #include "frontend/assembler.h"
 #include "frontend/trampoline.h"
@@ -80,6 +81,7 @@ uint64_t fake_helper_address(uint32_t id) { return 0x10000 + 0x100 * uint64_t(id
 std::map<std::string, std::string> generate_all(const bpf::Program& p) {
   std::map<std::string, std::string> out;
   rt::HelperTable helpers = rt::HelperTable::conformance();
+  helpers.add_tail_call(rt::kTailCallHelperId, "tail_call", nullptr);
   out["ir"] = ir::print(to_ir(p, helpers));
   for (const backend::TargetDesc* t : backend::targets()) {
     CompileOptions opts;

@@ -47,15 +47,15 @@ std::vector<bpf_insn> to_kernel(const bpf::Program& p) {
 
 // Returns the program fd (>= 0) or -errno; `log` gets the verifier's log
 // when asked for (level 1 keeps the log's tail when it overflows).
-int load(const std::vector<bpf_insn>& insns, std::string* log) {
+int load(const std::vector<bpf_insn>& insns, std::string* log, bpf_prog_type type = BPF_PROG_TYPE_SYSCALL) {
   std::vector<char> buf(log ? 1 << 20 : 0);
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .prog_flags = BPF_F_SLEEPABLE);
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .prog_flags = type == BPF_PROG_TYPE_SYSCALL ? BPF_F_SLEEPABLE : 0u);
   if (log) {
     opts.log_buf = buf.data();
     opts.log_size = uint32_t(buf.size());
     opts.log_level = 1;
   }
-  const int fd = bpf_prog_load(BPF_PROG_TYPE_SYSCALL, "sb_diff", "GPL", insns.data(), insns.size(), &opts);
+  const int fd = bpf_prog_load(type, "sb_diff", "GPL", insns.data(), insns.size(), &opts);
   if (log) *log = buf.data();
   return fd >= 0 ? fd : (fd < -1 ? fd : -errno);
 }
@@ -112,6 +112,52 @@ KernelRun kernel_run(const bpf::Program& p, std::vector<uint8_t>& memory) {
   return r;
 }
 
+KernelRun kernel_run_self_tail_call(const bpf::Program& p, uint64_t prog_array, uint64_t counter) {
+  KernelRun r;
+  Fd array(bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "sb_self", 4, 4, 1, nullptr));
+  Fd count(bpf_map_create(BPF_MAP_TYPE_ARRAY, "sb_count", 4, 8, 1, nullptr));
+  if (array.get() < 0 || count.get() < 0) {
+    r.message = std::string("BPF_MAP_CREATE: ") + std::strerror(errno);
+    return r;
+  }
+  std::vector<bpf_insn> insns = to_kernel(p);
+  for (size_t i = 0; i + 1 < insns.size(); ++i) {
+    if (insns[i].code != (BPF_LD | BPF_DW | BPF_IMM)) continue;
+    const uint64_t v = uint64_t(uint32_t(insns[i].imm)) | uint64_t(uint32_t(insns[i + 1].imm)) << 32;
+    if (v != prog_array && v != counter) continue;
+    insns[i].src_reg = BPF_PSEUDO_MAP_FD;
+    insns[i].imm = v == prog_array ? array.get() : count.get();
+    insns[i + 1].imm = 0;
+  }
+  std::string log;
+  Fd fd(load(insns, &log, BPF_PROG_TYPE_SOCKET_FILTER));
+  if (fd.get() < 0) {
+    r.status = KernelRun::Status::Rejected;
+    r.message = std::string("BPF_PROG_LOAD: ") + std::strerror(-fd.get()) + ": " + tail(log);
+    return r;
+  }
+  const uint32_t slot = 0;
+  const int prog_fd = fd.get();
+  if (bpf_map_update_elem(array.get(), &slot, &prog_fd, BPF_ANY) != 0) {
+    r.message = std::string("BPF_MAP_UPDATE_ELEM: ") + std::strerror(errno);
+    return r;
+  }
+  std::vector<uint8_t> packet(64, 0);
+  LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = packet.data(), .data_size_in = uint32_t(packet.size()));
+  const int ran = bpf_prog_test_run_opts(fd.get(), &run);
+  const int run_errno = errno;
+  bpf_map_delete_elem(array.get(), &slot);  // the array no longer holds the program
+  uint64_t value = 0;
+  if (ran != 0 || bpf_map_lookup_elem(count.get(), &slot, &value) != 0) {
+    r.message = std::string(ran ? "BPF_PROG_TEST_RUN: " : "BPF_MAP_LOOKUP_ELEM: ") +
+                std::strerror(ran ? run_errno : errno);
+    return r;
+  }
+  r.status = KernelRun::Status::Ran;
+  r.retval = uint32_t(value);
+  return r;
+}
+
 #else  // !SB_HAVE_LIBBPF
 
 std::optional<std::string> kernel_unavailable() {
@@ -119,6 +165,12 @@ std::optional<std::string> kernel_unavailable() {
 }
 
 KernelRun kernel_run(const bpf::Program&, std::vector<uint8_t>&) {
+  KernelRun r;
+  r.message = *kernel_unavailable();
+  return r;
+}
+
+KernelRun kernel_run_self_tail_call(const bpf::Program&, uint64_t, uint64_t) {
   KernelRun r;
   r.message = *kernel_unavailable();
   return r;

@@ -32,4 +32,11 @@ std::optional<std::string> kernel_unavailable();
 // EACCES, E2BIG with a verifier log); anything else that fails is Failed.
 KernelRun kernel_run(const bpf::Program& p, std::vector<uint8_t>& memory);
 
+// Tail calls: runs `p` once as a socket filter (syscall programs are
+// sleepable and may not use program arrays) over 64 zero bytes, with each
+// `lddw` of `prog_array` loading a one-slot BPF_MAP_TYPE_PROG_ARRAY whose
+// slot 0 is `p` itself and each `lddw` of `counter` an array map of one u64.
+// Ran: retval is that u64 after the run (the low 32 bits).
+KernelRun kernel_run_self_tail_call(const bpf::Program& p, uint64_t prog_array, uint64_t counter);
+
 }  // namespace sb::test

@@ -27,7 +27,9 @@
 // x25, so saving it costs nothing in a bpf-to-bpf callee).
 //
 // x26 keeps the entry frame, so Unwind and Trap leave from any call depth
-// by resetting sp to it. The entry returns { x0 = r0, x1 = status }.
+// by resetting sp to it, and a tail call jumps from any depth to the
+// target's tail entry (after its saves, where sp = x26) with sp = x26.
+// The entry returns { x0 = r0, x1 = status }.
 // Helper calls go through an absolute address in x9 (blr); local calls are
 // BL (+-128 MiB).
 //
@@ -70,6 +72,7 @@ void A64ISel::prologue() {
   emit(I(t_.op[STPXpre]).r(x[SP]).r(x[FP]).r(x[LR]).r(x[SP]).i(-kSaveArea / 8));
   for (size_t k = 0; k < std::size(kSavedPairs); ++k)
     emit(I(t_.op[STPXi]).r(x[kSavedPairs[k].first]).r(x[kSavedPairs[k].second]).r(x[SP]).i(2 * int64_t(k + 1)));
+  if (in_entry()) out_.mark_symbol(mc::kTailEntrySymbol);  // sp = the entry frame (x26)
   mov(FP, SP);
   if (!in_entry()) {  // r10 moves down inside the entry's BPF stack region
     add_imm(native(ir::kFP), native(ir::kFP), -int64_t(ir::kCallFrame));
@@ -175,6 +178,23 @@ void A64ISel::load_symbol(NReg dst, uint32_t index, int64_t addend) {
   out_.value(llvm::MCBinaryExpr::createSub(symbol_ref(index, addend), ref(word), out_.ctx()), 4);
   ++emitted_;  // the word counts as an instruction slot for branch reach
   out_.bind(after);
+}
+
+// The helper with r1 (x0) kept in a 16-byte slot below sp; a non-zero
+// result is the target's tail entry: sp goes back to the entry frame, as
+// the entry prologue left it after its saves (x26), and control jumps
+// there. The target's epilogue then returns to the entry's caller.
+void A64ISel::tail_call(const ir::Inst& inst) {
+  const auto& x = t_.x;
+  const NReg ctx = native(1);
+  emit(I(t_.op[STRXpre]).r(x[SP]).r(x[ctx]).r(x[SP]).i(-16));
+  call_helper(inst.target);
+  emit(I(t_.op[LDRXpost]).r(x[SP]).r(x[ctx]).r(x[SP]).i(16));
+  llvm::MCSymbol* fall_through = out_.new_label();
+  emit(I(t_.op[CBZX]).r(x[native(0)]).e(ref(fall_through)));
+  mov(SP, kEntryFrame);
+  emit(I(t_.op[BR]).r(x[native(0)]));
+  out_.bind(fall_through);
 }
 
 // Calls `inst.imm` with this function's own signature, the argument words

@@ -39,7 +39,8 @@ namespace sb::arm64 {
   X(STRBBui) X(STRHHui) X(STRWui) X(STRXui) X(STURBBi) X(STURHHi) X(STURWi) X(STURXi)              \
   X(STRBBroX) X(STRHHroX) X(STRWroX) X(STRXroX) X(STPXi) X(LDPXi) X(STPXpre) X(LDPXpost)           \
   X(LDXRW) X(LDXRX) X(STLXRW) X(STLXRX) X(DMB) X(FMOVDXr) X(FMOVXDr) X(FMOVSWr) X(FMOVWSr)         \
-  X(ADR) X(LDRSWl) X(B) X(Bcc) X(CBZX) X(CBZW) X(CBNZX) X(CBNZW) X(TBNZW) X(TBNZX) X(BL) X(BLR) X(RET)
+  X(ADR) X(LDRSWl) X(B) X(Bcc) X(CBZX) X(CBZW) X(CBNZX) X(CBNZW) X(TBNZW) X(TBNZX) X(BL) X(BLR) X(BR)  \
+  X(RET) X(STRXpre) X(LDRXpost)
 
 enum Opc : uint16_t {
 #define SB_ARM64_ENUM(name) name,
@@ -126,6 +127,7 @@ class A64ISel final : public backend::ISel {
   void call_symbol(uint32_t index);
   void load_symbol(NReg dst, uint32_t index, int64_t addend);
   void call_with_signature(const ir::Inst& inst);
+  void tail_call(const ir::Inst& inst);
   void spill_native_args();
   void exit(const ir::Inst& inst);
   void trap(const ir::Inst& inst);

@@ -327,6 +327,8 @@ void A64ISel::select_one(const ir::Inst& i) {
       return call_with_signature(i);
     case Op::CallSym:
       return call_symbol(i.target);
+    case Op::TailCall:
+      return tail_call(i);
     case Op::Exit:
       return exit(i);
     case Op::Unwind:

@@ -28,6 +28,7 @@ struct Emitter::State {
   std::vector<std::pair<uint32_t, llvm::MCSymbol*>> origins;
   std::vector<llvm::MCSymbol*> functions;
   llvm::MCSymbol* open_global = nullptr;  // the global function being emitted
+  std::vector<std::pair<std::string, llvm::MCSymbol*>> symbols;
 };
 
 Emitter::Emitter(const McTarget& t, OutputKind kind, bool record_origins)
@@ -105,6 +106,19 @@ void Emitter::mark_origin(uint32_t insn) {
   s_->origins.emplace_back(insn, sym);
 }
 
+void Emitter::mark_symbol(std::string_view name) {
+  if (kind_ != OutputKind::Bytes) return;
+  llvm::MCSymbol* sym = s_->ctx->createTempSymbol();
+  s_->streamer->emitLabel(sym);
+  s_->symbols.emplace_back(std::string(name), sym);
+}
+
+std::optional<uint64_t> CodeImage::symbol(std::string_view name) const {
+  for (const auto& [n, offset] : symbols)
+    if (n == name) return offset;
+  return std::nullopt;
+}
+
 void Emitter::comment(const std::string& text) {
   if (kind_ == OutputKind::Asm) s_->streamer->emitRawComment(text);
 }
@@ -169,6 +183,7 @@ CodeImage Emitter::finish() {
   auto& assembler = static_cast<llvm::MCObjectStreamer&>(*s_->streamer).getAssembler();
   for (auto& [insn, sym] : s_->origins) image.origins.push_back({insn, assembler.getSymbolOffset(*sym)});
   for (auto* sym : s_->functions) image.function_offsets.push_back(assembler.getSymbolOffset(*sym));
+  for (auto& [name, sym] : s_->symbols) image.symbols.emplace_back(name, assembler.getSymbolOffset(*sym));
 
   llvm::StringRef data(s_->buffer.data(), s_->buffer.size());
   auto obj = llvm::object::ObjectFile::createObjectFile(llvm::MemoryBufferRef(data, "jit"));

@@ -7,7 +7,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string_view>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -46,7 +49,14 @@ struct CodeImage {
   std::vector<uint8_t> object;  // OutputKind::Object: an ELF relocatable
   std::vector<Origin> origins;  // Bytes, when origins were recorded
   std::vector<uint64_t> function_offsets;  // Bytes: start of each function
+  std::vector<std::pair<std::string, uint64_t>> symbols;  // Bytes: Emitter::mark_symbol's, in order
+  // The offset of symbol `name`, or nullopt.
+  std::optional<uint64_t> symbol(std::string_view name) const;
 };
+
+// Where a tail call enters a program (ir::Op::TailCall): just after the
+// entry prologue saved the caller's registers.
+inline constexpr std::string_view kTailEntrySymbol = "tail_entry";
 
 class Emitter {
  public:
@@ -62,6 +72,9 @@ class Emitter {
   // Starts a function at an aligned address; `global` exports `sym`.
   void begin_function(llvm::MCSymbol* sym, bool global, unsigned align = 16);
   llvm::MCSymbol* named_symbol(const std::string& name);
+  // Records the offset of the next instruction as CodeImage symbol `name`
+  // (Bytes output; the assembly text stays as it is).
+  void mark_symbol(std::string_view name);
   // Notes that the next instruction comes from bytecode instruction `insn`.
   void mark_origin(uint32_t insn);
   void comment(const std::string& text);  // Asm output only

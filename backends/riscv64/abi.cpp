@@ -25,7 +25,9 @@
 // native data lies between two BPF frames.
 //
 // s6 keeps the entry frame, so Unwind and Trap leave from any call depth
-// by resetting sp to it. The entry returns { a0 = r0, a1 = status }.
+// by resetting sp to it, and a tail call jumps from any depth to the
+// target's tail entry (after its saves, where sp = s6) with sp = s6.
+// The entry returns { a0 = r0, a1 = status }.
 // Helper calls go through an absolute address in t0 (jalr).
 //
 // A function with a native signature (a trampoline) spills its argument
@@ -102,6 +104,7 @@ void RvISel::prologue() {
     add_imm(native(ir::kFP), native(ir::kFP), -int64_t(ir::kCallFrame));
     return;
   }
+  out_.mark_symbol(mc::kTailEntrySymbol);  // sp = the entry frame (s6)
   mv(native(ir::kFP), SP);
   add_imm(SP, SP, -int64_t(llvm::alignTo(module().stack_bytes() + ir::kRunBlockBytes, 16)));
   mv(kEntryFrame, native(ir::kFP));
@@ -227,6 +230,24 @@ void RvISel::call_symbol(uint32_t index) {
   load_symbol(kScratch, index, 0);
   ri(JALR, RA, kScratch, 0);
   mv(native(0), kRetRegs[0]);
+}
+
+// The helper with r1 (a0) kept in a 16-byte slot below sp; a non-zero
+// result is the target's tail entry: sp goes back to the entry frame, as
+// the entry prologue left it after its saves (s6), and control jumps
+// there. The target's epilogue then returns to the entry's caller.
+void RvISel::tail_call(const ir::Inst& inst) {
+  const NReg ctx = native(1), r0 = native(0);
+  ri(ADDI, SP, SP, -16);
+  emit(I(t_.op[SD]).r(t_.x[ctx]).r(t_.x[SP]).i(0));
+  call_helper(inst.target);
+  ri(LD, ctx, SP, 0);
+  ri(ADDI, SP, SP, 16);
+  llvm::MCSymbol* fall_through = out_.new_label();
+  emit(I(t_.op[BEQ]).r(t_.x[r0]).r(t_.x[ZERO]).e(ref(fall_through)));
+  mv(SP, kEntryFrame);
+  ri(JALR, ZERO, r0, 0);
+  out_.bind(fall_through);
 }
 
 // Calls `inst.imm` with this function's own signature, the argument words

@@ -287,6 +287,8 @@ void RvISel::select(const ir::Inst& i) {
       return call_with_signature(i);
     case Op::CallSym:
       return call_symbol(i.target);
+    case Op::TailCall:
+      return tail_call(i);
     case Op::Exit:
       return exit(i);
     case Op::Unwind:

@@ -79,6 +79,7 @@ class RvISel final : public backend::ISel {
   void call_symbol(uint32_t index);
   void load_symbol(NReg dst, uint32_t index, int64_t addend);
   void call_with_signature(const ir::Inst& inst);
+  void tail_call(const ir::Inst& inst);
   void spill_native_args();
   void exit(const ir::Inst& inst);
   void trap(const ir::Inst& inst);

@@ -18,6 +18,11 @@
 //   | 8 bytes padding            |
 //   +----------------------------+ <- rsp, 16-byte aligned
 //
+// r12 keeps the entry frame, so Unwind and Trap leave from any call depth
+// by resetting rsp to it, and a tail call jumps from any depth to the
+// target's tail entry (after its pushes, where rsp = r12) with rsp = r12.
+// The entry returns { rax = r0, rdx = status }.
+//
 // A function with a native signature (a trampoline) spills its incoming
 // argument words into its frame right after the prologue: registers from
 // rdi..r9 and xmm0..xmm7, stack arguments from above the return address:
@@ -50,6 +55,7 @@ void X86ISel::prologue() {
     return;
   }
   emit(I(op[PUSH64r]).r(reg(kEntryFrame, 64)));
+  out_.mark_symbol(mc::kTailEntrySymbol);  // rsp = the entry frame (r12)
   emit(I(op[MOV64rr]).r(reg(RBP, 64)).r(reg(RSP, 64)));
   // 6 pushes + return address = 56 bytes, so 8 more keep rsp aligned.
   const int64_t frame = int64_t(llvm::alignTo(module().stack_bytes() + ir::kRunBlockBytes, 16)) + 8;
@@ -172,6 +178,26 @@ void X86ISel::call_with_signature(const ir::Inst& inst) {
     const bool f32 = sig.ret.type == ir::Type::F32;
     emit(I(op[f32 ? MOVPDI2DIrr : MOVPQIto64rr]).r(reg(RAX, f32 ? 32 : 64)).r(t_.xmm[0]));
   }
+}
+
+// The helper with r1 kept (pushed twice, so rsp stays aligned); a non-zero
+// result is the target's tail entry: rsp goes back to the entry frame, as
+// the entry prologue left it after its pushes (r12), and control jumps
+// there. The target's epilogue then returns to the entry's caller.
+void X86ISel::tail_call(const ir::Inst& inst) {
+  const auto& op = t_.op;
+  const unsigned ctx = reg(native(1), 64), r0 = reg(native(0), 64);
+  emit(I(op[PUSH64r]).r(ctx));
+  emit(I(op[PUSH64r]).r(ctx));
+  call_helper(inst.target);
+  emit(I(op[POP64r]).r(ctx));
+  emit(I(op[POP64r]).r(ctx));
+  llvm::MCSymbol* fall_through = out_.new_label();
+  emit(I(op[TEST64rr]).r(r0).r(r0));
+  emit(I(op[JCC_1]).e(ref(fall_through)).i(CC_E));
+  emit(I(op[MOV64rr]).r(reg(RSP, 64)).r(reg(kEntryFrame, 64)));
+  emit(I(op[JMP64r]).r(r0));
+  out_.bind(fall_through);
 }
 
 void X86ISel::call_local(uint32_t index) {

@@ -162,6 +162,8 @@ void X86ISel::select(const ir::Inst& i) {
       return call_with_signature(i);
     case Op::CallSym:
       return call_symbol(i.target);
+    case Op::TailCall:
+      return tail_call(i);
     case Op::Exit:
       return exit(i);
     case Op::Unwind:

@@ -32,7 +32,7 @@ namespace sb::x86_64 {
   X(MOV8mr) X(MOV16mr) X(MOV32mr) X(MOV64mr) X(MOV8mi) X(MOV16mi) X(MOV32mi) X(MOV64mi32)     \
   X(LOCK_PREFIX) X(ADD64mr) X(ADD32mr) X(OR64mr) X(OR32mr) X(AND64mr) X(AND32mr) X(XOR64mr)   \
   X(XOR32mr) X(XADD64rm) X(XADD32rm) X(XCHG64rm) X(XCHG32rm) X(CMPXCHG64rm) X(CMPXCHG32rm)    \
-  X(JMP_1) X(JCC_1) X(CALL64r) X(CALL64pcrel32) X(RET64) X(PUSH64r) X(POP64r)               \
+  X(JMP_1) X(JMP64r) X(JCC_1) X(CALL64r) X(CALL64pcrel32) X(RET64) X(PUSH64r) X(POP64r)               \
   X(LEA64r)                                                                                  \
   X(MOVSDmr) X(MOVSSmr) X(MOVSDrm) X(MOVSSrm) X(MOVPQIto64rr) X(MOV64toPQIrr)                \
   X(MOVPDI2DIrr) X(MOVDI2PDIrr)
@@ -75,6 +75,7 @@ class X86ISel final : public backend::ISel {
   void call_symbol(uint32_t index);
   void load_symbol(NReg dst, uint32_t index, int64_t addend);
   void call_with_signature(const ir::Inst& inst);
+  void tail_call(const ir::Inst& inst);
   void spill_native_args();
   void exit(const ir::Inst& inst);
   void trap(const ir::Inst& inst);

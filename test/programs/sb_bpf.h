@@ -15,6 +15,7 @@ typedef long long __s64;
 #define SEC(name) __attribute__((section(name), used))
 #define __uint(name, val) int (*name)[val]
 #define __type(name, val) typeof(val) *name
+#define __array(name, val) typeof(val) *name[]
 #define __noinline __attribute__((noinline))
 #define __always_inline inline __attribute__((always_inline))
 
@@ -47,6 +48,7 @@ static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 f
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
 static void (*bpf_ringbuf_discard)(void *data, __u64 flags) = (void *)133;
+static long (*bpf_tail_call)(void *ctx, void *prog_array_map, __u32 index) = (void *)12;
 
 #define bpf_printk(fmt, ...)                                        \
   ({                                                                \

@@ -1,0 +1,35 @@
+#include "runtime/tail_call.h"
+
+namespace sb::rt {
+
+namespace {
+TailCallRun*& current_run() {
+  thread_local TailCallRun* run = nullptr;  // like HelperContext::current (runtime/helpers.h)
+  return run;
+}
+}  // namespace
+
+TailCallRun::TailCallRun(TailCallLoader& loader) : loader_(loader), saved_(current_run()) { current_run() = this; }
+TailCallRun::~TailCallRun() { current_run() = saved_; }
+
+TailCallRun* TailCallRun::current() { return current_run(); }
+
+uint64_t TailCallRun::resolve(const std::shared_ptr<const bpf::Program>& slot, bool in_range) {
+  if (!in_range || count_ >= kMaxTailCalls) return 0;
+  ++count_;
+  if (!slot || error_) return 0;
+  try {
+    const uint64_t entry = loader_.load(slot);
+    if (entry) running_ = slot;
+    return entry;
+  } catch (...) {  // never through generated code: fall through, end the run with it
+    error_ = std::current_exception();
+    return 0;
+  }
+}
+
+void TailCallRun::finish() const {
+  if (error_) std::rethrow_exception(error_);
+}
+
+}  // namespace sb::rt
