@@ -164,6 +164,29 @@ TEST_P(TailCall, ErrorsInTargetsNameTheTarget) {
   }
 }
 
+// Hardened (bounds checks), a chain keeps the memory the run began with:
+// the targets reach the counter, and a target's access one byte past it
+// faults, named in the target.
+TEST_P(TailCall, HardenedTargetsKeepTheRunsMemoryAndItsBounds) {
+  rt::RunOptions hardened;
+  hardened.safety.bounds_check = true;
+  auto first = program("first", count_and_tail_call(1, "mov %r0, 100\nexit"));
+  array_->set(1, program("second", count_and_tail_call(2, "mov %r0, 200\nexit")));
+  array_->set(2, program("third", "ldxdw %r0, [%r1]\nstxb [%r1+8], %r0\nexit"));
+  std::vector<uint8_t> mem(8, 0);
+  try {
+    engine().run(*first, helpers_, mem, hardened);
+    ADD_FAILURE() << "no fault";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), fmt::format("third: instruction 1: out-of-bounds access of 1 bytes at {:#x}",
+                                                 uint64_t(uintptr_t(mem.data())) + 8));
+  }
+  EXPECT_EQ(mem[0], 2);  // both counting programs ran
+  array_->set(2, program("third", "ldxdw %r0, [%r1]\nmul %r0, 10\nexit"));
+  mem.assign(8, 0);
+  EXPECT_EQ(engine().run(*first, helpers_, mem, hardened), 20u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, TailCall, testing::Range<size_t>(0, engines().size()),
                          [](const testing::TestParamInfo<size_t>& i) { return engines()[i.param].name; });
 
