@@ -8,8 +8,12 @@
 namespace sb::ir {
 
 namespace {
-void check(bool ok, const Function& fn, size_t index, const std::string& what) {
-  if (!ok) throw Error(fmt::format("IR function {}: instruction {}", fn.name, index), what);
+[[noreturn]] void fail(const Function& fn, size_t index, const std::string& what) {
+  throw Error(fmt::format("IR function {}: instruction {}", fn.name, index), what);
+}
+// The message is built only on failure: verify runs on every compile.
+void check(bool ok, const Function& fn, size_t index, const char* what) {
+  if (!ok) fail(fn, index, what);
 }
 bool writes_dst(const Inst& i) {
   switch (op_form(i.op)) {
@@ -46,14 +50,13 @@ void verify(const Module& m) {
       if (form == Form::Atomic) check(i.size == 4 || i.size == 8, fn, n, "atomic size must be 4 or 8");
       if (i.op == Op::MovSx) check(i.ext == 8 || i.ext == 16 || i.ext == 32, fn, n, "bad movsx width");
       if (i.op == Op::Bswap) check(i.ext == 16 || i.ext == 32 || i.ext == 64, fn, n, "bad bswap width");
-      if (form == Form::Jump || form == Form::Branch)
-        check(i.target < fn.num_labels && defined[i.target] == 1, fn, n,
-              fmt::format("target L{} is not defined exactly once", i.target));
-      if (i.op == Op::Label)
-        check(i.target < fn.num_labels && defined[i.target] == 1, fn, n,
-              fmt::format("label L{} defined more than once or out of range", i.target));
-      if (i.op == Op::CallLocal)
-        check(i.target < m.functions.size(), fn, n, fmt::format("no function {}", i.target));
+      const bool label_ok = i.target < fn.num_labels && defined[i.target] == 1;
+      if ((form == Form::Jump || form == Form::Branch) && !label_ok)
+        fail(fn, n, fmt::format("target L{} is not defined exactly once", i.target));
+      if (i.op == Op::Label && !label_ok)
+        fail(fn, n, fmt::format("label L{} defined more than once or out of range", i.target));
+      if (i.op == Op::CallLocal && i.target >= m.functions.size())
+        fail(fn, n, fmt::format("no function {}", i.target));
       if (i.op == Op::CallSig) check(fn.native.has_value(), fn, n, "call.sig in a function without a native signature");
     }
     check(is_terminator(fn.code.back().op), fn, fn.code.size() - 1,
