@@ -1,5 +1,7 @@
 #include "backends/mc/emitter.h"
 
+#include <algorithm>
+
 #include <llvm/BinaryFormat/ELF.h>
 #include <llvm/MC/MCAsmBackend.h>
 #include <llvm/MC/MCAssembler.h>
@@ -53,6 +55,7 @@ struct Emitter::State {
   JitWriter* jit_writer = nullptr;  // Bytes: owned by the streamer's assembler
   std::vector<std::pair<uint32_t, llvm::MCSymbol*>> origins;
   std::vector<llvm::MCSymbol*> functions;
+  llvm::SmallVector<llvm::MCFixup, 4> fixups;  // Bytes: scratch of encode()
 
   // Bytes: a context with one .text section and no object-file sections
   // (creating MCObjectFileInfo's hundred sections was most of a compile's
@@ -73,6 +76,25 @@ struct Emitter::State {
   void begin_bytes() {
     text = ctx->getELFSection(".text", llvm::ELF::SHT_PROGBITS, llvm::ELF::SHF_ALLOC | llvm::ELF::SHF_EXECINSTR);
     streamer->switchSection(text);
+  }
+  // Bytes, an instruction without symbolic operands (most of them): it
+  // can need no relaxation, line entry or mapping symbol, so it is encoded
+  // by the target's MCCodeEmitter straight into the current data fragment,
+  // as MCELFStreamer::emitInstToData would after the streamer's checks.
+  void encode(const llvm::MCInst& inst) {
+    auto& os = static_cast<llvm::MCObjectStreamer&>(*streamer);
+    const llvm::MCSubtargetInfo& sti = target->sti();
+    llvm::MCDataFragment* df = os.getOrCreateDataFragment(&sti);
+    llvm::SmallVectorImpl<char>& code = df->getContents();
+    const uint32_t at = uint32_t(code.size());
+    fixups.clear();
+    os.getAssembler().getEmitter().encodeInstruction(inst, code, fixups, sti);
+    for (llvm::MCFixup& f : fixups) {  // offsets are from the instruction's start
+      f.setOffset(f.getOffset() + at);
+      df->getFixups().push_back(f);
+    }
+    df->setHasInstructions(sti);
+    text->setHasInstructions(true);
   }
   // Back to the state for_bytes() left: no sections, symbols or fragments.
   void reset_bytes() {
@@ -160,7 +182,12 @@ Emitter::~Emitter() {
 
 llvm::MCContext& Emitter::ctx() { return *s_->ctx; }
 
-void Emitter::emit(const llvm::MCInst& inst) { s_->streamer->emitInstruction(inst, target_.sti()); }
+void Emitter::emit(const llvm::MCInst& inst) {
+  if (kind_ == OutputKind::Bytes &&
+      std::none_of(inst.begin(), inst.end(), [](const llvm::MCOperand& o) { return o.isExpr(); }))
+    return s_->encode(inst);
+  s_->streamer->emitInstruction(inst, target_.sti());
+}
 
 llvm::MCSymbol* Emitter::new_label() { return s_->ctx->createTempSymbol(); }
 
