@@ -4,10 +4,11 @@
 #include "frontend/lower.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
+#include "ir/passes.h"
 
 namespace sb {
 
-ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers) {
+ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize) {
   bpf::ValidateOptions vopts;
   vopts.helper_exists = [&](uint32_t id) { return helpers.find(id) != nullptr; };
   bpf::validate(p, vopts);
@@ -15,6 +16,10 @@ ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers) {
   for (const rt::Helper& h : helpers.all()) lopts.helpers.push_back({h.id, h.unwind_on_zero});
   ir::Module m = bpf::lower(p, lopts);
   ir::verify(m);
+  if (optimize) {
+    ir::optimize(m);
+    ir::verify(m);
+  }
   return m;
 }
 

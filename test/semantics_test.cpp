@@ -72,6 +72,15 @@ const Case kCases[] = {
     // The unwind helper (conformance helper 5) ends the program on 0.
     {"unwind_on_zero", "mov %r1, 0\ncall 5\nmov %r0, 2\nexit", 0},
     {"unwind_from_local_call", "call local f\nmov %r0, 2\nexit\nf:\nmov %r6, 1\nmov %r1, 0\ncall 5\nmov %r0, 3\nexit", 0},
+    // What the IR passes (ir/passes.h) rewrite, at the edges of their rules.
+    {"mul32_by_2_pow_31", "mov %r0, 3\nmul32 %r0, 0x80000000\nexit", 0x80000000},
+    {"udiv32_by_power_of_two_high_bits", "lddw %r0, 0xffffffff80000000\ndiv32 %r0, 0x80000000\nexit", 1},
+    {"umod_by_power_of_two_negative", "mov %r0, -1\nmod %r0, 16\nexit", 15},
+    {"udiv_by_one", "mov %r0, -5\ndiv %r0, 1\nexit", uint64_t(-5)},
+    {"shift_pair_zero_extends", "lddw %r1, 0xaaaaaaaa55555555\nmov %r0, %r1\nlsh %r0, 32\nrsh %r0, 32\nexit", 0x55555555},
+    {"zero_extend_of_constant", "mov %r0, -2\nmov32 %r0, %r0\nexit", 0xfffffffe},
+    {"zero_extend_after_sign_extending_load", "stb [%r10-1], 0x80\nldxsb %r0, [%r10-1]\nmov32 %r0, %r0\nexit", 0xffffff80},
+    {"inverted_loop_exit", "mov %r0, 0\nmov %r1, -3\nl:\nadd %r0, 1\nadd %r1, 1\njsgt %r1, 2, out\nja l\nout:\nexit", 6},
 };
 
 class Semantics : public testing::TestWithParam<std::tuple<size_t, size_t>> {};
