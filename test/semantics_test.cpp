@@ -80,6 +80,10 @@ const Case kCases[] = {
     {"shift_pair_zero_extends", "lddw %r1, 0xaaaaaaaa55555555\nmov %r0, %r1\nlsh %r0, 32\nrsh %r0, 32\nexit", 0x55555555},
     {"zero_extend_of_constant", "mov %r0, -2\nmov32 %r0, %r0\nexit", 0xfffffffe},
     {"zero_extend_after_sign_extending_load", "stb [%r10-1], 0x80\nldxsb %r0, [%r10-1]\nmov32 %r0, %r0\nexit", 0xffffff80},
+    // x86-64 multiplies by 3, 5 and 9 with lea (backends/x86_64/isel.cpp).
+    {"mul_by_9_wraps", "lddw %r0, 0x2000000000000001\nmul %r0, 9\nexit", 0x2000000000000009},
+    {"mul32_by_5_zero_extends", "lddw %r0, 0xffffffff40000001\nmul32 %r0, 5\nexit", 0x40000005},
+    {"mul_by_3_dst_r3", "mov %r3, 7\nmul %r3, 3\nmov %r0, %r3\nexit", 21},
     {"inverted_loop_exit", "mov %r0, 0\nmov %r1, -3\nl:\nadd %r0, 1\nadd %r1, 1\njsgt %r1, 2, out\nja l\nout:\nexit", 6},
 };
 

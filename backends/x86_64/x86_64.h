@@ -33,7 +33,7 @@ namespace sb::x86_64 {
   X(LOCK_PREFIX) X(ADD64mr) X(ADD32mr) X(OR64mr) X(OR32mr) X(AND64mr) X(AND32mr) X(XOR64mr)   \
   X(XOR32mr) X(XADD64rm) X(XADD32rm) X(XCHG64rm) X(XCHG32rm) X(CMPXCHG64rm) X(CMPXCHG32rm)    \
   X(JMP_1) X(JCC_1) X(CALL64r) X(CALL64pcrel32) X(RET64) X(PUSH64r) X(POP64r)               \
-  X(LEA64r)                                                                                  \
+  X(LEA64r) X(LEA64_32r)                                                                     \
   X(MOVSDmr) X(MOVSSmr) X(MOVSDrm) X(MOVSSrm) X(MOVPQIto64rr) X(MOV64toPQIrr)                \
   X(MOVPDI2DIrr) X(MOVDI2PDIrr)
 
