@@ -72,6 +72,10 @@ const Case kCases[] = {
     // The unwind helper (conformance helper 5) ends the program on 0.
     {"unwind_on_zero", "mov %r1, 0\ncall 5\nmov %r0, 2\nexit", 0},
     {"unwind_from_local_call", "call local f\nmov %r0, 2\nexit\nf:\nmov %r6, 1\nmov %r1, 0\ncall 5\nmov %r0, 3\nexit", 0},
+    // Only a callee writes r6-r9: the entry still restores the caller's
+    // registers when the callee unwinds (x86-64 saves them by need).
+    {"unwind_from_callee_writing_r6_to_r9", "call local f\nmov %r0, 2\nexit\nf:\nmov %r6, 1\nmov %r7, 2\nmov %r8, 3\nmov %r9, 4\nmov %r1, 0\ncall 5\nexit", 0},
+    {"callee_saves_what_it_writes", "mov %r6, 5\nmov %r9, 7\ncall local f\nadd %r0, %r6\nadd %r0, %r9\nexit\nf:\nmov %r9, 100\nmov %r0, %r9\nexit", 112},
     // What the IR passes (ir/passes.h) rewrite, at the edges of their rules.
     {"mul32_by_2_pow_31", "mov %r0, 3\nmul32 %r0, 0x80000000\nexit", 0x80000000},
     {"udiv32_by_power_of_two_high_bits", "lddw %r0, 0xffffffff80000000\ndiv32 %r0, 0x80000000\nexit", 1},

@@ -5,15 +5,19 @@
 //   entry function (called from C)        bpf-to-bpf callee
 //   +--------------------------+          +--------------------------+
 //   | return address           |          | return address           |
-//   | saved rbp, rbx,          |          | saved rbp, rbx,          |
-//   | r13, r14, r15, r12       |          | r13, r14, r15            |
+//   | saved rbp, [rbx, r13,    |          | saved rbp, [rbx, r13,    |
+//   | r14, r15], r12           |          | r14, r15]                |
 //   +--------------------------+ <- rbp = r10 = r12                   <- rbp = r10
 //   | 512-byte BPF stack       |          | 512-byte BPF stack       |
-//   | 8 bytes padding          |          |                          |
+//   | 0 or 8 bytes padding     |          | 0 or 8 bytes padding     |
 //   +--------------------------+ <- rsp, 16-byte aligned  ----------- <- rsp
 //
-// r12 keeps the entry frame, so Unwind and Trap leave from any call depth
-// by resetting rsp to it. The entry returns { rax = r0, rdx = status }.
+// rbx, r13, r14 and r15 (BPF r6-r9) are saved only by a function that
+// writes them; the entry saves those that any function of the program
+// writes, because Unwind and Trap skip the callees' epilogues. A function
+// with a native signature (a trampoline) saves all four. r12 keeps the
+// entry frame, so Unwind and Trap leave from any call depth by resetting
+// rsp to it. The entry returns { rax = r0, rdx = status }.
 //
 // A function with a native signature (a trampoline) spills its incoming
 // argument words into its frame right after the prologue: registers from
@@ -33,17 +37,49 @@ namespace sb::x86_64 {
 using mc::I;
 
 namespace {
-constexpr NReg kSavedByEveryFunction[] = {RBP, RBX, R13, R14, R15};  // push order
 constexpr const backend::CallingConvention& kSysV = backend::calling_convention(Arch::X86_64);
+
+// Does `fn` write BPF register `r`?
+bool writes(const ir::Function& fn, uint8_t r) {
+  for (const ir::Inst& i : fn.code) {
+    switch (ir::op_form(i.op)) {
+      case ir::Form::Alu: case ir::Form::Unary: case ir::Form::Ext: case ir::Form::Imm64: case ir::Form::Load:
+        if (i.dst == r) return true;
+        break;
+      case ir::Form::Atomic:  // fetching forms and xchg write src
+        if (i.src == r && (i.fetch || i.aop == ir::AtomicOp::Xchg)) return true;
+        break;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+// rbp, then the native registers of r6-r9 that the frame rules above need.
+void X86ISel::choose_saved_registers() {
+  saved_.assign(1, RBP);
+  for (uint8_t r = 6; r <= 9; ++r) {
+    bool needed = fn().native.has_value();
+    if (in_entry())
+      for (const ir::Function& f : module().functions) needed = needed || writes(f, r);
+    else
+      needed = needed || writes(fn(), r);
+    if (needed) saved_.push_back(kBpfToNative[r]);
+  }
 }
 
 void X86ISel::prologue() {
   const auto& op = t_.op;
-  for (NReg r : kSavedByEveryFunction) emit(I(op[PUSH64r]).r(reg(r, 64)));
+  choose_saved_registers();
+  for (NReg r : saved_) emit(I(op[PUSH64r]).r(reg(r, 64)));
   if (in_entry()) emit(I(op[PUSH64r]).r(reg(kEntryFrame, 64)));
   emit(I(op[MOV64rr]).r(reg(RBP, 64)).r(reg(RSP, 64)));
-  // Entry: 6 pushes + return address = 56 bytes, so 8 more keep rsp aligned.
-  const int64_t frame = fn().frame_size + (in_entry() ? 8 : 0);
+  // The return address and the pushes, then the frame: padded to keep rsp
+  // 16-byte aligned at calls.
+  const int64_t pushed = 8 * (pushes() + 1);
+  const int64_t frame = fn().frame_size + ((pushed + fn().frame_size) % 16 ? 8 : 0);
   emit(I(op[SUB64ri32]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(frame));
   if (in_entry()) emit(I(op[MOV64rr]).r(reg(kEntryFrame, 64)).r(reg(RBP, 64)));
   if (fn().native) spill_native_args();
@@ -52,8 +88,7 @@ void X86ISel::prologue() {
 void X86ISel::spill_native_args() {
   const auto& op = t_.op;
   const ir::Signature& sig = *fn().native;
-  const int64_t pushes = int64_t(std::size(kSavedByEveryFunction)) + (in_entry() ? 1 : 0);
-  const int32_t caller_args = int32_t(8 * (pushes + 1));
+  const int32_t caller_args = int32_t(8 * (pushes() + 1));
   const std::vector<backend::WordLocation> locs = backend::classify_args(sig, kSysV);
   for (size_t w = 0; w < locs.size(); ++w) {
     const int32_t slot = sig.spill_off + int32_t(8 * w);
@@ -83,8 +118,7 @@ void X86ISel::function_epilogue(NReg frame_top) {
   const auto& op = t_.op;
   emit(I(op[MOV64rr]).r(reg(RSP, 64)).r(reg(frame_top, 64)));
   if (frame_top == kEntryFrame) emit(I(op[POP64r]).r(reg(kEntryFrame, 64)));
-  for (int k = std::size(kSavedByEveryFunction) - 1; k >= 0; --k)
-    emit(I(op[POP64r]).r(reg(kSavedByEveryFunction[k], 64)));
+  for (auto r = saved_.rbegin(); r != saved_.rend(); ++r) emit(I(op[POP64r]).r(reg(*r, 64)));
   emit(I(op[RET64]));
 }
 

@@ -67,6 +67,8 @@ class X86ISel final : public backend::ISel {
   // abi.cpp
   void prologue() override;
   void program_exit_stub() override;
+  void choose_saved_registers();
+  int64_t pushes() const { return int64_t(saved_.size()) + (in_entry() ? 1 : 0); }  // r12 too in the entry
   void function_epilogue(NReg frame_top);
   void call_helper(uint32_t id);
   void call_local(uint32_t index);
@@ -91,6 +93,7 @@ class X86ISel final : public backend::ISel {
   unsigned reg(NReg r, int width) const;
 
   const Tables& t_ = tables();
+  std::vector<NReg> saved_;  // this function's callee-saved pushes, in order (abi.cpp)
 };
 
 inline NReg native(uint8_t ir_reg) { return ir_reg == ir::kAX ? kAX : kBpfToNative[ir_reg]; }
