@@ -107,7 +107,8 @@ void fold_zero_extension(Function& fn) {
       while (w > 1 && code[w - 2].op != Op::Label && merge_zero_extension(code[w - 2], code[w - 1])) --w;
       continue;
     }
-    code[w++] = code[r];
+    if (w != r) code[w] = code[r];
+    ++w;
   }
   code.resize(w);
 }
@@ -116,9 +117,10 @@ void invert_branch_over_jump(Function& fn) {
   std::vector<Inst>& code = fn.code;
   size_t w = 0;
   for (size_t r = 0; r < code.size(); ++r) {
-    Inst i = code[r];
-    const bool next_is_jump = r + 1 < code.size() && code[r + 1].op == Op::Jmp;
-    if (i.op == Op::Br && i.cc != Cond::Set && next_is_jump && label_follows(code, r + 2, i.target)) {
+    if (w != r) code[w] = code[r];
+    Inst& i = code[w];
+    if (i.op == Op::Br && i.cc != Cond::Set && r + 1 < code.size() && code[r + 1].op == Op::Jmp &&
+        label_follows(code, r + 2, i.target)) {
       i.cc = inverse(i.cc);
       i.target = code[r + 1].target;
       ++r;  // the jmp
@@ -127,7 +129,7 @@ void invert_branch_over_jump(Function& fn) {
     } else if ((i.op == Op::Jmp || i.op == Op::Br) && label_follows(code, r + 1, i.target)) {
       continue;  // a jump to the next instruction (a branch has no side effects)
     }
-    code[w++] = i;
+    ++w;
   }
   code.resize(w);
 }

@@ -15,8 +15,8 @@ namespace {
 void check(bool ok, const Function& fn, size_t index, const char* what) {
   if (!ok) fail(fn, index, what);
 }
-bool writes_dst(const Inst& i) {
-  switch (op_form(i.op)) {
+bool writes_dst(Form form) {
+  switch (form) {
     case Form::Alu: case Form::Unary: case Form::Ext: case Form::Imm64: case Form::Load:
       return true;
     default:
@@ -41,7 +41,7 @@ void verify(const Module& m) {
       const Inst& i = fn.code[n];
       const Form form = op_form(i.op);
       check(i.dst < kNumRegs && i.src < kNumRegs, fn, n, "register out of range");
-      check(!(writes_dst(i) && i.dst == kFP), fn, n, "writes the frame pointer r10");
+      check(!(writes_dst(form) && i.dst == kFP), fn, n, "writes the frame pointer r10");
       if (form == Form::Alu || form == Form::Unary || form == Form::Branch || form == Form::Atomic ||
           form == Form::Ext)
         check(i.width == 32 || i.width == 64, fn, n, "width must be 32 or 64");

@@ -39,35 +39,35 @@ using mc::I;
 namespace {
 constexpr const backend::CallingConvention& kSysV = backend::calling_convention(Arch::X86_64);
 
-// Does `fn` write BPF register `r`?
-bool writes(const ir::Function& fn, uint8_t r) {
+// The BPF registers `fn` writes, as a bit mask.
+unsigned written_regs(const ir::Function& fn) {
+  unsigned mask = 0;
   for (const ir::Inst& i : fn.code) {
     switch (ir::op_form(i.op)) {
       case ir::Form::Alu: case ir::Form::Unary: case ir::Form::Ext: case ir::Form::Imm64: case ir::Form::Load:
-        if (i.dst == r) return true;
+        mask |= 1u << i.dst;
         break;
       case ir::Form::Atomic:  // fetching forms and xchg write src
-        if (i.src == r && (i.fetch || i.aop == ir::AtomicOp::Xchg)) return true;
+        if (i.fetch || i.aop == ir::AtomicOp::Xchg) mask |= 1u << i.src;
         break;
       default:
         break;
     }
   }
-  return false;
+  return mask;
 }
 }  // namespace
 
 // rbp, then the native registers of r6-r9 that the frame rules above need.
 void X86ISel::choose_saved_registers() {
+  unsigned written = fn().native ? ~0u : 0;
+  if (in_entry())
+    for (const ir::Function& f : module().functions) written |= written_regs(f);
+  else
+    written |= written_regs(fn());
   saved_.assign(1, RBP);
-  for (uint8_t r = 6; r <= 9; ++r) {
-    bool needed = fn().native.has_value();
-    if (in_entry())
-      for (const ir::Function& f : module().functions) needed = needed || writes(f, r);
-    else
-      needed = needed || writes(fn(), r);
-    if (needed) saved_.push_back(kBpfToNative[r]);
-  }
+  for (uint8_t r = 6; r <= 9; ++r)
+    if (written & (1u << r)) saved_.push_back(kBpfToNative[r]);
 }
 
 void X86ISel::prologue() {
