@@ -4,10 +4,11 @@
 #include "frontend/lower.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
+#include "ir/passes.h"
 
 namespace sb {
 
-ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers) {
+ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize) {
   bpf::ValidateOptions vopts;
   vopts.helper_exists = [&](uint32_t id) { return !ir::is_reserved_helper(id) && helpers.find(id) != nullptr; };
   bpf::validate(p, vopts);
@@ -16,6 +17,10 @@ ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers) {
     if (!ir::is_reserved_helper(h.id)) lopts.helpers.push_back({h.id, h.unwind_on_zero, h.tail_call});
   ir::Module m = bpf::lower(p, lopts);
   ir::verify(m);
+  if (optimize) {
+    ir::optimize(m);
+    ir::verify(m);
+  }
   return m;
 }
 

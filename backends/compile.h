@@ -1,11 +1,12 @@
 // The compile pipeline, in order (design example 10):
 //
 //   bytes ──decode──▶ bpf::Program ──validate──▶ ──lower──▶ ir::Module ──verify──▶
-//     ──select (backends/<arch>/isel.cpp + abi.cpp)──▶ MCInsts ──LLVM MC assembler──▶
-//     machine code bytes | assembly text | ELF relocatable object
+//     ──optimize──▶ ──verify──▶ ──select (backends/<arch>/isel.cpp + abi.cpp)──▶
+//     MCInsts ──LLVM MC assembler──▶ machine code bytes | assembly text | ELF relocatable object
 //
 // decode: frontend/decoder.cpp      validate: frontend/validator.cpp
 // lower:  frontend/lower.cpp        verify:   ir/verifier.cpp
+// optimize: ir/passes.cpp (target-independent rewrites)
 // select: the target's ISel, driven by backends/isel.cpp
 // encode: backends/mc/emitter.cpp (labels, fixups and relaxation by LLVM)
 #pragma once
@@ -38,9 +39,10 @@ struct Compilation {
   mc::CodeImage image;
 };
 
-// validate + lower + verify: the target-independent half. Reserved helper
+// validate + lower + verify (+ optimize + verify): the target-independent
+// half. `optimize = false` gives the IR exactly as lowered. Reserved helper
 // ids (ir/harden.h) are neither callable from bytecode nor callx targets.
-ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers);
+ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize = true);
 
 // The whole pipeline. Throws sb::Error naming the file and instruction.
 Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const CompileOptions& opts);

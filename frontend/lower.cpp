@@ -8,7 +8,6 @@
 #include "frontend/lower.h"
 
 #include <algorithm>
-#include <map>
 
 #include "frontend/validator.h"
 #include "ir/diag.h"
@@ -70,8 +69,8 @@ class Lowerer {
 
   ir::Module run() {
     starts_ = function_starts(p_);
-    for (size_t f = 0; f < starts_.size(); ++f) function_index_[starts_[f]] = uint32_t(f);
     ir::Module m;
+    m.functions.reserve(starts_.size());
     for (size_t f = 0; f < starts_.size(); ++f) {
       size_t end = f + 1 < starts_.size() ? starts_[f + 1] : p_.insns.size();
       m.functions.push_back(lower_function(f, starts_[f], end));
@@ -82,18 +81,20 @@ class Lowerer {
  private:
   ir::Function lower_function(size_t index, size_t begin, size_t end) {
     ir::Function fn;
-    fn.name = index == 0 ? "main" : "f" + std::to_string(begin);
+    fn.name = index == 0 ? std::string("main") : std::string("f").append(std::to_string(begin));
     fn_ = &fn;
-    labels_.clear();
+    begin_ = begin;
+    labels_.assign(end - begin, kNoLabel);
+    fn.code.reserve(end - begin + 8);
     for (size_t pc = begin; pc < end; ++pc) {
       const Insn& in = p_.insns[pc];
       if (is_lddw(in)) { ++pc; continue; }
       const Class c = class_of(in.opcode);
+      pc_ = uint32_t(pc);
       if ((c == JMP || c == JMP32) && op_of(in) != CALL && op_of(in) != EXIT) label_at(jump_target(pc));
     }
     for (size_t pc = begin; pc < end; ++pc) {
-      auto it = labels_.find(pc);
-      if (it != labels_.end()) fn.code.push_back(ir::label(it->second));
+      if (labels_[pc - begin] != kNoLabel) fn.code.push_back(ir::label(labels_[pc - begin]));
       pc_ = uint32_t(pc);
       lower_insn(p_.insns[pc]);
       if (is_lddw(p_.insns[pc])) ++pc;
@@ -107,9 +108,11 @@ class Lowerer {
     return size_t(int64_t(pc) + 1 + rel);
   }
   uint32_t label_at(size_t pc) {
-    auto [it, fresh] = labels_.try_emplace(pc, 0);
-    if (fresh) it->second = fn_->new_label();
-    return it->second;
+    if (pc < begin_ || pc - begin_ >= labels_.size())  // the validator rejects these
+      throw Error(insn_location(p_.name, pc_), "jump target " + std::to_string(pc) + " is outside its function");
+    uint32_t& l = labels_[pc - begin_];
+    if (l == kNoLabel) l = fn_->new_label();
+    return l;
   }
   void add(Inst i) {
     i.origin = pc_;
@@ -189,7 +192,11 @@ class Lowerer {
         if (in.src == CALL_LOCAL) {
           Inst i;
           i.op = Op::CallLocal;
-          i.target = function_index_.at(size_t(int64_t(pc_) + 1 + in.imm));
+          const size_t start = size_t(int64_t(pc_) + 1 + in.imm);
+          const auto it = std::lower_bound(starts_.begin(), starts_.end(), start);
+          if (it == starts_.end() || *it != start)
+            throw Error(insn_location(p_.name, pc_), "call target is not a function start");
+          i.target = uint32_t(it - starts_.begin());
           return add(i);
         }
         return lower_helper_call(uint32_t(in.imm));
@@ -239,9 +246,10 @@ class Lowerer {
 
   const Program& p_;
   const LowerOptions& opts_;
-  std::vector<size_t> starts_;
-  std::map<size_t, uint32_t> function_index_;
-  std::map<size_t, uint32_t> labels_;
+  static constexpr uint32_t kNoLabel = ~0u;
+  std::vector<size_t> starts_;          // sorted: function f begins at starts_[f]
+  std::vector<uint32_t> labels_;        // label of slot begin_ + i, or kNoLabel
+  size_t begin_ = 0;
   ir::Function* fn_ = nullptr;
   uint32_t pc_ = 0;
 };

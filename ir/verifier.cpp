@@ -8,11 +8,15 @@
 namespace sb::ir {
 
 namespace {
-void check(bool ok, const Function& fn, size_t index, const std::string& what) {
-  if (!ok) throw Error(fmt::format("IR function {}: instruction {}", fn.name, index), what);
+[[noreturn]] void fail(const Function& fn, size_t index, const std::string& what) {
+  throw Error(fmt::format("IR function {}: instruction {}", fn.name, index), what);
 }
-bool writes_dst(const Inst& i) {
-  switch (op_form(i.op)) {
+// The message is built only on failure: verify runs on every compile.
+void check(bool ok, const Function& fn, size_t index, const char* what) {
+  if (!ok) fail(fn, index, what);
+}
+bool writes_dst(Form form) {
+  switch (form) {
     case Form::Alu: case Form::Unary: case Form::Ext: case Form::Imm64: case Form::Load: case Form::Def:
       return true;
     default:
@@ -26,8 +30,8 @@ void verify(const Module& m) {
   if (m.functions.empty()) throw Error("IR", "module has no functions");
   for (size_t f = 0; f < m.functions.size(); ++f) {
     const Function& fn = m.functions[f];
-    if (f > 0)  // a callee's r10 is its caller's minus kCallFrame (see ir.h)
-      check(fn.frame_size == kCallFrame, fn, 0, fmt::format("a callee's frame must be {} bytes", kCallFrame));
+    if (f > 0 && fn.frame_size != kCallFrame)  // a callee's r10 is its caller's minus kCallFrame (see ir.h)
+      fail(fn, 0, fmt::format("a callee's frame must be {} bytes", kCallFrame));
     std::vector<int> defined(fn.num_labels, 0);
     for (const Inst& i : fn.code)
       if (i.op == Op::Label && i.target < fn.num_labels) defined[i.target]++;
@@ -40,7 +44,7 @@ void verify(const Module& m) {
       const Inst& i = fn.code[n];
       const Form form = op_form(i.op);
       check(i.dst < kNumRegs && i.src < kNumRegs, fn, n, "register out of range");
-      check(!(writes_dst(i) && i.dst == kFP), fn, n, "writes the frame pointer r10");
+      check(!(writes_dst(form) && i.dst == kFP), fn, n, "writes the frame pointer r10");
       if (form == Form::Alu || form == Form::Unary || form == Form::Branch || form == Form::Atomic ||
           form == Form::Ext)
         check(i.width == 32 || i.width == 64, fn, n, "width must be 32 or 64");
@@ -49,16 +53,15 @@ void verify(const Module& m) {
       if (form == Form::Atomic) check(i.size == 4 || i.size == 8, fn, n, "atomic size must be 4 or 8");
       if (i.op == Op::MovSx) check(i.ext == 8 || i.ext == 16 || i.ext == 32, fn, n, "bad movsx width");
       if (i.op == Op::Bswap) check(i.ext == 16 || i.ext == 32 || i.ext == 64, fn, n, "bad bswap width");
-      if (form == Form::Jump || form == Form::Branch)
-        check(i.target < fn.num_labels && defined[i.target] == 1, fn, n,
-              fmt::format("target L{} is not defined exactly once", i.target));
-      if (i.op == Op::Label)
-        check(i.target < fn.num_labels && defined[i.target] == 1, fn, n,
-              fmt::format("label L{} defined more than once or out of range", i.target));
-      if (i.op == Op::CallLocal)
-        check(i.target < m.functions.size(), fn, n, fmt::format("no function {}", i.target));
-      if (i.op == Op::LoadSym || i.op == Op::CallSym)
-        check(i.target < m.symbols.size(), fn, n, fmt::format("no symbol @{}", i.target));
+      const bool label_ok = i.target < fn.num_labels && defined[i.target] == 1;
+      if ((form == Form::Jump || form == Form::Branch) && !label_ok)
+        fail(fn, n, fmt::format("target L{} is not defined exactly once", i.target));
+      if (i.op == Op::Label && !label_ok)
+        fail(fn, n, fmt::format("label L{} defined more than once or out of range", i.target));
+      if (i.op == Op::CallLocal && i.target >= m.functions.size())
+        fail(fn, n, fmt::format("no function {}", i.target));
+      if ((i.op == Op::LoadSym || i.op == Op::CallSym) && i.target >= m.symbols.size())
+        fail(fn, n, fmt::format("no symbol @{}", i.target));
       if (i.op == Op::CallSig) check(fn.native.has_value(), fn, n, "call.sig in a function without a native signature");
     }
     check(is_terminator(fn.code.back().op), fn, fn.code.size() - 1,

@@ -6,12 +6,13 @@
 #include "frontend/assembler.h"
 #include "ir/diag.h"
 #include "ir/ir.h"
+#include "ir/passes.h"
 
 namespace sb::test {
 namespace {
 
 ir::Module lowered(const char* source) {
-  return to_ir(bpf::assemble(source), rt::HelperTable::conformance());
+  return to_ir(bpf::assemble(source), rt::HelperTable::conformance(), /*optimize=*/false);
 }
 
 TEST(IrPrinter, PrintsEachForm) {
@@ -79,6 +80,98 @@ TEST(IrVerifier, RejectsMalformedModules) {
   call.op = ir::Op::CallLocal, call.target = 4;
   expect_rejected(one_function({call, exit_inst()}), "no function 4");
   EXPECT_NO_THROW(ir::verify(one_function({ir::label(0), ir::jump(0)}, 1)));
+}
+
+// IR passes (ir/passes.h): the entry function of `source`, as lowered,
+// after `pass`, one instruction per line; the result must verify.
+std::string after(void (*pass)(ir::Function&), const char* source) {
+  ir::Module m = lowered(source);
+  pass(m.functions[0]);
+  ir::verify(m);
+  std::string out;
+  for (const ir::Inst& i : m.functions[0].code) out += ir::print(i) + "\n";
+  return out;
+}
+
+TEST(IrPasses, ReduceStrengthTurnsPowersOfTwoIntoShiftsAndMasks) {
+  EXPECT_EQ(after(ir::reduce_strength,
+                  "mul %r1, 8\nmul32 %r2, 1\ndiv %r3, 16\nmod32 %r4, 0x80000000\nmod %r5, 4\n"
+                  "mul %r6, 6\ndiv %r7, -2\nsdiv %r8, 4\nmul32 %r9, -2147483648\nmov %r0, 0\nexit"),
+            "r1 = shl.64 r1, 3\n"
+            "r2 = shl.32 r2, 0\n"
+            "r3 = lshr.64 r3, 4\n"
+            "r4 = and.32 r4, 2147483647\n"
+            "r5 = and.64 r5, 3\n"
+            "r6 = mul.64 r6, 6\n"     // not a power of two
+            "r7 = udiv.64 r7, -2\n"   // 2^64 - 2 unsigned
+            "r8 = sdiv.64 r8, 4\n"    // signed: rounds toward zero, not a shift
+            "r9 = shl.32 r9, 31\n"    // 2^31 at 32 bits
+            "r0 = mov.64 r0, 0\n"
+            "exit\n");
+}
+
+TEST(IrPasses, FoldZeroExtensionMergesTheShiftPairAndDropsRedundantOnes) {
+  EXPECT_EQ(after(ir::fold_zero_extension,
+                  "mov %r1, %r2\nlsh %r1, 32\nrsh %r1, 32\n"  // clang's zero-extension of a u32
+                  "add32 %r3, 1\nmov32 %r3, %r3\n"              // already zero-extended
+                  "ldxh %r4, [%r1+0]\nle32 %r4\n"               // so is a 16-bit load
+                  "mov %r6, -1\nmov32 %r6, %r6\n"               // a constant, then zero-extended
+                  "lsh %r5, 32\narsh %r5, 32\n"                 // sign-extension: kept
+                  "mov32 %r7, %r7\n"                             // nothing known about r7: kept
+                  "mov %r0, 0\nexit"),
+            "r1 = mov.32 r1, r2\n"
+            "r3 = add.32 r3, 1\n"
+            "r4 = load.u16 [r1+0]\n"
+            "r6 = mov.32 r6, -1\n"
+            "r5 = shl.64 r5, 32\n"
+            "r5 = ashr.64 r5, 32\n"
+            "r7 = mov.32 r7, r7\n"
+            "r0 = mov.64 r0, 0\n"
+            "exit\n");
+  // A label between them: another path reaches the zero-extension.
+  EXPECT_EQ(after(ir::fold_zero_extension, "jeq %r1, 0, +1\nadd32 %r3, 1\nmov32 %r3, %r3\nexit"),
+            "br.64 eq r1, 0 -> L0\n"
+            "r3 = add.32 r3, 1\n"
+            "L0:\n"
+            "r3 = mov.32 r3, r3\n"
+            "exit\n");
+}
+
+TEST(IrPasses, InvertBranchOverJumpSavesATakenJumpPerIteration) {
+  EXPECT_EQ(after(ir::invert_branch_over_jump,
+                  "mov %r0, 0\nloop:\nadd %r0, 1\njgt %r0, 9, done\nja loop\ndone:\nexit"),
+            "r0 = mov.64 r0, 0\n"
+            "L1:\n"
+            "r0 = add.64 r0, 1\n"
+            "br.64 le r0, 9 -> L1\n"
+            "L0:\n"
+            "exit\n");
+  // jset has no inverse; a jump to the next instruction goes.
+  EXPECT_EQ(after(ir::invert_branch_over_jump,
+                  "loop:\nadd %r0, 1\njset %r0, 8, done\nja loop\ndone:\nja +0\nexit"),
+            "L1:\n"
+            "r0 = add.64 r0, 1\n"
+            "br.64 set r0, 8 -> L0\n"
+            "jmp -> L1\n"
+            "L0:\n"
+            "L2:\n"
+            "exit\n");
+  // Every signed and unsigned condition has its inverse.
+  EXPECT_EQ(after(ir::invert_branch_over_jump,
+                  "l:\njslt32 %r1, %r2, a\nja l\na:\njsge %r1, -1, b\nja l\nb:\njne %r1, 0, c\nja l\nc:\nexit"),
+            "L1:\n"
+            "br.32 sge r1, r2 -> L1\n"
+            "L0:\n"
+            "br.64 slt r1, -1 -> L1\n"
+            "L2:\n"
+            "br.64 eq r1, 0 -> L1\n"
+            "L3:\n"
+            "exit\n");
+}
+
+TEST(IrPasses, OptimizeRunsInThePipeline) {
+  const ir::Module m = to_ir(bpf::assemble("mul %r0, 4\nexit"), rt::HelperTable::conformance());
+  EXPECT_EQ(ir::print(m.functions[0].code[0]), "r0 = shl.64 r0, 2");
 }
 
 }  // namespace

@@ -72,6 +72,23 @@ const Case kCases[] = {
     // The unwind helper (conformance helper 5) ends the program on 0.
     {"unwind_on_zero", "mov %r1, 0\ncall 5\nmov %r0, 2\nexit", 0},
     {"unwind_from_local_call", "call local f\nmov %r0, 2\nexit\nf:\nmov %r6, 1\nmov %r1, 0\ncall 5\nmov %r0, 3\nexit", 0},
+    // Only a callee writes r6-r9: the entry still restores the caller's
+    // registers when the callee unwinds (x86-64 saves them by need).
+    {"unwind_from_callee_writing_r6_to_r9", "call local f\nmov %r0, 2\nexit\nf:\nmov %r6, 1\nmov %r7, 2\nmov %r8, 3\nmov %r9, 4\nmov %r1, 0\ncall 5\nexit", 0},
+    {"callee_saves_what_it_writes", "mov %r6, 5\nmov %r9, 7\ncall local f\nadd %r0, %r6\nadd %r0, %r9\nexit\nf:\nmov %r9, 100\nmov %r0, %r9\nexit", 112},
+    // What the IR passes (ir/passes.h) rewrite, at the edges of their rules.
+    {"mul32_by_2_pow_31", "mov %r0, 3\nmul32 %r0, 0x80000000\nexit", 0x80000000},
+    {"udiv32_by_power_of_two_high_bits", "lddw %r0, 0xffffffff80000000\ndiv32 %r0, 0x80000000\nexit", 1},
+    {"umod_by_power_of_two_negative", "mov %r0, -1\nmod %r0, 16\nexit", 15},
+    {"udiv_by_one", "mov %r0, -5\ndiv %r0, 1\nexit", uint64_t(-5)},
+    {"shift_pair_zero_extends", "lddw %r1, 0xaaaaaaaa55555555\nmov %r0, %r1\nlsh %r0, 32\nrsh %r0, 32\nexit", 0x55555555},
+    {"zero_extend_of_constant", "mov %r0, -2\nmov32 %r0, %r0\nexit", 0xfffffffe},
+    {"zero_extend_after_sign_extending_load", "stb [%r10-1], 0x80\nldxsb %r0, [%r10-1]\nmov32 %r0, %r0\nexit", 0xffffff80},
+    // x86-64 multiplies by 3, 5 and 9 with lea (backends/x86_64/isel.cpp).
+    {"mul_by_9_wraps", "lddw %r0, 0x2000000000000001\nmul %r0, 9\nexit", 0x2000000000000009},
+    {"mul32_by_5_zero_extends", "lddw %r0, 0xffffffff40000001\nmul32 %r0, 5\nexit", 0x40000005},
+    {"mul_by_3_dst_r3", "mov %r3, 7\nmul %r3, 3\nmov %r0, %r3\nexit", 21},
+    {"inverted_loop_exit", "mov %r0, 0\nmov %r1, -3\nl:\nadd %r0, 1\nadd %r1, 1\njsgt %r1, 2, out\nja l\nout:\nexit", 6},
 };
 
 class Semantics : public testing::TestWithParam<std::tuple<size_t, size_t>> {};

@@ -3,6 +3,9 @@
 // or a relocatable ELF object, depending on the streamer behind it.
 // Branches are MC labels resolved by LLVM's assembler, which also relaxes
 // them (x86 short/near jumps, riscv out-of-range branches).
+// Bytes are read from the assembler's layout, without an object file, and
+// the LLVM objects behind them are reused by the next Emitter on the same
+// thread (see ReusePool in emitter.cpp).
 #pragma once
 
 #include <cstdint>
@@ -98,13 +101,14 @@ class Emitter {
   const McTarget& target() const { return target_; }
   OutputKind kind() const { return kind_; }
 
+  struct State;  // the LLVM objects behind an Emitter (emitter.cpp)
+
  private:
   void end_function();  // gives the last global function its ELF size (objects only)
 
   const McTarget& target_;
   OutputKind kind_;
   bool record_origins_;
-  struct State;
   std::unique_ptr<State> s_;
 };
 

@@ -9,8 +9,8 @@
 //   entry function (called from C)          bpf-to-bpf callee
 //   +----------------------------+          +----------------------------+
 //   | return address             |          | return address             |
-//   | saved rbp, rbx,            |          | saved rbp, rbx,            |
-//   | r13, r14, r15, r12         |          | r13, r14, r15              |
+//   | saved rbp, rbx,            |          | saved rbp, [rbx, r13,      |
+//   | r13, r14, r15, r12         |          | r14, r15], [8 bytes pad]   |
 //   +----------------------------+ <- rbp = r10 = r12     +------------+ <- rsp
 //   | entry's BPF frame          |  (frame_size)          r10 = caller's r10 - 512
 //   | 7 callee frames of 512     |
@@ -18,10 +18,14 @@
 //   | 8 bytes padding            |
 //   +----------------------------+ <- rsp, 16-byte aligned
 //
-// r12 keeps the entry frame, so Unwind and Trap leave from any call depth
-// by resetting rsp to it, and a tail call jumps from any depth to the
-// target's tail entry (after its pushes, where rsp = r12) with rsp = r12.
-// The entry returns { rax = r0, rdx = status }.
+// A callee saves rbx, r13, r14 and r15 (BPF r6-r9) only when it writes
+// them, padding to keep rsp 16-byte aligned at calls. Every entry saves all
+// four: Unwind and Trap skip the callees' epilogues, and a tail call enters
+// another program's entry after that entry's pushes (see below), so every
+// entry must push the same. r12 keeps the entry frame, so Unwind and Trap
+// leave from any call depth by resetting rsp to it, and a tail call jumps
+// from any depth to the target's tail entry (after its pushes, where rsp =
+// r12) with rsp = r12. The entry returns { rax = r0, rdx = status }.
 //
 // A function with a native signature (a trampoline) spills its incoming
 // argument words into its frame right after the prologue: registers from
@@ -43,14 +47,41 @@ namespace sb::x86_64 {
 using mc::I;
 
 namespace {
-constexpr NReg kSavedByEveryFunction[] = {RBP, RBX, R13, R14, R15};  // push order
 constexpr const backend::CallingConvention& kSysV = backend::calling_convention(Arch::X86_64);
+
+// The BPF registers `fn` writes, as a bit mask.
+unsigned written_regs(const ir::Function& fn) {
+  unsigned mask = 0;
+  for (const ir::Inst& i : fn.code) {
+    switch (ir::op_form(i.op)) {
+      case ir::Form::Alu: case ir::Form::Unary: case ir::Form::Ext: case ir::Form::Imm64: case ir::Form::Load:
+        mask |= 1u << i.dst;
+        break;
+      case ir::Form::Atomic:  // fetching forms and xchg write src
+        if (i.fetch || i.aop == ir::AtomicOp::Xchg) mask |= 1u << i.src;
+        break;
+      default:
+        break;
+    }
+  }
+  return mask;
+}
+}  // namespace
+
+// rbp, then the native registers of r6-r9 that the frame rules above need.
+void X86ISel::choose_saved_registers() {
+  const unsigned written = in_entry() ? ~0u : written_regs(fn());
+  saved_.assign(1, RBP);
+  for (uint8_t r = 6; r <= 9; ++r)
+    if (written & (1u << r)) saved_.push_back(kBpfToNative[r]);
 }
 
 void X86ISel::prologue() {
   const auto& op = t_.op;
-  for (NReg r : kSavedByEveryFunction) emit(I(op[PUSH64r]).r(reg(r, 64)));
-  if (!in_entry()) {  // 5 pushes + return address keep rsp aligned
+  choose_saved_registers();
+  for (NReg r : saved_) emit(I(op[PUSH64r]).r(reg(r, 64)));
+  if (!in_entry()) {
+    if (callee_padding()) emit(I(op[SUB64ri8]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(8));
     emit(I(op[SUB64ri32]).r(reg(RBP, 64)).r(reg(RBP, 64)).i(ir::kCallFrame));
     return;
   }
@@ -67,8 +98,7 @@ void X86ISel::prologue() {
 void X86ISel::spill_native_args() {
   const auto& op = t_.op;
   const ir::Signature& sig = *fn().native;
-  const int64_t pushes = int64_t(std::size(kSavedByEveryFunction)) + (in_entry() ? 1 : 0);
-  const int32_t caller_args = int32_t(8 * (pushes + 1));
+  const int32_t caller_args = int32_t(8 * (pushes() + 1));
   const std::vector<backend::WordLocation> locs = backend::classify_args(sig, kSysV);
   for (size_t w = 0; w < locs.size(); ++w) {
     const int32_t slot = sig.spill_off + int32_t(8 * w);
@@ -101,9 +131,10 @@ void X86ISel::function_epilogue(NReg frame_top) {
   if (frame_top == kEntryFrame) {
     emit(I(op[MOV64rr]).r(reg(RSP, 64)).r(reg(kEntryFrame, 64)));
     emit(I(op[POP64r]).r(reg(kEntryFrame, 64)));
+  } else if (callee_padding()) {
+    emit(I(op[ADD64ri8]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(8));
   }
-  for (int k = std::size(kSavedByEveryFunction) - 1; k >= 0; --k)
-    emit(I(op[POP64r]).r(reg(kSavedByEveryFunction[k], 64)));
+  for (auto r = saved_.rbegin(); r != saved_.rend(); ++r) emit(I(op[POP64r]).r(reg(*r, 64)));
   emit(I(op[RET64]));
 }
 

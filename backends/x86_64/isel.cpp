@@ -189,7 +189,11 @@ void X86ISel::alu(const ir::Inst& i) {
     return;
   }
   const int64_t imm = imm_at(i);
-  if (llvm::isInt<8>(imm)) {
+  if (i.op == Op::Mul && (imm == 3 || imm == 5 || imm == 9)) {
+    // x * (1 + 2^k) = x + x << k: lea takes one cycle, imul three.
+    const unsigned base = reg(native(i.dst), 64);
+    emit(I(op[w == 64 ? LEA64r : LEA64_32r]).r(d).r(base).i(imm - 1).r(base).i(0).r(0));
+  } else if (llvm::isInt<8>(imm)) {
     emit(I(op[w == 64 ? f.ri8_64 : f.ri8_32]).r(d).r(d).i(imm));
   } else if (llvm::isInt<32>(imm)) {
     emit(I(op[w == 64 ? f.ri32_64 : f.ri32_32]).r(d).r(d).i(imm));

@@ -33,7 +33,7 @@ namespace sb::x86_64 {
   X(LOCK_PREFIX) X(ADD64mr) X(ADD32mr) X(OR64mr) X(OR32mr) X(AND64mr) X(AND32mr) X(XOR64mr)   \
   X(XOR32mr) X(XADD64rm) X(XADD32rm) X(XCHG64rm) X(XCHG32rm) X(CMPXCHG64rm) X(CMPXCHG32rm)    \
   X(JMP_1) X(JMP64r) X(JCC_1) X(CALL64r) X(CALL64pcrel32) X(RET64) X(PUSH64r) X(POP64r)               \
-  X(LEA64r)                                                                                  \
+  X(LEA64r) X(LEA64_32r)                                                                     \
   X(MOVSDmr) X(MOVSSmr) X(MOVSDrm) X(MOVSSrm) X(MOVPQIto64rr) X(MOV64toPQIrr)                \
   X(MOVPDI2DIrr) X(MOVDI2PDIrr)
 
@@ -68,6 +68,10 @@ class X86ISel final : public backend::ISel {
   // abi.cpp
   void prologue() override;
   void program_exit_stub() override;
+  void choose_saved_registers();
+  int64_t pushes() const { return int64_t(saved_.size()) + (in_entry() ? 1 : 0); }  // r12 too in the entry
+  // A callee's pushes and return address leave rsp 8 bytes off alignment.
+  bool callee_padding() const { return !in_entry() && saved_.size() % 2 == 0; }
   void function_epilogue(NReg frame_top);
   void call_helper(uint32_t id);
   void call_local(uint32_t index);
@@ -95,6 +99,7 @@ class X86ISel final : public backend::ISel {
   unsigned reg(NReg r, int width) const;
 
   const Tables& t_ = tables();
+  std::vector<NReg> saved_;  // this function's callee-saved pushes, in order (abi.cpp)
 };
 
 inline NReg native(uint8_t ir_reg) {
