@@ -16,6 +16,8 @@
 //                               native  the same C built by gcc -O2
 //                                       -fno-tree-vectorize (no BPF at all)
 //                               interp  Springboard's reference interpreter
+//                               jit_bounds  the JIT in bounds-check mode
+//                                       (ir/harden.h): the mode's cost
 //
 // The programs are test/bench/programs/*.c (see bench.h there): clang
 // -O2 -g -target bpf builds each into an object with two entries around one
@@ -381,14 +383,15 @@ struct Subject {
   std::vector<uint8_t> input;
   uint64_t expected = 0;    // the interpreter's checksum
   std::unique_ptr<rt::NativeProgram> jit;
+  std::unique_ptr<rt::NativeProgram> jit_bounds;  // the same in bounds-check mode (issue 7)
   size_t xdp_insns = 0;       // the xdp entry (with its subprograms), as clang wrote it
   size_t xdp_code_bytes = 0;  // Springboard's x86-64 code for it
   std::unique_ptr<KernelProgram> kernel;
   uint32_t kernel_repeat = 1;  // runs per BPF_PROG_TEST_RUN
-  uint64_t batch[4] = {1, 1, 1, 1};  // runs per timed batch, by Engine
+  uint64_t batch[5] = {1, 1, 1, 1, 1};  // runs per timed batch, by Engine
   // Why an engine's row is skipped (empty: it runs); xdp_error only loses
   // the xdp_code_bytes counter.
-  std::string error, jit_error, native_error, kernel_error, xdp_error;
+  std::string error, jit_error, native_error, kernel_error, xdp_error, bounds_error;
 
   rt::PageMemory fresh_memory() const {
     rt::PageMemory m(input.size());
@@ -397,8 +400,8 @@ struct Subject {
   }
 };
 
-enum class Engine { Jit, Kernel, Native, Interp };
-constexpr const char* kEngineNames[] = {"jit", "kernel", "native", "interp"};
+enum class Engine { Jit, Kernel, Native, Interp, JitBounds };
+constexpr const char* kEngineNames[] = {"jit", "kernel", "native", "interp", "jit_bounds"};
 
 // Calls `fn` with a callable that runs `s` once on `engine` (not the
 // kernel's) over `mem` and returns r0.
@@ -411,6 +414,9 @@ void with_runner(const Subject& s, Engine engine, uint8_t* mem, Fn&& fn) {
       break;
     case Engine::Native:
       fn([&] { return s.spec->native(mem, len); });
+      break;
+    case Engine::JitBounds:
+      fn([&] { return s.jit_bounds->run(mem, len); });
       break;
     case Engine::Interp:
       fn([&] { return rt::interpret(s.program, s.helpers, mem, len); });
@@ -449,6 +455,16 @@ void load_subject(Subject& s, const std::string& dir) {
   } catch (const std::exception& e) {
     s.jit_error = e.what();
   }
+  try {
+    rt::Safety bounds;
+    bounds.bounds_check = true;
+    s.jit_bounds = std::make_unique<rt::NativeProgram>(s.program, s.helpers, bounds);
+    rt::PageMemory mem = s.fresh_memory();
+    if (const uint64_t r = s.jit_bounds->run(mem.data(), s.input.size()); r != s.expected)
+      s.bounds_error = mismatch("the bounds-checked JIT", r, s.expected);
+  } catch (const std::exception& e) {
+    s.bounds_error = e.what();
+  }
   {
     rt::PageMemory mem = s.fresh_memory();
     if (const uint64_t r = s.spec->native(mem.data(), s.input.size()); r != s.expected)
@@ -463,8 +479,10 @@ void load_subject(Subject& s, const std::string& dir) {
   } catch (const std::exception& e) {
     s.xdp_error = std::string("the xdp entry on Springboard's JIT: ") + e.what();
   }
-  for (Engine e : {Engine::Jit, Engine::Native, Engine::Interp}) {
-    if ((e == Engine::Jit && !s.jit_error.empty()) || (e == Engine::Native && !s.native_error.empty())) continue;
+  for (Engine e : {Engine::Jit, Engine::Native, Engine::Interp, Engine::JitBounds}) {
+    if ((e == Engine::Jit && !s.jit_error.empty()) || (e == Engine::Native && !s.native_error.empty()) ||
+        (e == Engine::JitBounds && !s.bounds_error.empty()))
+      continue;
     rt::PageMemory mem = s.fresh_memory();
     with_runner(s, e, mem.data(), [&](auto run) {
       s.batch[int(e)] = batch_size([&] { benchmark::DoNotOptimize(run()); });
@@ -540,6 +558,7 @@ void bench_exec(benchmark::State& state, const Subject& s, Engine engine) {
   std::string why = s.error;
   if (why.empty() && engine == Engine::Jit) why = s.jit_error;
   if (why.empty() && engine == Engine::Native) why = s.native_error;
+  if (why.empty() && engine == Engine::JitBounds) why = s.bounds_error;
   if (why.empty() && engine == Engine::Kernel) why = s.kernel ? "" : s.kernel_error;
   if (!why.empty()) {
     state.SkipWithError(why.c_str());
@@ -564,7 +583,9 @@ void bench_exec(benchmark::State& state, const Subject& s, Engine engine) {
     with_runner(s, engine, mem.data(), [&](auto run) {
       run_timed(state, s.batch[int(engine)], [&] { benchmark::DoNotOptimize(r = run()); });
     });
-    if (engine == Engine::Jit) {
+    if (engine == Engine::JitBounds) {
+      set_code_counters(state, s.program.insns.size(), s.jit_bounds->image().text.size());
+    } else if (engine == Engine::Jit) {
       set_code_counters(state, s.program.insns.size(), s.jit->image().text.size());
       state.counters["xdp_code_bytes"] = double(s.xdp_code_bytes);
     } else if (engine == Engine::Interp) {
@@ -687,7 +708,7 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMicrosecond);
   }
   for (const auto& s : subjects) {
-    for (Engine e : {Engine::Jit, Engine::Kernel, Engine::Native, Engine::Interp}) {
+    for (Engine e : {Engine::Jit, Engine::Kernel, Engine::Native, Engine::Interp, Engine::JitBounds}) {
       const std::string name = std::string("exec/") + s->spec->name + "/" + kEngineNames[int(e)];
       benchmark::RegisterBenchmark(name.c_str(), [&s = *s, e](benchmark::State& st) { bench_exec(st, s, e); })
           ->UseManualTime()
