@@ -232,7 +232,7 @@ uint64_t EmulatedProgram::run(std::vector<uint8_t>& mem, const EmuOptions& opts)
   host.insert(host.end(), reachable.begin(), reachable.end());
   std::optional<RunRecord> record;
   if (safety_.needs_record()) {
-    record.emplace(reachable, safety_.time_budget_ns != 0);
+    record.emplace(reachable, safety_);
     if (auto stop = record->stop_range()) host.push_back(*stop);  // the word time polls read
   }
   RunScope run_scope(record ? &*record : RunScope::current());

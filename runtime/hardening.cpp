@@ -64,8 +64,9 @@ std::string access_fault(uint64_t addr, uint64_t size) {
   return fmt::format("out-of-bounds access of {} bytes at {:#x}", size, addr);
 }
 
-RunRecord::RunRecord(std::vector<HostRange> ranges, bool timed) : ranges_(std::move(ranges)) {
-  if (timed) stop_page_ = PageMemory(8);
+RunRecord::RunRecord(std::vector<HostRange> ranges, const Safety& safety)
+    : ranges_(std::move(ranges)), bounds_(safety.bounds_check) {
+  if (safety.time_budget_ns) stop_page_ = PageMemory(8);
 }
 
 bool RunRecord::check(uint64_t addr, uint64_t size, uint32_t origin, ir::RunBlock* block) {
@@ -83,8 +84,27 @@ void RunRecord::init(uint64_t mem, uint64_t len, uint64_t entry_frame, uint64_t 
   // A tail-call target starts with r1 but no length: it keeps the memory
   // the run began with.
   if (!memory_) memory_ = HostRange{mem, len};
+  stack_ = {entry_frame - stack_bytes, stack_bytes};
   fill_block(memory_->addr, memory_->size, entry_frame, stack_bytes,
              stop_page_.size() ? uint64_t(uintptr_t(stop_page_.data())) : uint64_t(uintptr_t(&kNeverStop)));
+}
+
+void RunRecord::set_regions(HostRange memory, HostRange stack) {
+  memory_ = memory;
+  stack_ = stack;
+}
+
+bool RunRecord::allows(uint64_t addr, uint64_t size) const {
+  auto inside = [&](const HostRange& r) { return addr >= r.addr && size <= r.size && addr - r.addr <= r.size - size; };
+  if (inside(stack_) || (memory_ && memory_->addr && inside(*memory_))) return true;
+  for (const HostRange& r : ranges_)
+    if (inside(r)) return true;
+  return false;
+}
+
+bool access_allowed(uint64_t addr, uint64_t size) {
+  const RunRecord* r = RunScope::current();
+  return !r || !r->checks_bounds() || r->allows(addr, size);
 }
 
 void RunRecord::request_stop() {

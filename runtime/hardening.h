@@ -45,12 +45,18 @@ class RunRecord {
   // `ranges`: reachable_ranges(). With a time budget the record owns the
   // stop word polls read, in a page of its own so that the emulator can
   // show it to the guest (stop_range()).
-  RunRecord(std::vector<HostRange> ranges, bool timed);
+  RunRecord(std::vector<HostRange> ranges, const Safety& safety);
+  bool checks_bounds() const { return bounds_; }
 
   // The check-access helper's search: refills the block's cache on a hit.
   bool check(uint64_t addr, uint64_t size, uint32_t origin, ir::RunBlock* block);
   // The run-init helper: fills the block, zeroes the stack region.
   void init(uint64_t mem, uint64_t len, uint64_t entry_frame, uint64_t stack_bytes);
+  // The interpreter's regions (it has no run block).
+  void set_regions(HostRange memory, HostRange stack);
+  // Whether [addr, addr + size) lies in the memory, the stack region or a
+  // reachable range: what helpers check their pointer arguments against.
+  bool allows(uint64_t addr, uint64_t size) const;
 
   struct Fault {
     uint64_t addr, size;
@@ -64,10 +70,16 @@ class RunRecord {
 
  private:
   std::vector<HostRange> ranges_;
+  bool bounds_;
   std::optional<HostRange> memory_;  // the program's memory, from the first init of the run
+  HostRange stack_;                  // the BPF stack region
   std::optional<Fault> fault_;
   PageMemory stop_page_;  // empty without a time budget
 };
+
+// RunScope::current()->allows(addr, size) in a bounds-checked run; true
+// otherwise (a run without bounds checks trusts its program).
+bool access_allowed(uint64_t addr, uint64_t size);
 
 // Makes `record` this thread's current run until destroyed.
 class RunScope {

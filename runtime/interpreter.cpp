@@ -111,14 +111,7 @@ class Machine {
     if (opts_.safety.bounds_check && !allowed(a, size)) fail(access_fault(a, size));
     return reinterpret_cast<uint8_t*>(uintptr_t(a));
   }
-  bool allowed(uint64_t a, uint64_t size) const {
-    auto inside = [&](uint64_t lo, uint64_t len) { return a >= lo && size <= len && a - lo <= len - size; };
-    if (inside(stack_lo_, uint64_t(uintptr_t(stack_ + kStackBytes)) - stack_lo_)) return true;
-    if (mem_ && inside(mem_, len_)) return true;
-    for (const HostRange& r : ranges_)
-      if (inside(r.addr, r.size)) return true;
-    return false;
-  }
+  bool allowed(uint64_t a, uint64_t size) const { return record_->allows(a, size); }
 
   // One handler per instruction family. The data handlers leave pc_ to
   // run(); jump() and the call/exit handlers below it set pc_ themselves.
@@ -143,16 +136,19 @@ class Machine {
   CallFrame frames_[bpf::kMaxCallDepth];
   int depth_ = 0;  // number of active bpf-to-bpf calls; frame 0 is the entry
   alignas(16) uint8_t stack_[kStackBytes] = {};
-  // Bounds-check mode: the stack region a compiled program has (ir/ir.h
-  // Module::stack_bytes: 512 bytes, or 8 frames with bpf-to-bpf calls),
-  // the memory, and the host ranges.
-  uint64_t stack_lo_ = 0, mem_ = 0, len_ = 0;
-  std::vector<HostRange> ranges_;
+  // Bounds-check mode: the run's record (runtime/hardening.h) holds the
+  // memory, the stack region a compiled program has (ir/ir.h
+  // Module::stack_bytes: 512 bytes, or 8 frames with bpf-to-bpf calls) and
+  // the host ranges; helpers check their pointer arguments against it too.
+  std::optional<RunRecord> record_;
+  HostRange memory_;
   void set_stack_region() {  // of the running program (a tail call changes it)
     bool calls = false;
     for (const Insn& in : p_->insns)
       calls |= bpf::class_of(in.opcode) == bpf::JMP && bpf::op_of(in) == bpf::CALL && in.src == bpf::CALL_LOCAL;
-    stack_lo_ = uint64_t(uintptr_t(stack_ + kStackBytes)) - (calls ? kStackBytes : size_t(bpf::kStackSize));
+    const uint64_t top = uint64_t(uintptr_t(stack_ + kStackBytes));
+    const uint64_t size = calls ? kStackBytes : size_t(bpf::kStackSize);
+    record_->set_regions(memory_, {top - size, size});
   }
 };
 
@@ -160,10 +156,12 @@ uint64_t Machine::run(void* mem, size_t len) {
   r_[1] = uint64_t(uintptr_t(mem));
   r_[2] = len;
   r_[bpf::kFramePointer] = uint64_t(uintptr_t(stack_ + kStackBytes));
+  std::optional<RunScope> scope;
   if (opts_.safety.bounds_check) {
+    record_.emplace(reachable_ranges(helpers_), opts_.safety);
+    memory_ = {uint64_t(uintptr_t(mem)), mem ? len : 0};
     set_stack_region();
-    mem_ = uint64_t(uintptr_t(mem)), len_ = len;
-    ranges_ = reachable_ranges(helpers_);
+    scope.emplace(&*record_);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(opts_.safety.time_budget_ns);
   uint64_t executed = 0;

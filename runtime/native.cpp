@@ -66,7 +66,7 @@ uint64_t NativeProgram::run(void* mem, size_t len) const {
   auto entry = reinterpret_cast<EntryFn>(const_cast<uint8_t*>(code_.data()));
   RunRecord* outer = RunScope::current();
   std::optional<RunRecord> record;
-  if (safety_.needs_record()) record.emplace(reachable_ranges(helpers_), safety_.time_budget_ns != 0);
+  if (safety_.needs_record()) record.emplace(reachable_ranges(helpers_), safety_);
   RunScope run(record ? &*record : outer);
   EntryResult r;
   {

@@ -1,5 +1,7 @@
 #include "runtime/std_helpers.h"
 
+#include "runtime/hardening.h"
+
 #include <utility>
 #include <sys/random.h>
 #include <time.h>
@@ -252,23 +254,32 @@ std::optional<std::string> convert(const Environment& e, std::string_view f, siz
   return std::string(buf, std::min(size_t(n), sizeof buf - 1));
 }
 
+// Pointer arguments: in a bounds-checked run (runtime/hardening.h) each
+// must lie where the program itself may access; a bad one is -EFAULT (or
+// a null lookup), never a host crash.
+bool arg_ok(uint64_t addr, uint64_t size) { return access_allowed(addr, size); }
+
 uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t) {
   Map* m = map_arg(map);
-  return m && key ? uint64_t(uintptr_t(m->lookup(ptr(key)))) : 0;
+  return m && key && arg_ok(key, m->spec().key_size) ? uint64_t(uintptr_t(m->lookup(ptr(key)))) : 0;
 }
 
 uint64_t map_update_elem(uint64_t map, uint64_t key, uint64_t value, uint64_t flags, uint64_t) {
   Map* m = map_arg(map);
+  if (m && key && value && !(arg_ok(key, m->spec().key_size) && arg_ok(value, m->spec().value_size)))
+    return errno_result(-EFAULT);
   return errno_result(m && key && value ? m->update(ptr(key), ptr(value), flags) : -EINVAL);
 }
 
 uint64_t map_delete_elem(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t) {
   Map* m = map_arg(map);
+  if (m && key && !arg_ok(key, m->spec().key_size)) return errno_result(-EFAULT);
   return errno_result(m && key ? m->remove(ptr(key)) : -EINVAL);
 }
 
 uint64_t probe_read(uint64_t dst, uint64_t size, uint64_t src, uint64_t, uint64_t) {
   if (size == 0) return 0;
+  if (!arg_ok(dst, size)) return errno_result(-EFAULT);
   Environment* e = env();
   void* to = reinterpret_cast<void*>(uintptr_t(dst));
   if (e && e->readable(src, size)) {
@@ -287,6 +298,7 @@ uint64_t ktime_get_ns(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
 uint64_t trace_printk(uint64_t fmt_addr, uint64_t fmt_size, uint64_t a1, uint64_t a2, uint64_t a3) {
   Environment* e = env();
   if (!e || fmt_addr == 0 || fmt_size == 0 || fmt_size > kMaxFormat) return errno_result(-EINVAL);
+  if (!arg_ok(fmt_addr, fmt_size)) return errno_result(-EFAULT);
   const char* fmt = static_cast<const char*>(ptr(fmt_addr));
   const void* nul = std::memchr(fmt, 0, fmt_size);
   if (!nul) return errno_result(-EINVAL);
@@ -328,6 +340,7 @@ RingBufMap* ring_arg(uint64_t handle) {
 
 uint64_t ringbuf_output(uint64_t ring, uint64_t data, uint64_t size, uint64_t flags, uint64_t) {
   RingBufMap* r = ring_arg(ring);
+  if (r && size && !arg_ok(data, size)) return errno_result(-EFAULT);
   return errno_result(r && (data || size == 0) ? r->output(ptr(data), size, flags) : -EINVAL);
 }
 

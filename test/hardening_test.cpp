@@ -3,6 +3,7 @@
 // same error everywhere; constant blinding keeps results and hides every
 // immediate from the machine code; a time budget stops a program that
 // does not end.
+#include <cerrno>
 #include <set>
 #include <regex>
 
@@ -166,6 +167,29 @@ TEST(BoundsCheck, MapValuesAreReachableAndTheirEndIsNot) {
   const uint64_t value = uint64_t(uintptr_t(map.lookup(std::array<uint8_t, 4>{2, 0, 0, 0}.data())));
   expect_everywhere(program(4096), fmt::format("prog: instruction 9: out-of-bounds access of 8 bytes at {:#x}", value + 4096),
                     bounds(), mem, h);
+}
+
+// Helpers check their pointer arguments as the program's own accesses are
+// checked: a wild key, value or destination is refused, never followed.
+TEST(BoundsCheck, HelpersRefuseWildPointerArguments) {
+  rt::Environment env;
+  rt::Map& map = env.create_map({"a", uint32_t(rt::MapType::Array), 4, 8, 4, 0});
+  rt::HelperTable h = rt::standard_helpers(env);
+  auto with = [&](const char* call) {
+    return fmt::format("lddw %r1, {:#x}\nlddw %r2, 0x123456789000\nmov %r3, %r2\n{}\nexit\n", map.handle(), call);
+  };
+  std::vector<uint8_t> mem(8, 0);
+  expect_everywhere(with("call 1"), "0x0", bounds(), mem, h);                               // lookup: null
+  expect_everywhere(with("call 2"), fmt::format("{:#x}", uint64_t(-EFAULT)), bounds(), mem, h);  // update
+  expect_everywhere(with("call 3"), fmt::format("{:#x}", uint64_t(-EFAULT)), bounds(), mem, h);  // delete
+  // probe_read(dst = wild, 8, src = the map handle's own bytes)
+  expect_everywhere("lddw %r1, 0x123456789000\nmov %r2, 8\nmov %r3, %r10\nadd %r3, -8\ncall 4\nexit\n",
+                    fmt::format("{:#x}", uint64_t(-EFAULT)), bounds(), mem, h);
+  // A valid key on the stack still works.
+  expect_everywhere(fmt::format("lddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -8\nstdw [%r2], 1\ncall 1\n"
+                                "jeq %r0, 0, +1\nmov %r0, 7\nexit\n",
+                                map.handle()),
+                    "0x7", bounds(), mem, h);
 }
 
 // --- constant blinding ---
