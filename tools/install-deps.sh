@@ -10,7 +10,7 @@ packages=(
   libcapstone-dev          # listings, decoding displaced instructions
   libunicorn-dev           # running arm64, riscv64 and x86-64 code
   nlohmann-json3-dev libcli11-dev libfmt-dev
-  googletest libgtest-dev libbenchmark-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang                    # builds the BPF C test programs (test/programs) at build time
   libbpf-dev               # the kernel as a differential-test oracle (optional at build time)
   gcc-riscv64-linux-gnu gcc-aarch64-linux-gnu    # cross-compile the functions arm64/riscv64 trampolines call in Unicorn (tests)
