@@ -11,8 +11,6 @@ namespace sb::rt {
 
 namespace {
 
-thread_local RunRecord* t_current = nullptr;
-
 // lo and, per access size, the last start address of [base, base + len).
 void set_range(uint64_t& lo, uint64_t (&last)[4], uint64_t base, uint64_t len) {
   if (base == 0 || len == 0) {
@@ -117,9 +115,6 @@ std::optional<HostRange> RunRecord::stop_range() const {
   return stop_page_.range();
 }
 
-RunScope::RunScope(RunRecord* record) : saved_(t_current) { t_current = record; }
-RunScope::~RunScope() { t_current = saved_; }
-RunRecord* RunScope::current() { return t_current; }
 
 Watchdog::Watchdog(RunRecord& record, std::chrono::nanoseconds budget) {
   if (budget.count() <= 0) return;

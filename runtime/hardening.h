@@ -82,17 +82,7 @@ class RunRecord {
 bool access_allowed(uint64_t addr, uint64_t size);
 
 // Makes `record` this thread's current run until destroyed.
-class RunScope {
- public:
-  explicit RunScope(RunRecord* record);
-  ~RunScope();
-  RunScope(const RunScope&) = delete;
-  RunScope& operator=(const RunScope&) = delete;
-  static RunRecord* current();
-
- private:
-  RunRecord* saved_;
-};
+using RunScope = CurrentScope<RunRecord>;
 
 // Calls record.request_stop() when `budget` has passed, unless destroyed
 // first (declare it after the record). A budget of zero starts nothing.

@@ -26,17 +26,7 @@ const Helper* HelperTable::find(uint32_t id) const {
   return it != helpers_.end() && it->id == id ? &*it : nullptr;
 }
 
-namespace {
-HelperContext*& current_context() {
-  thread_local HelperContext* ctx = nullptr;  // see HelperContext in helpers.h
-  return ctx;
-}
-}  // namespace
-
-HelperContext* HelperContext::current() { return current_context(); }
-
-ContextScope::ContextScope(HelperContext* ctx) : saved_(current_context()) { current_context() = ctx; }
-ContextScope::~ContextScope() { current_context() = saved_; }
+HelperContext* HelperContext::current() { return ContextScope::current(); }
 
 namespace {
 // Conformance helper 5: returns its argument; the table marks it

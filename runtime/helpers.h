@@ -21,10 +21,11 @@ struct HostRange {
 // output, readable ranges (rt::Environment for the standard set). A helper
 // is a plain function of r1-r5, so each engine makes its table's context the
 // calling thread's current one for the length of a run (ContextScope) and a
-// helper finds it with HelperContext::current(). That thread-local pointer and
-// the run's tail-call state (runtime/tail_call.h) are the runtime's only
-// per-thread state; they go away once helper calls pass a context argument
-// (a backend change).
+// helper finds it with HelperContext::current(). That pointer, the run's
+// tail-call state (runtime/tail_call.h) and a hardened run's record
+// (runtime/hardening.h) are the runtime's only per-thread state, all kept
+// by CurrentScope below; they go away once helper calls pass a context
+// argument (a backend change).
 class HelperContext {
  public:
   virtual ~HelperContext() = default;
@@ -37,18 +38,30 @@ class HelperContext {
   static HelperContext* current();
 };
 
-// Makes `ctx` the current context of this thread until destroyed, then
-// restores the previous one (runs may nest: a helper may run a program).
-class ContextScope {
+// The runtime's per-thread state, in one form: a run makes its object (a
+// helper context, a hardened run's record, a tail-call run) this thread's
+// current one for its length, and code that a run calls (helpers, on every
+// engine) finds it with current(). Runs may nest: a helper may run a
+// program; the previous object comes back when the scope ends.
+template <typename T>
+class CurrentScope {
  public:
-  explicit ContextScope(HelperContext* ctx);
-  ~ContextScope();
-  ContextScope(const ContextScope&) = delete;
-  ContextScope& operator=(const ContextScope&) = delete;
+  explicit CurrentScope(T* value) : saved_(slot()) { slot() = value; }
+  ~CurrentScope() { slot() = saved_; }
+  CurrentScope(const CurrentScope&) = delete;
+  CurrentScope& operator=(const CurrentScope&) = delete;
+  static T* current() { return slot(); }
 
  private:
-  HelperContext* saved_;
+  static T*& slot() {
+    thread_local T* value = nullptr;
+    return value;
+  }
+  T* saved_;
 };
+
+// Makes `ctx` the current context of this thread until destroyed.
+using ContextScope = CurrentScope<HelperContext>;
 
 struct Helper {
   uint32_t id = 0;

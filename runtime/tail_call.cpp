@@ -2,17 +2,10 @@
 
 namespace sb::rt {
 
-namespace {
-TailCallRun*& current_run() {
-  thread_local TailCallRun* run = nullptr;  // like HelperContext::current (runtime/helpers.h)
-  return run;
-}
-}  // namespace
+TailCallRun::TailCallRun(TailCallLoader& loader) : loader_(loader), scope_(this) {}
+TailCallRun::~TailCallRun() = default;
 
-TailCallRun::TailCallRun(TailCallLoader& loader) : loader_(loader), saved_(current_run()) { current_run() = this; }
-TailCallRun::~TailCallRun() { current_run() = saved_; }
-
-TailCallRun* TailCallRun::current() { return current_run(); }
+TailCallRun* TailCallRun::current() { return CurrentScope<TailCallRun>::current(); }
 
 uint64_t TailCallRun::resolve(const std::shared_ptr<const bpf::Program>& slot, bool in_range) {
   if (!in_range || count_ >= kMaxTailCalls) return 0;

@@ -27,6 +27,7 @@
 #include <memory>
 
 #include "frontend/bpf.h"
+#include "runtime/helpers.h"
 
 namespace sb::rt {
 
@@ -65,7 +66,7 @@ class TailCallRun {
 
  private:
   TailCallLoader& loader_;
-  TailCallRun* saved_;
+  CurrentScope<TailCallRun> scope_;
   uint32_t count_ = 0;
   std::shared_ptr<const bpf::Program> running_;
   std::exception_ptr error_;
