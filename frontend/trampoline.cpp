@@ -59,6 +59,7 @@ class Parser {
     return path.empty() ? key : path + "." + key;
   }
   void only_keys(const json& obj, const std::string& path, std::initializer_list<const char*> keys) const {
+    if (!obj.is_object()) fail(path.empty() ? "(top level)" : path, "expected an object");
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       bool known = false;
       for (const char* k : keys) known |= it.key() == k;
@@ -237,7 +238,11 @@ void normalize(Builder& b, const ir::NativeValue& v, int32_t slot) {
 }  // namespace
 
 Description parse_description(std::string_view json_text, const std::string& file, const std::string& base_dir) {
-  return Parser(file, base_dir).parse(json_text);
+  try {
+    return Parser(file, base_dir).parse(json_text);
+  } catch (const json::exception& e) {  // a shape the parser's checks missed: an error, never a crash
+    throw Error(file, std::string("malformed description: ") + e.what());
+  }
 }
 
 Description read_description(const std::string& path) {

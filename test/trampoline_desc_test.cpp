@@ -65,6 +65,10 @@ TEST(TrampolineDescription, NamesTheFieldOfEachError) {
   expect_error("{", "", "invalid JSON at byte");
   expect_error("1e701", "", "invalid JSON");  // found by fuzz_trampoline: a number too large
   expect_error("[]", "(top level)", "expected an object");
+  // found by fuzz_trampoline: a list where an object belongs escaped as a JSON library exception
+  expect_error(R"({"target": [{"kind": "fentry"}], "programs": []})", "target", "expected an object");
+  expect_error(R"({"target": {"args": []}, "flags": [1], "programs": []})", "flags", "expected an object");
+  expect_error(R"({"target": {"args": []}, "programs": [[]]})", "programs[0]", "expected an object");
   expect_error(R"({"programs": []})", "target", "is required");
   expect_error(R"({"target": {"args": []}})", "programs", "is required");
   expect_error(R"({"target": {"args": []}, "programs": [], "colour": 1})", "colour", "unknown field");
