@@ -27,6 +27,11 @@ void set_range(uint64_t& lo, uint64_t (&last)[4], uint64_t base, uint64_t len) {
 
 const uint64_t kNeverStop = 0;
 
+// [addr, addr + size) lies inside r (no overflow for any addr, size).
+bool contains(const HostRange& r, uint64_t addr, uint64_t size) {
+  return addr >= r.addr && size <= r.size && addr - r.addr <= r.size - size;
+}
+
 // The run block under the stack region; the stack starts zeroed, as in the
 // interpreter, so nothing of the host's native stack shows through.
 void fill_block(uint64_t mem, uint64_t len, uint64_t entry_frame, uint64_t stack_bytes, uint64_t stop_ptr) {
@@ -69,7 +74,7 @@ RunRecord::RunRecord(std::vector<HostRange> ranges, const Safety& safety)
 
 bool RunRecord::check(uint64_t addr, uint64_t size, uint32_t origin, ir::RunBlock* block) {
   for (const HostRange& r : ranges_) {
-    if (addr >= r.addr && size <= r.size && addr - r.addr <= r.size - size) {
+    if (contains(r, addr, size)) {
       set_range(block->cache_lo, block->cache_last, r.addr, r.size);
       return true;
     }
@@ -93,10 +98,9 @@ void RunRecord::set_regions(HostRange memory, HostRange stack) {
 }
 
 bool RunRecord::allows(uint64_t addr, uint64_t size) const {
-  auto inside = [&](const HostRange& r) { return addr >= r.addr && size <= r.size && addr - r.addr <= r.size - size; };
-  if (inside(stack_) || (memory_ && memory_->addr && inside(*memory_))) return true;
+  if (contains(stack_, addr, size) || (memory_ && memory_->addr && contains(*memory_, addr, size))) return true;
   for (const HostRange& r : ranges_)
-    if (inside(r)) return true;
+    if (contains(r, addr, size)) return true;
   return false;
 }
 
