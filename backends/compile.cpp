@@ -24,13 +24,31 @@ ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool opt
   return m;
 }
 
-mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts) {
-  const backend::TargetDesc& target = backend::target_for(opts.arch);
+namespace {
+
+// The target passes, in place.
+void prepare(ir::Module& m, const backend::TargetDesc& target, const CompileOptions& opts) {
+  if (!opts.target_passes) return;
+  ir::optimize_for_target(m, target.addressing);
+  ir::verify(m);
+}
+
+mc::CodeImage select(const ir::Module& m, const backend::TargetDesc& target, const CompileOptions& opts) {
   mc::Emitter out(mc::McTarget::get(target.spec), opts.output, opts.record_origins);
   backend::CodegenOptions copts;
   copts.helper_address = opts.helper_address;
   target.make_isel(out, copts)->run(m);
   return out.finish();
+}
+
+}  // namespace
+
+mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts) {
+  const backend::TargetDesc& target = backend::target_for(opts.arch);
+  if (!opts.target_passes) return select(m, target, opts);
+  ir::Module copy = m;
+  prepare(copy, target, opts);
+  return select(copy, target, opts);
 }
 
 Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const CompileOptions& opts) {
@@ -48,7 +66,9 @@ Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const
       return reinterpret_cast<uint64_t>(h->fn);
     };
   }
-  c.image = generate(c.ir, o);
+  const backend::TargetDesc& target = backend::target_for(opts.arch);
+  prepare(c.ir, target, o);
+  c.image = select(c.ir, target, o);
   return c;
 }
 

@@ -1,12 +1,14 @@
 // The compile pipeline, in order (design example 10):
 //
 //   bytes ──decode──▶ bpf::Program ──validate──▶ ──lower──▶ ir::Module ──verify──▶
-//     ──optimize──▶ ──verify──▶ ──select (backends/<arch>/isel.cpp + abi.cpp)──▶
+//     ──optimize──▶ ──verify──▶ (harden ──verify──▶) ──target passes──▶ ──select (backends/<arch>/isel.cpp + abi.cpp)──▶
 //     MCInsts ──LLVM MC assembler──▶ machine code bytes | assembly text | ELF relocatable object
 //
 // decode: frontend/decoder.cpp      validate: frontend/validator.cpp
 // lower:  frontend/lower.cpp        verify:   ir/verifier.cpp
 // optimize: ir/passes.cpp (target-independent rewrites)
+// target passes: ir/passes.cpp optimize_for_target, with the target's
+//         addressing modes (TargetDesc::addressing)
 // select: the target's ISel, driven by backends/isel.cpp
 // encode: backends/mc/emitter.cpp (labels, fixups and relaxation by LLVM)
 #pragma once
@@ -32,6 +34,9 @@ struct CompileOptions {
   // Bounds checks, time polls, constant blinding (ir/harden.h). Their
   // reserved helpers must be in the table (rt::with_hardening_helpers).
   ir::HardenOptions harden;
+  // Run the target passes (address folding, dead-code removal) before
+  // instruction selection; off, the IR is selected as it is.
+  bool target_passes = true;
 };
 
 struct Compilation {
@@ -45,9 +50,12 @@ struct Compilation {
 ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize = true);
 
 // The whole pipeline. Throws sb::Error naming the file and instruction.
+// Compilation::ir is the module as selected (after hardening and the
+// target passes).
 Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const CompileOptions& opts);
 
-// The target-dependent half on an IR module (trampolines enter here too).
+// The target-dependent half on an IR module (trampolines enter here too):
+// the target passes on a copy of `m`, then selection.
 mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts);
 
 }  // namespace sb

@@ -12,6 +12,7 @@
 #include "backends/arch.h"
 #include "backends/mc/emitter.h"
 #include "ir/ir.h"
+#include "ir/passes.h"
 
 namespace sb {
 
@@ -30,6 +31,8 @@ struct TargetDesc {
   const char* name;  // the CLI's spelling: "x86-64", "arm64", "riscv64"
   mc::TargetSpec spec;
   std::unique_ptr<ISel> (*make_isel)(mc::Emitter& out, const CodegenOptions& opts);
+  // What its loads and stores address (ir::fold_addresses).
+  ir::AddressModes addressing;
 };
 
 // The built targets, in the order above; the aliases x86_64 and aarch64

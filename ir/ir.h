@@ -19,6 +19,7 @@
 //
 // Text form (ir/printer.cpp), one instruction per line:
 //   r0 = add.32 r0, 5        r3 = load.s16 [r1+2]      store.64 [r10-8], r1
+//   r0 = load.32 [r1+r5*4+8] (an indexed address, see fold_addresses)
 //   br.64 sgt r1, -3 -> L3   call helper 5             L3:
 //   r1 = ldsym @0+0x10       call.sym @1               (@N: Module::symbols[N])
 #pragma once
@@ -40,6 +41,7 @@ constexpr uint8_t kFP = 10;   // r10: frame pointer, never written
 constexpr uint8_t kAX = 11;
 constexpr uint8_t kAX2 = 12;
 constexpr uint32_t kNoOrigin = ~0u;
+constexpr uint8_t kNoIndex = 15;  // Inst::index: no index register
 
 // The BPF stack of a run is one contiguous region, as in the reference
 // interpreter: the entry function's frame at the top, then, when the
@@ -78,8 +80,8 @@ constexpr uint32_t kRunBlockBytes = 160;
   X(Bswap,     "bswap",      Form::Ext,    "dst = byte_swap(dst, ext bits)")        \
   X(LoadImm,   "ldimm",      Form::Imm64,  "dst = imm (any 64-bit value)")          \
   X(LoadSym,   "ldsym",      Form::Imm64,  "dst = &symbols[target] + imm (linked)")  \
-  X(Load,      "load",       Form::Load,   "dst = *(size *)(src + off), extended")  \
-  X(Store,     "store",      Form::Store,  "*(size *)(dst + off) = b")              \
+  X(Load,      "load",       Form::Load,   "dst = *(size *)(src [+ index << scale] + off), extended") \
+  X(Store,     "store",      Form::Store,  "*(size *)(dst [+ index << scale] + off) = b") \
   X(Atomic,    "atomic",     Form::Atomic, "atomic rmw at dst + off with src")      \
   X(Jmp,       "jmp",        Form::Jump,   "goto target")                           \
   X(Br,        "br",         Form::Branch, "if (dst cc b) goto target")             \
@@ -150,6 +152,10 @@ struct Inst {
   bool fetch = false;    // Atomic returns the old value
   Cond cc = Cond::Eq;    // Br
   AtomicOp aop = AtomicOp::Add;
+  // Load and Store only, and only after a target's address folding
+  // (ir/passes.h fold_addresses): the address is base + (index << scale) + off.
+  uint8_t index : 4 = kNoIndex;
+  uint8_t scale : 2 = 0;
   int32_t off = 0;       // memory displacement
   int64_t imm = 0;       // `b` when k; the 64-bit constant of LoadImm
   uint32_t target = 0;   // label (Jmp, Br, Label), helper id (Call, TailCall), function (CallLocal)

@@ -5,6 +5,8 @@
 
 #include <bit>
 
+#include "ir/liveness.h"
+
 namespace sb::ir {
 
 namespace {
@@ -80,6 +82,122 @@ bool label_follows(const std::vector<Inst>& code, size_t at, uint32_t label) {
   return false;
 }
 
+// What fold_addresses knows about a register's value within a
+// straight-line stretch: value == base + (index << scale) + disp, where
+// base and index (either may be absent) still hold what they held then.
+struct AddrExpr {
+  bool valid = false;
+  uint8_t base = kNoIndex, index = kNoIndex, scale = 0;
+  int64_t disp = 0;
+  bool refers_to(uint8_t r) const { return valid && (base == r || index == r); }
+  int terms() const { return (base != kNoIndex) + (index != kNoIndex); }
+};
+
+// Only BPF registers other than r10's writers go into an expression: the
+// hidden scratch registers may be clobbered by a division or an atomic.
+bool addressable(uint8_t r) { return r < kAX; }
+
+// a + b, or an invalid expression when it has more register terms (or
+// scaled ones) than one address holds.
+AddrExpr sum(const AddrExpr& a, const AddrExpr& b) {
+  AddrExpr r;
+  if (!a.valid || !b.valid || a.terms() + b.terms() > 2) return r;
+  r = a;
+  r.disp = a.disp + b.disp;
+  if (!fits_i32(r.disp)) return AddrExpr{};
+  const uint8_t regs[2] = {b.base, b.index};
+  const uint8_t scales[2] = {0, b.scale};
+  for (int t = 0; t < 2; ++t) {
+    if (regs[t] == kNoIndex) continue;
+    if (scales[t] == 0 && r.base == kNoIndex) {
+      r.base = regs[t];
+    } else if (r.index == kNoIndex) {
+      r.index = regs[t], r.scale = scales[t];
+    } else {
+      return AddrExpr{};
+    }
+  }
+  return r;
+}
+
+AddrExpr reg_expr(uint8_t r) {
+  AddrExpr e;
+  if (addressable(r)) e.valid = true, e.base = r;
+  return e;
+}
+
+// The expression `i` leaves in i.dst, given the ones before it.
+AddrExpr defined_expr(const Inst& i, const AddrExpr* e) {
+  if (op_form(i.op) != Form::Alu || i.width != 64) return AddrExpr{};
+  const AddrExpr& d = e[i.dst];
+  AddrExpr b;  // the second operand
+  if (i.k) {
+    b.valid = fits_i32(i.imm), b.disp = i.imm;
+  } else if (i.src != i.dst) {
+    b = e[i.src].valid ? e[i.src] : reg_expr(i.src);
+  }
+  switch (i.op) {
+    case Op::Mov:
+      return b;
+    case Op::Add: {
+      if (!b.valid) return AddrExpr{};
+      AddrExpr r = sum(d, b);
+      // Keep the register itself when its own expression does not fit.
+      if (!r.valid && !i.k && e[i.src].valid) r = sum(d, reg_expr(i.src));
+      return r;
+    }
+    case Op::Sub:
+      if (!i.k || !d.valid || !fits_i32(d.disp - i.imm)) return AddrExpr{};
+      {
+        AddrExpr r = d;
+        r.disp -= i.imm;
+        return r;
+      }
+    case Op::Shl:
+      // (base) << k for an index scale: only a lone register.
+      if (i.k && i.imm >= 1 && i.imm <= 3 && d.valid && d.terms() == 1 && d.base != kNoIndex && d.disp == 0) {
+        AddrExpr r;
+        r.valid = true, r.index = d.base, r.scale = uint8_t(i.imm);
+        return r;
+      }
+      return AddrExpr{};
+    default:
+      return AddrExpr{};
+  }
+}
+
+// Puts `e` into the address of load/store `i` (base register `base`) if
+// the target encodes it; returns whether it did.
+bool fold_into(Inst& i, uint8_t& base, const AddrExpr& e, const AddressModes& modes) {
+  if (!e.valid || i.index != kNoIndex) return false;
+  const int64_t off = e.disp + i.off;
+  if (!fits_i32(off)) return false;
+  AddrExpr a = e;
+  if (a.base == kNoIndex && a.index != kNoIndex && a.scale == 0) a.base = a.index, a.index = kNoIndex;
+  if (a.base == kNoIndex) return false;  // a constant or a lone scaled index
+  if (a.index == kNoIndex) {
+    // base + off: worth it when the target encodes off in the instruction.
+    if (off != i.off && (off < modes.min_off || off > modes.max_off)) return false;
+  } else {
+    const bool scale_ok = a.scale <= modes.max_scale || (modes.size_scale && (1u << a.scale) == i.size);
+    if (!modes.index || !scale_ok || (off != 0 && !modes.index_with_off)) return false;
+    if (off != 0 && (off < modes.min_off || off > modes.max_off)) return false;
+    i.index = a.index, i.scale = a.scale;
+  }
+  base = a.base;
+  i.off = int32_t(off);
+  return true;
+}
+
+bool pure(const Inst& i) {
+  switch (op_form(i.op)) {
+    case Form::Alu: case Form::Unary: case Form::Ext: case Form::Imm64: case Form::Def:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 void reduce_strength(Function& fn) {
@@ -132,6 +250,105 @@ void invert_branch_over_jump(Function& fn) {
     ++w;
   }
   code.resize(w);
+}
+
+void fold_addresses(Function& fn, const AddressModes& modes) {
+  AddrExpr e[kNumRegs];
+  for (Inst& i : fn.code) {
+    const Form form = op_form(i.op);
+    if (form == Form::Load) fold_into(i, i.src, e[i.src], modes);
+    if (form == Form::Store) fold_into(i, i.dst, e[i.dst], modes);
+    if (form == Form::Label || form == Form::Call || form == Form::Jump || form == Form::Term) {
+      for (AddrExpr& x : e) x = AddrExpr{};
+      continue;
+    }
+    const RegSet defs = effects(i).defs;
+    if (!defs) continue;
+    // mov.64 x, x and add.64 x, 0 change nothing.
+    if ((i.op == Op::Mov && !i.k && i.src == i.dst && i.width == 64) ||
+        ((i.op == Op::Add || i.op == Op::Sub) && i.k && i.imm == 0 && i.width == 64))
+      continue;
+    const AddrExpr next = defs == reg_bit(i.dst) ? defined_expr(i, e) : AddrExpr{};
+    for (uint8_t r = 0; r < kNumRegs; ++r) {
+      if (!(defs & reg_bit(r))) continue;
+      for (AddrExpr& x : e)
+        if (x.refers_to(r)) x = AddrExpr{};
+      e[r] = AddrExpr{};
+    }
+    if (next.valid && !next.refers_to(i.dst) && addressable(i.dst)) e[i.dst] = next;
+  }
+}
+
+void remove_dead_code(Function& fn) {
+  // One backward sweep: the live set runs along straight-line code and
+  // takes a label's live-in from the analysis at a jump. Those live-ins
+  // predate the removals, so they over-approximate: never unsafe.
+  const Liveness l = liveness(fn);
+  const std::vector<size_t> label_at = label_index(fn);
+  std::vector<Inst>& code = fn.code;
+  std::vector<bool> dead(code.size(), false);
+  RegSet live = 0;
+  for (size_t k = code.size(); k-- > 0;) {
+    const Inst& i = code[k];
+    RegSet out = falls_through(i) ? live : 0;
+    if (jumps(i)) out |= l.in[label_at[i.target]];
+    const Effects fx = effects(i);
+    if (pure(i) && fx.defs && !(fx.defs & out)) {
+      dead[k] = true;
+      live = out;
+      continue;
+    }
+    live = RegSet(fx.uses | (out & ~fx.defs));
+  }
+  size_t w = 0;
+  for (size_t r = 0; r < code.size(); ++r)
+    if (!dead[r]) code[w++] = code[r];
+  code.resize(w);
+}
+
+void fold_index_shift(Function& fn, const AddressModes& modes) {
+  const Liveness l = liveness(fn);  // only less gets live below: safe to reuse
+  std::vector<Inst>& code = fn.code;
+  std::vector<bool> dead(code.size(), false);
+  for (size_t k = 0; k < code.size(); ++k) {
+    Inst& access = code[k];
+    const Form form = op_form(access.op);
+    if ((form != Form::Load && form != Form::Store) || access.index == kNoIndex || access.scale != 0) continue;
+    const uint8_t x = access.index;
+    const uint8_t base = form == Form::Load ? access.src : access.dst;
+    const bool stores_x = form == Form::Store && !access.k && access.src == x;
+    const bool redefines_x = form == Form::Load && access.dst == x;
+    if (base == x || stores_x || (!redefines_x && (l.out[k] & reg_bit(x)))) continue;
+    // The shift that made x, with nothing between that reads or writes x
+    // or leaves the straight line.
+    for (size_t j = k; j-- > 0;) {
+      const Inst& i = code[j];
+      if (dead[j]) continue;
+      const Form f = op_form(i.op);
+      if (f == Form::Label || f == Form::Branch || f == Form::Jump || f == Form::Call || f == Form::Term) break;
+      const Effects fx = effects(i);
+      if (!((fx.uses | fx.defs) & reg_bit(x))) continue;
+      const bool scale_ok = i.k && i.imm >= 1 && i.imm <= 3 &&
+                            (i.imm <= modes.max_scale || (modes.size_scale && (1u << i.imm) == access.size));
+      if (i.op == Op::Shl && i.width == 64 && i.dst == x && scale_ok) {
+        dead[j] = true;
+        access.scale = uint8_t(i.imm);
+      }
+      break;
+    }
+  }
+  size_t w = 0;
+  for (size_t r = 0; r < code.size(); ++r)
+    if (!dead[r]) code[w++] = code[r];
+  code.resize(w);
+}
+
+void optimize_for_target(Module& m, const AddressModes& modes) {
+  for (Function& fn : m.functions) {
+    fold_addresses(fn, modes);
+    remove_dead_code(fn);
+    if (modes.index) fold_index_shift(fn, modes);
+  }
 }
 
 void optimize(Module& m) {

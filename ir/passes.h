@@ -16,6 +16,21 @@
 //                       iteration fewer, as clang lays loops out); and a
 //                       jmp to the label right after it goes
 //
+// The target-aware half, run by backends/compile.cpp just before
+// instruction selection (after hardening), with what the target's memory
+// operands can express:
+//
+//   fold_addresses      within a straight-line stretch, an address built by
+//                       mov/add/shl into a register (x = y; x += z; x += 8)
+//                       is put into the load or store that uses it, as
+//                       [y + z*1 + 8], when the target has that form; then
+//                       remove_dead_code drops the arithmetic nobody reads
+//   remove_dead_code    ALU results and constants that are never read
+//                       (ir/liveness.h); loads stay, since they can fault
+//   fold_index_shift    x <<= k; ...; load [b + x*1]  ->  load [b + x*2^k]
+//                       when nothing between touches x and x is dead
+//                       after the access (the shift made only the index)
+//
 // The differential tests (random programs against the interpreter on every
 // engine) and the conformance corpus run everything through these passes;
 // test/ir_test.cpp has one focused test per rewrite.
@@ -31,5 +46,26 @@ void invert_branch_over_jump(Function& fn);
 
 // All of the above, in that order, on every function of `m`.
 void optimize(Module& m);
+
+// The addressing modes of a target's loads and stores, beyond base + off
+// (which every target has for any 32-bit off).
+struct AddressModes {
+  bool index = false;          // base + index (+ off): x86-64, arm64
+  uint8_t max_scale = 0;       // index << scale for scale <= max_scale (x86-64: 3)
+  bool size_scale = false;     // also scale == log2(access size) (arm64's LSL #size)
+  bool index_with_off = false; // base + index + off in one operand (x86-64)
+  // The offsets every access size encodes in the instruction itself; a
+  // fold that would need a larger one (materialized into a scratch
+  // register) is not made.
+  int32_t min_off = 0, max_off = 0;
+};
+
+void fold_addresses(Function& fn, const AddressModes& modes);
+void remove_dead_code(Function& fn);
+void fold_index_shift(Function& fn, const AddressModes& modes);
+
+// fold_addresses, remove_dead_code, then fold_index_shift (when the target
+// has indexed addresses), on every function of `m`.
+void optimize_for_target(Module& m, const AddressModes& modes);
 
 }  // namespace sb::ir

@@ -31,8 +31,10 @@ constexpr const char* kAtomics[] = {
 std::string operand_b(const Inst& i) {
   return i.k ? fmt::format("{}", i.imm) : fmt::format("r{}", i.src);
 }
-std::string address(uint8_t base, int32_t off) {
-  return off < 0 ? fmt::format("[r{}-{}]", base, -int64_t(off)) : fmt::format("[r{}+{}]", base, off);
+std::string address(uint8_t base, int32_t off, uint8_t index_reg = kNoIndex, int scale = 0) {
+  const std::string index = index_reg == kNoIndex ? "" : fmt::format("+r{}*{}", index_reg, 1 << scale);
+  return off < 0 ? fmt::format("[r{}{}-{}]", base, index, -int64_t(off))
+                 : fmt::format("[r{}{}+{}]", base, index, off);
 }
 }  // namespace
 
@@ -77,9 +79,9 @@ std::string print(const Inst& i) {
       return fmt::format("r{} = {} {:#x}", i.dst, name, uint64_t(i.imm));
     case Form::Load:
       return fmt::format("r{} = {}.{}{} {}", i.dst, name, i.sext ? 's' : 'u', i.size * 8,
-                         address(i.src, i.off));
+                         address(i.src, i.off, i.index, i.scale));
     case Form::Store:
-      return fmt::format("{}.{} {}, {}", name, i.size * 8, address(i.dst, i.off), operand_b(i));
+      return fmt::format("{}.{} {}, {}", name, i.size * 8, address(i.dst, i.off, i.index, i.scale), operand_b(i));
     case Form::Atomic: {
       // Name the register that receives the old value: src with fetch, r0 for cmpxchg.
       std::string result = i.aop == AtomicOp::CmpXchg ? "r0 = " : i.fetch ? fmt::format("r{} = ", i.src) : "";

@@ -51,6 +51,9 @@ void verify(const Module& m) {
       if (form == Form::Load || form == Form::Store || form == Form::Atomic)
         check(legal_size(i.size), fn, n, "access size must be 1, 2, 4 or 8");
       if (form == Form::Atomic) check(i.size == 4 || i.size == 8, fn, n, "atomic size must be 4 or 8");
+      if (i.index != kNoIndex)
+        check((form == Form::Load || form == Form::Store) && i.index < kNumRegs, fn, n,
+              "an index register needs a load or store and a register in range");
       if (i.op == Op::MovSx) check(i.ext == 8 || i.ext == 16 || i.ext == 32, fn, n, "bad movsx width");
       if (i.op == Op::Bswap) check(i.ext == 16 || i.ext == 32 || i.ext == 64, fn, n, "bad bswap width");
       const bool label_ok = i.target < fn.num_labels && defined[i.target] == 1;

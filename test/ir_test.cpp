@@ -84,13 +84,18 @@ TEST(IrVerifier, RejectsMalformedModules) {
 
 // IR passes (ir/passes.h): the entry function of `source`, as lowered,
 // after `pass`, one instruction per line; the result must verify.
-std::string after(void (*pass)(ir::Function&), const char* source) {
-  ir::Module m = lowered(source);
-  pass(m.functions[0]);
+// The entry function of `m`, which must verify, one instruction per line.
+std::string entry_code(const ir::Module& m) {
   ir::verify(m);
   std::string out;
   for (const ir::Inst& i : m.functions[0].code) out += ir::print(i) + "\n";
   return out;
+}
+
+std::string after(void (*pass)(ir::Function&), const char* source) {
+  ir::Module m = lowered(source);
+  pass(m.functions[0]);
+  return entry_code(m);
 }
 
 TEST(IrPasses, ReduceStrengthTurnsPowersOfTwoIntoShiftsAndMasks) {
@@ -167,6 +172,92 @@ TEST(IrPasses, InvertBranchOverJumpSavesATakenJumpPerIteration) {
             "br.64 eq r1, 0 -> L1\n"
             "L3:\n"
             "exit\n");
+}
+
+// The targets' addressing modes (backends/*/abi.cpp TargetDesc::addressing).
+std::string folded(Arch arch, const char* source) {
+  const ir::AddressModes modes = backend::target_for(arch).addressing;
+  ir::Module m = lowered(source);
+  ir::fold_addresses(m.functions[0], modes);
+  return entry_code(m);
+}
+
+TEST(IrPasses, FoldAddressesPutsAddressArithmeticIntoTheAccess) {
+  const char* source =
+      "mov %r3, %r1\nadd %r3, %r2\nldxw %r0, [%r3+4]\n"              // base + index + off
+      "mov %r4, %r2\nlsh %r4, 2\nadd %r4, %r1\nstxw [%r4+0], %r0\n"  // base + index*4
+      "mov %r5, %r1\nadd %r5, 16\nsub %r5, 4\nldxdw %r5, [%r5+8]\n"  // base + off
+      "exit";
+  EXPECT_EQ(folded(Arch::X86_64, source),
+            "r3 = mov.64 r3, r1\nr3 = add.64 r3, r2\nr0 = load.u32 [r1+r2*1+4]\n"
+            "r4 = mov.64 r4, r2\nr4 = shl.64 r4, 2\nr4 = add.64 r4, r1\nstore.32 [r1+r2*4+0], r0\n"
+            "r5 = mov.64 r5, r1\nr5 = add.64 r5, 16\nr5 = sub.64 r5, 4\nr5 = load.u64 [r1+20]\n"
+            "exit\n");
+  // arm64: [Xn, Xm] has no offset and shifts by the access size only.
+  EXPECT_EQ(folded(Arch::Arm64, source),
+            "r3 = mov.64 r3, r1\nr3 = add.64 r3, r2\nr0 = load.u32 [r3+4]\n"
+            "r4 = mov.64 r4, r2\nr4 = shl.64 r4, 2\nr4 = add.64 r4, r1\nstore.32 [r1+r2*4+0], r0\n"
+            "r5 = mov.64 r5, r1\nr5 = add.64 r5, 16\nr5 = sub.64 r5, 4\nr5 = load.u64 [r1+20]\n"
+            "exit\n");
+  EXPECT_EQ(folded(Arch::Arm64, "mov %r4, %r2\nlsh %r4, 2\nadd %r4, %r1\nstxdw [%r4+0], %r0\nexit"),
+            "r4 = mov.64 r4, r2\nr4 = shl.64 r4, 2\nr4 = add.64 r4, r1\nstore.64 [r4+0], r0\nexit\n");
+  // riscv64: base + a 12-bit offset only.
+  EXPECT_EQ(folded(Arch::Riscv64, "mov %r5, %r1\nadd %r5, 2040\nldxdw %r0, [%r5+8]\n"
+                                  "mov %r5, %r1\nadd %r5, 2000\nldxdw %r0, [%r5+8]\nexit"),
+            "r5 = mov.64 r5, r1\nr5 = add.64 r5, 2040\nr0 = load.u64 [r5+8]\n"
+            "r5 = mov.64 r5, r1\nr5 = add.64 r5, 2000\nr0 = load.u64 [r1+2008]\nexit\n");
+}
+
+TEST(IrPasses, FoldAddressesOnlyTrustsStraightLineValues) {
+  // A label (another path may arrive), a rewritten base, a call (r1-r5 are
+  // clobbered) and 32-bit arithmetic (it wraps) all stop the fold.
+  EXPECT_EQ(folded(Arch::X86_64,
+                   "mov %r3, %r1\nadd %r3, 8\nl:\nldxdw %r0, [%r3+0]\n"
+                   "mov %r3, %r1\nadd %r3, 8\nmov %r1, 0\nldxdw %r0, [%r3+0]\n"
+                   "mov %r3, %r6\nadd %r3, 8\ncall 5\nldxdw %r0, [%r3+0]\n"
+                   "mov %r3, %r1\nadd32 %r3, 8\nldxdw %r0, [%r3+0]\n"
+                   "jeq %r0, 0, l\nexit"),
+            "r3 = mov.64 r3, r1\nr3 = add.64 r3, 8\nL0:\nr0 = load.u64 [r3+0]\n"
+            "r3 = mov.64 r3, r1\nr3 = add.64 r3, 8\nr1 = mov.64 r1, 0\nr0 = load.u64 [r3+0]\n"
+            "r3 = mov.64 r3, r6\nr3 = add.64 r3, 8\ncall helper 5\nbr.64 ne r0, 0 -> L1\nunwind\nL1:\n"
+            "r0 = load.u64 [r3+0]\n"
+            "r3 = mov.64 r3, r1\nr3 = add.32 r3, 8\nr0 = load.u64 [r3+0]\n"
+            "br.64 eq r0, 0 -> L0\nexit\n");
+}
+
+// The entry function after the target passes of `arch`.
+std::string for_target(Arch arch, const char* source) {
+  ir::Module m = lowered(source);
+  ir::optimize_for_target(m, backend::target_for(arch).addressing);
+  return entry_code(m);
+}
+
+TEST(IrPasses, RemoveDeadCodeDropsWhatNobodyReads) {
+  EXPECT_EQ(for_target(Arch::Riscv64,
+                       "mov %r2, 1\nmov %r2, 2\n"           // the first r2 is overwritten unread
+                       "mov %r7, 7\nmov %r5, %r2\ncall 5\n"  // r7 is never read; a call reads r1-r5
+                       "mov %r3, 7\nadd %r0, 1\n"            // the call clobbered r3; exit reads r0
+                       "ldxdw %r4, [%r1+0]\n"                 // unread, but it may fault
+                       "l:\nadd %r6, 1\njlt %r6, 10, l\n"    // read around the loop
+                       "mov %r8, 1\nexit"),                   // r6-r9 are dead at exit
+            "r2 = mov.64 r2, 2\nr5 = mov.64 r5, r2\ncall helper 5\nbr.64 ne r0, 0 -> L1\nunwind\nL1:\n"
+            "r0 = add.64 r0, 1\nr4 = load.u64 [r1+0]\n"
+            "L0:\nr6 = add.64 r6, 1\nbr.64 lt r6, 10 -> L0\n"
+            "exit\n");
+  // With the fold, the address arithmetic goes too.
+  EXPECT_EQ(for_target(Arch::X86_64, "mov %r4, %r2\nlsh %r4, 2\nadd %r4, %r1\nldxw %r0, [%r4+0]\nexit"),
+            "r0 = load.u32 [r1+r2*4+0]\nexit\n");
+}
+
+TEST(IrPasses, FoldIndexShiftMakesTheShiftTheScale) {
+  const char* source = "and %r5, 255\nlsh %r5, 2\nmov %r3, %r1\nadd %r3, %r5\nldxw %r0, [%r3+0]\nexit";
+  EXPECT_EQ(for_target(Arch::X86_64, source), "r5 = and.64 r5, 255\nr0 = load.u32 [r1+r5*4+0]\nexit\n");
+  EXPECT_EQ(for_target(Arch::Arm64, source), "r5 = and.64 r5, 255\nr0 = load.u32 [r1+r5*4+0]\nexit\n");
+  // arm64 scales by the access size only; x read after the access keeps its shift.
+  EXPECT_EQ(for_target(Arch::Arm64, "lsh %r5, 2\nmov %r3, %r1\nadd %r3, %r5\nldxdw %r0, [%r3+0]\nexit"),
+            "r5 = shl.64 r5, 2\nr0 = load.u64 [r1+r5*1+0]\nexit\n");
+  EXPECT_EQ(for_target(Arch::X86_64, "lsh %r5, 2\nmov %r3, %r1\nadd %r3, %r5\nldxw %r0, [%r3+0]\nadd %r0, %r5\nexit"),
+            "r5 = shl.64 r5, 2\nr0 = load.u32 [r1+r5*1+0]\nr0 = add.64 r0, r5\nexit\n");
 }
 
 TEST(IrPasses, OptimizeRunsInThePipeline) {

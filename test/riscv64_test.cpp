@@ -269,7 +269,7 @@ TEST(Riscv64Compile, OutOfRangeJumpIsAnErrorNotWrongCode) {
   ja32.imm = 300000;
   p.insns.push_back(ja32);
   bpf::Insn mov{};
-  mov.opcode = bpf::make_opcode(bpf::ALU64, bpf::MOV);  // mov r0, 0 (K form)
+  mov.opcode = bpf::make_opcode(bpf::ALU64, bpf::ADD);  // add r0, 0 (K form): live, so no pass drops it
   p.insns.insert(p.insns.end(), 300000, mov);
   bpf::Insn exit{};
   exit.opcode = bpf::make_opcode(bpf::JMP, bpf::EXIT);

@@ -240,5 +240,7 @@ const TargetDesc kArm64Target = {
     Arch::Arm64, "arm64", arm64::kSpec,
     [](mc::Emitter& out, const CodegenOptions& opts) -> std::unique_ptr<ISel> {
       return std::make_unique<arm64::A64ISel>(out, opts);
-    }};
+    },
+    // [Xn, Xm] and [Xn, Xm, LSL #log2(size)]; LDUR/STUR take -256..255
+    {.index = true, .size_scale = true, .min_off = -256, .max_off = 255}};
 }  // namespace sb::backend

@@ -158,6 +158,7 @@ class A64ISel final : public backend::ISel {
   void rr(Opc o, bool w32, NReg d, NReg a, NReg b);            // divisions, shifts by register
   void bfm(Opc o, bool w32, NReg d, NReg s, int64_t immr, int64_t imms);
   void memory(const MemForms& f, int size, NReg data, NReg base, int32_t off);  // offsets via kTmp
+  void memory(const MemForms& f, int size, NReg data, NReg base, const ir::Inst& access);
   void jump(llvm::MCSymbol* target) { emit(mc::I(t_.op[B]).e(ref(target))); }
   void emit(const llvm::MCInst& inst) {
     out_.emit(inst);

@@ -445,8 +445,15 @@ void A64ISel::memory(const MemForms& f, int size, NReg data, NReg base, int32_t 
   }
 }
 
+// A load's or store's: a folded index (ir::fold_addresses) comes without
+// an offset, [base, index{, LSL #log2 size}].
+void A64ISel::memory(const MemForms& f, int size, NReg data, NReg base, const ir::Inst& access) {
+  if (access.index == ir::kNoIndex) return memory(f, size, data, base, access.off);
+  emit(I(t_.op[f.ro]).r(R(data, f.w32)).r(t_.x[base]).r(t_.x[native(access.index)]).i(0).i(access.scale ? 1 : 0));
+}
+
 void A64ISel::load(const ir::Inst& i) {
-  memory((i.sext ? kLoadSext : kLoadZext)[i.size], i.size, native(i.dst), native(i.src), i.off);
+  memory((i.sext ? kLoadSext : kLoadZext)[i.size], i.size, native(i.dst), native(i.src), i);
 }
 
 // A stored constant only needs its low `size` bytes; zero is the zero register.
@@ -460,7 +467,7 @@ void A64ISel::store(const ir::Inst& i) {
       value = kTmp2;
     }
   }
-  memory(kStores[i.size], i.size, value, native(i.dst), i.off);
+  memory(kStores[i.size], i.size, value, native(i.dst), i);
 }
 
 // Exclusive-access loops (ARMv8.0 has no single-instruction atomics): LDXR,

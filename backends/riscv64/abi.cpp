@@ -302,5 +302,7 @@ const TargetDesc kRiscv64Target = {
     Arch::Riscv64, "riscv64", riscv64::kSpec,
     [](mc::Emitter& out, const CodegenOptions& opts) -> std::unique_ptr<ISel> {
       return std::make_unique<riscv64::RvISel>(out, opts);
-    }};
+    },
+    // base + a signed 12-bit offset only
+    {.min_off = -2048, .max_off = 2047}};
 }  // namespace sb::backend

@@ -229,6 +229,13 @@ NReg RvISel::operand(const ir::Inst& i, NReg scratch) {
 
 // Loads and stores take a 12-bit signed displacement; a larger one is split
 // into LUI (the upper part, added to the base in kScratch) and the rest.
+std::pair<NReg, int64_t> RvISel::address(NReg base, const ir::Inst& access) {
+  // riscv64 has base + imm12 only, so its TargetDesc::addressing lets
+  // fold_addresses make no indexed access.
+  if (access.index != ir::kNoIndex) throw Error("riscv64 isel", "an indexed address (riscv64 has none)");
+  return address(base, access.off);
+}
+
 std::pair<NReg, int64_t> RvISel::address(NReg base, int32_t off) {
   if (llvm::isInt<12>(off)) return {base, off};
   const int64_t hi = (int64_t(off) + 0x800) >> 12;
@@ -438,7 +445,7 @@ void RvISel::bswap(const ir::Inst& i) {
 
 void RvISel::load(const ir::Inst& i) {
   const LoadForms& f = kLoads[i.size];
-  const auto [base, off] = address(native(i.src), i.off);
+  const auto [base, off] = address(native(i.src), i);
   ri(i.sext ? f.sext : f.zext, native(i.dst), base, off);
 }
 
@@ -455,7 +462,7 @@ void RvISel::store(const ir::Inst& i) {
       value = kScratch2;
     }
   }
-  const auto [base, off] = address(native(i.dst), i.off);
+  const auto [base, off] = address(native(i.dst), i);
   emit(I(t_.op[kStores[i.size]]).r(t_.x[value]).r(t_.x[base]).i(off));
 }
 

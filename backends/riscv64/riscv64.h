@@ -101,6 +101,7 @@ class RvISel final : public backend::ISel {
   void zext32(NReg dst, NReg src);                      // dst = (uint32_t)src
   NReg operand(const ir::Inst& inst, NReg scratch);     // `b` in a register: src, x0 or scratch
   std::pair<NReg, int64_t> address(NReg base, int32_t off);  // base' + imm12, maybe via kScratch
+  std::pair<NReg, int64_t> address(NReg base, const ir::Inst& access);  // a load's or store's
   void fp_mem(Opc o, uint8_t freg, bool f32, NReg base, int32_t off);  // FLW/FSW/FLD/FSD freg, off(base)
   void rr(Opc o, NReg d, NReg a, NReg b) { emit(mc::I(t_.op[o]).r(t_.x[d]).r(t_.x[a]).r(t_.x[b])); }
   void ri(Opc o, NReg d, NReg a, int64_t imm) { emit(mc::I(t_.op[o]).r(t_.x[d]).r(t_.x[a]).i(imm)); }

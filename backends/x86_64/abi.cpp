@@ -243,5 +243,7 @@ const TargetDesc kX86_64Target = {
     Arch::X86_64, "x86-64", x86_64::kSpec,
     [](mc::Emitter& out, const CodegenOptions& opts) -> std::unique_ptr<ISel> {
       return std::make_unique<x86_64::X86ISel>(out, opts);
-    }};
+    },
+    // [base + index*1/2/4/8 + disp32]
+    {.index = true, .max_scale = 3, .index_with_off = true, .min_off = INT32_MIN, .max_off = INT32_MAX}};
 }  // namespace sb::backend

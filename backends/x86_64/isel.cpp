@@ -82,6 +82,11 @@ mc::I& X86ISel::mem(mc::I& i, NReg base, int32_t disp) {
   return i.r(t_.r64[base]).i(1).r(0).i(disp).r(0);
 }
 
+mc::I& X86ISel::mem(mc::I& i, NReg base, const ir::Inst& access) {
+  if (access.index == ir::kNoIndex) return mem(i, base, access.off);
+  return i.r(t_.r64[base]).i(1 << access.scale).r(t_.r64[native(access.index)]).i(access.off).r(0);
+}
+
 void X86ISel::load_imm(NReg dst, int64_t imm, int width) {
   if (width == 32) imm = int64_t(uint32_t(imm));
   const auto& op = t_.op;
@@ -313,7 +318,7 @@ void X86ISel::load(const ir::Inst& i) {
   if (i.sext) w = 64;
   I inst(op[o]);
   inst.r(reg(d, w));
-  emit(mem(inst, native(i.src), i.off));
+  emit(mem(inst, native(i.src), i));
 }
 
 void X86ISel::store(const ir::Inst& i) {
@@ -324,7 +329,7 @@ void X86ISel::store(const ir::Inst& i) {
   if (i.k && llvm::isInt<32>(i.imm)) {
     int64_t imm = i.size == 1 ? int8_t(i.imm) : i.size == 2 ? int16_t(i.imm) : int32_t(i.imm);
     I inst(op[kByImm[i.size]]);
-    emit(mem(inst, base, i.off).i(imm));
+    emit(mem(inst, base, i).i(imm));
     return;
   }
   NReg src = native(i.src);
@@ -333,7 +338,7 @@ void X86ISel::store(const ir::Inst& i) {
     src = kScratch;
   }
   I inst(op[kByReg[i.size]]);
-  emit(mem(inst, base, i.off).r(reg(src, i.size * 8)));
+  emit(mem(inst, base, i).r(reg(src, i.size * 8)));
 }
 
 void X86ISel::atomic(const ir::Inst& i) {

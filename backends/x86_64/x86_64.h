@@ -96,6 +96,7 @@ class X86ISel final : public backend::ISel {
   void branch(const ir::Inst& inst);
   void emit(const llvm::MCInst& inst) { out_.emit(inst); }
   mc::I& mem(mc::I& i, NReg base, int32_t disp);  // base, scale 1, no index, disp, no segment
+  mc::I& mem(mc::I& i, NReg base, const ir::Inst& access);  // a load's or store's, index included
   unsigned reg(NReg r, int width) const;
 
   const Tables& t_ = tables();
