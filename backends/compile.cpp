@@ -28,7 +28,7 @@ namespace {
 
 // The target passes, in place.
 void prepare(ir::Module& m, const backend::TargetDesc& target, const CompileOptions& opts) {
-  if (!opts.target_passes) return;
+  if (!opts.optimize) return;
   ir::optimize_for_target(m, target.addressing);
   ir::verify(m);
 }
@@ -45,7 +45,7 @@ mc::CodeImage select(const ir::Module& m, const backend::TargetDesc& target, con
 
 mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts) {
   const backend::TargetDesc& target = backend::target_for(opts.arch);
-  if (!opts.target_passes) return select(m, target, opts);
+  if (!opts.optimize) return select(m, target, opts);
   ir::Module copy = m;
   prepare(copy, target, opts);
   return select(copy, target, opts);
@@ -53,7 +53,7 @@ mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts) {
 
 Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const CompileOptions& opts) {
   Compilation c;
-  c.ir = to_ir(p, helpers);
+  c.ir = to_ir(p, helpers, opts.optimize);
   if (opts.harden.any()) {
     ir::harden(c.ir, opts.harden);
     ir::verify(c.ir);

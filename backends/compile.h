@@ -34,9 +34,10 @@ struct CompileOptions {
   // Bounds checks, time polls, constant blinding (ir/harden.h). Their
   // reserved helpers must be in the table (rt::with_hardening_helpers).
   ir::HardenOptions harden;
-  // Run the target passes (address folding, dead-code removal) before
-  // instruction selection; off, the IR is selected as it is.
-  bool target_passes = true;
+  // The IR passes (ir/passes.h): optimize after lowering and the target
+  // passes (address folding, dead-code removal) before selection. Off,
+  // the IR is selected as lowered.
+  bool optimize = true;
 };
 
 struct Compilation {

@@ -4,6 +4,7 @@
 #include "ir/passes.h"
 
 #include <bit>
+#include <optional>
 
 #include "ir/liveness.h"
 
@@ -189,6 +190,57 @@ bool fold_into(Inst& i, uint8_t& base, const AddrExpr& e, const AddressModes& mo
   return true;
 }
 
+// cc with its operands swapped: a < b is b > a.
+Cond mirrored(Cond cc) {
+  switch (cc) {
+    case Cond::Gt: return Cond::Lt;
+    case Cond::Lt: return Cond::Gt;
+    case Cond::Ge: return Cond::Le;
+    case Cond::Le: return Cond::Ge;
+    case Cond::SGt: return Cond::SLt;
+    case Cond::SLt: return Cond::SGt;
+    case Cond::SGe: return Cond::SLe;
+    case Cond::SLe: return Cond::SGe;
+    default: return cc;  // eq, ne and set are symmetric
+  }
+}
+
+// The immediate that stands for register value `v` as the second operand
+// of `i`, if there is one.
+std::optional<int64_t> as_operand(const Inst& i, uint64_t v) {
+  const Form form = op_form(i.op);
+  const bool wide = form == Form::Store ? i.size == 8 : i.width == 64;
+  if (form == Form::Alu && (i.op == Op::UDiv || i.op == Op::SDiv || i.op == Op::UMod || i.op == Op::SMod) &&
+      (wide ? v : uint32_t(v)) == 0)
+    return std::nullopt;  // keep the division-by-zero rule in one place: the register form
+  if (form == Form::Alu && (i.op == Op::Shl || i.op == Op::LShr || i.op == Op::AShr))
+    return int64_t(v & (i.width - 1));  // a register count is taken mod width too
+  if (!wide) return int64_t(int32_t(uint32_t(v)));  // 32-bit operations read the low half
+  if (!fits_i32(int64_t(v))) return std::nullopt;
+  return int64_t(v);
+}
+
+// The value an ALU operation leaves, when both operands are known.
+std::optional<uint64_t> evaluate(const Inst& i, uint64_t a, uint64_t b) {
+  const bool wide = i.width == 64;
+  const unsigned sh = unsigned(b & (i.width - 1));
+  uint64_t r;
+  switch (i.op) {
+    case Op::Mov: r = b; break;
+    case Op::Add: r = a + b; break;
+    case Op::Sub: r = a - b; break;
+    case Op::Mul: r = a * b; break;
+    case Op::Or: r = a | b; break;
+    case Op::And: r = a & b; break;
+    case Op::Xor: r = a ^ b; break;
+    case Op::Shl: r = a << sh; break;
+    case Op::LShr: r = wide ? a >> sh : uint64_t(uint32_t(a) >> sh); break;
+    case Op::AShr: r = wide ? uint64_t(int64_t(a) >> sh) : uint64_t(uint32_t(int32_t(uint32_t(a)) >> sh)); break;
+    default: return std::nullopt;
+  }
+  return wide ? r : uint64_t(uint32_t(r));
+}
+
 bool pure(const Inst& i) {
   switch (op_form(i.op)) {
     case Form::Alu: case Form::Unary: case Form::Ext: case Form::Imm64: case Form::Def:
@@ -199,6 +251,56 @@ bool pure(const Inst& i) {
 }
 
 }  // namespace
+
+void propagate_constants(Function& fn) {
+  bool known[kNumRegs] = {};
+  uint64_t value[kNumRegs] = {};
+  auto forget = [&](RegSet regs) {
+    for (int r = 0; r < kNumRegs; ++r)
+      if (regs & reg_bit(uint8_t(r))) known[r] = false;
+  };
+  for (Inst& i : fn.code) {
+    const Form form = op_form(i.op);
+    if (form == Form::Label || form == Form::Jump || form == Form::Term) {
+      forget(RegSet(~0u));
+      continue;
+    }
+    const bool takes_b = form == Form::Alu || form == Form::Branch || form == Form::Store;
+    // Only BPF registers: the hidden scratch ones carry blinded constants.
+    auto constant = [&](uint8_t r) { return r < kAX && known[r]; };
+    if (form == Form::Branch && !i.k && constant(i.dst) && !constant(i.src)) {
+      // c > x is x < c, whose constant can be an immediate.
+      if (as_operand(i, value[i.dst])) std::swap(i.dst, i.src), i.cc = mirrored(i.cc);
+    }
+    if (takes_b && !i.k && constant(i.src)) {
+      if (const auto imm = as_operand(i, value[i.src])) i.k = true, i.imm = *imm, i.src = 0;
+    }
+    if (form == Form::Call) {
+      forget(reg_bit(0) | reg_bit(1) | reg_bit(2) | reg_bit(3) | reg_bit(4) | reg_bit(5));
+      continue;
+    }
+    // What it leaves: a constant, folded when the operands are known.
+    std::optional<uint64_t> result;
+    if (form == Form::Imm64 && i.op == Op::LoadImm) {
+      result = uint64_t(i.imm);
+    } else if (form == Form::Alu && i.k && (i.op == Op::Mov || constant(i.dst))) {
+      result = evaluate(i, value[i.dst], uint64_t(i.imm));
+      if (result && i.op != Op::Mov) {
+        // dst = c: as a mov when the constant fits one, else as ldimm.
+        const Inst was = i;
+        if (fits_i32(int64_t(*result)) || i.width == 32) {
+          i = alu_imm(Op::Mov, was.width, was.dst, int64_t(*result));
+        } else {
+          i = Inst{};
+          i.op = Op::LoadImm, i.dst = was.dst, i.imm = int64_t(*result);
+        }
+        i.origin = was.origin;
+      }
+    }
+    forget(effects(i).defs);
+    if (result && i.dst < kAX) known[i.dst] = true, value[i.dst] = *result;
+  }
+}
 
 void reduce_strength(Function& fn) {
   for (Inst& i : fn.code) {
@@ -353,6 +455,7 @@ void optimize_for_target(Module& m, const AddressModes& modes) {
 
 void optimize(Module& m) {
   for (Function& fn : m.functions) {
+    propagate_constants(fn);
     reduce_strength(fn);
     fold_zero_extension(fn);
     invert_branch_over_jump(fn);

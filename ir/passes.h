@@ -4,6 +4,12 @@
 // the function's length and only looks at neighbouring instructions, so
 // none needs a control-flow graph:
 //
+//   propagate_constants within a straight-line stretch, a register known
+//                       to hold a constant becomes the immediate of the
+//                       ALU operations, branches and stores that read it
+//                       (c > x is turned into x < c); an ALU operation on
+//                       constants becomes a mov of its result. The movs
+//                       nobody reads any more go in remove_dead_code
 //   reduce_strength     mul by 2^k -> shl k; udiv by 2^k -> lshr k;
 //                       umod by 2^k -> and 2^k-1 (immediate operands)
 //   fold_zero_extension shl.64 x, 32 + lshr.64 x, 32 -> mov.32 x, x; then
@@ -40,6 +46,7 @@
 
 namespace sb::ir {
 
+void propagate_constants(Function& fn);
 void reduce_strength(Function& fn);
 void fold_zero_extension(Function& fn);
 void invert_branch_over_jump(Function& fn);

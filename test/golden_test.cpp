@@ -18,10 +18,10 @@
 //   -- x86-64         one instruction per line (backends/mc/disasm.h)
 //   -- arm64 / -- riscv64
 //
-// A header line `# target passes: off` selects the IR as lowered, without
-// the dead-code removal and address folding (ir/passes.h) a JIT compile
-// runs: for files that show how single instructions are selected, whose
-// results nothing reads.
+// A header line `# passes: off` selects the IR as lowered, without the IR
+// passes (ir/passes.h: constant propagation, dead-code removal, address
+// folding...) a JIT compile runs: for files that show how single
+// instructions are selected, whose results nothing reads.
 //
 // Run with UPDATE_GOLDEN=1 to rewrite the expected sections from the
 // current output (then review the diff before committing it).
@@ -83,16 +83,16 @@ GoldenFile parse(const std::string& text) {
 // Deterministic helper addresses, so call sequences are stable.
 uint64_t fake_helper_address(uint32_t id) { return 0x10000 + 0x100 * uint64_t(id); }
 
-std::map<std::string, std::string> generate_all(const bpf::Program& p, bool target_passes) {
+std::map<std::string, std::string> generate_all(const bpf::Program& p, bool optimize) {
   std::map<std::string, std::string> out;
   rt::HelperTable helpers = rt::HelperTable::conformance();
   helpers.add_tail_call(rt::kTailCallHelperId, "tail_call", nullptr);
-  out["ir"] = ir::print(to_ir(p, helpers));
+  out["ir"] = ir::print(to_ir(p, helpers, optimize));
   for (const backend::TargetDesc* t : backend::targets()) {
     CompileOptions opts;
     opts.arch = t->arch;
     opts.helper_address = fake_helper_address;
-    opts.target_passes = target_passes;
+    opts.optimize = optimize;
     mc::CodeImage image = compile(p, helpers, opts).image;
     out[t->name] = mc::disassemble_text(t->arch, image.text);
   }
@@ -157,7 +157,7 @@ TEST_P(Golden, MatchesExpectedOutput) {
   const std::string& input = source ? *source : description ? *description : *aot_source;
   std::map<std::string, std::string> actual =
       source        ? generate_all(bpf::assemble(*source, path.string()),
-                                   g.header.find("# target passes: off\n") == std::string::npos)
+                                   g.header.find("# passes: off\n") == std::string::npos)
       : description ? generate_trampoline(input, path.string())
                     : generate_aot(bpf::assemble(input, path.string()));
 

@@ -196,6 +196,8 @@ TEST(BoundsCheck, HelpersRefuseWildPointerArguments) {
 
 const char* kImmediates =
     "mov %r0, 0x3c9a5e17\n"
+    "ldxw %r4, [%r1]\n"
+    "add %r0, %r4\n"  // r0 is no longer a known constant: the passes fold no immediates
     "add %r0, 0x2b4d6f81\n"
     "xor32 %r0, 0x1f2e3d4c\n"
     "stw [%r1], 0x4a5b6c7d\n"

@@ -98,6 +98,29 @@ std::string after(void (*pass)(ir::Function&), const char* source) {
   return entry_code(m);
 }
 
+TEST(IrPasses, PropagateConstantsMakesImmediatesAndFoldsArithmetic) {
+  EXPECT_EQ(after(ir::propagate_constants,
+                  "mov %r2, 126\n"
+                  "add %r1, %r2\nmov32 %r3, -1\nand32 %r1, %r3\n"
+                  "mov %r4, 3\nlsh %r4, 4\nadd %r4, -1\n"  // evaluated: 47
+                  "lsh %r4, 31\n"                           // past int32: ldimm
+                  "lsh %r1, %r2\n"                          // a count is taken mod 64
+                  "div %r1, %r5\nmov %r5, 0\ndiv %r1, %r5\n" // a zero divisor stays a register
+                  "stxw [%r10-4], %r2\n"
+                  "jgt %r2, %r1, +1\n"                       // c > x is x < c
+                  "add %r1, %r2\n"                          // a label: nothing is known
+                  "mov %r0, %r1\nexit"),
+            "r2 = mov.64 r2, 126\n"
+            "r1 = add.64 r1, 126\nr3 = mov.32 r3, -1\nr1 = and.32 r1, -1\n"
+            "r4 = mov.64 r4, 3\nr4 = mov.64 r4, 48\nr4 = mov.64 r4, 47\nr4 = ldimm 0x1780000000\n"
+            "r1 = shl.64 r1, 62\n"
+            "r1 = udiv.64 r1, r5\nr5 = mov.64 r5, 0\nr1 = udiv.64 r1, r5\n"
+            "store.32 [r10-4], 126\n"
+            "br.64 lt r1, 126 -> L0\n"
+            "r1 = add.64 r1, 126\nL0:\n"
+            "r0 = mov.64 r0, r1\nexit\n");
+}
+
 TEST(IrPasses, ReduceStrengthTurnsPowersOfTwoIntoShiftsAndMasks) {
   EXPECT_EQ(after(ir::reduce_strength,
                   "mul %r1, 8\nmul32 %r2, 1\ndiv %r3, 16\nmod32 %r4, 0x80000000\nmod %r5, 4\n"
