@@ -8,7 +8,8 @@
 // lower:  frontend/lower.cpp        verify:   ir/verifier.cpp
 // optimize: ir/passes.cpp (target-independent rewrites)
 // select: the target's ISel, driven by backends/isel.cpp
-// encode: backends/mc/emitter.cpp (labels, fixups and relaxation by LLVM)
+// encode: backends/mc/emitter.cpp (LLVM MC encodes; labels, fixups and relaxation
+//         are LLVM's streamers or, for bytes, emitter.cpp's own assembler)
 #pragma once
 
 #include <cstdint>
