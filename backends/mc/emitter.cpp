@@ -19,6 +19,7 @@
 #include <llvm/MC/MCSymbol.h>
 #include <llvm/MC/MCValue.h>
 #include <llvm/ADT/SmallString.h>
+#include <llvm/Support/Casting.h>
 #include <llvm/Support/Alignment.h>
 #include <llvm/Support/FormattedStream.h>
 #include <llvm/Support/MathExtras.h>
@@ -306,11 +307,35 @@ class JitAssembler {
     item.size = uint32_t(r.code.size());
     return true;
   }
+  // The shapes branches and calls use (a label plus constants, as the code
+  // emitters write them), with the result MCExpr::evaluateAsRelocatable
+  // gives them; false for anything else, which LLVM evaluates.
+  static bool fold(const llvm::MCExpr* e, llvm::MCValue& target) {
+    const llvm::MCSymbolRefExpr* sym = nullptr;
+    int64_t constant = 0;
+    auto walk = [&](auto& self, const llvm::MCExpr* x) -> bool {
+      if (auto* c = llvm::dyn_cast<llvm::MCConstantExpr>(x)) {
+        constant += c->getValue();
+        return true;
+      }
+      if (auto* r = llvm::dyn_cast<llvm::MCSymbolRefExpr>(x)) {
+        if (sym || r->getKind() != llvm::MCSymbolRefExpr::VK_None || r->getSymbol().isVariable()) return false;
+        sym = r;
+        return true;
+      }
+      auto* b = llvm::dyn_cast<llvm::MCBinaryExpr>(x);
+      return b && b->getOpcode() == llvm::MCBinaryExpr::Add && self(self, b->getLHS()) && self(self, b->getRHS());
+    };
+    if (!walk(walk, e)) return false;
+    target = llvm::MCValue::get(sym, nullptr, constant);
+    return true;
+  }
+
   // MCAssembler::evaluateFixup, for fixup `f` at offset `at` of .text.
   bool evaluate(const llvm::MCFixup& f, uint64_t at, llvm::MCValue& target, uint64_t& value, bool& forced) {
     value = 0;
     forced = false;
-    if (!f.getValue()->evaluateAsRelocatable(target, nullptr, &f)) {
+    if (!fold(f.getValue(), target) && !f.getValue()->evaluateAsRelocatable(target, nullptr, &f)) {
       ctx_.reportError(f.getLoc(), "expected relocatable expression");
       return true;
     }
