@@ -10,7 +10,8 @@
 // target passes: ir/passes.cpp optimize_for_target, with the target's
 //         addressing modes (TargetDesc::addressing)
 // select: the target's ISel, driven by backends/isel.cpp
-// encode: backends/mc/emitter.cpp (labels, fixups and relaxation by LLVM)
+// encode: backends/mc/emitter.cpp (LLVM MC encodes; labels, fixups and relaxation
+//         are LLVM's streamers or, for bytes, emitter.cpp's own assembler)
 #pragma once
 
 #include <cstdint>

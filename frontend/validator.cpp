@@ -121,22 +121,47 @@ bool is_local_call(const Insn& in) {
   return in.opcode == make_opcode(JMP, CALL, K) && in.src == CALL_LOCAL;
 }
 
+// Whether an instruction has a target (a branch or a local call), and
+// which slot it is for the instruction at `index`.
+bool has_target(const Rule& rule, const Insn& insn) {
+  return rule.valid && (rule.off == OffRule::Jump || rule.imm == ImmRule::Jump ||
+                        (rule.imm == ImmRule::Call && insn.src == CALL_LOCAL));
+}
+int64_t target_of(const Rule& rule, const Insn& insn, size_t index) {
+  return int64_t(index) + 1 + (rule.off == OffRule::Jump ? insn.off : insn.imm);
+}
+
 class Validator {
  public:
   Validator(const Program& p, const ValidateOptions& opts) : p_(p), opts_(opts), n_(p.insns.size()) {}
 
+  // The checks in order: fields (and LDDW pairs), branch targets, exits,
+  // function boundaries, the call graph. Each branch's target is computed
+  // once, in the first pass, and the later passes walk those sites.
   void run() {
     if (n_ == 0) throw Error(p_.name.empty() ? "<program>" : p_.name, "empty program");
-    second_half_.assign(n_, false);
+    second_half_.assign(n_, 0);
+    bool has_exit = false;
     for (size_t i = 0; i < n_; i += slot_count(p_.insns[i])) {
+      const Insn& in = p_.insns[i];
       check_fields(i);
-      if (is_lddw(p_.insns[i])) check_lddw_pair(i);
+      if (is_lddw(in)) check_lddw_pair(i);
+      has_exit |= in.opcode == make_opcode(JMP, EXIT, K);
+      const Rule& rule = kRules[in.opcode];
+      if (has_target(rule, in)) sites_.push_back({i, target_of(rule, in, i), is_local_call(in)});
     }
-    for (size_t i = 0; i < n_; i += slot_count(p_.insns[i])) check_target(i);
+    for (const Site& s : sites_) check_target(s);
+    if (!has_exit) fail(last_before(n_), "program has no exit instruction");
     check_functions();
   }
 
  private:
+  struct Site {
+    size_t at;       // the branch or call
+    int64_t target;  // its target slot
+    bool call;       // a local call (else a jump)
+  };
+
   [[noreturn]] void fail(size_t i, const std::string& what) const {
     throw Error(insn_location(p_.name, i), what);
   }
@@ -236,29 +261,34 @@ class Validator {
     const Insn& hi = p_.insns[i + 1];
     if (hi.opcode != 0 || hi.dst != 0 || hi.src != 0 || hi.off != 0)
       fail(i, "second slot of lddw must have opcode, registers and offset 0");
-    second_half_[i + 1] = true;
+    second_half_[i + 1] = 1;
   }
 
-  void check_target(size_t i) const {
-    std::optional<int64_t> target = branch_target(p_.insns[i], i);
-    if (!target) return;
-    const char* what = is_local_call(p_.insns[i]) ? "call" : "jump";
-    if (*target < 0 || *target >= int64_t(n_))
-      fail(i, fmt::format("{} target {} out of range [0, {})", what, *target, n_));
-    if (second_half_[size_t(*target)])
-      fail(i, fmt::format("{} into the middle of lddw at {}", what, *target - 1));
+  void check_target(const Site& s) const {
+    const char* what = s.call ? "call" : "jump";
+    if (s.target < 0 || s.target >= int64_t(n_))
+      fail(s.at, fmt::format("{} target {} out of range [0, {})", what, s.target, n_));
+    if (second_half_[size_t(s.target)])
+      fail(s.at, fmt::format("{} into the middle of lddw at {}", what, s.target - 1));
   }
 
   // The last real instruction before slot `end` (skipping an LDDW's second half).
   size_t last_before(size_t end) const { return second_half_[end - 1] ? end - 2 : end - 1; }
 
-  void check_functions() const {
-    bool has_exit = false;
-    for (size_t i = 0; i < n_; i += slot_count(p_.insns[i]))
-      has_exit |= p_.insns[i].opcode == make_opcode(JMP, EXIT, K);
-    if (!has_exit) fail(last_before(n_), "program has no exit instruction");
+  // Function starts as function_starts() finds them: 0 and every (by now
+  // in-range) local call target.
+  std::vector<size_t> starts() const {
+    std::vector<size_t> starts{0};
+    for (const Site& s : sites_)
+      if (s.call) starts.push_back(size_t(s.target));
+    std::sort(starts.begin(), starts.end());
+    starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+    return starts;
+  }
 
-    std::vector<size_t> starts = function_starts(p_);
+  void check_functions() const {
+    const std::vector<size_t> starts = this->starts();
+    auto site = sites_.begin();
     for (size_t f = 0; f < starts.size(); ++f) {
       size_t begin = starts[f];
       size_t end = f + 1 < starts.size() ? starts[f + 1] : n_;
@@ -267,14 +297,11 @@ class Validator {
         if (end == n_) fail(last, "falls off the end of the program");
         fail(last, fmt::format("falls through into the function at {}", end));
       }
-      for (size_t i = begin; i < end; i += slot_count(p_.insns[i])) {
-        if (is_local_call(p_.insns[i])) continue;
-        std::optional<int64_t> target = branch_target(p_.insns[i], i);
-        if (target && (*target < int64_t(begin) || *target >= int64_t(end)))
-          fail(i, fmt::format("jump target {} is outside its function [{}, {})", *target, begin, end));
-      }
+      for (; site != sites_.end() && site->at < end; ++site)
+        if (!site->call && (site->target < int64_t(begin) || site->target >= int64_t(end)))
+          fail(site->at, fmt::format("jump target {} is outside its function [{}, {})", site->target, begin, end));
     }
-    check_call_graph(starts);
+    if (std::any_of(sites_.begin(), sites_.end(), [](const Site& s) { return s.call; })) check_call_graph(starts);
   }
 
   // bpf-to-bpf calls must form a DAG no deeper than kMaxCallDepth frames,
@@ -287,9 +314,8 @@ class Validator {
     };
     struct Call { size_t site, callee; };
     std::vector<std::vector<Call>> calls(nf);
-    for (size_t i = 0; i < n_; i += slot_count(p_.insns[i]))
-      if (is_local_call(p_.insns[i]))
-        calls[function_of(i)].push_back({i, function_of(size_t(*branch_target(p_.insns[i], i)))});
+    for (const Site& s : sites_)
+      if (s.call) calls[function_of(s.at)].push_back({s.at, function_of(size_t(s.target))});
     enum State : uint8_t { Unvisited, Active, Done };
     std::vector<State> state(nf, Unvisited);
     std::vector<int> depth(nf, 1);  // frames on the deepest path starting here
@@ -312,19 +338,16 @@ class Validator {
   const Program& p_;
   const ValidateOptions& opts_;
   const size_t n_;
-  std::vector<bool> second_half_;  // slot i is the second half of an LDDW
+  std::vector<uint8_t> second_half_;  // slot i is the second half of an LDDW
+  std::vector<Site> sites_;           // every branch and local call, in order
 };
 
 }  // namespace
 
 std::optional<int64_t> branch_target(const Insn& insn, size_t index) {
   const Rule& rule = kRules[insn.opcode];
-  const int64_t next = int64_t(index) + 1;
-  if (!rule.valid) return std::nullopt;
-  if (rule.off == OffRule::Jump) return next + insn.off;
-  if (rule.imm == ImmRule::Jump || (rule.imm == ImmRule::Call && insn.src == CALL_LOCAL))
-    return next + insn.imm;
-  return std::nullopt;
+  if (!has_target(rule, insn)) return std::nullopt;
+  return target_of(rule, insn, index);
 }
 
 void validate(const Program& p, const ValidateOptions& opts) { Validator(p, opts).run(); }

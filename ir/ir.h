@@ -24,6 +24,7 @@
 //   r1 = ldsym @0+0x10       call.sym @1               (@N: Module::symbols[N])
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -222,9 +223,15 @@ struct Module {
   std::vector<std::string> symbols;
 };
 
-// Table lookups generated from the X-macros above.
+// Table lookups generated from the X-macros above. op_form is inline: the
+// verifier and every instruction selector ask it for each instruction.
+inline constexpr Form kOpForms[] = {
+#define SB_IR_ROW(name, text, form, meaning) form,
+    SB_IR_OPS(SB_IR_ROW)
+#undef SB_IR_ROW
+};
+inline Form op_form(Op op) { return kOpForms[size_t(op)]; }
 const char* op_name(Op op);
-Form op_form(Op op);
 const char* op_meaning(Op op);
 const char* cond_name(Cond cc);
 const char* atomic_name(AtomicOp a);

@@ -9,11 +9,10 @@ namespace sb::ir {
 namespace {
 struct OpInfo {
   const char* text;
-  Form form;
   const char* meaning;
 };
 constexpr OpInfo kOps[] = {
-#define SB_IR_ROW(name, text, form, meaning) {text, form, meaning},
+#define SB_IR_ROW(name, text, form, meaning) {text, meaning},
     SB_IR_OPS(SB_IR_ROW)
 #undef SB_IR_ROW
 };
@@ -48,7 +47,6 @@ const char* type_name(Type t) {
 }
 
 const char* op_name(Op op) { return kOps[size_t(op)].text; }
-Form op_form(Op op) { return kOps[size_t(op)].form; }
 const char* op_meaning(Op op) { return kOps[size_t(op)].meaning; }
 const char* cond_name(Cond cc) { return kConds[size_t(cc)]; }
 const char* atomic_name(AtomicOp a) { return kAtomics[size_t(a)]; }

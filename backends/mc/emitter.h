@@ -1,11 +1,12 @@
 // The one place backends hand their MCInsts to: the same instruction
 // selection run produces machine code bytes (for the JIT), assembly text,
-// or a relocatable ELF object, depending on the streamer behind it.
-// Branches are MC labels resolved by LLVM's assembler, which also relaxes
-// them (x86 short/near jumps, riscv out-of-range branches).
-// Bytes are read from the assembler's layout, without an object file, and
-// the LLVM objects behind them are reused by the next Emitter on the same
-// thread (see ReusePool in emitter.cpp).
+// or a relocatable ELF object, depending on what is behind it.
+// Asm and Object output go through LLVM's MC streamers. Bytes go through a
+// small one-section assembler over the target's MCCodeEmitter and
+// MCAsmBackend (emitter.cpp): it keeps the labels and fixups itself, relaxes
+// branches (x86 short/near jumps, riscv out-of-range branches) as LLVM's
+// MCAssembler does, and gives the bytes the object streamer would; its LLVM
+// objects are reused by the next Emitter on the same thread (ReusePool).
 #pragma once
 
 #include <cstdint>
