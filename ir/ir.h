@@ -237,19 +237,55 @@ const char* cond_name(Cond cc);
 const char* atomic_name(AtomicOp a);
 bool is_terminator(Op op);  // Jmp, Exit, Unwind, Trap: control never falls through
 
-// Construction helpers so lowering code reads like the IR text.
-Inst alu(Op op, int width, uint8_t dst, uint8_t src);
-Inst alu_imm(Op op, int width, uint8_t dst, int64_t imm);
-Inst load(int size, bool sext, uint8_t dst, uint8_t base, int32_t off);
-Inst store(int size, uint8_t base, int32_t off, uint8_t src);
-Inst store_imm(int size, uint8_t base, int32_t off, int64_t imm);
-Inst branch(Cond cc, int width, uint8_t dst, uint8_t src, uint32_t label);
-Inst branch_imm(Cond cc, int width, uint8_t dst, int64_t imm, uint32_t label);
-Inst jump(uint32_t label);
-Inst label(uint32_t id);
-Inst call_helper(uint32_t id);
-Inst trap(TrapCode code);
-Inst entry_frame(uint8_t dst);
+// Construction helpers so lowering code reads like the IR text. Inline, so
+// an instruction is built in registers, not stored field by field and read
+// back whole (a store-forwarding stall per instruction lowered).
+// The same instruction with `b` the immediate `imm`.
+inline Inst with_imm(Inst i, int64_t imm) {
+  i.k = true, i.imm = imm;
+  return i;
+}
+inline Inst alu(Op op, int width, uint8_t dst, uint8_t src) {
+  Inst i;
+  i.op = op, i.width = uint8_t(width), i.dst = dst, i.src = src;
+  return i;
+}
+inline Inst alu_imm(Op op, int width, uint8_t dst, int64_t imm) { return with_imm(alu(op, width, dst, 0), imm); }
+inline Inst load(int size, bool sext, uint8_t dst, uint8_t base, int32_t off) {
+  Inst i;
+  i.op = Op::Load, i.size = uint8_t(size), i.sext = sext, i.dst = dst, i.src = base, i.off = off;
+  return i;
+}
+inline Inst store(int size, uint8_t base, int32_t off, uint8_t src) {
+  Inst i;
+  i.op = Op::Store, i.size = uint8_t(size), i.dst = base, i.off = off, i.src = src;
+  return i;
+}
+inline Inst store_imm(int size, uint8_t base, int32_t off, int64_t imm) {
+  return with_imm(store(size, base, off, 0), imm);
+}
+inline Inst branch(Cond cc, int width, uint8_t dst, uint8_t src, uint32_t label) {
+  Inst i;
+  i.op = Op::Br, i.cc = cc, i.width = uint8_t(width), i.dst = dst, i.src = src, i.target = label;
+  return i;
+}
+inline Inst branch_imm(Cond cc, int width, uint8_t dst, int64_t imm, uint32_t label) {
+  return with_imm(branch(cc, width, dst, 0, label), imm);
+}
+inline Inst with_target(Op op, uint32_t target) {
+  Inst i;
+  i.op = op, i.target = target;
+  return i;
+}
+inline Inst jump(uint32_t label) { return with_target(Op::Jmp, label); }
+inline Inst label(uint32_t id) { return with_target(Op::Label, id); }
+inline Inst call_helper(uint32_t id) { return with_target(Op::Call, id); }
+inline Inst trap(TrapCode code) { return with_target(Op::Trap, uint32_t(code)); }
+inline Inst entry_frame(uint8_t dst) {
+  Inst i;
+  i.op = Op::EntryFrame, i.dst = dst;
+  return i;
+}
 
 // Printer (ir/printer.cpp): the text form above, used by tests and --emit ir.
 std::string print(const Inst& inst);

@@ -1,10 +1,9 @@
 // Register liveness over a function's linear IR, for the passes that need
 // to know whether a value is still used (ir/passes.h: fold_addresses'
-// dead-code removal). The analysis is the textbook backward dataflow,
-// solved per instruction on the linear code (successors are the next
-// instruction and a branch's label), iterated to a fixed point; a function
-// has at most a few thousand instructions and loops settle in two or three
-// sweeps.
+// dead-code removal). The analysis is the textbook backward dataflow on
+// the linear code (successors are the next instruction and a branch's
+// label), iterated to a fixed point over the labels' live-in sets only;
+// loops settle in two or three sweeps.
 //
 // Each instruction's effect is an over-approximation of what it reads and
 // an under-approximation of what it writes, so "dead" is always safe:
@@ -26,18 +25,101 @@ struct Effects {
   RegSet uses = 0;
   RegSet defs = 0;
 };
-Effects effects(const Inst& i);
+// Inline: every pass that uses liveness calls it once per instruction.
+namespace liveness_detail {
+constexpr RegSet kArgs = reg_bit(1) | reg_bit(2) | reg_bit(3) | reg_bit(4) | reg_bit(5);
+constexpr RegSet kAlways = reg_bit(kFP);
+}  // namespace liveness_detail
 
-struct Liveness {
-  std::vector<RegSet> in;   // in[n]: live just before fn.code[n]; in[size]: nothing
-  std::vector<RegSet> out;  // out[n]: live just after fn.code[n]
-};
-Liveness liveness(const Function& fn);
+inline Effects effects(const Inst& i) {
+  Effects e;
+  const RegSet b = i.k ? 0 : reg_bit(i.src);  // the second operand, when a register
+  const RegSet index = i.index == kNoIndex ? 0 : reg_bit(i.index);
+  switch (op_form(i.op)) {
+    case Form::Alu:
+      e.uses = (i.op == Op::Mov ? 0 : reg_bit(i.dst)) | b;
+      e.defs = reg_bit(i.dst);
+      break;
+    case Form::Unary:
+      e.uses = e.defs = reg_bit(i.dst);
+      break;
+    case Form::Ext:
+      e.uses = reg_bit(i.op == Op::Bswap ? i.dst : i.src);
+      e.defs = reg_bit(i.dst);
+      break;
+    case Form::Imm64: case Form::Def:
+      e.defs = reg_bit(i.dst);
+      break;
+    case Form::Load:
+      e.uses = reg_bit(i.src) | index;
+      e.defs = reg_bit(i.dst);
+      break;
+    case Form::Store:
+      e.uses = reg_bit(i.dst) | index | b;
+      break;
+    case Form::Atomic:
+      e.uses = reg_bit(i.dst) | reg_bit(i.src) | (i.aop == AtomicOp::CmpXchg ? reg_bit(0) : 0);
+      e.defs = i.aop == AtomicOp::CmpXchg ? reg_bit(0) : i.fetch ? reg_bit(i.src) : 0;
+      break;
+    case Form::Branch:
+      e.uses = reg_bit(i.dst) | b;
+      break;
+    case Form::Call:
+      e.uses = liveness_detail::kArgs;
+      e.defs = reg_bit(0);
+      break;
+    case Form::Term:
+      e.uses = i.op == Op::Trap ? 0 : reg_bit(0);
+      break;
+    case Form::Jump: case Form::Label:
+      break;
+  }
+  e.uses |= liveness_detail::kAlways;
+  return e;
+}
+
+
+// What is live before an instruction, given what is live after it.
+inline RegSet live_in(RegSet out, const Effects& fx) { return RegSet(fx.uses | (out & ~fx.defs)); }
 
 // Where control goes after fn.code[n]: the next instruction and/or a label.
-bool falls_through(const Inst& i);
-bool jumps(const Inst& i);
-// label_index(fn)[L]: the position of label L in fn.code.
-std::vector<size_t> label_index(const Function& fn);
+inline bool falls_through(const Inst& i) {
+  const Form form = op_form(i.op);
+  return form != Form::Term && form != Form::Jump;
+}
+inline bool jumps(const Inst& i) {
+  const Form form = op_form(i.op);
+  return form == Form::Jump || form == Form::Branch;
+}
+
+// One backward sweep over fn.code: at(k, out, effects) is given what is
+// live after code[k] (the next instruction's live-in and its label's from
+// label_in) and returns what is live before it; a label's live-in goes
+// into label_in. Returns whether label_in changed. Sweeping until it does
+// not is the textbook fixed point, since only loops (backward jumps) read
+// a label_in the same sweep has not yet rewritten.
+template <typename At>
+bool live_sweep(const Function& fn, std::vector<RegSet>& label_in, At&& at) {
+  bool changed = false;
+  RegSet live = 0;
+  for (size_t k = fn.code.size(); k-- > 0;) {
+    const Inst& i = fn.code[k];
+    RegSet out = falls_through(i) ? live : 0;
+    if (jumps(i)) out |= label_in[i.target];
+    live = at(k, out, effects(i));
+    if (i.op == Op::Label && live != label_in[i.target]) label_in[i.target] = live, changed = true;
+  }
+  return changed;
+}
+
+// The live-in of every label, at the fixed point.
+std::vector<RegSet> label_live_in(const Function& fn);
+
+struct Liveness {
+  std::vector<RegSet> in;        // in[n]: live just before fn.code[n]; in[size]: nothing
+  std::vector<RegSet> out;       // out[n]: live just after fn.code[n]
+  std::vector<RegSet> label_in;  // label_in[L]: live at label L
+};
+Liveness liveness(const Function& fn);
 
 }  // namespace sb::ir

@@ -243,6 +243,15 @@ std::optional<uint64_t> evaluate(const Inst& i, uint64_t a, uint64_t b) {
   return wide ? r : uint64_t(uint32_t(r));
 }
 
+// Drops code[k] for every dead[k] (nothing when dead is empty).
+void erase_marked(std::vector<Inst>& code, const std::vector<bool>& dead) {
+  if (dead.empty()) return;
+  size_t w = 0;
+  for (size_t r = 0; r < code.size(); ++r)
+    if (!dead[r]) code[w++] = code[r];
+  code.resize(w);
+}
+
 bool pure(const Inst& i) {
   switch (op_form(i.op)) {
     case Form::Alu: case Form::Unary: case Form::Ext: case Form::Imm64: case Form::Def:
@@ -255,12 +264,9 @@ bool pure(const Inst& i) {
 }  // namespace
 
 void propagate_constants(Function& fn) {
-  bool known[kNumRegs] = {};
+  RegSet known = 0;  // the registers whose value[] holds
   uint64_t value[kNumRegs] = {};
-  auto forget = [&](RegSet regs) {
-    for (int r = 0; r < kNumRegs; ++r)
-      if (regs & reg_bit(uint8_t(r))) known[r] = false;
-  };
+  auto forget = [&](RegSet regs) { known &= RegSet(~regs); };
   for (Inst& i : fn.code) {
     const Form form = op_form(i.op);
     if (form == Form::Label || form == Form::Jump || form == Form::Term) {
@@ -269,7 +275,7 @@ void propagate_constants(Function& fn) {
     }
     const bool takes_b = form == Form::Alu || form == Form::Branch || form == Form::Store;
     // Only BPF registers: the hidden scratch ones carry blinded constants.
-    auto constant = [&](uint8_t r) { return r < kAX && known[r]; };
+    auto constant = [&](uint8_t r) { return r < kAX && (known & reg_bit(r)); };
     if (form == Form::Branch && !i.k && constant(i.dst) && !constant(i.src)) {
       // c > x is x < c, whose constant can be an immediate.
       if (as_operand(i, value[i.dst])) std::swap(i.dst, i.src), i.cc = mirrored(i.cc);
@@ -300,7 +306,7 @@ void propagate_constants(Function& fn) {
       }
     }
     forget(effects(i).defs);
-    if (result && i.dst < kAX) known[i.dst] = true, value[i.dst] = *result;
+    if (result && i.dst < kAX) known |= reg_bit(i.dst), value[i.dst] = *result;
   }
 }
 
@@ -358,12 +364,17 @@ void invert_branch_over_jump(Function& fn) {
 
 void fold_addresses(Function& fn, const AddressModes& modes) {
   AddrExpr e[kNumRegs];
+  RegSet have = 0;  // the registers whose e[] is valid
+  auto drop = [&](RegSet regs) {
+    for (unsigned m = regs & have; m; m &= m - 1) e[std::countr_zero(m)].valid = false;
+    have &= RegSet(~regs);
+  };
   for (Inst& i : fn.code) {
     const Form form = op_form(i.op);
-    if (form == Form::Load) fold_into(i, i.src, e[i.src], modes);
-    if (form == Form::Store) fold_into(i, i.dst, e[i.dst], modes);
+    if (form == Form::Load && (have & reg_bit(i.src))) fold_into(i, i.src, e[i.src], modes);
+    if (form == Form::Store && (have & reg_bit(i.dst))) fold_into(i, i.dst, e[i.dst], modes);
     if (form == Form::Label || form == Form::Call || form == Form::Jump || form == Form::Term) {
-      for (AddrExpr& x : e) x = AddrExpr{};
+      drop(have);
       continue;
     }
     const RegSet defs = effects(i).defs;
@@ -373,78 +384,72 @@ void fold_addresses(Function& fn, const AddressModes& modes) {
         ((i.op == Op::Add || i.op == Op::Sub) && i.k && i.imm == 0 && i.width == 64))
       continue;
     const AddrExpr next = defs == reg_bit(i.dst) ? defined_expr(i, e) : AddrExpr{};
-    for (uint8_t r = 0; r < kNumRegs; ++r) {
-      if (!(defs & reg_bit(r))) continue;
-      for (AddrExpr& x : e)
-        if (x.refers_to(r)) x = AddrExpr{};
-      e[r] = AddrExpr{};
+    // The new values invalidate what was said in terms of the old ones.
+    RegSet stale = defs;
+    for (unsigned m = have; m; m &= m - 1) {
+      const int r = std::countr_zero(m);
+      if ((reg_bit(e[r].base) | reg_bit(e[r].index)) & defs) stale |= reg_bit(uint8_t(r));
     }
-    if (next.valid && !next.refers_to(i.dst) && addressable(i.dst)) e[i.dst] = next;
+    drop(stale);
+    if (next.valid && !next.refers_to(i.dst) && addressable(i.dst)) e[i.dst] = next, have |= reg_bit(i.dst);
   }
 }
 
 void remove_dead_code(Function& fn) {
-  // One backward sweep: the live set runs along straight-line code and
-  // takes a label's live-in from the analysis at a jump. Those live-ins
-  // predate the removals, so they over-approximate: never unsafe.
-  const Liveness l = liveness(fn);
-  const std::vector<size_t> label_at = label_index(fn);
+  // A last sweep over the fixed point: a backward jump reads the analysis'
+  // live-in, which predates the removals and so over-approximates (never
+  // unsafe); a forward one reads what this sweep found after them.
+  std::vector<RegSet> label_in = label_live_in(fn);
   std::vector<Inst>& code = fn.code;
-  std::vector<bool> dead(code.size(), false);
-  RegSet live = 0;
-  for (size_t k = code.size(); k-- > 0;) {
-    const Inst& i = code[k];
-    RegSet out = falls_through(i) ? live : 0;
-    if (jumps(i)) out |= l.in[label_at[i.target]];
-    const Effects fx = effects(i);
-    if (pure(i) && fx.defs && !(fx.defs & out)) {
-      dead[k] = true;
-      live = out;
-      continue;
-    }
-    live = RegSet(fx.uses | (out & ~fx.defs));
-  }
-  size_t w = 0;
-  for (size_t r = 0; r < code.size(); ++r)
-    if (!dead[r]) code[w++] = code[r];
-  code.resize(w);
+  std::vector<bool> dead;
+  live_sweep(fn, label_in, [&](size_t k, RegSet out, const Effects& fx) {
+    if (!pure(code[k]) || !fx.defs || (fx.defs & out)) return live_in(out, fx);
+    if (dead.empty()) dead.assign(code.size(), false);
+    dead[k] = true;
+    return out;
+  });
+  erase_marked(code, dead);
 }
 
 void fold_index_shift(Function& fn, const AddressModes& modes) {
-  const Liveness l = liveness(fn);  // only less gets live below: safe to reuse
+  // Liveness only once a candidate shows up (most functions have none);
+  // removals only make less live, so one analysis serves the whole pass.
+  std::optional<Liveness> l;
   std::vector<Inst>& code = fn.code;
-  std::vector<bool> dead(code.size(), false);
+  std::vector<bool> dead;
   for (size_t k = 0; k < code.size(); ++k) {
     Inst& access = code[k];
     const Form form = op_form(access.op);
     if ((form != Form::Load && form != Form::Store) || access.index == kNoIndex || access.scale != 0) continue;
     const uint8_t x = access.index;
     const uint8_t base = form == Form::Load ? access.src : access.dst;
-    const bool stores_x = form == Form::Store && !access.k && access.src == x;
-    const bool redefines_x = form == Form::Load && access.dst == x;
-    if (base == x || stores_x || (!redefines_x && (l.out[k] & reg_bit(x)))) continue;
+    if (base == x || (form == Form::Store && !access.k && access.src == x)) continue;
     // The shift that made x, with nothing between that reads or writes x
     // or leaves the straight line.
+    size_t shift = k;
     for (size_t j = k; j-- > 0;) {
       const Inst& i = code[j];
-      if (dead[j]) continue;
+      if (!dead.empty() && dead[j]) continue;
       const Form f = op_form(i.op);
       if (f == Form::Label || f == Form::Branch || f == Form::Jump || f == Form::Call || f == Form::Term) break;
       const Effects fx = effects(i);
       if (!((fx.uses | fx.defs) & reg_bit(x))) continue;
       const bool scale_ok = i.k && i.imm >= 1 && i.imm <= 3 &&
                             (i.imm <= modes.max_scale || (modes.size_scale && (1u << i.imm) == access.size));
-      if (i.op == Op::Shl && i.width == 64 && i.dst == x && scale_ok) {
-        dead[j] = true;
-        access.scale = uint8_t(i.imm);
-      }
+      if (i.op == Op::Shl && i.width == 64 && i.dst == x && scale_ok) shift = j;
       break;
     }
+    if (shift == k) continue;
+    // x must be dead after the access (or be the loaded register).
+    if (!(form == Form::Load && access.dst == x)) {
+      if (!l) l = liveness(fn);
+      if (l->out[k] & reg_bit(x)) continue;
+    }
+    if (dead.empty()) dead.assign(code.size(), false);
+    dead[shift] = true;
+    access.scale = uint8_t(code[shift].imm);
   }
-  size_t w = 0;
-  for (size_t r = 0; r < code.size(); ++r)
-    if (!dead[r]) code[w++] = code[r];
-  code.resize(w);
+  erase_marked(code, dead);
 }
 
 void optimize_for_target(Module& m, const AddressModes& modes) {
