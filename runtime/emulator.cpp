@@ -129,9 +129,10 @@ void helper_hook(uc_engine* uc, uint64_t address, uint32_t, void* user) {
 
 // `p` compiled for `arch` with helper calls aimed at the helper slots.
 mc::CodeImage compile_for_guest(const bpf::Program& p, const HelperTable& helpers, Arch arch,
-                                const ir::HardenOptions& harden) {
+                                const ir::HardenOptions& harden, bool optimize = true) {
   CompileOptions opts;
   opts.arch = arch;
+  opts.optimize = optimize;
   opts.record_origins = true;
   opts.harden = harden;
   opts.helper_address = [&](uint32_t id) -> uint64_t {
@@ -204,10 +205,11 @@ class EmulatedProgram::Targets {
   std::map<const bpf::Program*, Entry> compiled_;
 };
 
-EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch, const Safety& safety)
+EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch, const Safety& safety,
+                                 bool optimize)
     : name_(p.name), arch_(arch),
       helpers_(safety.harden().any() ? with_hardening_helpers(helpers) : helpers), safety_(safety),
-      image_(compile_for_guest(p, helpers_, arch, safety.harden())),
+      image_(compile_for_guest(p, helpers_, arch, safety.harden(), optimize)),
       targets_(std::make_unique<Targets>(helpers_, arch, safety.harden())) {}
 
 EmulatedProgram::~EmulatedProgram() = default;

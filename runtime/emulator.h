@@ -45,8 +45,9 @@ class EmulatedProgram {
 
   // Compiles `p` for `arch`, hardened as `safety` asks, with helper calls
   // aimed at the helper slots. The helpers' context must outlive the
-  // program.
-  EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch, const Safety& safety = {});
+  // program. `optimize`: CompileOptions::optimize (off: the IR as lowered).
+  EmulatedProgram(const bpf::Program& p, const HelperTable& helpers, Arch arch, const Safety& safety = {},
+                  bool optimize = true);
   ~EmulatedProgram();
 
   // r1 = mem.data() (or 0 without memory), r2 = mem.size(); the program

@@ -28,7 +28,7 @@ std::vector<Engine> make_engines() {
 #if defined(__x86_64__) && defined(SPRINGBOARD_HAVE_X86_64)
   list.push_back({"x86_64_native", EngineKind::Native, Arch::X86_64,
                   [](const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem, const RunOptions& o) {
-                    NativeProgram native(p, h, o.safety);
+                    NativeProgram native(p, h, o.safety, o.optimize);
                     return native.run(data_of(mem), mem.size());
                   }});
 #endif
@@ -39,7 +39,7 @@ std::vector<Engine> make_engines() {
     list.push_back({name + "_emu", EngineKind::Emulated, arch,
                     [arch](const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem,
                            const RunOptions& o) {
-                      EmulatedProgram emu(p, h, arch, o.safety);
+                      EmulatedProgram emu(p, h, arch, o.safety, o.optimize);
                       EmuOptions eo;
                       if (o.insn_budget) eo.insn_budget = o.insn_budget;
                       return emu.run(mem, eo);

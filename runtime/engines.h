@@ -22,6 +22,10 @@ enum class EngineKind { Interp, Native, Emulated };
 struct RunOptions {
   Safety safety;
   uint64_t insn_budget = 0;  // 0: the engine's default (interpreter: none); native code has none
+  // Compiled engines: run the IR passes (CompileOptions::optimize). Off, the
+  // IR is selected as lowered, so a test's constants reach instruction
+  // selection instead of being folded away first.
+  bool optimize = true;
 };
 
 struct Engine {

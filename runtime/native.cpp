@@ -45,7 +45,7 @@ const void* NativeProgram::tail_entry() const {
   return code_.data() + *at;
 }
 
-NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers, const Safety& safety)
+NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers, const Safety& safety, bool optimize)
     : name_(p.name),
       helpers_(safety.harden().any() ? with_hardening_helpers(helpers) : helpers),
       safety_(safety),
@@ -56,6 +56,7 @@ NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers, 
   CompileOptions opts;
   opts.arch = Arch::X86_64;
   opts.harden = safety.harden();
+  opts.optimize = optimize;
   image_ = compile(p, helpers_, opts).image;
   code_ = ExecMemory(image_.text);
 }

@@ -1,6 +1,7 @@
 // Runs a program on chosen engines and on the interpreter over the same
-// patterned buffer, and expects the same r0 and the same buffer: the check
-// behind the operand grids and the per-backend execution tests.
+// patterned buffer, and expects the same r0 and the same buffer, with and
+// without the IR passes: the check behind the operand grids and the
+// per-backend execution tests.
 #pragma once
 
 #include <algorithm>
@@ -26,21 +27,27 @@ inline void expect_same_as_interpreter(const std::string& source, size_t mem_siz
   for (size_t k = 0; k < mem_size; ++k) pattern[k] = uint8_t(k * 37 + 11);
   std::vector<uint8_t> mem_i = pattern;
   const uint64_t expected = rt::interpret(p, helpers, mem_i.empty() ? nullptr : mem_i.data(), mem_i.size());
-  for (const rt::Engine& e : rt::engines()) {
-    if (e.kind == rt::EngineKind::Interp || !which(e)) continue;
-    std::vector<uint8_t> mem_e = pattern;
-    EXPECT_EQ(e.run(p, helpers, mem_e), expected) << e.name << ": " << what;
-    for (size_t k = 0; k < mem_size; k += 8) {
-      uint64_t got = 0, want = 0;
-      std::memcpy(&got, &mem_e[k], std::min<size_t>(8, mem_size - k));
-      std::memcpy(&want, &mem_i[k], std::min<size_t>(8, mem_size - k));
-      if (got != want) {
-        ADD_FAILURE() << e.name << ": " << what << ": memory differs at result " << k / 8
-                      << fmt::format(": {:#x}, interpreter {:#x}", got, want);
-        break;
+  // With the IR passes (a JIT compile) and without: operands built from
+  // constants would otherwise be folded before instruction selection.
+  for (const bool optimize : {true, false})
+    for (const rt::Engine& e : rt::engines()) {
+      if (e.kind == rt::EngineKind::Interp || !which(e)) continue;
+      const std::string name = e.name + (optimize ? "" : " (IR passes off)");
+      rt::RunOptions o;
+      o.optimize = optimize;
+      std::vector<uint8_t> mem_e = pattern;
+      EXPECT_EQ(e.run(p, helpers, mem_e, o), expected) << name << ": " << what;
+      for (size_t k = 0; k < mem_size; k += 8) {
+        uint64_t got = 0, want = 0;
+        std::memcpy(&got, &mem_e[k], std::min<size_t>(8, mem_size - k));
+        std::memcpy(&want, &mem_i[k], std::min<size_t>(8, mem_size - k));
+        if (got != want) {
+          ADD_FAILURE() << name << ": " << what << ": memory differs at result " << k / 8
+                        << fmt::format(": {:#x}, interpreter {:#x}", got, want);
+          break;
+        }
       }
     }
-  }
 }
 
 // The emulated engine of one architecture.

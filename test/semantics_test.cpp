@@ -93,12 +93,20 @@ const Case kCases[] = {
 
 class Semantics : public testing::TestWithParam<std::tuple<size_t, size_t>> {};
 
+// Each case with the IR passes (what a JIT compile does) and without them:
+// most cases are constants, which the passes fold before instruction
+// selection would see them.
 TEST_P(Semantics, SameResultOnEveryEngine) {
   const Case& c = kCases[std::get<0>(GetParam())];
   const Engine& e = engines()[std::get<1>(GetParam())];
   rt::HelperTable helpers = rt::HelperTable::conformance();
-  std::vector<uint8_t> mem;
-  EXPECT_EQ(e.run(bpf::assemble(c.source, c.name), helpers, mem), c.expected) << c.source;
+  for (const bool optimize : {true, false}) {
+    std::vector<uint8_t> mem;
+    rt::RunOptions o;
+    o.optimize = optimize;
+    EXPECT_EQ(e.run(bpf::assemble(c.source, c.name), helpers, mem, o), c.expected)
+        << c.source << (optimize ? "" : "\n(without the IR passes)");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
