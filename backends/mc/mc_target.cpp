@@ -36,12 +36,22 @@ McTarget::McTarget(const TargetSpec& spec) : triple_(spec.triple) {
 }
 
 const McTarget& McTarget::get(const TargetSpec& spec) {
+  // The target this thread asked for last: every compile asks, and this
+  // answers without the lock or building a key.
+  struct Last {
+    std::string triple, cpu, features;
+    const McTarget* target = nullptr;
+  };
+  thread_local Last last;
+  if (last.target && last.triple == spec.triple && last.cpu == spec.cpu && last.features == spec.features)
+    return *last.target;
   static std::mutex mu;
   static std::map<std::string, std::unique_ptr<McTarget>> cache;
   std::lock_guard<std::mutex> lock(mu);
   std::string key = std::string(spec.triple) + '|' + spec.cpu + '|' + spec.features;
   auto& slot = cache[key];
   if (!slot) slot = std::make_unique<McTarget>(spec);
+  last = {spec.triple, spec.cpu, spec.features, slot.get()};
   return *slot;
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include <llvm/ADT/SmallVector.h>
+
 #include "backends/isel.h"
 #include "backends/native_abi.h"
 #include "backends/mc/inst.h"
@@ -100,7 +102,7 @@ class X86ISel final : public backend::ISel {
   unsigned reg(NReg r, int width) const;
 
   const Tables& t_ = tables();
-  std::vector<NReg> saved_;  // this function's callee-saved pushes, in order (abi.cpp)
+  llvm::SmallVector<NReg, 5> saved_;  // this function's callee-saved pushes, in order (abi.cpp)
 };
 
 inline NReg native(uint8_t ir_reg) {
