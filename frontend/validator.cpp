@@ -141,6 +141,7 @@ class Validator {
   void run() {
     if (n_ == 0) throw Error(p_.name.empty() ? "<program>" : p_.name, "empty program");
     second_half_.assign(n_, 0);
+    sites_.reserve(n_);  // at most one per slot: one allocation, not a growth series
     bool has_exit = false;
     for (size_t i = 0; i < n_; i += slot_count(p_.insns[i])) {
       const Insn& in = p_.insns[i];
@@ -312,27 +313,37 @@ class Validator {
     auto function_of = [&](size_t insn) {
       return size_t(std::upper_bound(starts.begin(), starts.end(), insn) - starts.begin()) - 1;
     };
-    struct Call { size_t site, callee; };
-    std::vector<std::vector<Call>> calls(nf);
-    for (const Site& s : sites_)
-      if (s.call) calls[function_of(s.at)].push_back({s.at, function_of(size_t(s.target))});
+    // sites_ is in instruction order and functions are contiguous, so the
+    // calls of function f are the call sites in sites_[first[f], first[f + 1]).
     enum State : uint8_t { Unvisited, Active, Done };
-    std::vector<State> state(nf, Unvisited);
-    std::vector<int> depth(nf, 1);  // frames on the deepest path starting here
+    struct Node {
+      size_t first = 0;  // its first site
+      State state = Unvisited;
+      int depth = 1;     // frames on the deepest path starting here
+    };
+    std::vector<Node> node(nf + 1);
+    for (size_t f = 0, k = 0; f <= nf; ++f) {
+      const size_t begin = f < nf ? starts[f] : n_;
+      while (k < sites_.size() && sites_[k].at < begin) ++k;
+      node[f].first = k;
+    }
     auto visit = [&](auto& self, size_t f) -> void {
-      state[f] = Active;
-      for (const Call& c : calls[f]) {
-        if (state[c.callee] == Active)
-          fail(c.site, fmt::format("recursive call to the function at {}", starts[c.callee]));
-        if (state[c.callee] == Unvisited) self(self, c.callee);
-        depth[f] = std::max(depth[f], depth[c.callee] + 1);
-        if (depth[f] > kMaxCallDepth)
-          fail(c.site, fmt::format("call depth exceeds {} frames", kMaxCallDepth));
+      node[f].state = Active;
+      for (size_t k = node[f].first; k < node[f + 1].first; ++k) {
+        const Site& c = sites_[k];
+        if (!c.call) continue;
+        const size_t callee = function_of(size_t(c.target));
+        if (node[callee].state == Active)
+          fail(c.at, fmt::format("recursive call to the function at {}", starts[callee]));
+        if (node[callee].state == Unvisited) self(self, callee);
+        node[f].depth = std::max(node[f].depth, node[callee].depth + 1);
+        if (node[f].depth > kMaxCallDepth)
+          fail(c.at, fmt::format("call depth exceeds {} frames", kMaxCallDepth));
       }
-      state[f] = Done;
+      node[f].state = Done;
     };
     for (size_t f = 0; f < nf; ++f)
-      if (state[f] == Unvisited) visit(visit, f);
+      if (node[f].state == Unvisited) visit(visit, f);
   }
 
   const Program& p_;
