@@ -1,7 +1,6 @@
 // The liveness analysis of ir/liveness.h.
 #include "ir/liveness.h"
 
-
 namespace sb::ir {
 
 std::vector<RegSet> label_live_in(const Function& fn) {
@@ -11,13 +10,14 @@ std::vector<RegSet> label_live_in(const Function& fn) {
   return label_in;
 }
 
-Liveness liveness(const Function& fn) {
-  Liveness l{std::vector<RegSet>(fn.code.size() + 1, 0), std::vector<RegSet>(fn.code.size(), 0), label_live_in(fn)};
-  live_sweep(fn, l.label_in, [&](size_t k, RegSet out, const Effects& fx) {
-    l.out[k] = out;
-    return l.in[k] = live_in(out, fx);
+std::vector<RegSet> live_out(const Function& fn) {
+  std::vector<RegSet> label_in = label_live_in(fn);
+  std::vector<RegSet> out(fn.code.size(), 0);
+  live_sweep(fn, label_in, [&](size_t k, RegSet after, const Effects& fx) {
+    out[k] = after;
+    return live_in(after, fx);
   });
-  return l;
+  return out;
 }
 
 }  // namespace sb::ir

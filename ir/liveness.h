@@ -78,7 +78,6 @@ inline Effects effects(const Inst& i) {
   return e;
 }
 
-
 // What is live before an instruction, given what is live after it.
 inline RegSet live_in(RegSet out, const Effects& fx) { return RegSet(fx.uses | (out & ~fx.defs)); }
 
@@ -115,11 +114,7 @@ bool live_sweep(const Function& fn, std::vector<RegSet>& label_in, At&& at) {
 // The live-in of every label, at the fixed point.
 std::vector<RegSet> label_live_in(const Function& fn);
 
-struct Liveness {
-  std::vector<RegSet> in;        // in[n]: live just before fn.code[n]; in[size]: nothing
-  std::vector<RegSet> out;       // out[n]: live just after fn.code[n]
-  std::vector<RegSet> label_in;  // label_in[L]: live at label L
-};
-Liveness liveness(const Function& fn);
+// live_out(fn)[n]: what is live just after fn.code[n].
+std::vector<RegSet> live_out(const Function& fn);
 
 }  // namespace sb::ir

@@ -167,6 +167,12 @@ AddrExpr defined_expr(const Inst& i, const AddrExpr* e) {
   }
 }
 
+// Whether the target's addresses scale an index by 2^scale for an access
+// of `size` bytes.
+bool scale_allowed(const AddressModes& modes, unsigned scale, unsigned size) {
+  return scale <= modes.max_scale || (modes.size_scale && (1u << scale) == size);
+}
+
 // Puts `e` into the address of load/store `i` (base register `base`) if
 // the target encodes it; returns whether it did.
 bool fold_into(Inst& i, uint8_t& base, const AddrExpr& e, const AddressModes& modes) {
@@ -180,8 +186,7 @@ bool fold_into(Inst& i, uint8_t& base, const AddrExpr& e, const AddressModes& mo
     // base + off: worth it when the target encodes off in the instruction.
     if (off != i.off && (off < modes.min_off || off > modes.max_off)) return false;
   } else {
-    const bool scale_ok = a.scale <= modes.max_scale || (modes.size_scale && (1u << a.scale) == i.size);
-    if (!modes.index || !scale_ok || (off != 0 && !modes.index_with_off)) return false;
+    if (!modes.index || !scale_allowed(modes, a.scale, i.size) || (off != 0 && !modes.index_with_off)) return false;
     if (off != 0 && (off < modes.min_off || off > modes.max_off)) return false;
     i.index = a.index, i.scale = a.scale;
   }
@@ -267,6 +272,8 @@ void propagate_constants(Function& fn) {
   RegSet known = 0;  // the registers whose value[] holds
   uint64_t value[kNumRegs] = {};
   auto forget = [&](RegSet regs) { known &= RegSet(~regs); };
+  // Only BPF registers: the hidden scratch ones carry blinded constants.
+  auto constant = [&](uint8_t r) { return r < kAX && (known & reg_bit(r)); };
   for (Inst& i : fn.code) {
     const Form form = op_form(i.op);
     if (form == Form::Label || form == Form::Jump || form == Form::Term) {
@@ -274,8 +281,6 @@ void propagate_constants(Function& fn) {
       continue;
     }
     const bool takes_b = form == Form::Alu || form == Form::Branch || form == Form::Store;
-    // Only BPF registers: the hidden scratch ones carry blinded constants.
-    auto constant = [&](uint8_t r) { return r < kAX && (known & reg_bit(r)); };
     if (form == Form::Branch && !i.k && constant(i.dst) && !constant(i.src)) {
       // c > x is x < c, whose constant can be an immediate.
       if (as_operand(i, value[i.dst])) std::swap(i.dst, i.src), i.cc = mirrored(i.cc);
@@ -414,7 +419,7 @@ void remove_dead_code(Function& fn) {
 void fold_index_shift(Function& fn, const AddressModes& modes) {
   // Liveness only once a candidate shows up (most functions have none);
   // removals only make less live, so one analysis serves the whole pass.
-  std::optional<Liveness> l;
+  std::optional<std::vector<RegSet>> out;
   std::vector<Inst>& code = fn.code;
   std::vector<bool> dead;
   for (size_t k = 0; k < code.size(); ++k) {
@@ -434,16 +439,15 @@ void fold_index_shift(Function& fn, const AddressModes& modes) {
       if (f == Form::Label || f == Form::Branch || f == Form::Jump || f == Form::Call || f == Form::Term) break;
       const Effects fx = effects(i);
       if (!((fx.uses | fx.defs) & reg_bit(x))) continue;
-      const bool scale_ok = i.k && i.imm >= 1 && i.imm <= 3 &&
-                            (i.imm <= modes.max_scale || (modes.size_scale && (1u << i.imm) == access.size));
+      const bool scale_ok = i.k && i.imm >= 1 && i.imm <= 3 && scale_allowed(modes, unsigned(i.imm), access.size);
       if (i.op == Op::Shl && i.width == 64 && i.dst == x && scale_ok) shift = j;
       break;
     }
     if (shift == k) continue;
     // x must be dead after the access (or be the loaded register).
     if (!(form == Form::Load && access.dst == x)) {
-      if (!l) l = liveness(fn);
-      if (l->out[k] & reg_bit(x)) continue;
+      if (!out) out = live_out(fn);
+      if ((*out)[k] & reg_bit(x)) continue;
     }
     if (dead.empty()) dead.assign(code.size(), false);
     dead[shift] = true;
