@@ -137,7 +137,7 @@ mc::CodeImage compile_object(const bpf::Program& p, const rt::HelperTable& helpe
                              const ObjectOptions& opts) {
   ir::Module m = to_ir(p, helpers);
   link_symbols(m, opts.name, helpers, links, p.name);
-  ir::verify(m);
+  ir::check(m);
   const backend::TargetDesc& target = backend::target_for(opts.arch);
   mc::Emitter out(mc::McTarget::get(target.spec), opts.output);
   backend::CodegenOptions copts;  // no helper addresses: every call is by symbol

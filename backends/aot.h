@@ -48,7 +48,7 @@
 #include "backends/mc/emitter.h"
 #include "frontend/elf_loader.h"
 #include "ir/ir.h"
-#include "runtime/helpers.h"
+#include "runtime/helpers/helpers.h"
 
 namespace sb::aot {
 

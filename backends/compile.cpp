@@ -10,10 +10,10 @@ namespace sb {
 
 namespace {
 // The IR after a pass (ir/passes.h, ir/harden.h): checked in the builds
-// the tests run (CMake SPRINGBOARD_VERIFY_PASSES), trusted in Release.
-void verify_pass_output([[maybe_unused]] const ir::Module& m) {
-#if SPRINGBOARD_VERIFY_PASSES
-  ir::verify(m);
+// the tests run (CMake SPRINGBOARD_CHECK_PASSES), trusted in Release.
+void check_pass_output([[maybe_unused]] const ir::Module& m) {
+#if SPRINGBOARD_CHECK_PASSES
+  ir::check(m);
 #endif
 }
 }  // namespace
@@ -26,10 +26,10 @@ ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool opt
   for (const rt::Helper& h : helpers.all())
     if (!ir::is_reserved_helper(h.id)) lopts.helpers.push_back({h.id, h.unwind_on_zero, h.tail_call});
   ir::Module m = bpf::lower(p, lopts);
-  ir::verify(m);
+  ir::check(m);
   if (optimize) {
     ir::optimize(m);
-    verify_pass_output(m);
+    check_pass_output(m);
   }
   return m;
 }
@@ -40,7 +40,7 @@ namespace {
 void prepare(ir::Module& m, const backend::TargetDesc& target, const CompileOptions& opts) {
   if (!opts.optimize) return;
   ir::optimize_for_target(m, target.addressing);
-  verify_pass_output(m);
+  check_pass_output(m);
 }
 
 mc::CodeImage select(const ir::Module& m, const backend::TargetDesc& target, const CompileOptions& opts) {
@@ -66,7 +66,7 @@ Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const
   c.ir = to_ir(p, helpers, opts.optimize);
   if (opts.harden.any()) {
     ir::harden(c.ir, opts.harden);
-    verify_pass_output(c.ir);
+    check_pass_output(c.ir);
   }
   CompileOptions o = opts;
   if (!o.helper_address) {

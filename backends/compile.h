@@ -1,11 +1,11 @@
 // The compile pipeline, in order (design example 10):
 //
-//   bytes ──decode──▶ bpf::Program ──validate──▶ ──lower──▶ ir::Module ──verify──▶
-//     ──optimize──▶ ──verify──▶ (harden ──verify──▶) ──target passes──▶ ──select (backends/<arch>/isel.cpp + abi.cpp)──▶
+//   bytes ──decode──▶ bpf::Program ──validate──▶ ──lower──▶ ir::Module ──check──▶
+//     ──optimize──▶ ──check──▶ (harden ──check──▶) ──target passes──▶ ──select (backends/<arch>/isel.cpp + abi.cpp)──▶
 //     MCInsts ──LLVM MC assembler──▶ machine code bytes | assembly text | ELF relocatable object
 //
 // decode: frontend/decoder.cpp      validate: frontend/validator.cpp
-// lower:  frontend/lower.cpp        verify:   ir/verifier.cpp
+// lower:  frontend/lower.cpp        check:    ir/check.cpp (IR well-formedness)
 // optimize: ir/passes.cpp (target-independent rewrites)
 // target passes: ir/passes.cpp optimize_for_target, with the target's
 //         addressing modes (TargetDesc::addressing)
@@ -22,7 +22,7 @@
 #include "frontend/bpf.h"
 #include "ir/harden.h"
 #include "ir/ir.h"
-#include "runtime/helpers.h"
+#include "runtime/helpers/helpers.h"
 
 namespace sb {
 

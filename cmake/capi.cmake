@@ -1,5 +1,5 @@
 # The embeddable API: libspringboard.so, built from the C API
-# (runtime/capi.cpp) over the internal static library, exporting only the
+# (runtime/api/capi.cpp) over the internal static library, exporting only the
 # sb_* functions (springboard.map); and its installation with a CMake
 # package (find_package(springboard) -> springboard::springboard) and a
 # pkg-config file (springboard.pc), both relocatable. The library's own
@@ -8,7 +8,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-add_library(springboard_shared SHARED runtime/capi.cpp)
+add_library(springboard_shared SHARED runtime/api/capi.cpp)
 set_target_properties(springboard_shared PROPERTIES
   OUTPUT_NAME springboard EXPORT_NAME springboard
   VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}
@@ -18,12 +18,12 @@ target_link_libraries(springboard_shared PRIVATE springboard)
 target_link_options(springboard_shared PRIVATE
   -Wl,--version-script=${CMAKE_SOURCE_DIR}/cmake/springboard.map -Wl,--no-undefined)
 target_include_directories(springboard_shared INTERFACE
-  $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/runtime> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/runtime/api> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 add_library(springboard::springboard ALIAS springboard_shared)
 
 install(TARGETS springboard_shared EXPORT springboardTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(FILES runtime/springboard.h runtime/springboard.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES runtime/api/springboard.h runtime/api/springboard.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS springboard-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 set(sb_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/springboard)

@@ -66,7 +66,7 @@ Description parse_description(std::string_view json, const std::string& file,
 Description read_description(const std::string& path);
 
 // The addresses a trampoline calls, chosen by whoever places it in memory
-// (runtime/trampoline.cpp in this process; the emulator in a guest).
+// (runtime/hook/trampoline.cpp in this process; the emulator in a guest).
 struct Bindings {
   uint64_t ip = 0;          // the target's address, for the ip argument
   uint64_t original = 0;    // code that runs the original function

@@ -35,7 +35,7 @@
 // The fast path of a check compares the address with the stack region,
 // the memory range and a one-entry cache of the host range last matched,
 // in a handful of instructions; only other addresses call the
-// check-access helper (the runtime's, runtime/hardening.h), which
+// check-access helper (the runtime's, runtime/exec/hardening.h), which
 // searches the host ranges, refills the cache and records a fault.
 #pragma once
 

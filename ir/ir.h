@@ -11,7 +11,7 @@
 // prologue spills to frame slots. So frame and call logic is written once
 // and backends only select instructions and supply their calling convention.
 //
-// TailCall (bpf_tail_call, runtime/tail_call.h) calls its helper like Call,
+// TailCall (bpf_tail_call, runtime/helpers/tail_call.h) calls its helper like Call,
 // keeping r1; a non-zero result is the target program's tail entry (after
 // its prologue's register saves): the native stack is reset to the entry
 // frame as the entry's prologue left it after those saves, and control
@@ -224,7 +224,7 @@ struct Module {
 };
 
 // Table lookups generated from the X-macros above. op_form is inline: the
-// verifier and every instruction selector ask it for each instruction.
+// well-formedness check and every instruction selector ask it for each instruction.
 inline constexpr Form kOpForms[] = {
 #define SB_IR_ROW(name, text, form, meaning) form,
     SB_IR_OPS(SB_IR_ROW)
@@ -292,10 +292,10 @@ std::string print(const Inst& inst);
 std::string print(const Function& fn);
 std::string print(const Module& m);
 
-// Verifier (ir/verifier.cpp), run between stages: registers in range, r10
+// Well-formedness check (ir/check.cpp), run between stages: registers in range, r10
 // never written, widths and sizes legal, labels defined once and every
 // target defined, call targets exist, last instruction a terminator.
 // Throws sb::Error naming the function and instruction index.
-void verify(const Module& m);
+void check(const Module& m);
 
 }  // namespace sb::ir

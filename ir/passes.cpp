@@ -226,7 +226,7 @@ std::optional<int64_t> as_operand(const Inst& i, uint64_t v) {
 }
 
 // The value an ALU operation leaves, when both operands are known. Not
-// shared with runtime/interpreter.cpp on purpose: the interpreter is the
+// shared with runtime/exec/interpreter.cpp on purpose: the interpreter is the
 // independent reference that the differential tests hold the passes to.
 std::optional<uint64_t> evaluate(const Inst& i, uint64_t a, uint64_t b) {
   const bool wide = i.width == 64;

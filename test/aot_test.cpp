@@ -26,7 +26,7 @@
 #include "frontend/assembler.h"
 #include "frontend/conformance_file.h"
 #include "ir/diag.h"
-#include "runtime/std_helpers.h"
+#include "runtime/helpers/std_helpers.h"
 #include "test/corpus.h"
 #include "test/engines.h"
 

@@ -21,8 +21,8 @@
 #include "backends/mc/disasm.h"
 #include "frontend/assembler.h"
 #include "ir/diag.h"
-#include "runtime/emulator.h"
-#include "runtime/interpreter.h"
+#include "runtime/exec/emulator.h"
+#include "runtime/exec/interpreter.h"
 #include "test/compare.h"
 
 namespace sb::test {
@@ -376,7 +376,7 @@ TEST(Arm64Exec, LargeFramesFromIr) {
   callee.code = {store_imm(8, kFP, -512, 100), load(8, false, 0, kFP, -512), alu_imm(Op::Mov, 64, 6, 77), Inst{}};
   callee.code[3].op = Op::Exit;
   m.functions = {main_fn, callee};
-  verify(m);
+  check(m);
   CompileOptions opts;
   opts.arch = Arch::Arm64;
   const mc::CodeImage image = generate(m, opts);
@@ -463,8 +463,8 @@ TEST(Arm64Exec, NativeSignatureSpillAndCallSig) {
   call.off = sig.spill_off;
   a.functions[0].code.push_back(call);
   a.functions[0].code.push_back(op(Op::Exit));
-  verify(a);
-  verify(b);
+  check(a);
+  check(b);
   CompileOptions opts;
   opts.arch = Arch::Arm64;
   const mc::CodeImage image_a = generate(a, opts), image_b = generate(b, opts);

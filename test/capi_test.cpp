@@ -1,4 +1,4 @@
-// The C API (runtime/springboard.h) and its C++ wrapper (springboard.hpp),
+// The C API (runtime/api/springboard.h) and its C++ wrapper (springboard.hpp),
 // linked through the shared library as installed users link it: status
 // codes and messages for bad bytecode, assembly, ELF objects, engine names
 // and NULL handles; helpers, maps, statistics, machine code; every engine
@@ -16,8 +16,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "runtime/springboard.h"
-#include "runtime/springboard.hpp"
+#include "runtime/api/springboard.h"
+#include "runtime/api/springboard.hpp"
 
 namespace {
 

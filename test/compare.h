@@ -14,8 +14,8 @@
 #include <gtest/gtest.h>
 
 #include "frontend/assembler.h"
-#include "runtime/engines.h"
-#include "runtime/interpreter.h"
+#include "runtime/exec/engines.h"
+#include "runtime/exec/interpreter.h"
 
 namespace sb::test {
 

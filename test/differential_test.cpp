@@ -1,5 +1,5 @@
 // Differential testing: seeded random programs (test/random_program.h) run
-// on every engine of runtime/engines.cpp and compared with the reference
+// on every engine of runtime/exec/engines.cpp and compared with the reference
 // interpreter: r0 (or the fact of an error) and the final input buffer,
 // each engine on its own copy of the buffer. One test per engine, so
 // `ctest -L differential` runs them in parallel and a failure names the
@@ -36,9 +36,9 @@
 #include "frontend/validator.h"
 #include "ir/diag.h"
 #include "frontend/assembler.h"
-#include "runtime/interpreter.h"
-#include "runtime/std_helpers.h"
-#include "runtime/tail_call.h"
+#include "runtime/exec/interpreter.h"
+#include "runtime/helpers/std_helpers.h"
+#include "runtime/helpers/tail_call.h"
 #include "test/engines.h"
 #include "test/kernel_oracle.h"
 #include "test/random_program.h"
@@ -653,7 +653,7 @@ TEST(KernelOracle, MatchesInterpreterLow32) {
 
 // The tail-call limit, against the kernel: one program, counting its runs
 // in an array map and tail-calling itself, runs as often on every engine
-// as in the kernel: 1 + 33 times (MAX_TAIL_CALL_CNT, runtime/tail_call.h).
+// as in the kernel: 1 + 33 times (MAX_TAIL_CALL_CNT, runtime/helpers/tail_call.h).
 TEST(KernelOracle, SelfTailCallRunsAsOftenAsInTheKernel) {
   if (std::optional<std::string> why = kernel_unavailable()) GTEST_SKIP() << *why;
   const char* source = R"(

@@ -1,6 +1,6 @@
 // Real programs: the BPF C sources in test/programs, compiled at build time
 // by `clang -O2 -g -target bpf -c`, loaded from their ELF objects and run on
-// every engine (runtime/engines.h). Per program and engine: r0, memory,
+// every engine (runtime/exec/engines.h). Per program and engine: r0, memory,
 // every map's contents, the ring buffer records and the trace output equal
 // the interpreter's, and match values computed here.
 //
@@ -25,9 +25,9 @@
 #include "frontend/elf_loader.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
-#include "runtime/maps.h"
-#include "runtime/std_helpers.h"
-#include "runtime/tail_call.h"
+#include "runtime/maps/maps.h"
+#include "runtime/helpers/std_helpers.h"
+#include "runtime/helpers/tail_call.h"
 #include "test/engines.h"
 
 namespace sb::test {

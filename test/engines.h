@@ -1,7 +1,7 @@
-// The tests use the runtime's list of engines (runtime/engines.h).
+// The tests use the runtime's list of engines (runtime/exec/engines.h).
 #pragma once
 
-#include "runtime/engines.h"
+#include "runtime/exec/engines.h"
 
 namespace sb::test {
 using rt::Engine;

@@ -34,7 +34,7 @@
 
 #include "backends/aot.h"
 #include "backends/compile.h"
-#include "runtime/tail_call.h"
+#include "runtime/helpers/tail_call.h"
 #include "backends/mc/disasm.h"
 #include "frontend/assembler.h"
 #include "frontend/trampoline.h"
@@ -103,7 +103,7 @@ std::map<std::string, std::string> generate_all(const bpf::Program& p, bool opti
 std::map<std::string, std::string> generate_trampoline(const std::string& json, const std::string& file) {
   const tramp::Description d = tramp::parse_description(json, file);
   ir::Module m = tramp::lower(d, tramp::placeholder_bindings(d));
-  ir::verify(m);
+  ir::check(m);
   std::map<std::string, std::string> out;
   out["ir"] = ir::print(m);
   for (const backend::TargetDesc* t : backend::targets()) {

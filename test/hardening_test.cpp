@@ -1,4 +1,4 @@
-// The hardening modes (ir/harden.h, runtime/hardening.h) on every engine:
+// The hardening modes (ir/harden.h, runtime/exec/hardening.h) on every engine:
 // bounds checks let valid accesses through and end invalid ones with the
 // same error everywhere; constant blinding keeps results and hides every
 // immediate from the machine code; a time budget stops a program that
@@ -14,7 +14,7 @@
 #include "frontend/assembler.h"
 #include "ir/diag.h"
 #include "ir/harden.h"
-#include "runtime/std_helpers.h"
+#include "runtime/helpers/std_helpers.h"
 #include "test/engines.h"
 
 namespace sb::test {

@@ -1,4 +1,4 @@
-// Entry hooks of arm64 and riscv64 functions (runtime/hook_guest.h), run in
+// Entry hooks of arm64 and riscv64 functions (runtime/hook/hook_guest.h), run in
 // Unicorn: functions whose first instructions are PC-relative (adrp, adr,
 // ldr literal, cbz, tbnz, b.cond, b, bl; auipc, jal, B-type branches,
 // compressed code), built here with LLVM MC at a known guest address, are
@@ -42,9 +42,9 @@
 #include "frontend/assembler.h"
 #include "frontend/trampoline.h"
 #include "ir/diag.h"
-#include "runtime/guest.h"
-#include "runtime/hook_guest.h"
-#include "runtime/tramp_runtime.h"
+#include "runtime/exec/guest.h"
+#include "runtime/hook/hook_guest.h"
+#include "runtime/hook/tramp_runtime.h"
 
 namespace sb::test {
 namespace {
@@ -501,7 +501,7 @@ class HookedGuest {
       d.programs.push_back(std::move(p));
     }
     ir::Module m = tramp::lower(d, b);
-    ir::verify(m);
+    ir::check(m);
     g_.map_code(at, generate(m, opts).text);
   }
 

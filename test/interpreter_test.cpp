@@ -1,4 +1,4 @@
-// Tests of the reference interpreter (runtime/interpreter.cpp): one test per
+// Tests of the reference interpreter (runtime/exec/interpreter.cpp): one test per
 // semantic corner of RFC 9669 / ../shared/DESIGN.md "Semantics worth
 // knowing", with programs built from raw instruction words (no assembler),
 // then the bpf_conformance corpus.
@@ -16,8 +16,8 @@
 #include "frontend/bpf.h"
 #include "frontend/conformance_file.h"
 #include "ir/diag.h"
-#include "runtime/helpers.h"
-#include "runtime/interpreter.h"
+#include "runtime/helpers/helpers.h"
+#include "runtime/exec/interpreter.h"
 
 namespace {
 

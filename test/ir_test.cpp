@@ -1,4 +1,4 @@
-// The IR: printer text, verifier rejections, and lowering of the bytecode
+// The IR: printer text, well-formedness rejections, and lowering of the bytecode
 // encodings that carry two meanings.
 #include <gtest/gtest.h>
 
@@ -62,7 +62,7 @@ ir::Inst exit_inst() {
 
 void expect_rejected(const ir::Module& m, const std::string& what) {
   try {
-    ir::verify(m);
+    ir::check(m);
     ADD_FAILURE() << "accepted; expected: " << what;
   } catch (const Error& e) {
     EXPECT_EQ(e.message(), what);
@@ -75,18 +75,18 @@ TEST(IrVerifier, RejectsMalformedModules) {
   expect_rejected(one_function({ir::jump(0), exit_inst()}, 1), "target L0 is not defined exactly once");
   expect_rejected(one_function({ir::alu_imm(ir::Op::Add, 16, 0, 1), exit_inst()}), "width must be 32 or 64");
   expect_rejected(one_function({ir::alu_imm(ir::Op::Mov, 64, 13, 1), exit_inst()}), "register out of range");
-  ir::verify(one_function({ir::alu_imm(ir::Op::Mov, 64, ir::kAX, 1), exit_inst()}));  // r11 is ax, a pass's scratch
+  ir::check(one_function({ir::alu_imm(ir::Op::Mov, 64, ir::kAX, 1), exit_inst()}));  // r11 is ax, a pass's scratch
   ir::Inst call;
   call.op = ir::Op::CallLocal, call.target = 4;
   expect_rejected(one_function({call, exit_inst()}), "no function 4");
-  EXPECT_NO_THROW(ir::verify(one_function({ir::label(0), ir::jump(0)}, 1)));
+  EXPECT_NO_THROW(ir::check(one_function({ir::label(0), ir::jump(0)}, 1)));
 }
 
 // IR passes (ir/passes.h): the entry function of `source`, as lowered,
 // after `pass`, one instruction per line; the result must verify.
 // The entry function of `m`, which must verify, one instruction per line.
 std::string entry_code(const ir::Module& m) {
-  ir::verify(m);
+  ir::check(m);
   std::string out;
   for (const ir::Inst& i : m.functions[0].code) out += ir::print(i) + "\n";
   return out;

@@ -3,7 +3,7 @@
 // register and by immediate, over operands at every immediate boundary a
 // backend's selector knows (x86 imm8/imm32, arm64 imm12 and logical
 // immediates, riscv imm12 and LUI). Every result is stored to memory, so a
-// mismatch names its pair. Runs on each engine of runtime/engines.h against
+// mismatch names its pair. Runs on each engine of runtime/exec/engines.h against
 // the interpreter, so a new backend is covered without a line here.
 #include <cstring>
 
@@ -12,8 +12,8 @@
 
 #include "frontend/assembler.h"
 #include "ir/diag.h"
-#include "runtime/engines.h"
-#include "runtime/interpreter.h"
+#include "runtime/exec/engines.h"
+#include "runtime/exec/interpreter.h"
 #include "test/compare.h"
 
 namespace sb::test {

@@ -16,9 +16,9 @@
 #include "backends/compile.h"
 #include "backends/riscv64/riscv64.h"
 #include "frontend/assembler.h"
-#include "runtime/emulator.h"
+#include "runtime/exec/emulator.h"
 #include "ir/diag.h"
-#include "runtime/interpreter.h"
+#include "runtime/exec/interpreter.h"
 #include "test/compare.h"
 
 namespace sb::test {
@@ -222,7 +222,7 @@ TEST(Riscv64Exec, LargeFramesFromIr) {
   callee.code = {store_imm(8, kFP, -512, 100), load(8, false, 0, kFP, -512), alu_imm(Op::Mov, 64, 6, 77), Inst{}};
   callee.code[3].op = Op::Exit;
   m.functions = {main_fn, callee};
-  verify(m);
+  check(m);
   CompileOptions opts;
   opts.arch = Arch::Riscv64;
   const mc::CodeImage image = generate(m, opts);

@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "frontend/assembler.h"
-#include "runtime/exec_memory.h"
-#include "runtime/native.h"
+#include "runtime/exec/exec_memory.h"
+#include "runtime/exec/native.h"
 
 namespace sb::test {
 namespace {

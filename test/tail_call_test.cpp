@@ -1,4 +1,4 @@
-// Tail calls (helper 12, runtime/tail_call.h) on every engine: a chain
+// Tail calls (helper 12, runtime/helpers/tail_call.h) on every engine: a chain
 // through a prog array, the kernel's limit of 33, an index out of range, an
 // empty slot (which counts, as in the kernel), a tail call from a
 // subprogram, a fault in a target and a target that does not validate.
@@ -11,8 +11,8 @@
 
 #include "frontend/assembler.h"
 #include "ir/diag.h"
-#include "runtime/std_helpers.h"
-#include "runtime/tail_call.h"
+#include "runtime/helpers/std_helpers.h"
+#include "runtime/helpers/tail_call.h"
 #include "test/engines.h"
 
 namespace sb::test {

@@ -53,7 +53,7 @@ TEST(TrampolineDescription, ParsesEveryPart) {
   EXPECT_EQ(d.programs[1].cookie, ~uint64_t(0));
   EXPECT_EQ(d.of_kind(tramp::Kind::Fexit), std::vector<size_t>{2});
   ir::Module m = tramp::lower(d, tramp::placeholder_bindings(d));
-  EXPECT_NO_THROW(ir::verify(m));
+  EXPECT_NO_THROW(ir::check(m));
 }
 
 TEST(TrampolineDescription, StructLayoutFollowsC) {

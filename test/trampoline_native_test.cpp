@@ -11,8 +11,8 @@
 
 #include "frontend/assembler.h"
 #include "ir/diag.h"
-#include "runtime/hook_x86_64.h"
-#include "runtime/trampoline.h"
+#include "runtime/hook/hook_x86_64.h"
+#include "runtime/hook/trampoline.h"
 
 extern "C" {
 // noipa: the compiler must neither inline these nor specialise their callers.

@@ -1,4 +1,4 @@
-// Trampolines for every architecture, run in Unicorn (runtime/guest.h)
+// Trampolines for every architecture, run in Unicorn (runtime/exec/guest.h)
 // around target functions that the architecture's C compiler built from
 // test/trampoline/targets.c at test time: argument passing in registers and
 // on the stack (integers of every width, pointers, floats, structs), results
@@ -36,8 +36,8 @@
 #include "frontend/assembler.h"
 #include "frontend/trampoline.h"
 #include "ir/diag.h"
-#include "runtime/guest.h"
-#include "runtime/tramp_runtime.h"
+#include "runtime/exec/guest.h"
+#include "runtime/hook/tramp_runtime.h"
 #include "trampoline/targets.h"
 
 namespace sb::test {
@@ -251,7 +251,7 @@ class Harness {
       d.programs.push_back(std::move(p));
     }
     ir::Module m = tramp::lower(d, b);
-    ir::verify(m);
+    ir::check(m);
     guest_.map_code(kTrampBase, generate(m, opts).text);
   }
 

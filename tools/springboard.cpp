@@ -6,7 +6,7 @@
 //                   [--bounds-check] [--blind-constants]
 //   springboard diff PROGRAM [--mem FILE | --mem-hex HEX] [HARDENING]
 //
-// HARDENING, for untrusted programs (runtime/hardening.h): --bounds-check,
+// HARDENING, for untrusted programs (runtime/exec/hardening.h): --bounds-check,
 // --blind-constants, --time-limit-ms MS, --insn-budget N.
 //   springboard trampoline DESC.json [--arch ARCH] [--emit asm|bin|listing|ir] -o OUT
 //   springboard conformance-plugin [MEM] [--engine interp|jit]
@@ -19,7 +19,7 @@
 // (its program, and its memory unless --mem is given), one ending in .o is
 // an object from `clang -target bpf -c`: run, compile and diff take
 // --section NAME / --function NAME to choose its program, which then runs
-// with the standard helpers (runtime/std_helpers.h) and its own maps, and
+// with the standard helpers (runtime/helpers/std_helpers.h) and its own maps, and
 // its trace_printk output goes to standard error.
 // --emit obj writes a relocatable ELF object that C programs link, with
 // the program as `uint64_t NAME(void *mem, size_t len)` (backends/aot.h).
@@ -49,9 +49,9 @@
 #include "frontend/trampoline.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
-#include "runtime/engines.h"
-#include "runtime/hardening.h"
-#include "runtime/std_helpers.h"
+#include "runtime/exec/engines.h"
+#include "runtime/exec/hardening.h"
+#include "runtime/helpers/std_helpers.h"
 
 namespace {
 
@@ -138,7 +138,7 @@ struct MemoryOptions {
   void apply(Input& in) const;
 };
 
-// The hardening an untrusted program gets (runtime/hardening.h).
+// The hardening an untrusted program gets (runtime/exec/hardening.h).
 struct SafetyOptions {
   rt::RunOptions opts;
   double time_limit_ms = 0;
@@ -374,7 +374,7 @@ int main(int argc, char** argv) {
       // Standalone output: symbolic addresses an embedder patches or links.
       tramp::Bindings b = tramp::placeholder_bindings(d);
       ir::Module m = tramp::lower(d, b);
-      ir::verify(m);
+      ir::check(m);
       if (tramp_emit == "ir") {
         std::string text = ir::print(m);
         write_output(tramp_out, text.data(), text.size());

@@ -85,7 +85,7 @@ std::vector<DisasmLine> disassemble(Arch arch, std::span<const uint8_t> code, ui
     case Arch::X86_64: return with_capstone(CS_ARCH_X86, CS_MODE_64, true, code, address);
     case Arch::Arm64: return with_capstone(CS_ARCH_ARM64, CS_MODE_LITTLE_ENDIAN, false, code, address);
     case Arch::Riscv64: {
-      // The backend's spec and C: hooked functions (runtime/hook_guest.h) may be compressed.
+      // The backend's spec and C: hooked functions (runtime/hook/hook_guest.h) may be compressed.
       constexpr TargetSpec kRiscv64C = {"riscv64-unknown-linux-gnu", "generic-rv64", "+m,+a,+f,+d,+c"};
       return with_llvm(McTarget::get(kRiscv64C), code, address);
     }

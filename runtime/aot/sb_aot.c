@@ -187,7 +187,7 @@ size_t sb_ringbuf_consume(struct sb_map *m, void (*fn)(const void *, size_t, voi
   return seen;
 }
 
-/* trace_printk: the conversions of runtime/std_helpers.cpp. */
+/* trace_printk: the conversions of runtime/helpers/std_helpers.cpp. */
 enum { MAX_FORMAT = 1024, MAX_STRING = 512, MAX_ARGS = 3, MAX_LINE = 4096 };
 
 struct line {

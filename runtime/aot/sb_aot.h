@@ -10,11 +10,11 @@
  * here: the runtime has a single "CPU"), 27 ring buffer (max_entries bytes,
  * a power of two). Storage is allocated on first use.
  *
- * Helpers, by the standard table's names (runtime/std_helpers.h):
+ * Helpers, by the standard table's names (runtime/helpers/std_helpers.h):
  *   sb_helper_map_lookup_elem / map_update_elem / map_delete_elem   ids 1-3,
  *       the kernel's semantics and errors (-EEXIST, -ENOENT, -E2BIG, -EINVAL)
  *   sb_helper_trace_printk        id 6: the kernel's conversions (as
- *       runtime/std_helpers.h), each call one line to sb_trace_sink
+ *       runtime/helpers/std_helpers.h), each call one line to sb_trace_sink
  *   sb_helper_ringbuf_output / reserve / submit / discard   ids 130-133, the
  *       kernel's record format and accounting; sb_ringbuf_consume reads them
  *   sb_helper_unwind              id 5 of the conformance table: returns r1

@@ -2,13 +2,13 @@
 // are all measured in the same run, so their ratios are comparable.
 //
 //   compile/<arch>/<program>  bytes -> machine code, end to end: decode,
-//                             validate, lower, verify, select, LLVM MC encode
+//                             validate, lower, check, select, LLVM MC encode
 //                             (x86-64, arm64, riscv64; compile only). The
 //                             programs below, `synthetic100`, a generated
 //                             program of exactly 100 instruction slots, and
 //                             `empty` (mov r0, 0; exit: the fixed cost).
 //   frontend/<program>        the target-independent part of that: bytes ->
-//                             verified IR (decode, validate, lower, verify)
+//                             verified IR (decode, validate, lower, check)
 //   exec/<program>/<engine>   one run of a program over its input:
 //                               jit     Springboard's x86-64 code, natively
 //                               kernel  the Linux kernel's JIT, via
@@ -62,10 +62,10 @@
 #include "frontend/assembler.h"
 #include "frontend/decoder.h"
 #include "ir/diag.h"
-#include "runtime/interpreter.h"
-#include "runtime/maps.h"
-#include "runtime/native.h"
-#include "runtime/std_helpers.h"
+#include "runtime/exec/interpreter.h"
+#include "runtime/maps/maps.h"
+#include "runtime/exec/native.h"
+#include "runtime/helpers/std_helpers.h"
 
 #ifdef SB_HAVE_LIBBPF
 #include <bpf/bpf.h>
@@ -516,7 +516,7 @@ struct CompileRow {
       : arch(a), front_end_only(front), bytes(&b), name(std::move(n)), helpers(&h) {}
 
   Arch arch;
-  bool front_end_only;  // bytes -> verified IR, no target
+  bool front_end_only;  // bytes -> checked IR, no target
   const std::vector<uint8_t>* bytes;
   std::string name;
   const rt::HelperTable* helpers;

@@ -7,7 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include "frontend/assembler.h"
-#include "runtime/trampoline.h"
+#include "runtime/hook/trampoline.h"
 
 extern "C" __attribute__((noinline, noipa)) int64_t sb_bench_target(int64_t a, int64_t b) { return a ^ (b + 1); }
 

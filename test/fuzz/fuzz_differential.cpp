@@ -27,8 +27,8 @@
 #include "frontend/disassembler.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
-#include "runtime/interpreter.h"
-#include "runtime/native.h"
+#include "runtime/exec/interpreter.h"
+#include "runtime/exec/native.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // libFuzzer target: arbitrary text through the trampoline description
-// parser and, when it parses, the lowering to IR and the IR verifier. None
+// parser and, when it parses, the lowering to IR and the IR well-formedness check. None
 // may crash; rejections are sb::Error naming the field.
 //   tools/fuzz.sh trampoline 60
 #include <cstdint>
@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // A base directory that does not exist keeps "file" programs from reading the disk.
     sb::tramp::Description d = sb::tramp::parse_description(text, "fuzz.json", "/nonexistent-fuzz-dir");
     sb::ir::Module m = sb::tramp::lower(d, sb::tramp::placeholder_bindings(d));
-    sb::ir::verify(m);
+    sb::ir::check(m);
   } catch (const sb::Error&) {
   }
   return 0;

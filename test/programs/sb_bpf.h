@@ -2,7 +2,7 @@
 // test programs use and free of system headers (they build with nothing but
 // `clang -O2 -g -target bpf -c`): fixed-width types, SEC, the BTF map
 // macros, and the helpers of Springboard's standard table by the kernel's
-// ids (runtime/std_helpers.h).
+// ids (runtime/helpers/std_helpers.h).
 #pragma once
 
 typedef unsigned char __u8;

@@ -1,4 +1,4 @@
-/* Embedding Springboard from C (runtime/springboard.h), built against the
+/* Embedding Springboard from C (runtime/api/springboard.h), built against the
  * installed library:
  *
  *   cc capi_example.c $(pkg-config --cflags --libs springboard) -o capi_example

@@ -10,7 +10,7 @@
 
 #include "frontend/assembler.h"
 #include "ir/diag.h"
-#include "runtime/trampoline.h"
+#include "runtime/hook/trampoline.h"
 
 extern "C" __attribute__((noinline, noipa)) int64_t collatz_steps(int64_t n) {
   int64_t steps = 0;

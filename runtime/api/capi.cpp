@@ -1,0 +1,673 @@
+// The C API of runtime/api/springboard.h over the C++ library: handles own the
+// library's objects, and every entry point catches every exception and turns
+// it into an sb_status plus a message kept per VM and per calling thread.
+#include "runtime/api/springboard.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "backends/mc/disasm.h"
+#include "backends/target.h"
+#include "frontend/assembler.h"
+#include "frontend/decoder.h"
+#include "frontend/disassembler.h"
+#include "frontend/elf_loader.h"
+#include "frontend/validator.h"
+#include "ir/diag.h"
+#include "runtime/exec/emulator.h"
+#include "runtime/exec/engines.h"
+#include "runtime/exec/interpreter.h"
+#include "runtime/exec/native.h"
+#include "runtime/helpers/std_helpers.h"
+
+namespace {
+
+using namespace sb;
+
+// A failure whose status is not the calling function's default one.
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(sb_status status, const std::string& what) : std::runtime_error(what), status(status) {}
+  sb_status status;
+};
+
+struct Stats {
+  std::atomic<uint64_t> runs{0}, ns{0};
+  void add(uint64_t elapsed) {
+    runs.fetch_add(1, std::memory_order_relaxed);
+    ns.fetch_add(elapsed, std::memory_order_relaxed);
+  }
+  void read(sb_stats* out) const {
+    out->run_count = runs.load(std::memory_order_relaxed);
+    out->run_time_ns = ns.load(std::memory_order_relaxed);
+  }
+};
+
+// The helpers' context: the Environment, knowing its VM (sb_current_vm).
+class VmEnvironment final : public rt::Environment {
+ public:
+  VmEnvironment(sb_vm* vm, const rt::EnvironmentOptions& opts) : rt::Environment(opts), vm(vm) {}
+  sb_vm* const vm;
+};
+
+rt::EnvironmentOptions environment_options(const sb_vm_options* o) {
+  rt::EnvironmentOptions opts;
+  if (o) {
+    opts.num_cpus = o->num_cpus;
+    opts.prandom_seed = o->prandom_seed;
+  }
+  return opts;
+}
+
+struct Failure {
+  sb_status status = SB_OK;
+  std::string message;
+};
+constexpr size_t kMaxErrorSlots = 1024;
+
+}  // namespace
+
+struct sb_map {
+  sb_vm* vm;
+  rt::Map* map;
+};
+
+struct sb_program {
+  sb_vm* vm;
+  std::shared_ptr<const bpf::Program> program;
+  std::shared_ptr<Stats> stats;
+};
+
+struct sb_code {
+  sb_vm* vm;
+  const rt::Engine* engine;
+  std::shared_ptr<const bpf::Program> program;
+  std::shared_ptr<Stats> program_stats;
+  Stats stats;
+  std::unique_ptr<rt::NativeProgram> native;
+  std::unique_ptr<rt::EmulatedProgram> emulated;
+  std::once_flag disassembly_once;
+  std::string disassembly;
+
+  const mc::CodeImage* image() const {
+    return native ? &native->image() : emulated ? &emulated->image() : nullptr;
+  }
+};
+
+struct sb_vm {
+  explicit sb_vm(const sb_vm_options* o)
+      : env(this, environment_options(o)),
+        helpers(rt::standard_helpers(env)),
+        timing(!o || !(o->flags & SB_VM_NO_TIMING)) {}
+
+  VmEnvironment env;
+  rt::HelperTable helpers;
+  const bool timing;
+  void* user_data = nullptr;
+  std::string trace;
+
+  // Destroyed before env and helpers, which they refer to.
+  std::mutex mutex;  // the handle lists
+  std::vector<std::unique_ptr<sb_program>> programs;
+  std::vector<std::unique_ptr<sb_code>> codes;
+  std::unordered_map<const rt::Map*, std::unique_ptr<sb_map>> maps;
+
+  mutable std::mutex errors_mutex;
+  mutable std::unordered_map<std::thread::id, Failure> errors;
+
+  sb_map* wrap(rt::Map* m) {
+    std::lock_guard lock(mutex);
+    auto& slot = maps[m];
+    if (!slot) slot.reset(new sb_map{this, m});
+    return slot.get();
+  }
+  template <typename T>
+  T* keep(std::vector<std::unique_ptr<T>>& list, std::unique_ptr<T> item) {
+    std::lock_guard lock(mutex);
+    list.push_back(std::move(item));
+    return list.back().get();
+  }
+  template <typename T>
+  void drop(std::vector<std::unique_ptr<T>>& list, const T* item) {
+    std::lock_guard lock(mutex);
+    auto it = std::find_if(list.begin(), list.end(), [&](const auto& p) { return p.get() == item; });
+    if (it != list.end()) list.erase(it);
+  }
+};
+
+namespace {
+
+sb_status fail(const sb_vm* vm, sb_status status, const char* message) noexcept {
+  if (!vm) return status;
+  try {
+    std::lock_guard lock(vm->errors_mutex);
+    // Threads come and go: keep the slots of a bounded number of them.
+    if (vm->errors.size() >= kMaxErrorSlots) vm->errors.clear();
+    Failure& f = vm->errors[std::this_thread::get_id()];
+    f.status = status;
+    f.message = message;
+  } catch (...) {
+    // No room for the message: the status still says what happened.
+  }
+  return status;
+}
+
+// Runs `f` (returning sb_status); an sb::Error becomes `category`.
+template <typename F>
+sb_status guarded(const sb_vm* vm, sb_status category, F&& f) noexcept {
+  try {
+    return f();
+  } catch (const ApiError& e) {
+    return fail(vm, e.status, e.what());
+  } catch (const Error& e) {
+    return fail(vm, category, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(vm, SB_ERR_NO_MEMORY, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(vm, SB_ERR_INTERNAL, e.what());
+  } catch (...) {
+    return fail(vm, SB_ERR_INTERNAL, "unknown exception");
+  }
+}
+
+void require(const void* p, const char* function, const char* argument) {
+  if (!p) throw ApiError(SB_ERR_NULL, fmt::format("{}: {} is NULL", function, argument));
+}
+
+std::string name_or(const char* name, const char* fallback) { return name && *name ? name : fallback; }
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ApiError(SB_ERR_IO, path + ": cannot open file");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw ApiError(SB_ERR_IO, path + ": read failed");
+  return bytes;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// Structural checks at load time; helper ids wait for the compile.
+sb_program* add_program(sb_vm* vm, bpf::Program p, sb_program** out) {
+  bpf::validate(p);
+  auto prog = std::make_unique<sb_program>();
+  prog->vm = vm;
+  prog->program = std::make_shared<const bpf::Program>(std::move(p));
+  prog->stats = std::make_shared<Stats>();
+  return *out = vm->keep(vm->programs, std::move(prog));
+}
+
+sb_status load_elf(sb_vm* vm, const std::string& name, std::span<const uint8_t> bytes, const char* section,
+                   const char* function, sb_program** out) {
+  bpf::ElfSelection which{name_or(section, ""), name_or(function, "")};
+  bpf::ElfProgram elf = vm->env.load_elf(bytes, name, which);
+  return guarded(vm, SB_ERR_BAD_PROGRAM, [&] {
+    add_program(vm, std::move(elf.program), out);
+    return SB_OK;
+  });
+}
+
+// Every name sb_program_compile knows, built or not, so that a known but
+// absent engine is SB_ERR_UNAVAILABLE rather than unknown.
+constexpr std::string_view kKnownEngines[] = {"interp",    "jit",     "x86_64_native", "x86_64_emu",
+                                              "arm64_emu", "riscv64_emu", "x86-64",     "x86_64",
+                                              "arm64",     "aarch64", "riscv64"};
+
+const rt::Engine& resolve_engine(std::string_view name) {
+  for (const rt::Engine& e : rt::engines())
+    if (e.name == name) return e;
+  const rt::Engine* found = nullptr;
+  if (name == "jit") {
+    found = rt::find_engine(rt::EngineKind::Native, Arch::X86_64);
+  } else if (const backend::TargetDesc* t = backend::find_target(name)) {
+    found = rt::find_engine(rt::EngineKind::Native, t->arch);
+    if (!found) found = rt::find_engine(rt::EngineKind::Emulated, t->arch);
+  }
+  if (found) return *found;
+  std::string names;
+  for (const rt::Engine& e : rt::engines()) names += (names.empty() ? "" : ", ") + e.name;
+  const bool known = std::find(std::begin(kKnownEngines), std::end(kKnownEngines), name) != std::end(kKnownEngines);
+  if (known)
+    throw ApiError(SB_ERR_UNAVAILABLE,
+                   fmt::format("engine '{}' is not available in this build on this host (available: {})", name, names));
+  throw ApiError(SB_ERR_UNKNOWN_ENGINE, fmt::format("unknown engine or architecture '{}' (engines: {}; "
+                                                    "architectures: x86-64, arm64, riscv64; jit)",
+                                                    name, names));
+}
+
+uint64_t execute(const sb_code& c, void* mem, size_t size) {
+  switch (c.engine->kind) {
+    case rt::EngineKind::Interp: return rt::interpret(*c.program, c.vm->helpers, mem, size);
+    case rt::EngineKind::Native: return c.native->run(mem, size);
+    case rt::EngineKind::Emulated: break;
+  }
+  // The emulator runs over a vector it maps into the guest: copy in and out.
+  auto* bytes = static_cast<uint8_t*>(mem);
+  std::vector<uint8_t> copy(bytes, bytes + size);
+  uint64_t r0 = c.emulated->run(copy);
+  if (size) std::memcpy(mem, copy.data(), size);
+  return r0;
+}
+
+std::string disassemble_code(const sb_code& c) {
+  const mc::CodeImage* image = c.image();
+  if (!image) return bpf::disassemble(*c.program);
+  std::string text;
+  for (const mc::DisasmLine& line : mc::disassemble(c.engine->arch, image->text))
+    text += fmt::format("{:5x}: {}\n", line.address, line.text);
+  return text;
+}
+
+const char* errno_name(int64_t err) {
+  switch (-err) {
+    case E2BIG: return "E2BIG (the map is full)";
+    case EEXIST: return "EEXIST (the key exists)";
+    case ENOENT: return "ENOENT (no such key)";
+    case EINVAL: return "EINVAL (not supported on this map or bad flags)";
+    case EAGAIN: return "EAGAIN";
+    default: return "an error";
+  }
+}
+
+void check_size(const sb_map* m, const char* what, size_t given, uint32_t expected) {
+  if (given != expected)
+    throw ApiError(SB_ERR_INVALID_ARGUMENT,
+                   fmt::format("map '{}': {} size is {}, not {}", m->map->name(), what, expected, given));
+}
+
+sb_status map_result(const sb_map* m, const char* op, int64_t err) {
+  if (err == 0) return SB_OK;
+  throw ApiError(err == -ENOENT ? SB_ERR_NOT_FOUND : SB_ERR_MAP,
+                 fmt::format("map '{}': {}: {}", m->map->name(), op, errno_name(err)));
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---- errors, version ----
+
+const char* sb_status_name(sb_status status) {
+  switch (status) {
+#define SB_NAME(s) \
+  case s: return #s;
+    SB_NAME(SB_OK)
+    SB_NAME(SB_ERR_NULL)
+    SB_NAME(SB_ERR_INVALID_ARGUMENT)
+    SB_NAME(SB_ERR_IO)
+    SB_NAME(SB_ERR_BAD_PROGRAM)
+    SB_NAME(SB_ERR_BAD_ELF)
+    SB_NAME(SB_ERR_UNKNOWN_ENGINE)
+    SB_NAME(SB_ERR_UNAVAILABLE)
+    SB_NAME(SB_ERR_COMPILE)
+    SB_NAME(SB_ERR_NOT_FOUND)
+    SB_NAME(SB_ERR_MAP)
+    SB_NAME(SB_ERR_EXEC)
+    SB_NAME(SB_ERR_NO_MEMORY)
+    SB_NAME(SB_ERR_INTERNAL)
+#undef SB_NAME
+    case SB_STATUS_MAX_ENUM: break;
+  }
+  return "SB_UNKNOWN_STATUS";
+}
+
+const char* sb_version(void) { return SPRINGBOARD_VERSION_STRING; }
+
+// ---- the VM ----
+
+sb_status sb_vm_create(const sb_vm_options* options, sb_vm** out) {
+  if (!out) return SB_ERR_NULL;
+  *out = nullptr;
+  return guarded(nullptr, SB_ERR_INTERNAL, [&] {
+    *out = new sb_vm(options);
+    return SB_OK;
+  });
+}
+
+void sb_vm_destroy(sb_vm* vm) { delete vm; }
+
+const char* sb_vm_last_error(const sb_vm* vm) {
+  if (!vm) return "sb_vm_last_error: vm is NULL";
+  try {
+    std::lock_guard lock(vm->errors_mutex);
+    auto it = vm->errors.find(std::this_thread::get_id());
+    return it == vm->errors.end() ? "" : it->second.message.c_str();
+  } catch (...) {
+    return "";
+  }
+}
+
+sb_status sb_vm_last_status(const sb_vm* vm) {
+  if (!vm) return SB_ERR_NULL;
+  try {
+    std::lock_guard lock(vm->errors_mutex);
+    auto it = vm->errors.find(std::this_thread::get_id());
+    return it == vm->errors.end() ? SB_OK : it->second.status;
+  } catch (...) {
+    return SB_ERR_INTERNAL;
+  }
+}
+
+void sb_vm_set_user_data(sb_vm* vm, void* user_data) {
+  if (vm) vm->user_data = user_data;
+}
+
+void* sb_vm_user_data(const sb_vm* vm) { return vm ? vm->user_data : nullptr; }
+
+sb_vm* sb_current_vm(void) {
+  auto* env = dynamic_cast<VmEnvironment*>(rt::HelperContext::current());
+  return env ? env->vm : nullptr;
+}
+
+const char* sb_vm_take_trace(sb_vm* vm) {
+  if (!vm) return "";
+  try {
+    vm->trace = vm->env.take_trace();
+  } catch (...) {
+    vm->trace.clear();
+  }
+  return vm->trace.c_str();
+}
+
+// ---- helpers ----
+
+sb_status sb_vm_register_helper(sb_vm* vm, uint32_t id, const char* name, sb_helper_fn fn) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_INVALID_ARGUMENT, [&] {
+    require(reinterpret_cast<const void*>(fn), "sb_vm_register_helper", "fn");
+    vm->helpers.add(id, name_or(name, fmt::format("helper {}", id).c_str()), fn);
+    return SB_OK;
+  });
+}
+
+// ---- maps ----
+
+sb_status sb_vm_create_map(sb_vm* vm, const char* name, sb_map_type type, uint32_t key_size, uint32_t value_size,
+                           uint32_t max_entries, sb_map** out) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_MAP, [&] {
+    require(out, "sb_vm_create_map", "out");
+    *out = nullptr;
+    if (!name || !*name) throw ApiError(SB_ERR_INVALID_ARGUMENT, "sb_vm_create_map: a map needs a name");
+    rt::MapSpec spec{name, uint32_t(type), key_size, value_size, max_entries, 0};
+    *out = vm->wrap(&vm->env.create_map(spec));
+    return SB_OK;
+  });
+}
+
+sb_status sb_vm_find_map(sb_vm* vm, const char* name, sb_map** out) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_NOT_FOUND, [&] {
+    require(out, "sb_vm_find_map", "out");
+    require(name, "sb_vm_find_map", "name");
+    *out = nullptr;
+    rt::Map* m = vm->env.find_map(name);
+    if (!m) throw ApiError(SB_ERR_NOT_FOUND, fmt::format("no map named '{}'", name));
+    *out = vm->wrap(m);
+    return SB_OK;
+  });
+}
+
+size_t sb_vm_map_count(const sb_vm* vm) {
+  try {
+    return vm ? vm->env.maps().size() : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+sb_map* sb_vm_map_at(sb_vm* vm, size_t index) {
+  try {
+    if (!vm) return nullptr;
+    std::vector<rt::Map*> all = vm->env.maps();
+    return index < all.size() ? vm->wrap(all[index]) : nullptr;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+sb_status sb_map_get_info(const sb_map* map, sb_map_info* out) {
+  if (!map) return SB_ERR_NULL;
+  if (!out) return fail(map->vm, SB_ERR_NULL, "sb_map_get_info: out is NULL");
+  const rt::MapSpec& s = map->map->spec();
+  *out = {s.name.c_str(), s.type, s.key_size, s.value_size, s.max_entries, map->map->handle()};
+  return SB_OK;
+}
+
+sb_status sb_map_lookup(sb_map* map, const void* key, size_t key_size, void* value, size_t value_size) {
+  if (!map) return SB_ERR_NULL;
+  return guarded(map->vm, SB_ERR_MAP, [&] {
+    require(key, "sb_map_lookup", "key");
+    require(value, "sb_map_lookup", "value");
+    const rt::MapSpec& s = map->map->spec();
+    if (s.type == SB_MAP_RINGBUF || s.type == SB_MAP_PROG_ARRAY)
+      throw ApiError(SB_ERR_MAP, fmt::format("map '{}': a {} map has no elements to look up", s.name,
+                                             rt::map_type_name(s.type)));
+    check_size(map, "key", key_size, s.key_size);
+    check_size(map, "value", value_size, s.value_size);
+    const void* found = map->map->lookup(key);
+    if (!found) throw ApiError(SB_ERR_NOT_FOUND, fmt::format("map '{}': lookup: no such key", s.name));
+    std::memcpy(value, found, value_size);
+    return SB_OK;
+  });
+}
+
+sb_status sb_map_update(sb_map* map, const void* key, size_t key_size, const void* value, size_t value_size,
+                        uint64_t flags) {
+  if (!map) return SB_ERR_NULL;
+  return guarded(map->vm, SB_ERR_MAP, [&] {
+    require(key, "sb_map_update", "key");
+    require(value, "sb_map_update", "value");
+    check_size(map, "key", key_size, map->map->spec().key_size);
+    check_size(map, "value", value_size, map->map->spec().value_size);
+    return map_result(map, "update", map->map->update(key, value, flags));
+  });
+}
+
+sb_status sb_map_delete(sb_map* map, const void* key, size_t key_size) {
+  if (!map) return SB_ERR_NULL;
+  return guarded(map->vm, SB_ERR_MAP, [&] {
+    require(key, "sb_map_delete", "key");
+    check_size(map, "key", key_size, map->map->spec().key_size);
+    return map_result(map, "delete", map->map->remove(key));
+  });
+}
+
+sb_status sb_map_consume(sb_map* map, sb_record_fn fn, void* ctx, size_t* count) {
+  if (!map) return SB_ERR_NULL;
+  return guarded(map->vm, SB_ERR_MAP, [&] {
+    require(reinterpret_cast<const void*>(fn), "sb_map_consume", "fn");
+    auto* ring = dynamic_cast<rt::RingBufMap*>(map->map);
+    if (!ring) throw ApiError(SB_ERR_MAP, fmt::format("map '{}': not a ring buffer", map->map->name()));
+    size_t n = ring->consume([&](std::span<const uint8_t> r) { fn(ctx, r.data(), r.size()); });
+    if (count) *count = n;
+    return SB_OK;
+  });
+}
+
+// ---- programs ----
+
+sb_status sb_vm_load_bytecode(sb_vm* vm, const char* name, const void* bytes, size_t size, sb_program** out) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_BAD_PROGRAM, [&] {
+    require(out, "sb_vm_load_bytecode", "out");
+    *out = nullptr;
+    if (size) require(bytes, "sb_vm_load_bytecode", "bytes");
+    auto* b = static_cast<const uint8_t*>(bytes);
+    add_program(vm, bpf::decode(std::span<const uint8_t>(b, size), name_or(name, "<bytecode>")), out);
+    return SB_OK;
+  });
+}
+
+sb_status sb_vm_load_asm(sb_vm* vm, const char* name, const char* source, sb_program** out) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_BAD_PROGRAM, [&] {
+    require(out, "sb_vm_load_asm", "out");
+    *out = nullptr;
+    require(source, "sb_vm_load_asm", "source");
+    add_program(vm, bpf::assemble(source, name_or(name, "<asm>")), out);
+    return SB_OK;
+  });
+}
+
+sb_status sb_vm_load_elf(sb_vm* vm, const char* name, const void* bytes, size_t size, const char* section,
+                         const char* function, sb_program** out) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_BAD_ELF, [&] {
+    require(out, "sb_vm_load_elf", "out");
+    *out = nullptr;
+    if (size) require(bytes, "sb_vm_load_elf", "bytes");
+    auto* b = static_cast<const uint8_t*>(bytes);
+    return load_elf(vm, name_or(name, "<elf>"), std::span<const uint8_t>(b, size), section, function, out);
+  });
+}
+
+sb_status sb_vm_load_file(sb_vm* vm, const char* path, const char* section, const char* function,
+                          sb_program** out) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_BAD_PROGRAM, [&] {
+    require(out, "sb_vm_load_file", "out");
+    *out = nullptr;
+    require(path, "sb_vm_load_file", "path");
+    std::vector<uint8_t> bytes = read_file(path);
+    if (bpf::looks_like_elf(bytes))
+      return guarded(vm, SB_ERR_BAD_ELF, [&] { return load_elf(vm, path, bytes, section, function, out); });
+    if (ends_with(path, ".s") || ends_with(path, ".asm"))
+      add_program(vm, bpf::assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path),
+                  out);
+    else
+      add_program(vm, bpf::decode(bytes, path), out);
+    return SB_OK;
+  });
+}
+
+void sb_program_destroy(sb_program* program) {
+  if (program) program->vm->drop(program->vm->programs, program);
+}
+
+const char* sb_program_name(const sb_program* program) { return program ? program->program->name.c_str() : ""; }
+
+size_t sb_program_slot_count(const sb_program* program) { return program ? program->program->insns.size() : 0; }
+
+// ---- engines and compiled code ----
+
+size_t sb_engine_count(void) {
+  try {
+    return rt::engines().size();
+  } catch (...) {
+    return 0;
+  }
+}
+
+const char* sb_engine_name(size_t index) {
+  try {
+    return index < rt::engines().size() ? rt::engines()[index].name.c_str() : nullptr;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+sb_status sb_program_compile(sb_program* program, const char* engine, sb_code** out) {
+  if (!program) return SB_ERR_NULL;
+  sb_vm* vm = program->vm;
+  return guarded(vm, SB_ERR_COMPILE, [&] {
+    require(out, "sb_program_compile", "out");
+    *out = nullptr;
+    require(engine, "sb_program_compile", "engine");
+    auto code = std::make_unique<sb_code>();
+    code->vm = vm;
+    code->engine = &resolve_engine(engine);
+    code->program = program->program;
+    code->program_stats = program->stats;
+    const bpf::Program& p = *program->program;
+    switch (code->engine->kind) {
+      case rt::EngineKind::Interp: {
+        bpf::ValidateOptions v;
+        v.helper_exists = [&](uint32_t id) { return vm->helpers.find(id) != nullptr; };
+        bpf::validate(p, v);
+        break;
+      }
+      case rt::EngineKind::Native: code->native = std::make_unique<rt::NativeProgram>(p, vm->helpers); break;
+      case rt::EngineKind::Emulated:
+        code->emulated = std::make_unique<rt::EmulatedProgram>(p, vm->helpers, code->engine->arch);
+        break;
+    }
+    *out = vm->keep(vm->codes, std::move(code));
+    return SB_OK;
+  });
+}
+
+void sb_code_destroy(sb_code* code) {
+  if (code) code->vm->drop(code->vm->codes, code);
+}
+
+const char* sb_code_engine(const sb_code* code) { return code ? code->engine->name.c_str() : ""; }
+
+const uint8_t* sb_code_machine_code(const sb_code* code, size_t* size) {
+  const mc::CodeImage* image = code ? code->image() : nullptr;
+  if (size) *size = image ? image->text.size() : 0;
+  return image && !image->text.empty() ? image->text.data() : nullptr;
+}
+
+const char* sb_code_disassembly(sb_code* code) {
+  if (!code) return nullptr;
+  sb_status s = guarded(code->vm, SB_ERR_INTERNAL, [&] {
+    std::call_once(code->disassembly_once, [&] { code->disassembly = disassemble_code(*code); });
+    return SB_OK;
+  });
+  return s == SB_OK ? code->disassembly.c_str() : nullptr;
+}
+
+sb_status sb_code_run(sb_code* code, void* mem, size_t size, uint64_t* r0) {
+  if (!code) return SB_ERR_NULL;
+  return guarded(code->vm, SB_ERR_EXEC, [&] {
+    if (size) require(mem, "sb_code_run", "mem");
+    using Clock = std::chrono::steady_clock;
+    struct Count {  // counts faulting runs too
+      sb_code& c;
+      Clock::time_point start = c.vm->timing ? Clock::now() : Clock::time_point();
+      ~Count() {
+        uint64_t ns = 0;
+        if (c.vm->timing) ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+        c.stats.add(ns);
+        c.program_stats->add(ns);
+      }
+    } count{*code};
+    uint64_t result = execute(*code, mem, size);
+    if (r0) *r0 = result;
+    return SB_OK;
+  });
+}
+
+// ---- statistics ----
+
+sb_status sb_code_stats(const sb_code* code, sb_stats* out) {
+  if (!code) return SB_ERR_NULL;
+  if (!out) return fail(code->vm, SB_ERR_NULL, "sb_code_stats: out is NULL");
+  code->stats.read(out);
+  return SB_OK;
+}
+
+sb_status sb_program_stats(const sb_program* program, sb_stats* out) {
+  if (!program) return SB_ERR_NULL;
+  if (!out) return fail(program->vm, SB_ERR_NULL, "sb_program_stats: out is NULL");
+  program->stats->read(out);
+  return SB_OK;
+}
+
+}  // extern "C"

@@ -1,0 +1,245 @@
+/* springboard.h: Springboard's embeddable C API (C99; usable from C++).
+ *
+ * A VM owns everything else: the helpers (the kernel's, runtime/helpers/std_helpers.h,
+ * plus the embedder's), the maps, the loaded programs and their compiled
+ * code. Programs are loaded from raw bytecode, the conformance suite's
+ * assembly or a `clang -target bpf` ELF object; a program is compiled for an
+ * engine ("interp", "x86_64_native", "arm64_emu", ...; sb_engine_name lists
+ * them) and then run any number of times over a memory buffer (r1 = its
+ * address, r2 = its size), giving r0.
+ *
+ *   sb_vm *vm;  sb_program *p;  sb_code *c;  uint64_t r0;
+ *   sb_vm_create(NULL, &vm);
+ *   if (sb_vm_load_file(vm, "prog.o", "xdp", NULL, &p) != SB_OK ||
+ *       sb_program_compile(p, "x86-64", &c) != SB_OK ||
+ *       sb_code_run(c, packet, sizeof packet, &r0) != SB_OK)
+ *     fprintf(stderr, "%s\n", sb_vm_last_error(vm));
+ *   sb_vm_destroy(vm);
+ *
+ * Errors: every function that can fail returns an sb_status; the message of
+ * the last failed call on a VM (per calling thread) is sb_vm_last_error's,
+ * and names the file, the instruction or field and the fault, e.g.
+ * "bad.bin: instruction 1: jump into the middle of lddw at 2". A success
+ * leaves the last message as it was (a VM keeps the messages of up to 1024
+ * threads, then starts afresh). No C++ exception crosses this API.
+ *
+ * Threads: sb_code_run, map operations and sb_vm_last_error may be called
+ * from any number of threads at once. Loading, compiling, registering
+ * helpers, creating maps and destroying handles must not run concurrently
+ * with other calls on the same VM.
+ *
+ * Lifetimes: programs, code and maps belong to their VM and are freed by
+ * sb_vm_destroy (sb_program_destroy / sb_code_destroy free them earlier).
+ * A code stays valid when its program is destroyed. Strings returned are
+ * owned by the handle they came from.
+ */
+#ifndef SPRINGBOARD_H
+#define SPRINGBOARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPRINGBOARD_VERSION_MAJOR 0
+#define SPRINGBOARD_VERSION_MINOR 1
+#define SPRINGBOARD_VERSION_PATCH 0
+#define SPRINGBOARD_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for #if comparisons. */
+#define SPRINGBOARD_VERSION (SPRINGBOARD_VERSION_MAJOR * 10000 + SPRINGBOARD_VERSION_MINOR * 100 + SPRINGBOARD_VERSION_PATCH)
+
+#if defined(__GNUC__)
+#define SB_API __attribute__((visibility("default")))
+#else
+#define SB_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ---- */
+
+typedef enum sb_status {
+  SB_OK = 0,
+  SB_ERR_NULL = 1,             /* a required handle or pointer argument is NULL */
+  SB_ERR_INVALID_ARGUMENT = 2, /* a size, flag or name that cannot be right */
+  SB_ERR_IO = 3,               /* a file cannot be read */
+  SB_ERR_BAD_PROGRAM = 4,      /* malformed bytecode or assembly */
+  SB_ERR_BAD_ELF = 5,          /* malformed ELF object, or no such section/function */
+  SB_ERR_UNKNOWN_ENGINE = 6,   /* no engine or architecture of that name */
+  SB_ERR_UNAVAILABLE = 7,      /* the engine exists but not in this build or on this host */
+  SB_ERR_COMPILE = 8,          /* the program was rejected while compiling (e.g. unknown helper) */
+  SB_ERR_NOT_FOUND = 9,        /* no map of that name, no element with that key */
+  SB_ERR_MAP = 10,             /* a map operation failed (full, exists, bad type or sizes) */
+  SB_ERR_EXEC = 11,            /* the program faulted at run time (trap, budget, bad helper id) */
+  SB_ERR_NO_MEMORY = 12,
+  SB_ERR_INTERNAL = 13,        /* anything else: a bug in Springboard */
+  SB_STATUS_MAX_ENUM = 0x7fffffff /* not a status: makes every int a valid sb_status */
+} sb_status;
+
+/* "SB_ERR_BAD_PROGRAM" for SB_ERR_BAD_PROGRAM; "SB_UNKNOWN_STATUS" otherwise. */
+SB_API const char* sb_status_name(sb_status status);
+/* The library's version, "0.1.0" (may differ from the header's). */
+SB_API const char* sb_version(void);
+
+/* ---- the VM ---- */
+
+typedef struct sb_vm sb_vm;
+typedef struct sb_program sb_program;
+typedef struct sb_code sb_code;
+typedef struct sb_map sb_map;
+
+/* sb_vm_options.flags */
+#define SB_VM_NO_TIMING 1u /* count runs but do not time them: saves two clock reads per run */
+
+/* Zero-initialized options are the defaults. */
+typedef struct sb_vm_options {
+  uint32_t num_cpus;     /* copies in per-CPU maps; 0: the host's CPU count */
+  uint32_t flags;        /* SB_VM_* */
+  uint64_t prandom_seed; /* get_prandom_u32's sequence; 0: seeded at random */
+} sb_vm_options;
+
+/* `options` may be NULL. On failure *out is NULL. */
+SB_API sb_status sb_vm_create(const sb_vm_options* options, sb_vm** out);
+SB_API void sb_vm_destroy(sb_vm* vm); /* NULL is ignored */
+
+/* The message of this thread's last failed call on `vm` ("" when none). */
+SB_API const char* sb_vm_last_error(const sb_vm* vm);
+SB_API sb_status sb_vm_last_status(const sb_vm* vm);
+
+/* An embedder's pointer, for helpers to reach through sb_current_vm(). */
+SB_API void sb_vm_set_user_data(sb_vm* vm, void* user_data);
+SB_API void* sb_vm_user_data(const sb_vm* vm);
+/* Inside a helper: the VM whose program runs on this thread (else NULL). */
+SB_API sb_vm* sb_current_vm(void);
+
+/* bpf_trace_printk output since the last call (owned by the VM, valid
+ * until the next call). */
+SB_API const char* sb_vm_take_trace(sb_vm* vm);
+
+/* ---- helpers ---- */
+
+/* A helper gets r1-r5 and returns r0. The kernel's ids 1-7 and 130-133
+ * (map operations, probe_read, ktime_get_ns, trace_printk,
+ * get_prandom_u32, ring buffers) are registered by sb_vm_create;
+ * registering an id again replaces it. Register helpers before compiling
+ * the programs that call them: compiled code calls the helper it was
+ * compiled with. `name` may be NULL. */
+typedef uint64_t (*sb_helper_fn)(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+SB_API sb_status sb_vm_register_helper(sb_vm* vm, uint32_t id, const char* name, sb_helper_fn fn);
+
+/* ---- maps ---- */
+
+/* The kernel's numbering (BPF_MAP_TYPE_*). */
+typedef enum sb_map_type {
+  SB_MAP_HASH = 1,
+  SB_MAP_ARRAY = 2,
+  SB_MAP_PROG_ARRAY = 3,
+  SB_MAP_PERCPU_ARRAY = 6,
+  SB_MAP_RINGBUF = 27,
+  SB_MAP_TYPE_MAX_ENUM = 0x7fffffff /* not a type: makes every int a valid sb_map_type */
+} sb_map_type;
+
+/* sb_map_update's flags: BPF_ANY, BPF_NOEXIST, BPF_EXIST. */
+#define SB_UPDATE_ANY 0
+#define SB_UPDATE_NOEXIST 1
+#define SB_UPDATE_EXIST 2
+
+typedef struct sb_map_info {
+  const char* name; /* owned by the map */
+  uint32_t type;    /* sb_map_type */
+  uint32_t key_size;
+  uint32_t value_size;
+  uint32_t max_entries;
+  uint64_t handle; /* what a program's lddw loads to name this map */
+} sb_map_info;
+
+/* The kernel's checks on sizes apply; names are unique per VM. */
+SB_API sb_status sb_vm_create_map(sb_vm* vm, const char* name, sb_map_type type, uint32_t key_size,
+                                  uint32_t value_size, uint32_t max_entries, sb_map** out);
+/* Maps created here or by loading an ELF object. SB_ERR_NOT_FOUND when absent. */
+SB_API sb_status sb_vm_find_map(sb_vm* vm, const char* name, sb_map** out);
+SB_API size_t sb_vm_map_count(const sb_vm* vm);
+SB_API sb_map* sb_vm_map_at(sb_vm* vm, size_t index); /* creation order; NULL past the end */
+
+SB_API sb_status sb_map_get_info(const sb_map* map, sb_map_info* out);
+/* The helpers' semantics (bpf_map_lookup_elem / update / delete): sizes
+ * must equal the map's; lookup copies the value (a per-CPU array: the
+ * copy of the calling thread's CPU). An absent key (lookup, delete,
+ * update with SB_UPDATE_EXIST) is SB_ERR_NOT_FOUND; any other failure
+ * (a full map: E2BIG, SB_UPDATE_NOEXIST on a present key: EEXIST, a map
+ * type without elements) is SB_ERR_MAP, its message naming the errno. */
+SB_API sb_status sb_map_lookup(sb_map* map, const void* key, size_t key_size, void* value, size_t value_size);
+SB_API sb_status sb_map_update(sb_map* map, const void* key, size_t key_size, const void* value,
+                               size_t value_size, uint64_t flags);
+SB_API sb_status sb_map_delete(sb_map* map, const void* key, size_t key_size);
+/* A ring buffer's submitted records, in order; `fn` is called once per
+ * record; *count (may be NULL) says how many. */
+typedef void (*sb_record_fn)(void* ctx, const void* data, size_t size);
+SB_API sb_status sb_map_consume(sb_map* map, sb_record_fn fn, void* ctx, size_t* count);
+
+/* ---- programs ---- */
+
+/* Raw bytecode: little-endian 8-byte slots. `name` (may be NULL) appears
+ * in error messages. Structural faults are reported here
+ * (SB_ERR_BAD_PROGRAM); helper ids are checked when compiling. */
+SB_API sb_status sb_vm_load_bytecode(sb_vm* vm, const char* name, const void* bytes, size_t size,
+                                     sb_program** out);
+/* The conformance suite's assembly syntax (frontend/assembler.h). */
+SB_API sb_status sb_vm_load_asm(sb_vm* vm, const char* name, const char* source, sb_program** out);
+/* A `clang -O2 -target bpf -c` object: the program in `section` and/or
+ * `function` (either may be NULL; both NULL: the only program) with the
+ * subprograms it calls. The object's maps are created in the VM, so one
+ * object is loaded once per VM. */
+SB_API sb_status sb_vm_load_elf(sb_vm* vm, const char* name, const void* bytes, size_t size, const char* section,
+                                const char* function, sb_program** out);
+/* A file: an ELF object (by its magic), assembly (a name ending in .s or
+ * .asm) or else raw bytecode. `section`/`function` apply to objects. */
+SB_API sb_status sb_vm_load_file(sb_vm* vm, const char* path, const char* section, const char* function,
+                                 sb_program** out);
+SB_API void sb_program_destroy(sb_program* program); /* NULL is ignored */
+
+SB_API const char* sb_program_name(const sb_program* program);
+SB_API size_t sb_program_slot_count(const sb_program* program); /* 8-byte slots */
+
+/* ---- engines and compiled code ---- */
+
+/* The engines of this build on this host: "interp", "x86_64_native" (on
+ * x86-64 hosts), then "<arch>_emu" for each backend (Unicorn).
+ * sb_program_compile also takes "jit" (x86_64_native) and architecture
+ * names "x86-64", "arm64", "riscv64" (native when the host runs it, else
+ * Unicorn). sb_engine_name is NULL past the end. */
+SB_API size_t sb_engine_count(void);
+SB_API const char* sb_engine_name(size_t index);
+
+SB_API sb_status sb_program_compile(sb_program* program, const char* engine, sb_code** out);
+SB_API void sb_code_destroy(sb_code* code); /* NULL is ignored */
+
+/* The engine's name as sb_engine_name spells it. */
+SB_API const char* sb_code_engine(const sb_code* code);
+/* The machine code (NULL and 0 for the interpreter). */
+SB_API const uint8_t* sb_code_machine_code(const sb_code* code, size_t* size);
+/* One native instruction per line, "offset: text" (the interpreter: the
+ * bytecode); NULL on failure. Computed on first use. */
+SB_API const char* sb_code_disassembly(sb_code* code);
+
+/* Runs over `mem` (r1 = mem, r2 = size; the program reads and writes it in
+ * place; mem may be NULL when size is 0). r0 goes to *r0 (may be NULL).
+ * A fault gives SB_ERR_EXEC naming the instruction. */
+SB_API sb_status sb_code_run(sb_code* code, void* mem, size_t size, uint64_t* r0);
+
+/* ---- statistics ---- */
+
+typedef struct sb_stats {
+  uint64_t run_count;   /* runs, faulting ones included */
+  uint64_t run_time_ns; /* their total wall time (CLOCK_MONOTONIC); 0 with SB_VM_NO_TIMING */
+} sb_stats;
+
+SB_API sb_status sb_code_stats(const sb_code* code, sb_stats* out);
+/* Every run of every code compiled from this program. */
+SB_API sb_status sb_program_stats(const sb_program* program, sb_stats* out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPRINGBOARD_H */

@@ -1,0 +1,29 @@
+// The reference interpreter: executes bytecode directly, without the IR or
+// any backend, so it is an independent oracle for every test.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "frontend/bpf.h"
+#include "runtime/exec/hardening.h"
+#include "runtime/helpers/helpers.h"
+
+namespace sb::rt {
+
+struct InterpOptions {
+  uint64_t insn_budget = 0;  // 0: unlimited; otherwise sb::Error when exceeded
+  // Bounds checks and the time budget, with the same messages as compiled
+  // code (constant blinding means nothing here).
+  Safety safety;
+};
+
+// Runs a validated program with r1 = mem, r2 = len and r10 at the top of a
+// 512-byte stack (a fresh 512-byte frame per bpf-to-bpf call, depth <= 8).
+// Semantics: RFC 9669; where it leaves a choice, the Linux kernel's (see
+// ../shared/DESIGN.md "Semantics"). Faults (call depth, unknown helper in
+// callx, budget) throw sb::Error naming the instruction.
+uint64_t interpret(const bpf::Program& p, const HelperTable& helpers, void* mem, size_t len,
+                   const InterpOptions& opts = {});
+
+}  // namespace sb::rt

@@ -1,0 +1,101 @@
+// Helper functions a program calls by id (`call N`), registered by the
+// embedder. Every engine (interpreter, native JIT, Unicorn) resolves ids
+// through one HelperTable, so a helper behaves the same everywhere.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sb::rt {
+
+using HelperFn = uint64_t (*)(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+
+// A range of host memory, page-aligned where HelperContext says so.
+struct HostRange {
+  uint64_t addr = 0;
+  uint64_t size = 0;
+};
+
+// What the helpers of a table work on beyond their arguments: maps, trace
+// output, readable ranges (rt::Environment for the standard set). A helper
+// is a plain function of r1-r5, so each engine makes its table's context the
+// calling thread's current one for the length of a run (ContextScope) and a
+// helper finds it with HelperContext::current(). That pointer, the run's
+// tail-call state (runtime/helpers/tail_call.h) and a hardened run's record
+// (runtime/exec/hardening.h) are the runtime's only per-thread state, all kept
+// by CurrentScope below; they go away once helper calls pass a context
+// argument (a backend change).
+class HelperContext {
+ public:
+  virtual ~HelperContext() = default;
+  // Host memory a program may reach besides its input and stack (map values,
+  // global data, ring buffers), page-aligned. The emulator maps each range
+  // into the guest at the same address, so a pointer means the same thing on
+  // every engine and to helpers running on the host.
+  virtual std::vector<HostRange> host_ranges() const = 0;
+  // The context of the run on this thread, or null.
+  static HelperContext* current();
+};
+
+// The runtime's per-thread state, in one form: a run makes its object (a
+// helper context, a hardened run's record, a tail-call run) this thread's
+// current one for its length, and code that a run calls (helpers, on every
+// engine) finds it with current(). Runs may nest: a helper may run a
+// program; the previous object comes back when the scope ends.
+template <typename T>
+class CurrentScope {
+ public:
+  explicit CurrentScope(T* value) : saved_(slot()) { slot() = value; }
+  ~CurrentScope() { slot() = saved_; }
+  CurrentScope(const CurrentScope&) = delete;
+  CurrentScope& operator=(const CurrentScope&) = delete;
+  static T* current() { return slot(); }
+
+ private:
+  static T*& slot() {
+    thread_local T* value = nullptr;
+    return value;
+  }
+  T* saved_;
+};
+
+// Makes `ctx` the current context of this thread until destroyed.
+using ContextScope = CurrentScope<HelperContext>;
+
+struct Helper {
+  uint32_t id = 0;
+  std::string name;
+  HelperFn fn = nullptr;
+  // ubpf's "unwind" extension: when the helper returns 0 the whole program
+  // ends with r0 = 0 (conformance helper 5, see call_unwind_fail.data).
+  bool unwind_on_zero = false;
+  // bpf_tail_call (runtime/helpers/tail_call.h): `fn` returns the code the target
+  // program starts at, or 0 to fall through; compiled code jumps there and
+  // the interpreter switches programs.
+  bool tail_call = false;
+};
+
+class HelperTable {
+ public:
+  // Replaces an existing helper with the same id.
+  void add(uint32_t id, std::string name, HelperFn fn, bool unwind_on_zero = false);
+  // A tail-call helper (Helper::tail_call), replacing one with the same id.
+  void add_tail_call(uint32_t id, std::string name, HelperFn fn);
+  const Helper* find(uint32_t id) const;
+  const std::vector<Helper>& all() const { return helpers_; }  // ascending ids
+
+  // The context engines make current while they run a program (may be null).
+  void set_context(HelperContext* ctx) { context_ = ctx; }
+  HelperContext* context() const { return context_; }
+
+  // The set the conformance suite expects: helper 5 "unwind" returns its
+  // argument and unwinds when that argument is 0.
+  static HelperTable conformance();
+
+ private:
+  std::vector<Helper> helpers_;
+  HelperContext* context_ = nullptr;
+};
+
+}  // namespace sb::rt

@@ -1,0 +1,121 @@
+// Hooking the entry of a guest function (arm64, riscv64; run in Unicorn,
+// runtime/exec/guest.h): the function's first instructions are replaced by a
+// jump to a destination (a trampoline), and the instructions displaced by
+// it are relocated into a stub that runs the original function when
+// called (tramp::Bindings::original). runtime/hook/hook_x86_64.h does the same
+// for x86-64 functions of this process.
+//
+// The entry patch, the shortest that reaches the destination:
+//
+//   arm64, destination within +-128 MiB (4 bytes)
+//     target:      b     destination
+//   arm64, farther (16 bytes)
+//     target:      ldr   x16, 1f        x16 (IP0), the intra-procedure-call
+//                  br    x16            scratch register: no caller expects it
+//               1: .quad destination    kept and no function reads it at entry
+//   riscv64, within +-1 MiB (4 bytes)
+//     target:      jal   x0, destination
+//   riscv64, within +-2 GiB (8 bytes)
+//     target:      auipc t1, hi20(destination - target)
+//                  jalr  x0, lo12(destination - target)(t1)
+//                  t1 (x6): caller-saved and not an argument register; not
+//                  t0 (the alternate link register of millicode calls) nor
+//                  t2 (the static chain), which may be live at entry
+//   (riscv64 refuses destinations beyond +-2 GiB.)
+// Bytes of the last displaced instruction beyond the patch (riscv64 with
+// compressed instructions) become c.ebreak: no branch may reach them.
+//
+// The stub, at a guest address the caller chooses:
+//
+//   stub:        <displaced instruction 1, relocated>
+//                ...
+//                <displaced instruction n, relocated>
+//                jump  target + displaced         (absolute, through S; left out
+//                                                  when instruction n never falls through)
+//   arm64 only:  .p2align 3
+//                literal pool: the absolute addresses the jumps load
+//
+// S, the stub's scratch register, is the first of x16, x17, x9..x15 (arm64;
+// caller-saved temporaries, dead at entry) or t1, t3..t6 (riscv64) that no
+// displaced instruction writes; a hook is refused when all of them are.
+// Relocations (old_pc: the instruction's address in the function):
+//
+//   arm64                                  becomes
+//   adr   xd, L / adrp xd, L               movz/movk xd, #L (absolute, the
+//                                          backend's materializer)
+//   ldr   xt|wt|ldrsw xt, L                movz/movk xt, #L; ldr xt|wt|ldrsw xt, [xt]
+//   ldr   st|dt|qt, L / prfm op, L         movz/movk S, #L; ldr st|dt|qt, [S] / prfm op, [S]
+//   b L / bl L                             ldr S, =L; br S / blr S   (bl's link: the stub's
+//                                          next instruction, so the call returns into the stub)
+//   b.cc L, cbz/cbnz rt, L, tbz/tbnz rt,#b,L   the inverse condition over: ldr S, =L; br S
+//                                          (b.al / b.nv: the jump alone)
+//   riscv64
+//   auipc rd, imm                          li rd, old_pc + (imm << 12) (LUI/ADDI(W)/SLLI,
+//                                          the backend's materializer)
+//   jal rd, L / c.j L                      li S, L; jalr rd, 0(S)   (the link is the stub's
+//                                          next instruction, so a call returns into the stub)
+//   beq/bne/blt/bge/bltu/bgeu, c.beqz/c.bnez   the inverse branch over: li S, L; jalr x0, 0(S)
+//   everything else (incl. other compressed instructions) is copied.
+//
+// Refused, with an sb::Error naming the function's address and the
+// instruction (offset and disassembly): a function that ends (return,
+// unconditional jump, trap) before the patch size or whose `size` is
+// smaller; a branch targeting the displaced bytes after the first, among
+// the displaced instructions and, when `size` is given, the rest of the
+// function; load-exclusive / load-reserved instructions (their sequence
+// would be split); bytes that do not decode.
+//
+// Not detected: an indirect branch into the displaced bytes, or code that
+// reads them as data. Not handled: arm64 BTI. A `bti c` at entry moves into
+// the stub (which the trampoline enters with blr, as it should), but the
+// patched entry no longer starts with a landing pad, so on a core that
+// enforces BTI an indirect call to the function would fault; Unicorn does
+// not enforce it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "backends/target.h"
+
+namespace sb::rt {
+
+class Guest;
+
+struct GuestHookRequest {
+  Arch arch = Arch::Arm64;        // Arm64 or Riscv64
+  uint64_t address = 0;           // the function's guest address
+  std::span<const uint8_t> code;  // its bytes from `address`: at least the displaced
+                                  // ones (16 suffice), the whole function with `size`
+  uint64_t size = 0;              // the function's size when known, else 0
+  uint64_t destination = 0;       // where the patched entry jumps: a trampoline
+  uint64_t stub_address = 0;      // where the stub will be placed; 8-byte aligned
+};
+
+enum class EntryPatch : uint8_t { Arm64B, Arm64LdrBr, Riscv64Jal, Riscv64AuipcJalr };
+const char* entry_patch_name(EntryPatch p);
+
+struct GuestHook {
+  Arch arch;
+  uint64_t address;       // the function
+  uint64_t stub_address;  // the stub; calling it runs the original function
+  EntryPatch form;
+  std::vector<uint8_t> patch;  // replaces the function's first patch.size() bytes
+  std::vector<uint8_t> saved;  // those bytes before: writing them back unhooks
+  std::vector<uint8_t> stub;   // to be placed at stub_address
+  uint64_t original() const { return stub_address; }
+  size_t displaced() const { return patch.size(); }
+};
+
+// Builds the patch and the stub; nothing is written. Throws sb::Error.
+GuestHook build_guest_hook(const GuestHookRequest& req);
+
+// Maps the stub at stub_address (page-aligned, not mapped yet) and writes
+// the patch over the function's first bytes (Guest::write_code: code that
+// already ran is retranslated).
+void install(Guest& guest, const GuestHook& hook);
+// Writes the saved bytes back; the stub stays mapped (and callable).
+void uninstall(Guest& guest, const GuestHook& hook);
+
+}  // namespace sb::rt

@@ -1,0 +1,58 @@
+// Hooking a function of this process (x86-64): calls to it go to a
+// destination that can be switched atomically, and the original function
+// stays callable through a stub.
+//
+//   target:  jmp thunk            (5 bytes replacing its first instructions)
+//   thunk:   jmp [slot]           (slot: 8 bytes in a read-write data page)
+//   stub:    <displaced instructions, relocated>
+//            jmp [target + displaced]
+//
+// Patching never makes a page writable and executable: the pages holding
+// the first bytes are rebuilt in a fresh mapping, sealed read-execute and
+// moved over the old ones with mremap, which other threads see at once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/exec/exec_memory.h"
+
+namespace sb::rt {
+
+class Hook {
+ public:
+  // Throws sb::Error (naming the function's address and the instruction)
+  // when the function cannot be hooked: too short before a return or jump,
+  // a branch into the displaced bytes, an instruction that cannot move.
+  static std::unique_ptr<Hook> install(void* target);
+  // Restores the original bytes; calls then run the function directly.
+  // The thunk and stub stay mapped until the Hook is destroyed, since a
+  // thread may still be inside them: owners keep detached hooks a while.
+  void detach();
+  ~Hook();  // detaches if still attached
+
+  // Where calls go now; initially original(). One atomic store.
+  void redirect(const void* destination);
+  const void* original() const { return stub_.data() + stub_offset_; }
+  const void* target() const { return target_; }
+  size_t displaced() const { return displaced_; }
+
+ private:
+  Hook() = default;
+  uint8_t* target_ = nullptr;
+  size_t displaced_ = 0;
+  std::vector<uint8_t> saved_;  // the original first bytes
+  ExecMemory stub_;             // thunk, then the relocated instructions
+  size_t stub_offset_ = 0;
+  ExecMemory slot_page_;                   // read-write, never executable
+  std::atomic<uint64_t>* slot_ = nullptr;  // in slot_page_
+  bool attached_ = false;
+};
+
+// Replaces `size` bytes at `address` in executable code without ever
+// mapping it writable and executable (see above). Exposed for tests.
+void patch_code(void* address, const uint8_t* bytes, size_t size);
+
+}  // namespace sb::rt

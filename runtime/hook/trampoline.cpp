@@ -1,0 +1,153 @@
+#include "runtime/hook/trampoline.h"
+
+#include <fmt/format.h>
+
+#include "backends/compile.h"
+#include "ir/diag.h"
+
+namespace sb::rt {
+
+Trampoline::Trampoline(void* target, ir::Signature sig, TrampolineOptions opts, std::string name)
+    : target_(target), sig_(std::move(sig)), opts_(opts), name_(std::move(name)) {}
+
+Trampoline::~Trampoline() {
+  if (hook_) hook_->detach();
+}
+
+size_t Trampoline::links() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return links_.size();
+}
+
+bool Trampoline::attached() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hook_ != nullptr;
+}
+
+const void* Trampoline::original() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hook_ ? hook_->original() : target_;
+}
+
+std::vector<uint8_t> Trampoline::image() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return image_ ? image_code_.text : std::vector<uint8_t>{};
+}
+
+LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie, const HelperTable& helpers) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (links_.size() >= tramp::kMaxPrograms)
+    throw Error(name_, fmt::format("at most {} programs may be attached", tramp::kMaxPrograms));
+  Link l{next_id_++, kind, cookie, std::make_unique<NativeProgram>(p, helpers), std::make_unique<ProgState>()};
+  l.state->stats = opts_.stats;
+  l.state->recursion_guard = opts_.recursion_guard;
+  if (!hook_) hook_ = Hook::install(target_);
+  links_.push_back(std::move(l));
+  try {
+    update();
+  } catch (...) {
+    links_.pop_back();
+    throw;
+  }
+  return links_.back().id;
+}
+
+void Trampoline::unlink(LinkId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::find_if(links_.begin(), links_.end(), [&](const Link& l) { return l.id == id; });
+  if (it == links_.end()) throw Error(name_, fmt::format("no link {}", id));
+  retired_links_.push_back(std::move(*it));
+  links_.erase(it);
+  if (!links_.empty()) return update();
+  detach();
+}
+
+void Trampoline::unlink_all() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Link& l : links_) retired_links_.push_back(std::move(l));
+  links_.clear();
+  detach();
+}
+
+void Trampoline::detach() {
+  if (!hook_) return;
+  hook_->detach();  // calls run the function itself again
+  retired_hooks_.push_back(std::move(hook_));
+  if (image_) retired_images_.push_back(std::move(image_));
+}
+
+ProgStats Trampoline::stats(LinkId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto* list : {&links_, &retired_links_})
+    for (const Link& l : *list)
+      if (l.id == id) return stats_of(*l.state);
+  throw Error(name_, fmt::format("no link {}", id));
+}
+
+void Trampoline::update() {
+  tramp::Description d;
+  d.file = name_;
+  d.target = name_;
+  d.signature = sig_;
+  d.call_original = opts_.call_original;
+  d.ip_arg = opts_.ip_arg;
+  d.stats = opts_.stats;
+  d.recursion_guard = opts_.recursion_guard;
+  tramp::Bindings b;
+  b.ip = reinterpret_cast<uint64_t>(target_);
+  b.original = reinterpret_cast<uint64_t>(hook_->original());
+  b.prog_enter = reinterpret_cast<uint64_t>(&sb_tramp_prog_enter);
+  b.prog_exit = reinterpret_cast<uint64_t>(&sb_tramp_prog_exit);
+  for (const Link& l : links_) {
+    d.programs.push_back({l.kind, {}, l.cookie});
+    b.entries.push_back(reinterpret_cast<uint64_t>(l.program->entry()));
+    b.states.push_back(reinterpret_cast<uint64_t>(l.state.get()));
+  }
+  ir::Module m = tramp::lower(d, b);
+  ir::check(m);
+  CompileOptions opts;
+  opts.arch = Arch::X86_64;
+  mc::CodeImage code = generate(m, opts);
+  auto image = std::make_unique<ExecMemory>(code.text);
+  hook_->redirect(image->data());
+  if (image_) retired_images_.push_back(std::move(image_));
+  image_ = std::move(image);
+  image_code_ = std::move(code);
+}
+
+Trampoline& TrampolineTable::get(void* target, const ir::Signature& sig, const TrampolineOptions& opts,
+                                 const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Entry& e = table_[target];
+  if (!e.trampoline) {
+    e.trampoline = std::make_unique<Trampoline>(target, sig, opts, name);
+  } else {
+    const ir::Signature& have = e.trampoline->signature();
+    bool same = have.args.size() == sig.args.size() && have.ret.type == sig.ret.type;
+    for (size_t i = 0; same && i < sig.args.size(); ++i)
+      same = have.args[i].type == sig.args[i].type && have.args[i].size == sig.args[i].size;
+    if (!same) throw Error(name, "a trampoline with another signature is already attached to this function");
+  }
+  ++e.refs;
+  return *e.trampoline;
+}
+
+Trampoline* TrampolineTable::lookup(void* target) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = table_.find(target);
+  return it == table_.end() ? nullptr : it->second.trampoline.get();
+}
+
+void TrampolineTable::put(void* target) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = table_.find(target);
+  if (it == table_.end()) throw Error("trampoline table", "put of a target that has no trampoline");
+  if (--it->second.refs > 0) return;
+  it->second.trampoline->unlink_all();
+  graveyard_.push_back(std::move(it->second.trampoline));  // threads may still be inside
+  table_.erase(it);
+}
+
+TrampolineTable::~TrampolineTable() = default;
+
+}  // namespace sb::rt

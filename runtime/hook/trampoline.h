@@ -1,0 +1,108 @@
+// Trampolines attached to functions of this process (x86-64 hosts), as the
+// kernel's kernel/bpf/trampoline.c: a table keyed by target with reference
+// counts (get / lookup / put), programs linked and unlinked at any time,
+// each change generating a new image that calls arriving afterwards use.
+//
+// Nothing is freed while a thread may still run it: images, hooks and
+// programs that a change replaced are retired to a graveyard that the
+// table frees when it is destroyed (threads must no longer call the hooked
+// functions by then). Callers never take a lock.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "frontend/trampoline.h"
+#include "runtime/exec/exec_memory.h"
+#include "runtime/helpers/helpers.h"
+#include "runtime/hook/hook_x86_64.h"
+#include "runtime/exec/native.h"
+#include "runtime/hook/tramp_runtime.h"
+
+namespace sb::rt {
+
+struct TrampolineOptions {
+  bool call_original = true;
+  bool ip_arg = false;
+  bool stats = true;
+  bool recursion_guard = true;
+};
+
+using LinkId = uint64_t;
+
+class Trampoline {
+ public:
+  Trampoline(void* target, ir::Signature sig, TrampolineOptions opts, std::string name);
+  ~Trampoline();
+
+  // Compiles `p` and links it; the first link hooks the target. Throws
+  // sb::Error (bad program, more than 38 links, target not hookable).
+  LinkId link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie, const HelperTable& helpers);
+  // Unlinks; the last unlink restores the target's original bytes.
+  void unlink(LinkId id);
+  void unlink_all();  // and detach
+  ProgStats stats(LinkId id) const;
+
+  void* target() const { return target_; }
+  const ir::Signature& signature() const { return sig_; }
+  size_t links() const;
+  bool attached() const;
+  // Runs the original function (valid while attached); for tests and
+  // for programs that want to call through.
+  const void* original() const;
+  // The current image's code (for listings); empty when detached.
+  std::vector<uint8_t> image() const;
+
+ private:
+  struct Link {
+    LinkId id;
+    tramp::Kind kind;
+    uint64_t cookie;
+    std::unique_ptr<NativeProgram> program;
+    std::unique_ptr<ProgState> state;
+  };
+  void update();  // regenerate and publish the image; mu_ held
+  void detach();  // restore the target, retire hook and image; mu_ held
+
+  mutable std::mutex mu_;
+  void* target_;
+  ir::Signature sig_;
+  TrampolineOptions opts_;
+  std::string name_;
+  std::vector<Link> links_;
+  LinkId next_id_ = 1;
+  std::unique_ptr<Hook> hook_;
+  std::unique_ptr<ExecMemory> image_;
+  mc::CodeImage image_code_;
+  // Replaced but possibly still running: freed with the trampoline.
+  std::vector<std::unique_ptr<ExecMemory>> retired_images_;
+  std::vector<std::unique_ptr<Hook>> retired_hooks_;
+  std::vector<Link> retired_links_;
+};
+
+class TrampolineTable {
+ public:
+  // Finds or creates the trampoline of `target` and takes a reference.
+  // Throws sb::Error if it exists with a different signature.
+  Trampoline& get(void* target, const ir::Signature& sig, const TrampolineOptions& opts = {},
+                  const std::string& name = "target");
+  Trampoline* lookup(void* target) const;  // no reference taken
+  // Drops a reference; the last one unlinks everything and detaches.
+  void put(void* target);
+  ~TrampolineTable();
+
+ private:
+  struct Entry {
+    std::unique_ptr<Trampoline> trampoline;
+    int refs = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<void*, Entry> table_;
+  std::vector<std::unique_ptr<Trampoline>> graveyard_;
+};
+
+}  // namespace sb::rt

@@ -1,0 +1,385 @@
+#include "runtime/maps/maps.h"
+
+#include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "ir/diag.h"
+
+namespace sb::rt {
+
+namespace {
+
+// Limits on what one map may allocate (the kernel has its own; these keep
+// a hostile object file from asking for terabytes).
+constexpr uint64_t kMaxKeySize = 512;             // the kernel's MAX_BPF_STACK
+constexpr uint64_t kMaxValueSize = 64ull << 20;
+constexpr uint64_t kMaxMapBytes = 1ull << 30;
+
+uint64_t round8(uint64_t n) { return (n + 7) & ~uint64_t(7); }
+
+[[noreturn]] void fail(const MapSpec& spec, const std::string& what) {
+  throw Error("map '" + spec.name + "'", what);
+}
+
+// Bytes for `count` elements of `stride` bytes (times `copies`), checked
+// against kMaxMapBytes without overflowing.
+size_t checked_bytes(const MapSpec& spec, uint64_t stride, uint64_t count, uint64_t copies = 1) {
+  if (stride > kMaxMapBytes || count > kMaxMapBytes || copies > kMaxMapBytes ||
+      stride * count > kMaxMapBytes / copies)
+    fail(spec, fmt::format("needs more than the {} bytes a map may use", kMaxMapBytes));
+  return size_t(stride * count * copies);
+}
+
+uint32_t index_of(const void* key) {
+  uint32_t i;
+  std::memcpy(&i, key, 4);
+  return i;
+}
+
+unsigned default_cpu() {
+  int cpu = sched_getcpu();
+  return cpu < 0 ? 0 : unsigned(cpu);
+}
+
+// The map types, with the key and value sizes each requires: kAny is any
+// size from 1 to the limits above, otherwise the exact size.
+constexpr uint32_t kAny = ~0u;
+struct TypeInfo {
+  MapType type;
+  const char* name;
+  uint32_t key_size;
+  uint32_t value_size;
+  std::unique_ptr<Map> (*make)(const MapSpec&, const MapOptions&);
+};
+
+const TypeInfo kTypes[] = {
+    {MapType::Hash, "hash", kAny, kAny,
+     [](const MapSpec& s, const MapOptions&) -> std::unique_ptr<Map> { return std::make_unique<HashMap>(s); }},
+    {MapType::Array, "array", 4, kAny,
+     [](const MapSpec& s, const MapOptions&) -> std::unique_ptr<Map> { return std::make_unique<ArrayMap>(s); }},
+    {MapType::ProgArray, "prog_array", 4, 4,
+     [](const MapSpec& s, const MapOptions&) -> std::unique_ptr<Map> { return std::make_unique<ProgArrayMap>(s); }},
+    {MapType::PerCpuArray, "percpu_array", 4, kAny,
+     [](const MapSpec& s, const MapOptions& o) -> std::unique_ptr<Map> {
+       return std::make_unique<PerCpuArrayMap>(s, o.num_cpus, o.current_cpu);
+     }},
+    {MapType::RingBuf, "ringbuf", 0, 0,
+     [](const MapSpec& s, const MapOptions&) -> std::unique_ptr<Map> { return std::make_unique<RingBufMap>(s); }},
+};
+
+const TypeInfo* find_type(uint32_t type) {
+  for (const TypeInfo& t : kTypes)
+    if (uint32_t(t.type) == type) return &t;
+  return nullptr;
+}
+
+void check_size(const MapSpec& spec, const char* field, uint32_t size, uint32_t required, uint64_t limit) {
+  if (required == kAny) {
+    if (size == 0 || size > limit) fail(spec, fmt::format("{} {} is not in [1, {}]", field, size, limit));
+  } else if (size != required) {
+    fail(spec, fmt::format("{} {} must be {} for a {} map", field, size, required,
+                           map_type_name(spec.type)));
+  }
+}
+
+}  // namespace
+
+size_t page_size() {
+  static const size_t size = size_t(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+// --- PageMemory ---
+
+PageMemory::PageMemory(size_t size) {
+  if (size == 0) return;
+  const size_t page = page_size();
+  size_ = (size + page - 1) / page * page;
+  base_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base_ == MAP_FAILED) {
+    base_ = nullptr;
+    throw Error("maps", fmt::format("cannot allocate {} bytes: {}", size_, std::strerror(errno)));
+  }
+}
+
+PageMemory::~PageMemory() {
+  if (base_) munmap(base_, size_);
+}
+
+PageMemory::PageMemory(PageMemory&& o) noexcept : base_(o.base_), size_(o.size_) {
+  o.base_ = nullptr;
+  o.size_ = 0;
+}
+
+PageMemory& PageMemory::operator=(PageMemory&& o) noexcept {
+  if (this != &o) {
+    if (base_) munmap(base_, size_);
+    base_ = o.base_;
+    size_ = o.size_;
+    o.base_ = nullptr;
+    o.size_ = 0;
+  }
+  return *this;
+}
+
+// --- ArrayMap ---
+
+ArrayMap::ArrayMap(MapSpec spec)
+    : Map(std::move(spec)),
+      stride_(round8(this->spec().value_size)),
+      storage_(checked_bytes(this->spec(), stride_, this->spec().max_entries)) {}
+
+void* ArrayMap::lookup(const void* key) {
+  const uint32_t i = index_of(key);
+  return i < spec().max_entries ? storage_.data() + size_t(i) * stride_ : nullptr;
+}
+
+int64_t ArrayMap::update(const void* key, const void* value, uint64_t flags) {
+  if (flags > kUpdateExist) return -EINVAL;
+  const uint32_t i = index_of(key);
+  if (i >= spec().max_entries) return -E2BIG;
+  if (flags == kUpdateNoExist) return -EEXIST;  // every element of an array exists
+  std::memcpy(storage_.data() + size_t(i) * stride_, value, spec().value_size);
+  return 0;
+}
+
+std::span<uint8_t> ArrayMap::value(uint32_t index) const {
+  if (index >= spec().max_entries)
+    fail(spec(), fmt::format("index {} out of range [0, {})", index, spec().max_entries));
+  return {storage_.data() + size_t(index) * stride_, spec().value_size};
+}
+
+// --- PerCpuArrayMap ---
+
+PerCpuArrayMap::PerCpuArrayMap(MapSpec spec, unsigned num_cpus, std::function<unsigned()> current_cpu)
+    : Map(std::move(spec)),
+      stride_(round8(this->spec().value_size)),
+      num_cpus_(num_cpus == 0 ? 1 : num_cpus),
+      current_cpu_(current_cpu ? std::move(current_cpu) : default_cpu),
+      storage_(checked_bytes(this->spec(), stride_, this->spec().max_entries, num_cpus_)) {}
+
+uint8_t* PerCpuArrayMap::slot(uint32_t index, unsigned cpu) const {
+  return storage_.data() + (size_t(cpu) * spec().max_entries + index) * stride_;
+}
+
+void* PerCpuArrayMap::lookup(const void* key) {
+  const uint32_t i = index_of(key);
+  return i < spec().max_entries ? slot(i, current_cpu_() % num_cpus_) : nullptr;
+}
+
+int64_t PerCpuArrayMap::update(const void* key, const void* value, uint64_t flags) {
+  if (flags > kUpdateExist) return -EINVAL;
+  const uint32_t i = index_of(key);
+  if (i >= spec().max_entries) return -E2BIG;
+  if (flags == kUpdateNoExist) return -EEXIST;
+  std::memcpy(slot(i, current_cpu_() % num_cpus_), value, spec().value_size);
+  return 0;
+}
+
+std::span<uint8_t> PerCpuArrayMap::value(uint32_t index, unsigned cpu) const {
+  if (index >= spec().max_entries || cpu >= num_cpus_)
+    fail(spec(), fmt::format("index {} cpu {} out of range [0, {}) x [0, {})", index, cpu,
+                             spec().max_entries, num_cpus_));
+  return {slot(index, cpu), spec().value_size};
+}
+
+// --- HashMap ---
+
+HashMap::HashMap(MapSpec spec)
+    : Map(std::move(spec)),
+      key_stride_(round8(this->spec().key_size)),
+      slot_size_(key_stride_ + round8(this->spec().value_size)),
+      storage_(checked_bytes(this->spec(), slot_size_, this->spec().max_entries)) {
+  free_.reserve(this->spec().max_entries);
+  for (uint32_t s = this->spec().max_entries; s-- > 0;) free_.push_back(s);  // slot 0 first
+  index_.reserve(this->spec().max_entries);
+}
+
+void* HashMap::lookup(const void* key) {
+  std::string k(static_cast<const char*>(key), spec().key_size);
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(k);
+  return it == index_.end() ? nullptr : value_at(it->second);
+}
+
+int64_t HashMap::update(const void* key, const void* value, uint64_t flags) {
+  if (flags > kUpdateExist) return -EINVAL;
+  std::string k(static_cast<const char*>(key), spec().key_size);
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(k);
+  if (it != index_.end()) {
+    if (flags == kUpdateNoExist) return -EEXIST;
+    std::memcpy(value_at(it->second), value, spec().value_size);
+    return 0;
+  }
+  if (flags == kUpdateExist) return -ENOENT;
+  if (free_.empty()) return -E2BIG;
+  const uint32_t slot = free_.back();
+  free_.pop_back();
+  std::memcpy(key_at(slot), key, spec().key_size);
+  std::memcpy(value_at(slot), value, spec().value_size);
+  index_.emplace(std::move(k), slot);
+  return 0;
+}
+
+int64_t HashMap::remove(const void* key) {
+  std::string k(static_cast<const char*>(key), spec().key_size);
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(k);
+  if (it == index_.end()) return -ENOENT;
+  free_.push_back(it->second);
+  index_.erase(it);
+  return 0;
+}
+
+size_t HashMap::size() const {
+  std::lock_guard lock(mutex_);
+  return index_.size();
+}
+
+void HashMap::for_each(
+    const std::function<void(std::span<const uint8_t> key, std::span<uint8_t> value)>& fn) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [k, slot] : index_)
+    fn({key_at(slot), spec().key_size}, {value_at(slot), spec().value_size});
+}
+
+// --- ProgArrayMap ---
+
+ProgArrayMap::ProgArrayMap(MapSpec spec) : Map(std::move(spec)) {
+  checked_bytes(this->spec(), sizeof(void*), this->spec().max_entries);
+  programs_.assign(this->spec().max_entries, nullptr);
+}
+
+void ProgArrayMap::set(uint32_t index, std::shared_ptr<const bpf::Program> program) {
+  if (index >= programs_.size())
+    fail(spec(), fmt::format("index {} out of range [0, {})", index, programs_.size()));
+  std::lock_guard lock(mutex_);
+  programs_[index] = std::move(program);
+}
+
+std::shared_ptr<const bpf::Program> ProgArrayMap::get(uint32_t index) const {
+  std::lock_guard lock(mutex_);
+  return index < programs_.size() ? programs_[index] : nullptr;
+}
+
+
+// --- RingBufMap ---
+
+RingBufMap::RingBufMap(MapSpec spec) : Map(std::move(spec)) {
+  const size_t page = page_size();
+  const uint64_t size = this->spec().max_entries;
+  if (size < page || size % page != 0 || (size & (size - 1)) != 0)
+    fail(this->spec(), fmt::format("max_entries {} must be a power of two and a multiple of the page size {}",
+                                   size, page));
+  checked_bytes(this->spec(), size, 2);
+  size_ = size_t(size);
+  mapped_ = 2 * page + 2 * size_;
+
+  // Reserve the address range, then put the two control pages and the data
+  // pages (twice, from one memfd) in it.
+  const int fd = memfd_create("springboard-ringbuf", MFD_CLOEXEC);
+  if (fd < 0) fail(this->spec(), fmt::format("memfd_create: {}", std::strerror(errno)));
+  void* area = mmap(nullptr, mapped_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  bool ok = area != MAP_FAILED && ftruncate(fd, off_t(size_)) == 0;
+  if (ok) {
+    auto* base = static_cast<uint8_t*>(area);
+    ok = mmap(base, 2 * page, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED &&
+         mmap(base + 2 * page, size_, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_SHARED, fd, 0) != MAP_FAILED &&
+         mmap(base + 2 * page + size_, size_, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_SHARED, fd, 0) != MAP_FAILED;
+  }
+  const int saved_errno = errno;
+  close(fd);
+  if (!ok) {
+    if (area != MAP_FAILED) munmap(area, mapped_);
+    fail(this->spec(), fmt::format("cannot map {} bytes: {}", mapped_, std::strerror(saved_errno)));
+  }
+  base_ = static_cast<uint8_t*>(area);
+}
+
+RingBufMap::~RingBufMap() {
+  if (base_) munmap(base_, mapped_);
+}
+
+std::vector<HostRange> RingBufMap::ranges() const { return {{uint64_t(uintptr_t(base_)), mapped_}}; }
+
+void* RingBufMap::reserve(uint64_t size, uint64_t flags) {
+  if (flags != 0 || size > UINT32_MAX / 4) return nullptr;  // the kernel's RINGBUF_MAX_RECORD_SZ
+  const uint64_t len = round8(size + kHeaderSize);
+  std::lock_guard lock(producer_mutex_);
+  const uint64_t cons = __atomic_load_n(consumer(), __ATOMIC_ACQUIRE);
+  const uint64_t prod = __atomic_load_n(producer(), __ATOMIC_RELAXED);
+  if (prod + len - cons > size_ - 1) return nullptr;  // as the kernel: new_prod - cons > mask
+  uint8_t* hdr = data() + (prod & (size_ - 1));
+  const uint32_t header[2] = {uint32_t(size) | kBusyBit, uint32_t((hdr - base_) / page_size())};
+  __atomic_store_n(reinterpret_cast<uint32_t*>(hdr), header[0], __ATOMIC_RELAXED);
+  __atomic_store_n(reinterpret_cast<uint32_t*>(hdr) + 1, header[1], __ATOMIC_RELAXED);
+  __atomic_store_n(producer(), prod + len, __ATOMIC_RELEASE);
+  return hdr + kHeaderSize;
+}
+
+void RingBufMap::commit(void* sample, bool discard) {
+  auto* len = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(sample) - kHeaderSize);
+  const uint32_t old = __atomic_load_n(len, __ATOMIC_RELAXED);
+  __atomic_store_n(len, (old & ~kBusyBit) | (discard ? kDiscardBit : 0), __ATOMIC_RELEASE);
+}
+
+int64_t RingBufMap::output(const void* data, uint64_t size, uint64_t flags) {
+  if (flags & ~(kRingbufNoWakeup | kRingbufForceWakeup)) return -EINVAL;
+  void* rec = reserve(size, 0);
+  if (!rec) return -EAGAIN;
+  std::memcpy(rec, data, size);
+  commit(rec, false);
+  return 0;
+}
+
+bool RingBufMap::holds_sample(uint64_t p) const {
+  const uint64_t begin = uint64_t(uintptr_t(data())) + kHeaderSize;
+  if (p < begin || p >= begin + size_ || (p - begin) % 8 != 0) return false;
+  const auto* len = reinterpret_cast<const uint32_t*>(uintptr_t(p - kHeaderSize));
+  return (__atomic_load_n(len, __ATOMIC_ACQUIRE) & kBusyBit) != 0;
+}
+
+size_t RingBufMap::consume(const std::function<void(std::span<const uint8_t> record)>& fn) {
+  size_t seen = 0;
+  uint64_t cons = __atomic_load_n(consumer(), __ATOMIC_ACQUIRE);
+  while (cons < __atomic_load_n(producer(), __ATOMIC_ACQUIRE)) {
+    const uint8_t* hdr = data() + (cons & (size_ - 1));
+    const uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
+    if (len & kBusyBit) break;
+    const uint32_t size = len & ~(kBusyBit | kDiscardBit);
+    cons += round8(uint64_t(size) + kHeaderSize);
+    if (!(len & kDiscardBit)) {
+      fn({hdr + kHeaderSize, size});  // contiguous thanks to the second mapping
+      ++seen;
+    }
+    __atomic_store_n(consumer(), cons, __ATOMIC_RELEASE);
+  }
+  return seen;
+}
+
+uint64_t RingBufMap::consumer_pos() const { return __atomic_load_n(consumer(), __ATOMIC_ACQUIRE); }
+uint64_t RingBufMap::producer_pos() const { return __atomic_load_n(producer(), __ATOMIC_ACQUIRE); }
+
+// --- creation ---
+
+std::unique_ptr<Map> create_map(const MapSpec& spec, const MapOptions& opts) {
+  const TypeInfo* t = find_type(spec.type);
+  if (!t) fail(spec, fmt::format("unsupported map type {}", spec.type));
+  if (spec.max_entries == 0) fail(spec, "max_entries must not be 0");
+  check_size(spec, "key_size", spec.key_size, t->key_size, kMaxKeySize);
+  check_size(spec, "value_size", spec.value_size, t->value_size, kMaxValueSize);
+  return t->make(spec, opts);
+}
+
+std::string map_type_name(uint32_t type) {
+  const TypeInfo* t = find_type(type);
+  return t ? t->name : fmt::format("type {}", type);
+}
+
+}  // namespace sb::rt
