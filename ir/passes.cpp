@@ -3,6 +3,7 @@
 // one's), so listings and fault reports still name the bytecode.
 #include "ir/passes.h"
 
+#include <algorithm>
 #include <bit>
 #include <optional>
 
@@ -266,6 +267,97 @@ bool pure(const Inst& i) {
   }
 }
 
+// combine_loads: what a register holds, byte by byte, when every one of
+// its non-zero bytes is a byte of memory at [base + offset], read by
+// loads of this straight-line stretch.
+struct ByteGather {
+  static constexpr int64_t kZero = INT64_MIN;
+  uint8_t base = kNoIndex;  // kNoIndex: nothing known
+  int64_t at[8] = {};       // at[j]: the offset from base result byte j holds, or kZero
+  uint32_t from[8] = {};    // the loads (indices into the new code) that read those bytes
+  uint8_t nfrom = 0;
+  bool valid() const { return base != kNoIndex; }
+  // The bytes an operation of `width` reads: a 32-bit one drops 4..7,
+  // which must be zero (a loaded byte dropped leaves a load not covered).
+  bool narrow_to(int width) {
+    if (width == 64) return true;
+    for (int j = 4; j < 8; ++j)
+      if (at[j] != kZero) return false;
+    return true;
+  }
+  // Shifted by `bytes` (left when positive); false when a loaded byte falls off.
+  bool shift(int bytes, int width) {
+    int64_t next[8];
+    const int top = width / 8;
+    for (int j = 0; j < 8; ++j) next[j] = kZero;
+    for (int j = 0; j < 8; ++j) {
+      if (at[j] == kZero) continue;
+      const int to = j + bytes;
+      if (to < 0 || to >= top) return false;
+      next[to] = at[j];
+    }
+    std::copy(next, next + 8, at);
+    return true;
+  }
+  // The one load of `size` bytes at base + off (little-endian order) or
+  // its byte swap that this is, when it is one.
+  std::optional<std::pair<int64_t, bool>> as_load(int size) const {
+    for (int j = size; j < 8; ++j)
+      if (at[j] != kZero) return std::nullopt;
+    bool le = true, be = true;
+    for (int j = 0; j < size; ++j) {
+      if (at[j] == kZero) return std::nullopt;
+      le = le && at[j] == at[0] + j;
+      be = be && at[j] == at[size - 1] + (size - 1 - j);
+    }
+    if (le) return std::pair{at[0], false};
+    if (be) return std::pair{at[size - 1], true};
+    return std::nullopt;
+  }
+};
+
+// What `i` (not a load) leaves in i.dst as a gather, given the gathers in
+// the registers before it; invalid when it is not one.
+ByteGather gathered(const Inst& i, const ByteGather* g) {
+  ByteGather r;
+  if (op_form(i.op) != Form::Alu) return r;
+  const int w = i.width;
+  if (i.op == Op::Mov && !i.k) {
+    r = g[i.src];
+    return r.narrow_to(w) ? r : ByteGather{};
+  }
+  r = g[i.dst];
+  if (!r.valid() || !r.narrow_to(w)) return ByteGather{};
+  const bool by_bytes = i.k && i.imm > 0 && i.imm < w && i.imm % 8 == 0;
+  switch (i.op) {
+    case Op::Shl:
+      return by_bytes && r.shift(int(i.imm / 8), w) ? r : ByteGather{};
+    case Op::LShr:
+      return by_bytes && r.shift(-int(i.imm / 8), w) ? r : ByteGather{};
+    case Op::And:
+      // A mask that keeps every loaded byte whole changes nothing.
+      if (!i.k) return ByteGather{};
+      for (int j = 0; j < w / 8; ++j)
+        if (r.at[j] != ByteGather::kZero && uint8_t(uint64_t(i.imm) >> (8 * j)) != 0xff) return ByteGather{};
+      return r;
+    case Op::Or: {
+      if (i.k || i.src == i.dst) return ByteGather{};
+      ByteGather b = g[i.src];
+      if (b.base != r.base || !b.narrow_to(w) || r.nfrom + b.nfrom > 8) return ByteGather{};
+      for (int j = 0; j < 8; ++j) {
+        if (b.at[j] == ByteGather::kZero) continue;
+        if (r.at[j] != ByteGather::kZero) return ByteGather{};
+        r.at[j] = b.at[j];
+      }
+      std::copy(b.from, b.from + b.nfrom, r.from + r.nfrom);
+      r.nfrom = uint8_t(r.nfrom + b.nfrom);
+      return r;
+    }
+    default:
+      return ByteGather{};
+  }
+}
+
 }  // namespace
 
 void propagate_constants(Function& fn) {
@@ -367,6 +459,85 @@ void invert_branch_over_jump(Function& fn) {
   code.resize(w);
 }
 
+void combine_loads(Function& fn, const AddressModes& modes) {
+  if (!modes.unaligned_loads) return;
+  std::vector<Inst> out;
+  out.reserve(fn.code.size());
+  std::vector<bool> covered;  // loads a combined load made redundant (in out)
+  ByteGather g[kNumRegs];
+  auto forget = [&](RegSet regs) {
+    for (ByteGather& x : g)
+      if (x.valid() && (regs & reg_bit(x.base))) x = ByteGather{};
+    for (unsigned m = regs & ((1u << kNumRegs) - 1); m; m &= m - 1) g[std::countr_zero(m)] = ByteGather{};
+  };
+  for (const Inst& i : fn.code) {
+    const Form form = op_form(i.op);
+    out.push_back(i);
+    if (form == Form::Label || form == Form::Branch || form == Form::Jump || form == Form::Call ||
+        form == Form::Term || form == Form::Store || form == Form::Atomic) {
+      forget(RegSet(~0u));
+      continue;
+    }
+    const RegSet defs = effects(i).defs;
+    if (!defs) continue;
+    ByteGather next;
+    if (form == Form::Load) {
+      // A load from another base ends the gathers: a combined load sits
+      // where its last byte joined, so it must not pass a load that could
+      // fault first.
+      const bool other_base = std::any_of(g, g + kNumRegs, [&](const ByteGather& x) { return x.valid() && x.base != i.src; });
+      if (other_base) forget(RegSet(~0u));
+      if (!i.sext && i.index == kNoIndex && addressable(i.src) && i.src != i.dst) {
+        next.base = i.src;
+        for (int j = 0; j < 8; ++j) next.at[j] = j < i.size ? int64_t(i.off) + j : ByteGather::kZero;
+        next.from[0] = uint32_t(out.size() - 1), next.nfrom = 1;
+      }
+    } else if (defs == reg_bit(i.dst)) {
+      next = gathered(i, g);
+    }
+    forget(defs);
+    if (!next.valid()) continue;
+    if (i.op == Op::Or) {
+      for (int size : {8, 4, 2}) {
+        const auto load_of = next.as_load(size);
+        if (!load_of || !fits_i32(load_of->first)) continue;
+        // The bytes that went into i.dst, read by one load (and swapped
+        // when they were put together most significant first).
+        uint32_t origin = out[next.from[0]].origin;
+        if (covered.size() < out.size() + 1) covered.resize(out.size() + 1, false);
+        for (int f = 0; f < next.nfrom; ++f) covered[next.from[f]] = true;
+        Inst combined = load(size, false, i.dst, next.base, int32_t(load_of->first));
+        combined.origin = origin;
+        out.back() = combined;
+        next.from[0] = uint32_t(out.size() - 1), next.nfrom = 1;
+        if (load_of->second) {
+          Inst swap = alu(Op::Bswap, 64, i.dst, i.dst);
+          swap.ext = uint8_t(8 * size);
+          swap.origin = i.origin;
+          out.push_back(swap);
+        }
+        break;
+      }
+    }
+    g[i.dst] = next;
+  }
+  if (covered.empty()) return;
+  fn.code = std::move(out);
+  covered.resize(fn.code.size(), false);
+  // The arithmetic that put the bytes together, and the byte loads
+  // themselves (the combined load reads every byte they read), where
+  // nothing else reads them.
+  std::vector<RegSet> label_in = label_live_in(fn);
+  std::vector<bool> dead;
+  live_sweep(fn, label_in, [&](size_t k, RegSet o, const Effects& fx) {
+    if (!(pure(fn.code[k]) || covered[k]) || !fx.defs || (fx.defs & o)) return live_in(o, fx);
+    if (dead.empty()) dead.assign(fn.code.size(), false);
+    dead[k] = true;
+    return o;
+  });
+  erase_marked(fn.code, dead);
+}
+
 void fold_addresses(Function& fn, const AddressModes& modes) {
   AddrExpr e[kNumRegs];
   RegSet have = 0;  // the registers whose e[] is valid
@@ -458,6 +629,7 @@ void fold_index_shift(Function& fn, const AddressModes& modes) {
 
 void optimize_for_target(Module& m, const AddressModes& modes) {
   for (Function& fn : m.functions) {
+    combine_loads(fn, modes);
     fold_addresses(fn, modes);
     remove_dead_code(fn);
     if (modes.index) fold_index_shift(fn, modes);

@@ -26,6 +26,14 @@
 // instruction selection (after hardening), with what the target's memory
 // operands can express:
 //
+//   combine_loads       within a straight-line stretch, bytes loaded one by
+//                       one from a base and put together with shl/or (the
+//                       C idiom p[0] << 8 | p[1] for a big-endian field)
+//                       become one 2-, 4- or 8-byte load, followed by a
+//                       bswap when the bytes went in most significant
+//                       first; the byte loads and the arithmetic go where
+//                       nothing else reads them. Only on targets whose
+//                       loads may be unaligned
 //   fold_addresses      within a straight-line stretch, an address built by
 //                       mov/add/shl into a register (x = y; x += z; x += 8)
 //                       is put into the load or store that uses it, as
@@ -65,14 +73,19 @@ struct AddressModes {
   // fold that would need a larger one (materialized into a scratch
   // register) is not made.
   int32_t min_off = 0, max_off = 0;
+  // A load of any size at any address costs about what an aligned one
+  // does (x86-64, arm64), so combine_loads may make them.
+  bool unaligned_loads = false;
 };
+
+void combine_loads(Function& fn, const AddressModes& modes);
 
 void fold_addresses(Function& fn, const AddressModes& modes);
 void remove_dead_code(Function& fn);
 void fold_index_shift(Function& fn, const AddressModes& modes);
 
-// fold_addresses, remove_dead_code, then fold_index_shift (when the target
-// has indexed addresses), on every function of `m`.
+// combine_loads, fold_addresses, remove_dead_code, then fold_index_shift
+// (when the target has indexed addresses), on every function of `m`.
 void optimize_for_target(Module& m, const AddressModes& modes);
 
 }  // namespace sb::ir
