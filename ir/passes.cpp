@@ -72,7 +72,8 @@ Cond inverse(Cond cc) {
     case Cond::SLe: return Cond::SGt;
     case Cond::SGe: return Cond::SLt;
     case Cond::SLt: return Cond::SGe;
-    case Cond::Set: break;  // no "none set" condition
+    case Cond::Set: return Cond::Clear;
+    case Cond::Clear: return Cond::Set;
   }
   return Cond::Set;
 }
@@ -207,7 +208,7 @@ Cond mirrored(Cond cc) {
     case Cond::SLt: return Cond::SGt;
     case Cond::SGe: return Cond::SLe;
     case Cond::SLe: return Cond::SGe;
-    default: return cc;  // eq, ne and set are symmetric
+    default: return cc;  // eq, ne, set and clear are symmetric
   }
 }
 
@@ -444,7 +445,7 @@ void invert_branch_over_jump(Function& fn) {
   for (size_t r = 0; r < code.size(); ++r) {
     if (w != r) code[w] = code[r];
     Inst& i = code[w];
-    if (i.op == Op::Br && i.cc != Cond::Set && r + 1 < code.size() && code[r + 1].op == Op::Jmp &&
+    if (i.op == Op::Br && r + 1 < code.size() && code[r + 1].op == Op::Jmp &&
         label_follows(code, r + 2, i.target)) {
       i.cc = inverse(i.cc);
       i.target = code[r + 1].target;
@@ -536,6 +537,39 @@ void combine_loads(Function& fn, const AddressModes& modes) {
     return o;
   });
   erase_marked(fn.code, dead);
+}
+
+void fold_bit_test(Function& fn) {
+  std::vector<Inst>& code = fn.code;
+  std::optional<std::vector<RegSet>> out;  // liveness once a candidate shows up
+  std::vector<bool> dead;
+  for (size_t k = 1; k < code.size(); ++k) {
+    Inst& br = code[k];
+    const Inst& mask = code[k - 1];
+    if (br.op != Op::Br || !br.k || br.imm != 0 || (br.cc != Cond::Eq && br.cc != Cond::Ne)) continue;
+    const uint8_t x = br.dst;
+    if (mask.op != Op::And || mask.dst != x || (!mask.k && mask.src == x) || (!dead.empty() && dead[k - 1])) continue;
+    if (!out) out = live_out(fn);
+    if ((*out)[k] & reg_bit(x)) continue;
+    // Both halves of a 32-bit step test the low halves: (x & b) has no
+    // bit set in 32 bits exactly when a 32-bit and leaves zero.
+    int width = std::min(br.width, mask.width);
+    uint8_t tested = x;
+    // x = y; x &= b: test y itself, and the copy goes too when nothing
+    // else reads it (x is dead after the branch and b is not x).
+    const Inst* copy = k >= 2 && (dead.empty() || !dead[k - 2]) ? &code[k - 2] : nullptr;
+    const bool from_copy = copy && copy->op == Op::Mov && !copy->k && copy->dst == x && copy->src != x &&
+                           (mask.k || mask.src != x);
+    if (from_copy) tested = copy->src, width = std::min<int>(width, copy->width);
+    Inst test = mask.k ? branch_imm(br.cc == Cond::Eq ? Cond::Clear : Cond::Set, width, tested, mask.imm, br.target)
+                       : branch(br.cc == Cond::Eq ? Cond::Clear : Cond::Set, width, tested, mask.src, br.target);
+    test.origin = br.origin;
+    br = test;
+    if (dead.empty()) dead.assign(code.size(), false);
+    dead[k - 1] = true;
+    if (from_copy) dead[k - 2] = true;
+  }
+  erase_marked(code, dead);
 }
 
 void fold_addresses(Function& fn, const AddressModes& modes) {
@@ -642,6 +676,7 @@ void optimize(Module& m) {
     reduce_strength(fn);
     fold_zero_extension(fn);
     invert_branch_over_jump(fn);
+    fold_bit_test(fn);
   }
 }
 

@@ -21,6 +21,10 @@
 //                       br !cc a, b -> L2; L1:  (one taken branch per loop
 //                       iteration fewer, as clang lays loops out); and a
 //                       jmp to the label right after it goes
+//   fold_bit_test       x &= b; br eq/ne x, 0 -> L  becomes  br clear/set x, b
+//                       -> L when x is dead after the branch (a test
+//                       instead of an and), and with x = y before it, the
+//                       branch tests y and the copy goes too
 //
 // The target-aware half, run by backends/compile.cpp just before
 // instruction selection (after hardening), with what the target's memory
@@ -58,6 +62,7 @@ void propagate_constants(Function& fn);
 void reduce_strength(Function& fn);
 void fold_zero_extension(Function& fn);
 void invert_branch_over_jump(Function& fn);
+void fold_bit_test(Function& fn);
 
 // All of the above, in that order, on every function of `m`.
 void optimize(Module& m);

@@ -174,13 +174,12 @@ TEST(IrPasses, InvertBranchOverJumpSavesATakenJumpPerIteration) {
             "br.64 le r0, 9 -> L1\n"
             "L0:\n"
             "exit\n");
-  // jset has no inverse; a jump to the next instruction goes.
+  // jset's inverse is clear; a jump to the next instruction goes.
   EXPECT_EQ(after(ir::invert_branch_over_jump,
                   "loop:\nadd %r0, 1\njset %r0, 8, done\nja loop\ndone:\nja +0\nexit"),
             "L1:\n"
             "r0 = add.64 r0, 1\n"
-            "br.64 set r0, 8 -> L0\n"
-            "jmp -> L1\n"
+            "br.64 clear r0, 8 -> L1\n"
             "L0:\n"
             "L2:\n"
             "exit\n");
@@ -281,6 +280,20 @@ TEST(IrPasses, FoldIndexShiftMakesTheShiftTheScale) {
             "r5 = shl.64 r5, 2\nr0 = load.u64 [r1+r5*1+0]\nexit\n");
   EXPECT_EQ(for_target(Arch::X86_64, "lsh %r5, 2\nmov %r3, %r1\nadd %r3, %r5\nldxw %r0, [%r3+0]\nadd %r0, %r5\nexit"),
             "r5 = shl.64 r5, 2\nr0 = load.u32 [r1+r5*1+0]\nr0 = add.64 r0, r5\nexit\n");
+}
+
+TEST(IrPasses, FoldBitTestBranchesOnTheBitsInsteadOfMaskingThem) {
+  // if (!(n & 1)): a copy, an and and a compare with zero become one test.
+  EXPECT_EQ(after(ir::fold_bit_test, "mov %r0, %r1\nand %r0, 1\njeq %r0, 0, even\nmov %r0, 1\nexit\neven:\nmov %r0, 2\nexit"),
+            "br.64 clear r1, 1 -> L0\nr0 = mov.64 r0, 1\nexit\nL0:\nr0 = mov.64 r0, 2\nexit\n");
+  // A 32-bit and tests the low half; ne is set; a register mask.
+  EXPECT_EQ(after(ir::fold_bit_test, "and32 %r2, %r3\njne %r2, 0, l\nl:\nmov %r0, 0\nexit"),
+            "br.32 set r2, r3 -> L0\nL0:\nr0 = mov.64 r0, 0\nexit\n");
+  // x read afterwards keeps its and; a compare with another value stays.
+  const char* keep = "and %r0, 1\njeq %r0, 0, l\nl:\nexit";
+  EXPECT_EQ(after(ir::fold_bit_test, keep), "r0 = and.64 r0, 1\nbr.64 eq r0, 0 -> L0\nL0:\nexit\n");
+  EXPECT_EQ(after(ir::fold_bit_test, "and %r2, 1\njeq %r2, 1, l\nl:\nexit"),
+            "r2 = and.64 r2, 1\nbr.64 eq r2, 1 -> L0\nL0:\nexit\n");
 }
 
 TEST(IrPasses, CombineLoadsMakesOneLoadOfBytesPutTogether) {
