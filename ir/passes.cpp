@@ -317,6 +317,75 @@ struct ByteGather {
   }
 };
 
+// remove_redundant_copies: which registers hold the same value, as
+// classes named by a member (root[r] == root[s]: r == s), and which hold
+// a known constant, at one point.
+struct Copies {
+  bool reached = false;  // false: no path gets here (yet), the meet's identity
+  uint8_t root[kNumRegs];
+  RegSet known = 0;          // the registers whose value[] holds
+  uint64_t value[kNumRegs];
+  static Copies entry() {
+    Copies c;
+    c.reached = true;
+    for (uint8_t r = 0; r < kNumRegs; ++r) c.root[r] = r;
+    return c;
+  }
+  bool holds(uint8_t r, uint64_t v) const { return (known & reg_bit(r)) && value[r] == v; }
+  void set(uint8_t r, uint64_t v) {
+    define(r);
+    known |= reg_bit(r), value[r] = v;
+  }
+  bool same(uint8_t a, uint8_t b) const { return root[a] == root[b]; }
+  // r gets a value of its own: the rest of its class keeps theirs.
+  void define(uint8_t r) {
+    uint8_t next = kNumRegs;
+    for (uint8_t s = 0; s < kNumRegs; ++s) {
+      if (s == r || root[s] != root[r]) continue;
+      if (next == kNumRegs) next = s;
+      root[s] = next;
+    }
+    root[r] = r;
+    known &= RegSet(~reg_bit(r));
+  }
+  void copy(uint8_t d, uint8_t s) {
+    if (same(d, s)) return;
+    define(d);
+    root[d] = root[s];
+    if (known & reg_bit(s)) known |= reg_bit(d), value[d] = value[s];
+  }
+  // What holds on both paths. Returns whether *this changed.
+  bool meet(const Copies& o) {
+    if (!o.reached) return false;
+    if (!reached) return *this = o, true;
+    uint8_t next[kNumRegs];
+    for (uint8_t r = 0; r < kNumRegs; ++r) {
+      next[r] = r;
+      for (uint8_t s = 0; s < r; ++s)
+        if (same(r, s) && o.same(r, s)) {
+          next[r] = next[s];
+          break;
+        }
+    }
+    RegSet agree = known & o.known;
+    for (unsigned m = agree; m; m &= m - 1) {
+      const int r = std::countr_zero(m);
+      if (value[r] != o.value[r]) agree &= RegSet(~reg_bit(uint8_t(r)));
+    }
+    const bool changed = !std::equal(next, next + kNumRegs, root) || agree != known;
+    std::copy(next, next + kNumRegs, root);
+    known = agree;
+    return changed;
+  }
+};
+
+// The registers `i` may write, over-approximated (a call clobbers the
+// argument registers, which liveness does not count as written).
+RegSet clobbers(const Inst& i) {
+  if (op_form(i.op) == Form::Call) return RegSet(0x3f | reg_bit(kAX) | reg_bit(kAX2));
+  return effects(i).defs;
+}
+
 // What `i` (not a load) leaves in i.dst as a gather, given the gathers in
 // the registers before it; invalid when it is not one.
 ByteGather gathered(const Inst& i, const ByteGather* g) {
@@ -539,6 +608,48 @@ void combine_loads(Function& fn, const AddressModes& modes) {
   erase_marked(fn.code, dead);
 }
 
+void remove_redundant_copies(Function& fn) {
+  std::vector<Inst>& code = fn.code;
+  std::vector<Copies> at_label(fn.num_labels);
+  // One forward sweep: with `remove`, drops each mov.64 d, s where d
+  // already equals s. Returns whether a label's state changed.
+  auto sweep = [&](bool remove) {
+    bool changed = false;
+    Copies cur = Copies::entry();
+    size_t w = 0;
+    for (size_t r = 0; r < code.size(); ++r) {
+      const Inst i = code[r];
+      const Form form = op_form(i.op);
+      bool keep = true;
+      if (form == Form::Label) {
+        changed |= at_label[i.target].meet(cur);
+        cur = at_label[i.target];
+      } else if (form == Form::Jump || form == Form::Branch) {
+        changed |= at_label[i.target].meet(cur);
+        if (form == Form::Jump) cur = Copies{};
+      } else if (form == Form::Term) {
+        cur = Copies{};
+      } else if (cur.reached && i.op == Op::Mov && !i.k && i.width == 64) {
+        keep = !cur.same(i.dst, i.src) && !((cur.known & reg_bit(i.src)) && cur.holds(i.dst, cur.value[i.src]));
+        cur.copy(i.dst, i.src);
+      } else if (cur.reached && ((i.op == Op::Mov && i.k) || i.op == Op::LoadImm)) {
+        const uint64_t v = i.op == Op::LoadImm || i.width == 64 ? uint64_t(i.imm) : uint64_t(uint32_t(i.imm));
+        keep = !cur.holds(i.dst, v);
+        cur.set(i.dst, v);
+      } else if (cur.reached) {
+        for (unsigned m = clobbers(i); m; m &= m - 1) cur.define(uint8_t(std::countr_zero(m)));
+      }
+      if (remove && !keep) continue;
+      code[w++] = i;
+    }
+    if (remove) code.resize(w);
+    return changed;
+  };
+  while (sweep(false)) {
+  }
+  sweep(true);
+}
+
 void fold_bit_test(Function& fn) {
   std::vector<Inst>& code = fn.code;
   std::optional<std::vector<RegSet>> out;  // liveness once a candidate shows up
@@ -677,6 +788,7 @@ void optimize(Module& m) {
     fold_zero_extension(fn);
     invert_branch_over_jump(fn);
     fold_bit_test(fn);
+    remove_redundant_copies(fn);
   }
 }
 

@@ -25,6 +25,11 @@
 //                       -> L when x is dead after the branch (a test
 //                       instead of an and), and with x = y before it, the
 //                       branch tests y and the copy goes too
+//   remove_redundant_copies
+//                       mov.64 x, y where x already holds y's value, and
+//                       mov x, c where x already holds c, on every path
+//                       here (a forward dataflow of which registers are
+//                       copies of each other or constants, met at labels)
 //
 // The target-aware half, run by backends/compile.cpp just before
 // instruction selection (after hardening), with what the target's memory
@@ -63,6 +68,7 @@ void reduce_strength(Function& fn);
 void fold_zero_extension(Function& fn);
 void invert_branch_over_jump(Function& fn);
 void fold_bit_test(Function& fn);
+void remove_redundant_copies(Function& fn);
 
 // All of the above, in that order, on every function of `m`.
 void optimize(Module& m);

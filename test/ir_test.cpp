@@ -296,6 +296,25 @@ TEST(IrPasses, FoldBitTestBranchesOnTheBitsInsteadOfMaskingThem) {
             "r2 = and.64 r2, 1\nbr.64 eq r2, 1 -> L0\nL0:\nexit\n");
 }
 
+TEST(IrPasses, RemoveRedundantCopiesDropsACopyBackOfWhatIsThere) {
+  // The copy back at `join` is redundant on both paths into it, the one
+  // around the loop included; a copy after the source changed is not.
+  EXPECT_EQ(after(ir::remove_redundant_copies,
+                  "loop:\nmov %r5, %r0\njeq %r1, 0, join\nadd %r1, 1\njoin:\nmov %r0, %r5\nadd %r0, 1\n"
+                  "jlt %r0, 9, loop\nmov %r5, %r0\nexit"),
+            "L1:\nr5 = mov.64 r5, r0\nbr.64 eq r1, 0 -> L0\nr1 = add.64 r1, 1\nL0:\n"
+            "r0 = add.64 r0, 1\nbr.64 lt r0, 9 -> L1\nr5 = mov.64 r5, r0\nexit\n");
+  // The same constant again, on every path.
+  EXPECT_EQ(after(ir::remove_redundant_copies,
+                  "mov %r0, 0\njlt %r1, 2, out\nmov %r0, 0\nmov32 %r3, -1\nlddw %r2, 0xffffffff\n"
+                  "mov %r2, %r3\nout:\nmov %r0, 0\nexit"),
+            "r0 = mov.64 r0, 0\nbr.64 lt r1, 2 -> L0\nr3 = mov.32 r3, -1\nr2 = ldimm 0xffffffff\nL0:\nexit\n");
+  // Not when one path changed it, nor a copy a call clobbered, nor a 32-bit copy.
+  const char* kept = "mov %r5, %r0\njeq %r1, 0, join\nmov %r0, 1\njoin:\nmov %r0, %r5\n"
+                     "mov %r2, %r6\ncall 5\nmov %r2, %r6\nmov32 %r7, %r6\nmov32 %r7, %r6\nexit";
+  EXPECT_EQ(after(ir::remove_redundant_copies, kept), after([](ir::Function&) {}, kept));
+}
+
 TEST(IrPasses, CombineLoadsMakesOneLoadOfBytesPutTogether) {
   // A big-endian 16-bit field as C writes it: p[12] << 8 | p[13].
   const char* be16 = "ldxb %r0, [%r1+12]\nldxb %r3, [%r1+13]\nlsh %r0, 8\nor %r0, %r3\nexit";
