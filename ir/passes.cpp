@@ -274,13 +274,13 @@ bool pure(const Inst& i) {
 struct ByteGather {
   static constexpr int64_t kZero = INT64_MIN;
   uint8_t base = kNoIndex;  // kNoIndex: nothing known
-  int64_t at[8] = {};       // at[j]: the offset from base result byte j holds, or kZero
-  uint32_t from[8] = {};    // the loads (indices into the new code) that read those bytes
+  int64_t at[8];            // at[j]: the offset from base result byte j holds, or kZero
+  uint32_t from[8];         // the loads (indices into the new code) that read those bytes
   uint8_t nfrom = 0;
   bool valid() const { return base != kNoIndex; }
   // The bytes an operation of `width` reads: a 32-bit one drops 4..7,
   // which must be zero (a loaded byte dropped leaves a load not covered).
-  bool narrow_to(int width) {
+  bool narrow_to(int width) const {
     if (width == 64) return true;
     for (int j = 4; j < 8; ++j)
       if (at[j] != kZero) return false;
@@ -323,6 +323,7 @@ struct ByteGather {
 struct Copies {
   bool reached = false;  // false: no path gets here (yet), the meet's identity
   uint8_t root[kNumRegs];
+  RegSet shared = 0;         // the registers in a class of two or more
   RegSet known = 0;          // the registers whose value[] holds
   uint64_t value[kNumRegs];
   static Copies entry() {
@@ -339,19 +340,28 @@ struct Copies {
   bool same(uint8_t a, uint8_t b) const { return root[a] == root[b]; }
   // r gets a value of its own: the rest of its class keeps theirs.
   void define(uint8_t r) {
+    known &= RegSet(~reg_bit(r));
+    if (!(shared & reg_bit(r))) {
+      root[r] = r;  // alone already (most registers, most of the time)
+      return;
+    }
     uint8_t next = kNumRegs;
-    for (uint8_t s = 0; s < kNumRegs; ++s) {
-      if (s == r || root[s] != root[r]) continue;
+    RegSet rest = 0;
+    for (unsigned m = shared & RegSet(~reg_bit(r)); m; m &= m - 1) {
+      const uint8_t s = uint8_t(std::countr_zero(m));
+      if (root[s] != root[r]) continue;
       if (next == kNumRegs) next = s;
-      root[s] = next;
+      root[s] = next, rest |= reg_bit(s);
     }
     root[r] = r;
-    known &= RegSet(~reg_bit(r));
+    shared &= RegSet(~reg_bit(r));
+    if (std::has_single_bit(unsigned(rest))) shared &= RegSet(~rest);  // one left: alone now
   }
   void copy(uint8_t d, uint8_t s) {
     if (same(d, s)) return;
     define(d);
     root[d] = root[s];
+    shared |= reg_bit(d) | reg_bit(s);
     if (known & reg_bit(s)) known |= reg_bit(d), value[d] = value[s];
   }
   // What holds on both paths. Returns whether *this changed.
@@ -359,13 +369,17 @@ struct Copies {
     if (!o.reached) return false;
     if (!reached) return *this = o, true;
     uint8_t next[kNumRegs];
-    for (uint8_t r = 0; r < kNumRegs; ++r) {
-      next[r] = r;
-      for (uint8_t s = 0; s < r; ++s)
+    RegSet both = 0;
+    for (uint8_t r = 0; r < kNumRegs; ++r) next[r] = r;
+    for (unsigned m = shared & o.shared; m; m &= m - 1) {
+      const uint8_t r = uint8_t(std::countr_zero(m));
+      for (unsigned n = shared & o.shared & (reg_bit(r) - 1u); n; n &= n - 1) {
+        const uint8_t s = uint8_t(std::countr_zero(n));
         if (same(r, s) && o.same(r, s)) {
-          next[r] = next[s];
+          next[r] = next[s], both |= reg_bit(r) | reg_bit(s);
           break;
         }
+      }
     }
     RegSet agree = known & o.known;
     for (unsigned m = agree; m; m &= m - 1) {
@@ -374,6 +388,7 @@ struct Copies {
     }
     const bool changed = !std::equal(next, next + kNumRegs, root) || agree != known;
     std::copy(next, next + kNumRegs, root);
+    shared = both;
     known = agree;
     return changed;
   }
@@ -386,45 +401,85 @@ RegSet clobbers(const Inst& i) {
   return effects(i).defs;
 }
 
+// A loop of the linear code: the label at `head`, the last jump back to it
+// at `end`, and nothing from outside [head, end] jumps in; it is entered by
+// falling into the label. By head, outer loops first.
+struct Loop {
+  size_t head, end;
+  bool contains(size_t k) const { return k > head && k < end; }
+};
+
+std::vector<Loop> simple_loops(const Function& fn) {
+  const std::vector<Inst>& code = fn.code;
+  constexpr size_t kNone = SIZE_MAX;
+  std::vector<size_t> at(fn.num_labels, kNone);
+  for (size_t k = 0; k < code.size(); ++k)
+    if (code[k].op == Op::Label) at[code[k].target] = k;
+  std::vector<size_t> last_back(fn.num_labels, kNone);
+  std::vector<std::pair<size_t, size_t>> edges;  // every jump: from, to
+  for (size_t k = 0; k < code.size(); ++k) {
+    if (!jumps(code[k])) continue;
+    edges.push_back({k, at[code[k].target]});
+    if (at[code[k].target] < k) last_back[code[k].target] = k;
+  }
+  std::vector<Loop> loops;
+  for (uint32_t l = 0; l < fn.num_labels; ++l) {
+    const size_t h = at[l], e = last_back[l];
+    if (e == kNone || (h > 0 && !falls_through(code[h - 1]))) continue;  // h == 0: entered at the start
+    const bool entered = std::any_of(edges.begin(), edges.end(), [&](const auto& j) {
+      return (j.first < h || j.first > e) && j.second >= h && j.second <= e;
+    });
+    if (!entered) loops.push_back({h, e});
+  }
+  std::sort(loops.begin(), loops.end(), [](const Loop& a, const Loop& b) { return a.head < b.head; });
+  return loops;
+}
+
+// The one register a pure instruction writes, or kNoIndex.
+uint8_t pure_def(const Inst& i) {
+  if (!pure(i)) return kNoIndex;
+  const RegSet defs = effects(i).defs;
+  return std::has_single_bit(unsigned(defs)) && i.dst < kAX ? uint8_t(std::countr_zero(defs)) : kNoIndex;
+}
+
 // What `i` (not a load) leaves in i.dst as a gather, given the gathers in
-// the registers before it; invalid when it is not one.
-ByteGather gathered(const Inst& i, const ByteGather* g) {
-  ByteGather r;
-  if (op_form(i.op) != Form::Alu) return r;
+// the registers before it, into r; false when it is not one.
+bool gathered(const Inst& i, const ByteGather* g, ByteGather& r) {
+  if (op_form(i.op) != Form::Alu) return false;
   const int w = i.width;
   if (i.op == Op::Mov && !i.k) {
     r = g[i.src];
-    return r.narrow_to(w) ? r : ByteGather{};
+    return r.valid() && r.narrow_to(w);
   }
   r = g[i.dst];
-  if (!r.valid() || !r.narrow_to(w)) return ByteGather{};
+  if (!r.valid() || !r.narrow_to(w)) return false;
   const bool by_bytes = i.k && i.imm > 0 && i.imm < w && i.imm % 8 == 0;
   switch (i.op) {
     case Op::Shl:
-      return by_bytes && r.shift(int(i.imm / 8), w) ? r : ByteGather{};
+      return by_bytes && r.shift(int(i.imm / 8), w);
     case Op::LShr:
-      return by_bytes && r.shift(-int(i.imm / 8), w) ? r : ByteGather{};
+      return by_bytes && r.shift(-int(i.imm / 8), w);
     case Op::And:
       // A mask that keeps every loaded byte whole changes nothing.
-      if (!i.k) return ByteGather{};
+      if (!i.k) return false;
       for (int j = 0; j < w / 8; ++j)
-        if (r.at[j] != ByteGather::kZero && uint8_t(uint64_t(i.imm) >> (8 * j)) != 0xff) return ByteGather{};
-      return r;
+        if (r.at[j] != ByteGather::kZero && uint8_t(uint64_t(i.imm) >> (8 * j)) != 0xff) return false;
+      return true;
     case Op::Or: {
-      if (i.k || i.src == i.dst) return ByteGather{};
-      ByteGather b = g[i.src];
-      if (b.base != r.base || !b.narrow_to(w) || r.nfrom + b.nfrom > 8) return ByteGather{};
+      if (i.k || i.src == i.dst) return false;
+      const ByteGather& b = g[i.src];
+      if (!b.valid() || b.base != r.base || !b.narrow_to(w) || r.nfrom + b.nfrom > 8) return false;
       for (int j = 0; j < 8; ++j) {
         if (b.at[j] == ByteGather::kZero) continue;
-        if (r.at[j] != ByteGather::kZero) return ByteGather{};
+        if (r.at[j] != ByteGather::kZero) return false;
         r.at[j] = b.at[j];
       }
       std::copy(b.from, b.from + b.nfrom, r.from + r.nfrom);
       r.nfrom = uint8_t(r.nfrom + b.nfrom);
-      return r;
+      return true;
     }
     default:
-      return ByteGather{};
+      return false;
   }
 }
 
@@ -534,15 +589,21 @@ void combine_loads(Function& fn, const AddressModes& modes) {
   std::vector<Inst> out;
   out.reserve(fn.code.size());
   std::vector<bool> covered;  // loads a combined load made redundant (in out)
-  ByteGather g[kNumRegs];
+  ByteGather g[kNumRegs] = {};
+  RegSet have = 0;  // the registers whose g[] is valid
+  // The gathers in `regs` and those based on them are no longer true.
   auto forget = [&](RegSet regs) {
-    for (ByteGather& x : g)
-      if (x.valid() && (regs & reg_bit(x.base))) x = ByteGather{};
-    for (unsigned m = regs & ((1u << kNumRegs) - 1); m; m &= m - 1) g[std::countr_zero(m)] = ByteGather{};
+    for (unsigned m = have; m; m &= m - 1) {
+      const uint8_t r = uint8_t(std::countr_zero(m));
+      if (!((reg_bit(r) | reg_bit(g[r].base)) & regs)) continue;
+      g[r].base = kNoIndex;
+      have &= RegSet(~reg_bit(r));
+    }
   };
   for (const Inst& i : fn.code) {
     const Form form = op_form(i.op);
     out.push_back(i);
+    if (form != Form::Load && !have) continue;  // nothing to extend or forget
     if (form == Form::Label || form == Form::Branch || form == Form::Jump || form == Form::Call ||
         form == Form::Term || form == Form::Store || form == Form::Atomic) {
       forget(RegSet(~0u));
@@ -551,22 +612,27 @@ void combine_loads(Function& fn, const AddressModes& modes) {
     const RegSet defs = effects(i).defs;
     if (!defs) continue;
     ByteGather next;
+    bool gather = false;
     if (form == Form::Load) {
       // A load from another base ends the gathers: a combined load sits
       // where its last byte joined, so it must not pass a load that could
       // fault first.
-      const bool other_base = std::any_of(g, g + kNumRegs, [&](const ByteGather& x) { return x.valid() && x.base != i.src; });
-      if (other_base) forget(RegSet(~0u));
+      for (unsigned m = have; m; m &= m - 1)
+        if (g[std::countr_zero(m)].base != i.src) {
+          forget(RegSet(~0u));
+          break;
+        }
       if (!i.sext && i.index == kNoIndex && addressable(i.src) && i.src != i.dst) {
         next.base = i.src;
         for (int j = 0; j < 8; ++j) next.at[j] = j < i.size ? int64_t(i.off) + j : ByteGather::kZero;
         next.from[0] = uint32_t(out.size() - 1), next.nfrom = 1;
+        gather = true;
       }
     } else if (defs == reg_bit(i.dst)) {
-      next = gathered(i, g);
+      gather = gathered(i, g, next);
     }
     forget(defs);
-    if (!next.valid()) continue;
+    if (!gather || next.base == i.dst) continue;
     if (i.op == Op::Or) {
       for (int size : {8, 4, 2}) {
         const auto load_of = next.as_load(size);
@@ -590,6 +656,7 @@ void combine_loads(Function& fn, const AddressModes& modes) {
       }
     }
     g[i.dst] = next;
+    have |= reg_bit(i.dst);
   }
   if (covered.empty()) return;
   fn.code = std::move(out);
@@ -618,7 +685,7 @@ void remove_redundant_copies(Function& fn) {
     Copies cur = Copies::entry();
     size_t w = 0;
     for (size_t r = 0; r < code.size(); ++r) {
-      const Inst i = code[r];
+      const Inst& i = code[r];
       const Form form = op_form(i.op);
       bool keep = true;
       if (form == Form::Label) {
@@ -639,8 +706,8 @@ void remove_redundant_copies(Function& fn) {
       } else if (cur.reached) {
         for (unsigned m = clobbers(i); m; m &= m - 1) cur.define(uint8_t(std::countr_zero(m)));
       }
-      if (remove && !keep) continue;
-      code[w++] = i;
+      if (!remove) continue;
+      if (keep) code[w++] = i;
     }
     if (remove) code.resize(w);
     return changed;
@@ -648,6 +715,110 @@ void remove_redundant_copies(Function& fn) {
   while (sweep(false)) {
   }
   sweep(true);
+}
+
+void hoist_loop_invariants(Function& fn) {
+  // Innermost (latest head) first: a hoist moves code only inside
+  // [head - hoisted, end], so the loops not yet seen keep their places.
+  const std::vector<Loop> loops = simple_loops(fn);
+  if (loops.empty()) return;
+  // One analysis serves every loop: a hoist makes its x live only inside
+  // its own loop, and what the loops around it find live at their heads
+  // can only have shrunk (over-approximated, never unsafe).
+  const std::vector<RegSet> label_in = label_live_in(fn);
+  for (size_t n = loops.size(); n-- > 0;) {
+    const Loop loop = loops[n];
+    std::vector<Inst>& code = fn.code;
+    RegSet written = 0, twice = 0;
+    for (size_t k = loop.head; k <= loop.end; ++k) {
+      const RegSet c = clobbers(code[k]);
+      twice |= written & c, written |= c;
+    }
+    const RegSet live_at_head = label_in[code[loop.head].target];
+    // x = f(y) where y never changes in the loop and nothing else writes x
+    // gives the same x every time; with x not live into the loop, no read
+    // (in the loop or after it) can see the value x had before. Hoisted in
+    // order, so one that reads another's x stays (its y changes).
+    std::vector<Inst> hoisted;
+    std::vector<bool> moved(code.size(), false);
+    for (size_t k = loop.head + 1; k < loop.end; ++k) {
+      const uint8_t x = pure_def(code[k]);
+      if (x == kNoIndex || (twice & reg_bit(x)) || (live_at_head & reg_bit(x))) continue;
+      if (effects(code[k]).uses & written & RegSet(~reg_bit(kFP))) continue;
+      hoisted.push_back(code[k]);
+      moved[k] = true;
+    }
+    if (hoisted.empty()) continue;
+    std::vector<Inst> next;
+    next.reserve(code.size());
+    for (size_t k = 0; k < code.size(); ++k) {
+      if (k == loop.head) next.insert(next.end(), hoisted.begin(), hoisted.end());
+      if (!moved[k]) next.push_back(code[k]);
+    }
+    code = std::move(next);
+  }
+}
+
+void sink_past_branches(Function& fn) {
+  std::vector<Inst>& code = fn.code;
+  if (std::none_of(code.begin(), code.end(), [](const Inst& i) { return i.op == Op::Br; })) return;
+  std::vector<RegSet> label_in = label_live_in(fn);
+  std::vector<RegSet> live_before(code.size(), 0);  // live-in of each instruction
+  live_sweep(fn, label_in, [&](size_t k, RegSet after, const Effects& fx) { return live_before[k] = live_in(after, fx); });
+  const std::vector<Loop> loops = simple_loops(fn);
+  std::vector<size_t> at(fn.num_labels, 0);
+  for (size_t k = 0; k < code.size(); ++k)
+    if (code[k].op == Op::Label) at[code[k].target] = k;
+  // A forward branch out of a loop it is in: taken once per loop.
+  auto leaves_loop = [&](size_t k) {
+    return std::any_of(loops.begin(), loops.end(),
+                       [&](const Loop& l) { return l.contains(k) && at[code[k].target] > l.end; });
+  };
+  std::vector<Inst> next, split;
+  next.reserve(code.size());
+  for (size_t k = 0; k < code.size(); ++k) {
+    if (code[k].op != Op::Br || next.empty()) {
+      next.push_back(code[k]);
+      continue;
+    }
+    Inst br = code[k];
+    const RegSet read = effects(br).uses;
+    const RegSet at_target = label_in[br.target];
+    const RegSet fallthrough = k + 1 < code.size() ? live_before[k + 1] : 0;
+    // The pure instructions right before the branch whose result only
+    // one side reads: into the fallthrough when the target does not read
+    // it, onto the target's edge (a block of its own at the end) when the
+    // fallthrough does not and the branch leaves a loop.
+    auto sinkable = [&](const Inst& i, bool onto_edge) {
+      const uint8_t x = pure_def(i);
+      if (x == kNoIndex || (read & reg_bit(x))) return false;
+      return onto_edge ? !(fallthrough & reg_bit(x)) : !(at_target & reg_bit(x));
+    };
+    const bool onto_edge = !sinkable(next.back(), false);
+    if (onto_edge && !(sinkable(next.back(), true) && leaves_loop(k))) {
+      next.push_back(br);
+      continue;
+    }
+    size_t first = next.size();
+    while (first > 0 && sinkable(next[first - 1], onto_edge)) --first;
+    std::vector<Inst> run(next.begin() + ptrdiff_t(first), next.end());
+    next.resize(first);
+    if (onto_edge) {
+      const uint32_t edge = fn.new_label();
+      split.push_back(label(edge));
+      split.insert(split.end(), run.begin(), run.end());
+      Inst back = jump(br.target);
+      back.origin = br.origin;
+      split.push_back(back);
+      br.target = edge;
+      next.push_back(br);
+    } else {
+      next.push_back(br);
+      next.insert(next.end(), run.begin(), run.end());
+    }
+  }
+  next.insert(next.end(), split.begin(), split.end());
+  code = std::move(next);
 }
 
 void fold_bit_test(Function& fn) {
@@ -789,6 +960,8 @@ void optimize(Module& m) {
     invert_branch_over_jump(fn);
     fold_bit_test(fn);
     remove_redundant_copies(fn);
+    hoist_loop_invariants(fn);
+    sink_past_branches(fn);
   }
 }
 

@@ -1,8 +1,9 @@
 // Target-independent IR passes, run by the pipeline after lowering
 // (to_ir in backends/compile.cpp) so that every backend gets the simpler
-// code. Each pass keeps the program's meaning exactly; each is linear in
-// the function's length and only looks at neighbouring instructions, so
-// none needs a control-flow graph:
+// code. Each pass keeps the program's meaning exactly. None builds a
+// control-flow graph: most look only at neighbouring instructions; the
+// ones that need facts about every path (liveness, copies, loops) iterate
+// a dataflow over the linear code, meeting at labels:
 //
 //   propagate_constants within a straight-line stretch, a register known
 //                       to hold a constant becomes the immediate of the
@@ -30,6 +31,17 @@
 //                       mov x, c where x already holds c, on every path
 //                       here (a forward dataflow of which registers are
 //                       copies of each other or constants, met at labels)
+//   hoist_loop_invariants
+//                       in a loop entered only at its head, a pure
+//                       x = f(y) with y unchanged in the loop, x written
+//                       nowhere else in it and not live into it, moves
+//                       before the loop (a u32 copy of a key, a constant)
+//   sink_past_branches  the pure instructions right before a branch whose
+//                       results only one side reads move to that side:
+//                       after the branch when the target does not read
+//                       them (a loop's back edge skips them), or onto the
+//                       target's edge, a block at the function's end, when
+//                       the branch leaves a loop (run once, not per turn)
 //
 // The target-aware half, run by backends/compile.cpp just before
 // instruction selection (after hardening), with what the target's memory
@@ -69,6 +81,8 @@ void fold_zero_extension(Function& fn);
 void invert_branch_over_jump(Function& fn);
 void fold_bit_test(Function& fn);
 void remove_redundant_copies(Function& fn);
+void hoist_loop_invariants(Function& fn);
+void sink_past_branches(Function& fn);
 
 // All of the above, in that order, on every function of `m`.
 void optimize(Module& m);

@@ -315,6 +315,35 @@ TEST(IrPasses, RemoveRedundantCopiesDropsACopyBackOfWhatIsThere) {
   EXPECT_EQ(after(ir::remove_redundant_copies, kept), after([](ir::Function&) {}, kept));
 }
 
+TEST(IrPasses, HoistLoopInvariantsMovesWhatEveryTurnRecomputes) {
+  // r6 = u32(r3) and the constant r7 are the same every turn; r5 = r4 is
+  // not (r4 changes), and r8 is live into the loop (read before written).
+  EXPECT_EQ(after(ir::hoist_loop_invariants,
+                  "mov %r4, 9\nloop:\nmov32 %r6, %r3\nmov %r7, 100\nmov %r5, %r4\nadd %r0, %r8\nmov %r8, 1\n"
+                  "add %r0, %r6\nadd %r0, %r7\nadd %r4, -1\njne %r4, 0, loop\nexit"),
+            "r4 = mov.64 r4, 9\nr6 = mov.32 r6, r3\nr7 = mov.64 r7, 100\nL0:\nr5 = mov.64 r5, r4\n"
+            "r0 = add.64 r0, r8\nr8 = mov.64 r8, 1\nr0 = add.64 r0, r6\nr0 = add.64 r0, r7\n"
+            "r4 = add.64 r4, -1\nbr.64 ne r4, 0 -> L0\nexit\n");
+  // Not from a loop entered in the middle, nor past a call that clobbers y.
+  const char* entered = "ja mid\nloop:\nmov32 %r6, %r3\nmid:\nadd %r0, 1\njne %r0, 9, loop\nexit";
+  EXPECT_EQ(after(ir::hoist_loop_invariants, entered), after([](ir::Function&) {}, entered));
+  const char* clobbered = "mov %r6, 0\nloop:\nmov %r7, %r1\ncall 5\nadd %r6, 1\njne %r6, 9, loop\nexit";
+  EXPECT_EQ(after(ir::hoist_loop_invariants, clobbered), after([](ir::Function&) {}, clobbered));
+}
+
+TEST(IrPasses, SinkPastBranchesRunsWhatOneSideReadsOnlyThere) {
+  // r0 = 0 only matters once the loop ends: after the back edge. r0 = r2
+  // only matters where the loop is left early: on that edge.
+  EXPECT_EQ(after(ir::sink_past_branches,
+                  "loop:\nadd %r2, 1\nmov %r0, %r2\njgt %r2, %r3, out\nldxw %r0, [%r1+0]\nadd %r3, %r0\n"
+                  "mov %r0, 0\njne %r3, 7, loop\nout:\nexit"),
+            "L1:\nr2 = add.64 r2, 1\nbr.64 gt r2, r3 -> L2\nr0 = load.u32 [r1+0]\nr3 = add.64 r3, r0\n"
+            "br.64 ne r3, 7 -> L1\nr0 = mov.64 r0, 0\nL0:\nexit\nL2:\nr0 = mov.64 r0, r2\njmp -> L0\n");
+  // Read by the branch, or by both sides: stays.
+  const char* both = "loop:\nadd %r2, 1\nmov %r0, %r2\njgt %r0, 5, out\nmov %r4, %r2\njne %r4, 7, loop\nout:\nadd %r0, %r4\nexit";
+  EXPECT_EQ(after(ir::sink_past_branches, both), after([](ir::Function&) {}, both));
+}
+
 TEST(IrPasses, CombineLoadsMakesOneLoadOfBytesPutTogether) {
   // A big-endian 16-bit field as C writes it: p[12] << 8 | p[13].
   const char* be16 = "ldxb %r0, [%r1+12]\nldxb %r3, [%r1+13]\nlsh %r0, 8\nor %r0, %r3\nexit";
@@ -357,6 +386,8 @@ TEST(IrPasses, CombineLoadsLeavesAloneWhatItCannotProve) {
   unchanged(Arch::X86_64, "ldxb %r0, [%r1+12]\nstxb [%r1+13], %r2\nldxb %r3, [%r1+13]\nlsh %r3, 8\nor %r0, %r3\nexit");
   unchanged(Arch::X86_64, "ldxb %r0, [%r1+12]\njeq %r2, 0, l\nl:\nldxb %r3, [%r1+13]\nlsh %r3, 8\nor %r0, %r3\nexit");
   unchanged(Arch::X86_64, "ldxb %r0, [%r1+0]\nldxb %r3, [%r1+1]\nlsh32 %r3, 32\nor %r0, %r3\nexit");
+  // The base itself overwritten by the bytes put together so far.
+  unchanged(Arch::X86_64, "ldxb %r0, [%r1+12]\nldxb %r3, [%r1+13]\nlsh %r0, 8\nmov %r1, %r0\nor %r1, %r3\nmov %r0, %r1\nexit");
   // A byte read again afterwards keeps its load.
   EXPECT_EQ(for_target(Arch::X86_64, "ldxb %r0, [%r1+12]\nldxb %r3, [%r1+13]\nlsh %r0, 8\nor %r0, %r3\nadd %r0, %r3\nexit"),
             "r3 = load.u8 [r1+13]\nr0 = load.u16 [r1+12]\nr0 = bswap16.64 r0\nr0 = add.64 r0, r3\nexit\n");
