@@ -23,6 +23,7 @@
 #include "backends/mc/inst.h"
 #include "backends/x86_64/x86_64.h"
 #include "ir/diag.h"
+#include "runtime/hook/live_patch.h"
 #include "runtime/hook/symbols.h"
 
 namespace sb::rt {
@@ -464,8 +465,17 @@ std::unique_ptr<Hook> Hook::install(void* target) {
   if (bytes.text.size() != n) throw Error(at, "internal: entry patch has the wrong size");
   // Re-aimed branches first (the copy behaves as the bytes it copies),
   // then the entry.
+  // The entry by the breakpoint protocol (live_patch.h): a thread that
+  // stands between two displaced instructions is moved into the copy.
+  hook->relocated_ = std::make_unique<Relocated>(lo, hi, hook->moved_);
   for (const CodePatch& p : hook->reaimed_) patch_code(p.at, p.bytes.data(), p.bytes.size());
-  patch_code(code, bytes.text.data(), n);
+  try {
+    poke_live(code, bytes.text.data(), n, true);
+  } catch (...) {
+    for (auto it = hook->reaimed_.rbegin(); it != hook->reaimed_.rend(); ++it)
+      patch_code(it->at, it->saved.data(), it->saved.size());
+    throw;
+  }
   hook->attached_ = true;
   return hook;
 }
@@ -477,7 +487,7 @@ void Hook::redirect(const void* destination) {
 void Hook::detach() {
   if (!attached_) return;
   redirect(original());
-  patch_code(target_, saved_.data(), saved_.size());
+  poke_live(target_, saved_.data(), saved_.size(), false);  // no thread can stand inside the jump
   for (auto it = reaimed_.rbegin(); it != reaimed_.rend(); ++it) patch_code(it->at, it->saved.data(), it->saved.size());
   attached_ = false;
 }

@@ -20,6 +20,9 @@
 // among the displaced instructions stay inside the copy.
 // Not detected: indirect jumps whose targets are in no visible table.
 //
+// The entry is written as the kernel's text_poke_bp does, so that threads
+// running the function meanwhile never fault (runtime/hook/live_patch.h).
+//
 // Patching never makes a page writable and executable: the pages holding
 // the first bytes are rebuilt in a fresh mapping, sealed read-execute and
 // moved over the old ones with mremap, which other threads see at once.
@@ -31,6 +34,7 @@
 #include <vector>
 
 #include "runtime/exec/exec_memory.h"
+#include "runtime/hook/live_patch.h"
 
 namespace sb::rt {
 
@@ -66,6 +70,7 @@ class Hook {
   };
   std::vector<CodePatch> reaimed_;  // branches into the displaced bytes, aimed at the copy
   std::vector<std::pair<uint32_t, uint64_t>> moved_;  // displaced instruction's offset -> its copy
+  std::unique_ptr<Relocated> relocated_;  // traps and stopped threads -> the copy
   ExecMemory slot_page_;                   // read-write, never executable
   std::atomic<uint64_t>* slot_ = nullptr;  // in slot_page_
   bool attached_ = false;
