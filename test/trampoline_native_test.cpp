@@ -265,6 +265,20 @@ TEST(TrampolineNative, TableCountsReferences) {
   rt::Trampoline& b = table.get(target, sig({kI64, kI64}, kI64));
   EXPECT_EQ(&a, &b);
   EXPECT_THROW(table.get(target, sig({kI64}, kI64)), Error);
+  // Other options than the attached trampoline's are an error, never ignored.
+  for (int k = 0; k < 4; ++k) {
+    rt::TrampolineOptions o;
+    bool* field[] = {&o.stats, &o.recursion_guard, &o.call_original, &o.ip_arg};
+    *field[k] = !*field[k];
+    try {
+      table.get(target, sig({kI64, kI64}, kI64), o);
+      ADD_FAILURE() << "option " << k << " ignored";
+    } catch (const Error& e) {
+      EXPECT_NE(e.message().find("this request asks for it"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(&table.get(target, sig({kI64, kI64}, kI64), rt::TrampolineOptions{}), &a);
+  table.put(target);
   a.link(tramp::Kind::Fentry, returns(0), 0, no_helpers());
   table.put(target);
   EXPECT_EQ(table.lookup(target), &a);

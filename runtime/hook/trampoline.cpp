@@ -127,6 +127,19 @@ Trampoline& TrampolineTable::get(void* target, const ir::Signature& sig, const T
     for (size_t i = 0; same && i < sig.args.size(); ++i)
       same = have.args[i].type == sig.args[i].type && have.args[i].size == sig.args[i].size;
     if (!same) throw Error(name, "a trampoline with another signature is already attached to this function");
+    // The options shape the image every link shares: a reference asking
+    // for others would silently get the first one's.
+    const TrampolineOptions& o = e.trampoline->options();
+    auto differs = [&](bool have_v, bool want, const char* what) {
+      if (have_v != want)
+        throw Error(name, fmt::format("the trampoline already attached to this function has {} {}, this request "
+                                      "asks for it {}",
+                                      what, have_v ? "on" : "off", want ? "on" : "off"));
+    };
+    differs(o.call_original, opts.call_original, "call_original");
+    differs(o.ip_arg, opts.ip_arg, "ip_arg");
+    differs(o.stats, opts.stats, "statistics");
+    differs(o.recursion_guard, opts.recursion_guard, "the recursion guard");
   }
   ++e.refs;
   return *e.trampoline;

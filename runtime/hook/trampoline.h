@@ -49,6 +49,7 @@ class Trampoline {
 
   void* target() const { return target_; }
   const ir::Signature& signature() const { return sig_; }
+  const TrampolineOptions& options() const { return opts_; }
   size_t links() const;
   bool attached() const;
   // Runs the original function (valid while attached); for tests and
@@ -87,7 +88,8 @@ class Trampoline {
 class TrampolineTable {
  public:
   // Finds or creates the trampoline of `target` and takes a reference.
-  // Throws sb::Error if it exists with a different signature.
+  // Throws sb::Error if it exists with a different signature or different
+  // options (statistics, recursion guard, call_original, ip_arg).
   Trampoline& get(void* target, const ir::Signature& sig, const TrampolineOptions& opts = {},
                   const std::string& name = "target");
   Trampoline* lookup(void* target) const;  // no reference taken
