@@ -369,5 +369,47 @@ TEST(TrampolineNative, ThreadsInsideTheDisplacedBytesSurvivePatching) {
   }
 }
 
+size_t mappings() {
+  FILE* f = std::fopen("/proc/self/maps", "r");
+  size_t n = 0;
+  for (int c; (c = std::fgetc(f)) != EOF;) n += c == '\n';
+  std::fclose(f);
+  return n;
+}
+
+// Link/unlink cycles while threads call: the images replaced, and the
+// programs only they called, are freed (the mappings stay bounded), and
+// every call still returns its value.
+TEST(TrampolineNative, ReplacedImagesAndProgramsAreFreed) {
+  rt::TrampolineTable table;
+  void* target = reinterpret_cast<void*>(&sb_t_add);
+  rt::Trampoline& t = table.get(target, sig({kI64, kI64}, kI64));
+  Seen counter;
+  const bpf::Program count = bpf::assemble("lddw %r2, " + addr(&counter) +
+                                           "\nmov %r3, 1\nlock add [%r2+0], %r3\nmov %r0, 0\nexit");
+  t.link(tramp::Kind::Fentry, count, 0, no_helpers());  // keeps the hook attached
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> wrong{0};
+  std::vector<std::thread> threads;
+  for (int n = 0; n < 3; ++n)
+    threads.emplace_back([&, n] {
+      for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i)
+        if (through_volatile(&sb_t_add)(i, n) != 2 * i + n) wrong.fetch_add(1);
+    });
+  const size_t before = mappings();
+  size_t most = before;
+  for (int cycle = 0; cycle < 2000; ++cycle) {
+    rt::LinkId id = t.link(tramp::Kind::Fexit, returns(0), 0, no_helpers());
+    t.unlink(id);
+    most = std::max(most, mappings());
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  // 4000 images and 2000 programs were made; at most a batch of each waits.
+  EXPECT_LE(most, before + 80) << "before: " << before;
+  EXPECT_GT(counter.word[0], 0u);
+}
+
 }  // namespace
 }  // namespace sb::test

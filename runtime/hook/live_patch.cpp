@@ -46,6 +46,7 @@ struct State {
   Slot slots[kSlots];
   std::atomic<uint32_t> answered_count{0};  // this stop round's answers
   std::atomic<pid_t> answered[kMaxThreads] = {};
+  std::atomic<uint64_t> answered_pc[kMaxThreads] = {};  // where each was stopped
   struct sigaction previous {};       // SIGTRAP's
   struct sigaction previous_stop {};  // kStopSignal's
   std::mutex patching;  // one stop round at a time
@@ -112,7 +113,10 @@ void on_stop(int sig, siginfo_t* info, void* ctx) {
   if (uint64_t to = relocated_pc(uint64_t(rip), true)) rip = greg_t(to);
   State& s = state();
   const uint32_t i = s.answered_count.fetch_add(1, std::memory_order_acq_rel);
-  if (i < kMaxThreads) s.answered[i].store(pid_t(syscall(SYS_gettid)), std::memory_order_release);
+  if (i < kMaxThreads) {
+    s.answered_pc[i].store(uint64_t(rip), std::memory_order_relaxed);
+    s.answered[i].store(pid_t(syscall(SYS_gettid)), std::memory_order_release);
+  }
 }
 
 void install_handler() {
@@ -123,8 +127,12 @@ void install_handler() {
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sa.sa_sigaction = on_sigtrap;
+    // A stop round waits until a thread has left the breakpoint handler,
+    // so the place it samples is the one the thread resumes at.
+    sigaddset(&sa.sa_mask, kStopSignal);
     if (sigaction(SIGTRAP, &sa, &s.previous) != 0)
       throw Error("runtime", std::string("installing the SIGTRAP handler failed: ") + strerror(errno));
+    sigemptyset(&sa.sa_mask);
     sa.sa_sigaction = on_stop;
     if (sigaction(kStopSignal, &sa, &s.previous_stop) != 0)
       throw Error("runtime", std::string("installing the stop-signal handler failed: ") + strerror(errno));
@@ -140,7 +148,7 @@ void sync_cores() {
 // Stops every other thread once; the handler moves those inside a region
 // and answers with its thread id. Done when each thread asked answered or
 // has exited.
-void stop_round() {
+std::vector<uint64_t> stop_round() {
   State& s = state();
   const pid_t pid = getpid(), self = pid_t(syscall(SYS_gettid));
   s.answered_count.store(0);
@@ -165,7 +173,11 @@ void stop_round() {
       for (uint32_t i = 0; i < n && !done; ++i) done = s.answered[i].load(std::memory_order_acquire) == tid;
       if (!done && syscall(SYS_tgkill, pid, tid, 0) == 0) ++missing;  // alive and not answered
     }
-    if (!missing) return;
+    if (!missing) {
+      std::vector<uint64_t> pcs;
+      for (uint32_t i = 0; i < n; ++i) pcs.push_back(s.answered_pc[i].load(std::memory_order_relaxed));
+      return pcs;
+    }
     if (std::chrono::steady_clock::now() > deadline)
       throw Error("runtime", fmt::format("{} of {} threads did not answer the stop signal (is it blocked?)",
                                          missing, asked.size()));
@@ -174,6 +186,12 @@ void stop_round() {
 }
 
 }  // namespace
+
+std::vector<uint64_t> other_threads_pcs() {
+  install_handler();
+  std::lock_guard<std::mutex> lock(state().patching);
+  return stop_round();
+}
 
 Relocated::Relocated(uint64_t lo, uint64_t hi, std::span<const std::pair<uint32_t, uint64_t>> moved) : slot_(-1) {
   install_handler();

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <span>
 #include <utility>
+#include <vector>
 
 namespace sb::rt {
 
@@ -41,5 +42,10 @@ class Relocated {
 // (needed when the new bytes split the old instructions). Throws sb::Error
 // and leaves the old bytes when a thread does not answer.
 void poke_live(uint8_t* address, const uint8_t* bytes, size_t size, bool move_threads);
+
+// Stops every other thread once (the stop round above) and returns where
+// each was: code that no thread stands in and that no thread can enter
+// any more can be freed (runtime/hook/trampoline.h). Throws sb::Error.
+std::vector<uint64_t> other_threads_pcs();
 
 }  // namespace sb::rt
