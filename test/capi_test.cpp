@@ -15,6 +15,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <time.h>
 
 #include "runtime/api/springboard.h"
 #include "runtime/api/springboard.hpp"
@@ -109,6 +110,9 @@ TEST(CapiBasics, NullHandles) {
   EXPECT_EQ(sb_map_consume(nullptr, nullptr, nullptr, nullptr), SB_ERR_NULL);
   EXPECT_EQ(sb_program_compile(nullptr, "interp", &c), SB_ERR_NULL);
   EXPECT_EQ(sb_code_run(nullptr, nullptr, 0, &r0), SB_ERR_NULL);
+  sb_native_fn fn = nullptr;
+  EXPECT_EQ(sb_code_function(nullptr, &fn), SB_ERR_NULL);
+  EXPECT_EQ(sb_code_function(nullptr, nullptr), SB_ERR_NULL);
   EXPECT_EQ(sb_code_stats(nullptr, &st), SB_ERR_NULL);
   EXPECT_EQ(sb_program_stats(nullptr, &st), SB_ERR_NULL);
   EXPECT_EQ(sb_code_disassembly(nullptr), nullptr);
@@ -428,6 +432,90 @@ TEST_F(Capi, StatisticsCountEveryRun) {
   ASSERT_EQ(sb_program_stats(p, &st), SB_OK);
   EXPECT_EQ(st.run_count, total);
   EXPECT_EQ(sb_program_stats(p, nullptr), SB_ERR_NULL);
+}
+
+TEST(CapiStats, NoStatistics) {
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_STATS;
+  springboard::vm vm(o);
+  springboard::program p = vm.load_asm("mov %r0, 1\nexit");
+  for (const std::string& e : engine_names()) {
+    springboard::code c = p.compile(e);
+    EXPECT_EQ(c.run(), 1u) << e;
+    EXPECT_EQ(c.stats().run_count, 0u) << e;
+    EXPECT_EQ(c.stats().run_time_ns, 0u) << e;
+  }
+  EXPECT_EQ(p.stats().run_count, 0u);
+}
+
+// A program's statistics keep the runs of its destroyed codes.
+TEST_F(Capi, ProgramStatisticsOutliveCodes) {
+  sb_program* p = asm_program("mov %r0, 1\nexit");
+  sb_code *a = nullptr, *b = nullptr;
+  ASSERT_EQ(sb_program_compile(p, "interp", &a), SB_OK);
+  ASSERT_EQ(sb_program_compile(p, engine_names().back().c_str(), &b), SB_OK);
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(sb_code_run(a, nullptr, 0, nullptr), SB_OK);
+  ASSERT_EQ(sb_code_run(b, nullptr, 0, nullptr), SB_OK);
+  sb_stats st;
+  ASSERT_EQ(sb_program_stats(p, &st), SB_OK);
+  EXPECT_EQ(st.run_count, 3u);
+  const uint64_t ns = st.run_time_ns;
+  sb_code_destroy(a);
+  ASSERT_EQ(sb_program_stats(p, &st), SB_OK);
+  EXPECT_EQ(st.run_count, 3u);
+  EXPECT_EQ(st.run_time_ns, ns);
+  ASSERT_EQ(sb_code_run(b, nullptr, 0, nullptr), SB_OK);
+  ASSERT_EQ(sb_program_stats(p, &st), SB_OK);
+  EXPECT_EQ(st.run_count, 4u);
+}
+
+// Timing is the cycle counter converted to nanoseconds: a program that
+// spins for about 2 ms of CLOCK_MONOTONIC reads as about 2 ms.
+TEST_F(Capi, RunTimeIsCalibratedNanoseconds) {
+  sb_program* p = asm_program("mov %r0, 0\nadd %r0, 1\njlt %r0, 3000000, -2\nexit");
+  sb_code* c = nullptr;
+  ASSERT_EQ(sb_program_compile(p, "jit", &c) == SB_OK ? SB_OK : sb_program_compile(p, "interp", &c), SB_OK);
+  timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ASSERT_EQ(sb_code_run(c, nullptr, 0, nullptr), SB_OK);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  const double wall = double(t1.tv_sec - t0.tv_sec) * 1e9 + double(t1.tv_nsec - t0.tv_nsec);
+  sb_stats st;
+  ASSERT_EQ(sb_code_stats(c, &st), SB_OK);
+  EXPECT_GT(double(st.run_time_ns), 0.8 * wall);
+  EXPECT_LT(double(st.run_time_ns), 1.2 * wall);
+}
+
+// sb_code_function: the compiled function, for code that needs nothing
+// around its run.
+TEST_F(Capi, CodeFunction) {
+  sb_program* p = asm_program("ldxdw %r0, [%r1+0]\nadd %r0, %r2\nexit");
+  sb_code* c = nullptr;
+  sb_native_fn fn = reinterpret_cast<sb_native_fn>(1);
+  ASSERT_EQ(sb_program_compile(p, "interp", &c), SB_OK);
+  EXPECT_EQ(sb_code_function(c, &fn), SB_ERR_UNAVAILABLE);
+  EXPECT_EQ(fn, nullptr);
+  EXPECT_EQ(error(), "sb_code_function: 'interp' code is not native; use sb_code_run");
+  EXPECT_EQ(sb_code_function(c, nullptr), SB_ERR_NULL);
+  EXPECT_EQ(error(), "sb_code_function: out is NULL");
+  if (sb_program_compile(p, "jit", &c) != SB_OK) GTEST_SKIP() << "no native engine: " << error();
+  ASSERT_EQ(sb_code_function(c, &fn), SB_OK) << error();
+  uint64_t mem = 40;
+  sb_native_result r = fn(&mem, 2);
+  EXPECT_EQ(r.status, 0u);
+  EXPECT_EQ(r.r0, 42u);
+  springboard::vm cpp;
+  springboard::program helper = cpp.load_asm("call 5\nexit", "helper.s");  // bpf_ktime_get_ns
+  springboard::code h = helper.compile("jit");
+  try {
+    h.function();
+    ADD_FAILURE() << "a program that calls helpers has no plain function";
+  } catch (const springboard::error& e) {
+    EXPECT_EQ(e.code(), SB_ERR_UNAVAILABLE);
+    EXPECT_STREQ(e.what(), "sb_code_function: helper.s calls helpers, which need sb_code_run");
+  }
+  EXPECT_EQ(sb_code_run(c, nullptr, 8, nullptr), SB_ERR_NULL);  // the fast path checks too
+  EXPECT_EQ(error(), "sb_code_run: mem is NULL");
 }
 
 TEST(CapiStats, CountingWithoutTiming) {

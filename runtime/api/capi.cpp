@@ -4,8 +4,8 @@
 #include "runtime/api/springboard.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <atomic>
-#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -28,6 +28,7 @@
 #include "frontend/elf_loader.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
+#include "runtime/exec/cycle_clock.h"
 #include "runtime/exec/emulator.h"
 #include "runtime/exec/engines.h"
 #include "runtime/exec/interpreter.h"
@@ -45,17 +46,32 @@ class ApiError : public std::runtime_error {
   sb_status status;
 };
 
+// Runs and their time in read_ticks() units, converted when read.
 struct Stats {
-  std::atomic<uint64_t> runs{0}, ns{0};
+  std::atomic<uint64_t> runs{0}, ticks{0};
   void add(uint64_t elapsed) {
     runs.fetch_add(1, std::memory_order_relaxed);
-    ns.fetch_add(elapsed, std::memory_order_relaxed);
+    ticks.fetch_add(elapsed, std::memory_order_relaxed);
   }
-  void read(sb_stats* out) const {
-    out->run_count = runs.load(std::memory_order_relaxed);
-    out->run_time_ns = ns.load(std::memory_order_relaxed);
+  void add(const Stats& o) {
+    runs.fetch_add(o.runs.load(), std::memory_order_relaxed);
+    ticks.fetch_add(o.ticks.load(), std::memory_order_relaxed);
   }
 };
+
+void read_stats(uint64_t runs, uint64_t ticks, sb_stats* out) {
+  out->run_count = runs;
+  out->run_time_ns = rt::ticks_to_ns(ticks);
+}
+
+// What sb_code_run keeps per run (sb_vm_options.flags).
+enum class StatsMode : uint8_t { Off, Count, Timed };
+
+StatsMode stats_mode_of(const sb_vm_options* o) {
+  if (o && (o->flags & SB_VM_NO_STATS)) return StatsMode::Off;
+  if (o && (o->flags & SB_VM_NO_TIMING)) return StatsMode::Count;
+  return StatsMode::Timed;
+}
 
 // The helpers' context: the Environment, knowing its VM (sb_current_vm).
 class VmEnvironment final : public rt::Environment {
@@ -89,16 +105,18 @@ struct sb_map {
 struct sb_program {
   sb_vm* vm;
   std::shared_ptr<const bpf::Program> program;
-  std::shared_ptr<Stats> stats;
+  std::shared_ptr<Stats> stats;  // of its destroyed codes; live codes keep their own
 };
 
 struct sb_code {
   sb_vm* vm;
   const rt::Engine* engine;
   std::shared_ptr<const bpf::Program> program;
-  std::shared_ptr<Stats> program_stats;
+  std::shared_ptr<Stats> program_stats;  // takes this code's totals when it is destroyed
+  StatsMode stats_mode;
   Stats stats;
   std::unique_ptr<rt::NativeProgram> native;
+  rt::EntryFn direct = nullptr;  // native->direct_entry(): sb_code_run calls it without the rest
   std::unique_ptr<rt::EmulatedProgram> emulated;
   std::once_flag disassembly_once;
   std::string disassembly;
@@ -108,15 +126,32 @@ struct sb_code {
   }
 };
 
+namespace {
+// One run of `c` in its statistics: counts faulting runs too.
+class RunCount {
+ public:
+  explicit RunCount(sb_code& c) : c_(c), start_(c.stats_mode == StatsMode::Timed ? rt::read_ticks() : 0) {}
+  ~RunCount() {
+    if (c_.stats_mode != StatsMode::Off) c_.stats.add(start_ ? rt::read_ticks() - start_ : 0);
+  }
+  RunCount(const RunCount&) = delete;
+  RunCount& operator=(const RunCount&) = delete;
+
+ private:
+  sb_code& c_;
+  const uint64_t start_;
+};
+}  // namespace
+
 struct sb_vm {
   explicit sb_vm(const sb_vm_options* o)
       : env(this, environment_options(o)),
         helpers(rt::standard_helpers(env)),
-        timing(!o || !(o->flags & SB_VM_NO_TIMING)) {}
+        stats_mode(stats_mode_of(o)) {}
 
   VmEnvironment env;
   rt::HelperTable helpers;
-  const bool timing;
+  const StatsMode stats_mode;
   void* user_data = nullptr;
   std::string trace;
 
@@ -594,6 +629,7 @@ sb_status sb_program_compile(sb_program* program, const char* engine, sb_code** 
     code->engine = &resolve_engine(engine);
     code->program = program->program;
     code->program_stats = program->stats;
+    code->stats_mode = vm->stats_mode;
     const bpf::Program& p = *program->program;
     switch (code->engine->kind) {
       case rt::EngineKind::Interp: {
@@ -602,7 +638,10 @@ sb_status sb_program_compile(sb_program* program, const char* engine, sb_code** 
         bpf::validate(p, v);
         break;
       }
-      case rt::EngineKind::Native: code->native = std::make_unique<rt::NativeProgram>(p, vm->helpers); break;
+      case rt::EngineKind::Native:
+        code->native = std::make_unique<rt::NativeProgram>(p, vm->helpers);
+        code->direct = code->native->direct_entry();
+        break;
       case rt::EngineKind::Emulated:
         code->emulated = std::make_unique<rt::EmulatedProgram>(p, vm->helpers, code->engine->arch);
         break;
@@ -613,7 +652,13 @@ sb_status sb_program_compile(sb_program* program, const char* engine, sb_code** 
 }
 
 void sb_code_destroy(sb_code* code) {
-  if (code) code->vm->drop(code->vm->codes, code);
+  if (!code) return;
+  sb_vm* vm = code->vm;
+  std::lock_guard lock(vm->mutex);  // sb_program_stats reads the list under it
+  auto it = std::find_if(vm->codes.begin(), vm->codes.end(), [&](const auto& c) { return c.get() == code; });
+  if (it == vm->codes.end()) return;
+  code->program_stats->add(code->stats);
+  vm->codes.erase(it);
 }
 
 const char* sb_code_engine(const sb_code* code) { return code ? code->engine->name.c_str() : ""; }
@@ -635,21 +680,45 @@ const char* sb_code_disassembly(sb_code* code) {
 
 sb_status sb_code_run(sb_code* code, void* mem, size_t size, uint64_t* r0) {
   if (!code) return SB_ERR_NULL;
+  if (code->direct && (mem || !size)) [[likely]] {  // native code that needs nothing around its run
+    rt::EntryResult r;
+    {
+      RunCount count(*code);
+      r = code->direct(mem, size);
+    }
+    if (r.status == 0) [[likely]] {
+      if (r0) *r0 = r.r0;
+      return SB_OK;
+    }
+    return guarded(code->vm, SB_ERR_EXEC, [&] {
+      rt::check_result(r, code->program->name);  // throws: the run faulted
+      return SB_ERR_INTERNAL;
+    });
+  }
   return guarded(code->vm, SB_ERR_EXEC, [&] {
     if (size) require(mem, "sb_code_run", "mem");
-    using Clock = std::chrono::steady_clock;
-    struct Count {  // counts faulting runs too
-      sb_code& c;
-      Clock::time_point start = c.vm->timing ? Clock::now() : Clock::time_point();
-      ~Count() {
-        uint64_t ns = 0;
-        if (c.vm->timing) ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
-        c.stats.add(ns);
-        c.program_stats->add(ns);
-      }
-    } count{*code};
+    RunCount count(*code);
     uint64_t result = execute(*code, mem, size);
     if (r0) *r0 = result;
+    return SB_OK;
+  });
+}
+
+sb_status sb_code_function(const sb_code* code, sb_native_fn* out) {
+  if (!code) return SB_ERR_NULL;
+  return guarded(code->vm, SB_ERR_UNAVAILABLE, [&] {
+    require(reinterpret_cast<const void*>(out), "sb_code_function", "out");
+    *out = nullptr;
+    if (!code->native)
+      throw ApiError(SB_ERR_UNAVAILABLE, fmt::format("sb_code_function: '{}' code is not native; use sb_code_run",
+                                                     code->engine->name));
+    rt::EntryFn entry = code->native->direct_entry();
+    if (!entry)
+      throw ApiError(SB_ERR_UNAVAILABLE, fmt::format("sb_code_function: {} calls helpers, which need sb_code_run",
+                                                     code->program->name));
+    static_assert(sizeof(sb_native_result) == sizeof(rt::EntryResult) &&
+                  offsetof(sb_native_result, status) == offsetof(rt::EntryResult, status));
+    *out = reinterpret_cast<sb_native_fn>(reinterpret_cast<void (*)()>(entry));  // the same layout
     return SB_OK;
   });
 }
@@ -659,14 +728,21 @@ sb_status sb_code_run(sb_code* code, void* mem, size_t size, uint64_t* r0) {
 sb_status sb_code_stats(const sb_code* code, sb_stats* out) {
   if (!code) return SB_ERR_NULL;
   if (!out) return fail(code->vm, SB_ERR_NULL, "sb_code_stats: out is NULL");
-  code->stats.read(out);
+  read_stats(code->stats.runs.load(), code->stats.ticks.load(), out);
   return SB_OK;
 }
 
 sb_status sb_program_stats(const sb_program* program, sb_stats* out) {
   if (!program) return SB_ERR_NULL;
   if (!out) return fail(program->vm, SB_ERR_NULL, "sb_program_stats: out is NULL");
-  program->stats->read(out);
+  // A run counts once, in its code; the program adds up its codes.
+  uint64_t runs = program->stats->runs.load(), ticks = program->stats->ticks.load();
+  {
+    std::lock_guard lock(program->vm->mutex);
+    for (const auto& c : program->vm->codes)
+      if (c->program_stats == program->stats) runs += c->stats.runs.load(), ticks += c->stats.ticks.load();
+  }
+  read_stats(runs, ticks, out);
   return SB_OK;
 }
 

@@ -89,7 +89,8 @@ typedef struct sb_code sb_code;
 typedef struct sb_map sb_map;
 
 /* sb_vm_options.flags */
-#define SB_VM_NO_TIMING 1u /* count runs but do not time them: saves two clock reads per run */
+#define SB_VM_NO_TIMING 1u /* count runs but do not time them: saves two cycle-counter reads per run */
+#define SB_VM_NO_STATS 2u  /* neither count nor time runs: sb_code_run adds about 1 ns to the code's own time */
 
 /* Zero-initialized options are the defaults. */
 typedef struct sb_vm_options {
@@ -227,12 +228,36 @@ SB_API const char* sb_code_disassembly(sb_code* code);
  * A fault gives SB_ERR_EXEC naming the instruction. */
 SB_API sb_status sb_code_run(sb_code* code, void* mem, size_t size, uint64_t* r0);
 
+/* The compiled function itself, for the hottest loops: a call of it is a
+ * plain call, without sb_code_run's checks, statistics and error message.
+ *
+ *   sb_native_fn fn;
+ *   if (sb_code_function(code, &fn) == SB_OK)
+ *     for (...) { sb_native_result r = fn(packet, size); if (r.status) ...; use(r.r0); }
+ *
+ * A status of 0 means r0 is the program's r0; any other status means the
+ * run faulted (where sb_code_run gives SB_ERR_EXEC), and r0 is then the
+ * index of the faulting instruction. Only for native code of a program that
+ * calls no helpers (helpers need the VM made current around the run, which
+ * sb_code_run does): otherwise SB_ERR_UNAVAILABLE, saying why, and *out is
+ * NULL. The function is valid as long as the code; it may be called from
+ * any number of threads at once. */
+typedef struct sb_native_result {
+  uint64_t r0;
+  uint64_t status;
+} sb_native_result;
+typedef sb_native_result (*sb_native_fn)(void* mem, uint64_t size);
+SB_API sb_status sb_code_function(const sb_code* code, sb_native_fn* out);
+
 /* ---- statistics ---- */
 
 typedef struct sb_stats {
   uint64_t run_count;   /* runs, faulting ones included */
-  uint64_t run_time_ns; /* their total wall time (CLOCK_MONOTONIC); 0 with SB_VM_NO_TIMING */
+  uint64_t run_time_ns; /* their total wall time: the CPU's cycle counter (rdtsc, cntvct_el0, rdtime)
+                           calibrated once against CLOCK_MONOTONIC; 0 with SB_VM_NO_TIMING */
 } sb_stats;
+
+/* Both are 0 with SB_VM_NO_STATS. */
 
 SB_API sb_status sb_code_stats(const sb_code* code, sb_stats* out);
 /* Every run of every code compiled from this program. */

@@ -145,6 +145,12 @@ class code : public detail::owned<sb_code, sb_code_destroy> {
     return r0;
   }
   uint64_t run(std::vector<uint8_t>& mem) { return run(mem.empty() ? nullptr : mem.data(), mem.size()); }
+  // The compiled function (sb_code_function); throws for code that has none.
+  sb_native_fn function() const {
+    sb_native_fn fn = nullptr;
+    detail::check(sb_code_function(handle_, &fn), vm_);
+    return fn;
+  }
   std::vector<uint8_t> machine_code() const {
     size_t size = 0;
     const uint8_t* bytes = sb_code_machine_code(handle_, &size);

@@ -37,6 +37,18 @@ class NativeProgram::Targets final : public TailCallLoader {
   std::map<const bpf::Program*, Entry> compiled_;
 };
 
+namespace {
+// Whether `p` calls a helper (by id or through a register: callx; tail
+// calls included); bpf-to-bpf calls need nothing.
+bool calls_helpers(const bpf::Program& p) {
+  for (const bpf::Insn& i : p.insns) {
+    if ((i.opcode & 0x07) != bpf::JMP || bpf::op_of(i) != bpf::CALL) continue;
+    if (bpf::is_reg_source(i) || i.src != bpf::CALL_LOCAL) return true;
+  }
+  return false;
+}
+}  // namespace
+
 NativeProgram::~NativeProgram() = default;
 
 const void* NativeProgram::tail_entry() const {
@@ -59,9 +71,17 @@ NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers, 
   opts.optimize = optimize;
   image_ = compile(p, helpers_, opts).image;
   code_ = ExecMemory(image_.text);
+  if (!safety_.needs_record() && !calls_helpers(p))
+    direct_ = reinterpret_cast<EntryFn>(const_cast<uint8_t*>(code_.data()));
 }
 
 uint64_t NativeProgram::run(void* mem, size_t len) const {
+  if (direct_) {
+    const EntryResult r = direct_(mem, len);
+    if (r.status == 0) [[likely]]
+      return r.r0;
+    return finish_run(r.r0, r.status, name_, nullptr, 0);
+  }
   ContextScope scope(helpers_.context());
   TailCallRun tail_calls(*targets_);
   auto entry = reinterpret_cast<EntryFn>(const_cast<uint8_t*>(code_.data()));

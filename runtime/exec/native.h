@@ -34,6 +34,11 @@ class NativeProgram {
   // a bounds fault (with the address) or an exhausted time budget.
   uint64_t run(void* mem, size_t len) const;
 
+  // The entry when a run needs nothing around it (no helper calls, so no
+  // helper context or tail calls, and no hardening record): run() then just
+  // calls it, and sb_code_function hands it out. Null otherwise.
+  EntryFn direct_entry() const { return direct_; }
+
   const mc::CodeImage& image() const { return image_; }
   const void* entry() const { return code_.data(); }
   const void* tail_entry() const;  // where a tail call enters (mc::kTailEntrySymbol)
@@ -46,6 +51,7 @@ class NativeProgram {
   mc::CodeImage image_;
   ExecMemory code_;
   std::unique_ptr<Targets> targets_;
+  EntryFn direct_ = nullptr;
 };
 
 // Converts an entry's result to r0 or an sb::Error naming the instruction.

@@ -53,8 +53,10 @@ class CurrentScope {
   static T* current() { return slot(); }
 
  private:
+  // Initial-exec TLS: an fs-relative access, no __tls_get_addr call per
+  // run, also in the shared library (loaded with the program, not dlopen'ed).
   static T*& slot() {
-    thread_local T* value = nullptr;
+    thread_local T* value __attribute__((tls_model("initial-exec"))) = nullptr;
     return value;
   }
   T* saved_;

@@ -1,64 +1,64 @@
 #include "runtime/hook/tramp_runtime.h"
 
-#include <time.h>
-
-#include <array>
+#include "runtime/exec/cycle_clock.h"
 
 namespace sb::rt {
 
 namespace {
 
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
-
-// The guard's "active" counters are per thread, as the kernel's are per
-// CPU: a program running on another thread is not recursion. This is the
-// one piece of thread-local state in the library; it holds no pointers
-// beyond the programs' lifetimes that matter (an entry is only compared).
-struct ActiveSlot {
-  const ProgState* state;
+// The programs running on this thread, innermost last: the guard's
+// "active" state is per thread, as the kernel's is per CPU (a program
+// running on another thread is not recursion). Enter and exit nest like the
+// calls they bracket, so this is a stack, and with no program running an
+// enter looks at nothing. Initial-exec TLS: one fs-relative access, no
+// __tls_get_addr call, even in the shared library (which is loaded with
+// the program, not dlopen'ed late; 256 bytes of static TLS). Only compared
+// pointers: it holds nothing beyond a program's run.
+constexpr uint32_t kMaxNesting = 31;
+struct ActiveStack {
   uint32_t depth;
+  const ProgState* running[kMaxNesting];
 };
-thread_local std::array<ActiveSlot, 64> t_active{};
-
-uint32_t* depth_of(const ProgState* s) {
-  ActiveSlot* free_slot = nullptr;
-  for (ActiveSlot& a : t_active) {
-    if (a.state == s) return &a.depth;
-    if (!free_slot && a.depth == 0) free_slot = &a;
-  }
-  if (!free_slot) return nullptr;  // more than 64 programs nested on one thread
-  free_slot->state = s;
-  return &free_slot->depth;
-}
+thread_local ActiveStack t_active __attribute__((tls_model("initial-exec")));
 
 }  // namespace
 
 ProgStats stats_of(const ProgState& s) {
-  return {s.run_count.load(), s.run_time_ns.load(), s.misses.load()};
+  return {s.run_count.load(), ticks_to_ns(s.run_ticks.load()), s.misses.load()};
 }
 
 extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx*) {
   if (s->recursion_guard) {
-    uint32_t* depth = depth_of(s);
-    if (!depth || ++*depth != 1) {
+    ActiveStack& a = t_active;
+    for (uint32_t i = 0; i < a.depth; ++i)
+      if (a.running[i] == s) {
+        s->misses.fetch_add(1, std::memory_order_relaxed);
+        return 0;
+      }
+    if (a.depth == kMaxNesting) {  // deeper nesting than the stack holds: skipped like recursion
       s->misses.fetch_add(1, std::memory_order_relaxed);
       return 0;
     }
+    a.running[a.depth++] = s;
   }
-  return s->stats ? now_ns() : 1;
+  return s->stats ? read_ticks() : 1;
 }
 
 extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx*) {
-  if (s->stats && start) {
+  if (start == 0) return;  // skipped by the guard: enter pushed nothing
+  if (s->stats) {
     s->run_count.fetch_add(1, std::memory_order_relaxed);
-    s->run_time_ns.fetch_add(now_ns() - start, std::memory_order_relaxed);
+    s->run_ticks.fetch_add(read_ticks() - start, std::memory_order_relaxed);
   }
-  if (s->recursion_guard)
-    if (uint32_t* depth = depth_of(s); depth && *depth) --*depth;
+  if (s->recursion_guard) {
+    ActiveStack& a = t_active;
+    for (uint32_t i = a.depth; i-- > 0;)  // the top one, unless a run ended without its exit
+      if (a.running[i] == s) {
+        for (uint32_t j = i + 1; j < a.depth; ++j) a.running[j - 1] = a.running[j];
+        --a.depth;
+        break;
+      }
+  }
 }
 
 }  // namespace sb::rt

@@ -14,10 +14,10 @@ struct RunCtx {  // lives in the trampoline's frame (tramp::Frame::run_ctx)
 };
 
 struct ProgState {  // one per attached program
-  bool stats = true;            // count runs and time them
+  bool stats = true;            // count runs and time them (runtime/exec/cycle_clock.h)
   bool recursion_guard = true;  // skip the program when it is already running on this thread
   std::atomic<uint64_t> run_count{0};
-  std::atomic<uint64_t> run_time_ns{0};
+  std::atomic<uint64_t> run_ticks{0};  // read_ticks() units; stats_of converts
   std::atomic<uint64_t> misses{0};  // runs skipped by the recursion guard
 };
 
@@ -27,9 +27,9 @@ struct ProgStats {
 ProgStats stats_of(const ProgState& s);
 
 extern "C" {
-// Returns 0 to skip the program (it is already active on this thread),
-// otherwise the start time in ns (or 1 without statistics). The trampoline
-// calls prog_exit either way, with this value.
+// Returns 0 to skip the program (it is already active on this thread, or
+// 31 programs are), otherwise the start in read_ticks() units (or 1 without
+// statistics). The trampoline calls prog_exit either way, with this value.
 uint64_t sb_tramp_prog_enter(ProgState* state, RunCtx* run_ctx);
 void sb_tramp_prog_exit(ProgState* state, uint64_t start, RunCtx* run_ctx);
 }
