@@ -38,6 +38,16 @@ class HelperContext {
   static HelperContext* current();
 };
 
+// Initial-exec TLS: an fs-relative access, no __tls_get_addr call per use,
+// also in the shared library (loaded with the program, not dlopen'ed).
+// Not under the sanitizers: GCC 12's UBSan null check computes such an
+// address without the thread pointer and reports every store as one to null.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define SB_TLS_INITIAL_EXEC
+#else
+#define SB_TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
+#endif
+
 // The runtime's per-thread state, in one form: a run makes its object (a
 // helper context, a hardened run's record, a tail-call run) this thread's
 // current one for its length, and code that a run calls (helpers, on every
@@ -53,10 +63,8 @@ class CurrentScope {
   static T* current() { return slot(); }
 
  private:
-  // Initial-exec TLS: an fs-relative access, no __tls_get_addr call per
-  // run, also in the shared library (loaded with the program, not dlopen'ed).
   static T*& slot() {
-    thread_local T* value __attribute__((tls_model("initial-exec"))) = nullptr;
+    thread_local T* value SB_TLS_INITIAL_EXEC = nullptr;
     return value;
   }
   T* saved_;

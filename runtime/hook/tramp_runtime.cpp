@@ -1,6 +1,7 @@
 #include "runtime/hook/tramp_runtime.h"
 
 #include "runtime/exec/cycle_clock.h"
+#include "runtime/helpers/helpers.h"  // SB_TLS_INITIAL_EXEC
 
 namespace sb::rt {
 
@@ -19,7 +20,7 @@ struct ActiveStack {
   uint32_t depth;
   const ProgState* running[kMaxNesting];
 };
-thread_local ActiveStack t_active __attribute__((tls_model("initial-exec")));
+thread_local ActiveStack t_active SB_TLS_INITIAL_EXEC;
 
 }  // namespace
 
