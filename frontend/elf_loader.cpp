@@ -284,6 +284,14 @@ class Loader {
     std::memcpy(storage_.data(), bytes.data(), size_);
   }
 
+  std::vector<ElfSelection> list() {
+    open();
+    read_sections();
+    std::vector<ElfSelection> out;
+    for (const auto& [s, f] : programs()) out.push_back({s->name, f ? f->name : ""});
+    return out;
+  }
+
   ElfProgram run(const ElfSelection& which, const MapCreator& create_map) {
     open();
     read_sections();
@@ -636,15 +644,29 @@ class Loader {
   }
 
   // --- selection ---
-  std::string program_list() const {
-    std::vector<std::string> names;
+  // Every program a selection can name: each global function of a program
+  // section (a section without one is one program), in section order.
+  std::vector<std::pair<const Section*, const Func*>> programs() const {
+    std::vector<std::pair<const Section*, const Func*>> all;
     for (const Section& s : sections_) {
       if (s.kind != SecKind::Code || &s == text_) continue;
-      bool any = false;
+      const size_t before = all.size();
       for (const Func& f : functions_of(s))
-        if (f.global) names.push_back(fmt::format("{} in '{}'", f.name, s.name)), any = true;
-      if (!any) names.push_back(fmt::format("section '{}'", s.name));
+        if (f.global) all.push_back({&s, &f});
+      if (all.size() == before) all.push_back({&s, nullptr});
     }
+    return all;
+  }
+
+  // The programs, for messages; with none, the .text functions a
+  // --function can still choose.
+  std::string program_list() const {
+    std::vector<std::string> names;
+    for (const auto& [s, f] : programs())
+      names.push_back(f ? fmt::format("{} in '{}'", f->name, s->name) : fmt::format("section '{}'", s->name));
+    if (names.empty() && text_)
+      for (const Func& f : functions_of(*text_))
+        if (f.global) names.push_back(fmt::format("{} in '.text'", f.name));
     if (names.empty()) return "none";
     std::string out;
     for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -680,14 +702,10 @@ class Loader {
                                 entries.size(), program_list()));
       if (entries.size() == 1) fn = entries[0];
     } else {
-      std::vector<std::pair<const Section*, const Func*>> all;
-      for (const Section& s : sections_) {
-        if (s.kind != SecKind::Code || &s == text_) continue;
-        size_t before = all.size();
-        for (const Func& f : functions_of(s))
-          if (f.global) all.push_back({&s, &f});
-        if (all.size() == before) all.push_back({&s, nullptr});
-      }
+      const std::vector<std::pair<const Section*, const Func*>> all = programs();
+      if (all.empty())
+        fail(name_, fmt::format("no program section (SEC(\"...\")); functions in .text: {}; choose one by function name",
+                                program_list()));
       if (all.size() != 1)
         fail(name_, fmt::format("{} programs ({}); choose one by section or function name", all.size(), program_list()));
       sec = all[0].first;
@@ -870,6 +888,10 @@ bool looks_like_elf(std::span<const uint8_t> bytes) {
 ElfProgram load_elf(std::span<const uint8_t> bytes, const std::string& name, const ElfSelection& which,
                     const MapCreator& create_map) {
   return Loader(bytes, name).run(which, create_map);
+}
+
+std::vector<ElfSelection> list_elf_programs(std::span<const uint8_t> bytes, const std::string& name) {
+  return Loader(bytes, name).list();
 }
 
 std::vector<uint8_t> read_file(const std::string& path) {

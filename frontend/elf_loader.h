@@ -97,6 +97,11 @@ struct ElfProgram {
 ElfProgram load_elf(std::span<const uint8_t> bytes, const std::string& name, const ElfSelection& which,
                     const MapCreator& create_map);
 ElfProgram read_elf_file(const std::string& path, const ElfSelection& which, const MapCreator& create_map);
+
+// Every program of an object a selection can choose (a global function of
+// a program section, or a program section without symbols: function
+// empty), in section order; .text subprograms are not listed.
+std::vector<ElfSelection> list_elf_programs(std::span<const uint8_t> bytes, const std::string& name);
 std::vector<uint8_t> read_file(const std::string& path);  // throws sb::Error naming the path
 
 // Whether `bytes` start with the ELF magic (for tools choosing a reader).

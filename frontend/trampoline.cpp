@@ -289,6 +289,16 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   fn.native->spill_off = fr.ctx;
   Builder b(fn);
 
+  auto count = [&](int32_t off) {  // lock add [in_flight + off], 1
+    if (!bind.in_flight) return;
+    b.mov_imm(1, bind.in_flight);
+    b.mov_imm(2, 1);
+    ir::Inst a;
+    a.op = ir::Op::Atomic, a.dst = 1, a.src = 2, a.off = off, a.size = 8, a.width = 64, a.aop = ir::AtomicOp::Add;
+    b.add(a);
+  };
+  count(0);  // entered
+
   // The prologue has spilled the argument words to ctx[0..words).
   int32_t slot = fr.ctx;
   for (const ir::NativeValue& a : d.signature.args) {
@@ -347,6 +357,7 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   }
   b.bind(do_fexit);
   for (size_t i : d.of_kind(Kind::Fexit)) invoke(i);
+  count(8);  // leaving: only the epilogue remains
   b.add(ir::load(8, false, 0, ir::kFP, fr.ret));
   ir::Inst exit;
   exit.op = ir::Op::Exit;

@@ -74,6 +74,11 @@ struct Bindings {
   uint64_t prog_exit = 0;   // void exit(ProgState*, uint64_t start, RunCtx*)
   std::vector<uint64_t> entries;  // each program's compiled entry, by program index
   std::vector<uint64_t> states;   // each program's ProgState*, by program index
+  // When not 0: two 64-bit counters the trampoline increments atomically,
+  // the first on entry before it calls anything, the second just before it
+  // returns (runtime/hook/trampoline.h frees a replaced image once they agree
+  // and no thread stands in it).
+  uint64_t in_flight = 0;
 };
 
 // Addresses for a trampoline printed on its own (CLI, golden files):

@@ -106,10 +106,12 @@ enum class Op : uint8_t {
 #undef SB_IR_ENUM
 };
 
-// Branch conditions. Unsigned unless prefixed with S; Set tests dst & b.
+// Branch conditions. Unsigned unless prefixed with S; Set branches when
+// dst & b != 0 (BPF's JSET), Clear when dst & b == 0 (its inverse, which
+// bytecode cannot say but `if (!(x & 1))` compiles to).
 #define SB_IR_CONDS(X) \
   X(Eq, "eq") X(Ne, "ne") X(Gt, "gt") X(Ge, "ge") X(Lt, "lt") X(Le, "le") \
-  X(SGt, "sgt") X(SGe, "sge") X(SLt, "slt") X(SLe, "sle") X(Set, "set")
+  X(SGt, "sgt") X(SGe, "sge") X(SLt, "slt") X(SLe, "sle") X(Set, "set") X(Clear, "clear")
 
 enum class Cond : uint8_t {
 #define SB_IR_ENUM(name, text) name,

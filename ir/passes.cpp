@@ -3,6 +3,7 @@
 // one's), so listings and fault reports still name the bytecode.
 #include "ir/passes.h"
 
+#include <algorithm>
 #include <bit>
 #include <optional>
 
@@ -71,7 +72,8 @@ Cond inverse(Cond cc) {
     case Cond::SLe: return Cond::SGt;
     case Cond::SGe: return Cond::SLt;
     case Cond::SLt: return Cond::SGe;
-    case Cond::Set: break;  // no "none set" condition
+    case Cond::Set: return Cond::Clear;
+    case Cond::Clear: return Cond::Set;
   }
   return Cond::Set;
 }
@@ -206,7 +208,7 @@ Cond mirrored(Cond cc) {
     case Cond::SLt: return Cond::SGt;
     case Cond::SGe: return Cond::SLe;
     case Cond::SLe: return Cond::SGe;
-    default: return cc;  // eq, ne and set are symmetric
+    default: return cc;  // eq, ne, set and clear are symmetric
   }
 }
 
@@ -261,6 +263,221 @@ bool pure(const Inst& i) {
   switch (op_form(i.op)) {
     case Form::Alu: case Form::Unary: case Form::Ext: case Form::Imm64: case Form::Def:
       return true;
+    default:
+      return false;
+  }
+}
+
+// combine_loads: what a register holds, byte by byte, when every one of
+// its non-zero bytes is a byte of memory at [base + offset], read by
+// loads of this straight-line stretch.
+struct ByteGather {
+  static constexpr int64_t kZero = INT64_MIN;
+  uint8_t base = kNoIndex;  // kNoIndex: nothing known
+  int64_t at[8];            // at[j]: the offset from base result byte j holds, or kZero
+  uint32_t from[8];         // the loads (indices into the new code) that read those bytes
+  uint8_t nfrom = 0;
+  bool valid() const { return base != kNoIndex; }
+  // The bytes an operation of `width` reads: a 32-bit one drops 4..7,
+  // which must be zero (a loaded byte dropped leaves a load not covered).
+  bool narrow_to(int width) const {
+    if (width == 64) return true;
+    for (int j = 4; j < 8; ++j)
+      if (at[j] != kZero) return false;
+    return true;
+  }
+  // Shifted by `bytes` (left when positive); false when a loaded byte falls off.
+  bool shift(int bytes, int width) {
+    int64_t next[8];
+    const int top = width / 8;
+    for (int j = 0; j < 8; ++j) next[j] = kZero;
+    for (int j = 0; j < 8; ++j) {
+      if (at[j] == kZero) continue;
+      const int to = j + bytes;
+      if (to < 0 || to >= top) return false;
+      next[to] = at[j];
+    }
+    std::copy(next, next + 8, at);
+    return true;
+  }
+  // The one load of `size` bytes at base + off (little-endian order) or
+  // its byte swap that this is, when it is one.
+  std::optional<std::pair<int64_t, bool>> as_load(int size) const {
+    for (int j = size; j < 8; ++j)
+      if (at[j] != kZero) return std::nullopt;
+    bool le = true, be = true;
+    for (int j = 0; j < size; ++j) {
+      if (at[j] == kZero) return std::nullopt;
+      le = le && at[j] == at[0] + j;
+      be = be && at[j] == at[size - 1] + (size - 1 - j);
+    }
+    if (le) return std::pair{at[0], false};
+    if (be) return std::pair{at[size - 1], true};
+    return std::nullopt;
+  }
+};
+
+// remove_redundant_copies: which registers hold the same value, as
+// classes named by a member (root[r] == root[s]: r == s), and which hold
+// a known constant, at one point.
+struct Copies {
+  bool reached = false;  // false: no path gets here (yet), the meet's identity
+  uint8_t root[kNumRegs];
+  RegSet shared = 0;         // the registers in a class of two or more
+  RegSet known = 0;          // the registers whose value[] holds
+  uint64_t value[kNumRegs];
+  static Copies entry() {
+    Copies c;
+    c.reached = true;
+    for (uint8_t r = 0; r < kNumRegs; ++r) c.root[r] = r;
+    return c;
+  }
+  bool holds(uint8_t r, uint64_t v) const { return (known & reg_bit(r)) && value[r] == v; }
+  void set(uint8_t r, uint64_t v) {
+    define(r);
+    known |= reg_bit(r), value[r] = v;
+  }
+  bool same(uint8_t a, uint8_t b) const { return root[a] == root[b]; }
+  // r gets a value of its own: the rest of its class keeps theirs.
+  void define(uint8_t r) {
+    known &= RegSet(~reg_bit(r));
+    if (!(shared & reg_bit(r))) {
+      root[r] = r;  // alone already (most registers, most of the time)
+      return;
+    }
+    uint8_t next = kNumRegs;
+    RegSet rest = 0;
+    for (unsigned m = shared & RegSet(~reg_bit(r)); m; m &= m - 1) {
+      const uint8_t s = uint8_t(std::countr_zero(m));
+      if (root[s] != root[r]) continue;
+      if (next == kNumRegs) next = s;
+      root[s] = next, rest |= reg_bit(s);
+    }
+    root[r] = r;
+    shared &= RegSet(~reg_bit(r));
+    if (std::has_single_bit(unsigned(rest))) shared &= RegSet(~rest);  // one left: alone now
+  }
+  void copy(uint8_t d, uint8_t s) {
+    if (same(d, s)) return;
+    define(d);
+    root[d] = root[s];
+    shared |= reg_bit(d) | reg_bit(s);
+    if (known & reg_bit(s)) known |= reg_bit(d), value[d] = value[s];
+  }
+  // What holds on both paths. Returns whether *this changed.
+  bool meet(const Copies& o) {
+    if (!o.reached) return false;
+    if (!reached) return *this = o, true;
+    uint8_t next[kNumRegs];
+    RegSet both = 0;
+    for (uint8_t r = 0; r < kNumRegs; ++r) next[r] = r;
+    for (unsigned m = shared & o.shared; m; m &= m - 1) {
+      const uint8_t r = uint8_t(std::countr_zero(m));
+      for (unsigned n = shared & o.shared & (reg_bit(r) - 1u); n; n &= n - 1) {
+        const uint8_t s = uint8_t(std::countr_zero(n));
+        if (same(r, s) && o.same(r, s)) {
+          next[r] = next[s], both |= reg_bit(r) | reg_bit(s);
+          break;
+        }
+      }
+    }
+    RegSet agree = known & o.known;
+    for (unsigned m = agree; m; m &= m - 1) {
+      const int r = std::countr_zero(m);
+      if (value[r] != o.value[r]) agree &= RegSet(~reg_bit(uint8_t(r)));
+    }
+    const bool changed = !std::equal(next, next + kNumRegs, root) || agree != known;
+    std::copy(next, next + kNumRegs, root);
+    shared = both;
+    known = agree;
+    return changed;
+  }
+};
+
+// The registers `i` may write, over-approximated (a call clobbers the
+// argument registers, which liveness does not count as written).
+RegSet clobbers(const Inst& i) {
+  if (op_form(i.op) == Form::Call) return RegSet(0x3f | reg_bit(kAX) | reg_bit(kAX2));
+  return effects(i).defs;
+}
+
+// A loop of the linear code: the label at `head`, the last jump back to it
+// at `end`, and nothing from outside [head, end] jumps in; it is entered by
+// falling into the label. By head, outer loops first.
+struct Loop {
+  size_t head, end;
+  bool contains(size_t k) const { return k > head && k < end; }
+};
+
+std::vector<Loop> simple_loops(const Function& fn) {
+  const std::vector<Inst>& code = fn.code;
+  constexpr size_t kNone = SIZE_MAX;
+  std::vector<size_t> at(fn.num_labels, kNone);
+  for (size_t k = 0; k < code.size(); ++k)
+    if (code[k].op == Op::Label) at[code[k].target] = k;
+  std::vector<size_t> last_back(fn.num_labels, kNone);
+  std::vector<std::pair<size_t, size_t>> edges;  // every jump: from, to
+  for (size_t k = 0; k < code.size(); ++k) {
+    if (!jumps(code[k])) continue;
+    edges.push_back({k, at[code[k].target]});
+    if (at[code[k].target] < k) last_back[code[k].target] = k;
+  }
+  std::vector<Loop> loops;
+  for (uint32_t l = 0; l < fn.num_labels; ++l) {
+    const size_t h = at[l], e = last_back[l];
+    if (e == kNone || (h > 0 && !falls_through(code[h - 1]))) continue;  // h == 0: entered at the start
+    const bool entered = std::any_of(edges.begin(), edges.end(), [&](const auto& j) {
+      return (j.first < h || j.first > e) && j.second >= h && j.second <= e;
+    });
+    if (!entered) loops.push_back({h, e});
+  }
+  std::sort(loops.begin(), loops.end(), [](const Loop& a, const Loop& b) { return a.head < b.head; });
+  return loops;
+}
+
+// The one register a pure instruction writes, or kNoIndex.
+uint8_t pure_def(const Inst& i) {
+  if (!pure(i)) return kNoIndex;
+  const RegSet defs = effects(i).defs;
+  return std::has_single_bit(unsigned(defs)) && i.dst < kAX ? uint8_t(std::countr_zero(defs)) : kNoIndex;
+}
+
+// What `i` (not a load) leaves in i.dst as a gather, given the gathers in
+// the registers before it, into r; false when it is not one.
+bool gathered(const Inst& i, const ByteGather* g, ByteGather& r) {
+  if (op_form(i.op) != Form::Alu) return false;
+  const int w = i.width;
+  if (i.op == Op::Mov && !i.k) {
+    r = g[i.src];
+    return r.valid() && r.narrow_to(w);
+  }
+  r = g[i.dst];
+  if (!r.valid() || !r.narrow_to(w)) return false;
+  const bool by_bytes = i.k && i.imm > 0 && i.imm < w && i.imm % 8 == 0;
+  switch (i.op) {
+    case Op::Shl:
+      return by_bytes && r.shift(int(i.imm / 8), w);
+    case Op::LShr:
+      return by_bytes && r.shift(-int(i.imm / 8), w);
+    case Op::And:
+      // A mask that keeps every loaded byte whole changes nothing.
+      if (!i.k) return false;
+      for (int j = 0; j < w / 8; ++j)
+        if (r.at[j] != ByteGather::kZero && uint8_t(uint64_t(i.imm) >> (8 * j)) != 0xff) return false;
+      return true;
+    case Op::Or: {
+      if (i.k || i.src == i.dst) return false;
+      const ByteGather& b = g[i.src];
+      if (!b.valid() || b.base != r.base || !b.narrow_to(w) || r.nfrom + b.nfrom > 8) return false;
+      for (int j = 0; j < 8; ++j) {
+        if (b.at[j] == ByteGather::kZero) continue;
+        if (r.at[j] != ByteGather::kZero) return false;
+        r.at[j] = b.at[j];
+      }
+      std::copy(b.from, b.from + b.nfrom, r.from + r.nfrom);
+      r.nfrom = uint8_t(r.nfrom + b.nfrom);
+      return true;
+    }
     default:
       return false;
   }
@@ -352,7 +569,7 @@ void invert_branch_over_jump(Function& fn) {
   for (size_t r = 0; r < code.size(); ++r) {
     if (w != r) code[w] = code[r];
     Inst& i = code[w];
-    if (i.op == Op::Br && i.cc != Cond::Set && r + 1 < code.size() && code[r + 1].op == Op::Jmp &&
+    if (i.op == Op::Br && r + 1 < code.size() && code[r + 1].op == Op::Jmp &&
         label_follows(code, r + 2, i.target)) {
       i.cc = inverse(i.cc);
       i.target = code[r + 1].target;
@@ -365,6 +582,276 @@ void invert_branch_over_jump(Function& fn) {
     ++w;
   }
   code.resize(w);
+}
+
+void combine_loads(Function& fn, const AddressModes& modes) {
+  if (!modes.unaligned_loads) return;
+  std::vector<Inst> out;
+  out.reserve(fn.code.size());
+  std::vector<bool> covered;  // loads a combined load made redundant (in out)
+  ByteGather g[kNumRegs] = {};
+  RegSet have = 0;  // the registers whose g[] is valid
+  // The gathers in `regs` and those based on them are no longer true.
+  auto forget = [&](RegSet regs) {
+    for (unsigned m = have; m; m &= m - 1) {
+      const uint8_t r = uint8_t(std::countr_zero(m));
+      if (!((reg_bit(r) | reg_bit(g[r].base)) & regs)) continue;
+      g[r].base = kNoIndex;
+      have &= RegSet(~reg_bit(r));
+    }
+  };
+  for (const Inst& i : fn.code) {
+    const Form form = op_form(i.op);
+    out.push_back(i);
+    if (form != Form::Load && !have) continue;  // nothing to extend or forget
+    if (form == Form::Label || form == Form::Branch || form == Form::Jump || form == Form::Call ||
+        form == Form::Term || form == Form::Store || form == Form::Atomic) {
+      forget(RegSet(~0u));
+      continue;
+    }
+    const RegSet defs = effects(i).defs;
+    if (!defs) continue;
+    ByteGather next;
+    bool gather = false;
+    if (form == Form::Load) {
+      // A load from another base ends the gathers: a combined load sits
+      // where its last byte joined, so it must not pass a load that could
+      // fault first.
+      for (unsigned m = have; m; m &= m - 1)
+        if (g[std::countr_zero(m)].base != i.src) {
+          forget(RegSet(~0u));
+          break;
+        }
+      if (!i.sext && i.index == kNoIndex && addressable(i.src) && i.src != i.dst) {
+        next.base = i.src;
+        for (int j = 0; j < 8; ++j) next.at[j] = j < i.size ? int64_t(i.off) + j : ByteGather::kZero;
+        next.from[0] = uint32_t(out.size() - 1), next.nfrom = 1;
+        gather = true;
+      }
+    } else if (defs == reg_bit(i.dst)) {
+      gather = gathered(i, g, next);
+    }
+    forget(defs);
+    if (!gather || next.base == i.dst) continue;
+    if (i.op == Op::Or) {
+      for (int size : {8, 4, 2}) {
+        const auto load_of = next.as_load(size);
+        if (!load_of || !fits_i32(load_of->first)) continue;
+        // The bytes that went into i.dst, read by one load (and swapped
+        // when they were put together most significant first).
+        uint32_t origin = out[next.from[0]].origin;
+        if (covered.size() < out.size() + 1) covered.resize(out.size() + 1, false);
+        for (int f = 0; f < next.nfrom; ++f) covered[next.from[f]] = true;
+        Inst combined = load(size, false, i.dst, next.base, int32_t(load_of->first));
+        combined.origin = origin;
+        out.back() = combined;
+        next.from[0] = uint32_t(out.size() - 1), next.nfrom = 1;
+        if (load_of->second) {
+          Inst swap = alu(Op::Bswap, 64, i.dst, i.dst);
+          swap.ext = uint8_t(8 * size);
+          swap.origin = i.origin;
+          out.push_back(swap);
+        }
+        break;
+      }
+    }
+    g[i.dst] = next;
+    have |= reg_bit(i.dst);
+  }
+  if (covered.empty()) return;
+  fn.code = std::move(out);
+  covered.resize(fn.code.size(), false);
+  // The arithmetic that put the bytes together, and the byte loads
+  // themselves (the combined load reads every byte they read), where
+  // nothing else reads them.
+  std::vector<RegSet> label_in = label_live_in(fn);
+  std::vector<bool> dead;
+  live_sweep(fn, label_in, [&](size_t k, RegSet o, const Effects& fx) {
+    if (!(pure(fn.code[k]) || covered[k]) || !fx.defs || (fx.defs & o)) return live_in(o, fx);
+    if (dead.empty()) dead.assign(fn.code.size(), false);
+    dead[k] = true;
+    return o;
+  });
+  erase_marked(fn.code, dead);
+}
+
+void remove_redundant_copies(Function& fn) {
+  std::vector<Inst>& code = fn.code;
+  std::vector<Copies> at_label(fn.num_labels);
+  // One forward sweep: with `remove`, drops each mov.64 d, s where d
+  // already equals s. Returns whether a label's state changed.
+  auto sweep = [&](bool remove) {
+    bool changed = false;
+    Copies cur = Copies::entry();
+    size_t w = 0;
+    for (size_t r = 0; r < code.size(); ++r) {
+      const Inst& i = code[r];
+      const Form form = op_form(i.op);
+      bool keep = true;
+      if (form == Form::Label) {
+        changed |= at_label[i.target].meet(cur);
+        cur = at_label[i.target];
+      } else if (form == Form::Jump || form == Form::Branch) {
+        changed |= at_label[i.target].meet(cur);
+        if (form == Form::Jump) cur = Copies{};
+      } else if (form == Form::Term) {
+        cur = Copies{};
+      } else if (cur.reached && i.op == Op::Mov && !i.k && i.width == 64) {
+        keep = !cur.same(i.dst, i.src) && !((cur.known & reg_bit(i.src)) && cur.holds(i.dst, cur.value[i.src]));
+        cur.copy(i.dst, i.src);
+      } else if (cur.reached && ((i.op == Op::Mov && i.k) || i.op == Op::LoadImm)) {
+        const uint64_t v = i.op == Op::LoadImm || i.width == 64 ? uint64_t(i.imm) : uint64_t(uint32_t(i.imm));
+        keep = !cur.holds(i.dst, v);
+        cur.set(i.dst, v);
+      } else if (cur.reached) {
+        for (unsigned m = clobbers(i); m; m &= m - 1) cur.define(uint8_t(std::countr_zero(m)));
+      }
+      if (!remove) continue;
+      if (keep) code[w++] = i;
+    }
+    if (remove) code.resize(w);
+    return changed;
+  };
+  while (sweep(false)) {
+  }
+  sweep(true);
+}
+
+void hoist_loop_invariants(Function& fn) {
+  // Innermost (latest head) first: a hoist moves code only inside
+  // [head - hoisted, end], so the loops not yet seen keep their places.
+  const std::vector<Loop> loops = simple_loops(fn);
+  if (loops.empty()) return;
+  // One analysis serves every loop: a hoist makes its x live only inside
+  // its own loop, and what the loops around it find live at their heads
+  // can only have shrunk (over-approximated, never unsafe).
+  const std::vector<RegSet> label_in = label_live_in(fn);
+  for (size_t n = loops.size(); n-- > 0;) {
+    const Loop loop = loops[n];
+    std::vector<Inst>& code = fn.code;
+    RegSet written = 0, twice = 0;
+    for (size_t k = loop.head; k <= loop.end; ++k) {
+      const RegSet c = clobbers(code[k]);
+      twice |= written & c, written |= c;
+    }
+    const RegSet live_at_head = label_in[code[loop.head].target];
+    // x = f(y) where y never changes in the loop and nothing else writes x
+    // gives the same x every time; with x not live into the loop, no read
+    // (in the loop or after it) can see the value x had before. Hoisted in
+    // order, so one that reads another's x stays (its y changes).
+    std::vector<Inst> hoisted;
+    std::vector<bool> moved(code.size(), false);
+    for (size_t k = loop.head + 1; k < loop.end; ++k) {
+      const uint8_t x = pure_def(code[k]);
+      if (x == kNoIndex || (twice & reg_bit(x)) || (live_at_head & reg_bit(x))) continue;
+      if (effects(code[k]).uses & written & RegSet(~reg_bit(kFP))) continue;
+      hoisted.push_back(code[k]);
+      moved[k] = true;
+    }
+    if (hoisted.empty()) continue;
+    std::vector<Inst> next;
+    next.reserve(code.size());
+    for (size_t k = 0; k < code.size(); ++k) {
+      if (k == loop.head) next.insert(next.end(), hoisted.begin(), hoisted.end());
+      if (!moved[k]) next.push_back(code[k]);
+    }
+    code = std::move(next);
+  }
+}
+
+void sink_past_branches(Function& fn) {
+  std::vector<Inst>& code = fn.code;
+  if (std::none_of(code.begin(), code.end(), [](const Inst& i) { return i.op == Op::Br; })) return;
+  std::vector<RegSet> label_in = label_live_in(fn);
+  std::vector<RegSet> live_before(code.size(), 0);  // live-in of each instruction
+  live_sweep(fn, label_in, [&](size_t k, RegSet after, const Effects& fx) { return live_before[k] = live_in(after, fx); });
+  const std::vector<Loop> loops = simple_loops(fn);
+  std::vector<size_t> at(fn.num_labels, 0);
+  for (size_t k = 0; k < code.size(); ++k)
+    if (code[k].op == Op::Label) at[code[k].target] = k;
+  // A forward branch out of a loop it is in: taken once per loop.
+  auto leaves_loop = [&](size_t k) {
+    return std::any_of(loops.begin(), loops.end(),
+                       [&](const Loop& l) { return l.contains(k) && at[code[k].target] > l.end; });
+  };
+  std::vector<Inst> next, split;
+  next.reserve(code.size());
+  for (size_t k = 0; k < code.size(); ++k) {
+    if (code[k].op != Op::Br || next.empty()) {
+      next.push_back(code[k]);
+      continue;
+    }
+    Inst br = code[k];
+    const RegSet read = effects(br).uses;
+    const RegSet at_target = label_in[br.target];
+    const RegSet fallthrough = k + 1 < code.size() ? live_before[k + 1] : 0;
+    // The pure instructions right before the branch whose result only
+    // one side reads: into the fallthrough when the target does not read
+    // it, onto the target's edge (a block of its own at the end) when the
+    // fallthrough does not and the branch leaves a loop.
+    auto sinkable = [&](const Inst& i, bool onto_edge) {
+      const uint8_t x = pure_def(i);
+      if (x == kNoIndex || (read & reg_bit(x))) return false;
+      return onto_edge ? !(fallthrough & reg_bit(x)) : !(at_target & reg_bit(x));
+    };
+    const bool onto_edge = !sinkable(next.back(), false);
+    if (onto_edge && !(sinkable(next.back(), true) && leaves_loop(k))) {
+      next.push_back(br);
+      continue;
+    }
+    size_t first = next.size();
+    while (first > 0 && sinkable(next[first - 1], onto_edge)) --first;
+    std::vector<Inst> run(next.begin() + ptrdiff_t(first), next.end());
+    next.resize(first);
+    if (onto_edge) {
+      const uint32_t edge = fn.new_label();
+      split.push_back(label(edge));
+      split.insert(split.end(), run.begin(), run.end());
+      Inst back = jump(br.target);
+      back.origin = br.origin;
+      split.push_back(back);
+      br.target = edge;
+      next.push_back(br);
+    } else {
+      next.push_back(br);
+      next.insert(next.end(), run.begin(), run.end());
+    }
+  }
+  next.insert(next.end(), split.begin(), split.end());
+  code = std::move(next);
+}
+
+void fold_bit_test(Function& fn) {
+  std::vector<Inst>& code = fn.code;
+  std::optional<std::vector<RegSet>> out;  // liveness once a candidate shows up
+  std::vector<bool> dead;
+  for (size_t k = 1; k < code.size(); ++k) {
+    Inst& br = code[k];
+    const Inst& mask = code[k - 1];
+    if (br.op != Op::Br || !br.k || br.imm != 0 || (br.cc != Cond::Eq && br.cc != Cond::Ne)) continue;
+    const uint8_t x = br.dst;
+    if (mask.op != Op::And || mask.dst != x || (!mask.k && mask.src == x) || (!dead.empty() && dead[k - 1])) continue;
+    if (!out) out = live_out(fn);
+    if ((*out)[k] & reg_bit(x)) continue;
+    // Both halves of a 32-bit step test the low halves: (x & b) has no
+    // bit set in 32 bits exactly when a 32-bit and leaves zero.
+    int width = std::min(br.width, mask.width);
+    uint8_t tested = x;
+    // x = y; x &= b: test y itself, and the copy goes too when nothing
+    // else reads it (x is dead after the branch and b is not x).
+    const Inst* copy = k >= 2 && (dead.empty() || !dead[k - 2]) ? &code[k - 2] : nullptr;
+    const bool from_copy = copy && copy->op == Op::Mov && !copy->k && copy->dst == x && copy->src != x &&
+                           (mask.k || mask.src != x);
+    if (from_copy) tested = copy->src, width = std::min<int>(width, copy->width);
+    Inst test = mask.k ? branch_imm(br.cc == Cond::Eq ? Cond::Clear : Cond::Set, width, tested, mask.imm, br.target)
+                       : branch(br.cc == Cond::Eq ? Cond::Clear : Cond::Set, width, tested, mask.src, br.target);
+    test.origin = br.origin;
+    br = test;
+    if (dead.empty()) dead.assign(code.size(), false);
+    dead[k - 1] = true;
+    if (from_copy) dead[k - 2] = true;
+  }
+  erase_marked(code, dead);
 }
 
 void fold_addresses(Function& fn, const AddressModes& modes) {
@@ -458,6 +945,7 @@ void fold_index_shift(Function& fn, const AddressModes& modes) {
 
 void optimize_for_target(Module& m, const AddressModes& modes) {
   for (Function& fn : m.functions) {
+    combine_loads(fn, modes);
     fold_addresses(fn, modes);
     remove_dead_code(fn);
     if (modes.index) fold_index_shift(fn, modes);
@@ -470,6 +958,10 @@ void optimize(Module& m) {
     reduce_strength(fn);
     fold_zero_extension(fn);
     invert_branch_over_jump(fn);
+    fold_bit_test(fn);
+    remove_redundant_copies(fn);
+    hoist_loop_invariants(fn);
+    sink_past_branches(fn);
   }
 }
 

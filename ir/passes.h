@@ -1,8 +1,9 @@
 // Target-independent IR passes, run by the pipeline after lowering
 // (to_ir in backends/compile.cpp) so that every backend gets the simpler
-// code. Each pass keeps the program's meaning exactly; each is linear in
-// the function's length and only looks at neighbouring instructions, so
-// none needs a control-flow graph:
+// code. Each pass keeps the program's meaning exactly. None builds a
+// control-flow graph: most look only at neighbouring instructions; the
+// ones that need facts about every path (liveness, copies, loops) iterate
+// a dataflow over the linear code, meeting at labels:
 //
 //   propagate_constants within a straight-line stretch, a register known
 //                       to hold a constant becomes the immediate of the
@@ -21,11 +22,39 @@
 //                       br !cc a, b -> L2; L1:  (one taken branch per loop
 //                       iteration fewer, as clang lays loops out); and a
 //                       jmp to the label right after it goes
+//   fold_bit_test       x &= b; br eq/ne x, 0 -> L  becomes  br clear/set x, b
+//                       -> L when x is dead after the branch (a test
+//                       instead of an and), and with x = y before it, the
+//                       branch tests y and the copy goes too
+//   remove_redundant_copies
+//                       mov.64 x, y where x already holds y's value, and
+//                       mov x, c where x already holds c, on every path
+//                       here (a forward dataflow of which registers are
+//                       copies of each other or constants, met at labels)
+//   hoist_loop_invariants
+//                       in a loop entered only at its head, a pure
+//                       x = f(y) with y unchanged in the loop, x written
+//                       nowhere else in it and not live into it, moves
+//                       before the loop (a u32 copy of a key, a constant)
+//   sink_past_branches  the pure instructions right before a branch whose
+//                       results only one side reads move to that side:
+//                       after the branch when the target does not read
+//                       them (a loop's back edge skips them), or onto the
+//                       target's edge, a block at the function's end, when
+//                       the branch leaves a loop (run once, not per turn)
 //
 // The target-aware half, run by backends/compile.cpp just before
 // instruction selection (after hardening), with what the target's memory
 // operands can express:
 //
+//   combine_loads       within a straight-line stretch, bytes loaded one by
+//                       one from a base and put together with shl/or (the
+//                       C idiom p[0] << 8 | p[1] for a big-endian field)
+//                       become one 2-, 4- or 8-byte load, followed by a
+//                       bswap when the bytes went in most significant
+//                       first; the byte loads and the arithmetic go where
+//                       nothing else reads them. Only on targets whose
+//                       loads may be unaligned
 //   fold_addresses      within a straight-line stretch, an address built by
 //                       mov/add/shl into a register (x = y; x += z; x += 8)
 //                       is put into the load or store that uses it, as
@@ -50,6 +79,10 @@ void propagate_constants(Function& fn);
 void reduce_strength(Function& fn);
 void fold_zero_extension(Function& fn);
 void invert_branch_over_jump(Function& fn);
+void fold_bit_test(Function& fn);
+void remove_redundant_copies(Function& fn);
+void hoist_loop_invariants(Function& fn);
+void sink_past_branches(Function& fn);
 
 // All of the above, in that order, on every function of `m`.
 void optimize(Module& m);
@@ -65,14 +98,19 @@ struct AddressModes {
   // fold that would need a larger one (materialized into a scratch
   // register) is not made.
   int32_t min_off = 0, max_off = 0;
+  // A load of any size at any address costs about what an aligned one
+  // does (x86-64, arm64), so combine_loads may make them.
+  bool unaligned_loads = false;
 };
+
+void combine_loads(Function& fn, const AddressModes& modes);
 
 void fold_addresses(Function& fn, const AddressModes& modes);
 void remove_dead_code(Function& fn);
 void fold_index_shift(Function& fn, const AddressModes& modes);
 
-// fold_addresses, remove_dead_code, then fold_index_shift (when the target
-// has indexed addresses), on every function of `m`.
+// combine_loads, fold_addresses, remove_dead_code, then fold_index_shift
+// (when the target has indexed addresses), on every function of `m`.
 void optimize_for_target(Module& m, const AddressModes& modes);
 
 }  // namespace sb::ir

@@ -771,6 +771,47 @@ TEST_P(HookGuest, RefusesABranchIntoTheDisplacedBytes) {
   EXPECT_NE(m2.find("branches into the displaced bytes (+4)"), std::string::npos) << m2;
 }
 
+// A loop whose head is the entry: the jump back from the rest of the
+// function is refused (it would run the trampoline once per iteration);
+// a displaced jump back to the entry loops inside the stub.
+TEST_P(HookGuest, ALoopBackToTheEntryNeverReentersTheHook) {
+  const std::vector<uint8_t> loop = assemble([&](Asm& f) {
+    llvm::MCSymbol* head = f.label();
+    f.bind(head);
+    if (arch() == Arch::Arm64) {
+      f << I(f.op("SUBXri")).r(f.r("X1")).r(f.r("X1")).i(1).i(0);
+      a64_add(f, "X0", "X0", "X1");
+      f << I(f.op("CBNZX")).r(f.r("X1")).e(f.ref(head));
+      a64_ret(f);
+    } else {
+      rv_ri(f, "ADDI", "X11", "X11", -1);
+      f << I(f.op("BNE")).r(f.r("X11")).r(f.r("X0")).e(f.ref(head));
+      rv_rr(f, "ADD", "X10", "X10", "X11");
+      rv_ret(f);
+    }
+  });
+  const uint64_t branch_at = kFunc + (arch() == Arch::Arm64 ? 8 : 4);
+  const std::string msg = refusal(loop, kNear, loop.size());
+  EXPECT_NE(msg.find(fmt::format("at {:#x} jumps back to the entry", branch_at)), std::string::npos) << msg;
+  // The far patch displaces the branch too: it then loops to the stub's start.
+  rt::GuestHookRequest r{arch(), kFunc, loop, loop.size(), kFar, kStub};
+  const rt::GuestHook h = rt::build_guest_hook(r);
+  if (arch() == Arch::Arm64) {
+    bool has_stub_literal = false, has_func_literal = false;
+    for (size_t k = 0; k + 8 <= h.stub.size(); k += 8) {
+      uint64_t v;
+      std::memcpy(&v, &h.stub[k], 8);
+      has_stub_literal |= v == kStub;
+      has_func_literal |= v == kFunc;
+    }
+    EXPECT_TRUE(has_stub_literal);
+    EXPECT_FALSE(has_func_literal) << "jumps to the hooked entry";
+  } else {
+    const std::string stub = mc::disassemble_text(arch(), h.stub);
+    EXPECT_NE(stub.find("lui t1, 768"), std::string::npos) << "li t1, 0x300000: " << stub;
+  }
+}
+
 TEST_P(HookGuest, RefusesToSplitAnExclusiveAccessSequence) {
   const std::vector<uint8_t> code = assemble([&](Asm& f) {
     if (arch() == Arch::Arm64) {

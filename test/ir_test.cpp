@@ -174,13 +174,12 @@ TEST(IrPasses, InvertBranchOverJumpSavesATakenJumpPerIteration) {
             "br.64 le r0, 9 -> L1\n"
             "L0:\n"
             "exit\n");
-  // jset has no inverse; a jump to the next instruction goes.
+  // jset's inverse is clear; a jump to the next instruction goes.
   EXPECT_EQ(after(ir::invert_branch_over_jump,
                   "loop:\nadd %r0, 1\njset %r0, 8, done\nja loop\ndone:\nja +0\nexit"),
             "L1:\n"
             "r0 = add.64 r0, 1\n"
-            "br.64 set r0, 8 -> L0\n"
-            "jmp -> L1\n"
+            "br.64 clear r0, 8 -> L1\n"
             "L0:\n"
             "L2:\n"
             "exit\n");
@@ -281,6 +280,117 @@ TEST(IrPasses, FoldIndexShiftMakesTheShiftTheScale) {
             "r5 = shl.64 r5, 2\nr0 = load.u64 [r1+r5*1+0]\nexit\n");
   EXPECT_EQ(for_target(Arch::X86_64, "lsh %r5, 2\nmov %r3, %r1\nadd %r3, %r5\nldxw %r0, [%r3+0]\nadd %r0, %r5\nexit"),
             "r5 = shl.64 r5, 2\nr0 = load.u32 [r1+r5*1+0]\nr0 = add.64 r0, r5\nexit\n");
+}
+
+TEST(IrPasses, FoldBitTestBranchesOnTheBitsInsteadOfMaskingThem) {
+  // if (!(n & 1)): a copy, an and and a compare with zero become one test.
+  EXPECT_EQ(after(ir::fold_bit_test, "mov %r0, %r1\nand %r0, 1\njeq %r0, 0, even\nmov %r0, 1\nexit\neven:\nmov %r0, 2\nexit"),
+            "br.64 clear r1, 1 -> L0\nr0 = mov.64 r0, 1\nexit\nL0:\nr0 = mov.64 r0, 2\nexit\n");
+  // A 32-bit and tests the low half; ne is set; a register mask.
+  EXPECT_EQ(after(ir::fold_bit_test, "and32 %r2, %r3\njne %r2, 0, l\nl:\nmov %r0, 0\nexit"),
+            "br.32 set r2, r3 -> L0\nL0:\nr0 = mov.64 r0, 0\nexit\n");
+  // x read afterwards keeps its and; a compare with another value stays.
+  const char* keep = "and %r0, 1\njeq %r0, 0, l\nl:\nexit";
+  EXPECT_EQ(after(ir::fold_bit_test, keep), "r0 = and.64 r0, 1\nbr.64 eq r0, 0 -> L0\nL0:\nexit\n");
+  EXPECT_EQ(after(ir::fold_bit_test, "and %r2, 1\njeq %r2, 1, l\nl:\nexit"),
+            "r2 = and.64 r2, 1\nbr.64 eq r2, 1 -> L0\nL0:\nexit\n");
+}
+
+TEST(IrPasses, RemoveRedundantCopiesDropsACopyBackOfWhatIsThere) {
+  // The copy back at `join` is redundant on both paths into it, the one
+  // around the loop included; a copy after the source changed is not.
+  EXPECT_EQ(after(ir::remove_redundant_copies,
+                  "loop:\nmov %r5, %r0\njeq %r1, 0, join\nadd %r1, 1\njoin:\nmov %r0, %r5\nadd %r0, 1\n"
+                  "jlt %r0, 9, loop\nmov %r5, %r0\nexit"),
+            "L1:\nr5 = mov.64 r5, r0\nbr.64 eq r1, 0 -> L0\nr1 = add.64 r1, 1\nL0:\n"
+            "r0 = add.64 r0, 1\nbr.64 lt r0, 9 -> L1\nr5 = mov.64 r5, r0\nexit\n");
+  // The same constant again, on every path.
+  EXPECT_EQ(after(ir::remove_redundant_copies,
+                  "mov %r0, 0\njlt %r1, 2, out\nmov %r0, 0\nmov32 %r3, -1\nlddw %r2, 0xffffffff\n"
+                  "mov %r2, %r3\nout:\nmov %r0, 0\nexit"),
+            "r0 = mov.64 r0, 0\nbr.64 lt r1, 2 -> L0\nr3 = mov.32 r3, -1\nr2 = ldimm 0xffffffff\nL0:\nexit\n");
+  // Not when one path changed it, nor a copy a call clobbered, nor a 32-bit copy.
+  const char* kept = "mov %r5, %r0\njeq %r1, 0, join\nmov %r0, 1\njoin:\nmov %r0, %r5\n"
+                     "mov %r2, %r6\ncall 5\nmov %r2, %r6\nmov32 %r7, %r6\nmov32 %r7, %r6\nexit";
+  EXPECT_EQ(after(ir::remove_redundant_copies, kept), after([](ir::Function&) {}, kept));
+}
+
+TEST(IrPasses, HoistLoopInvariantsMovesWhatEveryTurnRecomputes) {
+  // r6 = u32(r3) and the constant r7 are the same every turn; r5 = r4 is
+  // not (r4 changes), and r8 is live into the loop (read before written).
+  EXPECT_EQ(after(ir::hoist_loop_invariants,
+                  "mov %r4, 9\nloop:\nmov32 %r6, %r3\nmov %r7, 100\nmov %r5, %r4\nadd %r0, %r8\nmov %r8, 1\n"
+                  "add %r0, %r6\nadd %r0, %r7\nadd %r4, -1\njne %r4, 0, loop\nexit"),
+            "r4 = mov.64 r4, 9\nr6 = mov.32 r6, r3\nr7 = mov.64 r7, 100\nL0:\nr5 = mov.64 r5, r4\n"
+            "r0 = add.64 r0, r8\nr8 = mov.64 r8, 1\nr0 = add.64 r0, r6\nr0 = add.64 r0, r7\n"
+            "r4 = add.64 r4, -1\nbr.64 ne r4, 0 -> L0\nexit\n");
+  // Not from a loop entered in the middle, nor past a call that clobbers y.
+  const char* entered = "ja mid\nloop:\nmov32 %r6, %r3\nmid:\nadd %r0, 1\njne %r0, 9, loop\nexit";
+  EXPECT_EQ(after(ir::hoist_loop_invariants, entered), after([](ir::Function&) {}, entered));
+  const char* clobbered = "mov %r6, 0\nloop:\nmov %r7, %r1\ncall 5\nadd %r6, 1\njne %r6, 9, loop\nexit";
+  EXPECT_EQ(after(ir::hoist_loop_invariants, clobbered), after([](ir::Function&) {}, clobbered));
+}
+
+TEST(IrPasses, SinkPastBranchesRunsWhatOneSideReadsOnlyThere) {
+  // r0 = 0 only matters once the loop ends: after the back edge. r0 = r2
+  // only matters where the loop is left early: on that edge.
+  EXPECT_EQ(after(ir::sink_past_branches,
+                  "loop:\nadd %r2, 1\nmov %r0, %r2\njgt %r2, %r3, out\nldxw %r0, [%r1+0]\nadd %r3, %r0\n"
+                  "mov %r0, 0\njne %r3, 7, loop\nout:\nexit"),
+            "L1:\nr2 = add.64 r2, 1\nbr.64 gt r2, r3 -> L2\nr0 = load.u32 [r1+0]\nr3 = add.64 r3, r0\n"
+            "br.64 ne r3, 7 -> L1\nr0 = mov.64 r0, 0\nL0:\nexit\nL2:\nr0 = mov.64 r0, r2\njmp -> L0\n");
+  // Read by the branch, or by both sides: stays.
+  const char* both = "loop:\nadd %r2, 1\nmov %r0, %r2\njgt %r0, 5, out\nmov %r4, %r2\njne %r4, 7, loop\nout:\nadd %r0, %r4\nexit";
+  EXPECT_EQ(after(ir::sink_past_branches, both), after([](ir::Function&) {}, both));
+}
+
+TEST(IrPasses, CombineLoadsMakesOneLoadOfBytesPutTogether) {
+  // A big-endian 16-bit field as C writes it: p[12] << 8 | p[13].
+  const char* be16 = "ldxb %r0, [%r1+12]\nldxb %r3, [%r1+13]\nlsh %r0, 8\nor %r0, %r3\nexit";
+  EXPECT_EQ(for_target(Arch::X86_64, be16), "r0 = load.u16 [r1+12]\nr0 = bswap16.64 r0\nexit\n");
+  EXPECT_EQ(for_target(Arch::Arm64, be16), "r0 = load.u16 [r1+12]\nr0 = bswap16.64 r0\nexit\n");
+  // Little-endian, in 32-bit arithmetic: the 16-bit load made half-way
+  // is itself covered by the 32-bit one and goes.
+  EXPECT_EQ(for_target(Arch::X86_64,
+                       "ldxb %r0, [%r1+4]\nldxb %r2, [%r1+5]\nlsh32 %r2, 8\nor32 %r0, %r2\n"
+                       "ldxb %r2, [%r1+6]\nlsh32 %r2, 16\nor32 %r0, %r2\n"
+                       "ldxb %r2, [%r1+7]\nlsh32 %r2, 24\nor32 %r0, %r2\nexit"),
+            "r0 = load.u32 [r1+4]\nexit\n");
+  // Big-endian 32-bit, most significant byte first, then 64 bits of two
+  // such halves (16-bit loads join too).
+  EXPECT_EQ(for_target(Arch::X86_64,
+                       "ldxb %r2, [%r1+0]\nlsh %r2, 24\nldxb %r0, [%r1+1]\nlsh %r0, 16\nor %r0, %r2\n"
+                       "ldxb %r2, [%r1+2]\nlsh %r2, 8\nor %r0, %r2\nldxb %r2, [%r1+3]\nor %r0, %r2\nexit"),
+            "r0 = load.u32 [r1+0]\nr0 = bswap32.64 r0\nexit\n");
+  EXPECT_EQ(for_target(Arch::X86_64,
+                       "ldxh %r0, [%r1+0]\nldxh %r2, [%r1+2]\nlsh %r2, 16\nor %r0, %r2\n"
+                       "ldxw %r2, [%r1+4]\nlsh %r2, 32\nor %r0, %r2\nexit"),
+            "r0 = load.u64 [r1+0]\nexit\n");
+}
+
+TEST(IrPasses, CombineLoadsLeavesAloneWhatItCannotProve) {
+  auto unchanged = [](Arch arch, const char* source) {
+    ir::Module m = lowered(source);
+    const std::string before = entry_code(m);
+    ir::optimize_for_target(m, backend::target_for(arch).addressing);
+    EXPECT_EQ(entry_code(m), before) << source;
+  };
+  // riscv64 loads may not be unaligned.
+  unchanged(Arch::Riscv64, "ldxb %r0, [%r1+12]\nldxb %r3, [%r1+13]\nlsh %r0, 8\nor %r0, %r3\nexit");
+  // A gap, an overlap, two bases, a base changed in between, a store or a
+  // branch in between, a byte shifted out of 32 bits.
+  unchanged(Arch::X86_64, "ldxb %r0, [%r1+12]\nldxb %r3, [%r1+14]\nlsh %r0, 8\nor %r0, %r3\nexit");
+  unchanged(Arch::X86_64, "ldxh %r0, [%r1+12]\nldxb %r3, [%r1+13]\nlsh %r3, 8\nor %r0, %r3\nexit");
+  unchanged(Arch::X86_64, "ldxb %r0, [%r1+12]\nldxb %r3, [%r2+13]\nlsh %r0, 8\nor %r0, %r3\nexit");
+  unchanged(Arch::X86_64, "ldxb %r0, [%r1+12]\nadd %r1, 1\nldxb %r3, [%r1+12]\nlsh %r3, 8\nor %r0, %r3\nexit");
+  unchanged(Arch::X86_64, "ldxb %r0, [%r1+12]\nstxb [%r1+13], %r2\nldxb %r3, [%r1+13]\nlsh %r3, 8\nor %r0, %r3\nexit");
+  unchanged(Arch::X86_64, "ldxb %r0, [%r1+12]\njeq %r2, 0, l\nl:\nldxb %r3, [%r1+13]\nlsh %r3, 8\nor %r0, %r3\nexit");
+  unchanged(Arch::X86_64, "ldxb %r0, [%r1+0]\nldxb %r3, [%r1+1]\nlsh32 %r3, 32\nor %r0, %r3\nexit");
+  // The base itself overwritten by the bytes put together so far.
+  unchanged(Arch::X86_64, "ldxb %r0, [%r1+12]\nldxb %r3, [%r1+13]\nlsh %r0, 8\nmov %r1, %r0\nor %r1, %r3\nmov %r0, %r1\nexit");
+  // A byte read again afterwards keeps its load.
+  EXPECT_EQ(for_target(Arch::X86_64, "ldxb %r0, [%r1+12]\nldxb %r3, [%r1+13]\nlsh %r0, 8\nor %r0, %r3\nadd %r0, %r3\nexit"),
+            "r3 = load.u8 [r1+13]\nr0 = load.u16 [r1+12]\nr0 = bswap16.64 r0\nr0 = add.64 r0, r3\nexit\n");
 }
 
 TEST(IrPasses, OptimizeRunsInThePipeline) {

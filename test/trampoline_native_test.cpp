@@ -37,6 +37,29 @@ __attribute__((noinline, noipa)) void sb_t_empty() {}
 __attribute__((noinline, noipa)) int64_t sb_t_counted(int64_t x) { return x + 1; }
 }
 
+// Loops made of the bytes an entry patch displaces, so that threads calling
+// them stand at every instruction boundary of the displaced range:
+//   park_a: +0 dec %edi; +2 nop; +3 nop; +4 jne +0; +6 mov %edi,%eax; ret
+//   park_b: +0 nop; +1 nop; +2 dec %edi; +4 jne +0; +6 mov %edi,%eax; ret
+// Each returns 0 after n iterations.
+extern "C" unsigned sb_t_park_a(unsigned n);
+extern "C" unsigned sb_t_park_b(unsigned n);
+asm(R"(
+  .text
+  .globl sb_t_park_a
+  .type sb_t_park_a, @function
+  .p2align 4
+sb_t_park_a:
+  .byte 0xff, 0xcf, 0x90, 0x90, 0x75, 0xfa, 0x89, 0xf8, 0xc3
+  .size sb_t_park_a, .-sb_t_park_a
+  .globl sb_t_park_b
+  .type sb_t_park_b, @function
+  .p2align 4
+sb_t_park_b:
+  .byte 0x90, 0x90, 0xff, 0xcf, 0x75, 0xfa, 0x89, 0xf8, 0xc3
+  .size sb_t_park_b, .-sb_t_park_b
+)");
+
 namespace sb::test {
 namespace {
 
@@ -270,6 +293,20 @@ TEST(TrampolineNative, TableCountsReferences) {
   rt::Trampoline& b = table.get(target, sig({kI64, kI64}, kI64));
   EXPECT_EQ(&a, &b);
   EXPECT_THROW(table.get(target, sig({kI64}, kI64)), Error);
+  // Other options than the attached trampoline's are an error, never ignored.
+  for (int k = 0; k < 4; ++k) {
+    rt::TrampolineOptions o;
+    bool* field[] = {&o.stats, &o.recursion_guard, &o.call_original, &o.ip_arg};
+    *field[k] = !*field[k];
+    try {
+      table.get(target, sig({kI64, kI64}, kI64), o);
+      ADD_FAILURE() << "option " << k << " ignored";
+    } catch (const Error& e) {
+      EXPECT_NE(e.message().find("this request asks for it"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(&table.get(target, sig({kI64, kI64}, kI64), rt::TrampolineOptions{}), &a);
+  table.put(target);
   a.link(tramp::Kind::Fentry, returns(0), 0, no_helpers());
   table.put(target);
   EXPECT_EQ(table.lookup(target), &a);
@@ -319,6 +356,89 @@ TEST(TrampolineNative, AttachAndDetachWhileOtherThreadsCall) {
   EXPECT_GT(calls.load(), 0u);
   EXPECT_EQ(counter.word[0], runs) << "every run the statistics counted also ran the program";
   EXPECT_EQ(through_volatile(&sb_t_add)(1, 2), 4);
+}
+
+// Threads spin inside the displaced instructions while the entry is
+// patched and restored, again and again: a thread that stands between two
+// of them is moved into the relocated copy (and one that meets the
+// breakpoint too), so none ever runs half an instruction: no faults, and
+// every call returns its value.
+TEST(TrampolineNative, ThreadsInsideTheDisplacedBytesSurvivePatching) {
+  for (auto* park : {&sb_t_park_a, &sb_t_park_b}) {
+    void* target = reinterpret_cast<void*>(park);
+    const std::vector<uint8_t> before(static_cast<uint8_t*>(target), static_cast<uint8_t*>(target) + 9);
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> wrong{0}, calls{0};
+    std::vector<std::thread> threads;
+    for (int n = 0; n < 4; ++n)
+      threads.emplace_back([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          if (through_volatile(park)(1u << 16) != 0) wrong.fetch_add(1);
+          calls.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+    Seen counter;
+    const bpf::Program count = bpf::assemble("lddw %r2, " + addr(&counter) +
+                                             "\nmov %r3, 1\nlock add [%r2+0], %r3\nmov %r0, 0\nexit");
+    rt::TrampolineTable table;
+    uint64_t attached_calls = 0;
+    for (int round = 0; round < 100; ++round) {
+      rt::Trampoline& t = table.get(target, sig({T(Type::U32, 4)}, T(Type::U32, 4)));
+      t.link(tramp::Kind::Fentry, count, 0, no_helpers());
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+      table.put(target);
+      ++attached_calls;
+    }
+    stop = true;
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(wrong.load(), 0u);
+    EXPECT_GT(calls.load(), 0u);
+    EXPECT_LE(counter.word[0], calls.load()) << "fentry ran more often than the function was called";
+    EXPECT_EQ(std::vector<uint8_t>(static_cast<uint8_t*>(target), static_cast<uint8_t*>(target) + 9), before);
+    EXPECT_EQ(through_volatile(park)(5), 0u);
+  }
+}
+
+size_t mappings() {
+  FILE* f = std::fopen("/proc/self/maps", "r");
+  size_t n = 0;
+  for (int c; (c = std::fgetc(f)) != EOF;) n += c == '\n';
+  std::fclose(f);
+  return n;
+}
+
+// Link/unlink cycles while threads call: the images replaced, and the
+// programs only they called, are freed (the mappings stay bounded), and
+// every call still returns its value.
+TEST(TrampolineNative, ReplacedImagesAndProgramsAreFreed) {
+  rt::TrampolineTable table;
+  void* target = reinterpret_cast<void*>(&sb_t_add);
+  rt::Trampoline& t = table.get(target, sig({kI64, kI64}, kI64));
+  Seen counter;
+  const bpf::Program count = bpf::assemble("lddw %r2, " + addr(&counter) +
+                                           "\nmov %r3, 1\nlock add [%r2+0], %r3\nmov %r0, 0\nexit");
+  t.link(tramp::Kind::Fentry, count, 0, no_helpers());  // keeps the hook attached
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> wrong{0};
+  std::vector<std::thread> threads;
+  for (int n = 0; n < 3; ++n)
+    threads.emplace_back([&, n] {
+      for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i)
+        if (through_volatile(&sb_t_add)(i, n) != 2 * i + n) wrong.fetch_add(1);
+    });
+  const size_t before = mappings();
+  size_t most = before;
+  for (int cycle = 0; cycle < 2000; ++cycle) {
+    rt::LinkId id = t.link(tramp::Kind::Fexit, returns(0), 0, no_helpers());
+    t.unlink(id);
+    most = std::max(most, mappings());
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  // 4000 images and 2000 programs were made; at most a batch of each waits.
+  EXPECT_LE(most, before + 80) << "before: " << before;
+  EXPECT_GT(counter.word[0], 0u);
 }
 
 }  // namespace

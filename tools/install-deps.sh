@@ -8,6 +8,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   llvm-19-dev              # LLVM MC: MCInst building, encoding, streamers, disassembler
   libcapstone-dev          # listings, decoding displaced instructions
+  libelf-dev               # hooking: the symbol tables of loaded objects
   libunicorn-dev           # running arm64, riscv64 and x86-64 code
   nlohmann-json3-dev libcli11-dev libfmt-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev

@@ -10,6 +10,8 @@
 // --blind-constants, --time-limit-ms MS, --insn-budget N.
 //   springboard trampoline DESC.json [--arch ARCH] [--emit asm|bin|listing|ir] -o OUT
 //   springboard conformance-plugin [MEM] [--engine interp|jit]
+//   springboard inspect OBJ.o [--json]    its programs (section, function,
+//                   type, instructions, helpers called) and maps
 //
 // ARCH is x86-64 (default), arm64 or riscv64. The jit engine runs x86-64
 // code natively on an x86-64 host and everything else in Unicorn (emu).
@@ -37,6 +39,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "backends/aot.h"
 #include "backends/compile.h"
@@ -46,12 +49,14 @@
 #include "frontend/conformance_file.h"
 #include "frontend/decoder.h"
 #include "frontend/elf_loader.h"
+#include "frontend/progtypes/program_type.h"
 #include "frontend/trampoline.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
 #include "runtime/exec/engines.h"
 #include "runtime/exec/hardening.h"
 #include "runtime/helpers/std_helpers.h"
+#include "runtime/maps/maps.h"
 
 namespace {
 
@@ -239,6 +244,76 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
   return args;
 }
 
+// `springboard inspect`: what an object from clang -target bpf holds, as a
+// new user needs it to choose --section / --function.
+nlohmann::json inspect_object(const std::string& path) {
+  const std::vector<uint8_t> bytes = bpf::read_file(path);
+  if (!bpf::looks_like_elf(bytes)) throw Error(path, "not an ELF object (inspect reads clang -target bpf objects)");
+  rt::Environment env;
+  const rt::HelperTable helpers = rt::standard_helpers(env);
+  nlohmann::json out = {{"file", path}, {"programs", nlohmann::json::array()}, {"maps", nlohmann::json::array()}};
+  // Maps get placeholder addresses: nothing runs.
+  uint64_t next_handle = 1;
+  auto no_maps = [&](const bpf::MapDef&) { return bpf::MapAddress{next_handle++, 0}; };
+  std::vector<bpf::MapDef> maps;
+  for (const bpf::ElfSelection& which : bpf::list_elf_programs(bytes, path)) {
+    next_handle = 1;
+    bpf::ElfProgram elf = bpf::load_elf(bytes, path, which, no_maps);
+    const auto type = bpf::program_type_for_section(elf.section);
+    nlohmann::json calls = nlohmann::json::array();
+    std::vector<int32_t> seen;
+    for (const bpf::Insn& i : elf.program.insns) {
+      if (i.opcode != bpf::make_opcode(bpf::JMP, bpf::CALL) || i.src != bpf::CALL_HELPER) continue;
+      if (std::find(seen.begin(), seen.end(), i.imm) != seen.end()) continue;
+      seen.push_back(i.imm);
+      const rt::Helper* h = helpers.find(uint32_t(i.imm));
+      calls.push_back({{"id", i.imm}, {"name", h ? h->name : "unknown"}});
+    }
+    out["programs"].push_back({{"section", elf.section},
+                               {"function", elf.function},
+                               // Sections Springboard has no type for run as raw bytecode.
+                               {"type", type ? std::string(type->type->name) : "raw"},
+                               {"type_known", type.has_value()},
+                               {"attach", type ? type->attach : ""},
+                               {"instructions", elf.program.insns.size()},
+                               {"functions", bpf::function_starts(elf.program).size()},
+                               {"helpers", calls}});
+    if (maps.empty()) maps = elf.maps;
+  }
+  for (const bpf::MapDef& m : maps)
+    out["maps"].push_back({{"name", m.name},
+                           {"type", rt::map_type_name(m.type)},
+                           {"key_size", m.key_size},
+                           {"value_size", m.value_size},
+                           {"max_entries", m.max_entries},
+                           {"global_data", m.global_data}});
+  return out;
+}
+
+std::string inspect_text(const nlohmann::json& j) {
+  std::string s = fmt::format("{}: {} program{}, {} map{}\n", j["file"].get<std::string>(), j["programs"].size(),
+                              j["programs"].size() == 1 ? "" : "s", j["maps"].size(), j["maps"].size() == 1 ? "" : "s");
+  for (const auto& p : j["programs"]) {
+    std::string calls;
+    for (const auto& h : p["helpers"])
+      calls += fmt::format("{}{} ({})", calls.empty() ? "" : ", ", h["name"].get<std::string>(), h["id"].get<int>());
+    const std::string type = p["type_known"].get<bool>()
+                                 ? p["type"].get<std::string>()
+                                 : p["type"].get<std::string>() + " (no program type for this section yet)";
+    s += fmt::format("  program {} in section '{}': type {}{}, {} instructions in {} function{}; calls {}\n",
+                     p["function"].get<std::string>().empty() ? "(no symbol)" : p["function"].get<std::string>(),
+                     p["section"].get<std::string>(), type,
+                     p["attach"].get<std::string>().empty() ? "" : ", attach " + p["attach"].get<std::string>(),
+                     p["instructions"].get<size_t>(), p["functions"].get<size_t>(),
+                     p["functions"].get<size_t>() == 1 ? "" : "s", calls.empty() ? "no helpers" : calls);
+  }
+  for (const auto& m : j["maps"])
+    s += fmt::format("  map {}: type {}, key {} bytes, value {} bytes, {} entries{}\n", m["name"].get<std::string>(),
+                     m["type"].get<std::string>(), m["key_size"].get<uint32_t>(), m["value_size"].get<uint32_t>(),
+                     m["max_entries"].get<uint32_t>(), m["global_data"].get<bool>() ? " (global data)" : "");
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -302,6 +377,13 @@ int main(int argc, char** argv) {
   auto* plugin = app.add_subcommand("conformance-plugin", "Speak the bpf_conformance plugin contract");
   plugin->add_option("MEM", plugin_mem, "input memory as hex bytes");
   plugin->add_option("--engine", plugin_engine, "interp, jit or emu")->transform(CLI::CheckedTransformer(kEngines));
+
+  // inspect
+  std::string inspect_path;
+  bool inspect_json = false;
+  auto* inspect = app.add_subcommand("inspect", "List an object's programs (section, function, type, helpers) and maps");
+  inspect->add_option("OBJECT", inspect_path, "ELF object from clang -target bpf")->required();
+  inspect->add_flag("--json", inspect_json, "print JSON instead of text");
 
   try {
     app.parse(normalize_args(argc, argv));
@@ -391,6 +473,11 @@ int main(int argc, char** argv) {
         std::string text = mc::disassemble_text(target.arch, image.text);
         write_output(tramp_out, text.data(), text.size());
       }
+      return 0;
+    }
+    if (*inspect) {
+      const nlohmann::json j = inspect_object(inspect_path);
+      fmt::print("{}", inspect_json ? j.dump(2) + "\n" : inspect_text(j));
       return 0;
     }
     if (*plugin) {

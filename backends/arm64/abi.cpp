@@ -242,5 +242,5 @@ const TargetDesc kArm64Target = {
       return std::make_unique<arm64::A64ISel>(out, opts);
     },
     // [Xn, Xm] and [Xn, Xm, LSL #log2(size)]; LDUR/STUR take -256..255
-    {.index = true, .size_scale = true, .min_off = -256, .max_off = 255}};
+    {.index = true, .size_scale = true, .min_off = -256, .max_off = 255, .unaligned_loads = true}};
 }  // namespace sb::backend

@@ -39,7 +39,7 @@ namespace sb::arm64 {
   X(STRBBui) X(STRHHui) X(STRWui) X(STRXui) X(STURBBi) X(STURHHi) X(STURWi) X(STURXi)              \
   X(STRBBroX) X(STRHHroX) X(STRWroX) X(STRXroX) X(STPXi) X(LDPXi) X(STPXpre) X(LDPXpost)           \
   X(LDXRW) X(LDXRX) X(STLXRW) X(STLXRX) X(DMB) X(FMOVDXr) X(FMOVXDr) X(FMOVSWr) X(FMOVWSr)         \
-  X(ADR) X(LDRSWl) X(B) X(Bcc) X(CBZX) X(CBZW) X(CBNZX) X(CBNZW) X(TBNZW) X(TBNZX) X(BL) X(BLR) X(BR)  \
+  X(ADR) X(LDRSWl) X(B) X(Bcc) X(CBZX) X(CBZW) X(CBNZX) X(CBNZW) X(TBNZW) X(TBNZX) X(TBZW) X(TBZX) X(BL) X(BLR) X(BR)  \
   X(RET) X(STRXpre) X(LDRXpost)
 
 enum Opc : uint16_t {

@@ -155,12 +155,12 @@ const AluForms& alu_forms(Op op) {
   throw Error("arm64 isel", std::string("no ALU form for ") + ir::op_name(op));
 }
 
-// The condition after CMP dst, b (Set: after TST dst, b), by ir::Cond.
+// The condition after CMP dst, b (Set and Clear: after TST dst, b), by ir::Cond.
 constexpr CondCode kCondCodes[] = {
     /* Eq */ EQ, /* Ne */ NE, /* Gt */ HI, /* Ge */ HS, /* Lt */ LO, /* Le */ LS,
-    /* SGt */ GT, /* SGe */ GE, /* SLt */ LT, /* SLe */ LE, /* Set */ NE,
+    /* SGt */ GT, /* SGe */ GE, /* SLt */ LT, /* SLe */ LE, /* Set */ NE, /* Clear */ EQ,
 };
-static_assert(std::size(kCondCodes) == size_t(ir::Cond::Set) + 1, "kCondCodes is indexed by ir::Cond");
+static_assert(std::size(kCondCodes) == size_t(ir::Cond::Clear) + 1, "kCondCodes is indexed by ir::Cond");
 
 // Loads and stores by size (arm64.h MemForms).
 constexpr MemForms kLoadZext[9] = {
@@ -517,25 +517,28 @@ void A64ISel::atomic(const ir::Inst& i) {
   if (fetch) mov(s, kTmp3);
 }
 
-// CMP (or TST for Set) and a conditional branch; compares with zero for
-// equality are CBZ/CBNZ, a test of one bit is TBNZ when the label is near.
+// CMP (or TST for Set and Clear) and a conditional branch; compares with
+// zero for equality are CBZ/CBNZ, a test of one bit is TBNZ/TBZ when the
+// label is near.
 void A64ISel::branch(const ir::Inst& i) {
   const bool w32 = i.width == 32;
   const NReg a = native(i.dst);
   const int64_t imm = imm_at(i);
-  if (i.cc == ir::Cond::Set) {
+  const CondCode cc = kCondCodes[size_t(i.cc)];
+  if (i.cc == ir::Cond::Set || i.cc == ir::Cond::Clear) {
+    const bool set = i.cc == ir::Cond::Set;
     const uint64_t bits = imm_bits(i);
     if (i.k && llvm::has_single_bit(bits) && in_reach(i, kTestBranchReach)) {
       const int bit = llvm::countr_zero(bits);
-      emit(I(t_.op[bit < 32 ? TBNZW : TBNZX]).r(R(a, bit < 32)).i(bit).e(ref(label(i.target))));
+      const Opc o = set ? (bit < 32 ? TBNZW : TBNZX) : (bit < 32 ? TBZW : TBZX);
+      emit(I(t_.op[o]).r(R(a, bit < 32)).i(bit).e(ref(label(i.target))));
       return;
     }
     std::optional<uint32_t> field = i.k ? encode_logical_imm(bits, i.width) : std::nullopt;
     if (field) emit(I(t_.op[w32 ? ANDSWri : ANDSXri]).r(R(ZR, w32)).r(R(a, w32)).i(*field));
     else rrs(w32 ? ANDSWrs : ANDSXrs, w32, ZR, a, operand(i, kTmp));
-    return cond_branch(i, NE);
+    return cond_branch(i, cc);
   }
-  const CondCode cc = kCondCodes[size_t(i.cc)];
   if (i.k && imm == 0 && (cc == EQ || cc == NE)) {
     const bool near = in_reach(i, kCondBranchReach);
     Opc o = (cc == EQ) == near ? (w32 ? CBZW : CBZX) : (w32 ? CBNZW : CBNZX);

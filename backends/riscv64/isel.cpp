@@ -149,7 +149,7 @@ const AluForms& alu_forms(Op op) {
 bool is_shift(Op op) { return op == Op::Shl || op == Op::LShr || op == Op::AShr; }
 
 // Branch on each condition: the instruction, and whether the operands are
-// swapped (a > b is b < a). Set branches on (a & b) != 0.
+// swapped (a > b is b < a). Set branches on (a & b) != 0, Clear on == 0.
 struct CondForm {
   ir::Cond cc;
   Opc op;
@@ -160,11 +160,12 @@ constexpr CondForm kCondForms[] = {
     {ir::Cond::Ge, BGEU, false}, {ir::Cond::Lt, BLTU, false}, {ir::Cond::Le, BGEU, true},
     {ir::Cond::SGt, BLT, true},  {ir::Cond::SGe, BGE, false}, {ir::Cond::SLt, BLT, false},
     {ir::Cond::SLe, BGE, true},  {ir::Cond::Set, BNE, false},
+    {ir::Cond::Clear, BEQ, false},
 };
 static_assert([] {
   for (size_t k = 0; k < std::size(kCondForms); ++k)
     if (size_t(kCondForms[k].cc) != k) return false;
-  return std::size(kCondForms) == size_t(ir::Cond::Set) + 1;
+  return std::size(kCondForms) == size_t(ir::Cond::Clear) + 1;
 }(), "kCondForms is indexed by ir::Cond");
 
 // Loads by size: zero-extending and sign-extending.
@@ -513,7 +514,7 @@ void RvISel::branch(const ir::Inst& i) {
   const bool wide = i.width == 64;
   const CondForm& c = kCondForms[size_t(i.cc)];
   NReg a = native(i.dst), b = ZERO;
-  if (i.cc == ir::Cond::Set) {
+  if (i.cc == ir::Cond::Set || i.cc == ir::Cond::Clear) {
     const int64_t imm = imm_at(i);
     if (i.k && llvm::isInt<12>(imm)) ri(ANDI, kScratch, a, imm);
     else rr(AND, kScratch, a, operand(i, kScratch2));

@@ -245,5 +245,6 @@ const TargetDesc kX86_64Target = {
       return std::make_unique<x86_64::X86ISel>(out, opts);
     },
     // [base + index*1/2/4/8 + disp32]
-    {.index = true, .max_scale = 3, .index_with_off = true, .min_off = INT32_MIN, .max_off = INT32_MAX}};
+    {.index = true, .max_scale = 3, .index_with_off = true, .min_off = INT32_MIN, .max_off = INT32_MAX,
+     .unaligned_loads = true}};
 }  // namespace sb::backend

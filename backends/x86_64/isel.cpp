@@ -60,6 +60,7 @@ CondCode cond_code(ir::Cond cc) {
     case ir::Cond::SLt: return CC_L;
     case ir::Cond::SLe: return CC_LE;
     case ir::Cond::Set: return CC_NE;  // after TEST
+    case ir::Cond::Clear: return CC_E;  // after TEST
   }
   return CC_E;
 }
@@ -418,7 +419,7 @@ void X86ISel::branch(const ir::Inst& i) {
   const int w = i.width;
   const bool wide = w == 64;
   const unsigned d = reg(native(i.dst), w);
-  const bool test = i.cc == ir::Cond::Set;
+  const bool test = i.cc == ir::Cond::Set || i.cc == ir::Cond::Clear;
   if (!i.k) {
     emit(I(op[test ? (wide ? TEST64rr : TEST32rr) : (wide ? CMP64rr : CMP32rr)]).r(d).r(reg(native(i.src), w)));
   } else {

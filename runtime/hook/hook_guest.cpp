@@ -162,6 +162,14 @@ class Decoder {
     return (in.name == "JAL" || in.name == "JALR") && in.mc.getOperand(0).getReg() == reg("X0");
   }
 
+  // A call (its link register written), not a jump: calling the entry
+  // is a call of the hooked function, jumping to it a loop.
+  bool is_call(const Insn& in) const {
+    const llvm::MCInstrDesc& d = t_.mii().get(in.mc.getOpcode());
+    if (!d.isCall()) return false;
+    return !((in.name == "JAL" || in.name == "JALR") && in.mc.getOperand(0).getReg() == reg("X0"));
+  }
+
   bool writes(const Insn& in, unsigned reg) const {
     const llvm::MCInstrDesc& d = t_.mii().get(in.mc.getOpcode());
     for (unsigned i = 0; i < d.getNumDefs() && i < in.mc.getNumOperands(); ++i) {
@@ -251,11 +259,15 @@ void decode_displaced(Plan& p) {
 // No branch may land inside the displaced bytes (their start is fine: the
 // function's entry, hooked). The rest of the function is scanned when its
 // size is known; bytes that do not decode (literal pools) are stepped over.
+// A jump from the rest of the function back to the entry itself (a loop
+// whose head is the entry) is refused too: it would run the trampoline once
+// per iteration. (Displaced jumps to the entry go to the stub's start.)
 void check_branches(const Plan& p) {
   const uint64_t lo = p.req.address, hi = p.back();
   auto check = [&](const Insn& in) {
     if (std::optional<uint64_t> t = p.dec.branch_target(in); t && *t > lo && *t < hi)
-      throw Error(p.where, fmt::format("{} branches into the displaced bytes (+{})", p.dec.describe(in), *t - lo));
+      throw Error(p.where, fmt::format("{} at {:#x} branches into the displaced bytes (+{})", p.dec.describe(in),
+                                       in.address, *t - lo));
   };
   for (const Insn& in : p.displaced) check(in);
   if (p.req.size > p.req.code.size())
@@ -267,6 +279,10 @@ void check_branches(const Plan& p) {
       continue;
     }
     check(in);
+    if (std::optional<uint64_t> t = p.dec.branch_target(in); t && *t == lo && !p.dec.is_call(in))
+      throw Error(p.where, fmt::format("{} at {:#x} jumps back to the entry: a loop through the hook would run the "
+                                       "trampoline once per iteration",
+                                       p.dec.describe(in), in.address));
     off += in.size;
   }
 }
@@ -286,6 +302,12 @@ void choose_scratch(Plan& p) {
   }
   throw Error(p.where, fmt::format("the displaced instructions write every scratch register the stub could use ({})",
                                    tried));
+}
+
+// Where a relocated branch goes: a jump back to the entry loops in the
+// stub (its start), a call of the entry calls the hooked function.
+uint64_t loop_target_of(const Plan& p, uint64_t target, bool call) {
+  return target == p.req.address && !call ? p.req.stub_address : target;
 }
 
 [[noreturn]] void cannot_relocate(const Plan& p, const Insn& in) {
@@ -367,7 +389,7 @@ class Arm64Stub {
       if (hw < 31) materialize(hw, *target);  // 31: xzr, nothing to write
       return;
     }
-    if (name == "B" || name == "BL") return jump(*target, name == "BL");
+    if (name == "B" || name == "BL") return jump(loop_target(*target, name == "BL"), name == "BL");
     for (const LiteralLoad& l : kLiteralLoads) {
       if (name != l.literal) continue;
       const llvm::MCOperand& data = in.mc.getOperand(0);  // the register, or PRFM's operation
@@ -383,7 +405,7 @@ class Arm64Stub {
     for (const Inverse& inv : kArm64Inverses) {
       if (name != inv.name) continue;
       const bool is_bcc = name == "Bcc" || name == "BCcc";
-      if (is_bcc && in.mc.getOperand(0).getImm() >= kCondAlways) return jump(*target, false);
+      if (is_bcc && in.mc.getOperand(0).getImm() >= kCondAlways) return jump(loop_target(*target, false), false);
       llvm::MCSymbol* skip = out_.new_label();
       I branch(t_.opcode(inv.inverse));
       for (unsigned k = 0; k + 1 < in.mc.getNumOperands(); ++k) {
@@ -392,13 +414,14 @@ class Arm64Stub {
         else branch.i(is_bcc && k == 0 ? op.getImm() ^ 1 : op.getImm());
       }
       out_.emit(branch.e(out_.ref(skip)));
-      jump(*target, false);
+      jump(loop_target(*target, false), false);
       out_.bind(skip);
       return;
     }
     cannot_relocate(p_, in);
   }
 
+  uint64_t loop_target(uint64_t target, bool call) const { return loop_target_of(p_, target, call); }
   const Plan& p_;
   const mc::McTarget& t_;
   const arm64::Tables& at_;
@@ -480,8 +503,9 @@ class Riscv64Stub {
     }
     const std::optional<uint64_t> target = p_.dec.pc_target(in);
     if (!target) return out_.bytes(in.bytes, in.size);
-    if (name == "JAL") return jump(*target, in.mc.getOperand(0).getReg());
-    if (name == "C_J") return jump(*target, rt_.x[riscv64::ZERO]);
+    if (name == "JAL") return jump(loop_target(*target, in.mc.getOperand(0).getReg() != rt_.x[riscv64::ZERO]),
+                                   in.mc.getOperand(0).getReg());
+    if (name == "C_J") return jump(loop_target(*target, false), rt_.x[riscv64::ZERO]);
     if (name == "C_JAL") return jump(*target, rt_.x[riscv64::RA]);
     for (const Inverse& inv : kRiscvInverses) {
       if (name != inv.name) continue;
@@ -489,13 +513,14 @@ class Riscv64Stub {
       const unsigned rs1 = in.mc.getOperand(0).getReg();
       const unsigned rs2 = in.size == 2 ? rt_.x[riscv64::ZERO] : in.mc.getOperand(1).getReg();
       out_.emit(I(t_.opcode(inv.inverse)).r(rs1).r(rs2).e(out_.ref(skip)));
-      jump(*target, rt_.x[riscv64::ZERO]);
+      jump(loop_target(*target, false), rt_.x[riscv64::ZERO]);
       out_.bind(skip);
       return;
     }
     cannot_relocate(p_, in);
   }
 
+  uint64_t loop_target(uint64_t target, bool call) const { return loop_target_of(p_, target, call); }
   const Plan& p_;
   const mc::McTarget& t_;
   const riscv64::Tables& rt_;

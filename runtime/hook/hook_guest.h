@@ -62,7 +62,10 @@
 // unconditional jump, trap) before the patch size or whose `size` is
 // smaller; a branch targeting the displaced bytes after the first, among
 // the displaced instructions and, when `size` is given, the rest of the
-// function; load-exclusive / load-reserved instructions (their sequence
+// function; a jump (not a call) from the rest of the function back to the
+// entry itself, which would run the trampoline once per iteration of the
+// loop it closes (a displaced jump to the entry goes to the stub's start);
+// load-exclusive / load-reserved instructions (their sequence
 // would be split); bytes that do not decode.
 //
 // Not detected: an indirect branch into the displaced bytes, or code that

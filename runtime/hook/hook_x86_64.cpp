@@ -3,13 +3,18 @@
 #include "runtime/hook/hook_x86_64.h"
 
 #include <capstone/capstone.h>
-#include <dlfcn.h>
 #include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <sys/uio.h>
+
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
 
 #include <fmt/format.h>
 #include <llvm/MC/MCExpr.h>
@@ -18,6 +23,8 @@
 #include "backends/mc/inst.h"
 #include "backends/x86_64/x86_64.h"
 #include "ir/diag.h"
+#include "runtime/hook/live_patch.h"
+#include "runtime/hook/symbols.h"
 
 namespace sb::rt {
 
@@ -26,13 +33,23 @@ namespace {
 constexpr size_t kJumpSize = 5;  // jmp rel32: what the entry is replaced by
 
 struct Insn {
-  uint64_t address;
+  uint64_t address = 0;
   std::vector<uint8_t> bytes;
-  unsigned id;
-  bool relative_branch;  // jmp/jcc/call rel, target in `branch_target`
-  uint64_t branch_target;
-  int disp_offset;       // rip-relative: where its disp32 is; -1 otherwise
-  bool ends_flow;        // ret, unconditional jmp, ud2, int3, hlt
+  unsigned id = 0;
+  bool relative_branch = false;  // jmp/jcc/call rel, target in `branch_target`
+  uint64_t branch_target = 0;
+  int rel_size = 0;              // relative branches: 1 or 4, the displacement's bytes (at the end)
+  bool is_call = false;
+  int disp_offset = -1;          // rip-relative: where its disp32 is; -1 otherwise
+  uint64_t rip_target = 0;       // rip-relative: the address it names
+  bool ends_flow = false;        // ret, unconditional jmp, ud2, int3, hlt
+  // For jump tables: lea reg, [rip+T] (T in rip_target) and movsxd r,
+  // [reg + index*4] (relative entries); jmp [T + index*8] (absolute).
+  unsigned def_reg = 0;   // lea's destination
+  unsigned mem_base = 0;  // movsxd's memory base
+  bool jmp_abs_table = false;
+  uint64_t table_disp = 0;
+  uint64_t end() const { return address + bytes.size(); }
 };
 
 class Decoder {
@@ -46,25 +63,53 @@ class Decoder {
     cs_free(insn_, 1);
     cs_close(&h_);
   }
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
   // Decodes one instruction at `code` (its runtime address), or returns false.
   bool next(const uint8_t* code, size_t size, Insn& out) {
     const uint8_t* p = code;
     uint64_t addr = reinterpret_cast<uint64_t>(code);
     if (!cs_disasm_iter(h_, &p, &size, &addr, insn_)) return false;
+    out = Insn{};
     out.address = insn_->address;
     out.bytes.assign(insn_->bytes, insn_->bytes + insn_->size);
     out.id = insn_->id;
     out.relative_branch = cs_insn_group(h_, insn_, CS_GRP_BRANCH_RELATIVE);
-    out.branch_target = 0;
-    out.disp_offset = -1;
+    out.is_call = insn_->id == X86_INS_CALL;
     const cs_x86& x = insn_->detail->x86;
+    const uint8_t opcode = x.opcode[0];
+    if (out.relative_branch) out.rel_size = opcode == 0xEB || (opcode & 0xF0) == 0x70 || opcode >= 0xE0 && opcode <= 0xE3 ? 1 : 4;
     for (uint8_t i = 0; i < x.op_count; ++i) {
-      if (out.relative_branch && x.operands[i].type == X86_OP_IMM) out.branch_target = uint64_t(x.operands[i].imm);
-      if (x.operands[i].type == X86_OP_MEM && x.operands[i].mem.base == X86_REG_RIP) out.disp_offset = x.encoding.disp_offset;
+      const cs_x86_op& o = x.operands[i];
+      if (out.relative_branch && o.type == X86_OP_IMM) out.branch_target = uint64_t(o.imm);
+      if (o.type == X86_OP_MEM && o.mem.base == X86_REG_RIP) {
+        out.disp_offset = x.encoding.disp_offset;
+        out.rip_target = out.end() + uint64_t(o.mem.disp);
+      }
+    }
+    if (x.op_count == 2 && x.operands[0].type == X86_OP_REG && x.operands[1].type == X86_OP_MEM) {
+      const x86_op_mem& m = x.operands[1].mem;
+      if (out.id == X86_INS_LEA && m.base == X86_REG_RIP) out.def_reg = x.operands[0].reg;
+      if (out.id == X86_INS_MOVSXD && m.index != X86_REG_INVALID && m.scale == 4 && m.disp == 0) out.mem_base = m.base;
+    }
+    if (out.id == X86_INS_JMP && x.op_count == 1 && x.operands[0].type == X86_OP_MEM) {
+      const x86_op_mem& m = x.operands[0].mem;
+      if (m.base == X86_REG_INVALID && m.index != X86_REG_INVALID && m.scale == 8) {
+        out.jmp_abs_table = true;
+        out.table_disp = uint64_t(m.disp);
+      }
     }
     out.ends_flow = cs_insn_group(h_, insn_, CS_GRP_RET) || insn_->id == X86_INS_JMP || insn_->id == X86_INS_UD2 ||
                     insn_->id == X86_INS_INT3 || insn_->id == X86_INS_HLT;
     return true;
+  }
+  // "jne 0x401000", for messages.
+  std::string text(const Insn& in) {
+    const uint8_t* p = in.bytes.data();
+    size_t size = in.bytes.size();
+    uint64_t addr = in.address;
+    if (!cs_disasm_iter(h_, &p, &size, &addr, insn_)) return "?";
+    return std::string(insn_->mnemonic) + (insn_->op_str[0] ? " " : "") + insn_->op_str;
   }
 
  private:
@@ -87,22 +132,166 @@ int condition_of(unsigned id) {
 
 std::string where(const void* target) { return fmt::format("hook of the function at {}", target); }
 
-// The function's size from the symbol table, when the loader knows it.
-size_t function_size(void* target) {
-  Dl_info info;
-  void* extra = nullptr;
-  if (!dladdr1(target, &info, &extra, RTLD_DL_SYMENT) || !extra || info.dli_saddr != target) return 0;
-  return static_cast<const ElfW(Sym)*>(extra)->st_size;
+// Reads memory that may not be mapped (a jump table's end is a guess):
+// process_vm_readv on this process fails instead of faulting.
+bool safe_read(uint64_t address, void* out, size_t size) {
+  iovec local{out, size};
+  iovec remote{reinterpret_cast<void*>(address), size};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == ssize_t(size);
 }
 
+// ---- which branches reach the displaced bytes ----------------------------
+//
+// The code searched: the function's extent from the symbol table and the
+// parts the compiler split off it ("name.cold", "name.part.0", reached by
+// a jump from it), swept linearly; without a symbol, the code reachable
+// from the entry by direct jumps and visible jump tables (kFlowBudget
+// instructions within kFlowWindow of it, or the hook is refused).
+constexpr uint64_t kFlowWindow = 1 << 20;
+constexpr size_t kFlowBudget = 1 << 15;
+constexpr size_t kMaxTableEntries = 4096;
+
+struct Reach {
+  std::vector<Insn> into;              // branches outside [lo, hi) that land in it
+  std::vector<std::string> refusals;   // what cannot be re-aimed, named
+};
+
+class BranchScan {
+ public:
+  BranchScan(Decoder& dec, const std::optional<SymbolIndex>& index, const std::vector<Insn>& displaced, Reach& reach)
+      : dec_(dec), index_(index), displaced_(displaced), reach_(reach), lo_(displaced.front().address),
+        hi_(displaced.back().end()) {}
+
+  void run() {
+    std::optional<FunctionSymbol> f = index_ ? index_->function_at(lo_) : std::nullopt;
+    if (f && f->start == lo_) {
+      name_ = f->name;
+      sweep(*f);
+    } else {
+      flow();
+    }
+  }
+
+ private:
+  bool in_regions(uint64_t a) const {
+    for (const FunctionSymbol& r : regions_)
+      if (a >= r.start && a < r.start + r.size) return true;
+    return false;
+  }
+
+  // One instruction outside the displaced bytes. `follow`: the flow walk's
+  // work list (null in a sweep).
+  void visit(const Insn& in, std::vector<uint64_t>* follow) {
+    if (in.relative_branch) {
+      const uint64_t t = in.branch_target;
+      if (t >= lo_ && t < hi_ && !(in.is_call && t == lo_)) reach_.into.push_back(in);  // calling the entry is a call
+      if (!in.is_call && follow) follow->push_back(t);
+      if (!in.is_call && !follow && !in_regions(t) && index_)
+        if (std::optional<FunctionSymbol> part = index_->function_at(t);
+            part && part->name.size() > name_.size() && part->name.starts_with(name_ + "."))
+          pending_.push_back(*part);
+    }
+    if (in.def_reg) lea_[in.def_reg] = in.rip_target;
+    if (in.mem_base)
+      if (auto it = lea_.find(in.mem_base); it != lea_.end()) table(it->second, 4, in, follow);
+    if (in.jmp_abs_table) table(in.table_disp, 8, in, follow);
+  }
+
+  // The entries of a jump table at `at`, `width` bytes each (4: relative to
+  // the table; 8: absolute), as long as they point into the code searched.
+  void table(uint64_t at, int width, const Insn& user, std::vector<uint64_t>* follow) {
+    if (!tables_.insert(at).second) return;
+    for (size_t k = 0; k < kMaxTableEntries; ++k) {
+      uint64_t target;
+      if (width == 4) {
+        int32_t e;
+        if (!safe_read(at + 4 * k, &e, 4)) break;
+        target = at + uint64_t(int64_t(e));
+      } else if (!safe_read(at + 8 * k, &target, 8)) {
+        break;
+      }
+      const bool inside = follow ? target + kFlowWindow > lo_ && target < lo_ + kFlowWindow : in_regions(target);
+      if (!inside) break;
+      if (target >= lo_ && target < hi_)
+        reach_.refusals.push_back(fmt::format(
+            "entry {} of the jump table at {:#x} (used by {} at {:#x}) jumps into the displaced bytes (+{})", k, at,
+            dec_.text(user), user.address, target - lo_));
+      if (follow) follow->push_back(target);
+    }
+  }
+
+  void sweep(const FunctionSymbol& f) {
+    pending_.push_back(f);
+    while (!pending_.empty()) {
+      FunctionSymbol r = pending_.back();
+      pending_.pop_back();
+      if (in_regions(r.start)) continue;
+      regions_.push_back(r);
+      lea_.clear();
+      if (r.start == lo_)
+        for (const Insn& in : displaced_)
+          if (in.def_reg) lea_[in.def_reg] = in.rip_target;
+      for (uint64_t a = r.start == lo_ ? hi_ : r.start; a < r.start + r.size;) {
+        Insn in;
+        if (!dec_.next(reinterpret_cast<const uint8_t*>(a), size_t(r.start + r.size - a), in)) {
+          ++a;  // data or padding in the code: step over
+          continue;
+        }
+        visit(in, nullptr);
+        a = in.end();
+      }
+    }
+  }
+
+  void flow() {
+    std::vector<uint64_t> work{hi_};
+    std::set<uint64_t> seen;
+    size_t budget = kFlowBudget;
+    while (!work.empty()) {
+      uint64_t a = work.back();
+      work.pop_back();
+      if (a >= lo_ && a < hi_) continue;                               // displaced: checked on their own
+      if (a + kFlowWindow <= lo_ || a >= lo_ + kFlowWindow) continue;  // a tail call far away
+      lea_.clear();
+      while (!(a >= lo_ && a < hi_) && seen.insert(a).second) {
+        if (!budget--)
+          throw Error(where(reinterpret_cast<void*>(lo_)),
+                      fmt::format("the function has no symbol and following its control flow did not end within {} "
+                                  "instructions, so its branches into the displaced bytes cannot all be found",
+                                  kFlowBudget));
+        uint8_t buf[16];
+        size_t avail = sizeof buf;
+        while (avail && !safe_read(a, buf, avail)) --avail;
+        Insn in;
+        if (!avail || !dec_.next(reinterpret_cast<const uint8_t*>(a), avail, in)) break;
+        std::vector<uint64_t> next;
+        visit(in, &next);
+        work.insert(work.end(), next.begin(), next.end());
+        if (in.ends_flow) break;
+        a = in.end();
+      }
+    }
+  }
+
+  Decoder& dec_;
+  const std::optional<SymbolIndex>& index_;
+  const std::vector<Insn>& displaced_;
+  Reach& reach_;
+  uint64_t lo_, hi_;
+  std::string name_;
+  std::vector<FunctionSymbol> regions_, pending_;
+  std::map<unsigned, uint64_t> lea_;  // register -> the rip-relative address a lea put in it
+  std::set<uint64_t> tables_;
+};
+
 struct Opcodes {
-  unsigned jmp_m, call_m, jmp_1, jcc_1, jmp_4, mov_ri, int3, rip, r11;
+  unsigned jmp_m, call_m, jmp_1, jcc_1, jmp_4, jcc_4, mov_ri, int3, rip, r11;
 };
 const Opcodes& opcodes() {
   static const Opcodes o = [] {
     const mc::McTarget& t = mc::McTarget::get(x86_64::kSpec);
     return Opcodes{t.opcode("JMP64m"), t.opcode("CALL64m"), t.opcode("JMP_1"), t.opcode("JCC_1"),
-                   t.opcode("JMP_4"),  t.opcode("MOV64ri"), t.opcode("INT3"),  t.reg("RIP"), t.reg("R11")};
+                   t.opcode("JMP_4"),  t.opcode("JCC_4"), t.opcode("MOV64ri"), t.opcode("INT3"),  t.reg("RIP"), t.reg("R11")};
   }();
   return o;
 }
@@ -129,39 +318,48 @@ void patch_code(void* address, const uint8_t* bytes, size_t size) {
 
 std::unique_ptr<Hook> Hook::install(void* target) {
   auto* code = static_cast<uint8_t*>(target);
+  const std::string at = where(target);
   Decoder dec;
   std::vector<Insn> displaced;
   size_t n = 0;
   while (n < kJumpSize) {
     Insn in;
-    if (!dec.next(code + n, 16, in))
-      throw Error(where(target), fmt::format("cannot decode the instruction at +{}", n));
+    if (!dec.next(code + n, 16, in)) throw Error(at, fmt::format("cannot decode the instruction at +{}", n));
     if (in.id == X86_INS_LOOP || in.id == X86_INS_LOOPE || in.id == X86_INS_LOOPNE || in.id == X86_INS_JRCXZ ||
         in.id == X86_INS_JECXZ)
-      throw Error(where(target), fmt::format("the instruction at +{} (loop/jrcxz) cannot be relocated", n));
+      throw Error(at, fmt::format("the instruction at +{} (loop/jrcxz) cannot be relocated", n));
+    if (in.is_call && n + in.bytes.size() < kJumpSize)
+      throw Error(at, fmt::format("the call at +{} would return into the middle of the entry jump", n));
     n += in.bytes.size();
     displaced.push_back(std::move(in));
     if (displaced.back().ends_flow && n < kJumpSize)
-      throw Error(where(target), fmt::format("the function is too short to hook: it ends after {} bytes", n));
+      throw Error(at, fmt::format("the function is too short to hook: it ends after {} bytes", n));
   }
   const uint64_t lo = reinterpret_cast<uint64_t>(code), hi = lo + n;
-  auto into_displaced = [&](const Insn& in) {
-    return in.relative_branch && in.branch_target > lo && in.branch_target < hi;
+  auto boundary = [&](uint64_t a) {  // the displaced instruction starting at `a`, or -1
+    for (size_t k = 0; k < displaced.size(); ++k)
+      if (displaced[k].address == a) return int(k);
+    return -1;
   };
+  auto named = [&](const Insn& in) { return fmt::format("the branch at {:#x} (+{}: {})", in.address, in.address - lo, dec.text(in)); };
   for (const Insn& in : displaced)
-    if (into_displaced(in))
-      throw Error(where(target), fmt::format("the instruction at +{} branches into the displaced bytes (+{})",
-                                             in.address - lo, in.branch_target - lo));
-  // The rest of the function must not branch back into the bytes replaced.
-  if (size_t size = function_size(target); size > n) {
-    for (size_t off = n; off < size;) {
-      Insn in;
-      if (!dec.next(code + off, size - off, in)) break;  // data or padding: stop
-      if (into_displaced(in))
-        throw Error(where(target), fmt::format("the instruction at +{} branches into the displaced bytes (+{})",
-                                               off, in.branch_target - lo));
-      off += in.bytes.size();
-    }
+    if (in.relative_branch && in.branch_target > lo && in.branch_target < hi &&
+        (boundary(in.branch_target) < 0 || in.is_call))
+      throw Error(at, fmt::format("{} targets +{}, inside the displaced bytes", named(in), in.branch_target - lo));
+  // Every branch from the rest of the function into [lo, hi) is re-aimed
+  // at the relocated copy (also those to the entry itself: a loop's
+  // back-edge, which must not run the trampoline once per iteration).
+  Reach reach;
+  const std::optional<SymbolIndex> index = SymbolIndex::of(target);
+  BranchScan(dec, index, displaced, reach).run();
+  if (!reach.refusals.empty()) throw Error(at, reach.refusals.front());
+  for (const Insn& in : reach.into) {
+    if (boundary(in.branch_target) < 0)
+      throw Error(at, fmt::format("{} lands inside a displaced instruction (+{})", named(in), in.branch_target - lo));
+    if (in.rel_size != 4)
+      throw Error(at, fmt::format("{} jumps into the displaced bytes (+{}) with an 8-bit displacement, which cannot "
+                                  "reach their relocated copy",
+                                  named(in), in.branch_target - lo));
   }
 
   std::unique_ptr<Hook> hook(new Hook());
@@ -197,25 +395,33 @@ std::unique_ptr<Hook> Hook::install(void* target) {
       out.u64(dest);
     }
   };
-  for (const Insn& in : displaced) {
+  std::vector<llvm::MCSymbol*> labels;
+  for (size_t k = 0; k < displaced.size(); ++k) labels.push_back(out.new_label());
+  for (size_t k = 0; k < displaced.size(); ++k) {
+    const Insn& in = displaced[k];
+    out.bind(labels[k]);
+    out.mark_symbol(fmt::format("d{}", k));
     const int cc = condition_of(in.id);
-    if (in.relative_branch && cc >= 0) {  // jcc: inverted jcc over an absolute jump
+    // A branch back into the displaced bytes stays inside the copy.
+    const int inner = in.relative_branch && !in.is_call ? boundary(in.branch_target) : -1;
+    if (inner >= 0 && cc >= 0) {
+      out.emit(mc::I(op.jcc_4).e(out.ref(labels[size_t(inner)])).i(cc));
+    } else if (inner >= 0) {
+      out.emit(mc::I(op.jmp_4).e(out.ref(labels[size_t(inner)])));
+    } else if (in.relative_branch && cc >= 0) {  // jcc: inverted jcc over an absolute jump
       llvm::MCSymbol* skip = out.new_label();
       out.emit(mc::I(op.jcc_1).e(out.ref(skip)).i(cc ^ 1));
       jump_abs(in.branch_target, op.jmp_m);
       out.bind(skip);
     } else if (in.relative_branch) {
-      jump_abs(in.branch_target, in.id == X86_INS_CALL ? op.call_m : op.jmp_m);
+      jump_abs(in.branch_target, in.is_call ? op.call_m : op.jmp_m);
     } else if (in.disp_offset >= 0) {
       // Same instruction, its disp32 re-aimed at the same absolute address:
       // disp = (destination - base) - (end of instruction - start).
-      int32_t old_disp;
-      std::memcpy(&old_disp, &in.bytes[size_t(in.disp_offset)], 4);
-      const int64_t dest = int64_t(in.address + in.bytes.size()) + old_disp;
       llvm::MCSymbol* end = out.new_label();
       out.bytes(in.bytes.data(), size_t(in.disp_offset));
       out.value(llvm::MCBinaryExpr::createSub(
-                    llvm::MCConstantExpr::create(dest - int64_t(base), ctx),
+                    llvm::MCConstantExpr::create(int64_t(in.rip_target) - int64_t(base), ctx),
                     llvm::MCBinaryExpr::createSub(out.ref(end), out.ref(start), ctx), ctx),
                 4);
       out.bytes(in.bytes.data() + in.disp_offset + 4, in.bytes.size() - size_t(in.disp_offset) - 4);
@@ -224,9 +430,24 @@ std::unique_ptr<Hook> Hook::install(void* target) {
       out.bytes(in.bytes.data(), in.bytes.size());
     }
   }
-  jump_abs(hi, op.jmp_m);
+  if (!displaced.back().ends_flow) jump_abs(hi, op.jmp_m);
   mc::CodeImage image = out.finish();
-  if (image.text.size() > 4096) throw Error(where(target), "relocated stub does not fit in a page");
+  if (image.text.size() > 4096) throw Error(at, "relocated stub does not fit in a page");
+  for (size_t k = 0; k < displaced.size(); ++k)
+    hook->moved_.push_back({uint32_t(displaced[k].address - lo), base + *image.symbol(fmt::format("d{}", k))});
+
+  // The branches re-aimed: the same instruction, its rel32 now reaching the copy.
+  for (const Insn& in : reach.into) {
+    const uint64_t dest = hook->moved_[size_t(boundary(in.branch_target))].second;
+    const int64_t disp = int64_t(dest) - int64_t(in.end());
+    if (disp != int64_t(int32_t(disp)))
+      throw Error(at, fmt::format("{} cannot reach the relocated copy at {:#x}", named(in), dest));
+    CodePatch p{reinterpret_cast<uint8_t*>(in.address), in.bytes, in.bytes};
+    const int32_t d32 = int32_t(disp);
+    std::memcpy(p.bytes.data() + p.bytes.size() - 4, &d32, 4);
+    hook->reaimed_.push_back(std::move(p));
+  }
+
   std::memcpy(hook->stub_.writable(), image.text.data(), image.text.size());
   hook->stub_.seal();
   hook->stub_offset_ = image.function_offsets[1];
@@ -241,8 +462,20 @@ std::unique_ptr<Hook> Hook::install(void* target) {
       patch.ref(entry), llvm::MCConstantExpr::create(int64_t(base) - int64_t(lo), patch.ctx()), patch.ctx())));
   for (size_t k = kJumpSize; k < n; ++k) patch.emit(mc::I(op.int3));
   mc::CodeImage bytes = patch.finish();
-  if (bytes.text.size() != n) throw Error(where(target), "internal: entry patch has the wrong size");
-  patch_code(code, bytes.text.data(), n);
+  if (bytes.text.size() != n) throw Error(at, "internal: entry patch has the wrong size");
+  // Re-aimed branches first (the copy behaves as the bytes it copies),
+  // then the entry.
+  // The entry by the breakpoint protocol (live_patch.h): a thread that
+  // stands between two displaced instructions is moved into the copy.
+  hook->relocated_ = std::make_unique<Relocated>(lo, hi, hook->moved_);
+  for (const CodePatch& p : hook->reaimed_) patch_code(p.at, p.bytes.data(), p.bytes.size());
+  try {
+    poke_live(code, bytes.text.data(), n, true);
+  } catch (...) {
+    for (auto it = hook->reaimed_.rbegin(); it != hook->reaimed_.rend(); ++it)
+      patch_code(it->at, it->saved.data(), it->saved.size());
+    throw;
+  }
   hook->attached_ = true;
   return hook;
 }
@@ -254,7 +487,8 @@ void Hook::redirect(const void* destination) {
 void Hook::detach() {
   if (!attached_) return;
   redirect(original());
-  patch_code(target_, saved_.data(), saved_.size());
+  poke_live(target_, saved_.data(), saved_.size(), false);  // no thread can stand inside the jump
+  for (auto it = reaimed_.rbegin(); it != reaimed_.rend(); ++it) patch_code(it->at, it->saved.data(), it->saved.size());
   attached_ = false;
 }
 

@@ -7,6 +7,22 @@
 //   stub:    <displaced instructions, relocated>
 //            jmp [target + displaced]
 //
+// Branches from the rest of the function into the displaced bytes (a
+// loop whose head is the entry or one of the first instructions) are found
+// before patching: the function's extent comes from its object's symbol
+// table (runtime/hook/symbols.h) and is swept, with the parts split off it
+// ("name.cold") and the jump tables it indexes (lea T(%rip) + movslq
+// (T,i,4); jmp *T(,i,8)); without a symbol, its control flow is followed
+// from the entry. Each such branch with a rel32 is re-aimed at the matching
+// instruction of the relocated copy (and restored on detach), so a loop
+// never re-enters the hook; one with a rel8, or a jump-table entry, makes
+// the hook refused, the error naming the branch's address. Branches
+// among the displaced instructions stay inside the copy.
+// Not detected: indirect jumps whose targets are in no visible table.
+//
+// The entry is written as the kernel's text_poke_bp does, so that threads
+// running the function meanwhile never fault (runtime/hook/live_patch.h).
+//
 // Patching never makes a page writable and executable: the pages holding
 // the first bytes are rebuilt in a fresh mapping, sealed read-execute and
 // moved over the old ones with mremap, which other threads see at once.
@@ -18,6 +34,7 @@
 #include <vector>
 
 #include "runtime/exec/exec_memory.h"
+#include "runtime/hook/live_patch.h"
 
 namespace sb::rt {
 
@@ -25,7 +42,8 @@ class Hook {
  public:
   // Throws sb::Error (naming the function's address and the instruction)
   // when the function cannot be hooked: too short before a return or jump,
-  // a branch into the displaced bytes, an instruction that cannot move.
+  // a branch into the displaced bytes that cannot be re-aimed (named by
+  // its address), an instruction that cannot move.
   static std::unique_ptr<Hook> install(void* target);
   // Restores the original bytes; calls then run the function directly.
   // The thunk and stub stay mapped until the Hook is destroyed, since a
@@ -46,6 +64,13 @@ class Hook {
   std::vector<uint8_t> saved_;  // the original first bytes
   ExecMemory stub_;             // thunk, then the relocated instructions
   size_t stub_offset_ = 0;
+  struct CodePatch {
+    uint8_t* at;
+    std::vector<uint8_t> saved, bytes;
+  };
+  std::vector<CodePatch> reaimed_;  // branches into the displaced bytes, aimed at the copy
+  std::vector<std::pair<uint32_t, uint64_t>> moved_;  // displaced instruction's offset -> its copy
+  std::unique_ptr<Relocated> relocated_;  // traps and stopped threads -> the copy
   ExecMemory slot_page_;                   // read-write, never executable
   std::atomic<uint64_t>* slot_ = nullptr;  // in slot_page_
   bool attached_ = false;

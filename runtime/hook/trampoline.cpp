@@ -1,9 +1,12 @@
 #include "runtime/hook/trampoline.h"
 
+#include <cstddef>
+
 #include <fmt/format.h>
 
 #include "backends/compile.h"
 #include "ir/diag.h"
+#include "runtime/hook/live_patch.h"
 
 namespace sb::rt {
 
@@ -38,11 +41,13 @@ LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie
   std::lock_guard<std::mutex> lock(mu_);
   if (links_.size() >= tramp::kMaxPrograms)
     throw Error(name_, fmt::format("at most {} programs may be attached", tramp::kMaxPrograms));
-  Link l{next_id_++, kind, cookie, std::make_unique<NativeProgram>(p, helpers), std::make_unique<ProgState>()};
-  l.state->stats = opts_.stats;
-  l.state->recursion_guard = opts_.recursion_guard;
+  auto data = std::make_shared<LinkData>();
+  data->id = next_id_++;
+  data->program = std::make_unique<NativeProgram>(p, helpers);
+  data->state.stats = opts_.stats;
+  data->state.recursion_guard = opts_.recursion_guard;
   if (!hook_) hook_ = Hook::install(target_);
-  links_.push_back(std::move(l));
+  links_.push_back({data->id, kind, cookie, data});
   try {
     update();
   } catch (...) {
@@ -56,15 +61,13 @@ void Trampoline::unlink(LinkId id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = std::find_if(links_.begin(), links_.end(), [&](const Link& l) { return l.id == id; });
   if (it == links_.end()) throw Error(name_, fmt::format("no link {}", id));
-  retired_links_.push_back(std::move(*it));
-  links_.erase(it);
+  links_.erase(it);  // its data lives on in the images that call it
   if (!links_.empty()) return update();
   detach();
 }
 
 void Trampoline::unlink_all() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (Link& l : links_) retired_links_.push_back(std::move(l));
   links_.clear();
   detach();
 }
@@ -73,15 +76,19 @@ void Trampoline::detach() {
   if (!hook_) return;
   hook_->detach();  // calls run the function itself again
   retired_hooks_.push_back(std::move(hook_));
-  if (image_) retired_images_.push_back(std::move(image_));
+  if (image_) retired_images_.push_back(std::move(*image_));
+  image_.reset();
+  reclaim(false);
 }
 
 ProgStats Trampoline::stats(LinkId id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto* list : {&links_, &retired_links_})
-    for (const Link& l : *list)
-      if (l.id == id) return stats_of(*l.state);
-  throw Error(name_, fmt::format("no link {}", id));
+  for (const Link& l : links_)
+    if (l.id == id) return stats_of(l.data->state);
+  for (const Image& i : retired_images_)
+    for (const auto& d : i.links)
+      if (d->id == id) return stats_of(d->state);
+  throw Error(name_, fmt::format("no link {} (never linked, or unlinked and freed)", id));
 }
 
 void Trampoline::update() {
@@ -93,26 +100,62 @@ void Trampoline::update() {
   d.ip_arg = opts_.ip_arg;
   d.stats = opts_.stats;
   d.recursion_guard = opts_.recursion_guard;
+  Image next;
+  next.counts = std::make_unique<InFlight>();
   tramp::Bindings b;
   b.ip = reinterpret_cast<uint64_t>(target_);
   b.original = reinterpret_cast<uint64_t>(hook_->original());
   b.prog_enter = reinterpret_cast<uint64_t>(&sb_tramp_prog_enter);
   b.prog_exit = reinterpret_cast<uint64_t>(&sb_tramp_prog_exit);
+  b.in_flight = reinterpret_cast<uint64_t>(next.counts.get());
+  static_assert(offsetof(InFlight, exits) == 8, "the trampoline adds 1 at in_flight + 8 on its way out");
   for (const Link& l : links_) {
     d.programs.push_back({l.kind, {}, l.cookie});
-    b.entries.push_back(reinterpret_cast<uint64_t>(l.program->entry()));
-    b.states.push_back(reinterpret_cast<uint64_t>(l.state.get()));
+    b.entries.push_back(reinterpret_cast<uint64_t>(l.data->program->entry()));
+    b.states.push_back(reinterpret_cast<uint64_t>(&l.data->state));
+    next.links.push_back(l.data);
   }
   ir::Module m = tramp::lower(d, b);
   ir::check(m);
   CompileOptions opts;
   opts.arch = Arch::X86_64;
   mc::CodeImage code = generate(m, opts);
-  auto image = std::make_unique<ExecMemory>(code.text);
-  hook_->redirect(image->data());
-  if (image_) retired_images_.push_back(std::move(image_));
-  image_ = std::move(image);
+  next.code = std::make_unique<ExecMemory>(code.text);
+  hook_->redirect(next.code->data());
+  if (image_) retired_images_.push_back(std::move(*image_));
+  image_ = std::move(next);
   image_code_ = std::move(code);
+  reclaim(false);
+}
+
+// Retired images are few while threads keep up; a stop round costs a
+// signal per thread, so it runs once this many have gathered.
+constexpr size_t kReclaimBatch = 16;
+
+void Trampoline::reclaim(bool all) {
+  if (retired_images_.empty() || (!all && retired_images_.size() < kReclaimBatch)) return;
+  // Counts that agree: exits read first, so equal counts mean that at that
+  // moment no thread was between its entry and its exit.
+  std::vector<std::pair<size_t, uint64_t>> quiet;
+  for (size_t i = 0; i < retired_images_.size(); ++i) {
+    const uint64_t exits = retired_images_[i].counts->exits.load(std::memory_order_seq_cst);
+    const uint64_t enters = retired_images_[i].counts->enters.load(std::memory_order_seq_cst);
+    if (enters == exits) quiet.push_back({i, enters});
+  }
+  if (quiet.empty()) return;
+  const std::vector<uint64_t> pcs = other_threads_pcs();
+  std::vector<bool> free(retired_images_.size(), false);
+  for (auto [i, enters] : quiet) {
+    const Image& img = retired_images_[i];
+    const uint64_t lo = reinterpret_cast<uint64_t>(img.code->data()), hi = lo + img.code->size();
+    bool inside = false;
+    for (uint64_t pc : pcs) inside = inside || (pc >= lo && pc < hi);
+    free[i] = !inside && img.counts->enters.load(std::memory_order_seq_cst) == enters;
+  }
+  std::vector<Image> kept;
+  for (size_t i = 0; i < retired_images_.size(); ++i)
+    if (!free[i]) kept.push_back(std::move(retired_images_[i]));
+  retired_images_ = std::move(kept);
 }
 
 Trampoline& TrampolineTable::get(void* target, const ir::Signature& sig, const TrampolineOptions& opts,
@@ -127,6 +170,19 @@ Trampoline& TrampolineTable::get(void* target, const ir::Signature& sig, const T
     for (size_t i = 0; same && i < sig.args.size(); ++i)
       same = have.args[i].type == sig.args[i].type && have.args[i].size == sig.args[i].size;
     if (!same) throw Error(name, "a trampoline with another signature is already attached to this function");
+    // The options shape the image every link shares: a reference asking
+    // for others would silently get the first one's.
+    const TrampolineOptions& o = e.trampoline->options();
+    auto differs = [&](bool have_v, bool want, const char* what) {
+      if (have_v != want)
+        throw Error(name, fmt::format("the trampoline already attached to this function has {} {}, this request "
+                                      "asks for it {}",
+                                      what, have_v ? "on" : "off", want ? "on" : "off"));
+    };
+    differs(o.call_original, opts.call_original, "call_original");
+    differs(o.ip_arg, opts.ip_arg, "ip_arg");
+    differs(o.stats, opts.stats, "statistics");
+    differs(o.recursion_guard, opts.recursion_guard, "the recursion guard");
   }
   ++e.refs;
   return *e.trampoline;

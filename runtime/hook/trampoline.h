@@ -3,16 +3,26 @@
 // counts (get / lookup / put), programs linked and unlinked at any time,
 // each change generating a new image that calls arriving afterwards use.
 //
-// Nothing is freed while a thread may still run it: images, hooks and
-// programs that a change replaced are retired to a graveyard that the
-// table frees when it is destroyed (threads must no longer call the hooked
-// functions by then). Callers never take a lock.
+// Nothing is freed while a thread may still run it. An image that a change
+// replaced, and the programs only it calls, are freed once no thread can be
+// running it: each image counts its entries and its exits (two atomic
+// counters, as the kernel's percpu_ref on a trampoline), and one whose
+// counts agreed is freed when a stop round (runtime/hook/live_patch.h)
+// then finds no thread inside it and its entry count unchanged: a thread
+// inside after the counts agreed would be in the few instructions before
+// the entry count or after the exit count, where the round sees it. The
+// statistics of an unlinked program stay readable until then. Detached
+// hooks (thunks, stubs) are kept until the trampoline is destroyed, and
+// trampolines the table dropped until the table is (not yet reclaimed).
+// Callers never take a lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +59,7 @@ class Trampoline {
 
   void* target() const { return target_; }
   const ir::Signature& signature() const { return sig_; }
+  const TrampolineOptions& options() const { return opts_; }
   size_t links() const;
   bool attached() const;
   // Runs the original function (valid while attached); for tests and
@@ -58,15 +69,28 @@ class Trampoline {
   std::vector<uint8_t> image() const;
 
  private:
+  struct LinkData {  // shared by the images that call it
+    LinkId id;
+    std::unique_ptr<NativeProgram> program;
+    ProgState state;
+  };
   struct Link {
     LinkId id;
     tramp::Kind kind;
     uint64_t cookie;
-    std::unique_ptr<NativeProgram> program;
-    std::unique_ptr<ProgState> state;
+    std::shared_ptr<LinkData> data;
   };
-  void update();  // regenerate and publish the image; mu_ held
-  void detach();  // restore the target, retire hook and image; mu_ held
+  struct InFlight {  // Bindings::in_flight
+    std::atomic<uint64_t> enters{0}, exits{0};
+  };
+  struct Image {
+    std::unique_ptr<ExecMemory> code;
+    std::unique_ptr<InFlight> counts;
+    std::vector<std::shared_ptr<LinkData>> links;  // the programs it calls
+  };
+  void update();   // regenerate and publish the image; mu_ held
+  void detach();   // restore the target, retire hook and image; mu_ held
+  void reclaim(bool all);  // free retired images no thread can be running; mu_ held
 
   mutable std::mutex mu_;
   void* target_;
@@ -76,18 +100,19 @@ class Trampoline {
   std::vector<Link> links_;
   LinkId next_id_ = 1;
   std::unique_ptr<Hook> hook_;
-  std::unique_ptr<ExecMemory> image_;
+  std::optional<Image> image_;
   mc::CodeImage image_code_;
-  // Replaced but possibly still running: freed with the trampoline.
-  std::vector<std::unique_ptr<ExecMemory>> retired_images_;
+  // Replaced and maybe still running: freed by reclaim() once no thread can
+  // be (with them the programs only they call).
+  std::vector<Image> retired_images_;
   std::vector<std::unique_ptr<Hook>> retired_hooks_;
-  std::vector<Link> retired_links_;
 };
 
 class TrampolineTable {
  public:
   // Finds or creates the trampoline of `target` and takes a reference.
-  // Throws sb::Error if it exists with a different signature.
+  // Throws sb::Error if it exists with a different signature or different
+  // options (statistics, recursion guard, call_original, ip_arg).
   Trampoline& get(void* target, const ir::Signature& sig, const TrampolineOptions& opts = {},
                   const std::string& name = "target");
   Trampoline* lookup(void* target) const;  // no reference taken

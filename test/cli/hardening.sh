@@ -7,20 +7,7 @@ set -u
 sb=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-failures=0
-check() {  # check NAME WANT_EXIT WANT_TEXT CMD...
-  local name=$1 want=$2 text=$3
-  shift 3
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$want" ] || ! grep -qF -- "$text" <<<"$out"; then
-    echo "FAIL $name: exit $rc (want $want), output: $out (want: $text)"
-    failures=$((failures + 1))
-  else
-    echo "ok   $name"
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 printf 'ldxdw %%r0, [%%r1+12]\nexit\n' > "$dir/oob.s"
 printf 'mov %%r0, 0\nadd %%r0, 1\nja -2\nexit\n' > "$dir/loop.s"
 printf 'ldxw %%r0, [%%r1]\nadd %%r0, 0x12345678\nexit\n' > "$dir/ok.s"

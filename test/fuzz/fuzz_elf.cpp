@@ -3,8 +3,9 @@
 // crash; rejections are sb::Error. A loaded program must then be one the
 // validator can judge without crashing, and every lddw must be resolved.
 // The first input byte picks the selection (none, a section, a function) so
-// that the per-program paths are reached too. Seeds: the objects built from
-// test/programs (build-dir/test/programs/*.o).
+// that the per-program paths are reached too; every program the listing
+// (list_elf_programs, `springboard inspect`) names is loaded as well.
+// Seeds: the objects built from test/programs (build-dir/test/programs/*.o).
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
 //     -I/usr/lib/llvm-19/include test/fuzz/fuzz_elf.cpp frontend/{elf_loader,decoder,validator}.cpp \
 //     ir/diag.cpp -L/usr/lib/llvm-19/lib -lLLVM-19 -lfmt -o fuzz_elf
@@ -29,6 +30,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ++maps;
     return {0x1000 + 0x100 * maps, 0x100000 * maps};
   };
+  // What `springboard inspect` lists must each load as that selection.
+  try {
+    for (const ElfSelection& listed : list_elf_programs(std::span(data + 1, size - 1), "fuzz.o")) {
+      if (listed.section.empty()) std::abort();
+      try {
+        load_elf(std::span(data + 1, size - 1), "fuzz.o", listed, [](const MapDef&) { return MapAddress{1, 2}; });
+      } catch (const sb::Error&) {
+      }
+    }
+  } catch (const sb::Error&) {
+  }
   ElfProgram p;
   try {
     p = load_elf(std::span(data + 1, size - 1), "fuzz.o", which, create_map);

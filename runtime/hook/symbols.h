@@ -1,0 +1,47 @@
+// The symbol table of the loaded object that holds an address of this
+// process (its ELF file read with libelf: .symtab, else .dynsym), for entry
+// hooking: a function's extent, the code parts the compiler split off it
+// (gcc's "name.cold"), the next symbol (what bounds the padding after a
+// function) and the allocated sections (what bounds a jump table's reads).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sb::rt {
+
+struct FunctionSymbol {
+  uint64_t start = 0;  // runtime addresses
+  uint64_t size = 0;
+  std::string name;
+};
+
+class SymbolIndex {
+ public:
+  // The index of the object mapped at `address`; nullopt when the address
+  // is in no object, or its file cannot be read or has no symbols.
+  static std::optional<SymbolIndex> of(const void* address);
+
+  // The function symbol whose [start, start+size) holds `address`.
+  std::optional<FunctionSymbol> function_at(uint64_t address) const;
+  // The lowest start of any symbol above `address`, or the end of the
+  // executable section holding it.
+  uint64_t next_symbol(uint64_t address) const;
+  // Whether [address, address+size) lies in one allocated section of the file.
+  bool in_section(uint64_t address, uint64_t size) const;
+  // Whether [address, address+size) lies in one executable section.
+  bool in_code(uint64_t address, uint64_t size) const;
+
+ private:
+  struct Section {
+    uint64_t start, end;
+    bool exec;
+  };
+  std::vector<FunctionSymbol> functions_;  // sorted by start
+  std::vector<uint64_t> starts_;           // every symbol's start, sorted
+  std::vector<Section> sections_;
+};
+
+}  // namespace sb::rt
