@@ -165,7 +165,7 @@ class Parser {
       only_keys(flags, "flags", {"call_original", "ip_arg", "stats", "recursion_guard"});
       d.call_original = flag(flags, "flags", "call_original", true);
       d.ip_arg = flag(flags, "flags", "ip_arg", false);
-      d.stats = flag(flags, "flags", "stats", true);
+      d.stats = flag(flags, "flags", "stats", false);
       d.recursion_guard = flag(flags, "flags", "recursion_guard", true);
     }
     const json& programs = member(doc, "", "programs", true);

@@ -13,7 +13,7 @@
 //       "ret": "i64"                          or "void", "f32", ...
 //     },
 //     "flags": {"call_original": true, "ip_arg": false,
-//               "stats": true, "recursion_guard": true},
+//               "stats": false, "recursion_guard": true},   (the defaults)
 //     "programs": [
 //       {"kind": "fentry", "file": "count.s", "cookie": 7},
 //       {"kind": "fexit", "asm": "mov %r0, 0\nexit"}
@@ -54,7 +54,7 @@ struct Description {
   ir::Signature signature;  // args and ret (spill_off is set by lowering)
   bool call_original = true;
   bool ip_arg = false;
-  bool stats = true;
+  bool stats = false;  // off by default, as the kernel's bpf_stats_enabled: two counter reads per program
   bool recursion_guard = true;
   std::vector<AttachedProgram> programs;
   std::vector<size_t> of_kind(Kind k) const;  // indexes into programs, in order

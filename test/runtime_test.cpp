@@ -1,5 +1,6 @@
 // Runtime: executable memory is never writable and executable at once, and
 // native code runs with the documented entry contract.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -49,6 +50,55 @@ TEST(ExecMemory, NoMappingIsWritableAndExecutable) {
     EXPECT_FALSE(perms[1] == 'w' && perms[2] == 'x') << line;
   }
   EXPECT_EQ(p.run(nullptr, 0), 1u);
+}
+
+size_t mapping_count() {
+  std::ifstream maps("/proc/self/maps");
+  size_t n = 0;
+  for (std::string line; std::getline(maps, line);) ++n;
+  return n;
+}
+
+// Compiled code comes from the arena: freed code is reused, so compiling
+// and freeing many programs maps nothing new, and the code stays runnable
+// and read-execute where it runs.
+TEST(ExecMemory, CompileFreeCyclesReuseTheArena) {
+  rt::HelperTable helpers = rt::HelperTable::conformance();
+  const bpf::Program p = bpf::assemble("mov %r0, %r2\nadd %r0, 5\nexit");
+  { rt::NativeProgram warm(p, helpers); }
+  const size_t arena = rt::ExecMemory::arena_mappings(), maps = mapping_count();
+  EXPECT_GE(arena, 2u);
+  for (int i = 0; i < 2000; ++i) {
+    rt::NativeProgram a(p, helpers), b(p, helpers);
+    ASSERT_EQ(a.run(nullptr, size_t(i)), uint64_t(i + 5));
+    ASSERT_EQ(b.run(nullptr, 1), 6u);
+  }
+  EXPECT_EQ(rt::ExecMemory::arena_mappings(), arena);
+  EXPECT_LE(mapping_count(), maps + 2);
+  rt::NativeProgram live(p, helpers);
+  EXPECT_EQ(permissions_of(live.entry()).substr(0, 3), "r-x");
+}
+
+// Blocks of the arena do not overlap, and freed ones merge again.
+TEST(ExecMemory, ArenaBlocksAreDisjointAndReused) {
+  std::vector<uint8_t> ret(100, 0xc3);
+  std::vector<rt::ExecMemory> blocks;
+  for (int i = 0; i < 50; ++i) blocks.emplace_back(ret);
+  for (size_t i = 1; i < blocks.size(); ++i)
+    for (size_t j = 0; j < i; ++j) {
+      const uint8_t *a = blocks[i].data(), *b = blocks[j].data();
+      EXPECT_TRUE(a + ret.size() <= b || b + ret.size() <= a) << i << " overlaps " << j;
+    }
+  for (const rt::ExecMemory& m : blocks) EXPECT_EQ(std::vector<uint8_t>(m.data(), m.data() + m.size()), ret);
+  std::vector<const uint8_t*> at;
+  for (const rt::ExecMemory& m : blocks) at.push_back(m.data());
+  blocks.clear();
+  for (int i = 0; i < 50; ++i) blocks.emplace_back(ret);  // the same first fits again
+  for (size_t i = 0; i < blocks.size(); ++i) EXPECT_EQ(blocks[i].data(), at[i]) << i;
+  blocks.clear();
+  std::vector<uint8_t> big(50 * 128, 0xc3);  // fits where the 50 freed blocks merged, or earlier
+  rt::ExecMemory merged(big);
+  EXPECT_LE(merged.data(), *std::min_element(at.begin(), at.end()));
 }
 
 TEST(NativeProgram, PassesMemoryAndLength) {

@@ -153,7 +153,9 @@ TEST(TrampolineNative, FmodRetNonZeroSkipsTheOriginalAndLaterFmodRet) {
 
 TEST(TrampolineNative, CookiesAndStatistics) {
   rt::TrampolineTable table;
-  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_add), sig({kI64, kI64}, kI64));
+  rt::TrampolineOptions opts;
+  opts.stats = true;
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_add), sig({kI64, kI64}, kI64), opts);
   Seen a, b;
   // The run context sits 32 bytes below ctx; its first word is the cookie.
   auto cookie_to = [](Seen* s) {
@@ -245,8 +247,34 @@ TEST(TrampolineNative, RecursionGuardSkipsNestedRuns) {
   rt::LinkId id = t.link(tramp::Kind::Fentry, bpf::assemble("mov %r1, 5\ncall 100\nmov %r0, 0\nexit"), 0, helpers);
   EXPECT_EQ(through_volatile(&sb_t_counted)(1), 2);
   rt::ProgStats s = t.stats(id);
-  EXPECT_EQ(s.run_count, 1u);
+  EXPECT_EQ(s.run_count, 0u) << "statistics are off by default";
   EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(through_volatile(&sb_t_counted)(1), 2);
+  EXPECT_EQ(t.stats(id).misses, 2u) << "each outer call runs the program once more";
+}
+
+// Another program running on the thread is not recursion: a program whose
+// helper calls a second hooked function lets that one's program run, and
+// both run again on the next call (the guard's state unwinds).
+TEST(TrampolineNative, RecursionGuardLetsOtherProgramsNest) {
+  rt::HelperTable helpers;
+  helpers.add(100, "call_hooked", &call_hooked);
+  rt::TrampolineOptions opts;
+  opts.stats = true;
+  rt::TrampolineTable table;
+  rt::Trampoline& outer = table.get(reinterpret_cast<void*>(&sb_t_add), sig({kI64, kI64}, kI64), opts);
+  rt::Trampoline& inner = table.get(reinterpret_cast<void*>(&sb_t_counted), sig({kI64}, kI64), opts);
+  Seen seen;
+  rt::LinkId a = outer.link(tramp::Kind::Fentry, bpf::assemble("mov %r1, 5\ncall 100\nmov %r0, 0\nexit"), 0, helpers);
+  rt::LinkId b = inner.link(tramp::Kind::Fentry, record_ctx(&seen, 0, 1), 0, no_helpers());
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(through_volatile(&sb_t_add)(i, 1), 2 * i + 1);
+    EXPECT_EQ(seen.word[0], 5u);
+    EXPECT_EQ(outer.stats(a).run_count, uint64_t(i));
+    EXPECT_EQ(inner.stats(b).run_count, uint64_t(i));
+  }
+  EXPECT_EQ(outer.stats(a).misses + inner.stats(b).misses, 0u);
+  EXPECT_GE(outer.stats(a).run_time_ns, inner.stats(b).run_time_ns) << "the outer run contains the inner one";
 }
 
 TEST(TrampolineNative, RefusesFunctionsTooShortToHook) {
@@ -309,8 +337,10 @@ TEST(TrampolineNative, AttachAndDetachWhileOtherThreadsCall) {
   const bpf::Program count = bpf::assemble("lddw %r2, " + addr(&counter) +
                                            "\nmov %r3, 1\nlock add [%r2+0], %r3\nmov %r0, 0\nexit");
   std::vector<std::pair<rt::Trampoline*, rt::LinkId>> counted;  // the table keeps detached ones alive
+  rt::TrampolineOptions opts;
+  opts.stats = true;
   for (int round = 0; round < 40; ++round) {
-    rt::Trampoline& t = table.get(target, sig({kI64, kI64}, kI64));
+    rt::Trampoline& t = table.get(target, sig({kI64, kI64}, kI64), opts);
     rt::LinkId a = t.link(tramp::Kind::Fentry, count, 0, no_helpers());
     rt::LinkId b = t.link(tramp::Kind::Fexit, returns(0), 0, no_helpers());  // a relink: new image
     std::this_thread::sleep_for(std::chrono::microseconds(500));

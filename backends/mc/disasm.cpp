@@ -53,7 +53,7 @@ std::vector<DisasmLine> with_capstone(cs_arch arch, cs_mode mode, bool att,
 
 std::vector<DisasmLine> with_llvm(const McTarget& t, std::span<const uint8_t> code, uint64_t address) {
   llvm::MCContext ctx(t.triple(), &t.mai(), &t.mri(), &t.sti(), nullptr, &t.options());
-  std::unique_ptr<llvm::MCDisassembler> dis(t.target().createMCDisassembler(t.sti(), ctx));
+  std::unique_ptr<llvm::MCDisassembler> dis = t.create_disassembler(ctx);
   std::unique_ptr<llvm::MCInstPrinter> printer(
       t.target().createMCInstPrinter(t.triple(), 0, t.mai(), t.mii(), t.mri()));
   if (!dis || !printer) throw Error("LLVM", "no disassembler for " + t.triple().str());

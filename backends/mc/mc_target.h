@@ -1,17 +1,20 @@
 // LLVM MC objects that never change for a target (register info, asm info,
 // instruction info, subtarget), created once per process and shared by
-// every compile. Backends refer to LLVM opcodes and registers by their
+// every compile; LLVM's registry is set up only for the targets asked for. Backends refer to LLVM opcodes and registers by their
 // TableGen names ("MOV64rr", "X0"): the generated enums are not installed
 // with llvm-19-dev, so each backend resolves its name table once through
 // opcode()/reg(), which fail loudly on a name LLVM does not know.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include <llvm/MC/MCAsmInfo.h>
+#include <llvm/MC/MCContext.h>
+#include <llvm/MC/MCDisassembler/MCDisassembler.h>
 #include <llvm/MC/MCInstrInfo.h>
 #include <llvm/MC/MCRegisterInfo.h>
 #include <llvm/MC/MCSubtargetInfo.h>
@@ -32,7 +35,7 @@ class McTarget {
   // Thread-safe; the first call for a triple builds it.
   static const McTarget& get(const TargetSpec& spec);
 
-  unsigned opcode(std::string_view name) const;  // throws sb::Error if unknown
+  unsigned opcode(std::string_view name) const;  // throws sb::Error if unknown (a binary search)
   unsigned reg(std::string_view name) const;     // throws sb::Error if unknown
 
   const llvm::Target& target() const { return *target_; }
@@ -42,10 +45,14 @@ class McTarget {
   const llvm::MCInstrInfo& mii() const { return *mii_; }
   const llvm::MCSubtargetInfo& sti() const { return *sti_; }
   const llvm::MCTargetOptions& options() const { return options_; }
+  // LLVM's disassembler for this target, set up on first use (null if none).
+  std::unique_ptr<llvm::MCDisassembler> create_disassembler(llvm::MCContext& ctx) const;
 
   explicit McTarget(const TargetSpec& spec);
 
  private:
+  std::optional<unsigned> find_opcode(std::string_view name) const;
+
   const llvm::Target* target_ = nullptr;
   llvm::Triple triple_;
   llvm::MCTargetOptions options_;
@@ -53,7 +60,6 @@ class McTarget {
   std::unique_ptr<llvm::MCAsmInfo> mai_;
   std::unique_ptr<llvm::MCInstrInfo> mii_;
   std::unique_ptr<llvm::MCSubtargetInfo> sti_;
-  std::unordered_map<std::string_view, unsigned> opcodes_;
   std::unordered_map<std::string_view, unsigned> regs_;
 };
 

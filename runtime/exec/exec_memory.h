@@ -1,6 +1,15 @@
-// Executable memory that is never writable and executable at once (W^X):
-// code is copied into a read-write mapping, which is then switched to
-// read-execute before anyone can run it.
+// Executable memory that is never writable and executable at once (W^X).
+//
+// Compiled code (ExecMemory(code)) comes from one process-wide arena: chunks
+// of a memfd mapped twice, read-execute where code runs and read-write
+// elsewhere where it is copied in, so a compile neither maps nor protects
+// pages, and freed code goes back to the arena for the next compile (the
+// mapping count stays bounded however many programs come and go). Where
+// the kernel refuses executable memfd mappings, each code gets its own
+// pages instead, written read-write and switched to read-execute.
+//
+// Memory near an address (reserve_near, for the hooks' rel32 jumps) is its
+// own pages, filled in while read-write and then sealed read-execute.
 #pragma once
 
 #include <cstddef>
@@ -30,10 +39,15 @@ class ExecMemory {
   const uint8_t* data() const { return static_cast<const uint8_t*>(base_); }
   size_t size() const { return size_; }
 
+  // The arena's mappings now (two per chunk; for tests).
+  static size_t arena_mappings();
+
  private:
+  void release() noexcept;
   void* base_ = nullptr;
   size_t size_ = 0;     // code bytes
-  size_t mapped_ = 0;   // whole pages
+  size_t mapped_ = 0;   // own pages (0: a block of the arena)
+  size_t block_ = 0;    // arena block bytes
   bool sealed_ = true;
 };
 

@@ -108,7 +108,7 @@ class Decoder {
         req_(r),
         t_(mc::McTarget::get(f.decode)),
         ctx_(t_.triple(), &t_.mai(), &t_.mri(), &t_.sti(), nullptr, &t_.options()),
-        dis_(t_.target().createMCDisassembler(t_.sti(), ctx_)),
+        dis_(t_.create_disassembler(ctx_)),
         mia_(t_.target().createMCInstrAnalysis(&t_.mii())) {
     if (!dis_ || !mia_) throw Error("LLVM", "no disassembler for " + t_.triple().str());
   }

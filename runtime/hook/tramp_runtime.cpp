@@ -22,6 +22,17 @@ struct ActiveStack {
 };
 thread_local ActiveStack t_active SB_TLS_INITIAL_EXEC;
 
+// Exits come in the reverse order of enters, so the one ending is the top;
+// should one ever be missed, the program is found below it.
+[[gnu::noinline]] void remove_active(ActiveStack& a, const ProgState* s) {
+  for (uint32_t i = a.depth; i-- > 0;)
+    if (a.running[i] == s) {
+      for (uint32_t j = i + 1; j < a.depth; ++j) a.running[j - 1] = a.running[j];
+      --a.depth;
+      return;
+    }
+}
+
 }  // namespace
 
 ProgStats stats_of(const ProgState& s) {
@@ -53,12 +64,10 @@ extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx*) {
   }
   if (s->recursion_guard) {
     ActiveStack& a = t_active;
-    for (uint32_t i = a.depth; i-- > 0;)  // the top one, unless a run ended without its exit
-      if (a.running[i] == s) {
-        for (uint32_t j = i + 1; j < a.depth; ++j) a.running[j - 1] = a.running[j];
-        --a.depth;
-        break;
-      }
+    if (a.depth && a.running[a.depth - 1] == s) [[likely]]
+      --a.depth;
+    else
+      remove_active(a, s);
   }
 }
 

@@ -14,7 +14,7 @@ struct RunCtx {  // lives in the trampoline's frame (tramp::Frame::run_ctx)
 };
 
 struct ProgState {  // one per attached program
-  bool stats = true;            // count runs and time them (runtime/exec/cycle_clock.h)
+  bool stats = false;           // count runs and time them (runtime/exec/cycle_clock.h)
   bool recursion_guard = true;  // skip the program when it is already running on this thread
   std::atomic<uint64_t> run_count{0};
   std::atomic<uint64_t> run_ticks{0};  // read_ticks() units; stats_of converts

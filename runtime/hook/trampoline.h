@@ -38,7 +38,7 @@ namespace sb::rt {
 struct TrampolineOptions {
   bool call_original = true;
   bool ip_arg = false;
-  bool stats = true;
+  bool stats = false;  // as tramp::Description: count and time runs on request only
   bool recursion_guard = true;
 };
 

@@ -29,7 +29,9 @@ int main() {
     sig.args = {{ir::Type::I64, 8}};
     sig.ret = {ir::Type::I64, 8};
     rt::TrampolineTable table;
-    rt::Trampoline& t = table.get(reinterpret_cast<void*>(&collatz_steps), sig, {}, "collatz_steps");
+    rt::TrampolineOptions opts;
+    opts.stats = true;  // run counts and times (off by default)
+    rt::Trampoline& t = table.get(reinterpret_cast<void*>(&collatz_steps), sig, opts, "collatz_steps");
     rt::HelperTable helpers;
     // fentry: calls += 1 (ctx is r1; the counter's address is a constant).
     rt::LinkId count = t.link(tramp::Kind::Fentry,
