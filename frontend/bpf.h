@@ -100,11 +100,27 @@ inline uint8_t mode_of(uint8_t opcode) { return opcode & 0xe0; }  // LD/LDX/ST/S
 // Slots an instruction occupies: LDDW takes two (section 5.4), all others one.
 inline size_t slot_count(const Insn& i) { return is_lddw(i) ? 2 : 1; }
 
+// An lddw the ELF loader resolved from a map reference into a plain 64-bit
+// immediate (frontend/elf_loader.h): which map it names, so that the
+// verifier types the register as a map handle or a pointer into the map's
+// value rather than as a number.
+struct MapUse {
+  size_t insn = 0;          // the lddw's index
+  std::string name;         // the map's name, for the verifier's messages
+  uint32_t type = 0;        // BPF_MAP_TYPE_*
+  uint32_t key_size = 0;
+  uint32_t value_size = 0;
+  uint32_t max_entries = 0;
+  bool value = false;       // global data: the address of element 0's value + `offset`
+  uint64_t offset = 0;
+};
+
 // A loaded program: raw slots (LDDW occupies two), plus where it came from
 // so every diagnostic can name the file and the instruction.
 struct Program {
   std::string name;        // file name or "<stdin>", used in diagnostics
   std::vector<Insn> insns; // raw slots, indexes are instruction numbers
+  std::vector<MapUse> maps;  // the lddw of every map it uses (ELF objects), by instruction
 };
 
 }  // namespace sb::bpf

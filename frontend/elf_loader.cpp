@@ -856,6 +856,11 @@ class Loader {
       code[c.at].imm = int32_t(rel);
     }
     out_.program.name = name_;
+    for (const MapRef& r : out_.map_refs) {
+      const MapDef& d = out_.maps[r.map];
+      out_.program.maps.push_back(
+          {r.insn, d.name, d.type, d.key_size, d.value_size, d.max_entries, r.value, r.offset});
+    }
   }
 
   std::string name_;

@@ -33,6 +33,10 @@ SEC("tp/produce") __u64 produce(void *data, __u64 len) {
   if (d) bpf_ringbuf_discard(d, 0);
   else failed |= 2;
   if (len >= 4 && bpf_ringbuf_output(&events, data, 4, 0) != 0) failed |= 4;
-  if (bpf_ringbuf_reserve(&events, 8, 1) != 0) failed |= 8;  // flags must be 0
+  void *bad = bpf_ringbuf_reserve(&events, 8, 1);  // flags must be 0: null
+  if (bad) {  // (released on this path too, as the verifier requires)
+    bpf_ringbuf_discard(bad, 0);
+    failed |= 8;
+  }
   return failed;
 }

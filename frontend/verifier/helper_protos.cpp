@@ -1,0 +1,58 @@
+// The prototype table of Springboard's helpers, from the kernel's
+// bpf_func_proto definitions of the same helpers (kernel/bpf/helpers.c,
+// ringbuf.c, kernel/trace/bpf_trace.c).
+#include "frontend/verifier/helper_protos.h"
+
+namespace sb::bpf::verifier {
+
+namespace {
+
+using A = ArgKind;
+using R = RetKind;
+
+struct Entry {
+  uint32_t id;
+  HelperProto proto;
+};
+
+constexpr Entry kStandard[] = {
+    {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data}},
+    {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data}},
+    {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data}},
+    {4, {"probe_read", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}}},
+    {5, {"ktime_get_ns", R::Integer, {}}},
+    {6, {"trace_printk", R::Integer, {A::ReadMem, A::Size, A::Anything, A::Anything, A::Anything}}},
+    {7, {"get_prandom_u32", R::Integer, {}}},
+    {12, {"tail_call", R::Integer, {A::Ctx, A::Map, A::Anything}, MapKind::ProgArray, true}},
+    {130, {"ringbuf_output", R::Integer, {A::Map, A::ReadMem, A::SizeOrZero, A::Anything}, MapKind::RingBuf}},
+    {131, {"ringbuf_reserve", R::RecordOrNull, {A::Map, A::AllocSize, A::Anything}, MapKind::RingBuf}},
+    {132, {"ringbuf_submit", R::Void, {A::RingbufRecord, A::Anything}}},
+    {133, {"ringbuf_discard", R::Void, {A::RingbufRecord, A::Anything}}},
+};
+
+constexpr HelperProto kUnwind{"unwind", R::Integer, {A::Anything}};
+
+}  // namespace
+
+const HelperProto* standard_helper_proto(uint32_t id) {
+  for (const Entry& e : kStandard)
+    if (e.id == id) return &e.proto;
+  return nullptr;
+}
+
+const HelperProto& tail_call_proto() { return *standard_helper_proto(12); }
+const HelperProto& unwind_helper_proto() { return kUnwind; }
+
+MapKind map_kind_of_type(uint32_t map_type) {
+  switch (map_type) {
+    case 1:   // hash
+    case 2:   // array
+    case 6:   // per-CPU array
+      return MapKind::Data;
+    case 3: return MapKind::ProgArray;
+    case 27: return MapKind::RingBuf;
+    default: return MapKind::None;
+  }
+}
+
+}  // namespace sb::bpf::verifier

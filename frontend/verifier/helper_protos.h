@@ -1,0 +1,61 @@
+// Helper prototypes: what the verifier checks at `call N` (the kernel's
+// struct bpf_func_proto). One table for every helper Springboard has
+// (runtime/helpers/std_helpers.h, tail_call.h, the conformance suite's
+// "unwind"); rt::Helper carries a pointer to its prototype. An embedder's
+// helper registered without one is "unchecked": its arguments may be
+// anything (even unset) and it returns an unknown scalar.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace sb::bpf::verifier {
+
+// What a helper expects in one argument register (the kernel's
+// enum bpf_arg_type).
+enum class ArgKind : uint8_t {
+  None,           // not an argument: the register is not read
+  Anything,       // any initialised value, pointer or scalar (ARG_ANYTHING)
+  Scalar,         // a number
+  Ctx,            // the program's context (ARG_PTR_TO_CTX)
+  Map,            // a map handle (ARG_CONST_MAP_PTR) of the kind `map_kind` says
+  MapKey,         // readable memory of the map's key_size (ARG_PTR_TO_MAP_KEY)
+  MapValue,       // readable memory of the map's value_size (ARG_PTR_TO_MAP_VALUE)
+  ReadMem,        // readable memory, its size in the next argument (ARG_PTR_TO_MEM | MEM_RDONLY)
+  WriteMem,       // writable memory, its size in the next argument (ARG_PTR_TO_UNINIT_MEM)
+  Size,           // the size of the memory before it, > 0 (ARG_CONST_SIZE)
+  SizeOrZero,     // ... or 0 (ARG_CONST_SIZE_OR_ZERO)
+  AllocSize,      // a constant size to allocate (ARG_CONST_ALLOC_SIZE_OR_ZERO)
+  RingbufRecord,  // a record ringbuf_reserve returned, released by the call (ARG_PTR_TO_ALLOC_MEM | OBJ_RELEASE)
+};
+
+enum class RetKind : uint8_t {
+  Integer,         // an unknown scalar (RET_INTEGER)
+  Void,            // r0 unset after the call (RET_VOID)
+  MapValueOrNull,  // the map argument's value or null (RET_PTR_TO_MAP_VALUE_OR_NULL)
+  RecordOrNull,    // AllocSize bytes of ring buffer, a reference to release, or null
+};
+
+// Which maps an ArgKind::Map argument accepts (check_map_func_compatibility).
+enum class MapKind : uint8_t { None, Data, RingBuf, ProgArray };
+
+struct HelperProto {
+  std::string_view name;
+  RetKind ret = RetKind::Integer;
+  std::array<ArgKind, 5> args{};  // r1..r5
+  MapKind map_kind = MapKind::None;
+  bool tail_call = false;  // bpf_tail_call: may not run with references held
+};
+
+// Springboard's helpers by the kernel's ids (std_helpers.h): null for an id
+// Springboard does not have.
+const HelperProto* standard_helper_proto(uint32_t id);
+const HelperProto& tail_call_proto();
+// The conformance suite's helper 5, "unwind" (HelperTable::conformance()).
+const HelperProto& unwind_helper_proto();
+
+// Map types by the kernel's numbering, as MapKind groups them.
+MapKind map_kind_of_type(uint32_t map_type);
+
+}  // namespace sb::bpf::verifier

@@ -1,0 +1,2026 @@
+// The verifier's abstract interpreter (see verifier.h): a depth-first walk
+// of every path with a stack of pending branch states, as the kernel's
+// do_check. In order below:
+//   the static pass       function of each instruction, reachability,
+//                         prune points (jump targets, fall-throughs of
+//                         conditional jumps, call returns), register liveness
+//   states                frames (registers, stack slots), references
+//   pruning               is_state_visited: a state at a prune point that a
+//                         finished state subsumes (regsafe, stacksafe) stops;
+//                         one equal to a state still being explored is an
+//                         infinite loop
+//   instructions          ALU (scalar bounds, pointer arithmetic), memory
+//                         (per pointer type), jumps (both edges refined),
+//                         calls (helpers by prototype, bpf-to-bpf frames), exit
+#include "frontend/verifier/verifier.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <deque>
+#include <limits>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "frontend/disassembler.h"
+#include "frontend/validator.h"
+#include "frontend/verifier/reg_state.h"
+#include "ir/diag.h"
+
+namespace sb::bpf::verifier {
+
+namespace {
+
+constexpr int64_t kS64Min = std::numeric_limits<int64_t>::min();
+constexpr int64_t kS64Max = std::numeric_limits<int64_t>::max();
+constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+constexpr int64_t kMaxVarOff = int64_t(1) << 29;     // BPF_MAX_VAR_OFF
+constexpr uint64_t kMaxVarSize = uint64_t(1) << 29;  // BPF_MAX_VAR_SIZ
+constexpr uint32_t kMaxPacketOff = 0xffff;           // MAX_PACKET_OFF
+constexpr int kStackSlots = kStackSize / 8;
+
+// --- states -----------------------------------------------------------------
+
+enum class Slot : uint8_t { Invalid, Misc, Zero, Spill };
+
+struct StackSlot {
+  RegState spilled;  // valid when every byte is Spill
+  std::array<Slot, 8> type{};
+  bool operator==(const StackSlot&) const = default;
+};
+
+struct Frame {
+  std::array<RegState, kNumRegs> regs{};
+  std::vector<StackSlot> stack;  // stack[k]: bytes [-8k-8, -8k) below the frame pointer
+  int32_t callsite = -1;         // the caller's call instruction (-1: the entry)
+  uint32_t func = 0;             // index into the function starts
+  bool operator==(const Frame&) const = default;
+};
+
+struct Ref {
+  uint32_t id;
+  uint32_t insn;  // where it was acquired
+  bool operator==(const Ref&) const = default;
+};
+
+struct State {
+  std::vector<Frame> frames;
+  std::vector<Ref> refs;
+  Frame& cur() { return frames.back(); }
+  const Frame& cur() const { return frames.back(); }
+};
+
+// One executed instruction of a path, for precision backtracking: its
+// frame, and the stack slot it filled from or stored to (a spill), if any.
+struct Step {
+  uint32_t insn;
+  uint8_t frame;
+  int8_t slot = -1;  // stack slot index (bytes [-8k-8, -8k)), -1: none
+  uint8_t slot_frame = 0;
+};
+
+// Exploration bookkeeping for pruning: a node is a state stored at a prune
+// point; `branches` counts the paths still being explored from it (directly,
+// or through a child node). Pruning is only against finished nodes. A node
+// keeps the instructions run from its parent node to it, so that a check
+// that depends on a scalar marks that scalar precise in every stored state
+// it came through (the kernel's mark_chain_precision).
+struct Node {
+  uint32_t branches = 0;
+  Node* parent = nullptr;
+  State st;
+  std::vector<Step> history;
+  uint32_t hit = 0, miss = 0;
+  bool listed = false;  // still in visited_ (a candidate for pruning)
+};
+
+struct Path {
+  State st;
+  size_t insn = 0;
+  Node* parent = nullptr;
+  std::vector<Step> history;  // since `parent`
+};
+
+// Registers and stack slots whose values a check needs, per frame.
+struct Demand {
+  std::array<uint16_t, kMaxCallDepth> regs{};
+  std::array<uint64_t, kMaxCallDepth> slots{};
+  bool empty() const {
+    for (size_t f = 0; f < regs.size(); ++f)
+      if (regs[f] || slots[f]) return false;
+    return true;
+  }
+};
+
+// Id correspondence between an old and a current state, both ways.
+class IdMap {
+ public:
+  bool check(uint32_t old_id, uint32_t cur_id) {
+    if (old_id == 0) return true;
+    if (cur_id == 0) return false;
+    for (const auto& [o, c] : pairs_) {
+      if (o == old_id) return c == cur_id;
+      if (c == cur_id) return false;
+    }
+    pairs_.push_back({old_id, cur_id});
+    return true;
+  }
+
+ private:
+  std::vector<std::pair<uint32_t, uint32_t>> pairs_;
+};
+
+enum class Cmp : uint8_t { Eq, Ne, Gt, Ge, Lt, Le, Sgt, Sge, Slt, Sle, Set, NotSet };
+
+Cmp negate(Cmp c) {
+  switch (c) {
+    case Cmp::Eq: return Cmp::Ne;
+    case Cmp::Ne: return Cmp::Eq;
+    case Cmp::Gt: return Cmp::Le;
+    case Cmp::Ge: return Cmp::Lt;
+    case Cmp::Lt: return Cmp::Ge;
+    case Cmp::Le: return Cmp::Gt;
+    case Cmp::Sgt: return Cmp::Sle;
+    case Cmp::Sge: return Cmp::Slt;
+    case Cmp::Slt: return Cmp::Sge;
+    case Cmp::Sle: return Cmp::Sgt;
+    case Cmp::Set: return Cmp::NotSet;
+    case Cmp::NotSet: return Cmp::Set;
+  }
+  return c;
+}
+
+// The comparison with its operands swapped: a OP b == b swap(OP) a.
+Cmp swapped(Cmp c) {
+  switch (c) {
+    case Cmp::Gt: return Cmp::Lt;
+    case Cmp::Ge: return Cmp::Le;
+    case Cmp::Lt: return Cmp::Gt;
+    case Cmp::Le: return Cmp::Ge;
+    case Cmp::Sgt: return Cmp::Slt;
+    case Cmp::Sge: return Cmp::Sle;
+    case Cmp::Slt: return Cmp::Sgt;
+    case Cmp::Sle: return Cmp::Sge;
+    default: return c;
+  }
+}
+
+std::optional<Cmp> cmp_of(uint8_t jop) {
+  switch (jop) {
+    case JEQ: return Cmp::Eq;
+    case JNE: return Cmp::Ne;
+    case JGT: return Cmp::Gt;
+    case JGE: return Cmp::Ge;
+    case JLT: return Cmp::Lt;
+    case JLE: return Cmp::Le;
+    case JSGT: return Cmp::Sgt;
+    case JSGE: return Cmp::Sge;
+    case JSLT: return Cmp::Slt;
+    case JSLE: return Cmp::Sle;
+    case JSET: return Cmp::Set;
+    default: return std::nullopt;
+  }
+}
+
+const char* alu_name(uint8_t op) {
+  switch (op) {
+    case ADD: return "+=";
+    case SUB: return "-=";
+    case MUL: return "*=";
+    case DIV: return "/=";
+    case OR: return "|=";
+    case AND: return "&=";
+    case LSH: return "<<=";
+    case RSH: return ">>=";
+    case NEG: return "neg";
+    case MOD: return "%=";
+    case XOR: return "^=";
+    case MOV: return "=";
+    case ARSH: return "s>>=";
+    case END: return "endian";
+  }
+  return "?";
+}
+
+// --- scalar bounds of one width ------------------------------------------
+
+// The extremes of a width, as Bounds hold them (32-bit values sign- or
+// zero-extended).
+struct Width {
+  unsigned bits;
+  int64_t smin() const { return bits == 64 ? kS64Min : int64_t(std::numeric_limits<int32_t>::min()); }
+  int64_t smax() const { return bits == 64 ? kS64Max : int64_t(std::numeric_limits<int32_t>::max()); }
+  uint64_t umax() const { return bits == 64 ? kU64Max : uint64_t(std::numeric_limits<uint32_t>::max()); }
+  Bounds unbounded() const { return {smin(), smax(), 0, umax()}; }
+  Tnum tnum(const RegState& r) const { return bits == 64 ? r.var_off : r.var_off.subreg(); }
+};
+
+bool add_overflows_s(int64_t a, int64_t b, Width w, int64_t& out) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return true;
+  if (r < w.smin() || r > w.smax()) return true;
+  out = r;
+  return false;
+}
+bool sub_overflows_s(int64_t a, int64_t b, Width w, int64_t& out) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) return true;
+  if (r < w.smin() || r > w.smax()) return true;
+  out = r;
+  return false;
+}
+
+// Bounds of a op b for the ops whose result bounds follow from the operand
+// bounds (the kernel's scalar_min_max_* functions); var_off is computed by
+// the caller, and sync() then tightens both.
+Bounds scalar_bounds(uint8_t op, const Bounds& a, const Bounds& b, Tnum result, Width w) {
+  Bounds r = w.unbounded();
+  switch (op) {
+    case ADD: {
+      int64_t lo, hi;
+      if (!add_overflows_s(a.smin, b.smin, w, lo) && !add_overflows_s(a.smax, b.smax, w, hi)) r.smin = lo, r.smax = hi;
+      uint64_t ulo = a.umin + b.umin, uhi = a.umax + b.umax;
+      bool over = uhi < a.umax || (w.bits == 32 && uhi > w.umax());
+      if (!over) r.umin = ulo, r.umax = uhi;
+      break;
+    }
+    case SUB: {
+      int64_t lo, hi;
+      if (!sub_overflows_s(a.smin, b.smax, w, lo) && !sub_overflows_s(a.smax, b.smin, w, hi)) r.smin = lo, r.smax = hi;
+      if (a.umin >= b.umax) r.umin = a.umin - b.umax, r.umax = a.umax - b.umin;
+      break;
+    }
+    case MUL: {
+      if (a.smin < 0 || b.smin < 0) break;  // the kernel gives up on signed operands
+      unsigned __int128 hi = (unsigned __int128)a.umax * b.umax;
+      if (hi > w.umax()) break;
+      r.umin = a.umin * b.umin, r.umax = uint64_t(hi);
+      if (r.umax <= uint64_t(w.smax())) r.smin = int64_t(r.umin), r.smax = int64_t(r.umax);
+      break;
+    }
+    case AND:
+      r.umin = result.value;
+      r.umax = std::min(a.umax, b.umax);
+      if (a.smin >= 0 && b.smin >= 0) r.smin = int64_t(r.umin), r.smax = int64_t(r.umax);
+      break;
+    case OR:
+      r.umin = std::max(a.umin, b.umin);
+      r.umax = result.value | result.mask;
+      if (a.smin >= 0 && b.smin >= 0) r.smin = int64_t(r.umin), r.smax = int64_t(r.umax);
+      break;
+    case XOR:
+      r.umin = result.value;
+      r.umax = result.value | result.mask;
+      if (a.smin >= 0 && b.smin >= 0) r.smin = int64_t(r.umin), r.smax = int64_t(r.umax);
+      break;
+    default: break;
+  }
+  if (w.bits == 32) r.umax = std::min(r.umax, w.umax());
+  return r;
+}
+
+// --- the verifier ---------------------------------------------------------
+
+// What every run over one program shares: the static analysis, the
+// results, and the function summaries.
+struct Shared {
+  std::vector<size_t> starts;        // function starts
+  std::vector<uint32_t> func_of;     // per slot: its function
+  std::vector<uint8_t> prune;        // per slot: a prune point
+  std::vector<uint16_t> live;        // per slot: registers live before it
+  std::vector<uint8_t> second_half;  // per slot: the second half of an lddw
+  std::vector<uint32_t> depth;       // deepest stack byte touched, per function
+  enum Summary : uint8_t { Untried, Summarised, Inlined };
+  std::vector<Summary> summary;      // per function
+  bool use_summaries = true;
+  bool used_summary = false;
+  uint32_t id_gen = 0;
+  VerifyResult result;
+};
+
+class Verifier {
+ public:
+  Verifier(const Program& p, const VerifyOptions& opts, Shared& sh)
+      : p_(p), opts_(opts), type_(opts.type ? *opts.type : raw_program_type()), n_(p.insns.size()), sh_(sh) {}
+
+  VerifyResult run() {
+    static_pass();
+    sh_.result.proven.assign(n_, 0);
+    sh_.depth.assign(sh_.starts.size(), 0);
+    sh_.summary.assign(sh_.starts.size(), Shared::Untried);
+    visited_.resize(n_);
+    explore(initial_state());
+    check_stack_depths();
+    sh_.result.stack_depth.resize(sh_.starts.size());
+    for (size_t f = 0; f < sh_.starts.size(); ++f) sh_.result.stack_depth[f] = round_depth(sh_.depth[f]);
+    for (uint8_t& v : sh_.result.proven) v = v == 1;
+    return std::move(sh_.result);
+  }
+
+  // A summary (the kernel's treatment of global functions): the function
+  // at `entry` verified once for any values of its arguments `args` (a
+  // register mask; numbers, or raw memory at any offset where `raw_args`
+  // says) returning a number. Throws when it is not safe for all of them.
+  void run_function(size_t entry, uint16_t args, uint16_t raw_args) {
+    entry_ = entry;
+    function_run_ = true;
+    visited_.resize(n_);
+    Path path;
+    Frame f;
+    for (int r = 1; r <= 5; ++r) {
+      if (!(args & (1u << r))) continue;
+      if (raw_args & (1u << r)) {
+        f.regs[size_t(r)] = RegState::pointer(RegType::RawMem);
+        f.regs[size_t(r)].var_off = Tnum::unknown();
+        f.regs[size_t(r)].mark_unbounded();
+      } else {
+        f.regs[size_t(r)] = RegState::unknown();
+      }
+    }
+    f.regs[10] = RegState::pointer(RegType::Stack);
+    f.func = sh_.func_of[entry];
+    path.st.frames.push_back(std::move(f));
+    path.insn = entry;
+    nodes_.emplace_back();
+    nodes_.back().branches = 1;
+    path.parent = &nodes_.back();
+    explore(std::move(path));
+  }
+
+ private:
+  // --- diagnostics ---
+  std::string where(size_t i) const {
+    const std::string_view prog = opts_.program.empty() ? type_.name : std::string_view(opts_.program);
+    return insn_location(fmt::format("{}: {}", p_.name, prog), i);
+  }
+  [[noreturn]] void fail(size_t i, const std::string& what) const { throw Error(where(i), what); }
+  [[noreturn]] void fail(const std::string& what) const { fail(at_, what); }
+
+  std::string reg_str(const RegState& r) const {
+    if (r.map >= 0 && size_t(r.map) < p_.maps.size()) {
+      const MapUse& m = p_.maps[size_t(r.map)];
+      return r.str(m.name.c_str(), m.value_size);
+    }
+    return r.str();
+  }
+  std::string state_str(const State& st) const {
+    std::string out;
+    for (size_t f = 0; f < st.frames.size(); ++f) {
+      const Frame& fr = st.frames[f];
+      if (st.frames.size() > 1) out += fmt::format("{}frame{}:", out.empty() ? "" : " ", f);
+      for (int r = 0; r < kNumRegs; ++r)
+        if (fr.regs[size_t(r)].type != RegType::NotInit)
+          out += fmt::format(" R{}={}", r, reg_str(fr.regs[size_t(r)]));
+      for (size_t k = 0; k < fr.stack.size(); ++k) {
+        const StackSlot& s = fr.stack[k];
+        if (s.type[0] == Slot::Spill) {
+          out += fmt::format(" fp-{}={}", 8 * (k + 1), reg_str(s.spilled));
+          continue;
+        }
+        std::string bytes;
+        bool any = false;
+        for (int b = 7; b >= 0; --b) {
+          const Slot t = s.type[size_t(b)];
+          any |= t != Slot::Invalid;
+          bytes += t == Slot::Invalid ? '?' : t == Slot::Misc ? 'm' : '0';
+        }
+        if (any) out += fmt::format(" fp-{}={}", 8 * (k + 1), bytes);
+      }
+    }
+    return out;
+  }
+
+  // --- the static pass: functions, reachability, prune points, liveness ---
+  void static_pass() {
+    sh_.starts = function_starts(p_);
+    sh_.func_of.assign(n_, 0);
+    for (size_t f = 0; f < sh_.starts.size(); ++f) {
+      const size_t end = f + 1 < sh_.starts.size() ? sh_.starts[f + 1] : n_;
+      for (size_t i = sh_.starts[f]; i < end; ++i) sh_.func_of[i] = uint32_t(f);
+    }
+    sh_.prune.assign(n_, 0);
+    for (size_t s : sh_.starts) sh_.prune[s] = 1;
+    std::vector<uint8_t> reached(n_, 0);
+    std::vector<size_t> work{0};
+    reached[0] = 1;
+    auto reach = [&](size_t t) {
+      if (t < n_ && !reached[t]) reached[t] = 1, work.push_back(t);
+    };
+    while (!work.empty()) {
+      const size_t i = work.back();
+      work.pop_back();
+      for (size_t s : successors(i)) reach(s);
+      const Insn& in = p_.insns[i];
+      if (in.opcode == make_opcode(JMP, CALL, K) && in.src == CALL_LOCAL) reach(size_t(*branch_target(in, i)));
+    }
+    for (size_t i = 0; i < n_; i += slot_count(p_.insns[i]))
+      if (!reached[i]) fail(i, fmt::format("unreachable insn {}", i));
+    for (size_t i = 0; i < n_; i += slot_count(p_.insns[i])) {
+      const Insn& in = p_.insns[i];
+      const uint8_t cls = class_of(in.opcode);
+      if (cls != JMP && cls != JMP32) continue;
+      if (std::optional<int64_t> t = branch_target(in, i)) sh_.prune[size_t(*t)] = 1;
+      const uint8_t op = op_of(in);
+      if ((op != JA && op != EXIT && op != CALL) && i + 1 < n_) sh_.prune[i + 1] = 1;
+      if (op == CALL && i + 1 < n_) sh_.prune[i + 1] = 1;
+    }
+    liveness();
+  }
+
+  // Where control goes after instruction i within its function (a call
+  // returns to i + 1; exit goes nowhere).
+  std::vector<size_t> successors(size_t i) const {
+    const Insn& in = p_.insns[i];
+    const uint8_t cls = class_of(in.opcode);
+    std::vector<size_t> out;
+    if (cls == JMP || cls == JMP32) {
+      const uint8_t op = op_of(in);
+      if (op == EXIT && cls == JMP) return out;
+      if (op == CALL && cls == JMP) return {i + 1};
+      std::optional<int64_t> t = branch_target(in, i);
+      if (t) out.push_back(size_t(*t));
+      if (op != JA) out.push_back(i + 1);
+      return out;
+    }
+    out.push_back(i + slot_count(in));
+    return out;
+  }
+
+  // Registers (bit r) an instruction reads and writes, for liveness.
+  static void use_def(const Insn& in, uint16_t& use, uint16_t& def) {
+    use = def = 0;
+    auto bit = [](int r) { return uint16_t(1u << r); };
+    const uint8_t cls = class_of(in.opcode);
+    switch (cls) {
+      case ALU:
+      case ALU64: {
+        const uint8_t op = op_of(in);
+        if (op != MOV) use |= bit(in.dst);
+        if (is_reg_source(in) && op != NEG && op != END) use |= bit(in.src);
+        def |= bit(in.dst);
+        break;
+      }
+      case LDX: use |= bit(in.src), def |= bit(in.dst); break;
+      case ST: use |= bit(in.dst); break;
+      case STX:
+        use |= bit(in.dst) | bit(in.src);
+        if (mode_of(in.opcode) == ATOMIC) {
+          if (in.imm == ATOMIC_CMPXCHG) use |= bit(0), def |= bit(0);
+          else if (in.imm & FETCH) def |= bit(in.src);
+        }
+        break;
+      case LD:
+        if (is_lddw(in)) def |= bit(in.dst);
+        break;
+      case JMP:
+      case JMP32: {
+        const uint8_t op = op_of(in);
+        if (op == EXIT) {
+          use |= bit(0);
+        } else if (op == CALL) {
+          use |= 0x3e;  // r1-r5
+          if (is_reg_source(in)) use |= bit(in.dst);
+          def |= 0x3f;  // r0-r5
+        } else if (op != JA) {
+          use |= bit(in.dst);
+          if (is_reg_source(in)) use |= bit(in.src);
+        }
+        break;
+      }
+    }
+    use &= 0x3ff, def &= 0x3ff;  // r10 is never compared
+  }
+
+  void liveness() {
+    sh_.live.assign(n_ + 1, 0);
+    std::vector<uint16_t> use(n_, 0), def(n_, 0);
+    for (size_t i = 0; i < n_; i += slot_count(p_.insns[i])) use_def(p_.insns[i], use[i], def[i]);
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      for (size_t k = n_; k-- > 0;) {
+        if (second_half(k)) continue;
+        uint16_t out = 0;
+        for (size_t s : successors(k))
+          if (s < n_) out |= sh_.live[s];
+        const uint16_t in = uint16_t(use[k] | (out & ~def[k]));
+        if (in != sh_.live[k]) sh_.live[k] = in, changed = true;
+      }
+    }
+  }
+
+  bool second_half(size_t k) const {
+    // Walk from the function start would be exact; the validator already
+    // rejected jumps into an lddw's second slot, so a slot is a second half
+    // when the slot before it starts an lddw that is itself an instruction.
+    if (k == 0) return false;
+    if (sh_.second_half.empty()) {
+      sh_.second_half.assign(n_, 0);
+      for (size_t i = 0; i < n_; i += slot_count(p_.insns[i]))
+        if (is_lddw(p_.insns[i]) && i + 1 < n_) sh_.second_half[i + 1] = 1;
+    }
+    return sh_.second_half[k];
+  }
+
+  // --- the initial state ---
+  Path initial_state() {
+    Path path;
+    Frame f;
+    if (type_.raw_memory) {
+      f.regs[1] = RegState::pointer(RegType::RawMem);
+      f.regs[2] = RegState::unknown();
+    } else {
+      f.regs[1] = RegState::pointer(RegType::Ctx);
+    }
+    f.regs[10] = RegState::pointer(RegType::Stack);
+    path.st.frames.push_back(std::move(f));
+    nodes_.emplace_back();
+    nodes_.back().branches = 1;
+    path.parent = &nodes_.back();
+    return path;
+  }
+
+  // --- exploration ---
+  void explore(Path first) {
+    pending_.push_back(std::move(first));
+    while (!pending_.empty()) {
+      Path path = std::move(pending_.back());
+      pending_.pop_back();
+      walk(path);
+    }
+  }
+
+  void finish(Path& path) {
+    for (Node* n = path.parent; n; n = n->parent) {
+      if (--n->branches) break;
+      if (!n->listed) release(n);
+    }
+  }
+
+  // A finished node out of the visited lists: nothing reads its state again.
+  void release(Node* n) {
+    n->st = State{};
+    n->history = {};
+    --live_states_;
+  }
+
+  void fork(const Path& path, State st, size_t insn) {
+    Path other{std::move(st), insn, path.parent, path.history};
+    other.history.push_back(step_);  // the branch itself
+    path.parent->branches++;
+    pending_.push_back(std::move(other));
+  }
+
+  // One path until it exits or is pruned.
+  void walk(Path& path) {
+    for (;;) {
+      at_ = path.insn;
+      if (sh_.prune[at_] && visit(path)) {
+        finish(path);
+        return;
+      }
+      if (++sh_.result.insns_processed > opts_.complexity_limit)
+        fail(fmt::format("BPF program is too large. Processed {} insn (the complexity limit is {})",
+                         sh_.result.insns_processed, opts_.complexity_limit));
+      ++insns_since_state_;
+      if (opts_.log) {
+        const Insn& in = p_.insns[at_];
+        opts_.log(fmt::format("{}:{}", at_, state_str(path.st)));
+        opts_.log(fmt::format("{}: ({:02x}) {}", at_, in.opcode,
+                              disassemble(in, is_lddw(in) && at_ + 1 < n_ ? &p_.insns[at_ + 1] : nullptr)));
+      }
+      step_ = Step{uint32_t(at_), uint8_t(path.st.frames.size() - 1)};
+      const bool goes_on = step(path);
+      path.history.push_back(step_);
+      if (!goes_on) {
+        finish(path);
+        return;
+      }
+    }
+  }
+
+  // is_state_visited: true when the path can stop here.
+  bool visit(Path& path) {
+    std::vector<Node*>& list = visited_[at_];
+    for (size_t k = 0; k < list.size();) {
+      Node* v = list[k];
+      if (v->branches == 0) {
+        if (states_safe(v->st, path.st, false)) {
+          ++v->hit;
+          // The path is safe because its values are within the old state's
+          // precise ones: those are precise on this path too.
+          propagate_precision(path, v->st);
+          return true;
+        }
+      } else if (states_safe(v->st, path.st, true)) {
+        fail(fmt::format("infinite loop detected at insn {}", at_));
+      }
+      // A state that keeps missing is unlikely to help: drop it (the
+      // kernel's heuristic, miss_cnt > hit_cnt * 3 + 3).
+      if (++v->miss > v->hit * 3 + 3) {
+        v->listed = false;
+        if (v->branches == 0) release(v);
+        list[k] = list.back();
+        list.pop_back();
+        continue;
+      }
+      ++k;
+    }
+    // Keep a state only every few jumps and instructions (the kernel's
+    // add_new_state), and always at a function entry or an empty list.
+    const bool add = list.empty() || (jumps_since_state_ >= 2 && insns_since_state_ >= 8);
+    if (!add) return false;
+    jumps_since_state_ = insns_since_state_ = 0;
+    // Precision starts afresh: the checks below this state will ask for it.
+    for_each_reg(path.st, [](RegState& x) { x.precise = false; });
+    nodes_.emplace_back();
+    Node* n = &nodes_.back();
+    n->branches = 1;
+    n->parent = path.parent;
+    n->st = path.st;
+    n->history = std::move(path.history);
+    n->listed = true;
+    path.history.clear();
+    path.parent = n;
+    list.push_back(n);
+    ++sh_.result.states_stored;
+    sh_.result.peak_states = std::max<uint64_t>(sh_.result.peak_states, ++live_states_);
+    return false;
+  }
+
+  // regsafe: every value `cur` may hold, `old` may hold (exact: the same
+  // abstract value, for the infinite-loop check).
+  bool reg_safe(const RegState& o, const RegState& c, IdMap& ids, bool exact) const {
+    if (o.type == RegType::NotInit) return !exact || c.type == RegType::NotInit;
+    if (o.type != c.type) return false;
+    auto var_within = [&] {
+      if (exact) return o.var_off == c.var_off && o.smin == c.smin && o.smax == c.smax && o.umin == c.umin &&
+                        o.umax == c.umax && o.s32_min == c.s32_min && o.s32_max == c.s32_max &&
+                        o.u32_min == c.u32_min && o.u32_max == c.u32_max;
+      return range_within(o, c) && o.var_off.contains(c.var_off);
+    };
+    switch (o.type) {
+      case RegType::Scalar:
+        if (!exact && !o.precise) return true;  // nothing below depended on its value
+        return var_within() && ids.check(o.id, c.id);
+      case RegType::PacketEnd: return true;
+      case RegType::MapHandle: return o.map == c.map;
+      case RegType::Packet:
+      case RegType::PacketMeta:
+        if (exact ? o.range != c.range : o.range > c.range) return false;
+        return o.off == c.off && var_within() && ids.check(o.id, c.id);
+      default:
+        return o.off == c.off && o.map == c.map && o.mem_size == c.mem_size && o.frame == c.frame && var_within() &&
+               ids.check(o.id, c.id) && ids.check(o.ref_obj_id, c.ref_obj_id);
+    }
+  }
+
+  bool stack_safe(const Frame& o, const Frame& c, IdMap& ids, bool exact) const {
+    static const StackSlot kEmpty{};
+    const size_t n = std::max(o.stack.size(), c.stack.size());
+    for (size_t k = 0; k < n; ++k) {
+      const StackSlot& os = k < o.stack.size() ? o.stack[k] : kEmpty;
+      const StackSlot& cs = k < c.stack.size() ? c.stack[k] : kEmpty;
+      if (exact) {
+        if (os.type != cs.type) return false;
+        if (os.type[0] == Slot::Spill && !reg_safe(os.spilled, cs.spilled, ids, true)) return false;
+        continue;
+      }
+      // Slots that read back as numbers compare as the numbers they read
+      // back as: a spilled scalar, zero bytes (0), misc bytes (unknown).
+      RegState ov, cv;
+      if (slot_scalar(os, ov) && slot_scalar(cs, cv)) {
+        if (!reg_safe(ov, cv, ids, false)) return false;
+        continue;
+      }
+      if (os.type[0] == Slot::Spill) {
+        if (cs.type[0] != Slot::Spill || !reg_safe(os.spilled, cs.spilled, ids, false)) return false;
+        continue;
+      }
+      const bool cur_number = cs.type[0] == Slot::Spill && cs.spilled.type == RegType::Scalar;
+      for (size_t b = 0; b < 8; ++b) {
+        const Slot ot = os.type[b], ct = cs.type[b];
+        if (ot == Slot::Invalid) continue;
+        if (ot == Slot::Misc && (ct == Slot::Misc || ct == Slot::Zero || cur_number)) continue;
+        if (ot == Slot::Zero && ct == Slot::Zero) continue;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static bool slot_scalar(const StackSlot& s, RegState& out) {
+    if (s.type[0] == Slot::Spill) {
+      out = s.spilled;
+      return s.spilled.type == RegType::Scalar;
+    }
+    if (std::all_of(s.type.begin(), s.type.end(), [](Slot t) { return t == Slot::Zero; })) {
+      out = RegState::known(0);
+      return true;
+    }
+    if (std::all_of(s.type.begin(), s.type.end(), [](Slot t) { return t == Slot::Misc; })) {
+      out = RegState::unknown();
+      return true;
+    }
+    return false;
+  }
+
+  bool states_safe(const State& o, const State& c, bool exact) const {
+    if (o.frames.size() != c.frames.size() || o.refs.size() != c.refs.size()) return false;
+    IdMap ids;
+    for (size_t f = 0; f < o.frames.size(); ++f) {
+      const Frame& of = o.frames[f];
+      const Frame& cf = c.frames[f];
+      if (of.callsite != cf.callsite) return false;
+      // Registers read later: in the running frame those live here; in a
+      // caller only r6-r9 survive the return.
+      const bool top = f + 1 == o.frames.size();
+      const uint16_t live = top ? sh_.live[at_] : uint16_t(sh_.live[size_t(o.frames[f + 1].callsite) + 1] & 0x3c0);
+      for (int r = 0; r < 10; ++r) {
+        if (!exact && !(live & (1u << r))) continue;
+        if (!reg_safe(of.regs[size_t(r)], cf.regs[size_t(r)], ids, exact)) return false;
+      }
+      if (!stack_safe(of, cf, ids, exact)) return false;
+    }
+    for (size_t k = 0; k < o.refs.size(); ++k)
+      if (!ids.check(o.refs[k].id, c.refs[k].id)) return false;
+    return true;
+  }
+
+  // --- precision (mark_chain_precision) ---
+  // A check depends on scalar register `r` of the running frame: it and
+  // everything it was computed from become precise in the stored states
+  // the path came through.
+  void demand_reg(Path& path, int r) {
+    if (path.st.cur().regs[size_t(r)].type != RegType::Scalar) return;
+    Demand d;
+    d.regs[path.st.frames.size() - 1] |= uint16_t(1u << r);
+    backtrack(path, d);
+  }
+
+  void propagate_precision(Path& path, const State& old) {
+    Demand d;
+    for (size_t f = 0; f < old.frames.size(); ++f) {
+      const Frame& fr = old.frames[f];
+      for (int r = 0; r < 10; ++r)
+        if (fr.regs[size_t(r)].type == RegType::Scalar && fr.regs[size_t(r)].precise) d.regs[f] |= uint16_t(1u << r);
+      for (size_t k = 0; k < fr.stack.size(); ++k)
+        if (fr.stack[k].type[0] == Slot::Spill && fr.stack[k].spilled.type == RegType::Scalar &&
+            fr.stack[k].spilled.precise)
+          d.slots[f] |= uint64_t(1) << k;
+    }
+    if (!d.empty()) backtrack(path, d);
+  }
+
+  void backtrack(Path& path, Demand d) {
+    walk_back(path.history, d);
+    for (Node* n = path.parent; n && !d.empty(); n = n->parent) {
+      mark_in(n->st, d);
+      if (d.empty()) break;
+      walk_back(n->history, d);
+    }
+  }
+
+  // Marks the demanded values precise in a stored state; a value already
+  // precise there was already propagated further up, so it leaves the demand.
+  static void mark_in(State& st, Demand& d) {
+    for (size_t f = 0; f < d.regs.size(); ++f) {
+      if (f >= st.frames.size()) {
+        d.regs[f] = 0, d.slots[f] = 0;
+        continue;
+      }
+      Frame& fr = st.frames[f];
+      for (int r = 0; r < 10; ++r) {
+        const uint16_t bit = uint16_t(1u << r);
+        if (!(d.regs[f] & bit)) continue;
+        RegState& x = fr.regs[size_t(r)];
+        if (x.type != RegType::Scalar || x.precise) d.regs[f] &= uint16_t(~bit);
+        else x.precise = true;
+      }
+      for (size_t k = 0; k < 64; ++k) {
+        const uint64_t bit = uint64_t(1) << k;
+        if (!(d.slots[f] & bit)) continue;
+        StackSlot* slot = k < fr.stack.size() ? &fr.stack[k] : nullptr;
+        if (slot && std::all_of(slot->type.begin(), slot->type.end(), [](Slot t) { return t == Slot::Zero; })) {
+          // Zero bytes whose value a check needs: a spilled precise 0.
+          slot->type.fill(Slot::Spill);
+          slot->spilled = RegState::known(0);
+          slot->spilled.precise = true;
+        } else if (slot && slot->type[0] == Slot::Spill && slot->spilled.type == RegType::Scalar &&
+                   !slot->spilled.precise) {
+          slot->spilled.precise = true;
+        } else {
+          d.slots[f] &= ~bit;
+        }
+      }
+    }
+  }
+
+  void walk_back(const std::vector<Step>& history, Demand& d) const {
+    for (auto it = history.rbegin(); it != history.rend() && !d.empty(); ++it) backtrack_insn(*it, d);
+  }
+
+  // backtrack_insn: what the demanded values were before one instruction.
+  void backtrack_insn(const Step& e, Demand& d) const {
+    const Insn& in = p_.insns[e.insn];
+    const size_t f = e.frame;
+    uint16_t& regs = d.regs[f];
+    auto has = [&](int r) { return (regs >> r) & 1; };
+    auto set = [&](int r) { regs |= uint16_t(1u << r); };
+    auto clear = [&](int r) { regs &= uint16_t(~(1u << r)); };
+    auto slot_bit = [&]() -> uint64_t { return e.slot >= 0 ? uint64_t(1) << e.slot : 0; };
+    switch (class_of(in.opcode)) {
+      case ALU:
+      case ALU64: {
+        if (!has(in.dst)) return;
+        const uint8_t op = op_of(in);
+        if (op == MOV) {
+          clear(in.dst);
+          if (is_reg_source(in)) set(in.src);
+        } else if (op != NEG && op != END && is_reg_source(in)) {
+          set(in.src);
+        }
+        return;
+      }
+      case LDX:
+        if (!has(in.dst)) return;
+        clear(in.dst);
+        if (e.slot >= 0) d.slots[e.slot_frame] |= slot_bit();
+        return;
+      case ST:
+      case STX:
+        if (e.slot < 0 || !(d.slots[e.slot_frame] & slot_bit())) {
+          if (mode_of(in.opcode) == ATOMIC) {
+            if (in.imm == ATOMIC_CMPXCHG) clear(0);
+            else if (in.imm & FETCH) clear(in.src);
+          }
+          return;
+        }
+        d.slots[e.slot_frame] &= ~slot_bit();
+        if (class_of(in.opcode) == STX && mode_of(in.opcode) == MEM) set(in.src);  // the spilled register
+        if (mode_of(in.opcode) == ATOMIC) {
+          if (in.imm == ATOMIC_CMPXCHG) clear(0);
+          else if (in.imm & FETCH) clear(in.src);
+        }
+        return;
+      case LD: clear(in.dst); return;
+      case JMP:
+      case JMP32: {
+        const uint8_t op = op_of(in);
+        if (op == CALL && class_of(in.opcode) == JMP) {
+          if (in.src == CALL_LOCAL && !is_reg_source(in)) {
+            // Backwards out of the callee: its arguments were the caller's r1-r5.
+            if (f + 1 < d.regs.size()) {
+              regs |= uint16_t(d.regs[f + 1] & 0x3e);
+              d.regs[f + 1] = 0, d.slots[f + 1] = 0;
+            }
+          } else {
+            regs &= uint16_t(~0x3f);  // a helper's result, and the registers it clobbered
+          }
+          return;
+        }
+        if (op == EXIT) {
+          // Backwards into the callee from its return: the caller's r0 is its r0.
+          if (f > 0 && (d.regs[f - 1] & 1)) {
+            d.regs[f - 1] &= uint16_t(~1u);
+            d.regs[f] = 1;
+            d.slots[f] = 0;
+          }
+          if (f > 0) d.regs[f - 1] &= uint16_t(~0x3eu);
+          return;
+        }
+        if (op != JA && is_reg_source(in) && (has(in.dst) || has(in.src))) set(in.dst), set(in.src);
+        return;
+      }
+    }
+  }
+
+  // --- registers ---
+  RegState& reg(Path& path, int r) { return path.st.cur().regs[size_t(r)]; }
+  const RegState& read_reg(Path& path, int r) {
+    const RegState& v = reg(path, r);
+    if (v.type == RegType::NotInit) fail(fmt::format("R{} !read_ok", r));
+    return v;
+  }
+  void write_reg(Path& path, int r, const RegState& v) {
+    if (r == kFramePointer) fail("frame pointer is read only");
+    reg(path, r) = v;
+  }
+
+  uint32_t new_id() { return ++sh_.id_gen; }
+
+  // Every register and spilled register of the state, in every frame.
+  template <typename Fn>
+  static void for_each_reg(State& st, Fn&& fn) {
+    for (Frame& f : st.frames) {
+      for (RegState& r : f.regs) fn(r);
+      for (StackSlot& s : f.stack)
+        if (s.type[0] == Slot::Spill) fn(s.spilled);
+    }
+  }
+
+  // --- one instruction; false when the path ends ---
+  bool step(Path& path) {
+    const Insn& in = p_.insns[at_];
+    switch (class_of(in.opcode)) {
+      case ALU:
+      case ALU64: alu(path, in); path.insn = at_ + 1; return true;
+      case LDX: load(path, in); path.insn = at_ + 1; return true;
+      case ST:
+      case STX:
+        if (mode_of(in.opcode) == ATOMIC)
+          atomic(path, in);
+        else
+          store(path, in);
+        path.insn = at_ + 1;
+        return true;
+      case LD: lddw(path, in); path.insn = at_ + 2; return true;
+      case JMP:
+      case JMP32: return jump(path, in);
+    }
+    fail("unknown instruction class");
+  }
+
+  // --- ALU ---
+  void alu(Path& path, const Insn& in) {
+    const bool is64 = class_of(in.opcode) == ALU64;
+    const Width w{is64 ? 64u : 32u};
+    const uint8_t op = op_of(in);
+    RegState src;
+    if (op != NEG && op != END) {
+      if (is_reg_source(in))
+        src = read_reg(path, in.src);
+      else
+        src = RegState::known(is64 ? uint64_t(int64_t(in.imm)) : uint64_t(uint32_t(in.imm)));
+    }
+    if (op == MOV) return mov(path, in, src, is64);
+    const RegState dst = read_reg(path, in.dst);
+    if (op == NEG || op == END) return unary(path, in, dst, is64);
+    if (is_pointer(dst.type) || is_pointer(src.type)) return pointer_alu(path, in, dst, src, is64);
+    write_reg(path, in.dst, scalar_alu(op, in.off, dst, src, w));
+  }
+
+  void mov(Path& path, const Insn& in, const RegState& src, bool is64) {
+    RegState out = src;
+    if (in.off != 0) {  // movsx: sign-extend the low `off` bits
+      const unsigned bits = unsigned(in.off);
+      if (src.is_const()) {
+        const int64_t v = bits == 8 ? int8_t(src.const_value()) : bits == 16 ? int16_t(src.const_value())
+                                                                               : int32_t(src.const_value());
+        out = RegState::known(is64 ? uint64_t(v) : uint64_t(uint32_t(v)));
+      } else {
+        out = RegState::unknown();
+        out.smin = -(int64_t(1) << (bits - 1)), out.smax = (int64_t(1) << (bits - 1)) - 1;
+        if (!is64) {
+          out.s32_min = int32_t(out.smin), out.s32_max = int32_t(out.smax);
+          out.smin = kS64Min, out.smax = kS64Max;
+          out.sync();
+          out.zext32();
+        }
+        out.sync();
+      }
+      write_reg(path, in.dst, out);
+      return;
+    }
+    if (!is64) {
+      if (is_pointer(src.type)) {
+        out = RegState::unknown();  // partial copy of a pointer: a number (allowed as root)
+        out.var_off = Tnum::unknown().subreg();
+        out.mark_unbounded();
+        out.umax = out.u32_max;
+        out.sync();
+      } else {
+        out.id = 0;
+        out.zext32();
+        out.sync();
+      }
+      write_reg(path, in.dst, out);
+      return;
+    }
+    if (is_reg_source(in) && src.type == RegType::Scalar) {
+      // Copies share an id, so that a branch on one bounds both.
+      RegState& s = reg(path, in.src);
+      if (s.id == 0 && !s.is_const()) s.id = new_id();
+      out = s;
+    }
+    write_reg(path, in.dst, out);
+  }
+
+  void unary(Path& path, const Insn& in, const RegState& dst, bool is64) {
+    const uint8_t op = op_of(in);
+    RegState out = RegState::unknown();
+    if (is_pointer(dst.type)) {
+      write_reg(path, in.dst, out);  // a pointer's bytes as a number (allowed as root)
+      return;
+    }
+    const uint64_t v = dst.const_value();
+    if (op == NEG) {
+      if (dst.is_const()) out = RegState::known(is64 ? uint64_t(-int64_t(v)) : uint64_t(uint32_t(-uint32_t(v))));
+      else if (!is64) out.var_off = Tnum::unknown().subreg(), out.sync();
+      write_reg(path, in.dst, out);
+      return;
+    }
+    // END: le16/le32/le64 truncate (a little-endian host), be and bswap swap.
+    const unsigned bits = unsigned(in.imm);
+    const bool swap = is64 || (in.opcode & TO_BE);
+    if (!swap) {
+      out.var_off = dst.var_off.cast(bits / 8);
+      out.sync();
+    } else if (dst.is_const()) {
+      const uint64_t s = bits == 16 ? __builtin_bswap16(uint16_t(v)) : bits == 32 ? __builtin_bswap32(uint32_t(v))
+                                                                              : __builtin_bswap64(v);
+      out = RegState::known(s);
+    } else {
+      out.var_off = Tnum::unknown().cast(bits / 8);
+      out.sync();
+    }
+    write_reg(path, in.dst, out);
+  }
+
+  // adjust_scalar_min_max_vals: both operands numbers.
+  RegState scalar_alu(uint8_t op, int16_t off, const RegState& dst, const RegState& src, Width w) const {
+    const Tnum a = w.tnum(dst), b = w.tnum(src);
+    const Bounds ba = dst.bounds(w.bits), bb = src.bounds(w.bits);
+    const bool src_known = b.is_const();
+    RegState out = RegState::unknown();
+    auto finish = [&](Tnum t, const Bounds& bounds) {
+      out.mark_unbounded();
+      if (w.bits == 64) {
+        out.var_off = t;
+        out.set_bounds(64, bounds);
+        out.combine_64_into_32();
+        if (!out.sync()) out = RegState::unknown();  // cannot happen for sound inputs; stay safe
+      } else {
+        out.var_off = t.subreg();
+        out.set_bounds(32, bounds);
+        if (!out.sync()) out = RegState::unknown();
+        out.zext32();
+        if (!out.sync()) out = RegState::unknown();
+      }
+      return out;
+    };
+    auto mask_width = [&](Tnum t) { return w.bits == 32 ? t.subreg() : t; };
+    switch (op) {
+      case ADD: {
+        const Tnum t = mask_width(tnum_add(a, b));
+        return finish(t, scalar_bounds(op, ba, bb, t, w));
+      }
+      case SUB: {
+        const Tnum t = mask_width(tnum_sub(a, b));
+        return finish(t, scalar_bounds(op, ba, bb, t, w));
+      }
+      case MUL: {
+        const Tnum t = mask_width(tnum_mul(a, b));
+        return finish(t, scalar_bounds(op, ba, bb, t, w));
+      }
+      case AND:
+      case OR:
+      case XOR: {
+        const Tnum t = op == AND ? tnum_and(a, b) : op == OR ? tnum_or(a, b) : tnum_xor(a, b);
+        return finish(t, scalar_bounds(op, ba, bb, t, w));
+      }
+      case LSH:
+      case RSH:
+      case ARSH: {
+        // Shifts by an unknown amount or by the width or more: unknown.
+        if (!src_known || bb.umax >= w.bits) return finish(w.bits == 32 ? Tnum::unknown().subreg() : Tnum::unknown(), w.unbounded());
+        const unsigned s = unsigned(bb.umax);
+        Bounds r = w.unbounded();
+        Tnum t;
+        if (op == LSH) {
+          t = mask_width(tnum_lshift(a, s));
+          if (s == 0 || (ba.umax >> (w.bits - s)) == 0) r.umin = ba.umin << s, r.umax = ba.umax << s;
+        } else if (op == RSH) {
+          t = tnum_rshift(a, s);
+          r.umin = ba.umin >> s, r.umax = ba.umax >> s;
+        } else {
+          t = mask_width(tnum_arshift(a, s, w.bits));
+          r.smin = ba.smin >> s, r.smax = ba.smax >> s;
+        }
+        return finish(t, r);
+      }
+      case DIV:
+      case MOD: {
+        const bool is_signed = off == 1;
+        if (dst.is_const() && src_known) {
+          const uint64_t x = a.value, y = b.value;
+          uint64_t r;
+          if (w.bits == 64) {
+            if (is_signed) {
+              const int64_t sx = int64_t(x), sy = int64_t(y);
+              if (op == DIV) r = sy == 0 ? 0 : (sy == -1 ? uint64_t(-uint64_t(sx)) : uint64_t(sx / sy));
+              else r = sy == 0 ? x : (sy == -1 ? 0 : uint64_t(sx % sy));
+            } else {
+              r = op == DIV ? (y == 0 ? 0 : x / y) : (y == 0 ? x : x % y);
+            }
+          } else {
+            const uint32_t x32 = uint32_t(x), y32 = uint32_t(y);
+            uint32_t r32;
+            if (is_signed) {
+              const int32_t sx = int32_t(x32), sy = int32_t(y32);
+              if (op == DIV) r32 = sy == 0 ? 0 : (sy == -1 ? uint32_t(-x32) : uint32_t(sx / sy));
+              else r32 = sy == 0 ? x32 : (sy == -1 ? 0 : uint32_t(sx % sy));
+            } else {
+              r32 = op == DIV ? (y32 == 0 ? 0 : x32 / y32) : (y32 == 0 ? x32 : x32 % y32);
+            }
+            r = r32;
+          }
+          return RegState::known(r);
+        }
+        Bounds r = w.unbounded();
+        if (!is_signed && src_known && b.value != 0) {
+          if (op == DIV) r.umin = ba.umin / b.value, r.umax = ba.umax / b.value;
+          else r.umin = 0, r.umax = std::min(ba.umax, b.value - 1);
+        }
+        return finish(w.bits == 32 ? Tnum::unknown().subreg() : Tnum::unknown(), r);
+      }
+      default: break;
+    }
+    return finish(w.bits == 32 ? Tnum::unknown().subreg() : Tnum::unknown(), w.unbounded());
+  }
+
+  // adjust_ptr_min_max_vals, as the kernel allows it to a privileged program.
+  void pointer_alu(Path& path, const Insn& in, const RegState& dst, const RegState& src, bool is64) {
+    const uint8_t op = op_of(in);
+    const bool dst_ptr = is_pointer(dst.type), src_ptr = is_pointer(src.type);
+    if (!is64) {
+      if (op == SUB) return write_reg(path, in.dst, RegState::unknown());  // a meaningless number
+      fail(fmt::format("R{} 32-bit pointer arithmetic prohibited", dst_ptr ? in.dst : in.src));
+    }
+    if (dst_ptr && src_ptr) {
+      if (op == SUB) return write_reg(path, in.dst, RegState::unknown());  // pointer difference: a number
+      fail(fmt::format("R{} pointer {} pointer prohibited", in.dst, alu_name(op)));
+    }
+    const RegState& ptr = dst_ptr ? dst : src;
+    const RegState& k = dst_ptr ? src : dst;
+    const int ptr_reg = dst_ptr ? in.dst : in.src;
+    if (is_nullable(ptr.type))
+      fail(fmt::format("R{} pointer arithmetic on {} prohibited, null-check it first", ptr_reg,
+                       reg_type_name(ptr.type)));
+    if (ptr.type == RegType::MapHandle || ptr.type == RegType::PacketEnd)
+      fail(fmt::format("R{} pointer arithmetic on {} prohibited", ptr_reg, reg_type_name(ptr.type)));
+    if (op != ADD && op != SUB) {
+      if (op == AND || op == OR || op == XOR)
+        fail(fmt::format("R{} bitwise operator {} on pointer prohibited", in.dst, alu_name(op)));
+      fail(fmt::format("R{} pointer arithmetic with {} operator prohibited", in.dst, alu_name(op)));
+    }
+    if (op == SUB && !dst_ptr) fail(fmt::format("R{} tried to subtract pointer from scalar", in.dst));
+    const bool raw = ptr.type == RegType::RawMem;
+    if (!raw && is_reg_source(in)) demand_reg(path, dst_ptr ? in.src : in.dst);
+    if (!raw) {
+      if (k.is_const() && (int64_t(k.const_value()) >= kMaxVarOff || int64_t(k.const_value()) <= -kMaxVarOff))
+        fail(fmt::format("math between {} pointer and {} is not allowed", reg_type_name(ptr.type),
+                         int64_t(k.const_value())));
+      if (!k.is_const() && k.smin <= -kMaxVarOff)
+        fail(fmt::format("math between {} pointer and register with unbounded min value is not allowed",
+                         reg_type_name(ptr.type)));
+    }
+    RegState out = ptr;
+    const int64_t kval = int64_t(k.const_value());
+    const int64_t new_off = op == ADD ? int64_t(ptr.off) + kval : int64_t(ptr.off) - kval;
+    if (k.is_const() && new_off == int64_t(int32_t(new_off))) {
+      out.off = int32_t(new_off);
+    } else {
+      // A variable part (or an offset past 32 bits): into var_off and the bounds.
+      RegState var = ptr;
+      var.type = RegType::Scalar;
+      var.id = 0;
+      RegState sum = scalar_alu(op, 0, var, k, Width{64});
+      out.var_off = sum.var_off;
+      out.smin = sum.smin, out.smax = sum.smax, out.umin = sum.umin, out.umax = sum.umax;
+      out.s32_min = sum.s32_min, out.s32_max = sum.s32_max, out.u32_min = sum.u32_min, out.u32_max = sum.u32_max;
+      if (is_packet(ptr.type)) {
+        out.id = new_id();  // something was added to a packet pointer: its range is unknown
+        out.range = 0;
+      }
+    }
+    if (!raw && (out.off >= kMaxVarOff || out.off <= -kMaxVarOff))
+      fail(fmt::format("{} pointer offset {} is not allowed", reg_type_name(ptr.type), out.off));
+    if (is_packet(out.type) && (out.umax > kMaxPacketOff || out.umax + uint64_t(std::max(out.off, 0)) > kMaxPacketOff))
+      fail(fmt::format("R{} pointer arithmetic on {}: value makes the pointer out of bounds", in.dst,
+                       reg_type_name(out.type)));
+    write_reg(path, in.dst, out);
+  }
+
+  // --- memory ---
+  enum class Access : uint8_t { Read, Write, Atomic };
+
+  void note_proven(bool proven) {
+    uint8_t& v = sh_.result.proven[at_];
+    if (!proven) v = 2;
+    else if (v == 0) v = 1;
+  }
+
+  // The stack slot state of frame `f` at byte offset `o` (negative) and
+  // whether it exists.
+  Frame& frame_of(Path& path, const RegState& ptr) { return path.st.frames[ptr.frame]; }
+
+  void touch_depth(const RegState& ptr, const Path& path, int64_t lowest) {
+    const uint32_t func = path.st.frames[ptr.frame].func;
+    sh_.depth[func] = std::max<uint32_t>(sh_.depth[func], uint32_t(-lowest));
+  }
+
+  static Slot& slot_byte(Frame& f, int64_t o) {
+    const size_t k = size_t((-o - 1) / 8);
+    if (f.stack.size() <= k) f.stack.resize(k + 1);
+    return f.stack[k].type[size_t((o + int64_t(8) * int64_t(k + 1)) % 8)];
+  }
+  static Slot byte_at(const Frame& f, int64_t o) {
+    const size_t k = size_t((-o - 1) / 8);
+    if (f.stack.size() <= k) return Slot::Invalid;
+    return f.stack[k].type[size_t((o + int64_t(8) * int64_t(k + 1)) % 8)];
+  }
+  // Drops the spilled register of the slot holding byte `o` (its bytes become misc).
+  static void break_spill(Frame& f, int64_t o) {
+    const size_t k = size_t((-o - 1) / 8);
+    if (f.stack.size() <= k || f.stack[k].type[0] != Slot::Spill) return;
+    f.stack[k].type.fill(Slot::Misc);
+    f.stack[k].spilled = {};
+  }
+
+  // The stack bytes [lo, hi) an access of `size` through `ptr` + insn off
+  // may touch, checked against the frame.
+  std::pair<int64_t, int64_t> stack_extent(const RegState& ptr, int regno, int32_t off, unsigned size, Access acc) {
+    const char* what = acc == Access::Read ? "read from" : "write to";
+    const int64_t fixed = int64_t(ptr.off) + off;
+    if (ptr.var_off.is_const()) {
+      const int64_t o = fixed + int64_t(ptr.var_off.value);
+      if (o < -kStackSize || o + int64_t(size) > 0)
+        fail(fmt::format("invalid {} stack R{} off={} size={}", what, regno, o, size));
+      if (o % int64_t(size) != 0)
+        fail(fmt::format("misaligned stack access off {}+{}+{} size {}", ptr.var_off.str(), ptr.off, off, size));
+      return {o, o + int64_t(size)};
+    }
+    if (ptr.smin <= -kMaxVarOff || ptr.smax >= kMaxVarOff)
+      fail(fmt::format("invalid unbounded variable-offset {} stack R{}", what, regno));
+    const int64_t lo = fixed + ptr.smin, hi = fixed + ptr.smax + int64_t(size);
+    if (lo < -kStackSize || hi > 0)
+      fail(fmt::format("invalid variable-offset {} stack R{} var_off={} off={} size={}", what, regno,
+                       ptr.var_off.str(), off, size));
+    const Tnum at = tnum_add(ptr.var_off, Tnum::constant(uint64_t(fixed)));
+    if ((at.value | at.mask) & (size - 1) && size > 1)
+      fail(fmt::format("misaligned variable stack access off {}+{}+{} size {}", ptr.var_off.str(), ptr.off, off, size));
+    return {lo, hi};
+  }
+
+  // A read of [lo, hi) on the stack: every byte written.
+  void check_stack_init(const Frame& f, int regno, int64_t lo, int64_t hi, unsigned size) {
+    for (int64_t o = lo; o < hi; ++o)
+      if (byte_at(f, o) == Slot::Invalid)
+        fail(fmt::format("invalid read from stack R{} off {}+{} size {} (stack byte fp{} not written)", regno, lo,
+                         o - lo, size, o));
+  }
+
+  RegState stack_read(Path& path, const RegState& ptr, int regno, int32_t off, unsigned size, bool sign) {
+    Frame& f = frame_of(path, ptr);
+    auto [lo, hi] = stack_extent(ptr, regno, off, size, Access::Read);
+    touch_depth(ptr, path, lo);
+    check_stack_init(f, regno, lo, hi, size);
+    if (ptr.var_off.is_const()) {
+      const size_t k = size_t((-lo - 1) / 8);
+      const StackSlot& s = f.stack[k];
+      step_.slot = int8_t(k), step_.slot_frame = ptr.frame;
+      if (s.type[0] == Slot::Spill) {
+        if (size == 8) return s.spilled;
+        if (s.spilled.type != RegType::Scalar)
+          fail(fmt::format("invalid size of register fill: {} bytes of a spilled {}", size,
+                           reg_type_name(s.spilled.type)));
+      } else {
+        bool zero = true;
+        for (int64_t o = lo; o < hi; ++o) zero &= byte_at(f, o) == Slot::Zero;
+        if (zero) return RegState::known(0);
+      }
+    }
+    return loaded_scalar(size, sign);
+  }
+
+  void stack_write(Path& path, const RegState& ptr, int regno, int32_t off, unsigned size, const RegState* value,
+                   Access acc) {
+    Frame& f = frame_of(path, ptr);
+    auto [lo, hi] = stack_extent(ptr, regno, off, size, acc);
+    touch_depth(ptr, path, lo);
+    if (!ptr.var_off.is_const()) {
+      for (int64_t o = lo; o < hi; ++o) break_spill(f, o);
+      for (int64_t o = lo; o < hi; ++o) slot_byte(f, o) = Slot::Misc;
+      return;
+    }
+    const size_t k = size_t((-lo - 1) / 8);
+    step_.slot = int8_t(k), step_.slot_frame = ptr.frame;
+    if (value && size == 8 && acc == Access::Write && (value->type != RegType::Scalar || !value->is_known_zero())) {
+      slot_byte(f, lo);
+      f.stack[k].spilled = *value;
+      f.stack[k].type.fill(Slot::Spill);
+      return;
+    }
+    const bool zero = acc == Access::Write && value && value->is_known_zero();
+    break_spill(f, lo);
+    for (int64_t o = lo; o < hi; ++o) slot_byte(f, o) = zero ? Slot::Zero : Slot::Misc;
+  }
+
+  // An unknown number of `size` bytes, zero- or sign-extended.
+  static RegState loaded_scalar(unsigned size, bool sign) {
+    RegState r = RegState::unknown();
+    if (size == 8) return r;
+    if (sign) {
+      r.smin = -(int64_t(1) << (size * 8 - 1));
+      r.smax = (int64_t(1) << (size * 8 - 1)) - 1;
+    } else {
+      r.var_off = Tnum::unknown().cast(size);
+    }
+    r.sync();
+    return r;
+  }
+
+  // An object of `limit` bytes at the pointer's base (map value, helper
+  // memory): [off + var, off + var + size) inside it.
+  void check_region(const RegState& ptr, int regno, int32_t off, unsigned size, uint64_t limit, const char* what,
+                    const char* limit_name) {
+    if (ptr.smin < 0)
+      fail(fmt::format("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", regno));
+    if (ptr.umax >= uint64_t(kMaxVarOff))
+      fail(fmt::format("R{} unbounded memory access, make sure to bounds check any such access", regno));
+    const int64_t lo = int64_t(ptr.off) + off + ptr.smin;
+    const int64_t hi = int64_t(ptr.off) + off + int64_t(ptr.umax) + int64_t(size);
+    if (lo < 0 || hi > int64_t(limit)) {
+      if (ptr.var_off.is_const())
+        fail(fmt::format("invalid access to {}, {}={} off={} size={}", what, limit_name, limit, lo, size));
+      fail(fmt::format("invalid access to {}, {}={} off={} size={} (R{} var_off={}, smin={}, umax={})", what,
+                       limit_name, limit, lo < 0 ? lo : hi - int64_t(size), size, regno, ptr.var_off.str(), ptr.smin,
+                       ptr.umax));
+    }
+  }
+
+  void check_packet(const RegState& ptr, int regno, int32_t off, unsigned size, Access acc) {
+    if (!type_.direct_packet_access)
+      fail(fmt::format("R{} cannot access packet memory directly in a {} program", regno, type_.name));
+    if (ptr.smin < 0)
+      fail(fmt::format("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", regno));
+    const int64_t o = int64_t(ptr.off) + off;
+    if (o < 0 || o + int64_t(size) > int64_t(ptr.range))
+      fail(fmt::format("R{} invalid access to {}, off={} size={}, R{} range={} (compare with {} first)", regno,
+                       ptr.type == RegType::PacketMeta ? "packet metadata" : "packet", o, size, regno, ptr.range,
+                       ptr.type == RegType::PacketMeta ? "data" : "data_end"));
+    (void)acc;
+  }
+
+  RegState ctx_access(const RegState& ptr, int regno, int32_t off, unsigned size, Access acc) {
+    if (acc == Access::Atomic)
+      fail(fmt::format("BPF_ATOMIC stores into R{} ctx is not allowed", regno));
+    if (ptr.off != 0 || !ptr.var_off.is_const() || ptr.var_off.value != 0)
+      fail(fmt::format("dereference of modified ctx ptr R{} off={} disallowed", regno,
+                       ptr.var_off.is_const() ? int64_t(ptr.off) + int64_t(ptr.var_off.value) : int64_t(ptr.off)));
+    const ContextLayout& ctx = type_.ctx;
+    const bool write = acc == Access::Write;
+    auto refuse = [&] { fail(fmt::format("invalid bpf_context access off={} size={}", off, size)); };
+    if (off < 0 || uint64_t(off) + size > ctx.size || off % int32_t(size) != 0) refuse();
+    if (ctx.fields.empty()) {
+      if (write && !ctx.writable) refuse();
+      return loaded_scalar(size, false);
+    }
+    const CtxField* f = ctx.field_at(uint32_t(off));
+    if (!f || uint32_t(off) + size > uint32_t(f->offset) + f->size) refuse();
+    if (write ? !f->write : !f->read) refuse();
+    const bool whole = uint32_t(off) == f->offset && size == f->size;
+    if (!whole && (!f->narrow || f->value != CtxValue::Scalar)) refuse();
+    switch (f->value) {
+      case CtxValue::Scalar: return loaded_scalar(size, false);
+      case CtxValue::PacketData: return RegState::pointer(RegType::Packet);
+      case CtxValue::PacketEnd: return RegState::pointer(RegType::PacketEnd);
+      case CtxValue::PacketMeta: return RegState::pointer(RegType::PacketMeta);
+    }
+    fail(fmt::format("invalid bpf_context access off={} size={}", off, size));
+  }
+
+  // check_mem_access: a load (returns the value), store or atomic of `size`
+  // bytes at register `regno` + off.
+  RegState mem_access(Path& path, int regno, int32_t off, unsigned size, Access acc, const RegState* value,
+                      bool sign) {
+    const RegState ptr = read_reg(path, regno);
+    switch (ptr.type) {
+      case RegType::RawMem:
+        note_proven(false);
+        return loaded_scalar(size, sign);
+      case RegType::Stack: {
+        note_proven(true);
+        if (acc == Access::Read) return stack_read(path, ptr, regno, off, size, sign);
+        if (acc == Access::Atomic) (void)stack_read(path, ptr, regno, off, size, sign);
+        stack_write(path, ptr, regno, off, size, value, acc);
+        return loaded_scalar(size, sign);
+      }
+      case RegType::MapValue: {
+        const MapUse& m = p_.maps[size_t(ptr.map)];
+        if (acc == Access::Atomic) check_atomic_align(ptr, regno, off, size);
+        check_region(ptr, regno, off, size, m.value_size, "map value", "value_size");
+        note_proven(true);
+        return loaded_scalar(size, sign);
+      }
+      case RegType::Mem:
+        if (acc == Access::Atomic) check_atomic_align(ptr, regno, off, size);
+        check_region(ptr, regno, off, size, ptr.mem_size, "memory", "mem_size");
+        note_proven(true);
+        return loaded_scalar(size, sign);
+      case RegType::Packet:
+      case RegType::PacketMeta:
+        if (acc == Access::Atomic)
+          fail(fmt::format("BPF_ATOMIC stores into R{} {} is not allowed", regno, reg_type_name(ptr.type)));
+        check_packet(ptr, regno, off, size, acc);
+        note_proven(true);
+        return loaded_scalar(size, sign);
+      case RegType::Ctx: {
+        RegState v = ctx_access(ptr, regno, off, size, acc);
+        note_proven(true);
+        if (sign && v.type == RegType::Scalar) v = loaded_scalar(size, true);
+        return v;
+      }
+      default:
+        fail(fmt::format("R{} invalid mem access '{}'", regno, reg_type_name(ptr.type)));
+    }
+  }
+
+  void check_atomic_align(const RegState& ptr, int regno, int32_t off, unsigned size) {
+    const Tnum at = tnum_add(ptr.var_off, Tnum::constant(uint64_t(int64_t(ptr.off) + off)));
+    if ((at.value | at.mask) & (size - 1))
+      fail(fmt::format("misaligned access off {}+{}+{} size {} (atomics must be aligned)", ptr.var_off.str(), ptr.off,
+                       off, size));
+  }
+
+  void load(Path& path, const Insn& in) {
+    const unsigned size = size_bytes(in.opcode);
+    const RegState v = mem_access(path, in.src, in.off, size, Access::Read, nullptr, mode_of(in.opcode) == MEMSX);
+    write_reg(path, in.dst, v);
+  }
+
+  void store(Path& path, const Insn& in) {
+    const unsigned size = size_bytes(in.opcode);
+    RegState value;
+    if (class_of(in.opcode) == STX) {
+      value = read_reg(path, in.src);
+    } else {
+      const uint64_t imm = uint64_t(int64_t(in.imm));
+      value = RegState::known(size == 8 ? imm : imm & ((uint64_t(1) << (size * 8)) - 1));
+    }
+    (void)mem_access(path, in.dst, in.off, size, Access::Write, &value, false);
+  }
+
+  void atomic(Path& path, const Insn& in) {
+    const unsigned size = size_bytes(in.opcode);
+    const RegState value = read_reg(path, in.src);
+    if (in.imm == ATOMIC_CMPXCHG) (void)read_reg(path, 0);
+    const RegState ptr = read_reg(path, in.dst);
+    if (ptr.type == RegType::Ctx) fail(fmt::format("BPF_ATOMIC stores into R{} ctx is not allowed", in.dst));
+    (void)mem_access(path, in.dst, in.off, size, Access::Atomic, &value, false);
+    if (in.imm == ATOMIC_CMPXCHG)
+      write_reg(path, 0, loaded_scalar(size, false));
+    else if (in.imm & FETCH)
+      write_reg(path, in.src, loaded_scalar(size, false));
+  }
+
+  void lddw(Path& path, const Insn& in) {
+    const uint64_t imm = uint64_t(uint32_t(in.imm)) | uint64_t(uint32_t(p_.insns[at_ + 1].imm)) << 32;
+    for (size_t m = 0; m < p_.maps.size(); ++m) {
+      const MapUse& u = p_.maps[m];
+      if (u.insn != at_) continue;
+      RegState r = RegState::pointer(u.value ? RegType::MapValue : RegType::MapHandle);
+      r.map = int32_t(m);
+      if (u.value) r.off = int32_t(u.offset);
+      write_reg(path, in.dst, r);
+      return;
+    }
+    write_reg(path, in.dst, RegState::known(imm));
+  }
+
+  // --- jumps ---
+  bool jump(Path& path, const Insn& in) {
+    const bool is32 = class_of(in.opcode) == JMP32;
+    const uint8_t op = op_of(in);
+    if (op == JA) {
+      ++jumps_since_state_;
+      path.insn = size_t(*branch_target(in, at_));
+      return true;
+    }
+    if (op == EXIT) return exit(path);
+    if (op == CALL) {
+      ++jumps_since_state_;
+      if (is_reg_source(in)) return callx(path, in);
+      if (in.src == CALL_LOCAL) return local_call(path, in);
+      helper_call(path, uint32_t(in.imm));
+      path.insn = at_ + 1;
+      return true;
+    }
+    ++jumps_since_state_;
+    const Cmp cmp = *cmp_of(op);
+    const RegState a = read_reg(path, in.dst);
+    const RegState b = is_reg_source(in) ? read_reg(path, in.src)
+                                         : RegState::known(is32 ? uint64_t(uint32_t(in.imm)) : uint64_t(int64_t(in.imm)));
+    const size_t target = size_t(*branch_target(in, at_));
+    State taken = path.st;
+    const bool taken_ok = refine(taken, in, a, b, cmp, is32);
+    const bool fall_ok = refine(path.st, in, a, b, negate(cmp), is32);
+    if (!taken_ok || !fall_ok) {
+      // The values decided the branch: they are precise.
+      demand_reg(path, in.dst);
+      if (is_reg_source(in)) demand_reg(path, in.src);
+    }
+    if (!taken_ok && !fall_ok) return false;  // cannot be reached (a contradiction upstream)
+    if (taken_ok && fall_ok) {
+      fork(path, std::move(taken), target);
+      path.insn = at_ + 1;
+      return true;
+    }
+    if (taken_ok) {
+      path.st = std::move(taken);
+      path.insn = target;
+    } else {
+      path.insn = at_ + 1;
+    }
+    return true;
+  }
+
+  // Applies `a cmp b` to `st`: false when no value satisfies it.
+  bool refine(State& st, const Insn& in, const RegState& a, const RegState& b, Cmp cmp, bool is32) {
+    const int ra = in.dst, rb = is_reg_source(in) ? in.src : -1;
+    Frame& f = st.cur();
+    // Null checks: a nullable pointer against 0.
+    if (!is32 && (cmp == Cmp::Eq || cmp == Cmp::Ne)) {
+      if (is_nullable(a.type) && b.is_known_zero()) return null_check(st, a, cmp == Cmp::Eq);
+      if (rb >= 0 && is_nullable(b.type) && a.is_known_zero()) return null_check(st, b, cmp == Cmp::Eq);
+    }
+    // A non-null pointer against 0.
+    if ((cmp == Cmp::Eq || cmp == Cmp::Ne) && !is32) {
+      // (Raw memory may be empty, and null then.)
+      auto non_null = [](const RegState& r) {
+        return is_pointer(r.type) && !is_nullable(r.type) && r.type != RegType::RawMem;
+      };
+      if (non_null(a) && b.is_known_zero()) return cmp == Cmp::Ne;
+      if (non_null(b) && a.is_known_zero()) return cmp == Cmp::Ne;
+    }
+    if (is_pointer(a.type) || is_pointer(b.type)) {
+      if (!is32 && rb >= 0) packet_compare(st, a, b, cmp);
+      return true;  // other pointer comparisons: allowed as root, nothing learnt
+    }
+    RegState na = a, nb = b;
+    if (!refine_scalars(na, nb, cmp, is32 ? Width{32} : Width{64})) return false;
+    propagate(st, ra, na);
+    if (rb >= 0) propagate(st, rb, nb);
+    (void)f;
+    return true;
+  }
+
+  // Writes a refined register and every scalar sharing its id.
+  void propagate(State& st, int r, const RegState& v) {
+    st.cur().regs[size_t(r)] = v;
+    if (v.id == 0) return;
+    for_each_reg(st, [&](RegState& x) {
+      if (x.type == RegType::Scalar && x.id == v.id) x = v;
+    });
+  }
+
+  bool null_check(State& st, const RegState& ptr, bool is_null) {
+    const uint32_t id = ptr.id;
+    for_each_reg(st, [&](RegState& x) {
+      if (!is_nullable(x.type) || x.id != id) return;
+      if (is_null) {
+        x = RegState::known(0);
+      } else {
+        x.type = x.type == RegType::MapValueOrNull ? RegType::MapValue : RegType::Mem;
+        if (x.type == RegType::MapValue) x.id = 0;
+      }
+    });
+    if (is_null && ptr.ref_obj_id)
+      std::erase_if(st.refs, [&](const Ref& r) { return r.id == ptr.ref_obj_id; });
+    return true;
+  }
+
+  // try_match_pkt_pointers: `data + N` against data_end (or meta + N
+  // against data) proves N bytes on the edge where it is not past the end.
+  void packet_compare(State& st, const RegState& a, const RegState& b, Cmp cmp) {
+    auto is_end_of = [](const RegState& p, const RegState& e) {
+      return (p.type == RegType::Packet && e.type == RegType::PacketEnd) ||
+             (p.type == RegType::PacketMeta && e.type == RegType::Packet);
+    };
+    const RegState* pkt = nullptr;
+    if (is_end_of(a, b)) {
+      pkt = &a;
+    } else if (is_end_of(b, a)) {
+      pkt = &b;
+      cmp = swapped(cmp);
+    }
+    if (!pkt) return;
+    // Now `pkt cmp end`; the pointer is within the end on <= and <.
+    if (cmp != Cmp::Le && cmp != Cmp::Lt) return;
+    if (pkt->off < 0 || pkt->umax > kMaxPacketOff || pkt->umax + uint64_t(pkt->off) > kMaxPacketOff) return;
+    const uint32_t range = uint32_t(pkt->off);
+    const RegType t = pkt->type;
+    const uint32_t id = pkt->id;
+    for_each_reg(st, [&](RegState& x) {
+      if (x.type == t && x.id == id) x.range = std::max(x.range, range);
+    });
+  }
+
+  // reg_set_min_max on both operands (is_branch_taken follows: an edge
+  // whose refinement is empty cannot be taken).
+  static bool refine_scalars(RegState& a, RegState& b, Cmp cmp, Width w) {
+    Bounds ba = a.bounds(w.bits), bb = b.bounds(w.bits);
+    Tnum ta = w.tnum(a), tb = w.tnum(b);
+    auto set = [&](RegState& r, const Bounds& bounds, Tnum t) {
+      r.set_bounds(w.bits, bounds);
+      r.var_off = w.bits == 64 ? t : r.var_off.with_subreg(t);
+      return r.sync();
+    };
+    auto is_const = [](const Bounds& x) { return x.umin == x.umax; };
+    switch (cmp) {
+      case Cmp::Eq: {
+        if (!tnum_overlap(ta, tb)) return false;
+        Bounds r{std::max(ba.smin, bb.smin), std::min(ba.smax, bb.smax), std::max(ba.umin, bb.umin),
+                 std::min(ba.umax, bb.umax)};
+        if (r.smin > r.smax || r.umin > r.umax) return false;
+        const Tnum t = tnum_intersect(ta, tb);
+        return set(a, r, t) && set(b, r, t);
+      }
+      case Cmp::Ne: {
+        if (is_const(ba) && is_const(bb)) return ba.umin != bb.umin;
+        auto exclude = [&](Bounds& x, const Bounds& c) {
+          if (!is_const(c)) return;
+          if (x.umin == c.umin) ++x.umin;
+          if (x.umax == c.umin) --x.umax;
+          if (x.smin == c.smin) ++x.smin;
+          if (x.smax == c.smin) --x.smax;
+        };
+        // An endpoint equal to the constant moves in by one (never past the
+        // other endpoint, as the operand is not itself that constant).
+        exclude(ba, bb);
+        exclude(bb, ba);
+        return set(a, ba, ta) && set(b, bb, tb);
+      }
+      case Cmp::Gt:
+      case Cmp::Ge: {
+        const uint64_t d = cmp == Cmp::Gt ? 1 : 0;
+        if (d && (bb.umin == w.umax() || ba.umax == 0)) return false;
+        ba.umin = std::max(ba.umin, bb.umin + d);
+        bb.umax = std::min(bb.umax, ba.umax - d);
+        if (ba.umin > ba.umax || bb.umin > bb.umax) return false;
+        return set(a, ba, ta) && set(b, bb, tb);
+      }
+      case Cmp::Lt:
+      case Cmp::Le: return refine_scalars(b, a, cmp == Cmp::Lt ? Cmp::Gt : Cmp::Ge, w);
+      case Cmp::Sgt:
+      case Cmp::Sge: {
+        const int64_t d = cmp == Cmp::Sgt ? 1 : 0;
+        if (d && (bb.smin == w.smax() || ba.smax == w.smin())) return false;
+        ba.smin = std::max(ba.smin, bb.smin + d);
+        bb.smax = std::min(bb.smax, ba.smax - d);
+        if (ba.smin > ba.smax || bb.smin > bb.smax) return false;
+        return set(a, ba, ta) && set(b, bb, tb);
+      }
+      case Cmp::Slt:
+      case Cmp::Sle: return refine_scalars(b, a, cmp == Cmp::Slt ? Cmp::Sgt : Cmp::Sge, w);
+      case Cmp::Set: {
+        // Some bit of a & b set: impossible when none can be.
+        if (((ta.value | ta.mask) & (tb.value | tb.mask)) == 0) return false;
+        if (tb.is_const() && std::has_single_bit(tb.value)) ta = tnum_or(ta, tb);
+        return set(a, ba, ta);
+      }
+      case Cmp::NotSet: {
+        if ((ta.value & tb.value) != 0) return false;
+        if (tb.is_const()) ta = tnum_and(ta, Tnum::constant(~tb.value));
+        return set(a, ba, ta);
+      }
+    }
+    return true;
+  }
+
+  // --- calls ---
+  HelperInfo helper_info(uint32_t id) const {
+    if (opts_.helper) return opts_.helper(id);
+    const HelperProto* proto = standard_helper_proto(id);
+    return {proto != nullptr, proto};
+  }
+
+  // The memory a helper reads or writes: `size` bytes (bounds of a scalar) at `ptr`.
+  void helper_mem(Path& path, int regno, const RegState& size_reg, int size_regno, bool write, bool zero_ok) {
+    const RegState ptr = path.st.cur().regs[size_t(regno)];
+    if (size_reg.type != RegType::Scalar)
+      fail(fmt::format("R{} type={} expected=scalar", size_regno, reg_type_name(size_reg.type)));
+    if (size_reg.smin < 0)
+      fail(fmt::format("R{} min value is negative, either use unsigned or 'var &= const'", size_regno));
+    if (size_reg.umax == 0 && !zero_ok) fail(fmt::format("R{} invalid zero-sized read", size_regno));
+    if (size_reg.umax >= kMaxVarSize)
+      fail(fmt::format("R{} unbounded memory access, use 'var &= const' or 'if (var < const)'", size_regno));
+    if (size_reg.umax == 0) return;
+    mem_region(path, regno, ptr, size_reg.umax, write);
+  }
+
+  // `size` bytes at `ptr` for a helper (check_helper_mem_access).
+  void mem_region(Path& path, int regno, const RegState& ptr, uint64_t size, bool write) {
+    switch (ptr.type) {
+      case RegType::Stack: {
+        RegState end = ptr;
+        // The whole region inside the frame and, for a read, written.
+        auto [lo, hi] = stack_extent(ptr, regno, 0, 1, write ? Access::Write : Access::Read);
+        const int64_t last = hi - 1 + int64_t(size);
+        if (last > 0)
+          fail(fmt::format("invalid indirect access to stack R{} off={} size={}", regno, lo, size));
+        touch_depth(ptr, path, lo);
+        Frame& f = frame_of(path, ptr);
+        if (write) {
+          for (int64_t o = lo; o < last; ++o) break_spill(f, o);
+          for (int64_t o = lo; o < last; ++o) slot_byte(f, o) = Slot::Misc;
+        } else {
+          for (int64_t o = lo; o < last; ++o)
+            if (byte_at(f, o) == Slot::Invalid)
+              fail(fmt::format("invalid indirect read from stack R{} off {}+{} size {}", regno, lo, o - lo, size));
+        }
+        (void)end;
+        return;
+      }
+      case RegType::MapValue:
+        check_region(ptr, regno, 0, uint32_t(size), p_.maps[size_t(ptr.map)].value_size, "map value", "value_size");
+        return;
+      case RegType::Mem: check_region(ptr, regno, 0, uint32_t(size), ptr.mem_size, "memory", "mem_size"); return;
+      case RegType::Packet:
+      case RegType::PacketMeta: check_packet(ptr, regno, 0, uint32_t(size), write ? Access::Write : Access::Read); return;
+      case RegType::RawMem: return;  // checked at run time (see verifier.h)
+      default:
+        fail(fmt::format("R{} type={} expected=fp, pkt, pkt_meta, map_value, mem", regno, reg_type_name(ptr.type)));
+    }
+  }
+
+  void helper_call(Path& path, uint32_t id) {
+    const HelperInfo info = helper_info(id);
+    if (!info.exists) fail(fmt::format("invalid func unknown#{}", id));
+    if (type_.helper_allowed && !type_.helper_allowed(id))
+      fail(fmt::format("program of this type cannot use helper {}#{}", info.proto ? info.proto->name : "unknown", id));
+    Frame& f = path.st.cur();
+    RegState r0 = RegState::unknown();
+    if (info.proto) {
+      const HelperProto& pr = *info.proto;
+      int32_t map = -1;
+      int mem_reg = -1;
+      bool mem_write = false;
+      uint64_t alloc = 0;
+      uint32_t release = 0;
+      for (int k = 0; k < 5; ++k) {
+        const ArgKind kind = pr.args[size_t(k)];
+        if (kind == ArgKind::None) break;
+        const int r = k + 1;
+        const RegState a = read_reg(path, r);
+        auto expect = [&](const char* what) {
+          fail(fmt::format("R{} type={} expected={} (argument {} of {}#{})", r, reg_type_name(a.type), what, r,
+                           pr.name, id));
+        };
+        switch (kind) {
+          case ArgKind::None:
+          case ArgKind::Anything: break;
+          case ArgKind::Scalar:
+            if (a.type != RegType::Scalar) expect("scalar");
+            break;
+          case ArgKind::Ctx:
+            if (a.type != RegType::Ctx && a.type != RegType::RawMem) expect("ctx");
+            if (a.off != 0 || !a.var_off.is_const() || a.var_off.value != 0)
+              fail(fmt::format("dereference of modified ctx ptr R{} off={} disallowed", r, a.off));
+            break;
+          case ArgKind::Map: {
+            if (a.type != RegType::MapHandle) expect("map_ptr");
+            const MapUse& m = p_.maps[size_t(a.map)];
+            if (map_kind_of_type(m.type) != pr.map_kind)
+              fail(fmt::format("cannot pass map_type {} into func {}#{}", m.type, pr.name, id));
+            map = a.map;
+            break;
+          }
+          case ArgKind::MapKey:
+          case ArgKind::MapValue: {
+            if (map < 0) fail(fmt::format("invalid map_ptr to access map->{}", kind == ArgKind::MapKey ? "key" : "value"));
+            const MapUse& m = p_.maps[size_t(map)];
+            if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
+            mem_region(path, r, a, kind == ArgKind::MapKey ? m.key_size : m.value_size, false);
+            break;
+          }
+          case ArgKind::ReadMem:
+          case ArgKind::WriteMem:
+            if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
+            mem_reg = r;
+            mem_write = kind == ArgKind::WriteMem;
+            break;
+          case ArgKind::Size:
+          case ArgKind::SizeOrZero:
+            demand_reg(path, r);
+            helper_mem(path, mem_reg, a, r, mem_write, kind == ArgKind::SizeOrZero);
+            break;
+          case ArgKind::AllocSize:
+            if (!a.is_const()) fail(fmt::format("R{} is not a known constant", r));
+            demand_reg(path, r);
+            alloc = a.const_value();
+            break;
+          case ArgKind::RingbufRecord:
+            if (a.type != RegType::Mem || a.ref_obj_id == 0) expect("ringbuf_mem");
+            if (a.off != 0 || !a.var_off.is_const() || a.var_off.value != 0)
+              fail(fmt::format("R{} must have zero offset when passed to release func", r));
+            release = a.ref_obj_id;
+            break;
+        }
+      }
+      if (pr.tail_call && !path.st.refs.empty())
+        fail(fmt::format("tail_call would lead to reference leak (reference id={} acquired at insn {})",
+                         path.st.refs[0].id, path.st.refs[0].insn));
+      if (release) {
+        std::erase_if(path.st.refs, [&](const Ref& x) { return x.id == release; });
+        for_each_reg(path.st, [&](RegState& x) {
+          if (x.ref_obj_id == release) x = RegState::unknown();
+        });
+      }
+      switch (pr.ret) {
+        case RetKind::Integer: break;
+        case RetKind::Void: r0 = RegState::not_init(); break;
+        case RetKind::MapValueOrNull:
+          r0 = RegState::pointer(RegType::MapValueOrNull);
+          r0.map = map;
+          r0.id = new_id();
+          break;
+        case RetKind::RecordOrNull:
+          r0 = RegState::pointer(RegType::MemOrNull);
+          r0.mem_size = uint32_t(std::min<uint64_t>(alloc, std::numeric_limits<uint32_t>::max()));
+          r0.id = new_id();
+          r0.ref_obj_id = r0.id;
+          path.st.refs.push_back({r0.id, uint32_t(at_)});
+          break;
+      }
+    }
+    Frame& cf = path.st.cur();
+    (void)f;
+    for (int r = 1; r <= 5; ++r) cf.regs[size_t(r)] = RegState::not_init();
+    cf.regs[0] = r0;
+  }
+
+  bool callx(Path& path, const Insn& in) {
+    const RegState t = read_reg(path, in.dst);
+    if (!t.is_const())
+      fail(fmt::format("R{} callx target is not a known helper id: {}", in.dst, reg_str(t)));
+    helper_call(path, uint32_t(t.const_value()));
+    path.insn = at_ + 1;
+    return true;
+  }
+
+  bool local_call(Path& path, const Insn& in) {
+    if (path.st.frames.size() >= size_t(kMaxCallDepth))
+      fail(fmt::format("the call stack of {} frames is too deep !", path.st.frames.size() + 1));
+    const size_t target = size_t(*branch_target(in, at_));
+    if (summarised(path, target)) {
+      Frame& caller = path.st.cur();
+      for (int r = 1; r <= 5; ++r) caller.regs[size_t(r)] = RegState::not_init();
+      caller.regs[0] = RegState::unknown();
+      path.insn = at_ + 1;
+      return true;
+    }
+    Frame callee;
+    const Frame& caller = path.st.cur();
+    for (int r = 1; r <= 5; ++r) callee.regs[size_t(r)] = caller.regs[size_t(r)];
+    callee.regs[10] = RegState::pointer(RegType::Stack);
+    callee.regs[10].frame = uint8_t(path.st.frames.size());
+    callee.callsite = int32_t(at_);
+    callee.func = sh_.func_of[target];
+    path.st.frames.push_back(std::move(callee));
+    path.insn = target;
+    return true;
+  }
+
+  // Whether the call to `target` can use its summary (made on first use).
+  bool summarised(Path& path, size_t target) {
+    if (!sh_.use_summaries) return false;
+    const uint32_t func = sh_.func_of[target];
+    if (sh_.summary[func] == Shared::Inlined) return false;
+    const uint16_t args = uint16_t(sh_.live[target] & 0x3e);
+    uint16_t raw = 0;
+    for (int r = 1; r <= 5; ++r) {
+      if (!(args & (1u << r))) continue;
+      const RegType t = path.st.cur().regs[size_t(r)].type;
+      if (t == RegType::RawMem) raw |= uint16_t(1u << r);
+      else if (t != RegType::Scalar) return false;
+    }
+    if (sh_.summary[func] == Shared::Untried) {
+      // Made for these argument kinds; a refusal means the calls are explored inline.
+      const size_t saved_at = at_;
+      try {
+        Verifier sub(p_, opts_, sh_);
+        sub.run_function(target, args, raw);
+        sh_.summary[func] = Shared::Summarised;
+        summary_raw_[func] = raw;
+      } catch (const Error&) {
+        sh_.summary[func] = Shared::Inlined;
+      }
+      at_ = saved_at;
+      if (sh_.summary[func] == Shared::Inlined) return false;
+    }
+    auto it = summary_raw_.find(func);
+    if (it == summary_raw_.end() || it->second != raw) return false;  // other argument kinds: inline
+    sh_.used_summary = true;
+    return true;
+  }
+
+  bool exit(Path& path) {
+    State& st = path.st;
+    if (st.frames.size() > 1) {
+      Frame& callee = st.cur();
+      const RegState r0 = callee.regs[0];
+      const uint8_t gone = uint8_t(st.frames.size() - 1);
+      if (r0.type == RegType::Stack && r0.frame == gone)
+        fail("cannot return stack pointer to the caller frame");
+      const size_t ret = size_t(callee.callsite) + 1;
+      st.frames.pop_back();
+      // Pointers into the finished frame, left in a caller's stack, are numbers now.
+      for_each_reg(st, [&](RegState& x) {
+        if (x.type == RegType::Stack && x.frame >= gone) x = RegState::unknown();
+      });
+      Frame& caller = st.cur();
+      for (int r = 1; r <= 5; ++r) caller.regs[size_t(r)] = RegState::not_init();
+      caller.regs[0] = r0;
+      path.insn = ret;
+      return true;
+    }
+    const RegState& r0 = st.cur().regs[0];
+    if (r0.type == RegType::NotInit) fail("R0 !read_ok");
+    if (function_run_) {
+      if (r0.type != RegType::Scalar) fail("a summarised function must return a number");
+      if (!st.refs.empty()) fail("a summarised function must release its references");
+      return false;
+    }
+    if (!st.refs.empty())
+      fail(fmt::format("Unreleased reference id={} alloc_insn={} (a ring-buffer record must be submitted or "
+                       "discarded on every path)",
+                       st.refs[0].id, st.refs[0].insn));
+    if (type_.ret_range) {
+      demand_reg(path, 0);
+      const auto [lo, hi] = *type_.ret_range;
+      if (r0.type != RegType::Scalar)
+        fail(fmt::format("At program exit the register R0 is not a known value ({})", reg_type_name(r0.type)));
+      if (r0.smin < lo || r0.smax > hi)
+        fail(fmt::format("At program exit the register R0 has {} should have been in [{}, {}]", reg_str(r0), lo, hi));
+    }
+    return false;
+  }
+
+  // --- stack depth across calls (check_max_stack_depth) ---
+  static uint32_t round_depth(uint32_t d) { return (std::max<uint32_t>(d, 1) + 31) / 32 * 32; }
+
+  void check_stack_depths() {
+    // The deepest chain of frames from each function, by the static call graph.
+    const size_t nf = sh_.starts.size();
+    std::vector<int64_t> deepest(nf, -1);
+    std::vector<size_t> via(nf, SIZE_MAX);  // the call site of the deepest chain
+    auto visit = [&](auto& self, size_t f) -> int64_t {
+      if (deepest[f] >= 0) return deepest[f];
+      const size_t end = f + 1 < nf ? sh_.starts[f + 1] : n_;
+      int64_t best = 0;
+      for (size_t i = sh_.starts[f]; i < end; i += slot_count(p_.insns[i])) {
+        const Insn& in = p_.insns[i];
+        if (in.opcode != make_opcode(JMP, CALL, K) || in.src != CALL_LOCAL) continue;
+        const int64_t d = self(self, sh_.func_of[size_t(*branch_target(in, i))]);
+        if (d > best) best = d, via[f] = i;
+      }
+      deepest[f] = best + round_depth(sh_.depth[f]);
+      return deepest[f];
+    };
+    const int64_t total = visit(visit, 0);
+    if (total > kStackSize) {
+      size_t at = 0;
+      for (size_t f = 0; via[f] != SIZE_MAX; f = sh_.func_of[size_t(*branch_target(p_.insns[via[f]], via[f]))]) at = via[f];
+      fail(at, fmt::format("combined stack size of the calls is {}. Too large (the limit is {})", total, kStackSize));
+    }
+  }
+
+  const Program& p_;
+  const VerifyOptions& opts_;
+  const ProgramType& type_;
+  const size_t n_;
+  Shared& sh_;
+  size_t entry_ = 0;           // where this run starts: 0, or a summarised function
+  bool function_run_ = false;  // a summary run: the entry frame's exit returns to an unknown caller
+  std::vector<std::vector<Node*>> visited_;
+  std::map<uint32_t, uint16_t> summary_raw_;  // per summarised function: its raw-memory arguments
+  Step step_{};  // the instruction being run
+  std::deque<Node> nodes_;
+  std::vector<Path> pending_;
+  size_t at_ = 0;
+  uint64_t insns_since_state_ = 0, jumps_since_state_ = 0, live_states_ = 0;
+};
+
+}  // namespace
+
+VerifyResult verify(const Program& p, const VerifyOptions& opts) {
+  {
+    Shared sh;
+    try {
+      return Verifier(p, opts, sh).run();
+    } catch (const Error&) {
+      if (!sh.used_summary) throw;
+    }
+  }
+  // A summary forgets what the caller knew of the arguments and the
+  // result; the refusal may come from that. Explore every call inline.
+  Shared sh;
+  sh.use_summaries = false;
+  return Verifier(p, opts, sh).run();
+}
+
+}  // namespace sb::bpf::verifier

@@ -1,0 +1,445 @@
+// The BPF verifier (frontend/verifier/): every program the project runs
+// verifies (the conformance corpus, the C test programs, the benchmark
+// programs), and one focused refusal per rule, asserting the message.
+#include <deque>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "frontend/assembler.h"
+#include "frontend/conformance_file.h"
+#include "frontend/elf_loader.h"
+#include "frontend/progtypes/program_type.h"
+#include "frontend/validator.h"
+#include "frontend/verifier/verifier.h"
+#include "ir/diag.h"
+#include "test/corpus.h"
+
+namespace sb::test {
+namespace {
+
+namespace fs = std::filesystem;
+using bpf::verifier::VerifyOptions;
+using bpf::verifier::VerifyResult;
+
+// The conformance suite's helper table: helper 5 "unwind".
+VerifyOptions conformance_options() {
+  VerifyOptions o;
+  o.helper = [](uint32_t id) -> bpf::verifier::HelperInfo {
+    if (id == 5) return {true, &bpf::verifier::unwind_helper_proto()};
+    return {};
+  };
+  return o;
+}
+
+// ELF objects: maps get distinct fake addresses (the verifier reads the
+// program's MapUse records, not the addresses).
+bpf::ElfProgram load(const std::string& path, const bpf::ElfSelection& which) {
+  uint64_t next = 0x10000;
+  return bpf::read_elf_file(path, which, [&](const bpf::MapDef&) {
+    next += 0x1000;
+    return bpf::MapAddress{next, next + 0x800};
+  });
+}
+
+// The verbose log's last lines for a program that fails (to read the
+// state that led to the refusal).
+std::string log_tail(const bpf::Program& p, VerifyOptions o, size_t lines = 40) {
+  std::deque<std::string> tail;
+  o.log = [&](const std::string& line) {
+    tail.push_back(line);
+    if (tail.size() > lines) tail.pop_front();
+  };
+  try {
+    bpf::verifier::verify(p, o);
+  } catch (const Error&) {
+  }
+  std::string out;
+  for (const std::string& l : tail) out += l + "\n";
+  return out;
+}
+
+TEST(VerifierCorpus, ConformanceProgramsVerify) {
+  const std::vector<std::string> files = conformance_files();
+  if (files.empty()) GTEST_SKIP() << "no conformance corpus at " << SB_CONFORMANCE_DIR;
+  size_t verified = 0;
+  for (const std::string& f : files) {
+    bpf::ConformanceTest t = bpf::read_conformance_file(f);
+    if (t.skipped) continue;
+    bpf::validate(t.program);
+    try {
+      bpf::verifier::verify(t.program, conformance_options());
+      ++verified;
+    } catch (const Error& e) {
+      ADD_FAILURE() << e.what();
+    }
+  }
+  EXPECT_GT(verified, 100u);
+}
+
+struct ElfCase {
+  const char* dir;  // "programs" (test/programs) or "bench"
+  const char* object;
+  bpf::ElfSelection which;
+};
+
+const ElfCase kElfCases[] = {
+    {"programs", "packet", {"xdp", ""}},          {"programs", "fnv", {"socket/fnv64", ""}},
+    {"programs", "fnv", {"", "fnv1a32"}},         {"programs", "counters", {}},
+    {"programs", "ringbuf", {}},                  {"programs", "subprog", {"xdp", "chain"}},
+    {"programs", "globals", {}},                  {"programs", "legacy", {}},
+    {"programs", "multi", {"xdp", "read_pointer"}}, {"programs", "multi", {"", "random_pair"}},
+    {"programs", "multi", {"tc", ""}},            /* multi.o twice: a pointer shifted, refused (VerifierRejects.PointerShift) */
+    {"programs", "tailcall", {"xdp", ""}},        {"bench", "sum", {"socket", ""}},
+    {"bench", "fnv", {"socket", ""}},             {"bench", "crc32", {"socket", ""}},
+    {"bench", "collatz", {"socket", ""}},         {"bench", "sort", {"socket", ""}},
+    {"bench", "bits", {"socket", ""}},            {"bench", "parser", {"socket", ""}},
+    {"bench", "copy", {"socket", ""}},            {"bench", "sum", {"xdp", ""}},
+    {"bench", "parser", {"xdp", ""}},             {"bench", "copy", {"xdp", ""}},
+};
+
+TEST(VerifierCorpus, ElfProgramsVerify) {
+  if (!SB_BPF_HAVE_CLANG) GTEST_SKIP() << "no BPF clang found";
+  for (const ElfCase& c : kElfCases) {
+    // SB_VERIFIER_ONLY=NAME: only the objects called NAME (with SB_VERIFIER_TRACE).
+    if (getenv("SB_VERIFIER_ONLY") && std::string(getenv("SB_VERIFIER_ONLY")) != c.object) continue;
+    const bool bench = std::string(c.dir) == "bench";
+    if (bench && !SB_HAVE_BENCHMARKS) continue;  // SPRINGBOARD_BENCHMARKS=OFF: no objects
+    const std::string dir = bench ? SB_BENCH_PROGRAMS : SB_BPF_PROGRAMS;
+    const std::string path = dir + "/" + c.object + ".o";
+    SCOPED_TRACE(path + " " + c.which.section + " " + c.which.function);
+    bpf::ElfProgram p = load(path, c.which);
+    bpf::validate(p.program);
+    try {
+      VerifyOptions o;
+      // SB_VERIFIER_TRACE=FILE: the verbose log of every program, appended to FILE.
+      FILE* trace = getenv("SB_VERIFIER_TRACE") ? fopen(getenv("SB_VERIFIER_TRACE"), "a") : nullptr;
+      if (trace) o.log = [trace](const std::string& l) { fprintf(trace, "%s\n", l.c_str()); };
+      VerifyResult r = bpf::verifier::verify(p.program, o);
+      if (trace) fclose(trace);
+      EXPECT_GT(r.insns_processed, 0u);
+      printf("%s %s%s: %zu insns, %llu processed, %llu states\n", c.object, c.which.section.c_str(),
+             c.which.function.c_str(), p.program.insns.size(), (unsigned long long)r.insns_processed,
+             (unsigned long long)r.states_stored);
+    } catch (const Error& e) {
+      ADD_FAILURE() << e.what() << "\n" << log_tail(p.program, {});
+    }
+  }
+}
+
+// --- one refusal per rule ------------------------------------------------
+
+// A test program type with a context like xdp_md: packet pointers at 0, 4
+// and 8, two read-only numbers, a writable one; return values [0, 4].
+constexpr bpf::CtxField kTestFields[] = {
+    {.name = "data", .offset = 0, .size = 4, .narrow = false, .value = bpf::CtxValue::PacketData},
+    {.name = "data_end", .offset = 4, .size = 4, .narrow = false, .value = bpf::CtxValue::PacketEnd},
+    {.name = "data_meta", .offset = 8, .size = 4, .narrow = false, .value = bpf::CtxValue::PacketMeta},
+    {.name = "ingress_ifindex", .offset = 12, .size = 4},
+    {.name = "mark", .offset = 16, .size = 4, .write = true},
+};
+constexpr bpf::ProgramType kTestXdp{.name = "testxdp",
+                                    .kernel_type = 6,
+                                    .ctx = {.size = 20, .fields = kTestFields},
+                                    .direct_packet_access = true,
+                                    .ret_range = std::pair<int64_t, int64_t>{0, 4}};
+
+// Map uses for hand-written programs: `lddw %rN, 0` at the given
+// instructions names these maps.
+bpf::MapUse array_map(size_t insn, uint32_t value_size = 8) { return {insn, "arr", 2, 4, value_size, 4, false, 0}; }
+bpf::MapUse ringbuf_map(size_t insn) { return {insn, "rb", 27, 0, 0, 4096, false, 0}; }
+bpf::MapUse prog_array(size_t insn) { return {insn, "progs", 3, 4, 4, 4, false, 0}; }
+
+bpf::Program program(std::string_view src, std::vector<bpf::MapUse> maps = {}) {
+  bpf::Program p = bpf::assemble(src, "t.s");
+  p.maps = std::move(maps);
+  bpf::validate(p);
+  return p;
+}
+
+// The verifier's refusal of `src`: where and what, or "accepted".
+std::string refusal(const bpf::Program& p, const bpf::ProgramType* type = nullptr, uint64_t limit = 0) {
+  VerifyOptions o;
+  o.type = type;
+  if (limit) o.complexity_limit = limit;
+  try {
+    bpf::verifier::verify(p, o);
+    return "accepted";
+  } catch (const Error& e) {
+    return e.where() + ": " + e.message();
+  }
+}
+std::string refusal(std::string_view src, std::vector<bpf::MapUse> maps = {}, const bpf::ProgramType* type = nullptr) {
+  return refusal(program(src, std::move(maps)), type);
+}
+
+// A lookup in array map `arr` with key 0 from fp-4, r0 = the nullable value.
+constexpr const char* kLookup =
+    "stw [%r10-4], 0\n"
+    "mov %r2, %r10\n"
+    "add %r2, -4\n"
+    "lddw %r1, 0\n"
+    "call 1\n";  // lookup at 5, next instruction 6
+
+TEST(VerifierRejects, UnsetRegister) {
+  EXPECT_EQ(refusal("mov %r0, %r3\nexit"), "t.s: raw: instruction 0: R3 !read_ok");
+  EXPECT_EQ(refusal("exit"), "t.s: raw: instruction 0: R0 !read_ok");
+}
+
+TEST(VerifierRejects, UnwrittenStack) {
+  EXPECT_EQ(refusal("ldxdw %r0, [%r10-8]\nexit"),
+            "t.s: raw: instruction 0: invalid read from stack R10 off -8+0 size 8 (stack byte fp-8 not written)");
+  // A spill keeps the register: a pointer comes back as a pointer.
+  EXPECT_EQ(refusal("stxdw [%r10-8], %r1\nldxdw %r3, [%r10-8]\nldxb %r0, [%r3]\nexit"), "accepted");
+  // Part of a slot written: the rest is still unwritten.
+  EXPECT_EQ(refusal("stw [%r10-8], 1\nldxdw %r0, [%r10-8]\nexit"),
+            "t.s: raw: instruction 1: invalid read from stack R10 off -8+4 size 8 (stack byte fp-4 not written)");
+}
+
+TEST(VerifierRejects, StackBoundsAndAlignment) {
+  EXPECT_EQ(refusal("stdw [%r10-520], 1\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 0: invalid write to stack R10 off=-520 size=8");
+  EXPECT_EQ(refusal("stdw [%r10+0], 1\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 0: invalid write to stack R10 off=0 size=8");
+  EXPECT_EQ(refusal("stw [%r10-6], 1\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 0: misaligned stack access off (0x0; 0x0)+0+-6 size 4");
+}
+
+TEST(VerifierRejects, VariableStackOffset) {
+  // r2 in [0, 8]: fp-16 + r2 reads bytes [-16, -0) of which [-16, -8) written.
+  const char* src =
+      "stdw [%r10-16], 0\n"
+      "and %r2, 8\n"
+      "mov %r3, %r10\n"
+      "add %r3, -16\n"
+      "add %r3, %r2\n"
+      "ldxdw %r0, [%r3]\n"
+      "exit";
+  EXPECT_EQ(refusal(src),
+            "t.s: raw: instruction 5: invalid read from stack R3 off -16+8 size 8 (stack byte fp-8 not written)");
+  EXPECT_EQ(refusal(std::string("stdw [%r10-8], 0\n") + src), "accepted");
+}
+
+TEST(VerifierRejects, FramePointerIsReadOnly) {
+  // The validator refuses the write before the verifier runs.
+  EXPECT_THROW(program("mov %r10, 0\nexit"), Error);
+}
+
+TEST(VerifierRejects, ScalarDereference) {
+  EXPECT_EQ(refusal("mov %r1, 0\nldxdw %r0, [%r1]\nexit"), "t.s: raw: instruction 1: R1 invalid mem access 'scalar'");
+}
+
+TEST(VerifierRejects, PointerArithmetic) {
+  EXPECT_EQ(refusal("lddw %r1, 0\nadd %r1, 8\nmov %r0, 0\nexit", {array_map(0)}),
+            "t.s: raw: instruction 2: R1 pointer arithmetic on map_ptr prohibited");
+  EXPECT_EQ(refusal("mov %r0, %r10\nand %r0, 7\nexit"),
+            "t.s: raw: instruction 1: R0 bitwise operator &= on pointer prohibited");
+  EXPECT_EQ(refusal("mov %r0, %r10\nadd32 %r0, 1\nexit"),
+            "t.s: raw: instruction 1: R0 32-bit pointer arithmetic prohibited");
+  EXPECT_EQ(refusal("mov %r0, 1\nsub %r0, %r10\nexit"),
+            "t.s: raw: instruction 1: R0 tried to subtract pointer from scalar");
+  // multi.o's `twice` run as an entry doubles its memory pointer (test/programs/multi.c).
+  EXPECT_EQ(refusal("mov %r0, %r1\nlsh %r0, 1\nexit"),
+            "t.s: raw: instruction 1: R0 pointer arithmetic with <<= operator prohibited");
+  // The difference of two pointers is a number (allowed to a privileged program, as in the kernel).
+  EXPECT_EQ(refusal("mov %r0, %r10\nsub %r0, %r1\nexit"), "accepted");
+}
+
+TEST(VerifierRejects, NullCheckFirst) {
+  const std::string lookup = kLookup;
+  EXPECT_EQ(refusal(lookup + "ldxdw %r0, [%r0]\nexit", {array_map(3)}),
+            "t.s: raw: instruction 6: R0 invalid mem access 'map_value_or_null'");
+  EXPECT_EQ(refusal(lookup + "add %r0, 8\nexit", {array_map(3)}),
+            "t.s: raw: instruction 6: R0 pointer arithmetic on map_value_or_null prohibited, null-check it first");
+  // The null branch has r0 = 0: a number.
+  EXPECT_EQ(refusal(lookup + "jne %r0, 0, +1\nldxdw %r0, [%r0]\nmov %r0, 0\nexit", {array_map(3)}),
+            "t.s: raw: instruction 7: R0 invalid mem access 'scalar'");
+  // A copy shares the check (ids shared by copies), on the other edge too.
+  EXPECT_EQ(refusal(lookup + "mov %r6, %r0\njeq %r6, 0, +1\nldxdw %r0, [%r0]\nmov %r0, 0\nexit", {array_map(3)}),
+            "accepted");
+}
+
+TEST(VerifierRejects, MapValueBounds) {
+  const std::string lookup = std::string(kLookup) + "jeq %r0, 0, +1\n";
+  EXPECT_EQ(refusal(lookup + "ldxdw %r0, [%r0+8]\nmov %r0, 0\nexit", {array_map(3)}),
+            "t.s: raw: instruction 7: invalid access to map value, value_size=8 off=8 size=8");
+  EXPECT_EQ(refusal(lookup + "ldxw %r0, [%r0+4]\nmov %r0, 0\nexit", {array_map(3)}), "accepted");
+  // An index the program never bounded, and one that may be negative.
+  EXPECT_EQ(refusal("mov %r6, %r2\n" + lookup + "add %r0, %r6\nldxb %r0, [%r0]\nmov %r0, 0\nexit", {array_map(4)}),
+            "t.s: raw: instruction 8: math between map_value pointer and register with unbounded min value is not "
+            "allowed");
+  EXPECT_EQ(refusal("mov %r6, %r2\nand %r6, 7\nsub %r6, 4\n" + lookup + "add %r0, %r6\nldxb %r0, [%r0]\nmov %r0, 0\nexit",
+                    {array_map(6)}),
+            "t.s: raw: instruction 11: R0 min value is negative, either use unsigned index or do a if (index >=0) check.");
+}
+
+TEST(VerifierRejects, SignedBranchRefinement) {
+  // r6 s<= 7 alone leaves it unbounded below; with r6 s>= 0 too it indexes an 8-byte value.
+  const std::string lookup = std::string(kLookup) + "jeq %r0, 0, out\n";
+  const std::string use = "add %r0, %r6\nldxb %r0, [%r0]\nout:\nmov %r0, 0\nexit";
+  EXPECT_EQ(refusal("mov %r6, %r2\njsgt %r6, 7, out\n" + lookup + use, {array_map(5)}),
+            "t.s: raw: instruction 9: math between map_value pointer and register with unbounded min value is not "
+            "allowed");
+  EXPECT_EQ(refusal("mov %r6, %r2\njsgt %r6, 7, out\njslt %r6, 0, out\n" + lookup + use, {array_map(6)}), "accepted");
+  // The other edges: r6 s> 7 is out of the value.
+  EXPECT_EQ(refusal("mov %r6, %r2\njsle %r6, 7, out\njsgt %r6, 100, out\n" + lookup + use, {array_map(6)}),
+            "t.s: raw: instruction 11: invalid access to map value, value_size=8 off=100 size=1 (R0 var_off=(0x0; "
+            "0x7f), smin=8, umax=100)");
+  // The same bound on the low 32 bits (jmp32) of a zero-extended mov32.
+  EXPECT_EQ(refusal("mov32 %r6, %r2\njgt32 %r6, 7, out\n" + lookup + use, {array_map(5)}), "accepted");
+}
+
+TEST(VerifierRejects, PacketRange) {
+  // r2 = data, r3 = data_end; reading 2 bytes at data + 14.
+  const char* load = "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\n";
+  EXPECT_EQ(refusal(std::string(load) + "ldxh %r0, [%r2+14]\nmov %r0, 0\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 2: R2 invalid access to packet, off=14 size=2, R2 range=0 (compare with "
+            "data_end first)");
+  const std::string checked = std::string(load) + "mov %r0, 0\nmov %r4, %r2\nadd %r4, 16\n";  // r4 = data + 16
+  // data + 16 > data_end: the fall-through edge has 16 bytes, the taken one none.
+  EXPECT_EQ(refusal(checked + "jgt %r4, %r3, out\nldxh %r0, [%r2+14]\nmov %r0, 0\nout:\nexit", {}, &kTestXdp),
+            "accepted");
+  EXPECT_EQ(refusal(checked + "jgt %r4, %r3, bad\nexit\nbad:\nldxh %r0, [%r2+14]\nmov %r0, 0\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 7: R2 invalid access to packet, off=14 size=2, R2 range=0 (compare with "
+            "data_end first)");
+  EXPECT_EQ(refusal(checked + "jle %r4, %r3, ok\nexit\nok:\nldxh %r0, [%r2+14]\nmov %r0, 0\nexit", {}, &kTestXdp),
+            "accepted");
+  // data_end >= data + 16, operands swapped: 16 bytes on the taken edge, not 17.
+  EXPECT_EQ(refusal(checked + "jge %r3, %r4, ok\nexit\nok:\nldxh %r0, [%r2+15]\nmov %r0, 0\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 7: R2 invalid access to packet, off=15 size=2, R2 range=16 (compare with "
+            "data_end first)");
+  EXPECT_EQ(refusal("ldxw %r3, [%r1+4]\nadd %r3, 1\nmov %r0, 0\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 1: R3 pointer arithmetic on pkt_end prohibited");
+}
+
+TEST(VerifierRejects, ContextFields) {
+  EXPECT_EQ(refusal("ldxw %r0, [%r1+20]\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 0: invalid bpf_context access off=20 size=4");
+  EXPECT_EQ(refusal("stw [%r1+12], 1\nmov %r0, 0\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 0: invalid bpf_context access off=12 size=4");
+  EXPECT_EQ(refusal("ldxh %r0, [%r1+0]\nmov %r0, 0\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 0: invalid bpf_context access off=0 size=2");
+  EXPECT_EQ(refusal("stw [%r1+16], 1\nldxb %r0, [%r1+13]\nmov %r0, 0\nexit", {}, &kTestXdp), "accepted");
+  EXPECT_EQ(refusal("add %r1, 4\nldxw %r0, [%r1+0]\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 1: dereference of modified ctx ptr R1 off=4 disallowed");
+  EXPECT_EQ(refusal("mov %r2, 1\nlock add [%r1+16], %r2\nmov %r0, 0\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 1: BPF_ATOMIC stores into R1 ctx is not allowed");
+}
+
+TEST(VerifierRejects, ReturnRange) {
+  EXPECT_EQ(refusal("mov %r0, 7\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 1: At program exit the register R0 has 7 should have been in [0, 4]");
+  EXPECT_EQ(refusal("mov %r0, %r10\nexit", {}, &kTestXdp),
+            "t.s: testxdp: instruction 1: At program exit the register R0 is not a known value (fp)");
+  EXPECT_EQ(refusal("ldxw %r0, [%r1+12]\nand %r0, 3\nexit", {}, &kTestXdp), "accepted");
+}
+
+TEST(VerifierRejects, HelperArguments) {
+  EXPECT_EQ(refusal("mov %r1, 0\nmov %r2, %r10\ncall 1\nexit"),
+            "t.s: raw: instruction 2: R1 type=scalar expected=map_ptr (argument 1 of map_lookup_elem#1)");
+  // The key is 4 unwritten bytes of stack.
+  EXPECT_EQ(refusal("mov %r2, %r10\nadd %r2, -4\nlddw %r1, 0\ncall 1\nmov %r0, 0\nexit", {array_map(2)}),
+            "t.s: raw: instruction 4: invalid indirect read from stack R2 off -4+0 size 4");
+  EXPECT_EQ(refusal("lddw %r1, 0\nmov %r2, 8\nmov %r3, 0\ncall 1\nmov %r0, 0\nexit", {ringbuf_map(0)}),
+            "t.s: raw: instruction 4: cannot pass map_type 27 into func map_lookup_elem#1");
+  // probe_read's size must be bounded and fit the buffer.
+  EXPECT_EQ(refusal("mov %r1, %r10\nadd %r1, -8\nmov %r3, 0\ncall 4\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 3: R2 min value is negative, either use unsigned or 'var &= const'");
+  EXPECT_EQ(refusal("mov %r1, %r10\nadd %r1, -8\nrsh %r2, 1\nmov %r3, 0\ncall 4\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 4: R2 unbounded memory access, use 'var &= const' or 'if (var < const)'");
+  EXPECT_EQ(refusal("mov %r1, %r10\nadd %r1, -8\nand %r2, 15\nmov %r3, 0\ncall 4\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 4: invalid indirect access to stack R1 off=-8 size=15");
+  EXPECT_EQ(refusal("mov %r1, %r10\nadd %r1, -8\nand %r2, 8\nmov %r3, 0\ncall 4\nldxdw %r0, [%r10-8]\nexit"),
+            "accepted");
+  VerifyOptions o;
+  o.helper = [](uint32_t) { return bpf::verifier::HelperInfo{}; };
+  EXPECT_THROW(bpf::verifier::verify(program("call 99\nexit"), o), Error);
+}
+
+TEST(VerifierRejects, RingbufRecordReleasedOnEveryPath) {
+  const char* reserve = "lddw %r1, 0\nmov %r2, 16\nmov %r3, 0\ncall 131\n";
+  EXPECT_EQ(refusal(std::string(reserve) + "mov %r0, 0\nexit", {ringbuf_map(0)}),
+            "t.s: raw: instruction 6: Unreleased reference id=1 alloc_insn=4 (a ring-buffer record must be "
+            "submitted or discarded on every path)");
+  EXPECT_EQ(refusal(std::string(reserve) + "mov %r1, %r0\nmov %r2, 0\ncall 132\nmov %r0, 0\nexit", {ringbuf_map(0)}),
+            "t.s: raw: instruction 7: R1 type=mem_or_null expected=ringbuf_mem (argument 1 of ringbuf_submit#132)");
+  EXPECT_EQ(refusal(std::string(reserve) +
+                        "jeq %r0, 0, +4\nstdw [%r0+8], 1\nmov %r1, %r0\nmov %r2, 0\ncall 132\nmov %r0, 0\nexit",
+                    {ringbuf_map(0)}),
+            "accepted");
+  // Past the record's 16 bytes; and after submit the pointer is gone.
+  EXPECT_EQ(refusal(std::string(reserve) +
+                        "jeq %r0, 0, +4\nstdw [%r0+16], 1\nmov %r1, %r0\nmov %r2, 0\ncall 132\nmov %r0, 0\nexit",
+                    {ringbuf_map(0)}),
+            "t.s: raw: instruction 6: invalid access to memory, mem_size=16 off=16 size=8");
+  EXPECT_EQ(refusal(std::string(reserve) +
+                        "jeq %r0, 0, +4\nmov %r6, %r0\nmov %r1, %r0\nmov %r2, 0\ncall 133\nstdw [%r6+0], 1\n"
+                        "mov %r0, 0\nexit",
+                    {ringbuf_map(0)}),
+            "t.s: raw: instruction 10: R6 invalid mem access 'scalar'");
+}
+
+TEST(VerifierRejects, TailCallWithReference) {
+  EXPECT_EQ(refusal("mov %r6, %r1\nlddw %r1, 0\nmov %r2, 8\nmov %r3, 0\ncall 131\njeq %r0, 0, +9\nmov %r7, %r0\n"
+                    "mov %r1, %r6\nlddw %r2, 0\nmov %r3, 0\ncall 12\nmov %r1, %r7\nmov %r2, 0\ncall 133\n"
+                    "mov %r0, 0\nexit",
+                    {ringbuf_map(1), prog_array(9)}),
+            "t.s: raw: instruction 12: tail_call would lead to reference leak (reference id=1 acquired at insn 5)");
+}
+
+TEST(VerifierRejects, UnreachableInstruction) {
+  EXPECT_EQ(refusal("mov %r0, 0\nexit\nmov %r0, 1\nexit"), "t.s: raw: instruction 2: unreachable insn 2");
+}
+
+TEST(VerifierRejects, Loops) {
+  // Bounded: explored to the end.
+  EXPECT_EQ(refusal("mov %r1, 0\nadd %r1, 1\njlt %r1, 100, -2\nmov %r0, %r1\nexit"), "accepted");
+  // Back to the same state: no way out.
+  EXPECT_EQ(refusal("mov %r0, 0\nl:\njeq %r0, 1, out\nja l\nout:\nexit"),
+            "t.s: raw: instruction 1: infinite loop detected at insn 1");
+  // A bound the verifier cannot see ends at the complexity limit.
+  EXPECT_EQ(refusal(program("mov %r1, 0\nadd %r1, 1\njgt %r2, %r1, -2\nmov %r0, 0\nexit"), nullptr, 10000),
+            "t.s: raw: instruction 2: BPF program is too large. Processed 10001 insn (the complexity limit is 10000)");
+}
+
+TEST(VerifierRejects, DivisionByConstantZero) {
+  // The validator refuses an immediate zero divisor before the verifier runs.
+  EXPECT_THROW(program("mov %r0, 1\ndiv %r0, 0\nexit"), Error);
+}
+
+TEST(VerifierRejects, LocalCalls) {
+  // r1-r5 are clobbered by the call, r6-r9 kept; r0 is the result.
+  EXPECT_EQ(refusal("mov %r6, 1\ncall local f\nadd %r0, %r6\nexit\nf:\nmov %r0, 2\nexit"), "accepted");
+  EXPECT_EQ(refusal("mov %r3, 1\ncall local f\nmov %r0, %r3\nexit\nf:\nmov %r0, 2\nexit"),
+            "t.s: raw: instruction 2: R3 !read_ok");
+  EXPECT_EQ(refusal("call local f\nexit\nf:\nmov %r0, %r10\nexit"),
+            "t.s: raw: instruction 3: cannot return stack pointer to the caller frame");
+  // A pointer to the caller's stack may be passed down and written through.
+  EXPECT_EQ(refusal("mov %r1, %r10\nadd %r1, -8\ncall local f\nldxdw %r0, [%r10-8]\nexit\nf:\nstdw [%r1+0], 3\n"
+                    "mov %r0, 0\nexit"),
+            "accepted");
+  // 512 bytes in the caller and 8 in the callee: over the combined limit.
+  EXPECT_EQ(refusal("stdw [%r10-512], 0\ncall local f\nexit\nf:\nstdw [%r10-8], 0\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 1: combined stack size of the calls is 544. Too large (the limit is 512)");
+}
+
+TEST(VerifierRejects, RawMemoryIsCheckedAtRunTime) {
+  // The raw type's r1: any offset, constant or variable, is left to the runtime.
+  EXPECT_EQ(refusal("ldxdw %r0, [%r1+4096]\nadd %r1, %r2\nstxdw [%r1-8], %r0\nexit"), "accepted");
+}
+
+TEST(VerifierLog, PrintsStateBeforeEachInstruction) {
+  std::vector<std::string> lines;
+  VerifyOptions o;
+  o.log = [&](const std::string& l) { lines.push_back(l); };
+  VerifyResult r = bpf::verifier::verify(program("mov %r0, 1\nexit"), o);
+  EXPECT_EQ(r.insns_processed, 2u);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "0: R1=raw_mem(off=0) R2=scalar() R10=fp0");
+  EXPECT_EQ(lines[1], "0: (b7) mov %r0, 1");
+  EXPECT_EQ(lines[2], "1: R0=1 R1=raw_mem(off=0) R2=scalar() R10=fp0");
+}
+
+}  // namespace
+}  // namespace sb::test
