@@ -7,6 +7,8 @@
 #   tools/bench/results.json   both runs' Google Benchmark JSON, merged
 #   tools/bench/results.md     the tables (tools/bench_chart.py)
 #   tools/bench/results.png    the chart (needs: apt-get install python3-matplotlib)
+#   tools/bench/api.json       sb_api_bench (the C API's run path, compile to runnable code)
+#   tools/bench/first_compile.txt  sb_first_compile, five fresh processes per architecture
 #
 # Run it as root for the kernel rows (BPF_PROG_TEST_RUN); otherwise they
 # are skipped with a message. Run it on a quiet machine: it prints the load
@@ -27,7 +29,7 @@ out=$root/tools/bench
 mkdir -p "$out"
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j "$jobs" --target sb_jit_bench sb_trampoline_bench
+cmake --build "$build" -j "$jobs" --target sb_jit_bench sb_trampoline_bench sb_api_bench sb_first_compile
 
 [ "$(id -u)" -eq 0 ] || echo "bench: not root: the kernel rows will be skipped" >&2
 echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs" >&2
@@ -40,6 +42,13 @@ if [ "$reps" -gt 1 ]; then
 fi
 "$build/test/bench/sb_jit_bench" "${common[@]}" --benchmark_out="$tmp/jit.json" "$@"
 "$build/test/bench/sb_trampoline_bench" "${common[@]}" --benchmark_out="$tmp/trampoline.json"
+
+# The public API's run path and compile to runnable code (issue 17), and
+# the first compile of fresh processes, each arch five times.
+"$build/test/bench/sb_api_bench" "${common[@]}" --benchmark_out="$out/api.json"
+for arch in x86-64 arm64 riscv64; do
+  for i in 1 2 3 4 5; do "$build/test/bench/sb_first_compile" "$arch"; done
+done | tee "$out/first_compile.txt"
 
 # Debian's python3 (where python3-matplotlib installs) before any other.
 py=python3
