@@ -229,6 +229,11 @@ TEST_F(Capi, UnknownHelperIsACompileError) {
 }
 
 TEST_F(Capi, RunTimeFaultNamesTheInstruction) {
+  // Trusted code (the verifier refuses the call to helper 77 before it runs).
+  sb_vm_destroy(vm);
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_VERIFY;
+  ASSERT_EQ(sb_vm_create(&o, &vm), SB_OK);
   sb_program* p = asm_program("mov %r0, 1\nmov %r2, 77\ncall %r2\nexit", "callx.s");
   for (const std::string& e : engine_names()) {
     std::vector<uint8_t> mem;
@@ -406,6 +411,11 @@ TEST_F(Capi, ProgramsSeeTheEmbeddersMaps) {
 // Statistics, machine code, disassembly.
 
 TEST_F(Capi, StatisticsCountEveryRun) {
+  // Trusted code: the faulting program below fails at run time, not at compile time.
+  sb_vm_destroy(vm);
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_VERIFY;
+  ASSERT_EQ(sb_vm_create(&o, &vm), SB_OK);
   sb_program* p = asm_program("mov %r0, 1\nexit");
   sb_program* faulting = asm_program("mov %r2, 77\ncall %r2\nexit");
   uint64_t total = 0;
@@ -428,6 +438,30 @@ TEST_F(Capi, StatisticsCountEveryRun) {
   ASSERT_EQ(sb_program_stats(p, &st), SB_OK);
   EXPECT_EQ(st.run_count, total);
   EXPECT_EQ(sb_program_stats(p, nullptr), SB_ERR_NULL);
+}
+
+// Programs are verified when compiled, unless the vm is told the code is trusted.
+TEST(CapiVerify, RefusesUnsafeUnlessTrusted) {
+  const char* unsafe = "ldxdw %r0, [%r10-8]\nexit";  // unwritten stack
+  sb_vm* vm = nullptr;
+  ASSERT_EQ(sb_vm_create(nullptr, &vm), SB_OK);
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_asm(vm, "u.s", unsafe, &p), SB_OK);
+  for (size_t e = 0; e < sb_engine_count(); ++e) {
+    sb_code* c = nullptr;
+    EXPECT_NE(sb_program_compile(p, sb_engine_name(e), &c), SB_OK) << sb_engine_name(e);
+    EXPECT_EQ(c, nullptr);
+    EXPECT_NE(std::string(sb_vm_last_error(vm)).find("invalid read from stack R10 off -8+0 size 8"), std::string::npos)
+        << sb_vm_last_error(vm);
+  }
+  sb_vm_destroy(vm);
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_VERIFY;
+  ASSERT_EQ(sb_vm_create(&o, &vm), SB_OK);
+  ASSERT_EQ(sb_vm_load_asm(vm, "u.s", unsafe, &p), SB_OK);
+  sb_code* c = nullptr;
+  EXPECT_EQ(sb_program_compile(p, "interp", &c), SB_OK) << sb_vm_last_error(vm);
+  sb_vm_destroy(vm);
 }
 
 TEST(CapiStats, CountingWithoutTiming) {

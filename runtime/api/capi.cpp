@@ -112,11 +112,13 @@ struct sb_vm {
   explicit sb_vm(const sb_vm_options* o)
       : env(this, environment_options(o)),
         helpers(rt::standard_helpers(env)),
-        timing(!o || !(o->flags & SB_VM_NO_TIMING)) {}
+        timing(!o || !(o->flags & SB_VM_NO_TIMING)),
+        verify(!o || !(o->flags & SB_VM_NO_VERIFY)) {}
 
   VmEnvironment env;
   rt::HelperTable helpers;
   const bool timing;
+  const bool verify;  // sb_program_compile proves programs safe first
   void* user_data = nullptr;
   std::string trace;
 
@@ -595,16 +597,23 @@ sb_status sb_program_compile(sb_program* program, const char* engine, sb_code** 
     code->program = program->program;
     code->program_stats = program->stats;
     const bpf::Program& p = *program->program;
+    rt::Safety safety;
+    safety.verify = vm->verify;
     switch (code->engine->kind) {
       case rt::EngineKind::Interp: {
         bpf::ValidateOptions v;
         v.helper_exists = [&](uint32_t id) { return vm->helpers.find(id) != nullptr; };
         bpf::validate(p, v);
+        if (vm->verify) {
+          bpf::verifier::verify(p, vm->helpers.verify_options());
+        }
         break;
       }
-      case rt::EngineKind::Native: code->native = std::make_unique<rt::NativeProgram>(p, vm->helpers); break;
+      case rt::EngineKind::Native:
+        code->native = std::make_unique<rt::NativeProgram>(p, vm->helpers, safety);
+        break;
       case rt::EngineKind::Emulated:
-        code->emulated = std::make_unique<rt::EmulatedProgram>(p, vm->helpers, code->engine->arch);
+        code->emulated = std::make_unique<rt::EmulatedProgram>(p, vm->helpers, code->engine->arch, safety);
         break;
     }
     *out = vm->keep(vm->codes, std::move(code));

@@ -90,6 +90,7 @@ typedef struct sb_map sb_map;
 
 /* sb_vm_options.flags */
 #define SB_VM_NO_TIMING 1u /* count runs but do not time them: saves two clock reads per run */
+#define SB_VM_NO_VERIFY 2u /* trusted code: sb_program_compile skips the verifier's proof of safety */
 
 /* Zero-initialized options are the defaults. */
 typedef struct sb_vm_options {
