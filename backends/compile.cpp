@@ -3,6 +3,7 @@
 #include "backends/isel.h"
 #include "frontend/lower.h"
 #include "frontend/validator.h"
+#include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
 #include "ir/passes.h"
 
@@ -18,10 +19,13 @@ void check_pass_output([[maybe_unused]] const ir::Module& m) {
 }
 }  // namespace
 
-ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize) {
+ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize, bool verify) {
   bpf::ValidateOptions vopts;
   vopts.helper_exists = [&](uint32_t id) { return !ir::is_reserved_helper(id) && helpers.find(id) != nullptr; };
   bpf::validate(p, vopts);
+  if (verify) {
+    bpf::verifier::verify(p, helpers.verify_options());
+  }
   bpf::LowerOptions lopts;
   for (const rt::Helper& h : helpers.all())
     if (!ir::is_reserved_helper(h.id)) lopts.helpers.push_back({h.id, h.unwind_on_zero, h.tail_call});
@@ -63,7 +67,7 @@ mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts) {
 
 Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const CompileOptions& opts) {
   Compilation c;
-  c.ir = to_ir(p, helpers, opts.optimize);
+  c.ir = to_ir(p, helpers, opts.optimize, opts.verify);
   if (opts.harden.any()) {
     ir::harden(c.ir, opts.harden);
     check_pass_output(c.ir);

@@ -39,6 +39,9 @@ struct CompileOptions {
   // passes (address folding, dead-code removal) before selection. Off,
   // the IR is selected as lowered.
   bool optimize = true;
+  // Run the verifier (frontend/verifier/) after validation: a refused
+  // program throws sb::Error naming the instruction.
+  bool verify = false;
 };
 
 struct Compilation {
@@ -49,7 +52,7 @@ struct Compilation {
 // validate + lower + verify (+ optimize + verify): the target-independent
 // half. `optimize = false` gives the IR exactly as lowered. Reserved helper
 // ids (ir/harden.h) are neither callable from bytecode nor callx targets.
-ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize = true);
+ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize = true, bool verify = false);
 
 // The whole pipeline. Throws sb::Error naming the file and instruction.
 // Compilation::ir is the module as selected (after hardening and the

@@ -233,6 +233,11 @@ TEST_F(Capi, UnknownHelperIsACompileError) {
 }
 
 TEST_F(Capi, RunTimeFaultNamesTheInstruction) {
+  // Trusted code (the verifier refuses the call to helper 77 before it runs).
+  sb_vm_destroy(vm);
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_VERIFY;
+  ASSERT_EQ(sb_vm_create(&o, &vm), SB_OK);
   sb_program* p = asm_program("mov %r0, 1\nmov %r2, 77\ncall %r2\nexit", "callx.s");
   for (const std::string& e : engine_names()) {
     std::vector<uint8_t> mem;
@@ -410,6 +415,11 @@ TEST_F(Capi, ProgramsSeeTheEmbeddersMaps) {
 // Statistics, machine code, disassembly.
 
 TEST_F(Capi, StatisticsCountEveryRun) {
+  // Trusted code: the faulting program below fails at run time, not at compile time.
+  sb_vm_destroy(vm);
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_VERIFY;
+  ASSERT_EQ(sb_vm_create(&o, &vm), SB_OK);
   sb_program* p = asm_program("mov %r0, 1\nexit");
   sb_program* faulting = asm_program("mov %r2, 77\ncall %r2\nexit");
   uint64_t total = 0;
@@ -471,8 +481,14 @@ TEST_F(Capi, ProgramStatisticsOutliveCodes) {
 
 // Timing is the cycle counter converted to nanoseconds: a program that
 // spins for about 2 ms of CLOCK_MONOTONIC reads as about 2 ms.
-TEST_F(Capi, RunTimeIsCalibratedNanoseconds) {
-  sb_program* p = asm_program("mov %r0, 0\nadd %r0, 1\njlt %r0, 3000000, -2\nexit");
+// The loop runs 3,000,000 times, past the verifier's complexity limit: trusted code.
+TEST(CapiTiming, RunTimeIsCalibratedNanoseconds) {
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_VERIFY;
+  sb_vm* vm = nullptr;
+  ASSERT_EQ(sb_vm_create(&o, &vm), SB_OK);
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_asm(vm, "spin.s", "mov %r0, 0\nadd %r0, 1\njlt %r0, 3000000, -2\nexit", &p), SB_OK);
   sb_code* c = nullptr;
   ASSERT_EQ(sb_program_compile(p, "jit", &c) == SB_OK ? SB_OK : sb_program_compile(p, "interp", &c), SB_OK);
   timespec t0, t1;
@@ -484,6 +500,7 @@ TEST_F(Capi, RunTimeIsCalibratedNanoseconds) {
   ASSERT_EQ(sb_code_stats(c, &st), SB_OK);
   EXPECT_GT(double(st.run_time_ns), 0.8 * wall);
   EXPECT_LT(double(st.run_time_ns), 1.2 * wall);
+  sb_vm_destroy(vm);
 }
 
 // sb_code_function: the compiled function, for code that needs nothing
@@ -516,6 +533,30 @@ TEST_F(Capi, CodeFunction) {
   }
   EXPECT_EQ(sb_code_run(c, nullptr, 8, nullptr), SB_ERR_NULL);  // the fast path checks too
   EXPECT_EQ(error(), "sb_code_run: mem is NULL");
+}
+
+// Programs are verified when compiled, unless the vm is told the code is trusted.
+TEST(CapiVerify, RefusesUnsafeUnlessTrusted) {
+  const char* unsafe = "ldxdw %r0, [%r10-8]\nexit";  // unwritten stack
+  sb_vm* vm = nullptr;
+  ASSERT_EQ(sb_vm_create(nullptr, &vm), SB_OK);
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_asm(vm, "u.s", unsafe, &p), SB_OK);
+  for (size_t e = 0; e < sb_engine_count(); ++e) {
+    sb_code* c = nullptr;
+    EXPECT_NE(sb_program_compile(p, sb_engine_name(e), &c), SB_OK) << sb_engine_name(e);
+    EXPECT_EQ(c, nullptr);
+    EXPECT_NE(std::string(sb_vm_last_error(vm)).find("invalid read from stack R10 off -8+0 size 8"), std::string::npos)
+        << sb_vm_last_error(vm);
+  }
+  sb_vm_destroy(vm);
+  sb_vm_options o{};
+  o.flags = SB_VM_NO_VERIFY;
+  ASSERT_EQ(sb_vm_create(&o, &vm), SB_OK);
+  ASSERT_EQ(sb_vm_load_asm(vm, "u.s", unsafe, &p), SB_OK);
+  sb_code* c = nullptr;
+  EXPECT_EQ(sb_program_compile(p, "interp", &c), SB_OK) << sb_vm_last_error(vm);
+  sb_vm_destroy(vm);
 }
 
 TEST(CapiStats, CountingWithoutTiming) {

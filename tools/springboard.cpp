@@ -7,7 +7,8 @@
 //   springboard diff PROGRAM [--mem FILE | --mem-hex HEX] [HARDENING]
 //
 // HARDENING, for untrusted programs (runtime/exec/hardening.h): --bounds-check,
-// --blind-constants, --time-limit-ms MS, --insn-budget N.
+// --blind-constants, --time-limit-ms MS, --insn-budget N. run and diff verify
+// the program first (frontend/verifier/); --no-verify skips that for trusted code.
 //   springboard trampoline DESC.json [--arch ARCH] [--emit asm|bin|listing|ir] -o OUT
 //   springboard conformance-plugin [MEM] [--engine interp|jit]
 //   springboard inspect OBJ.o [--json]    its programs (section, function,
@@ -147,17 +148,20 @@ struct MemoryOptions {
 struct SafetyOptions {
   rt::RunOptions opts;
   double time_limit_ms = 0;
+  bool no_verify = false;
   void add_to(CLI::App* cmd, bool running) {
     cmd->add_flag("--bounds-check", opts.safety.bounds_check,
                   "check every load and store against the memory, the stack and map values");
     cmd->add_flag("--blind-constants", opts.safety.blind_constants, "no program immediate in the machine code");
     if (!running) return;
+    cmd->add_flag("--no-verify", no_verify, "trusted code: run without the verifier's proof (frontend/verifier/)");
     cmd->add_option("--time-limit-ms", time_limit_ms, "stop the program after this many milliseconds")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--insn-budget", opts.insn_budget, "interpreter and emulator: stop after this many instructions");
   }
   const rt::RunOptions& get() {
     opts.safety.time_budget_ns = uint64_t(time_limit_ms * 1e6);
+    opts.safety.verify = !no_verify;
     return opts;
   }
 };

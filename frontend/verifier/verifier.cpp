@@ -294,6 +294,7 @@ struct Shared {
   std::vector<uint32_t> depth;       // deepest stack byte touched, per function
   enum Summary : uint8_t { Untried, Summarised, Inlined };
   std::vector<Summary> summary;      // per function
+  std::deque<MapUse> maps;          // Program::maps, then maps VerifyOptions::map_at named
   bool use_summaries = true;
   bool used_summary = false;
   uint32_t id_gen = 0;
@@ -307,6 +308,7 @@ class Verifier {
 
   VerifyResult run() {
     static_pass();
+    sh_.maps.assign(p_.maps.begin(), p_.maps.end());
     sh_.result.proven.assign(n_, 0);
     sh_.depth.assign(sh_.starts.size(), 0);
     sh_.summary.assign(sh_.starts.size(), Shared::Untried);
@@ -359,8 +361,8 @@ class Verifier {
   [[noreturn]] void fail(const std::string& what) const { fail(at_, what); }
 
   std::string reg_str(const RegState& r) const {
-    if (r.map >= 0 && size_t(r.map) < p_.maps.size()) {
-      const MapUse& m = p_.maps[size_t(r.map)];
+    if (r.map >= 0 && size_t(r.map) < sh_.maps.size()) {
+      const MapUse& m = sh_.maps[size_t(r.map)];
       return r.str(m.name.c_str(), m.value_size);
     }
     return r.str();
@@ -1410,7 +1412,7 @@ class Verifier {
         return loaded_scalar(size, sign);
       }
       case RegType::MapValue: {
-        const MapUse& m = p_.maps[size_t(ptr.map)];
+        const MapUse& m = sh_.maps[size_t(ptr.map)];
         if (acc == Access::Atomic) check_atomic_align(ptr, regno, off, size);
         check_region(ptr, regno, off, size, m.value_size, "map value", "value_size");
         note_proven(true);
@@ -1479,8 +1481,17 @@ class Verifier {
 
   void lddw(Path& path, const Insn& in) {
     const uint64_t imm = uint64_t(uint32_t(in.imm)) | uint64_t(uint32_t(p_.insns[at_ + 1].imm)) << 32;
+    if (opts_.map_at) {
+      if (std::optional<MapUse> u = opts_.map_at(imm)) {
+        RegState r = RegState::pointer(RegType::MapHandle);
+        r.map = int32_t(sh_.maps.size());
+        sh_.maps.push_back(*u);
+        write_reg(path, in.dst, r);
+        return;
+      }
+    }
     for (size_t m = 0; m < p_.maps.size(); ++m) {
-      const MapUse& u = p_.maps[m];
+      const MapUse& u = sh_.maps[m];
       if (u.insn != at_) continue;
       RegState r = RegState::pointer(u.value ? RegType::MapValue : RegType::MapHandle);
       r.map = int32_t(m);
@@ -1619,6 +1630,17 @@ class Verifier {
     });
   }
 
+  // a >= b (a > b when `strict`) on one ordering's bounds [lo, hi] of the
+  // width's range [min, max]: false when no pair of values satisfies it.
+  template <typename T>
+  static bool at_least(T& a_lo, T& a_hi, T& b_lo, T& b_hi, T min, T max, bool strict) {
+    const T d = strict ? 1 : 0;
+    if (strict && (b_lo == max || a_hi == min)) return false;
+    a_lo = std::max(a_lo, T(b_lo + d));
+    b_hi = std::min(b_hi, T(a_hi - d));
+    return a_lo <= a_hi && b_lo <= b_hi;
+  }
+
   // reg_set_min_max on both operands (is_branch_taken follows: an edge
   // whose refinement is empty cannot be taken).
   static bool refine_scalars(RegState& a, RegState& b, Cmp cmp, Width w) {
@@ -1655,25 +1677,15 @@ class Verifier {
         return set(a, ba, ta) && set(b, bb, tb);
       }
       case Cmp::Gt:
-      case Cmp::Ge: {
-        const uint64_t d = cmp == Cmp::Gt ? 1 : 0;
-        if (d && (bb.umin == w.umax() || ba.umax == 0)) return false;
-        ba.umin = std::max(ba.umin, bb.umin + d);
-        bb.umax = std::min(bb.umax, ba.umax - d);
-        if (ba.umin > ba.umax || bb.umin > bb.umax) return false;
-        return set(a, ba, ta) && set(b, bb, tb);
-      }
+      case Cmp::Ge:
+        return at_least(ba.umin, ba.umax, bb.umin, bb.umax, uint64_t(0), w.umax(), cmp == Cmp::Gt) &&
+               set(a, ba, ta) && set(b, bb, tb);
       case Cmp::Lt:
       case Cmp::Le: return refine_scalars(b, a, cmp == Cmp::Lt ? Cmp::Gt : Cmp::Ge, w);
       case Cmp::Sgt:
-      case Cmp::Sge: {
-        const int64_t d = cmp == Cmp::Sgt ? 1 : 0;
-        if (d && (bb.smin == w.smax() || ba.smax == w.smin())) return false;
-        ba.smin = std::max(ba.smin, bb.smin + d);
-        bb.smax = std::min(bb.smax, ba.smax - d);
-        if (ba.smin > ba.smax || bb.smin > bb.smax) return false;
-        return set(a, ba, ta) && set(b, bb, tb);
-      }
+      case Cmp::Sge:
+        return at_least(ba.smin, ba.smax, bb.smin, bb.smax, w.smin(), w.smax(), cmp == Cmp::Sgt) &&
+               set(a, ba, ta) && set(b, bb, tb);
       case Cmp::Slt:
       case Cmp::Sle: return refine_scalars(b, a, cmp == Cmp::Slt ? Cmp::Sgt : Cmp::Sge, w);
       case Cmp::Set: {
@@ -1736,7 +1748,7 @@ class Verifier {
         return;
       }
       case RegType::MapValue:
-        check_region(ptr, regno, 0, uint32_t(size), p_.maps[size_t(ptr.map)].value_size, "map value", "value_size");
+        check_region(ptr, regno, 0, uint32_t(size), sh_.maps[size_t(ptr.map)].value_size, "map value", "value_size");
         return;
       case RegType::Mem: check_region(ptr, regno, 0, uint32_t(size), ptr.mem_size, "memory", "mem_size"); return;
       case RegType::Packet:
@@ -1783,7 +1795,7 @@ class Verifier {
             break;
           case ArgKind::Map: {
             if (a.type != RegType::MapHandle) expect("map_ptr");
-            const MapUse& m = p_.maps[size_t(a.map)];
+            const MapUse& m = sh_.maps[size_t(a.map)];
             if (map_kind_of_type(m.type) != pr.map_kind)
               fail(fmt::format("cannot pass map_type {} into func {}#{}", m.type, pr.name, id));
             map = a.map;
@@ -1792,7 +1804,7 @@ class Verifier {
           case ArgKind::MapKey:
           case ArgKind::MapValue: {
             if (map < 0) fail(fmt::format("invalid map_ptr to access map->{}", kind == ArgKind::MapKey ? "key" : "value"));
-            const MapUse& m = p_.maps[size_t(map)];
+            const MapUse& m = sh_.maps[size_t(map)];
             if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
             mem_region(path, r, a, kind == ArgKind::MapKey ? m.key_size : m.value_size, false);
             break;

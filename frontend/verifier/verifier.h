@@ -44,6 +44,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,9 @@ struct VerifyOptions {
   // Helpers by id; null: Springboard's standard helpers (standard_helper_proto).
   std::function<HelperInfo(uint32_t id)> helper;
   uint64_t complexity_limit = kComplexityLimit;
+  // A map whose handle an lddw loads as a plain number (bytecode built by
+  // an embedder around its maps' handles); null, or nullopt: a number.
+  std::function<std::optional<MapUse>(uint64_t imm)> map_at;
   // Verbose mode (the kernel's log_level 2): one line per instruction
   // processed, the instruction and the state before it.
   std::function<void(const std::string& line)> log;

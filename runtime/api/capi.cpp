@@ -147,11 +147,13 @@ struct sb_vm {
   explicit sb_vm(const sb_vm_options* o)
       : env(this, environment_options(o)),
         helpers(rt::standard_helpers(env)),
-        stats_mode(stats_mode_of(o)) {}
+        stats_mode(stats_mode_of(o)),
+        verify(!o || !(o->flags & SB_VM_NO_VERIFY)) {}
 
   VmEnvironment env;
   rt::HelperTable helpers;
   const StatsMode stats_mode;
+  const bool verify;  // sb_program_compile proves programs safe first
   void* user_data = nullptr;
   std::string trace;
 
@@ -659,19 +661,24 @@ sb_status sb_program_compile(sb_program* program, const char* engine, sb_code** 
     code->program_stats = program->stats;
     code->stats_mode = vm->stats_mode;
     const bpf::Program& p = *program->program;
+    rt::Safety safety;
+    safety.verify = vm->verify;
     switch (code->engine->kind) {
       case rt::EngineKind::Interp: {
         bpf::ValidateOptions v;
         v.helper_exists = [&](uint32_t id) { return vm->helpers.find(id) != nullptr; };
         bpf::validate(p, v);
+        if (vm->verify) {
+          bpf::verifier::verify(p, vm->helpers.verify_options());
+        }
         break;
       }
       case rt::EngineKind::Native:
-        code->native = std::make_unique<rt::NativeProgram>(p, vm->helpers);
+        code->native = std::make_unique<rt::NativeProgram>(p, vm->helpers, safety);
         code->direct = code->native->direct_entry();
         break;
       case rt::EngineKind::Emulated:
-        code->emulated = std::make_unique<rt::EmulatedProgram>(p, vm->helpers, code->engine->arch);
+        code->emulated = std::make_unique<rt::EmulatedProgram>(p, vm->helpers, code->engine->arch, safety);
         break;
     }
     *out = vm->keep(vm->codes, std::move(code));

@@ -91,6 +91,7 @@ typedef struct sb_map sb_map;
 /* sb_vm_options.flags */
 #define SB_VM_NO_TIMING 1u /* count runs but do not time them: saves two cycle-counter reads per run */
 #define SB_VM_NO_STATS 2u  /* neither count nor time runs: sb_code_run adds about 1 ns to the code's own time */
+#define SB_VM_NO_VERIFY 4u /* trusted code: sb_program_compile skips the verifier's proof of safety */
 
 /* Zero-initialized options are the defaults. */
 typedef struct sb_vm_options {

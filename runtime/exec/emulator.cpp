@@ -129,9 +129,10 @@ void helper_hook(uc_engine* uc, uint64_t address, uint32_t, void* user) {
 
 // `p` compiled for `arch` with helper calls aimed at the helper slots.
 mc::CodeImage compile_for_guest(const bpf::Program& p, const HelperTable& helpers, Arch arch,
-                                const ir::HardenOptions& harden, bool optimize = true) {
+                                const ir::HardenOptions& harden, bool optimize = true, bool verify = false) {
   CompileOptions opts;
   opts.arch = arch;
+  opts.verify = verify;
   opts.optimize = optimize;
   opts.record_origins = true;
   opts.harden = harden;
@@ -209,7 +210,7 @@ EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpe
                                  bool optimize)
     : name_(p.name), arch_(arch),
       helpers_(safety.harden().any() ? with_hardening_helpers(helpers) : helpers), safety_(safety),
-      image_(compile_for_guest(p, helpers_, arch, safety.harden(), optimize)),
+      image_(compile_for_guest(p, helpers_, arch, safety.harden(), optimize, safety.verify)),
       targets_(std::make_unique<Targets>(helpers_, arch, safety.harden())) {}
 
 EmulatedProgram::~EmulatedProgram() = default;

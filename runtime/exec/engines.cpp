@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "frontend/validator.h"
+#include "frontend/verifier/verifier.h"
 #include "runtime/exec/emulator.h"
 #include "runtime/exec/interpreter.h"
 #include "runtime/exec/native.h"
@@ -20,6 +21,9 @@ std::vector<Engine> make_engines() {
                     bpf::ValidateOptions v;
                     v.helper_exists = [&](uint32_t id) { return h.find(id) != nullptr; };
                     bpf::validate(p, v);
+                    if (o.safety.verify) {
+                      bpf::verifier::verify(p, h.verify_options());
+                    }
                     InterpOptions io;
                     io.insn_budget = o.insn_budget;
                     io.safety = o.safety;

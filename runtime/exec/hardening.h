@@ -25,6 +25,10 @@ namespace sb::rt {
 
 // What an embedder asks of a run of an untrusted program (every engine).
 struct Safety {
+  // Prove the program safe before it runs (frontend/verifier/): refused
+  // programs throw sb::Error. The CLI and the C API turn it on unless told
+  // the code is trusted (--no-verify, SB_VM_NO_VERIFY).
+  bool verify = false;
   bool bounds_check = false;     // every load/store/atomic checked; a fault names insn and address
   bool blind_constants = false;  // compiled code only: no user immediate appears verbatim
   uint64_t blind_seed = 0;       // 0: random per compile

@@ -69,6 +69,7 @@ NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers, 
   opts.arch = Arch::X86_64;
   opts.harden = safety.harden();
   opts.optimize = optimize;
+  opts.verify = safety.verify;
   image_ = compile(p, helpers_, opts).image;
   code_ = ExecMemory(image_.text);
   if (!safety_.needs_record() && !calls_helpers(p))

@@ -26,6 +26,21 @@ const Helper* HelperTable::find(uint32_t id) const {
   return it != helpers_.end() && it->id == id ? &*it : nullptr;
 }
 
+void HelperTable::set_proto(uint32_t id, const bpf::verifier::HelperProto* proto) {
+  for (Helper& h : helpers_)
+    if (h.id == id) h.proto = proto;
+}
+
+bpf::verifier::VerifyOptions HelperTable::verify_options() const {
+  bpf::verifier::VerifyOptions o;
+  o.helper = [this](uint32_t id) -> bpf::verifier::HelperInfo {
+    const Helper* h = find(id);
+    return {h != nullptr, h ? h->proto : nullptr};
+  };
+  if (context_) o.map_at = [ctx = context_](uint64_t imm) { return ctx->map_use(imm); };
+  return o;
+}
+
 HelperContext* HelperContext::current() { return ContextScope::current(); }
 
 namespace {
@@ -37,6 +52,7 @@ uint64_t unwind(uint64_t r1, uint64_t, uint64_t, uint64_t, uint64_t) { return r1
 HelperTable HelperTable::conformance() {
   HelperTable t;
   t.add(5, "unwind", unwind, /*unwind_on_zero=*/true);
+  t.set_proto(5, &bpf::verifier::unwind_helper_proto());
   return t;
 }
 

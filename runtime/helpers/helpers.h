@@ -4,8 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "frontend/verifier/helper_protos.h"
+#include "frontend/verifier/verifier.h"
 
 namespace sb::rt {
 
@@ -34,6 +39,9 @@ class HelperContext {
   // into the guest at the same address, so a pointer means the same thing on
   // every engine and to helpers running on the host.
   virtual std::vector<HostRange> host_ranges() const = 0;
+  // The map whose handle is `handle`, as the verifier types an lddw of it
+  // (VerifyOptions::map_at); nullopt: not a map of this context.
+  virtual std::optional<bpf::MapUse> map_use(uint64_t handle) const { return std::nullopt; }
   // The context of the run on this thread, or null.
   static HelperContext* current();
 };
@@ -84,6 +92,9 @@ struct Helper {
   // program starts at, or 0 to fall through; compiled code jumps there and
   // the interpreter switches programs.
   bool tail_call = false;
+  // What the verifier checks at a call (frontend/verifier/helper_protos.h);
+  // null: an embedder's helper, called unchecked.
+  const bpf::verifier::HelperProto* proto = nullptr;
 };
 
 class HelperTable {
@@ -93,6 +104,12 @@ class HelperTable {
   // A tail-call helper (Helper::tail_call), replacing one with the same id.
   void add_tail_call(uint32_t id, std::string name, HelperFn fn);
   const Helper* find(uint32_t id) const;
+  // Gives helper `id` (already added) its prototype.
+  void set_proto(uint32_t id, const bpf::verifier::HelperProto* proto);
+  // What the verifier needs of this table: its helpers' prototypes and
+  // its context's maps (VerifyOptions::helper, map_at). The table must
+  // outlive the options.
+  bpf::verifier::VerifyOptions verify_options() const;
   const std::vector<Helper>& all() const { return helpers_; }  // ascending ids
 
   // The context engines make current while they run a program (may be null).

@@ -396,10 +396,21 @@ constexpr StandardHelper kStandardHelpers[] = {
 
 }  // namespace
 
+std::optional<bpf::MapUse> Environment::map_use(uint64_t handle) const {
+  const Map* m = map_from_handle(handle);
+  if (!m) return std::nullopt;
+  const MapSpec& s = m->spec();
+  return bpf::MapUse{0, s.name, s.type, s.key_size, s.value_size, s.max_entries, false, 0};
+}
+
 HelperTable standard_helpers(Environment& env) {
   HelperTable t;
-  for (const StandardHelper& h : kStandardHelpers) t.add(h.id, h.name, h.fn);
+  for (const StandardHelper& h : kStandardHelpers) {
+    t.add(h.id, h.name, h.fn);
+    t.set_proto(h.id, bpf::verifier::standard_helper_proto(h.id));
+  }
   t.add_tail_call(kTailCallHelperId, "tail_call", tail_call);
+  t.set_proto(kTailCallHelperId, &bpf::verifier::tail_call_proto());
   t.set_context(&env);
   return t;
 }

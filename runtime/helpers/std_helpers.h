@@ -98,6 +98,7 @@ class Environment : public HelperContext {
   uint32_t prandom_u32();
 
   std::vector<HostRange> host_ranges() const override;
+  std::optional<bpf::MapUse> map_use(uint64_t handle) const override;
 
  private:
   EnvironmentOptions opts_;
