@@ -290,6 +290,19 @@ TEST(VerifierRejects, SignedBranchRefinement) {
   EXPECT_EQ(refusal("mov32 %r6, %r2\njgt32 %r6, 7, out\n" + lookup + use, {array_map(5)}), "accepted");
 }
 
+// Pruning: a state whose bound came from a linked copy (r1 = r6, then a
+// branch on r1 bounds r6 too) does not stand for one where the copy was
+// unlinked (r1 += 0): the second path reaches the access unbounded.
+TEST(VerifierRejects, LinkedScalarsStayLinkedForPruning) {
+  const char* src =
+      "stw [%r10-4], 0\nmov %r6, %r2\nand %r6, 255\njeq %r2, 0, b\nmov %r1, %r6\nja p\n"
+      "b:\nmov %r1, %r6\nadd %r1, 0\n"
+      "p:\njgt %r1, 7, out\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, 0\ncall 1\njeq %r0, 0, out\n"
+      "add %r0, %r6\nldxb %r0, [%r0]\nout:\nmov %r0, 0\nexit";
+  const std::string r = refusal(src, {array_map(11)});
+  EXPECT_EQ(r.substr(0, r.find(',')), "t.s: raw: instruction 16: invalid access to map value") << r;
+}
+
 TEST(VerifierRejects, PacketRange) {
   // r2 = data, r3 = data_end; reading 2 bytes at data + 14.
   const char* load = "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\n";
