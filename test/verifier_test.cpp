@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "frontend/assembler.h"
@@ -14,6 +15,9 @@
 #include "frontend/validator.h"
 #include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
+#include "runtime/exec/engines.h"
+#include "runtime/helpers/std_helpers.h"
+#include "runtime/maps/maps.h"
 #include "test/corpus.h"
 
 namespace sb::test {
@@ -452,6 +456,35 @@ TEST(VerifierLog, PrintsStateBeforeEachInstruction) {
   EXPECT_EQ(lines[0], "0: R1=raw_mem(off=0) R2=scalar() R10=fp0");
   EXPECT_EQ(lines[1], "0: (b7) mov %r0, 1");
   EXPECT_EQ(lines[2], "1: R0=1 R1=raw_mem(off=0) R2=scalar() R10=fp0");
+}
+
+// Tail-call targets are verified as the program that jumps to them.
+TEST(VerifierEngines, TailCallTargetsAreVerified) {
+  rt::Environment env;
+  auto& progs = static_cast<rt::ProgArrayMap&>(env.create_map({"progs", 3, 4, 4, 2, 0}));
+  progs.set(0, std::make_shared<bpf::Program>(program("ldxdw %r0, [%r10-8]\nexit")));  // unwritten stack
+  progs.set(1, std::make_shared<bpf::Program>(program("mov %r0, 7\nexit")));
+  const rt::HelperTable helpers = rt::standard_helpers(env);
+  for (uint32_t slot : {0u, 1u}) {
+    const bpf::Program main = program(fmt::format("lddw %r2, {:#x}\nmov %r3, {}\ncall 12\nmov %r0, 1\nexit",
+                                                  progs.handle(), slot));
+    for (const rt::Engine& e : rt::engines()) {
+      rt::RunOptions o;
+      o.safety.verify = true;
+      std::vector<uint8_t> mem(8);
+      if (slot == 1) {
+        EXPECT_EQ(e.run(main, helpers, mem, o), 7u) << e.name;
+        continue;
+      }
+      try {
+        e.run(main, helpers, mem, o);
+        ADD_FAILURE() << e.name << ": the unsafe target ran";
+      } catch (const Error& err) {
+        EXPECT_NE(std::string(err.what()).find("invalid read from stack R10 off -8+0 size 8"), std::string::npos)
+            << e.name << ": " << err.what();
+      }
+    }
+  }
 }
 
 }  // namespace
