@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "frontend/assembler.h"
@@ -14,6 +15,9 @@
 #include "frontend/validator.h"
 #include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
+#include "runtime/exec/engines.h"
+#include "runtime/helpers/std_helpers.h"
+#include "runtime/maps/maps.h"
 #include "test/corpus.h"
 
 namespace sb::test {
@@ -290,6 +294,19 @@ TEST(VerifierRejects, SignedBranchRefinement) {
   EXPECT_EQ(refusal("mov32 %r6, %r2\njgt32 %r6, 7, out\n" + lookup + use, {array_map(5)}), "accepted");
 }
 
+// Pruning: a state whose bound came from a linked copy (r1 = r6, then a
+// branch on r1 bounds r6 too) does not stand for one where the copy was
+// unlinked (r1 += 0): the second path reaches the access unbounded.
+TEST(VerifierRejects, LinkedScalarsStayLinkedForPruning) {
+  const char* src =
+      "stw [%r10-4], 0\nmov %r6, %r2\nand %r6, 255\njeq %r2, 0, b\nmov %r1, %r6\nja p\n"
+      "b:\nmov %r1, %r6\nadd %r1, 0\n"
+      "p:\njgt %r1, 7, out\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, 0\ncall 1\njeq %r0, 0, out\n"
+      "add %r0, %r6\nldxb %r0, [%r0]\nout:\nmov %r0, 0\nexit";
+  const std::string r = refusal(src, {array_map(11)});
+  EXPECT_EQ(r.substr(0, r.find(',')), "t.s: raw: instruction 16: invalid access to map value") << r;
+}
+
 TEST(VerifierRejects, PacketRange) {
   // r2 = data, r3 = data_end; reading 2 bytes at data + 14.
   const char* load = "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\n";
@@ -439,6 +456,35 @@ TEST(VerifierLog, PrintsStateBeforeEachInstruction) {
   EXPECT_EQ(lines[0], "0: R1=raw_mem(off=0) R2=scalar() R10=fp0");
   EXPECT_EQ(lines[1], "0: (b7) mov %r0, 1");
   EXPECT_EQ(lines[2], "1: R0=1 R1=raw_mem(off=0) R2=scalar() R10=fp0");
+}
+
+// Tail-call targets are verified as the program that jumps to them.
+TEST(VerifierEngines, TailCallTargetsAreVerified) {
+  rt::Environment env;
+  auto& progs = static_cast<rt::ProgArrayMap&>(env.create_map({"progs", 3, 4, 4, 2, 0}));
+  progs.set(0, std::make_shared<bpf::Program>(program("ldxdw %r0, [%r10-8]\nexit")));  // unwritten stack
+  progs.set(1, std::make_shared<bpf::Program>(program("mov %r0, 7\nexit")));
+  const rt::HelperTable helpers = rt::standard_helpers(env);
+  for (uint32_t slot : {0u, 1u}) {
+    const bpf::Program main = program(fmt::format("lddw %r2, {:#x}\nmov %r3, {}\ncall 12\nmov %r0, 1\nexit",
+                                                  progs.handle(), slot));
+    for (const rt::Engine& e : rt::engines()) {
+      rt::RunOptions o;
+      o.safety.verify = true;
+      std::vector<uint8_t> mem(8);
+      if (slot == 1) {
+        EXPECT_EQ(e.run(main, helpers, mem, o), 7u) << e.name;
+        continue;
+      }
+      try {
+        e.run(main, helpers, mem, o);
+        ADD_FAILURE() << e.name << ": the unsafe target ran";
+      } catch (const Error& err) {
+        EXPECT_NE(std::string(err.what()).find("invalid read from stack R10 off -8+0 size 8"), std::string::npos)
+            << e.name << ": " << err.what();
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -787,7 +787,35 @@ class Verifier {
 
   // Marks the demanded values precise in a stored state; a value already
   // precise there was already propagated further up, so it leaves the demand.
+  // Scalars linked to a precise one (copies sharing its id, refined together
+  // by branches) become precise with it, so that pruning demands the same
+  // links of a later state.
   static void mark_in(State& st, Demand& d) {
+    mark_demanded(st, d);
+    for (bool grew = true; grew;) {
+      grew = false;
+      std::vector<uint32_t> ids;
+      for (size_t f = 0; f < st.frames.size() && f < d.regs.size(); ++f)
+        for (int r = 0; r < 10; ++r)
+          if ((d.regs[f] >> r) & 1)
+            if (uint32_t id = st.frames[f].regs[size_t(r)].id) ids.push_back(id);
+      if (ids.empty()) return;
+      Demand more;
+      for (size_t f = 0; f < st.frames.size() && f < d.regs.size(); ++f)
+        for (int r = 0; r < 10; ++r) {
+          const RegState& x = st.frames[f].regs[size_t(r)];
+          if (x.type == RegType::Scalar && !x.precise && x.id &&
+              std::find(ids.begin(), ids.end(), x.id) != ids.end())
+            more.regs[f] |= uint16_t(1u << r);
+        }
+      if (more.empty()) return;
+      mark_demanded(st, more);
+      for (size_t f = 0; f < d.regs.size(); ++f) d.regs[f] |= more.regs[f];
+      grew = true;
+    }
+  }
+
+  static void mark_demanded(State& st, Demand& d) {
     for (size_t f = 0; f < d.regs.size(); ++f) {
       if (f >= st.frames.size()) {
         d.regs[f] = 0, d.slots[f] = 0;

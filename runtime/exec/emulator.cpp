@@ -184,13 +184,13 @@ class GuestTargets final : public TailCallLoader {
 // The targets' code, compiled once per EmulatedProgram and mapped per run.
 class EmulatedProgram::Targets {
  public:
-  Targets(const HelperTable& helpers, Arch arch, const ir::HardenOptions& harden)
-      : helpers_(helpers), arch_(arch), harden_(harden) {}
+  Targets(const HelperTable& helpers, Arch arch, const ir::HardenOptions& harden, bool verify)
+      : helpers_(helpers), arch_(arch), harden_(harden), verify_(verify) {}
   const mc::CodeImage& image(const std::shared_ptr<const bpf::Program>& target) {
     std::lock_guard lock(mutex_);
     auto it = compiled_.find(target.get());
     if (it == compiled_.end())
-      it = compiled_.emplace(target.get(), Entry{target, compile_for_guest(*target, helpers_, arch_, harden_)}).first;
+      it = compiled_.emplace(target.get(), Entry{target, compile_for_guest(*target, helpers_, arch_, harden_, true, verify_)}).first;
     return it->second.image;  // entries are never removed: the reference stays valid
   }
 
@@ -202,6 +202,7 @@ class EmulatedProgram::Targets {
   const HelperTable& helpers_;
   Arch arch_;
   ir::HardenOptions harden_;  // targets are hardened as the program is
+  bool verify_;               // and verified as it was
   std::mutex mutex_;
   std::map<const bpf::Program*, Entry> compiled_;
 };
@@ -211,7 +212,7 @@ EmulatedProgram::EmulatedProgram(const bpf::Program& p, const HelperTable& helpe
     : name_(p.name), arch_(arch),
       helpers_(safety.harden().any() ? with_hardening_helpers(helpers) : helpers), safety_(safety),
       image_(compile_for_guest(p, helpers_, arch, safety.harden(), optimize, safety.verify)),
-      targets_(std::make_unique<Targets>(helpers_, arch, safety.harden())) {}
+      targets_(std::make_unique<Targets>(helpers_, arch, safety.harden(), safety.verify)) {}
 
 EmulatedProgram::~EmulatedProgram() = default;
 

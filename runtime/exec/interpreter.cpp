@@ -28,6 +28,7 @@
 #include <type_traits>
 
 #include "frontend/validator.h"
+#include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
 #include "runtime/exec/hardening.h"
 #include "runtime/helpers/tail_call.h"
@@ -437,19 +438,21 @@ namespace {
 // Tail-call targets are the programs themselves, validated on first use.
 class InterpLoader final : public TailCallLoader {
  public:
-  explicit InterpLoader(const HelperTable& helpers) : helpers_(helpers) {}
+  InterpLoader(const HelperTable& helpers, bool verify) : helpers_(helpers), verify_(verify) {}
   uint64_t load(const std::shared_ptr<const bpf::Program>& target) override {
     for (const auto& p : loaded_)
       if (p == target) return uint64_t(uintptr_t(p.get()));
     bpf::ValidateOptions v;
     v.helper_exists = [&](uint32_t id) { return helpers_.find(id) != nullptr; };
     bpf::validate(*target, v);
+    if (verify_) bpf::verifier::verify(*target, helpers_.verify_options());
     loaded_.push_back(target);  // kept alive for the run
     return uint64_t(uintptr_t(target.get()));
   }
 
  private:
   const HelperTable& helpers_;
+  const bool verify_;  // targets are verified as the program was
   std::vector<std::shared_ptr<const bpf::Program>> loaded_;
 };
 }  // namespace
@@ -457,7 +460,7 @@ class InterpLoader final : public TailCallLoader {
 uint64_t interpret(const bpf::Program& p, const HelperTable& helpers, void* mem, size_t len,
                    const InterpOptions& opts) {
   ContextScope scope(helpers.context());
-  InterpLoader loader(helpers);
+  InterpLoader loader(helpers, opts.safety.verify);
   TailCallRun tail_calls(loader);
   Machine m(p, helpers, opts);
   const uint64_t r0 = m.run(mem, len);
