@@ -449,7 +449,7 @@ TEST(AotErrors, NameTheBadSymbolOrReference) {
     return std::string("no error");
   };
   EXPECT_EQ(message({}, "1st"), "program symbol: '1st' is not a C identifier");
-  const std::vector<bpf::MapDef> maps = {{"my-map", 2, 4, 8, 1, 0, false, {}}};
+  const std::vector<bpf::MapDef> maps = {{"my-map", 2, 4, 8, 1, 0, false, {}, {}}};
   std::vector<bpf::MapRef> refs = {{0, 0, 0, false}};
   EXPECT_EQ(message({maps, refs}, "prog"), "map 'my-map': 'sb_map_my-map' is not a C identifier");
   refs = {{0, 1, 0, false}};

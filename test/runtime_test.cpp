@@ -2,7 +2,11 @@
 // native code runs with the documented entry contract.
 #include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -99,6 +103,40 @@ TEST(ExecMemory, ArenaBlocksAreDisjointAndReused) {
   std::vector<uint8_t> big(50 * 128, 0xc3);  // fits where the 50 freed blocks merged, or earlier
   rt::ExecMemory merged(big);
   EXPECT_LE(merged.data(), *std::min_element(at.begin(), at.end()));
+}
+
+// After fork() the parent and the child own their code: a block one of
+// them frees and fills with another program does not change what the
+// other runs (the arena's chunks are shared memory, copied for the child).
+TEST(ExecMemory, ForkedChildAndParentKeepTheirOwnCode) {
+  rt::HelperTable helpers = rt::HelperTable::conformance();
+  const bpf::Program one = bpf::assemble("mov %r0, 1\nexit"), two = bpf::assemble("mov %r0, 2\nexit");
+  for (bool child_replaces : {true, false}) {
+    auto kept = std::make_unique<rt::NativeProgram>(one, helpers);
+    const void* at = kept->entry();
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    const bool replacer = (pid == 0) == child_replaces;
+    int status = 0;
+    if (replacer) {
+      kept.reset();  // the block goes back, and the next program takes it
+      rt::NativeProgram other(two, helpers);
+      const bool reused = other.entry() == at && other.run(nullptr, 0) == 2;
+      if (pid == 0) _exit(reused ? 0 : 3);
+      ASSERT_TRUE(reused);
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      ASSERT_TRUE(WIFEXITED(status));
+      EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's program changed with the parent's";
+    } else if (pid == 0) {
+      usleep(100 * 1000);  // the parent frees and refills meanwhile
+      _exit(kept->run(nullptr, 0) == 1 ? 0 : 4);
+    } else {
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      ASSERT_TRUE(WIFEXITED(status));
+      EXPECT_EQ(WEXITSTATUS(status), 0);
+      EXPECT_EQ(kept->run(nullptr, 0), 1u) << "the parent's program changed with the child's";
+    }
+  }
 }
 
 TEST(NativeProgram, PassesMemoryAndLength) {

@@ -1047,7 +1047,7 @@ class Verifier {
     }
     const uint64_t v = dst.const_value();
     if (op == NEG) {
-      if (dst.is_const()) out = RegState::known(is64 ? uint64_t(-int64_t(v)) : uint64_t(uint32_t(-uint32_t(v))));
+      if (dst.is_const()) out = RegState::known(is64 ? uint64_t(0) - v : uint64_t(uint32_t(-uint32_t(v))));
       else if (!is64) out.var_off = Tnum::unknown().subreg(), out.sync();
       write_reg(path, in.dst, out);
       return;

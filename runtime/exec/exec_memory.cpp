@@ -1,5 +1,7 @@
 #include "runtime/exec/exec_memory.h"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -37,7 +39,11 @@ class CodeArena {
   static constexpr size_t kAlign = 64;               // a cache line per program
 
   static CodeArena& get() {
-    static CodeArena* arena = new CodeArena;  // never destroyed: code may be freed during exit
+    static CodeArena* arena = [] {
+      auto* a = new CodeArena;  // never destroyed: code may be freed during exit
+      pthread_atfork(&CodeArena::before_fork, &CodeArena::after_fork_parent, &CodeArena::after_fork_child);
+      return a;
+    }();
     return *arena;
   }
 
@@ -101,9 +107,11 @@ class CodeArena {
     uint8_t* rw;
     size_t size;
     std::map<size_t, size_t> free;  // offset -> bytes
+    bool frozen = false;  // no longer writable through `rw`: takes no new code
   };
 
   static bool take(Chunk& c, size_t block, size_t& offset) {
+    if (c.frozen) return false;
     for (auto it = c.free.begin(); it != c.free.end(); ++it) {
       if (it->second < block) continue;
       offset = it->first;
@@ -145,10 +153,86 @@ class CodeArena {
     return nullptr;
   }
 
+  // fork(): the chunks are shared memory, so without care a child and its
+  // parent would see each other's code: a block one of them frees and
+  // fills again would change what the other runs. The child therefore
+  // takes private copies of every chunk (a new memfd, mapped over the old
+  // addresses, so every compiled function keeps its address). The parent
+  // holds the arena's lock until the child has copied, so no block
+  // changes under the copy. posix_spawn and vfork run no fork handlers
+  // and share nothing afterwards that would need this.
+  static void before_fork() {
+    CodeArena& a = get();
+    a.mu_.lock();
+    a.fork_pipe_[0] = a.fork_pipe_[1] = -1;
+    if (!a.chunks_.empty() && pipe2(a.fork_pipe_, O_CLOEXEC) != 0) a.fork_pipe_[0] = a.fork_pipe_[1] = -1;
+  }
+  static void after_fork_parent() {
+    CodeArena& a = get();
+    if (a.fork_pipe_[0] >= 0) {
+      close(a.fork_pipe_[1]);
+      char done;
+      while (read(a.fork_pipe_[0], &done, 1) < 0 && errno == EINTR) {
+      }  // one byte when the child has copied, or end of file when it died
+      close(a.fork_pipe_[0]);
+    }
+    a.mu_.unlock();
+  }
+  static void after_fork_child() {
+    CodeArena& a = get();
+    const int err = errno;
+    for (const auto& c : a.chunks_) a.privatize(*c);
+    if (a.fork_pipe_[0] >= 0) {
+      close(a.fork_pipe_[0]);
+      const char done = 1;
+      (void)!write(a.fork_pipe_[1], &done, 1);
+      close(a.fork_pipe_[1]);
+    }
+    errno = err;
+    a.mu_.unlock();
+  }
+
+  // Gives the chunk memory of this process alone, at the same addresses.
+  void privatize(Chunk& c) noexcept;
+
   std::mutex mu_;
   std::vector<std::unique_ptr<Chunk>> chunks_;  // never unmapped: the process's code lives here
   bool unusable_ = false;
+  int fork_pipe_[2] = {-1, -1};
 };
+
+void CodeArena::privatize(Chunk& c) noexcept {
+  const int fd = memfd_create("springboard-code", MFD_CLOEXEC);
+  void* copy = MAP_FAILED;
+  if (fd >= 0 && ftruncate(fd, off_t(c.size)) == 0)
+    copy = mmap(nullptr, c.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (copy != MAP_FAILED) {
+    std::memcpy(copy, c.rw, c.size);
+    const bool rx = mmap(c.rx, c.size, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED;
+    const bool rw = rx && mmap(c.rw, c.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED;
+    munmap(copy, c.size);
+    close(fd);
+    if (rw) return;
+    if (rx) {  // the code is private already; only new code cannot come here
+      c.frozen = true;
+      return;
+    }
+  } else if (fd >= 0) {
+    close(fd);
+  }
+  // No new memfd (or it cannot be executable here): anonymous private
+  // pages with the same bytes, sealed read-execute; the chunk takes no
+  // new code, since its two views no longer alias.
+  void* anon = mmap(nullptr, c.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (anon == MAP_FAILED) return;  // out of memory in a fresh child: the old sharing stays
+  std::memcpy(anon, c.rw, c.size);
+  if (mprotect(anon, c.size, PROT_READ | PROT_EXEC) == 0 &&
+      mremap(anon, c.size, c.size, MREMAP_MAYMOVE | MREMAP_FIXED, c.rx) != MAP_FAILED) {
+    c.frozen = true;
+    return;
+  }
+  munmap(anon, c.size);
+}
 
 }  // namespace
 

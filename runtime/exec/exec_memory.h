@@ -8,6 +8,9 @@
 // the kernel refuses executable memfd mappings, each code gets its own
 // pages instead, written read-write and switched to read-execute.
 //
+// A fork()ed child gets private copies of the arena at the same addresses,
+// so neither process's later compiles and frees change the other's code.
+//
 // Memory near an address (reserve_near, for the hooks' rel32 jumps) is its
 // own pages, filled in while read-write and then sealed read-execute.
 #pragma once
