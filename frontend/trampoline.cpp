@@ -289,15 +289,26 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   fn.native->spill_off = fr.ctx;
   Builder b(fn);
 
-  auto count = [&](int32_t off) {  // lock add [in_flight + off], 1
-    if (!bind.in_flight) return;
-    b.mov_imm(1, bind.in_flight);
-    b.mov_imm(2, 1);
-    ir::Inst a;
-    a.op = ir::Op::Atomic, a.dst = 1, a.src = 2, a.off = off, a.size = 8, a.width = 64, a.aop = ir::AtomicOp::Add;
-    b.add(a);
+  // This thread's in-flight stack (Bindings::in_flight_tls): r1 = its
+  // address, r2 = its depth.
+  auto in_flight_depth = [&] {
+    b.add(ir::thread_ptr(1));
+    b.add(ir::alu_imm(ir::Op::Add, 64, 1, *bind.in_flight_tls));
+    b.add(ir::load(8, false, 2, 1, 0));
   };
-  count(0);  // entered
+  if (bind.in_flight_tls) {  // entered: push the image's token (only the depth once the stack is full)
+    in_flight_depth();
+    const uint32_t full = b.label();
+    b.add(ir::branch_imm(ir::Cond::Ge, 64, 2, bind.in_flight_capacity, full));
+    b.add(ir::alu(ir::Op::Mov, 64, 3, 2));
+    b.add(ir::alu_imm(ir::Op::Shl, 64, 3, 3));
+    b.add(ir::alu(ir::Op::Add, 64, 3, 1));
+    b.mov_imm(4, bind.image_token);
+    b.add(ir::store(8, 3, 8, 4));
+    b.bind(full);
+    b.add(ir::alu_imm(ir::Op::Add, 64, 2, 1));
+    b.add(ir::store(8, 1, 0, 2));
+  }
 
   // The prologue has spilled the argument words to ctx[0..words).
   int32_t slot = fr.ctx;
@@ -357,7 +368,11 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   }
   b.bind(do_fexit);
   for (size_t i : d.of_kind(Kind::Fexit)) invoke(i);
-  count(8);  // leaving: only the epilogue remains
+  if (bind.in_flight_tls) {  // leaving: only the epilogue remains
+    in_flight_depth();
+    b.add(ir::alu_imm(ir::Op::Sub, 64, 2, 1));
+    b.add(ir::store(8, 1, 0, 2));
+  }
   b.add(ir::load(8, false, 0, ir::kFP, fr.ret));
   ir::Inst exit;
   exit.op = ir::Op::Exit;

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,11 +75,15 @@ struct Bindings {
   uint64_t prog_exit = 0;   // void exit(ProgState*, uint64_t start, RunCtx*)
   std::vector<uint64_t> entries;  // each program's compiled entry, by program index
   std::vector<uint64_t> states;   // each program's ProgState*, by program index
-  // When not 0: two 64-bit counters the trampoline increments atomically,
-  // the first on entry before it calls anything, the second just before it
-  // returns (runtime/hook/trampoline.h frees a replaced image once they agree
-  // and no thread stands in it).
-  uint64_t in_flight = 0;
+  // When set: the offset from the thread pointer of the running thread's
+  // in-flight stack (runtime/hook/tramp_runtime.h, InFlightStack: a depth,
+  // then `in_flight_capacity` tokens). The trampoline pushes `image_token`
+  // on entry before it calls anything and pops it just before it returns;
+  // runtime/hook/trampoline.h frees a replaced image once no thread holds
+  // its token or stands in its code.
+  std::optional<int32_t> in_flight_tls;
+  uint32_t in_flight_capacity = 0;
+  uint64_t image_token = 0;
 };
 
 // Addresses for a trampoline printed on its own (CLI, golden files):

@@ -63,7 +63,7 @@ Insn call_local(int32_t rel) { return ins(int(bpf::JMP) | bpf::CALL, 0, bpf::CAL
 Insn callx(int reg) { return ins(int(bpf::JMP) | int(bpf::X) | bpf::CALL, reg); }
 Insn exit_insn() { return ins(int(bpf::JMP) | bpf::EXIT); }
 
-bpf::Program program(std::vector<Insn> code) { return bpf::Program{"t", std::move(code)}; }
+bpf::Program program(std::vector<Insn> code) { return bpf::Program{"t", std::move(code), {}}; }
 
 uint64_t run(std::vector<Insn> code, void* mem = nullptr, size_t len = 0, uint64_t budget = 0,
              const HelperTable& helpers = HelperTable::conformance()) {

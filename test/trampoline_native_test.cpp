@@ -35,6 +35,13 @@ struct SbPair {
 __attribute__((noinline, noipa)) int64_t sb_t_struct(SbPair p, int64_t k) { return p.a * k + p.b; }
 __attribute__((noinline, noipa)) void sb_t_empty() {}
 __attribute__((noinline, noipa)) int64_t sb_t_counted(int64_t x) { return x + 1; }
+// Waits (called through a trampoline: inside its image) until released.
+std::atomic<int> sb_t_gate{0};
+__attribute__((noinline, noipa)) int64_t sb_t_wait(int64_t x) {
+  sb_t_gate.store(1);
+  while (sb_t_gate.load() != 2) std::this_thread::yield();
+  return x + 7;
+}
 }
 
 // Loops made of the bytes an entry patch displaces, so that threads calling
@@ -439,6 +446,34 @@ TEST(TrampolineNative, ReplacedImagesAndProgramsAreFreed) {
   // 4000 images and 2000 programs were made; at most a batch of each waits.
   EXPECT_LE(most, before + 80) << "before: " << before;
   EXPECT_GT(counter.word[0], 0u);
+}
+
+// A thread inside an image (in the original function, which the image
+// called and returns into) keeps that image and the fexit program it
+// calls alive while links change and reclaim rounds free every other
+// retired image: when it returns, the old image runs its fexit with the
+// result, and nothing it needs was freed.
+TEST(TrampolineNative, AThreadInsideAnImageKeepsItAlive) {
+  rt::TrampolineTable table;
+  void* target = reinterpret_cast<void*>(&sb_t_wait);
+  rt::Trampoline& t = table.get(target, sig({kI64}, kI64));
+  Seen seen;
+  t.link(tramp::Kind::Fexit, record_ctx(&seen, 1, 1), 0, no_helpers());  // ctx[1]: the return value
+  sb_t_gate = 0;
+  int64_t got = 0;
+  std::thread waiter([&] { got = through_volatile(&sb_t_wait)(35); });
+  while (sb_t_gate.load() != 1) std::this_thread::yield();
+  const size_t before = mappings();
+  for (int cycle = 0; cycle < 200; ++cycle) {  // many reclaim rounds: the waiter's image must survive them
+    rt::LinkId id = t.link(tramp::Kind::Fentry, returns(0), 0, no_helpers());
+    t.unlink(id);
+  }
+  EXPECT_LE(mappings(), before + 40) << "the images no thread is inside were not freed";
+  sb_t_gate = 2;
+  waiter.join();
+  EXPECT_EQ(got, 42);
+  EXPECT_EQ(seen.word[0], 42u) << "the waiter's image ran its fexit program";
+  t.unlink_all();
 }
 
 }  // namespace

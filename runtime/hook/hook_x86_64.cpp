@@ -78,7 +78,7 @@ class Decoder {
     out.is_call = insn_->id == X86_INS_CALL;
     const cs_x86& x = insn_->detail->x86;
     const uint8_t opcode = x.opcode[0];
-    if (out.relative_branch) out.rel_size = opcode == 0xEB || (opcode & 0xF0) == 0x70 || opcode >= 0xE0 && opcode <= 0xE3 ? 1 : 4;
+    if (out.relative_branch) out.rel_size = opcode == 0xEB || (opcode & 0xF0) == 0x70 || (opcode >= 0xE0 && opcode <= 0xE3) ? 1 : 4;
     for (uint8_t i = 0; i < x.op_count; ++i) {
       const cs_x86_op& o = x.operands[i];
       if (out.relative_branch && o.type == X86_OP_IMM) out.branch_target = uint64_t(o.imm);

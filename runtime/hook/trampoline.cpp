@@ -101,14 +101,18 @@ void Trampoline::update() {
   d.stats = opts_.stats;
   d.recursion_guard = opts_.recursion_guard;
   Image next;
-  next.counts = std::make_unique<InFlight>();
   tramp::Bindings b;
   b.ip = reinterpret_cast<uint64_t>(target_);
   b.original = reinterpret_cast<uint64_t>(hook_->original());
   b.prog_enter = reinterpret_cast<uint64_t>(&sb_tramp_prog_enter);
   b.prog_exit = reinterpret_cast<uint64_t>(&sb_tramp_prog_exit);
-  b.in_flight = reinterpret_cast<uint64_t>(next.counts.get());
-  static_assert(offsetof(InFlight, exits) == 8, "the trampoline adds 1 at in_flight + 8 on its way out");
+  static const int64_t tls = in_flight_tls_offset();
+  if (tls < INT32_MIN || tls > INT32_MAX)
+    throw Error(name_, "the in-flight stack is not within 2 GiB of the thread pointer (not initial-exec TLS)");
+  b.in_flight_tls = int32_t(tls);
+  b.in_flight_capacity = kInFlightCapacity;
+  static std::atomic<uint64_t> images{0};  // tokens are never reused
+  next.token = b.image_token = images.fetch_add(1, std::memory_order_relaxed) + 1;
   for (const Link& l : links_) {
     d.programs.push_back({l.kind, {}, l.cookie});
     b.entries.push_back(reinterpret_cast<uint64_t>(l.data->program->entry()));
@@ -132,29 +136,36 @@ void Trampoline::update() {
 // signal per thread, so it runs once this many have gathered.
 constexpr size_t kReclaimBatch = 16;
 
+// A retired image can no longer be entered (the hook jumps elsewhere and
+// every core has serialised since). It is free once, with every other
+// thread stopped, none holds its token in its in-flight stack (it is
+// between the trampoline's first instructions and its last: inside a
+// program, a helper or the original function called from it) and none
+// stands in its code (before the push or after the pop); nor does this
+// thread hold it (a program that unlinks).
 void Trampoline::reclaim(bool all) {
   if (retired_images_.empty() || (!all && retired_images_.size() < kReclaimBatch)) return;
-  // Counts that agree: exits read first, so equal counts mean that at that
-  // moment no thread was between its entry and its exit.
-  std::vector<std::pair<size_t, uint64_t>> quiet;
-  for (size_t i = 0; i < retired_images_.size(); ++i) {
-    const uint64_t exits = retired_images_[i].counts->exits.load(std::memory_order_seq_cst);
-    const uint64_t enters = retired_images_[i].counts->enters.load(std::memory_order_seq_cst);
-    if (enters == exits) quiet.push_back({i, enters});
-  }
-  if (quiet.empty()) return;
-  const std::vector<uint64_t> pcs = other_threads_pcs();
-  std::vector<bool> free(retired_images_.size(), false);
-  for (auto [i, enters] : quiet) {
-    const Image& img = retired_images_[i];
-    const uint64_t lo = reinterpret_cast<uint64_t>(img.code->data()), hi = lo + img.code->size();
-    bool inside = false;
-    for (uint64_t pc : pcs) inside = inside || (pc >= lo && pc < hi);
-    free[i] = !inside && img.counts->enters.load(std::memory_order_seq_cst) == enters;
-  }
+  const size_t n = retired_images_.size();
+  struct Query {
+    std::vector<uint64_t> tokens;
+    std::unique_ptr<std::atomic<uint8_t>[]> hit;
+  } q{{}, std::make_unique<std::atomic<uint8_t>[]>(n)};
+  for (const Image& img : retired_images_) q.tokens.push_back(img.token);
+  for (size_t i = 0; i < n; ++i) q.hit[i].store(0, std::memory_order_relaxed);
+  auto probe = [](void* arg) {
+    auto* query = static_cast<Query*>(arg);
+    mark_in_flight(query->tokens.data(), query->tokens.size(), query->hit.get());
+  };
+  const std::vector<uint64_t> pcs = other_threads_pcs(probe, &q);
+  probe(&q);
   std::vector<Image> kept;
-  for (size_t i = 0; i < retired_images_.size(); ++i)
-    if (!free[i]) kept.push_back(std::move(retired_images_[i]));
+  for (size_t i = 0; i < n; ++i) {
+    Image& img = retired_images_[i];
+    const uint64_t lo = reinterpret_cast<uint64_t>(img.code->data()), hi = lo + img.code->size();
+    bool inside = q.hit[i].load(std::memory_order_relaxed) != 0;
+    for (uint64_t pc : pcs) inside = inside || (pc >= lo && pc < hi);
+    if (inside) kept.push_back(std::move(img));
+  }
   retired_images_ = std::move(kept);
 }
 

@@ -5,12 +5,13 @@
 //
 // Nothing is freed while a thread may still run it. An image that a change
 // replaced, and the programs only it calls, are freed once no thread can be
-// running it: each image counts its entries and its exits (two atomic
-// counters, as the kernel's percpu_ref on a trampoline), and one whose
-// counts agreed is freed when a stop round (runtime/hook/live_patch.h)
-// then finds no thread inside it and its entry count unchanged: a thread
-// inside after the counts agreed would be in the few instructions before
-// the entry count or after the exit count, where the round sees it. The
+// running it: each thread keeps a stack of the images it is inside (the
+// trampoline pushes its token on entry and pops it on its way out, plain
+// stores to the thread's own memory, where the kernel takes a percpu_ref on
+// the trampoline), and a retired image is freed when a stop round
+// (runtime/hook/live_patch.h) finds it on no thread's stack and no thread
+// standing in its code: a thread inside but not on the stack is in the few
+// instructions before the push or after the pop, where the round sees it. The
 // statistics of an unlinked program stay readable until then. Detached
 // hooks (thunks, stubs) are kept until the trampoline is destroyed, and
 // trampolines the table dropped until the table is (not yet reclaimed).
@@ -80,12 +81,9 @@ class Trampoline {
     uint64_t cookie;
     std::shared_ptr<LinkData> data;
   };
-  struct InFlight {  // Bindings::in_flight
-    std::atomic<uint64_t> enters{0}, exits{0};
-  };
   struct Image {
     std::unique_ptr<ExecMemory> code;
-    std::unique_ptr<InFlight> counts;
+    uint64_t token = 0;  // what it pushes on the in-flight stacks (tramp_runtime.h)
     std::vector<std::shared_ptr<LinkData>> links;  // the programs it calls
   };
   void update();   // regenerate and publish the image; mu_ held
