@@ -28,6 +28,7 @@
 #include "frontend/elf_loader.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
+#include "runtime/exec/run_stats.h"
 #include "runtime/exec/cycle_clock.h"
 #include "runtime/exec/emulator.h"
 #include "runtime/exec/engines.h"
@@ -46,22 +47,12 @@ class ApiError : public std::runtime_error {
   sb_status status;
 };
 
-// Runs and their time in read_ticks() units, converted when read.
-struct Stats {
-  std::atomic<uint64_t> runs{0}, ticks{0};
-  void add(uint64_t elapsed) {  // each locked add costs about 6 ns: none for nothing
-    runs.fetch_add(1, std::memory_order_relaxed);
-    if (elapsed) ticks.fetch_add(elapsed, std::memory_order_relaxed);
-  }
-  void add(const Stats& o) {
-    runs.fetch_add(o.runs.load(), std::memory_order_relaxed);
-    ticks.fetch_add(o.ticks.load(), std::memory_order_relaxed);
-  }
-};
+// Runs and their time in read_ticks() units (per-thread stripes), converted when read.
+using Stats = rt::RunStats;
 
-void read_stats(uint64_t runs, uint64_t ticks, sb_stats* out) {
-  out->run_count = runs;
-  out->run_time_ns = rt::ticks_to_ns(ticks);
+void read_stats(const rt::RunTotals& t, sb_stats* out) {
+  out->run_count = t.runs;
+  out->run_time_ns = rt::ticks_to_ns(t.ticks);
 }
 
 // What sb_code_run keeps per run (sb_vm_options.flags).
@@ -692,7 +683,7 @@ void sb_code_destroy(sb_code* code) {
   std::lock_guard lock(vm->mutex);  // sb_program_stats reads the list under it
   auto it = std::find_if(vm->codes.begin(), vm->codes.end(), [&](const auto& c) { return c.get() == code; });
   if (it == vm->codes.end()) return;
-  code->program_stats->add(code->stats);
+  code->program_stats->add_totals(code->stats.totals());
   vm->codes.erase(it);
 }
 
@@ -752,7 +743,7 @@ sb_status sb_code_function(const sb_code* code, sb_native_fn* out) {
 sb_status sb_code_stats(const sb_code* code, sb_stats* out) {
   if (!code) return SB_ERR_NULL;
   if (!out) return fail(code->vm, SB_ERR_NULL, "sb_code_stats: out is NULL");
-  read_stats(code->stats.runs.load(), code->stats.ticks.load(), out);
+  read_stats(code->stats.totals(), out);
   return SB_OK;
 }
 
@@ -760,13 +751,16 @@ sb_status sb_program_stats(const sb_program* program, sb_stats* out) {
   if (!program) return SB_ERR_NULL;
   if (!out) return fail(program->vm, SB_ERR_NULL, "sb_program_stats: out is NULL");
   // A run counts once, in its code; the program adds up its codes.
-  uint64_t runs = program->stats->runs.load(), ticks = program->stats->ticks.load();
+  rt::RunTotals t = program->stats->totals();
   {
     std::lock_guard lock(program->vm->mutex);
     for (const auto& c : program->vm->codes)
-      if (c->program_stats == program->stats) runs += c->stats.runs.load(), ticks += c->stats.ticks.load();
+      if (c->program_stats == program->stats) {
+        const rt::RunTotals ct = c->stats.totals();
+        t.runs += ct.runs, t.ticks += ct.ticks;
+      }
   }
-  read_stats(runs, ticks, out);
+  read_stats(t, out);
   return SB_OK;
 }
 

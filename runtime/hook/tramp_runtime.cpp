@@ -66,7 +66,8 @@ void mark_in_flight(const uint64_t* tokens, size_t n, std::atomic<uint8_t>* hit)
 }
 
 ProgStats stats_of(const ProgState& s) {
-  return {s.run_count.load(), ticks_to_ns(s.run_ticks.load()), s.misses.load()};
+  const RunTotals t = s.runs.totals();
+  return {t.runs, ticks_to_ns(t.ticks), s.misses.load()};
 }
 
 extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx*) {
@@ -88,10 +89,7 @@ extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx*) {
 
 extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx*) {
   if (start == 0) return;  // skipped by the guard: enter pushed nothing
-  if (s->stats) {
-    s->run_count.fetch_add(1, std::memory_order_relaxed);
-    s->run_ticks.fetch_add(read_ticks() - start, std::memory_order_relaxed);
-  }
+  if (s->stats) s->runs.add(read_ticks() - start);
   if (s->recursion_guard) {
     ActiveStack& a = t_active;
     if (a.depth && a.running[a.depth - 1] == s) [[likely]]

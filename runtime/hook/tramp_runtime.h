@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "runtime/exec/run_stats.h"
+
 namespace sb::rt {
 
 struct RunCtx {  // lives in the trampoline's frame (tramp::Frame::run_ctx)
@@ -17,8 +19,7 @@ struct RunCtx {  // lives in the trampoline's frame (tramp::Frame::run_ctx)
 struct ProgState {  // one per attached program
   bool stats = false;           // count runs and time them (runtime/exec/cycle_clock.h)
   bool recursion_guard = true;  // skip the program when it is already running on this thread
-  std::atomic<uint64_t> run_count{0};
-  std::atomic<uint64_t> run_ticks{0};  // read_ticks() units; stats_of converts
+  RunStats runs;  // count and read_ticks() units, per thread; stats_of converts
   std::atomic<uint64_t> misses{0};  // runs skipped by the recursion guard
 };
 
