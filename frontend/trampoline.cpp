@@ -194,6 +194,50 @@ class Parser {
     return d;
   }
 
+  // "i64, {i64, i32}, f64 -> i32": what parse_signature reads, as the
+  // target's JSON would give it, so both share the type rules and errors.
+  ir::Signature signature(std::string_view text) const {
+    auto trim = [](std::string_view s) {
+      while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+      while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+      return s;
+    };
+    const size_t arrow = text.find("->");
+    std::string_view args = trim(text.substr(0, arrow));
+    const std::string_view ret = arrow == std::string_view::npos ? "void" : trim(text.substr(arrow + 2));
+    if (args.size() >= 2 && args.front() == '(' && args.back() == ')') args = trim(args.substr(1, args.size() - 2));
+    auto type = [&](std::string_view t, const std::string& path) -> json {
+      t = trim(t);
+      if (t.empty()) fail(path, "expected a type name");
+      if (t.front() != '{') return std::string(t);
+      if (t.back() != '}') fail(path, "a struct is written {type, type, ...}");
+      json fields = json::array();
+      std::string_view body = t.substr(1, t.size() - 2);
+      for (size_t at = 0; at <= body.size();) {
+        const size_t comma = std::min(body.find(',', at), body.size());
+        fields.push_back(std::string(trim(body.substr(at, comma - at))));
+        at = comma + 1;
+      }
+      return json{{"struct", fields}};
+    };
+    ir::Signature sig;
+    if (!args.empty() && args != "void") {
+      size_t depth = 0, start = 0, index = 0;
+      for (size_t i = 0; i <= args.size(); ++i) {
+        if (i < args.size() && args[i] == '{') ++depth;
+        if (i < args.size() && args[i] == '}' && depth) --depth;
+        if (i < args.size() && (args[i] != ',' || depth)) continue;
+        const std::string path = fmt::format("signature.args[{}]", index++);
+        if (index > kMaxArgs) fail("signature.args", fmt::format("more than {} arguments", kMaxArgs));
+        sig.args.push_back(value(type(args.substr(start, i - start), path), path, false));
+        start = i + 1;
+      }
+    }
+    sig.ret = value(type(ret, "signature.ret"), "signature.ret", true);
+    if (sig.ret.type == ir::Type::Struct) fail("signature.ret", "struct return values are not supported");
+    return sig;
+  }
+
  private:
   const std::string& file_;
   std::string base_;
@@ -242,6 +286,14 @@ Description parse_description(std::string_view json_text, const std::string& fil
     return Parser(file, base_dir).parse(json_text);
   } catch (const json::exception& e) {  // a shape the parser's checks missed: an error, never a crash
     throw Error(file, std::string("malformed description: ") + e.what());
+  }
+}
+
+ir::Signature parse_signature(std::string_view text, const std::string& where) {
+  try {
+    return Parser(where, ".").signature(text);
+  } catch (const json::exception& e) {
+    throw Error(where, std::string("malformed signature: ") + e.what());
   }
 }
 
@@ -324,7 +376,7 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   }
   b.add(ir::store_imm(8, ir::kFP, fr.ret, 0));
 
-  const bool guarded = d.stats || d.recursion_guard;
+  const bool guarded = d.stats || d.recursion_guard || d.run_context;
   const uint32_t do_fexit = b.label();
   auto invoke = [&](size_t index) {
     const AttachedProgram& p = d.programs[index];

@@ -57,6 +57,10 @@ struct Description {
   bool ip_arg = false;
   bool stats = false;  // off by default, as the kernel's bpf_stats_enabled: two counter reads per program
   bool recursion_guard = true;
+  // enter/exit run around every program even without statistics or guard:
+  // they make each program's helper context current (set by whoever binds
+  // the trampoline in this process; not a description field).
+  bool run_context = false;
   std::vector<AttachedProgram> programs;
   std::vector<size_t> of_kind(Kind k) const;  // indexes into programs, in order
 };
@@ -65,6 +69,13 @@ struct Description {
 Description parse_description(std::string_view json, const std::string& file,
                               const std::string& base_dir = ".");
 Description read_description(const std::string& path);
+
+// A target's signature written compactly, as the C API and the command
+// line take it: argument types, "->", the return type ("i64, i64 -> i64",
+// "ptr, {i64, i32} -> void", "-> f64"; no arrow: void). The type names and
+// rules are the description's (target.args / target.ret). Throws sb::Error
+// located "WHERE: field signature.args[N]".
+ir::Signature parse_signature(std::string_view text, const std::string& where);
 
 // The addresses a trampoline calls, chosen by whoever places it in memory
 // (runtime/hook/trampoline.cpp in this process; the emulator in a guest).

@@ -384,7 +384,7 @@ TEST(RandomProgram, ReadsOnlyDefinedRegisters) {
                                  {0xb7, 1, 0, 0, 1},   // mov r1, 1
                                  {0x85, 0, 0, 0, 5},   // call 5
                                  {0xbf, 0, 3, 0, 0},   // mov r0, r3
-                                 {0x95, 0, 0, 0, 0}}};
+                                 {0x95, 0, 0, 0, 0}}, {}};
   EXPECT_NE(undefined_read(bad), "");
 }
 
@@ -744,7 +744,7 @@ TEST(KernelOracle, RfcDefinesWhatTheVerifierRejects) {
   const rt::HelperTable h = helpers();
   const std::optional<std::string> no_kernel = kernel_unavailable();
   for (const Case& c : cases) {
-    const bpf::Program p{c.name, c.insns};
+    const bpf::Program p{c.name, c.insns, {}};
     for (const Engine& e : engines()) {
       const Outcome o = run_on(e, p, h, {});
       EXPECT_FALSE(o.error) << c.name << " on " << e.name << ": " << o.error.value_or("");

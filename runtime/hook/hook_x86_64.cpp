@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -316,9 +317,32 @@ void patch_code(void* address, const uint8_t* bytes, size_t size) {
   __builtin___clear_cache(reinterpret_cast<char*>(address), reinterpret_cast<char*>(address) + size);
 }
 
+// Whether [address, address + size) is mapped readable and executable
+// (/proc/self/maps): what may be decoded and patched. Data, unmapped or
+// write-protected-only memory is refused before a byte of it is read.
+static bool executable(uint64_t address, size_t size) {
+  FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (!maps) return false;
+  bool ok = false;
+  char line[512];
+  uint64_t covered = address;  // [address, covered) is known executable
+  while (!ok && std::fgets(line, sizeof line, maps)) {
+    unsigned long long lo = 0, hi = 0;
+    char perms[5] = {};
+    if (std::sscanf(line, "%llx-%llx %4s", &lo, &hi, perms) != 3) continue;
+    if (perms[0] != 'r' || perms[2] != 'x' || covered < lo || covered >= hi) continue;
+    covered = hi;  // mappings come sorted: a range may span two
+    ok = covered >= address + size;
+  }
+  std::fclose(maps);
+  return ok;
+}
+
 std::unique_ptr<Hook> Hook::install(void* target) {
   auto* code = static_cast<uint8_t*>(target);
   const std::string at = where(target);
+  if (!executable(reinterpret_cast<uint64_t>(code), kJumpSize + 16))
+    throw Error(at, "not executable code of this process (/proc/self/maps): nothing to hook");
   Decoder dec;
   std::vector<Insn> displaced;
   size_t n = 0;

@@ -70,7 +70,7 @@ ProgStats stats_of(const ProgState& s) {
   return {t.runs, ticks_to_ns(t.ticks), s.misses.load()};
 }
 
-extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx*) {
+extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx* rc) {
   if (s->recursion_guard) {
     ActiveStack& a = t_active;
     for (uint32_t i = 0; i < a.depth; ++i)
@@ -84,11 +84,13 @@ extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx*) {
     }
     a.running[a.depth++] = s;
   }
+  if (s->context) rc->saved_context = ContextScope::exchange(s->context);
   return s->stats ? read_ticks() : 1;
 }
 
-extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx*) {
+extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx* rc) {
   if (start == 0) return;  // skipped by the guard: enter pushed nothing
+  if (s->context) ContextScope::exchange(rc->saved_context);
   if (s->stats) s->runs.add(read_ticks() - start);
   if (s->recursion_guard) {
     ActiveStack& a = t_active;

@@ -11,9 +11,11 @@
 
 namespace sb::rt {
 
+class HelperContext;
+
 struct RunCtx {  // lives in the trampoline's frame (tramp::Frame::run_ctx)
   uint64_t cookie;
-  uint64_t reserved;
+  HelperContext* saved_context;  // the helper context before this program's run
 };
 
 struct ProgState {  // one per attached program
@@ -21,6 +23,9 @@ struct ProgState {  // one per attached program
   bool recursion_guard = true;  // skip the program when it is already running on this thread
   RunStats runs;  // count and read_ticks() units, per thread; stats_of converts
   std::atomic<uint64_t> misses{0};  // runs skipped by the recursion guard
+  // The helpers' context (its maps, the VM) made current around each run,
+  // as sb_code_run does; null: the program calls none that need one.
+  HelperContext* context = nullptr;
 };
 
 struct ProgStats {

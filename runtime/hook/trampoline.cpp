@@ -46,6 +46,7 @@ LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie
   data->program = std::make_unique<NativeProgram>(p, helpers);
   data->state.stats = opts_.stats;
   data->state.recursion_guard = opts_.recursion_guard;
+  data->state.context = helpers.context();
   if (!hook_) hook_ = Hook::install(target_);
   links_.push_back({data->id, kind, cookie, data});
   try {
@@ -100,6 +101,7 @@ void Trampoline::update() {
   d.ip_arg = opts_.ip_arg;
   d.stats = opts_.stats;
   d.recursion_guard = opts_.recursion_guard;
+  for (const Link& l : links_) d.run_context = d.run_context || l.data->state.context;
   Image next;
   tramp::Bindings b;
   b.ip = reinterpret_cast<uint64_t>(target_);
