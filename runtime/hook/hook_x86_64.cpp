@@ -365,6 +365,7 @@ std::unique_ptr<Hook> Hook::install(void* target) {
   std::unique_ptr<Hook> hook(new Hook());
   hook->target_ = code;
   hook->displaced_ = n;
+  for (const Insn& in : displaced) hook->calls_out_ = hook->calls_out_ || in.is_call;
   hook->saved_.assign(code, code + n);
   hook->stub_ = ExecMemory::reserve_near(code, 4096);
   hook->slot_page_ = ExecMemory::reserve_near(code, sizeof(uint64_t));  // read-write data, never sealed

@@ -108,6 +108,7 @@ void Trampoline::update() {
   b.prog_enter = reinterpret_cast<uint64_t>(&sb_tramp_prog_enter);
   b.prog_exit = reinterpret_cast<uint64_t>(&sb_tramp_prog_exit);
   b.in_flight = reinterpret_cast<uint64_t>(next.counts.get());
+  next.hook = hook_.get();
   static_assert(offsetof(InFlight, exits) == 8, "the trampoline adds 1 at in_flight + 8 on its way out");
   for (const Link& l : links_) {
     d.programs.push_back({l.kind, {}, l.cookie});
@@ -133,7 +134,11 @@ void Trampoline::update() {
 constexpr size_t kReclaimBatch = 16;
 
 void Trampoline::reclaim(bool all) {
-  if (retired_images_.empty() || (!all && retired_images_.size() < kReclaimBatch)) return;
+  // A detached hook is looked at by the stop round after its detach, and
+  // it needs one: that round also ends every breakpoint trap of its entry.
+  all = all || !retired_hooks_.empty();
+  if (retired_images_.empty() && retired_hooks_.empty()) return;
+  if (!all && retired_images_.size() < kReclaimBatch) return;
   // Counts that agree: exits read first, so equal counts mean that at that
   // moment no thread was between its entry and its exit.
   std::vector<std::pair<size_t, uint64_t>> quiet;
@@ -142,7 +147,7 @@ void Trampoline::reclaim(bool all) {
     const uint64_t enters = retired_images_[i].counts->enters.load(std::memory_order_seq_cst);
     if (enters == exits) quiet.push_back({i, enters});
   }
-  if (quiet.empty()) return;
+  if (quiet.empty() && retired_hooks_.empty()) return;
   const std::vector<uint64_t> pcs = other_threads_pcs();
   std::vector<bool> free(retired_images_.size(), false);
   for (auto [i, enters] : quiet) {
@@ -156,11 +161,33 @@ void Trampoline::reclaim(bool all) {
   for (size_t i = 0; i < retired_images_.size(); ++i)
     if (!free[i]) kept.push_back(std::move(retired_images_[i]));
   retired_images_ = std::move(kept);
+  // A detached hook: no new thread can enter its thunk (the entry was
+  // restored, cores serialised, before this round), so it is free once no
+  // thread stands in it and no image left can still call its stub.
+  std::vector<std::unique_ptr<Hook>> hooks;
+  for (std::unique_ptr<Hook>& h : retired_hooks_) {
+    h->release_traps();
+    bool busy = false;
+    for (uint64_t pc : pcs) busy = busy || h->contains(pc);
+    for (const Image& img : retired_images_) busy = busy || img.hook == h.get();
+    if (h->stub_calls_out())
+      kept_hooks_.push_back(std::move(h));
+    else if (busy)
+      hooks.push_back(std::move(h));
+  }
+  retired_hooks_ = std::move(hooks);
+}
+
+bool Trampoline::collect() {
+  std::lock_guard<std::mutex> lock(mu_);
+  reclaim(true);
+  return retired_images_.empty() && retired_hooks_.empty() && kept_hooks_.empty();
 }
 
 Trampoline& TrampolineTable::get(void* target, const ir::Signature& sig, const TrampolineOptions& opts,
                                  const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
+  sweep_graveyard();
   Entry& e = table_[target];
   if (!e.trampoline) {
     e.trampoline = std::make_unique<Trampoline>(target, sig, opts, name);
@@ -202,6 +229,11 @@ void TrampolineTable::put(void* target) {
   it->second.trampoline->unlink_all();
   graveyard_.push_back(std::move(it->second.trampoline));  // threads may still be inside
   table_.erase(it);
+  sweep_graveyard();
+}
+
+void TrampolineTable::sweep_graveyard() {
+  std::erase_if(graveyard_, [](const std::unique_ptr<Trampoline>& t) { return t->collect(); });
 }
 
 TrampolineTable::~TrampolineTable() = default;
