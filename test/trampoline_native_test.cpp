@@ -60,6 +60,42 @@ sb_t_park_b:
   .size sb_t_park_b, .-sb_t_park_b
 )");
 
+// Functions shorter than the 5-byte entry jump, each with what follows it:
+//   short_pad:   lea 1(%rdi),%eax; ret (4 bytes), then int3, int3, xchg %ax,%ax
+//                (66 90), nopl (%rax) (0f 1f 00) up to the next symbol: padding
+//   short_data:  ret, then bytes that are code without a symbol (mov %rdi,%rax; ret)
+//   short_tight: xor %eax,%eax; ret, int3, and the next symbol 4 bytes from the start
+extern "C" int sb_t_short_pad(int x);
+extern "C" void sb_t_short_data();
+extern "C" int sb_t_short_tight();
+asm(R"(
+  .text
+  .globl sb_t_short_pad
+  .type sb_t_short_pad, @function
+  .p2align 4
+sb_t_short_pad:
+  .byte 0x8d, 0x47, 0x01, 0xc3
+  .size sb_t_short_pad, .-sb_t_short_pad
+  .byte 0xcc, 0xcc, 0x66, 0x90, 0x0f, 0x1f, 0x00
+  .globl sb_t_short_data
+  .type sb_t_short_data, @function
+sb_t_short_data:
+  .byte 0xc3
+  .size sb_t_short_data, .-sb_t_short_data
+  .byte 0x48, 0x89, 0xf8, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc
+  .globl sb_t_short_tight
+  .type sb_t_short_tight, @function
+sb_t_short_tight:
+  .byte 0x31, 0xc0, 0xc3
+  .size sb_t_short_tight, .-sb_t_short_tight
+  .byte 0xcc
+  .globl sb_t_short_next
+  .type sb_t_short_next, @function
+sb_t_short_next:
+  .byte 0xc3
+  .size sb_t_short_next, .-sb_t_short_next
+)");
+
 namespace sb::test {
 namespace {
 
@@ -277,13 +313,54 @@ TEST(TrampolineNative, RecursionGuardLetsOtherProgramsNest) {
   EXPECT_GE(outer.stats(a).run_time_ns, inner.stats(b).run_time_ns) << "the outer run contains the inner one";
 }
 
-TEST(TrampolineNative, RefusesFunctionsTooShortToHook) {
-  try {
-    rt::Hook::install(reinterpret_cast<void*>(&sb_t_empty));
-    FAIL() << "hooked a 1-byte function";
-  } catch (const Error& e) {
-    EXPECT_NE(e.message().find("too short to hook"), std::string::npos) << e.what();
-  }
+// A function shorter than the jump is hooked over the padding after it
+// (int3 and nops up to the next symbol), which detaching restores; without
+// padding, with code (a symbol-less one) after it, or without a symbol
+// table, it stays refused, and the message says why.
+TEST(TrampolineNative, ShortFunctionsUseThePaddingAfterThem) {
+  auto* pad = reinterpret_cast<uint8_t*>(&sb_t_short_pad);
+  const std::vector<uint8_t> before(pad, pad + 11);
+  rt::TrampolineTable table;
+  rt::Trampoline& t = table.get(pad, sig({T(Type::I32, 4)}, T(Type::I32, 4)));
+  Seen count, in, out;
+  t.link(tramp::Kind::Fentry, bpf::assemble("lddw %r2, " + addr(&count) + "\nmov %r3, 1\nlock add [%r2+0], %r3\n" +
+                                                "ldxdw %r2, [%r1+0]\nlddw %r3, " + addr(&in) +
+                                                "\nstxdw [%r3+0], %r2\nmov %r0, 0\nexit"),
+         0, no_helpers());
+  t.link(tramp::Kind::Fexit, bpf::assemble("ldxdw %r2, [%r1+8]\nlddw %r3, " + addr(&out) +
+                                               "\nstxdw [%r3+0], %r2\nmov %r0, 0\nexit"),
+         0, no_helpers());
+  EXPECT_EQ(pad[0], 0xe9) << "the entry is a jmp rel32";
+  for (int x : {41, -7}) EXPECT_EQ(through_volatile(&sb_t_short_pad)(x), x + 1);
+  EXPECT_EQ(count.word[0], 2u);
+  EXPECT_EQ(uint32_t(in.word[0]), uint32_t(-7));
+  EXPECT_EQ(uint32_t(out.word[0]), uint32_t(-6));
+  EXPECT_EQ(reinterpret_cast<int (*)(int)>(const_cast<void*>(t.original()))(9), 10);
+  table.put(pad);
+  EXPECT_EQ(std::vector<uint8_t>(pad, pad + 11), before) << "the function and its padding are restored";
+  EXPECT_EQ(through_volatile(&sb_t_short_pad)(1), 2);
+
+  auto refusal = [](void* f) {
+    try {
+      rt::Hook::install(f);
+      ADD_FAILURE() << "hooked a function shorter than the jump at " << f;
+    } catch (const Error& e) {
+      EXPECT_NE(e.where().find(fmt::format("{}", f)), std::string::npos) << e.what();
+      EXPECT_NE(e.message().find("too short to hook"), std::string::npos) << e.what();
+      return e.message();
+    }
+    return std::string();
+  };
+  const std::string data = refusal(reinterpret_cast<void*>(&sb_t_short_data));
+  EXPECT_NE(data.find("ends after 1 bytes (+0: ret)"), std::string::npos) << data;
+  EXPECT_NE(data.find("at +1 are not padding"), std::string::npos) << data;
+  const std::string tight = refusal(reinterpret_cast<void*>(&sb_t_short_tight));
+  EXPECT_NE(tight.find("leaves 4 bytes for the 5-byte jump"), std::string::npos) << tight;
+  // A copy in anonymous memory has no symbol to bound its padding.
+  const std::vector<uint8_t> bytes(pad, pad + 11);
+  rt::ExecMemory copy(bytes);
+  const std::string nosym = refusal(const_cast<uint8_t*>(copy.data()));
+  EXPECT_NE(nosym.find("no symbol table"), std::string::npos) << nosym;
 }
 
 TEST(TrampolineNative, TableCountsReferences) {

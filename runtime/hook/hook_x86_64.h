@@ -20,6 +20,12 @@
 // among the displaced instructions stay inside the copy.
 // Not detected: indirect jumps whose targets are in no visible table.
 //
+// A function shorter than the jump (it returns or jumps away in its first
+// 4 bytes) is hooked only when its symbol ends there and the bytes after
+// it up to the next symbol are alignment padding (nops or int3, nothing
+// else): the jump's last bytes then go over padding no one runs, and
+// detaching writes that back too. Otherwise it is refused as too short.
+//
 // The entry is written as the kernel's text_poke_bp does, so that threads
 // running the function meanwhile never fault (runtime/hook/live_patch.h).
 //
@@ -41,7 +47,8 @@ namespace sb::rt {
 class Hook {
  public:
   // Throws sb::Error (naming the function's address and the instruction)
-  // when the function cannot be hooked: too short before a return or jump,
+  // when the function cannot be hooked: too short before a return or jump
+  // with no padding after it to take the rest of the jump,
   // a branch into the displaced bytes that cannot be re-aimed (named by
   // its address), an instruction that cannot move.
   static std::unique_ptr<Hook> install(void* target);
