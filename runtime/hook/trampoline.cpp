@@ -115,6 +115,7 @@ void Trampoline::update() {
   b.in_flight_capacity = kInFlightCapacity;
   static std::atomic<uint64_t> images{0};  // tokens are never reused
   next.token = b.image_token = images.fetch_add(1, std::memory_order_relaxed) + 1;
+  next.hook = hook_.get();
   for (const Link& l : links_) {
     d.programs.push_back({l.kind, {}, l.cookie});
     b.entries.push_back(reinterpret_cast<uint64_t>(l.data->program->entry()));
@@ -146,7 +147,11 @@ constexpr size_t kReclaimBatch = 16;
 // stands in its code (before the push or after the pop); nor does this
 // thread hold it (a program that unlinks).
 void Trampoline::reclaim(bool all) {
-  if (retired_images_.empty() || (!all && retired_images_.size() < kReclaimBatch)) return;
+  // A detached hook is looked at by the stop round after its detach, and
+  // it needs one: that round also ends every breakpoint trap of its entry.
+  all = all || !retired_hooks_.empty();
+  if (retired_images_.empty() && retired_hooks_.empty()) return;
+  if (!all && retired_images_.size() < kReclaimBatch) return;
   const size_t n = retired_images_.size();
   struct Query {
     std::vector<uint64_t> tokens;
@@ -169,11 +174,33 @@ void Trampoline::reclaim(bool all) {
     if (inside) kept.push_back(std::move(img));
   }
   retired_images_ = std::move(kept);
+  // A detached hook: no new thread can enter its thunk (the entry was
+  // restored, cores serialised, before this round), so it is free once no
+  // thread stands in it and no image left can still call its stub.
+  std::vector<std::unique_ptr<Hook>> hooks;
+  for (std::unique_ptr<Hook>& h : retired_hooks_) {
+    h->release_traps();
+    bool busy = false;
+    for (uint64_t pc : pcs) busy = busy || h->contains(pc);
+    for (const Image& img : retired_images_) busy = busy || img.hook == h.get();
+    if (h->stub_calls_out())
+      kept_hooks_.push_back(std::move(h));
+    else if (busy)
+      hooks.push_back(std::move(h));
+  }
+  retired_hooks_ = std::move(hooks);
+}
+
+bool Trampoline::collect() {
+  std::lock_guard<std::mutex> lock(mu_);
+  reclaim(true);
+  return retired_images_.empty() && retired_hooks_.empty() && kept_hooks_.empty();
 }
 
 Trampoline& TrampolineTable::get(void* target, const ir::Signature& sig, const TrampolineOptions& opts,
                                  const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
+  sweep_graveyard();
   Entry& e = table_[target];
   if (!e.trampoline) {
     e.trampoline = std::make_unique<Trampoline>(target, sig, opts, name);
@@ -215,6 +242,11 @@ void TrampolineTable::put(void* target) {
   it->second.trampoline->unlink_all();
   graveyard_.push_back(std::move(it->second.trampoline));  // threads may still be inside
   table_.erase(it);
+  sweep_graveyard();
+}
+
+void TrampolineTable::sweep_graveyard() {
+  std::erase_if(graveyard_, [](const std::unique_ptr<Trampoline>& t) { return t->collect(); });
 }
 
 TrampolineTable::~TrampolineTable() = default;
