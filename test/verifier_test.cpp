@@ -458,6 +458,159 @@ TEST(VerifierLog, PrintsStateBeforeEachInstruction) {
   EXPECT_EQ(lines[2], "1: R0=1 R1=raw_mem(off=0) R2=scalar() R10=fp0");
 }
 
+// --- rules the kernel's selftests found (test/kernel_verifier_test.cpp) -------
+
+TEST(VerifierKernelRules, NoSubtractionFromTheStackPointer) {
+  EXPECT_EQ(refusal("mov %r1, %r10\nsub %r1, 8\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 1: R1 subtraction from stack pointer prohibited");
+  EXPECT_EQ(refusal("mov %r1, %r10\nadd %r1, -8\nmov %r0, 0\nexit"), "accepted");
+}
+
+TEST(VerifierKernelRules, MapHandlePlusZero) {
+  EXPECT_EQ(refusal("lddw %r1, 0\nmov %r2, 0\nadd %r1, %r2\nmov %r0, 0\nexit", {array_map(0)}), "accepted");
+  EXPECT_EQ(refusal("lddw %r1, 0\nmov %r2, 8\nadd %r1, %r2\nmov %r0, 0\nexit", {array_map(0)}),
+            "t.s: raw: instruction 3: R1 pointer arithmetic on map_ptr prohibited");
+}
+
+// As the kernel's reg_not_null: only map values, helper memory and map
+// handles are known non-null; a stack (or context, packet) pointer against 0
+// is explored both ways.
+TEST(VerifierKernelRules, OnlySomePointersAreKnownNonNull) {
+  EXPECT_EQ(refusal("mov %r2, %r10\njne %r2, 0, +1\nexit\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 2: R0 !read_ok");
+  const std::string lookup = kLookup;
+  EXPECT_EQ(refusal(lookup + "jeq %r0, 0, +3\nmov %r1, %r0\njne %r1, 0, +1\nexit\nmov %r0, 0\nexit", {array_map(3)}),
+            "accepted");
+}
+
+TEST(VerifierKernelRules, MetadataIsBoundedByTheStartOfThePacketOnly) {
+  // data + 8 is not the end of the metadata: nothing proven.
+  const char* src =
+      "ldxw %r2, [%r1+8]\n"  // meta
+      "ldxw %r3, [%r1+0]\n"  // data
+      "mov %r0, %r3\n"
+      "add %r0, 8\n"
+      "mov %r4, %r2\n"
+      "add %r4, 8\n"
+      "jgt %r4, %r0, +1\n"
+      "ldxb %r0, [%r2+0]\n"
+      "mov %r0, 0\n"
+      "exit";
+  EXPECT_EQ(refusal(src, {}, &kTestXdp),
+            "t.s: testxdp: instruction 7: R2 invalid access to packet metadata, off=0 size=1, R2 range=0 (compare "
+            "with data first)");
+  std::string against_data = src;
+  against_data.replace(against_data.find("jgt %r4, %r0"), 12, "jgt %r4, %r3");
+  EXPECT_EQ(refusal(against_data, {}, &kTestXdp), "accepted");
+}
+
+TEST(VerifierKernelRules, StrictCompareProvesOneByteMore) {
+  // end > data + 7: data + 7 < end, so 8 bytes from data.
+  auto src = [](int n) {
+    return fmt::format(
+        "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r1, %r2\nadd %r1, {}\njgt %r3, %r1, +1\nja +1\n"
+        "ldxdw %r0, [%r1-{}]\nmov %r0, 0\nexit",
+        n, n);
+  };
+  EXPECT_EQ(refusal(src(7), {}, &kTestXdp), "accepted");
+  EXPECT_EQ(refusal(src(6), {}, &kTestXdp),
+            "t.s: testxdp: instruction 6: R1 invalid access to packet, off=0 size=8, R1 range=7 (compare with "
+            "data_end first)");
+}
+
+TEST(VerifierKernelRules, MapLddwNeedsAMap) {
+  bpf::Program p = program("lddw %r1, 5\nmov %r0, 0\nexit");
+  p.insns[0].src = bpf::LDDW_MAP_FD;
+  EXPECT_EQ(refusal(p), "t.s: raw: instruction 0: fd 5 is not pointing to valid bpf_map (no map at this lddw)");
+  // A map value's offset inside the value.
+  bpf::Program v = program("lddw %r1, 0\nmov %r0, 0\nexit", {{0, "arr", 2, 4, 8, 4, true, 8}});
+  EXPECT_EQ(refusal(v), "t.s: raw: instruction 0: direct value offset of 8 is not allowed");
+  v.maps[0].offset = 7;
+  EXPECT_EQ(refusal(v), "accepted");
+}
+
+// One instruction may not access the context on one path and other memory
+// on another: context accesses are rewritten.
+TEST(VerifierKernelRules, SameInstructionSamePointerKind) {
+  const char* src =
+      "ldxw %r4, [%r1+12]\n"
+      "stdw [%r10-8], 0\n"
+      "mov %r3, %r1\n"
+      "jeq %r4, 0, +2\n"
+      "mov %r3, %r10\n"
+      "add %r3, -8\n"
+      "ldxw %r0, [%r3+0]\n"
+      "mov %r0, 0\n"
+      "exit";
+  EXPECT_EQ(refusal(src, {}, &kTestXdp), "t.s: testxdp: instruction 6: same insn cannot be used with different pointers");
+}
+
+TEST(VerifierKernelRules, PointerSpills) {
+  EXPECT_EQ(refusal("stxw [%r10-8], %r10\nmov %r0, 0\nexit"), "t.s: raw: instruction 0: invalid size of register spill");
+  // A callee's frame pointer in its caller's frame.
+  const char* into_caller =
+      "mov %r1, %r10\n"
+      "add %r1, -8\n"
+      "call local +2\n"
+      "mov %r0, 0\n"
+      "exit\n"
+      "stxdw [%r1+0], %r10\n"
+      "mov %r0, 0\n"
+      "exit";
+  EXPECT_EQ(refusal(into_caller),
+            "t.s: raw: instruction 5: cannot spill pointers to stack into stack frame of the caller");
+}
+
+TEST(VerifierKernelRules, AtomicFetchReadsTheSpilledValue) {
+  // r0 = cmpxchg(fp-8, r0 = fp, 0): the old value, fp itself.
+  EXPECT_EQ(refusal("mov %r0, %r10\nstxdw [%r10-8], %r0\nmov %r1, 0\nlock cmpxchg [%r10-8], %r1\n"
+                    "ldxdw %r1, [%r0-8]\nmov %r0, 0\nexit"),
+            "accepted");
+  // b = fetch_add(&a = 0, 1) is 0: the endless loop behind `if b` is dead.
+  EXPECT_EQ(refusal("mov %r0, 0\nstxdw [%r10-8], %r0\nmov %r1, 1\nlock fetch add [%r10-8], %r1\n"
+                    "jne %r1, 0, -1\nexit"),
+            "accepted");
+}
+
+TEST(VerifierKernelRules, NarrowScalarSpills) {
+  // A u32 spill of 16 read back as u16 is 16: fp-32 + 16 is fp-16, written.
+  const char* src =
+      "stdw [%r10-16], 0\n"
+      "mov32 %r7, 16\n"
+      "stxw [%r10-8], %r7\n"
+      "ldxh %r4, [%r10-8]\n"
+      "mov %r3, %r10\n"
+      "add %r3, -32\n"
+      "add %r3, %r4\n"
+      "ldxdw %r0, [%r3+0]\n"
+      "exit";
+  EXPECT_EQ(refusal(src), "accepted");
+  // The slot's other half was never written.
+  EXPECT_EQ(refusal("mov32 %r7, 16\nstxw [%r10-8], %r7\nldxdw %r0, [%r10-8]\nexit"),
+            "t.s: raw: instruction 2: invalid read from stack R10 off -8+4 size 8 (stack byte fp-4 not written)");
+  // A value wider than the fill is any number of its size (here its low
+  // half is 0, so the edge to the unwritten read is taken).
+  EXPECT_EQ(refusal("mov32 %r7, 0x10000\nstxw [%r10-8], %r7\nldxh %r0, [%r10-8]\njeq %r0, 0, +1\nexit\n"
+                    "ldxdw %r0, [%r10-16]\nexit"),
+            "t.s: raw: instruction 5: invalid read from stack R10 off -16+0 size 8 (stack byte fp-16 not written)");
+}
+
+// A subprogram whose summary fails (a loop bounded only by its argument's
+// value) costs nothing of the complexity budget: it is explored inline.
+TEST(VerifierKernelRules, FailedSummaryCostsNoBudget) {
+  const char* src =
+      "mov %r1, 10\n"
+      "mov %r2, 0\n"
+      "call local +1\n"
+      "exit\n"
+      "add %r2, %r1\n"
+      "sub %r1, 1\n"
+      "jne %r1, 0, -3\n"
+      "mov %r0, %r2\n"
+      "exit";
+  EXPECT_EQ(refusal(program(src), nullptr, 100'000), "accepted");
+}
+
 // Tail-call targets are verified as the program that jumps to them.
 TEST(VerifierEngines, TailCallTargetsAreVerified) {
   rt::Environment env;
