@@ -522,6 +522,11 @@ TEST(VerifierKernelRules, MapLddwNeedsAMap) {
   bpf::Program p = program("lddw %r1, 5\nmov %r0, 0\nexit");
   p.insns[0].src = bpf::LDDW_MAP_FD;
   EXPECT_EQ(refusal(p), "t.s: raw: instruction 0: fd 5 is not pointing to valid bpf_map (no map at this lddw)");
+  // Found by fuzz_verifier: the other lddw kinds were taken as numbers.
+  p.insns[0].src = bpf::LDDW_MAP_IDX;
+  EXPECT_EQ(refusal(p), "t.s: raw: instruction 0: map index 5 names no map (no map at this lddw)");
+  p.insns[0].src = bpf::LDDW_CODE_ADDR;
+  EXPECT_EQ(refusal(p), "t.s: raw: instruction 0: lddw src_reg 4 (a subprogram's address) is not supported");
   // A map value's offset inside the value.
   bpf::Program v = program("lddw %r1, 0\nmov %r0, 0\nexit", {{0, "arr", 2, 4, 8, 4, true, 8}});
   EXPECT_EQ(refusal(v), "t.s: raw: instruction 0: direct value offset of 8 is not allowed");
@@ -609,6 +614,70 @@ TEST(VerifierKernelRules, FailedSummaryCostsNoBudget) {
       "mov %r0, %r2\n"
       "exit";
   EXPECT_EQ(refusal(program(src), nullptr, 100'000), "accepted");
+}
+
+// Raw memory: a compare of the entry's r2 (its length) proves the bytes
+// below it, and accesses inside need no runtime check.
+TEST(VerifierProofs, RawLengthComparedProvesAccesses) {
+  auto proven = [](std::string_view src, bool length_in_r2 = true) {
+    VerifyOptions o;
+    o.raw_length_in_r2 = length_in_r2;
+    return bpf::verifier::verify(program(src), o).proven;
+  };
+  const char* src = "mov %r3, %r2\njlt %r3, 16, +2\nldxdw %r0, [%r1+8]\nexit\nmov %r0, 0\nexit";
+  EXPECT_EQ(proven(src)[2], 1);
+  EXPECT_EQ(proven(src, false)[2], 0);  // a tail-call target: r2 is its caller's
+  EXPECT_EQ(proven("mov %r3, %r2\njlt %r3, 16, +2\nldxdw %r0, [%r1+9]\nexit\nmov %r0, 0\nexit")[2], 0);
+  EXPECT_EQ(proven("ldxdw %r0, [%r1+8]\nexit")[0], 0);  // no compare
+  // A copy changed by arithmetic is not the length any more.
+  EXPECT_EQ(proven("mov %r3, %r2\nadd %r3, 8\njlt %r3, 16, +2\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit")[3], 0);
+  // Through a subprogram summarised for the pointer it was called with.
+  const char* call =
+      "jlt %r2, 64, +2\n"
+      "call local +3\n"
+      "exit\n"
+      "mov %r0, 0\n"
+      "exit\n"
+      "ldxdw %r0, [%r1+56]\n"
+      "exit";
+  EXPECT_EQ(proven(call)[5], 1);
+  // Pruning: a path that proved less does not inherit a proof.
+  const char* join =
+      "mov %r0, 0\n"
+      "jlt %r2, 64, +1\n"
+      "ja +1\n"
+      "jlt %r2, 8, +1\n"
+      "ldxdw %r0, [%r1+0]\n"
+      "ldxdw %r0, [%r1+56]\n"
+      "exit";
+  const std::vector<uint8_t> j = proven(join);
+  EXPECT_EQ(j[4], 1);  // every path to it proved at least 8 bytes
+  EXPECT_EQ(j[5], 0);  // reached with r2 < 8, and with 8 <= r2 < 64
+}
+
+// A tail-call target's r2 is its caller's, not the memory's length: its
+// compares prove nothing, and a hardened run still checks its accesses.
+TEST(VerifierEngines, TailCallTargetsProveNoLength) {
+  rt::Environment env;
+  auto& progs = static_cast<rt::ProgArrayMap&>(env.create_map({"progs", 3, 4, 4, 1, 0}));
+  // r2 here is the program array's handle, far above 100.
+  progs.set(0, std::make_shared<bpf::Program>(program("jlt %r2, 100, +2\nldxdw %r0, [%r1+64]\nexit\nmov %r0, 0\nexit")));
+  const rt::HelperTable helpers = rt::standard_helpers(env);
+  const bpf::Program main =
+      program(fmt::format("lddw %r2, {:#x}\nmov %r3, 0\ncall 12\nmov %r0, 1\nexit", progs.handle()));
+  for (const rt::Engine& e : rt::engines()) {
+    rt::RunOptions o;
+    o.safety.verify = true;
+    o.safety.bounds_check = true;
+    std::vector<uint8_t> mem(8);
+    try {
+      e.run(main, helpers, mem, o);
+      ADD_FAILURE() << e.name << ": the access past the memory ran unchecked";
+    } catch (const Error& err) {
+      EXPECT_NE(std::string(err.what()).find("out-of-bounds access of 8 bytes"), std::string::npos)
+          << e.name << ": " << err.what();
+    }
+  }
 }
 
 // Tail-call targets are verified as the program that jumps to them.

@@ -68,6 +68,7 @@ struct Ref {
 struct State {
   std::vector<Frame> frames;
   std::vector<Ref> refs;
+  uint64_t raw_len = 0;  // raw programs: bytes of r1's memory this path proved (a compare of the entry's r2)
   Frame& cur() { return frames.back(); }
   const Frame& cur() const { return frames.back(); }
 };
@@ -285,6 +286,8 @@ Bounds scalar_bounds(uint8_t op, const Bounds& a, const Bounds& b, Tnum result, 
 
 // What every run over one program shares: the static analysis, the
 // results, and the function summaries.
+constexpr uint32_t kLengthId = 0xffffffffu;  // the id of a raw program's entry r2 and its copies
+
 struct Shared {
   std::vector<size_t> starts;        // function starts
   std::vector<uint32_t> func_of;     // per slot: its function
@@ -301,6 +304,7 @@ struct Shared {
   // context's accesses are rewritten.
   std::vector<uint8_t> ptr_kind;
   bool use_summaries = true;
+  uint32_t len_id = 0;  // the id of the entry's r2 (the raw memory's length) and its copies; 0: none
   bool used_summary = false;
   uint32_t id_gen = 0;
   VerifyResult result;
@@ -331,15 +335,24 @@ class Verifier {
   // at `entry` verified once for any values of its arguments `args` (a
   // register mask; numbers, or raw memory at any offset where `raw_args`
   // says) returning a number. Throws when it is not safe for all of them.
-  void run_function(size_t entry, uint16_t args, uint16_t raw_args) {
+  // With `exact` (the caller proved `raw_len` bytes of raw memory), the raw
+  // arguments are exactly those pointers, so accesses through them inside
+  // the length are proven; the summary then serves only calls with the
+  // same pointers and at least that length.
+  void run_function(size_t entry, uint16_t args, uint16_t raw_args, const Frame* exact = nullptr,
+                    uint64_t raw_len = 0) {
     entry_ = entry;
     function_run_ = true;
     visited_.resize(n_);
     Path path;
     Frame f;
+    path.st.raw_len = exact ? raw_len : 0;
     for (int r = 1; r <= 5; ++r) {
       if (!(args & (1u << r))) continue;
-      if (raw_args & (1u << r)) {
+      if ((raw_args & (1u << r)) && exact) {
+        f.regs[size_t(r)] = exact->regs[size_t(r)];
+        f.regs[size_t(r)].id = 0;
+      } else if (raw_args & (1u << r)) {
         f.regs[size_t(r)] = RegState::pointer(RegType::RawMem);
         f.regs[size_t(r)].var_off = Tnum::unknown();
         f.regs[size_t(r)].mark_unbounded();
@@ -539,6 +552,8 @@ class Verifier {
     if (type_.raw_memory) {
       f.regs[1] = RegState::pointer(RegType::RawMem);
       f.regs[2] = RegState::unknown();
+      // A reserved id (new_id() counts up from 1), so other ids read as before.
+      if (opts_.raw_length_in_r2) f.regs[2].id = sh_.len_id = kLengthId;
     } else {
       f.regs[1] = RegState::pointer(RegType::Ctx);
     }
@@ -744,6 +759,7 @@ class Verifier {
 
   bool states_safe(const State& o, const State& c, bool exact) const {
     if (o.frames.size() != c.frames.size() || o.refs.size() != c.refs.size()) return false;
+    if (exact ? o.raw_len != c.raw_len : o.raw_len > c.raw_len) return false;
     IdMap ids;
     for (size_t f = 0; f < o.frames.size(); ++f) {
       const Frame& of = o.frames[f];
@@ -1256,6 +1272,15 @@ class Verifier {
   // --- memory ---
   enum class Access : uint8_t { Read, Write, Atomic };
 
+  // Whether an access of `size` bytes at raw pointer `ptr` + off lies,
+  // for every value of the pointer, inside the length the path proved.
+  static bool raw_inside(const State& st, const RegState& ptr, int32_t off, unsigned size) {
+    if (st.raw_len == 0 || ptr.smin < 0 || ptr.umax > (uint64_t(1) << 32)) return false;
+    const int64_t lo = int64_t(ptr.off) + off + ptr.smin;
+    const int64_t hi = int64_t(ptr.off) + off + int64_t(ptr.umax) + int64_t(size);
+    return lo >= 0 && uint64_t(hi) <= st.raw_len;
+  }
+
   void note_proven(bool proven) {
     uint8_t& v = sh_.result.proven[at_];
     if (!proven) v = 2;
@@ -1505,7 +1530,7 @@ class Verifier {
     }
     switch (ptr.type) {
       case RegType::RawMem:
-        note_proven(false);
+        note_proven(raw_inside(path.st, ptr, off, size));
         return loaded_scalar(size, sign);
       case RegType::Stack: {
         note_proven(true);
@@ -1610,6 +1635,11 @@ class Verifier {
     // the kernel finds no map behind the fd either.
     if (in.src == LDDW_MAP_FD || in.src == LDDW_MAP_VALUE)
       fail(fmt::format("fd {} is not pointing to valid bpf_map (no map at this lddw)", in.imm));
+    if (in.src == LDDW_MAP_IDX || in.src == LDDW_MAP_IDX_VALUE)
+      fail(fmt::format("map index {} names no map (no map at this lddw)", in.imm));
+    if (in.src != LDDW_IMM64)
+      fail(fmt::format("lddw src_reg {} ({}) is not supported", in.src,
+                       in.src == LDDW_VAR_ADDR ? "a BTF variable" : "a subprogram's address"));
     write_reg(path, in.dst, RegState::known(imm));
   }
 
@@ -1688,6 +1718,9 @@ class Verifier {
     if (!refine_scalars(na, nb, cmp, is32 ? Width{32} : Width{64})) return false;
     propagate(st, ra, na);
     if (rb >= 0) propagate(st, rb, nb);
+    // A compare of the raw memory's length (the entry's r2 or a copy).
+    for (const RegState* v : {&na, &nb})
+      if (sh_.len_id != 0 && v->type == RegType::Scalar && v->id == sh_.len_id) st.raw_len = std::max(st.raw_len, v->umin);
     (void)f;
     return true;
   }
@@ -2029,6 +2062,8 @@ class Verifier {
       if (t == RegType::RawMem) raw |= uint16_t(1u << r);
       else if (t != RegType::Scalar) return false;
     }
+    const Frame& caller = path.st.cur();
+    const bool exact = raw != 0 && path.st.raw_len > 0;
     if (sh_.summary[func] == Shared::Untried) {
       // Made for these argument kinds; a refusal means the calls are explored inline.
       const size_t saved_at = at_;
@@ -2037,9 +2072,10 @@ class Verifier {
       const uint64_t saved_insns = sh_.result.insns_processed;
       try {
         Verifier sub(p_, opts_, sh_);
-        sub.run_function(target, args, raw);
+        sub.run_function(target, args, raw, exact ? &caller : nullptr, path.st.raw_len);
         sh_.summary[func] = Shared::Summarised;
         summary_raw_[func] = raw;
+        if (exact) summary_exact_[func] = {caller, path.st.raw_len};
       } catch (const Error&) {
         sh_.summary[func] = Shared::Inlined;
         sh_.result.insns_processed = saved_insns;
@@ -2049,6 +2085,18 @@ class Verifier {
     }
     auto it = summary_raw_.find(func);
     if (it == summary_raw_.end() || it->second != raw) return false;  // other argument kinds: inline
+    if (auto e = summary_exact_.find(func); e != summary_exact_.end()) {
+      // Made for exact raw pointers: the same ones, and at least the length it assumed.
+      if (path.st.raw_len < e->second.second) return false;
+      for (int r = 1; r <= 5; ++r) {
+        if (!(raw & (1u << r))) continue;
+        const RegState& a = e->second.first.regs[size_t(r)];
+        const RegState& b = caller.regs[size_t(r)];
+        if (a.off != b.off || a.var_off != b.var_off || a.smin != b.smin || a.smax != b.smax || a.umin != b.umin ||
+            a.umax != b.umax)
+          return false;
+      }
+    }
     sh_.used_summary = true;
     return true;
   }
@@ -2133,6 +2181,8 @@ class Verifier {
   bool function_run_ = false;  // a summary run: the entry frame's exit returns to an unknown caller
   std::vector<std::vector<Node*>> visited_;
   std::map<uint32_t, uint16_t> summary_raw_;  // per summarised function: its raw-memory arguments
+  // Per function summarised for exact raw pointers: the caller's frame and raw_len it was made for.
+  std::map<uint32_t, std::pair<Frame, uint64_t>> summary_exact_;
   Step step_{};  // the instruction being run
   std::deque<Node> nodes_;
   std::vector<Path> pending_;
