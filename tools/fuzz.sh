@@ -11,7 +11,7 @@
 # Exit status: non-zero when a target crashed or did not build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(bytecode assembler elf trampoline differential)
+all=(bytecode assembler elf trampoline differential verifier)
 targets=("${all[@]}")
 [ $# -ge 1 ] && [ "$1" != all ] && targets=("$1")
 seconds=${2:-60}
@@ -33,6 +33,11 @@ seed() {
     elf) cp build/test/programs/*.o "$dir" 2>/dev/null || true ;;
     bytecode|differential)
       for f in tools/examples/*.bin; do [ -f "$f" ] && cp "$f" "$dir"; done ;;
+    verifier)  # generator seeds 1..32 in both modes, and the examples as raw bytecode (0x00 first)
+      for i in $(seq 1 32); do
+        printf "\\x$(printf %02x $((i % 2 + 1)))\\x$(printf %02x "$i")\\x00\\x00\\x00\\x00\\x00\\x00\\x00" > "$dir/seed$i"
+      done
+      for f in tools/examples/*.bin; do [ -f "$f" ] && { printf '\0'; cat "$f"; } > "$dir/$(basename "$f")"; done ;;
   esac
   return 0
 }
