@@ -31,6 +31,8 @@
 
 namespace sb::bpf {
 
+struct Program;  // frontend/bpf.h
+
 // What a context field holds, as the verifier types the register a load
 // of it writes.
 enum class CtxValue : uint8_t {
@@ -85,6 +87,24 @@ struct ProgramType {
   // get_func_proto per type); null: every helper Springboard has.
   bool (*helper_allowed)(uint32_t id) = nullptr;
 };
+
+// Where an access of `size` bytes at uapi `offset` inside field `f` of a
+// rewritten context goes in the native context: a scalar field keeps its
+// size (narrow loads at the same place inside it; native and uapi sizes
+// are equal for scalars), a pointer field is read whole, 8 bytes.
+struct NativeAccess {
+  uint16_t offset = 0;
+  uint8_t size = 0;
+};
+NativeAccess native_access(const CtxField& f, uint32_t offset, unsigned size);
+
+// Helpers that only mean something on a packet context (skb_load_bytes,
+// xdp_adjust_head, ...): raw programs may not call them.
+bool packet_helper(uint32_t id);
+
+// Whether `p`'s type has a rewritten context: lowering and the interpreter
+// then need the verifier's VerifyResult::ctx_fields.
+bool needs_context_rewrite(const Program& p);
 
 // The type of raw bytecode and of everything that ran before program types.
 const ProgramType& raw_program_type();

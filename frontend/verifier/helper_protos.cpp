@@ -28,6 +28,11 @@ constexpr Entry kStandard[] = {
     {131, {"ringbuf_reserve", R::RecordOrNull, {A::Map, A::AllocSize, A::Anything}, MapKind::RingBuf}},
     {132, {"ringbuf_submit", R::Void, {A::RingbufRecord, A::Anything}}},
     {133, {"ringbuf_discard", R::Void, {A::RingbufRecord, A::Anything}}},
+    // net/core/filter.c: the XDP helpers (runtime/progtypes/xdp_helpers.h).
+    {44, {"xdp_adjust_head", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},
+    {54, {"xdp_adjust_meta", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},
+    {65, {"xdp_adjust_tail", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},
+    {188, {"xdp_get_buff_len", R::Integer, {A::Ctx}}},
 };
 
 constexpr HelperProto kUnwind{"unwind", R::Integer, {A::Anything}};

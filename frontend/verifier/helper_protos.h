@@ -46,6 +46,9 @@ struct HelperProto {
   std::array<ArgKind, 5> args{};  // r1..r5
   MapKind map_kind = MapKind::None;
   bool tail_call = false;  // bpf_tail_call: may not run with references held
+  // The helper may move or resize the packet (bpf_helper_changes_pkt_data):
+  // packet pointers are invalid after the call.
+  bool changes_packet = false;
 };
 
 // Springboard's helpers by the kernel's ids (std_helpers.h): null for an id

@@ -1,5 +1,7 @@
 #include "runtime/helpers/std_helpers.h"
 
+#include "runtime/progtypes/xdp_helpers.h"
+
 #include "runtime/exec/hardening.h"
 
 #include <utility>
@@ -411,6 +413,7 @@ HelperTable standard_helpers(Environment& env) {
   }
   t.add_tail_call(kTailCallHelperId, "tail_call", tail_call);
   t.set_proto(kTailCallHelperId, &bpf::verifier::tail_call_proto());
+  add_xdp_helpers(t);  // program-type helpers: the verifier lets only their types call them
   t.set_context(&env);
   return t;
 }

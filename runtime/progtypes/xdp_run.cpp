@@ -1,0 +1,106 @@
+#include "runtime/progtypes/xdp_run.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "ir/diag.h"
+#include "runtime/progtypes/xdp_helpers.h"
+
+namespace sb::rt {
+
+namespace {
+
+constexpr uint32_t kLoopbackIfindex = 1;  // the kernel's test run receives on the loopback device
+constexpr size_t kMaxCtxIn = 4096;        // bpf_check_uarg_tail_zero: PAGE_SIZE
+
+uint64_t addr(std::vector<uint8_t>& block, size_t offset) { return uint64_t(uintptr_t(block.data() + offset)); }
+
+// ctx_in as the kernel reads it (bpf_ctx_init): shorter than xdp_md is
+// zero-filled, longer must be zero past it.
+bpf::XdpMd read_xdp_md(const std::vector<uint8_t>& ctx, const std::string& name) {
+  bpf::XdpMd md{};
+  if (ctx.size() > kMaxCtxIn)
+    throw Error(name, fmt::format("{} bytes of context; at most {} (the kernel: E2BIG)", ctx.size(), kMaxCtxIn));
+  for (size_t i = sizeof md; i < ctx.size(); ++i)
+    if (ctx[i] != 0)
+      throw Error(name, fmt::format("byte {} is not zero, past the {} bytes of struct xdp_md (the kernel: E2BIG)", i,
+                                    sizeof md));
+  std::memcpy(&md, ctx.data(), std::min(ctx.size(), sizeof md));
+  return md;
+}
+
+}  // namespace
+
+bpf::XdpBuff& xdp_buff(std::vector<uint8_t>& block) { return *reinterpret_cast<bpf::XdpBuff*>(block.data()); }
+
+std::vector<uint8_t> build_xdp_context(const TestRunInput& in) {
+  const size_t size_in = in.data.size();
+  uint32_t meta = 0;
+  size_t linear = size_in;
+  bpf::XdpMd md{};
+  if (in.ctx) {
+    md = read_xdp_md(*in.ctx, in.ctx_name);
+    auto bad = [&](const char* field, const std::string& why) {
+      throw Error(in.ctx_name + ": field " + field, why + " (the kernel: EINVAL)");
+    };
+    if (md.data_meta != 0) bad("data_meta", fmt::format("is {}; it must be 0 (no data before the metadata)", md.data_meta));
+    if (md.data_end > size_in)
+      bad("data_end", fmt::format("{} is past the {} bytes of {}", md.data_end, size_in, in.data_name));
+    if (md.data > md.data_end) bad("data", fmt::format("{} is past data_end {}", md.data, md.data_end));
+    if ((md.data & 3) || md.data > kXdpMaxMeta)
+      bad("data", fmt::format("{} bytes of metadata; it must be a multiple of 4, at most {}", md.data, kXdpMaxMeta));
+    if (md.egress_ifindex != 0) bad("egress_ifindex", "must be 0 (a test run has no egress device)");
+    if (md.ingress_ifindex == 0 && md.rx_queue_index != 0)
+      bad("rx_queue_index", fmt::format("{} without an ingress_ifindex", md.rx_queue_index));
+    meta = md.data;
+    linear = md.data_end;
+  }
+  if (size_in - meta < kEthHeaderLen)
+    throw Error(in.data_name, fmt::format("{} bytes{}: an XDP frame holds at least an Ethernet header ({} bytes) (the "
+                                          "kernel: EINVAL)",
+                                          size_in, meta ? fmt::format(" after {} bytes of metadata", meta) : "",
+                                          kEthHeaderLen));
+  if (linear > kXdpMaxLinear)
+    throw Error(in.data_name, fmt::format("{} bytes: more than the {} of one linear frame; fragments (xdp.frags) are "
+                                          "not supported yet",
+                                          linear, kXdpMaxLinear));
+  if (linear < size_in)
+    throw Error(in.ctx_name + ": field data_end",
+                fmt::format("{} is short of the {} bytes of {}: the rest would be fragments (xdp.frags), which are not "
+                            "supported yet",
+                            linear, size_in, in.data_name));
+
+  std::vector<uint8_t> block(kXdpBuffBytes + kXdpFrameSize, 0);
+  const size_t hard_start = kXdpBuffBytes;
+  const size_t meta_at = hard_start + kXdpHeadroom - meta;
+  std::memcpy(block.data() + meta_at, in.data.data(), linear);
+  bpf::XdpBuff& x = xdp_buff(block);
+  x.data_hard_start = addr(block, hard_start);
+  x.data_meta = addr(block, meta_at);
+  x.data = x.data_meta + meta;
+  x.data_end = x.data_meta + linear;
+  x.frame_sz = kXdpFrameSize;
+  x.ingress_ifindex = md.ingress_ifindex ? md.ingress_ifindex : kLoopbackIfindex;
+  x.rx_queue_index = md.rx_queue_index;
+  x.egress_ifindex = 0;
+  return block;
+}
+
+void finish_xdp(std::vector<uint8_t>& block, const TestRunInput& in, TestRunOutput& out) {
+  const bpf::XdpBuff& x = xdp_buff(block);
+  const uint64_t begin = addr(block, kXdpBuffBytes), end = begin + kXdpFrameSize;
+  // The helpers keep the pointers inside the frame; a program cannot write them.
+  if (x.data_meta < begin || x.data_meta > x.data || x.data > x.data_end || x.data_end > end)
+    throw Error("xdp_buff", "the packet pointers left the frame");
+  const uint8_t* meta = reinterpret_cast<const uint8_t*>(uintptr_t(x.data_meta));
+  out.data.assign(meta, meta + (x.data_end - x.data_meta));
+  bpf::XdpMd md{};
+  if (in.ctx) md = read_xdp_md(*in.ctx, in.ctx_name);
+  md.data = uint32_t(x.data - x.data_meta);
+  md.data_end = uint32_t(x.data_end - x.data_meta);
+  out.ctx.resize(sizeof md);
+  std::memcpy(out.ctx.data(), &md, sizeof md);
+}
+
+}  // namespace sb::rt

@@ -1,0 +1,327 @@
+// Program types (frontend/progtypes/, runtime/progtypes/): XDP programs
+// compiled by clang against <linux/bpf.h> run unmodified on every engine
+// through the test run (BPF_PROG_TEST_RUN's contract), with the context
+// rewritten to the native xdp_buff and the kernel's headroom, helpers and
+// error codes; bad test-run input gets errors naming the input and field.
+// test/progtypes_kernel_test.cpp compares the same runs with the kernel.
+#include <cerrno>
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "frontend/elf_loader.h"
+#include "frontend/progtypes/program_type.h"
+#include "frontend/progtypes/xdp.h"
+#include "frontend/assembler.h"
+#include "frontend/verifier/verifier.h"
+#include "ir/diag.h"
+#include "runtime/helpers/std_helpers.h"
+#include "runtime/progtypes/test_run.h"
+#include "runtime/progtypes/xdp_helpers.h"
+#include "test/engines.h"
+
+namespace sb::test {
+namespace {
+
+std::string object(const std::string& name) { return std::string(SB_PROGTYPES_OBJECTS) + "/" + name + ".o"; }
+
+// An XDP object loaded as its section's type, with its maps and helpers.
+struct Typed {
+  rt::Environment env;
+  bpf::ElfProgram elf;
+  rt::HelperTable helpers;
+  explicit Typed(const std::string& name, const std::string& section = "") {
+    elf = env.load_elf(object(name), {section, ""});
+    elf.program.type = elf.type;
+    helpers = rt::standard_helpers(env);
+  }
+  rt::TestRunOutput run(const Engine& e, std::vector<uint8_t> data, std::optional<std::vector<uint8_t>> ctx = {},
+                        uint32_t repeat = 1) {
+    rt::TestRunInput in;
+    in.data = std::move(data);
+    in.ctx = std::move(ctx);
+    in.repeat = repeat;
+    return rt::test_run(e, elf.program, helpers, in);
+  }
+  int64_t result(uint32_t slot) {
+    rt::Map* m = env.find_map("results");
+    int64_t v = 0;
+    if (const void* p = m->lookup(&slot)) std::memcpy(&v, p, 8);
+    return v;
+  }
+};
+
+// A 16-byte frame: broadcast, zero source, EtherType `proto` (network
+// order in memory), two payload bytes.
+std::vector<uint8_t> frame(uint16_t proto, std::vector<uint8_t> payload = {0, 0}) {
+  std::vector<uint8_t> f(12, 0);
+  for (int i = 0; i < 6; ++i) f[size_t(i)] = 0xff;
+  f.push_back(uint8_t(proto >> 8));
+  f.push_back(uint8_t(proto));
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+
+std::vector<uint8_t> md_bytes(const bpf::XdpMd& md) {
+  std::vector<uint8_t> b(sizeof md);
+  std::memcpy(b.data(), &md, sizeof md);
+  return b;
+}
+bpf::XdpMd md_of(const std::vector<uint8_t>& b) {
+  bpf::XdpMd md{};
+  std::memcpy(&md, b.data(), std::min(b.size(), sizeof md));
+  return md;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+    return "no error";
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
+constexpr uint32_t kDrop = 1, kPass = 2, kTx = 3, kAborted = 0;
+
+// --- the descriptor ---------------------------------------------------------
+
+TEST(XdpType, SectionsAsLibbpfNamesThem) {
+  for (const char* s : {"xdp", "xdp.frags", "xdp/prog", "xdp.frags/devmap"}) {
+    auto t = bpf::program_type_for_section(s);
+    ASSERT_TRUE(t) << s;
+    EXPECT_EQ(t->type, &bpf::xdp_program_type()) << s;
+  }
+  EXPECT_EQ(bpf::program_type_for_section("xdp/prog")->attach, "prog");
+  EXPECT_FALSE(bpf::program_type_for_section("xdpfoo"));
+  EXPECT_FALSE(bpf::program_type_for_section("xdp."));
+  EXPECT_EQ(bpf::find_program_type("xdp"), &bpf::xdp_program_type());
+  EXPECT_EQ(bpf::xdp_program_type().kernel_type, 6u);  // BPF_PROG_TYPE_XDP
+  EXPECT_EQ(bpf::xdp_program_type().ctx.size, 24u);
+}
+
+// Every scalar field keeps its size natively (native_access relies on it),
+// pointer fields are 8 bytes there, and fields do not overlap.
+TEST(XdpType, NativeLayout) {
+  for (const bpf::CtxField& f : bpf::xdp_program_type().ctx.fields) {
+    if (f.value == bpf::CtxValue::Scalar) EXPECT_EQ(f.native_size, f.size) << f.name;
+    else EXPECT_EQ(f.native_size, 8) << f.name;
+    EXPECT_LE(f.native_offset + f.native_size, sizeof(bpf::XdpBuff)) << f.name;
+  }
+  const bpf::CtxField* data_end = bpf::xdp_program_type().ctx.field_at(4);
+  ASSERT_TRUE(data_end);
+  EXPECT_EQ(bpf::native_access(*data_end, 4, 4).offset, offsetof(bpf::XdpBuff, data_end));
+  EXPECT_EQ(bpf::native_access(*data_end, 4, 4).size, 8);
+}
+
+bpf::Program xdp_asm(const std::string& src) {
+  bpf::Program p = bpf::assemble(src, "t.s");
+  p.type = &bpf::xdp_program_type();
+  return p;
+}
+
+std::string refusal(const bpf::Program& p) {
+  rt::Environment env;
+  const rt::HelperTable h = rt::standard_helpers(env);
+  try {
+    bpf::verifier::verify(p, h.verify_options());
+    return "accepted";
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
+TEST(XdpType, VerifierKnowsTheFields) {
+  EXPECT_EQ(refusal(xdp_asm("ldxw %r0, [%r1+20]\nmov %r0, 0\nexit")),
+            "t.s: xdp: instruction 0: invalid bpf_context access off=20 size=4 (field egress_ifindex may not be read "
+            "by xdp programs)");
+  EXPECT_EQ(refusal(xdp_asm("stw [%r1+12], 1\nmov %r0, 0\nexit")),
+            "t.s: xdp: instruction 0: invalid bpf_context access off=12 size=4 (field ingress_ifindex may not be "
+            "written by xdp programs)");
+  EXPECT_EQ(refusal(xdp_asm("ldxb %r0, [%r1+12]\nexit")),
+            "t.s: xdp: instruction 0: invalid bpf_context access off=12 size=1 (ingress_ifindex is read as 4 bytes)");
+  EXPECT_EQ(refusal(xdp_asm("ldxw %r0, [%r1+24]\nexit")),
+            "t.s: xdp: instruction 0: invalid bpf_context access off=24 size=4");
+  EXPECT_EQ(refusal(xdp_asm("ldxw %r0, [%r1+12]\nexit")), "accepted");
+  // A helper XDP programs may not call, and one raw programs may not.
+  EXPECT_EQ(refusal(xdp_asm("mov %r1, 0\nmov %r2, 0\nmov %r3, 0\ncall 4\nmov %r0, 0\nexit")),
+            "t.s: xdp: instruction 3: program of this type cannot use helper probe_read#4");
+  bpf::Program raw = bpf::assemble("mov %r2, 4\ncall 44\nexit", "t.s");
+  EXPECT_EQ(refusal(raw), "t.s: raw: instruction 1: program of this type cannot use helper xdp_adjust_head#44");
+  // One instruction, two kinds of pointer: it cannot be rewritten.
+  EXPECT_EQ(refusal(xdp_asm("stw [%r10-8], 0\nmov %r2, %r1\nldxw %r3, [%r1+12]\njeq %r3, 0, +2\nmov %r2, %r10\n"
+                            "add %r2, -8\nldxw %r0, [%r2+0]\nmov %r0, 0\nexit")),
+            "t.s: xdp: instruction 6: same insn cannot be used with different pointers");
+}
+
+// After a helper that moves the packet, old packet pointers are numbers.
+TEST(XdpType, PacketPointersDieAtAdjustHead) {
+  const std::string check =
+      "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, +5\n"
+      "mov %r6, %r2\nmov %r2, 4\ncall 44\n";
+  EXPECT_EQ(refusal(xdp_asm(check + "ldxb %r0, [%r6+0]\nexit\nmov %r0, 1\nexit")),
+            "t.s: xdp: instruction 8: R6 invalid mem access 'scalar'");
+}
+
+// --- the issue's example on every engine ------------------------------------
+
+class XdpRun : public ::testing::TestWithParam<const Engine*> {};
+
+TEST_P(XdpRun, IssueExample) {
+  Typed t("xdp_eth");
+  ASSERT_EQ(t.elf.type, &bpf::xdp_program_type());
+  const Engine& e = *GetParam();
+  EXPECT_EQ(t.run(e, frame(0x0800)).retval, kPass);  // IPv4
+  EXPECT_EQ(t.run(e, frame(0x86dd)).retval, kTx);    // IPv6
+  rt::TestRunOutput o = t.run(e, frame(0x0800, {1, 2, 3}));
+  EXPECT_EQ(o.data, frame(0x0800, {1, 2, 3}));
+  EXPECT_EQ(md_of(o.ctx).data, 0u);
+  EXPECT_EQ(md_of(o.ctx).data_end, 17u);
+  EXPECT_EQ(o.runs, 1u);
+  EXPECT_EQ(t.run(e, frame(0x0800), {}, 5).runs, 5u);
+}
+
+TEST_P(XdpRun, AdjustHelpers) {
+  Typed t("xdp_adjust");
+  const Engine& e = *GetParam();
+  const std::vector<uint8_t> base = frame(0x0800, {0, 0xaa, 0xbb});
+
+  // 0: four bytes of metadata come out in front of the packet.
+  rt::TestRunOutput o = t.run(e, base);
+  EXPECT_EQ(o.retval, kTx);
+  std::vector<uint8_t> want = {0x0d, 0xf0, 0xed, 0xfe};
+  want.insert(want.end(), base.begin(), base.end());
+  EXPECT_EQ(o.data, want);
+  EXPECT_EQ(md_of(o.ctx).data, 4u);
+  EXPECT_EQ(md_of(o.ctx).data_end, 4u + base.size());
+
+  // 1: the front 4 bytes go.
+  std::vector<uint8_t> in = frame(0x0800, {1, 0xaa, 0xbb, 0xcc, 0xdd});
+  o = t.run(e, in);
+  EXPECT_EQ(o.retval, kTx);
+  EXPECT_EQ(o.data, std::vector<uint8_t>(in.begin() + 4, in.end()));
+
+  // 2: eight bytes in the headroom, written.
+  in = frame(0x0800, {2});
+  o = t.run(e, in);
+  EXPECT_EQ(o.retval, kTx);
+  want = {8, 7, 6, 5, 4, 3, 2, 1};
+  want.insert(want.end(), in.begin(), in.end());
+  EXPECT_EQ(o.data, want);
+
+  // 3: sixteen zero bytes at the tail; the buffer's length says so.
+  in = frame(0x0800, {3});
+  o = t.run(e, in);
+  EXPECT_EQ(o.retval, kTx);
+  want = in;
+  want.resize(in.size() + 16, 0);
+  EXPECT_EQ(o.data, want);
+  EXPECT_EQ(t.result(1), int64_t(in.size() + 16));
+
+  // 4: four bytes fewer.
+  in = frame(0x0800, {4, 9, 9, 9, 9, 9});
+  o = t.run(e, in);
+  EXPECT_EQ(o.data, std::vector<uint8_t>(in.begin(), in.end() - 4));
+
+  // 5: the kernel's error codes, nothing changed.
+  in = frame(0x0800, {5});
+  o = t.run(e, in);
+  EXPECT_EQ(o.retval, kTx);
+  EXPECT_EQ(o.data, in);
+  EXPECT_EQ(t.result(0), -EINVAL);
+  EXPECT_EQ(t.result(1), -EACCES);
+  EXPECT_EQ(t.result(2), -EINVAL);
+  EXPECT_EQ(t.result(3), -EINVAL);
+
+  // 6: eight bytes of metadata move with the head.
+  in = frame(0x0800, {6});
+  o = t.run(e, in);
+  EXPECT_EQ(o.retval, kTx);
+  EXPECT_EQ(t.result(1), 0);
+  ASSERT_EQ(o.data.size(), 8 + 4 + in.size());
+  EXPECT_EQ(o.data[0], 0x88);
+  EXPECT_EQ(o.data[7], 0x11);
+  EXPECT_EQ(md_of(o.ctx).data, 8u);
+
+  // Unknown selector; repeated runs share the context (selector 1 four
+  // times pops 16 bytes).
+  EXPECT_EQ(t.run(e, frame(0x0800, {7})).retval, kPass);
+  in = frame(0x0800, {1});
+  in.resize(64, 1);
+  o = t.run(e, in, {}, 4);
+  EXPECT_EQ(o.data.size(), 64u - 16u);
+}
+
+// ctx_in: metadata taken from the front of data_in, ifindex fields kept.
+TEST_P(XdpRun, ContextIn) {
+  Typed t("xdp_adjust");
+  bpf::XdpMd md{};
+  md.data = 8;
+  std::vector<uint8_t> in = {1, 2, 3, 4, 5, 6, 7, 8};
+  const std::vector<uint8_t> pkt = frame(0x0800, {7});
+  in.insert(in.end(), pkt.begin(), pkt.end());
+  md.data_end = uint32_t(in.size());
+  rt::TestRunOutput o = t.run(*GetParam(), in, md_bytes(md));
+  EXPECT_EQ(o.retval, kPass);
+  EXPECT_EQ(o.data, in);
+  EXPECT_EQ(md_of(o.ctx).data, 8u);
+  EXPECT_EQ(md_of(o.ctx).data_end, in.size());
+}
+
+std::string engine_name(const ::testing::TestParamInfo<const Engine*>& i) { return i.param->name; }
+std::vector<const Engine*> all_engines() {
+  std::vector<const Engine*> out;
+  for (const Engine& e : engines()) out.push_back(&e);
+  return out;
+}
+INSTANTIATE_TEST_SUITE_P(Engines, XdpRun, ::testing::ValuesIn(all_engines()), engine_name);
+
+// --- bad input ---------------------------------------------------------------
+
+TEST(XdpTestRun, BadInput) {
+  Typed t("xdp_eth");
+  const Engine& e = engines().front();
+  EXPECT_EQ(error_of([&] { t.run(e, std::vector<uint8_t>(13, 0)); }),
+            "data_in: 13 bytes: an XDP frame holds at least an Ethernet header (14 bytes) (the kernel: EINVAL)");
+  EXPECT_EQ(error_of([&] { t.run(e, std::vector<uint8_t>(4000, 0)); }),
+            "data_in: 4000 bytes: more than the 3520 of one linear frame; fragments (xdp.frags) are not supported yet");
+  bpf::XdpMd md{};
+  md.data_end = 16;
+  md.data_meta = 4;
+  EXPECT_EQ(error_of([&] { t.run(e, frame(0x800), md_bytes(md)); }),
+            "ctx_in: field data_meta: is 4; it must be 0 (no data before the metadata) (the kernel: EINVAL)");
+  md.data_meta = 0;
+  md.data_end = 17;
+  EXPECT_EQ(error_of([&] { t.run(e, frame(0x800), md_bytes(md)); }),
+            "ctx_in: field data_end: 17 is past the 16 bytes of data_in (the kernel: EINVAL)");
+  md.data_end = 16;
+  md.data = 3;
+  EXPECT_EQ(error_of([&] { t.run(e, frame(0x800), md_bytes(md)); }),
+            "ctx_in: field data: 3 bytes of metadata; it must be a multiple of 4, at most 32 (the kernel: EINVAL)");
+  md.data = 0;
+  md.egress_ifindex = 2;
+  EXPECT_EQ(error_of([&] { t.run(e, frame(0x800), md_bytes(md)); }),
+            "ctx_in: field egress_ifindex: must be 0 (a test run has no egress device) (the kernel: EINVAL)");
+  md.egress_ifindex = 0;
+  std::vector<uint8_t> big = md_bytes(md);
+  big.resize(32, 0);
+  big[30] = 1;
+  EXPECT_EQ(error_of([&] { t.run(e, frame(0x800), big); }),
+            "ctx_in: byte 30 is not zero, past the 24 bytes of struct xdp_md (the kernel: E2BIG)");
+  big[30] = 0;
+  EXPECT_EQ(t.run(e, frame(0x800), big).retval, kPass);  // zeros past the struct are fine
+  md.data_end = 10;
+  EXPECT_EQ(error_of([&] { t.run(e, frame(0x800), md_bytes(md)); }),
+            "ctx_in: field data_end: 10 is short of the 16 bytes of data_in: the rest would be fragments "
+            "(xdp.frags), which are not supported yet");
+  // A raw program has no test run.
+  bpf::ElfProgram raw = t.elf;
+  raw.program.type = nullptr;
+  rt::TestRunInput in;
+  in.data = frame(0x800);
+  EXPECT_EQ(error_of([&] { rt::test_run(e, raw.program, t.helpers, in); }),
+            object("xdp_eth") + ": a raw program has no test run (types with one: xdp)");
+}
+
+}  // namespace
+}  // namespace sb::test
