@@ -27,10 +27,15 @@ struct XdpMd {
 };
 static_assert(sizeof(XdpMd) == 24);
 
+constexpr uint32_t kXdpMaxFrags = 17;  // MAX_SKB_FRAGS
+
 // What r1 points to when an XDP program runs. The packet lives in a frame of
 // frame_sz bytes from data_hard_start: the kernel's headroom, then the
 // packet [data, data_end) with metadata [data_meta, data) before it, then
 // tailroom (the skb_shared_info the kernel reserves at the frame's end).
+// What does not fit the frame (or lies past the data_end a ctx_in gave)
+// is in fragments, as the kernel's skb_shared_info frags: fragment i is
+// frag_len[i] bytes at data_hard_start + frame_sz * (i + 1).
 struct XdpBuff {
   uint64_t data;
   uint64_t data_end;
@@ -40,8 +45,11 @@ struct XdpBuff {
   uint32_t ingress_ifindex;
   uint32_t rx_queue_index;
   uint32_t egress_ifindex;
+  uint32_t nr_frags;
+  uint32_t frags_size;  // the sum of frag_len
+  uint32_t frag_len[kXdpMaxFrags];
 };
-static_assert(sizeof(XdpBuff) == 48);
+static_assert(sizeof(XdpBuff) == 128);
 
 const ProgramType& xdp_program_type();
 

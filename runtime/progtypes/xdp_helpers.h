@@ -10,8 +10,9 @@
 //                           32 bytes (else -EACCES)
 //   65   xdp_adjust_tail    data_end += delta, at most the frame's end less the
 //                           tailroom, at least data + ETH_HLEN (else -EINVAL); grown
-//                           bytes are zeroed
-//   188  xdp_get_buff_len   data_end - data (the frame is linear)
+//                           bytes are zeroed. With fragments, the last fragment grows
+//                           within its page, or fragments shrink from the last
+//   188  xdp_get_buff_len   data_end - data, plus the fragments' bytes
 //
 // They are plain functions of r1 (the native context) and r2, so they run
 // the same under every engine.

@@ -1,5 +1,6 @@
 #include "runtime/progtypes/xdp_run.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -56,22 +57,20 @@ std::vector<uint8_t> build_xdp_context(const TestRunInput& in) {
     meta = md.data;
     linear = md.data_end;
   }
+  linear = std::min<size_t>(linear, kXdpMaxLinear);  // the rest goes into fragments
   if (size_in - meta < kEthHeaderLen)
     throw Error(in.data_name, fmt::format("{} bytes{}: an XDP frame holds at least an Ethernet header ({} bytes) (the "
                                           "kernel: EINVAL)",
                                           size_in, meta ? fmt::format(" after {} bytes of metadata", meta) : "",
                                           kEthHeaderLen));
-  if (linear > kXdpMaxLinear)
-    throw Error(in.data_name, fmt::format("{} bytes: more than the {} of one linear frame; fragments (xdp.frags) are "
-                                          "not supported yet",
-                                          linear, kXdpMaxLinear));
-  if (linear < size_in)
-    throw Error(in.ctx_name + ": field data_end",
-                fmt::format("{} is short of the {} bytes of {}: the rest would be fragments (xdp.frags), which are not "
-                            "supported yet",
-                            linear, size_in, in.data_name));
+  const size_t rest = size_in - linear;
+  const size_t frags = (rest + kXdpFrameSize - 1) / kXdpFrameSize;
+  if (frags > bpf::kXdpMaxFrags)
+    throw Error(in.data_name, fmt::format("{} bytes: {} in the frame and {} fragments of {}; at most {} fragments (the "
+                                          "kernel: ENOMEM)",
+                                          size_in, linear, frags, kXdpFrameSize, bpf::kXdpMaxFrags));
 
-  std::vector<uint8_t> block(kXdpBuffBytes + kXdpFrameSize, 0);
+  std::vector<uint8_t> block(kXdpBuffBytes + kXdpFrameSize * (1 + frags), 0);
   const size_t hard_start = kXdpBuffBytes;
   const size_t meta_at = hard_start + kXdpHeadroom - meta;
   std::memcpy(block.data() + meta_at, in.data.data(), linear);
@@ -84,6 +83,13 @@ std::vector<uint8_t> build_xdp_context(const TestRunInput& in) {
   x.ingress_ifindex = md.ingress_ifindex ? md.ingress_ifindex : kLoopbackIfindex;
   x.rx_queue_index = md.rx_queue_index;
   x.egress_ifindex = 0;
+  x.nr_frags = uint32_t(frags);
+  x.frags_size = uint32_t(rest);
+  for (size_t i = 0; i < frags; ++i) {
+    const size_t at = linear + i * kXdpFrameSize;
+    x.frag_len[i] = uint32_t(std::min<size_t>(kXdpFrameSize, size_in - at));
+    std::memcpy(block.data() + hard_start + kXdpFrameSize * (i + 1), in.data.data() + at, x.frag_len[i]);
+  }
   return block;
 }
 
@@ -95,6 +101,11 @@ void finish_xdp(std::vector<uint8_t>& block, const TestRunInput& in, TestRunOutp
     throw Error("xdp_buff", "the packet pointers left the frame");
   const uint8_t* meta = reinterpret_cast<const uint8_t*>(uintptr_t(x.data_meta));
   out.data.assign(meta, meta + (x.data_end - x.data_meta));
+  if (x.nr_frags > bpf::kXdpMaxFrags) throw Error("xdp_buff", "more fragments than the block has");
+  for (uint32_t i = 0; i < x.nr_frags; ++i) {
+    const uint8_t* f = block.data() + kXdpBuffBytes + size_t(kXdpFrameSize) * (i + 1);
+    out.data.insert(out.data.end(), f, f + std::min(x.frag_len[i], kXdpFrameSize));
+  }
   bpf::XdpMd md{};
   if (in.ctx) md = read_xdp_md(*in.ctx, in.ctx_name);
   md.data = uint32_t(x.data - x.data_meta);

@@ -6,8 +6,9 @@
 // engines run over that block like any other memory, so its pointers mean
 // the same thing natively, in the interpreter and in Unicorn.
 //
-//   block:  [XdpBuff | pad to 64] [frame: 40 xdp_frame | headroom ... | meta | packet ... | ... | 320 tailroom]
-//                                  ^data_hard_start              ^data_meta ^data  ^data_end
+//   block:  [XdpBuff | pad to 128] [frame: 40 xdp_frame | headroom ... | meta | packet ... | ... | 320 tailroom]
+//                                   ^data_hard_start              ^data_meta ^data  ^data_end
+//           then a 4096-byte page per fragment
 #pragma once
 
 #include <cstdint>
@@ -19,14 +20,14 @@
 
 namespace sb::rt {
 
-constexpr uint32_t kXdpBuffBytes = 64;  // the XdpBuff, padded: the frame starts 64 bytes in
+constexpr uint32_t kXdpBuffBytes = 128;  // the XdpBuff, padded: the frame starts 128 bytes in
 
 // The block for `in` (its packet and xdp_md). Throws sb::Error for input
 // the kernel refuses, naming the input and field.
 std::vector<uint8_t> build_xdp_context(const TestRunInput& in);
 bpf::XdpBuff& xdp_buff(std::vector<uint8_t>& block);
 
-// After the runs: data_out is [data_meta, data_end), ctx_out the xdp_md
+// After the runs: data_out is [data_meta, data_end) and the fragments, ctx_out the xdp_md
 // with data and data_end relative to data_meta (xdp_convert_buff_to_md).
 void finish_xdp(std::vector<uint8_t>& block, const TestRunInput& in, TestRunOutput& out);
 

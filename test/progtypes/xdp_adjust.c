@@ -9,7 +9,9 @@
 //      adjust_tail below the Ethernet header (-EINVAL)
 //   6: metadata of 8, then adjust_head -4 (the metadata moves with it)
 // Returns XDP_TX when every step worked, XDP_PASS for an unknown selector,
-// XDP_DROP for a frame too short to read the selector.
+// XDP_DROP for a frame too short to read the selector. Built a second time
+// with -DNO_META (selectors 0 and 6 pass) for kernels that refuse
+// bpf_xdp_adjust_meta in XDP programs.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -30,6 +32,7 @@ int xdp_adjust(struct xdp_md *ctx) {
   __u8 sel = ((__u8 *)data)[14];
   long r;
   switch (sel) {
+#ifndef NO_META
     case 0: {
       r = bpf_xdp_adjust_meta(ctx, -4);
       record(0, r);
@@ -40,6 +43,7 @@ int xdp_adjust(struct xdp_md *ctx) {
       *(__u32 *)meta = 0xfeedf00d;
       return XDP_TX;
     }
+#endif
     case 1:
       r = bpf_xdp_adjust_head(ctx, 4);
       record(0, r);
@@ -65,10 +69,13 @@ int xdp_adjust(struct xdp_md *ctx) {
       return r ? XDP_ABORTED : XDP_TX;
     case 5:
       record(0, bpf_xdp_adjust_head(ctx, -4096));
+#ifndef NO_META
       record(1, bpf_xdp_adjust_meta(ctx, -6));
+#endif
       record(2, bpf_xdp_adjust_tail(ctx, -4096));
       record(3, bpf_xdp_adjust_head(ctx, 4096));
       return XDP_TX;
+#ifndef NO_META
     case 6: {
       r = bpf_xdp_adjust_meta(ctx, -8);
       record(0, r);
@@ -81,6 +88,7 @@ int xdp_adjust(struct xdp_md *ctx) {
       record(1, r);
       return r ? XDP_ABORTED : XDP_TX;
     }
+#endif
     default:
       return XDP_PASS;
   }
