@@ -166,7 +166,8 @@ class Lowerer {
   Access access(const Insn& in) const {
     const unsigned size = size_bytes(in.opcode);
     if (pc_ < opts_.ctx_fields.size() && opts_.ctx_fields[pc_]) {
-      const NativeAccess a = native_access(*opts_.ctx_fields[pc_], uint32_t(in.off), size);
+      const bool store = class_of(in.opcode) != LDX;
+      const NativeAccess a = native_access(*opts_.ctx_fields[pc_], uint32_t(in.off), size, store);
       return {a.size, a.offset};
     }
     return {int(size), in.off};

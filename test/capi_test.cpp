@@ -713,10 +713,10 @@ TEST_F(Capi, TestRun) {
   EXPECT_THAT(error(), HasSubstr("run->data_out holds 0 bytes of the 16 out"));
   EXPECT_EQ(t.data_size_out, 16u);
   EXPECT_EQ(t.retval, 2u);
-  EXPECT_EQ(sb_program_test_run(p, "interp", "tc", &t), SB_ERR_INVALID_ARGUMENT);
-  EXPECT_THAT(error(), HasSubstr("unknown program type 'tc'"));
+  EXPECT_EQ(sb_program_test_run(p, "interp", "kprobe", &t), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("unknown program type 'kprobe'"));
   EXPECT_EQ(sb_program_test_run(p, "interp", "raw", &t), SB_ERR_INVALID_ARGUMENT);
-  EXPECT_THAT(error(), HasSubstr("raw program, which has no test run (types with one: xdp)"));
+  EXPECT_THAT(error(), HasSubstr("raw program, which has no test run (types with one: xdp, tc, socket)"));
   EXPECT_EQ(sb_program_test_run(p, "nope", nullptr, &t), SB_ERR_UNKNOWN_ENGINE);
   EXPECT_EQ(sb_program_test_run(nullptr, "interp", nullptr, &t), SB_ERR_NULL);
   EXPECT_EQ(sb_program_test_run(p, nullptr, nullptr, &t), SB_ERR_NULL);

@@ -998,6 +998,8 @@ TEST(StdHelpers, KernelIdsAndNames) {
       {130, "ringbuf_output"}, {131, "ringbuf_reserve"}, {132, "ringbuf_submit"}, {133, "ringbuf_discard"},
       // XDP's (runtime/progtypes/xdp_helpers.h), callable from XDP programs only.
       {44, "xdp_adjust_head"}, {54, "xdp_adjust_meta"}, {65, "xdp_adjust_tail"}, {188, "xdp_get_buff_len"},
+      // The socket buffers' (runtime/progtypes/skb_helpers.h), for TC and socket filters.
+      {9, "skb_store_bytes"}, {26, "skb_load_bytes"},
   };
   ASSERT_EQ(call.table.all().size(), std::size(expected));
   for (auto [id, name] : expected) {

@@ -10,6 +10,7 @@
 // frames through a parser. Skipped, with the reason, when the process may
 // not load programs (not root).
 #include <cstring>
+#include <functional>
 #include <random>
 
 #include <fmt/format.h>
@@ -91,13 +92,18 @@ void compare(const Case& c) {
     GTEST_SKIP() << "this kernel refuses bpf_xdp_adjust_meta in XDP programs: " << c.object;
   ASSERT_TRUE(k) << why;
   for (const MapSetup& m : c.setup) ASSERT_TRUE(k->update(m.map, m.key, m.value)) << m.map << ": " << strerror(errno);
+  // The kernel's result of each step, and its maps after it.
+  using Maps = std::map<std::string, std::map<Bytes, Bytes>>;
   std::vector<KernelObject::Run> want;
-  for (const Step& s : c.steps) want.push_back(k->test_run(s.data, s.ctx, s.repeat));
-  std::map<std::string, std::map<Bytes, Bytes>> want_maps;
-  for (const std::string& name : k->map_names()) {
-    std::vector<std::pair<Bytes, std::vector<Bytes>>> e;
-    for (auto& x : k->entries(name)) e.emplace_back(x.key, x.values);
-    want_maps[name] = normalized(e);
+  std::vector<Maps> want_maps;
+  for (const Step& s : c.steps) {
+    want.push_back(k->test_run(s.data, s.ctx, s.repeat));
+    Maps& maps = want_maps.emplace_back();
+    for (const std::string& name : k->map_names()) {
+      std::vector<std::pair<Bytes, std::vector<Bytes>>> e;
+      for (auto& x : k->entries(name)) e.emplace_back(x.key, x.values);
+      maps[name] = normalized(e);
+    }
   }
 
   for (const Engine& engine : engines()) {
@@ -126,13 +132,21 @@ void compare(const Case& c) {
       } catch (const Error& e) {
         EXPECT_NE(want[i].error, 0) << "refused here only: " << e.what();
       }
-    }
-    for (const auto& [name, entries] : want_maps) {
-      const rt::Map* m = env.find_map(name);
-      ASSERT_TRUE(m) << name;
-      std::vector<std::pair<Bytes, std::vector<Bytes>>> e;
-      for (auto& x : rt::map_entries(*m)) e.emplace_back(x.key, x.values);
-      EXPECT_EQ(normalized(e), entries) << "map " << name;
+      for (const auto& [name, entries] : want_maps[i]) {
+        const rt::Map* m = env.find_map(name);
+        ASSERT_TRUE(m) << name;
+        std::vector<std::pair<Bytes, std::vector<Bytes>>> e;
+        for (auto& x : rt::map_entries(*m)) e.emplace_back(x.key, x.values);
+        const std::map<Bytes, Bytes> got = normalized(e);
+        for (const auto& [key, value] : entries) {
+          auto it = got.find(key);
+          EXPECT_TRUE(it != got.end() && it->second == value)
+              << "map " << name << " key " << hex(key) << ": " << (it == got.end() ? "absent" : hex(it->second))
+              << " here, " << hex(value) << " in the kernel";
+        }
+        EXPECT_EQ(got.size(), entries.size()) << "map " << name;
+      }
+      if (::testing::Test::HasFailure()) return;  // the first step that differs says enough
     }
   }
 }
@@ -289,16 +303,19 @@ TEST(KernelSelftests, ContextTestRun) {
 }
 #endif
 
-// Random frames through the parser: Ethernet, VLAN tags, IPv4 (any ihl) or
-// IPv6 or neither, TCP/UDP/ICMP/other, UDP port 7 sometimes, then cut short
-// a third of the time (shorter than an Ethernet header too).
-TEST(KernelXdp, RandomFramesThroughAParser) {
-  std::mt19937 rng(20261206);
+// Random frames: Ethernet (any MACs: host, broadcast, multicast, other),
+// VLAN tags, IPv4 (any ihl) or IPv6 or neither, TCP/UDP/ICMP/other, UDP
+// port 7 sometimes, then cut short a third of the time (shorter than an
+// Ethernet header too).
+std::vector<Step> random_frames(uint32_t seed, int count) {
+  std::mt19937 rng(seed);
   auto byte = [&] { return uint8_t(rng()); };
   std::vector<Step> steps;
-  for (int n = 0; n < 300; ++n) {
+  for (int n = 0; n < count; ++n) {
     Bytes f;
-    for (int i = 0; i < 12; ++i) f.push_back(byte());
+    const int mac = int(rng() % 4);
+    for (int i = 0; i < 6; ++i) f.push_back(mac == 0 ? 0 : mac == 1 ? 0xff : byte());
+    for (int i = 0; i < 6; ++i) f.push_back(byte());
     const int tags = int(rng() % 4 == 0) + int(rng() % 8 == 0);
     for (int t = 0; t < tags; ++t) f.insert(f.end(), {uint8_t(t ? 0x81 : 0x88), uint8_t(t ? 0x00 : 0xa8), byte(), byte()});
     const int l3 = int(rng() % 4);  // 0, 1 ipv4, 2 ipv6, 3 other
@@ -328,8 +345,83 @@ TEST(KernelXdp, RandomFramesThroughAParser) {
     if (rng() % 3 == 0) f.resize(rng() % (f.size() + 1));
     steps.push_back({f});
   }
-  compare({"xdp_parse", "", {}, steps});
+  return steps;
 }
+
+TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }
+
+// --- TC and socket filters: struct __sk_buff as the kernel's test run builds it
+
+Bytes ipv4_udp(uint8_t ttl = 64) {
+  Bytes f(6, 0);
+  f.insert(f.end(), 6, 0x22);
+  f.insert(f.end(), {0x08, 0x00, 0x45, 0, 0, 28, 0, 1, 0, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+                     0x30, 0x39, 0, 53, 0, 8, 0, 0});
+  return f;
+}
+
+Bytes sk_buff_md(std::function<void(uint32_t*)> set) {
+  Bytes b(192, 0);
+  std::vector<uint32_t> w(48, 0);
+  set(w.data());
+  std::memcpy(b.data(), w.data(), 192);
+  return b;
+}
+
+std::vector<Step> skb_steps() {
+  std::vector<Step> steps;
+  Bytes v4 = ipv4_udp();
+  steps.push_back({v4});
+  Bytes bcast = v4, mcast = v4, other = v4;
+  std::fill(bcast.begin(), bcast.begin() + 6, 0xff);
+  mcast[0] = 0x01, mcast[5] = 0x5e;
+  other[0] = 0x02;
+  steps.push_back({bcast});
+  steps.push_back({mcast});
+  steps.push_back({other});
+  steps.push_back({pkt_v4()});
+  steps.push_back({pkt_v6()});
+  steps.push_back({frame(0x0806, Bytes(28, 1))});        // ARP
+  steps.push_back({frame(0x0010, {0xff, 0xff, 1, 2})});  // 802.3 raw
+  steps.push_back({frame(0x0010, {0xaa, 0xaa, 3, 0})});  // 802.2
+  steps.push_back({Bytes(v4.begin(), v4.begin() + 30)});  // IPv4 without its header: EINVAL
+  steps.push_back({frame(0x86dd, Bytes(30, 0))});        // IPv6 likewise
+  steps.push_back({Bytes(13, 0)});
+  steps.push_back({Bytes(3713, 0)});  // past bpf_test_init's linear limit
+  steps.push_back({Bytes(3712, 0)});
+  // ctx_in: what a test run may set, and what it may not.
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) {
+                     w[2] = 41;              // mark
+                     w[8] = 3;               // priority
+                     w[9] = 2;               // ingress_ifindex
+                     w[12] = 7, w[16] = 9;   // cb[0], cb[4]
+                     w[38] = 5000;           // tstamp (low half)
+                     w[40] = 100;            // wire_len
+                     w[41] = 4;              // gso_segs
+                     w[44] = 1400;           // gso_size
+                     w[46] = 77;             // hwtstamp (low half)
+                   })});
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[10] = 1; }), 3});  // ifindex 1: loopback; three runs
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[0] = 1; })});      // len: EINVAL
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[4] = 8; })});      // protocol: EINVAL
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[17] = 1; })});     // hash: EINVAL
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[40] = 10; })});    // wire_len < len: EINVAL
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[41] = 70000; })}); // gso_segs: EINVAL
+  steps.push_back({v4, Bytes(200, 0)});                                  // zeros past the struct
+  return steps;
+}
+
+TEST(KernelTc, Classifier) {
+  std::vector<Step> steps = skb_steps();
+  steps.push_back({ipv4_udp(1)});
+  compare({"tc_classify", "", {}, steps});
+}
+
+TEST(KernelTc, RandomFrames) { compare({"tc_classify", "", {}, random_frames(7, 200)}); }
+
+TEST(KernelSocket, Filter) { compare({"socket_filter", "", {}, skb_steps()}); }
+
+TEST(KernelSocket, RandomFrames) { compare({"socket_filter", "", {}, random_frames(11, 200)}); }
 
 }  // namespace
 }  // namespace sb::test

@@ -11,6 +11,7 @@
 
 #include "frontend/elf_loader.h"
 #include "frontend/progtypes/program_type.h"
+#include "frontend/progtypes/skb.h"
 #include "frontend/progtypes/xdp.h"
 #include "frontend/assembler.h"
 #include "frontend/verifier/verifier.h"
@@ -276,6 +277,157 @@ std::vector<const Engine*> all_engines() {
 }
 INSTANTIATE_TEST_SUITE_P(Engines, XdpRun, ::testing::ValuesIn(all_engines()), engine_name);
 
+// --- TC and socket filters -----------------------------------------------------
+
+TEST(SkbTypes, SectionsAndRights) {
+  for (const char* sec : {"tc", "tc/ingress", "tc/egress", "tcx/ingress", "tcx/egress", "classifier", "classifier/x"})
+    EXPECT_EQ(bpf::program_type_for_section(sec)->type, &bpf::tc_program_type()) << sec;
+  EXPECT_FALSE(bpf::program_type_for_section("tcx/other"));
+  EXPECT_EQ(bpf::program_type_for_section("socket")->type, &bpf::socket_program_type());
+  EXPECT_EQ(bpf::program_type_for_section("socket/filter")->type, &bpf::socket_program_type());
+  for (const bpf::ProgramType* t : {&bpf::tc_program_type(), &bpf::socket_program_type()})
+    for (const bpf::CtxField& f : t->ctx.fields) {
+      if (f.value == bpf::CtxValue::Scalar) EXPECT_EQ(f.native_size, f.size) << f.name;
+      EXPECT_LE(f.native_offset + f.native_size, sizeof(bpf::SkBuff)) << f.name;
+    }
+  auto as = [](const bpf::ProgramType& t, const std::string& src) {
+    bpf::Program p = bpf::assemble(src, "t.s");
+    p.type = &t;
+    return refusal(p);
+  };
+  const bpf::ProgramType& tc = bpf::tc_program_type();
+  const bpf::ProgramType& sock = bpf::socket_program_type();
+  EXPECT_EQ(as(tc, "stw [%r1+8], 1\nstw [%r1+48], 2\nstb [%r1+49], 3\nstdw [%r1+152], 4\nmov %r0, 0\nexit"),
+            "accepted");  // mark, cb[0], a byte of cb, tstamp
+  EXPECT_EQ(as(tc, "stw [%r1+0], 1\nmov %r0, 0\nexit"),
+            "t.s: tc: instruction 0: invalid bpf_context access off=0 size=4 (field len may not be written by tc "
+            "programs)");
+  EXPECT_EQ(as(tc, "sth [%r1+8], 1\nmov %r0, 0\nexit"),
+            "t.s: tc: instruction 0: invalid bpf_context access off=8 size=2 (mark is written as 4 bytes)");
+  EXPECT_EQ(as(tc, "ldxh %r0, [%r1+18]\nexit"), "accepted");  // narrow read of protocol
+  EXPECT_EQ(as(tc, "ldxw %r0, [%r1+88]\nexit"), "t.s: tc: instruction 0: invalid bpf_context access off=88 size=4");
+  EXPECT_EQ(as(sock, "ldxw %r0, [%r1+76]\nexit"),
+            "t.s: socket: instruction 0: invalid bpf_context access off=76 size=4 (field data may not be read by "
+            "socket programs)");
+  EXPECT_EQ(as(sock, "stw [%r1+8], 1\nmov %r0, 0\nexit"),
+            "t.s: socket: instruction 0: invalid bpf_context access off=8 size=4 (field mark may not be written by "
+            "socket programs)");
+  EXPECT_EQ(as(sock, "stw [%r1+56], 1\nldxw %r0, [%r1+0]\nexit"), "accepted");  // cb[2], len
+  EXPECT_EQ(as(sock, "stdw [%r10-8], 0\nmov %r2, 0\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 8\nmov %r5, 0\ncall 9\n"
+                     "mov %r0, 0\nexit"),
+            "t.s: socket: instruction 6: program of this type cannot use helper skb_store_bytes#9");
+  EXPECT_EQ(as(bpf::xdp_program_type(),
+               "mov %r2, 0\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 8\ncall 26\nmov %r0, 0\nexit"),
+            "t.s: xdp: instruction 4: program of this type cannot use helper skb_load_bytes#26");
+}
+
+// A 42-byte IPv4/UDP frame to 00:00:00:00:00:00 (loopback: PACKET_HOST).
+std::vector<uint8_t> udp4(uint8_t ttl = 64) {
+  std::vector<uint8_t> f(6, 0);
+  f.insert(f.end(), 6, 0x22);
+  f.insert(f.end(), {0x08, 0x00, 0x45, 0, 0, 28, 0, 1, 0, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+                     0x30, 0x39, 0, 53, 0, 8, 0, 0});
+  return f;
+}
+
+int64_t seen(Typed& t, uint32_t slot) {
+  int64_t v = 0;
+  if (const void* p = t.env.find_map("seen")->lookup(&slot)) std::memcpy(&v, p, 8);
+  return v;
+}
+
+TEST_P(XdpRun, TcClassifier) {
+  Typed t("tc_classify");
+  ASSERT_EQ(t.elf.type, &bpf::tc_program_type());
+  bpf::SkBuffMd md{};
+  md.mark = 5;
+  md.cb[0] = 11;
+  md.ingress_ifindex = 3;
+  std::vector<uint8_t> ctx(sizeof md);
+  std::memcpy(ctx.data(), &md, sizeof md);
+  rt::TestRunOutput o = t.run(*GetParam(), udp4(), ctx);
+  EXPECT_EQ(o.retval, 0u);  // TC_ACT_OK: the TTL went down by one
+  std::vector<uint8_t> want = udp4(63);
+  EXPECT_EQ(o.data, want);
+  EXPECT_EQ(seen(t, 0), 42);      // len: from the Ethernet header
+  EXPECT_EQ(seen(t, 1), 0);       // PACKET_HOST
+  EXPECT_EQ(seen(t, 2), 5);       // mark from ctx_in
+  EXPECT_EQ(seen(t, 4), 0x0008);  // protocol, network order
+  EXPECT_EQ(seen(t, 9), 3);       // ingress_ifindex
+  EXPECT_EQ(seen(t, 10), 1);      // ifindex: loopback
+  EXPECT_EQ(seen(t, 12), 11);     // cb[0]
+  EXPECT_EQ(seen(t, 40), 0);      // protocol's second byte
+  EXPECT_EQ(seen(t, 42), 64);     // the TTL read with skb_load_bytes
+  EXPECT_EQ(seen(t, 43), 0);
+  EXPECT_EQ(seen(t, 44), -EINVAL);
+  EXPECT_EQ(seen(t, 46), -EFAULT);
+  EXPECT_EQ(seen(t, 47), -EFAULT);
+  EXPECT_EQ(seen(t, 45), 0);      // zeroed by the failed load
+  bpf::SkBuffMd out{};
+  ASSERT_EQ(o.ctx.size(), sizeof out);
+  std::memcpy(&out, o.ctx.data(), sizeof out);
+  EXPECT_EQ(out.mark, 16u);
+  EXPECT_EQ(out.priority, 7u);
+  EXPECT_EQ(out.cb[1], 111u);
+  EXPECT_EQ(out.cb[4], 0xabcdefu);
+  EXPECT_EQ(out.tstamp, 1000u);
+  EXPECT_EQ(out.wire_len, 42u);
+  EXPECT_EQ(out.ifindex, 1u);
+  // Twice on the same context: tc_classid is a u16 in the kernel.
+  t.run(*GetParam(), udp4(), ctx, 2);
+  EXPECT_EQ(seen(t, 18), 0x0002);
+}
+
+TEST_P(XdpRun, SocketFilter) {
+  Typed t("socket_filter");
+  ASSERT_EQ(t.elf.type, &bpf::socket_program_type());
+  rt::TestRunOutput o = t.run(*GetParam(), udp4());
+  EXPECT_EQ(o.retval, 28u);  // UDP: the whole packet from the network header
+  std::vector<uint8_t> want = udp4();
+  std::fill(want.begin(), want.begin() + 14, 0);  // the Ethernet header comes back as zeros
+  EXPECT_EQ(o.data, want);
+  EXPECT_EQ(seen(t, 0), 28);  // len: from the network header
+  EXPECT_EQ(seen(t, 40), 0);
+  EXPECT_EQ(seen(t, 42), 64);
+  std::vector<uint8_t> bcast = udp4();
+  std::fill(bcast.begin(), bcast.begin() + 6, 0xff);
+  t.run(*GetParam(), bcast);
+  EXPECT_EQ(seen(t, 1), 2);  // multicast: loopback has no broadcast address
+}
+
+TEST(SkbTestRun, BadInput) {
+  Typed t("tc_classify");
+  const Engine& e = engines().front();
+  EXPECT_EQ(error_of([&] { t.run(e, std::vector<uint8_t>(13, 0)); }),
+            "data_in: 13 bytes: a socket buffer's test run needs at least an Ethernet header (14 bytes) (the kernel: "
+            "EINVAL)");
+  EXPECT_EQ(error_of([&] { t.run(e, std::vector<uint8_t>(3713, 0)); }),
+            "data_in: 3713 bytes: more than the 3712 a test run's linear sk_buff holds (the kernel: EINVAL)");
+  std::vector<uint8_t> short_ip = udp4();
+  short_ip.resize(30);
+  EXPECT_EQ(error_of([&] { t.run(e, short_ip); }),
+            "data_in: 30 bytes: an IPv4 frame needs a 20-byte IP header after the Ethernet header (the kernel: "
+            "EINVAL)");
+  std::vector<uint8_t> ctx(sizeof(bpf::SkBuffMd), 0);
+  ctx[0] = 1;  // len
+  EXPECT_EQ(error_of([&] { t.run(e, udp4(), ctx); }),
+            "ctx_in: byte 0 is not zero: a test run sets only mark, priority, ingress_ifindex, ifindex, cb, tstamp, "
+            "wire_len, gso_segs, gso_size and hwtstamp (len, pkt_type must be 0) (the kernel: EINVAL)");
+  ctx[0] = 0;
+  ctx[40] = 4;  // ifindex
+  EXPECT_EQ(error_of([&] { t.run(e, udp4(), ctx); }),
+            "ctx_in: field ifindex: 4: a test run here has only the loopback device (ifindex 1)");
+  ctx[40] = 0;
+  ctx[160] = 10;  // wire_len < len
+  EXPECT_EQ(error_of([&] { t.run(e, udp4(), ctx); }),
+            "ctx_in: field wire_len: 10: it must be 0 or from len (42) to 65536 (the kernel: EINVAL)");
+  ctx[160] = 0;
+  ctx.resize(200, 0);
+  ctx[199] = 1;
+  EXPECT_EQ(error_of([&] { t.run(e, udp4(), ctx); }),
+            "ctx_in: byte 199 is not zero, past the 192 bytes of struct __sk_buff (the kernel: E2BIG)");
+}
+
 // --- bad input ---------------------------------------------------------------
 
 TEST(XdpTestRun, BadInput) {
@@ -319,6 +471,11 @@ TEST(XdpTestRun, BadInput) {
             "ctx_in: byte 30 is not zero, past the 24 bytes of struct xdp_md (the kernel: E2BIG)");
   big[30] = 0;
   EXPECT_EQ(t.run(e, frame(0x800), big).retval, kPass);  // zeros past the struct are fine
+  // An empty ctx_in is all zeros: data_end 0, the whole packet a fragment
+  // (found by fuzz_test_run: the empty context was copied from null).
+  o = t.run(e, frame(0x800), std::vector<uint8_t>{});
+  EXPECT_EQ(o.retval, kDrop);
+  EXPECT_EQ(o.data, frame(0x800));
   // A data_end short of the packet: the rest is a fragment, out of the
   // program's direct reach (it sees 10 bytes and drops).
   md.data_end = 10;
@@ -332,7 +489,7 @@ TEST(XdpTestRun, BadInput) {
   rt::TestRunInput in;
   in.data = frame(0x800);
   EXPECT_EQ(error_of([&] { rt::test_run(e, raw.program, t.helpers, in); }),
-            object("xdp_eth") + ": a raw program has no test run (types with one: xdp)");
+            object("xdp_eth") + ": a raw program has no test run (types with one: xdp, tc, socket)");
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 // The registry of program types and libbpf's section names for them.
 #include "frontend/progtypes/program_type.h"
 
+#include <algorithm>
 #include <array>
 
 #include "frontend/bpf.h"
+#include "frontend/progtypes/skb.h"
 #include "frontend/progtypes/xdp.h"
 
 namespace sb::bpf {
@@ -14,12 +16,27 @@ const CtxField* ContextLayout::field_at(uint32_t offset) const {
   return nullptr;
 }
 
-NativeAccess native_access(const CtxField& f, uint32_t offset, unsigned size) {
+NativeAccess native_access(const CtxField& f, uint32_t offset, unsigned size, bool store) {
   if (f.value != CtxValue::Scalar) return {f.native_offset, f.native_size};  // read whole (the verifier saw to it)
-  return {uint16_t(f.native_offset + (offset - f.offset)), uint8_t(size)};
+  const unsigned n = store && f.store_size ? std::min<unsigned>(size, f.store_size) : size;
+  return {uint16_t(f.native_offset + (offset - f.offset)), uint8_t(n)};
 }
 
 bool needs_context_rewrite(const Program& p) { return p.type && p.type->ctx.rewritten; }
+
+bool base_helper_allowed(uint32_t id) {
+  switch (id) {
+    case 1: case 2: case 3:                  // map_lookup/update/delete_elem
+    case 5:                                  // ktime_get_ns
+    case 6:                                  // trace_printk
+    case 7:                                  // get_prandom_u32
+    case 12:                                 // tail_call
+    case 130: case 131: case 132: case 133:  // ringbuf_*
+      return true;
+    default:
+      return false;
+  }
+}
 
 bool packet_helper(uint32_t id) {
   switch (id) {
@@ -49,7 +66,8 @@ constexpr ProgramType kRaw{.name = "raw",
 
 // Every type, in the order listings show them. A new type: its table in
 // its own file, declared here.
-const std::array<const ProgramType*, 2> kTypes = {&kRaw, &xdp_program_type()};
+const std::array<const ProgramType*, 4> kTypes = {&kRaw, &xdp_program_type(), &tc_program_type(),
+                                                  &socket_program_type()};
 
 // libbpf's section names (libbpf.c section_defs): an exact name, or a
 // prefix followed by '/' and an attach point. Longer prefixes first where
@@ -59,9 +77,14 @@ struct SectionRule {
   const ProgramType* type;
   bool takes_attach;  // "prefix/ATTACH" (and the bare prefix where libbpf allows it)
 };
-const std::array<SectionRule, 2> kSections = {{
+const std::array<SectionRule, 7> kSections = {{
     {"xdp.frags", &xdp_program_type(), true},
     {"xdp", &xdp_program_type(), true},
+    {"tcx/ingress", &tc_program_type(), false},
+    {"tcx/egress", &tc_program_type(), false},
+    {"tc", &tc_program_type(), true},  // tc, tc/ingress, tc/egress
+    {"classifier", &tc_program_type(), true},
+    {"socket", &socket_program_type(), true},
 }};
 
 }  // namespace

@@ -26,23 +26,16 @@ constexpr CtxField kXdpFields[] = {
      .narrow = false, .native_offset = offsetof(XdpBuff, egress_ifindex), .native_size = 4},
 };
 
-// xdp_func_proto (net/core/filter.c) and bpf_base_func_proto, as far as
-// Springboard has the helpers.
+// xdp_func_proto (net/core/filter.c): the packet helpers and the base set.
 bool xdp_helper_allowed(uint32_t id) {
   switch (id) {
-    case 1: case 2: case 3:           // map_lookup/update/delete_elem
-    case 5:                           // ktime_get_ns
-    case 6:                           // trace_printk
-    case 7:                           // get_prandom_u32
-    case 12:                          // tail_call
-    case 44:                          // xdp_adjust_head
-    case 54:                          // xdp_adjust_meta
-    case 65:                          // xdp_adjust_tail
-    case 130: case 131: case 132: case 133:  // ringbuf_*
-    case 188:                         // xdp_get_buff_len
+    case 44:   // xdp_adjust_head
+    case 54:   // xdp_adjust_meta
+    case 65:   // xdp_adjust_tail
+    case 188:  // xdp_get_buff_len
       return true;
     default:
-      return false;
+      return base_helper_allowed(id);
   }
 }
 

@@ -33,6 +33,10 @@ constexpr Entry kStandard[] = {
     {54, {"xdp_adjust_meta", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},
     {65, {"xdp_adjust_tail", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},
     {188, {"xdp_get_buff_len", R::Integer, {A::Ctx}}},
+    // ... and the socket-buffer ones (runtime/progtypes/skb_helpers.h).
+    {9, {"skb_store_bytes", R::Integer, {A::Ctx, A::Anything, A::ReadMem, A::Size, A::Anything}, MapKind::None, false,
+         true}},
+    {26, {"skb_load_bytes", R::Integer, {A::Ctx, A::Anything, A::WriteMem, A::Size}}},
 };
 
 constexpr HelperProto kUnwind{"unwind", R::Integer, {A::Anything}};

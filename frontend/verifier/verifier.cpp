@@ -1432,6 +1432,9 @@ class Verifier {
     if (!whole && (!f->narrow || f->value != CtxValue::Scalar))
       fail(fmt::format("invalid bpf_context access off={} size={} ({} is read as {} bytes)", off, size, f->name,
                        f->size));
+    if (!whole && write && !f->narrow_write && !ctx.fields.empty() && ctx.rewritten)
+      fail(fmt::format("invalid bpf_context access off={} size={} ({} is written as {} bytes)", off, size, f->name,
+                       f->size));
     if (sign && ctx.rewritten)
       fail(fmt::format("sign-extending load of context field {} is not supported", f->name));
     if (ctx.rewritten) sh_.result.ctx_fields[at_] = f;

@@ -121,7 +121,8 @@ class Machine {
   };
   Access access(const Insn& in, unsigned size) const {
     if (p_ == entry_ && pc_ < opts_.ctx_fields.size() && opts_.ctx_fields[pc_]) {
-      const bpf::NativeAccess a = bpf::native_access(*opts_.ctx_fields[pc_], uint32_t(in.off), size);
+      const bool store = bpf::class_of(in.opcode) != bpf::LDX;
+      const bpf::NativeAccess a = bpf::native_access(*opts_.ctx_fields[pc_], uint32_t(in.off), size, store);
       return {a.offset, a.size};
     }
     if (p_ != entry_ && bpf::needs_context_rewrite(*p_))

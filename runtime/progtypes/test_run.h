@@ -12,7 +12,9 @@
 // (E2BIG), context fields the kernel does not let a test run set (EINVAL).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +39,18 @@ struct TestRunOutput {
   uint64_t duration_ns = 0;   // mean wall time per run
   uint32_t runs = 0;
 };
+
+// ctx_in as the kernel reads a uapi context (bpf_ctx_init): shorter than
+// T is zero-filled, longer must be zero past it (else E2BIG), at most a
+// page. `what` names the struct in errors ("struct xdp_md").
+void check_context_tail(const std::vector<uint8_t>& ctx, size_t size, const std::string& name, const char* what);
+template <typename T>
+T read_context_in(const std::vector<uint8_t>& ctx, const std::string& name, const char* what) {
+  check_context_tail(ctx, sizeof(T), name, what);
+  T t{};
+  if (!ctx.empty()) std::memcpy(&t, ctx.data(), std::min(ctx.size(), sizeof t));  // an empty vector's data() may be null
+  return t;
+}
 
 // Whether `type` has a test run ("xdp"); the error names the types that do.
 bool has_test_run(const bpf::ProgramType& type);

@@ -13,23 +13,8 @@ namespace sb::rt {
 namespace {
 
 constexpr uint32_t kLoopbackIfindex = 1;  // the kernel's test run receives on the loopback device
-constexpr size_t kMaxCtxIn = 4096;        // bpf_check_uarg_tail_zero: PAGE_SIZE
 
 uint64_t addr(std::vector<uint8_t>& block, size_t offset) { return uint64_t(uintptr_t(block.data() + offset)); }
-
-// ctx_in as the kernel reads it (bpf_ctx_init): shorter than xdp_md is
-// zero-filled, longer must be zero past it.
-bpf::XdpMd read_xdp_md(const std::vector<uint8_t>& ctx, const std::string& name) {
-  bpf::XdpMd md{};
-  if (ctx.size() > kMaxCtxIn)
-    throw Error(name, fmt::format("{} bytes of context; at most {} (the kernel: E2BIG)", ctx.size(), kMaxCtxIn));
-  for (size_t i = sizeof md; i < ctx.size(); ++i)
-    if (ctx[i] != 0)
-      throw Error(name, fmt::format("byte {} is not zero, past the {} bytes of struct xdp_md (the kernel: E2BIG)", i,
-                                    sizeof md));
-  std::memcpy(&md, ctx.data(), std::min(ctx.size(), sizeof md));
-  return md;
-}
 
 }  // namespace
 
@@ -41,7 +26,7 @@ std::vector<uint8_t> build_xdp_context(const TestRunInput& in) {
   size_t linear = size_in;
   bpf::XdpMd md{};
   if (in.ctx) {
-    md = read_xdp_md(*in.ctx, in.ctx_name);
+    md = read_context_in<bpf::XdpMd>(*in.ctx, in.ctx_name, "struct xdp_md");
     auto bad = [&](const char* field, const std::string& why) {
       throw Error(in.ctx_name + ": field " + field, why + " (the kernel: EINVAL)");
     };
@@ -107,7 +92,7 @@ void finish_xdp(std::vector<uint8_t>& block, const TestRunInput& in, TestRunOutp
     out.data.insert(out.data.end(), f, f + std::min(x.frag_len[i], kXdpFrameSize));
   }
   bpf::XdpMd md{};
-  if (in.ctx) md = read_xdp_md(*in.ctx, in.ctx_name);
+  if (in.ctx) md = read_context_in<bpf::XdpMd>(*in.ctx, in.ctx_name, "struct xdp_md");
   md.data = uint32_t(x.data - x.data_meta);
   md.data_end = uint32_t(x.data_end - x.data_meta);
   out.ctx.resize(sizeof md);

@@ -39,7 +39,7 @@ check "context too big" 1 "ctx32.bin: byte 24 is not zero, past the 24 bytes of 
 check "missing packet" 1 "nope.bin: cannot open" "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/nope.bin"
 check "unknown type" 1 "--type: unknown program type 'kprobe'" \
   "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --type kprobe
-check "raw has no test run" 1 "a raw program has no test run (types with one: xdp)" \
+check "raw has no test run" 1 "a raw program has no test run (types with one: xdp, tc, socket)" \
   "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --type raw
 printf 'mov %%r0, 2\nexit\n' > "$dir/two.s"
 check "bytecode needs --type" 1 "raw bytecode has no program type: give --type" \
