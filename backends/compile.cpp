@@ -24,13 +24,17 @@ ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool opt
   bpf::ValidateOptions vopts;
   vopts.helper_exists = [&](uint32_t id) { return !ir::is_reserved_helper(id) && helpers.find(id) != nullptr; };
   bpf::validate(p, vopts);
-  if (verify) {
+  // A typed program's context accesses are rewritten from the verifier's
+  // result, so it is verified even when the caller trusts it.
+  bpf::verifier::VerifyResult verified;
+  if (verify || bpf::needs_context_rewrite(p)) {
     bpf::verifier::VerifyOptions vo = helpers.verify_options();
     vo.raw_length_in_r2 = !tail_call_target;
-    bpf::verifier::VerifyResult r = bpf::verifier::verify(p, vo);
-    if (proven) *proven = std::move(r.proven);
+    verified = bpf::verifier::verify(p, vo);
+    if (proven) *proven = verified.proven;
   }
   bpf::LowerOptions lopts;
+  if (bpf::needs_context_rewrite(p)) lopts.ctx_fields = verified.ctx_fields;
   for (const rt::Helper& h : helpers.all())
     if (!ir::is_reserved_helper(h.id)) lopts.helpers.push_back({h.id, h.unwind_on_zero, h.tail_call});
   ir::Module m = bpf::lower(p, lopts);

@@ -117,10 +117,16 @@ struct MapUse {
 
 // A loaded program: raw slots (LDDW occupies two), plus where it came from
 // so every diagnostic can name the file and the instruction.
+struct ProgramType;  // frontend/progtypes/program_type.h
+
 struct Program {
   std::string name;        // file name or "<stdin>", used in diagnostics
   std::vector<Insn> insns; // raw slots, indexes are instruction numbers
   std::vector<MapUse> maps;  // the lddw of every map it uses (ELF objects), by instruction
+  // What r1 is and what the program may do (xdp, ...); null: raw bytecode,
+  // r1 = memory of r2 bytes. An ELF object's section names the type
+  // (ElfProgram::type); the embedder chooses to run it as that type.
+  const ProgramType* type = nullptr;
 };
 
 }  // namespace sb::bpf

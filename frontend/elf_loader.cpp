@@ -24,6 +24,7 @@
 #include <llvm/Support/Error.h>
 
 #include "frontend/decoder.h"
+#include "frontend/progtypes/program_type.h"
 #include "ir/diag.h"
 
 namespace sb::bpf {
@@ -713,6 +714,7 @@ class Loader {
     }
     if (sec->insn_count() == 0) fail(at_section(*sec), "empty program section");
     out_.section = sec->name;
+    if (const auto t = program_type_for_section(out_.section)) out_.type = t->type;
     out_.function = fn ? fn->name : "";
     pieces_.push_back({sec, fn ? fn->begin : 0, fn ? fn->end : sec->insn_count(), 0});
     total_ = pieces_[0].end - pieces_[0].begin;

@@ -88,6 +88,10 @@ struct MapRef {
 struct ElfProgram {
   Program program;       // entry at instruction 0, called subprograms after it
   std::string section;   // where the entry came from
+  // The section's program type as libbpf names them ("xdp": XDP), null for a
+  // section Springboard has no type for. program.type stays null (raw) until
+  // the embedder chooses to run the program as its type.
+  const ProgramType* type = nullptr;
   std::string function;  // its symbol (empty for a section without symbols)
   std::vector<MapDef> maps;  // every map of the object, in creation order
   std::vector<MapRef> map_refs;  // every lddw of a map or global data, by instruction

@@ -4,7 +4,8 @@
 //   a zero-extension; immediate shift counts masked to the width; an
 //   unwinding helper call -> Call + "if r0 == 0 unwind"; the tail-call
 //   helper -> TailCall; callx -> a compare chain over the registered helpers
-//   ending in a Trap.
+//   ending in a Trap; a load or store of a rewritten context (XDP's xdp_md)
+//   -> the same access of the native context the runtime builds.
 #include "frontend/lower.h"
 
 #include <algorithm>
@@ -132,10 +133,14 @@ class Lowerer {
         i.imm = int64_t(uint64_t(uint32_t(in.imm)) | uint64_t(uint32_t(p_.insns[pc_ + 1].imm)) << 32);
         return add(i);
       }
-      case LDX:
-        return add(ir::load(int(size_bytes(in.opcode)), (in.opcode & 0xe0) == MEMSX, in.dst, in.src, in.off));
-      case ST:
-        return add(ir::store_imm(int(size_bytes(in.opcode)), in.dst, in.off, in.imm));
+      case LDX: {
+        const Access a = access(in);
+        return add(ir::load(a.size, (in.opcode & 0xe0) == MEMSX, in.dst, in.src, a.offset));
+      }
+      case ST: {
+        const Access a = access(in);
+        return add(ir::store_imm(a.size, in.dst, a.offset, in.imm));
+      }
       case STX:
         if ((in.opcode & 0xe0) == ATOMIC) {
           Inst i;
@@ -145,8 +150,27 @@ class Lowerer {
           i.fetch = (in.imm & FETCH) != 0;
           return add(i);
         }
-        return add(ir::store(int(size_bytes(in.opcode)), in.dst, in.off, in.src));
+        {
+          const Access a = access(in);
+          return add(ir::store(a.size, in.dst, a.offset, in.src));
+        }
     }
+  }
+
+  // Where a load or store goes: as written, or, for a context field, its
+  // place in the native context.
+  struct Access {
+    int size;
+    int32_t offset;
+  };
+  Access access(const Insn& in) const {
+    const unsigned size = size_bytes(in.opcode);
+    if (pc_ < opts_.ctx_fields.size() && opts_.ctx_fields[pc_]) {
+      const bool store = class_of(in.opcode) != LDX;
+      const NativeAccess a = native_access(*opts_.ctx_fields[pc_], uint32_t(in.off), size, store);
+      return {a.size, a.offset};
+    }
+    return {int(size), in.off};
   }
 
   void lower_alu(const Insn& in, int w) {

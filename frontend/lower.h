@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "frontend/bpf.h"
+#include "frontend/progtypes/program_type.h"
 #include "ir/ir.h"
 
 namespace sb::bpf {
@@ -17,6 +19,11 @@ struct HelperInfo {
 
 struct LowerOptions {
   std::vector<HelperInfo> helpers;  // ascending ids; callx dispatches among these
+  // Per instruction slot, the context field a load or store touches
+  // (verifier::VerifyResult::ctx_fields): lowered as an access of the
+  // native context instead (bpf::native_access, the kernel's
+  // convert_ctx_access). Empty: no rewriting (raw programs).
+  std::span<const CtxField* const> ctx_fields;
 };
 
 // Lowers a validated program: one IR function per bpf-to-bpf function

@@ -684,6 +684,59 @@ TEST_F(Capi, TraceOutput) {
   EXPECT_STREQ(sb_vm_take_trace(vm), "");
 }
 
+// BPF_PROG_TEST_RUN through the C API: the XDP example passes IPv4
+// on every engine; bad input, a raw program and small buffers are errors.
+TEST_F(Capi, TestRun) {
+  SB_REQUIRE_PROGRAMS();
+  const std::string path = std::string(SB_PROGTYPES_OBJECTS) + "/xdp_eth.o";
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_file(vm, path.c_str(), nullptr, nullptr, &p), SB_OK) << error();
+  std::vector<uint8_t> pkt(16, 0);
+  pkt[12] = 0x08;  // ETH_P_IP
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> out(64), ctx(24);
+    sb_test_run t{};
+    t.data_in = pkt.data();
+    t.data_size_in = pkt.size();
+    t.repeat = 3;
+    t.data_out = out.data();
+    t.data_size_out = out.size();
+    t.ctx_out = ctx.data();
+    t.ctx_size_out = ctx.size();
+    ASSERT_EQ(sb_program_test_run(p, e.c_str(), nullptr, &t), SB_OK) << e << ": " << error();
+    EXPECT_EQ(t.retval, 2u) << e;  // XDP_PASS
+    EXPECT_EQ(t.data_size_out, 16u);
+    EXPECT_EQ(std::vector<uint8_t>(out.begin(), out.begin() + 16), pkt);
+    EXPECT_EQ(t.ctx_size_out, 24u);
+    EXPECT_EQ(ctx[4], 16);  // data_end
+  }
+  sb_test_run t{};
+  t.data_in = pkt.data();
+  t.data_size_in = 10;
+  EXPECT_EQ(sb_program_test_run(p, "interp", nullptr, &t), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("data_in: 10 bytes: an XDP frame holds at least an Ethernet header"));
+  t.data_size_in = 16;
+  EXPECT_EQ(sb_program_test_run(p, "interp", nullptr, &t), SB_ERR_INVALID_ARGUMENT);  // no room for the packet
+  EXPECT_THAT(error(), HasSubstr("run->data_out holds 0 bytes of the 16 out"));
+  EXPECT_EQ(t.data_size_out, 16u);
+  EXPECT_EQ(t.retval, 2u);
+  EXPECT_EQ(sb_program_test_run(p, "interp", "kprobe", &t), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("unknown program type 'kprobe'"));
+  EXPECT_EQ(sb_program_test_run(p, "interp", "raw", &t), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("raw program, which has no test run (types with one: xdp, tc, socket)"));
+  EXPECT_EQ(sb_program_test_run(p, "nope", nullptr, &t), SB_ERR_UNKNOWN_ENGINE);
+  EXPECT_EQ(sb_program_test_run(nullptr, "interp", nullptr, &t), SB_ERR_NULL);
+  EXPECT_EQ(sb_program_test_run(p, nullptr, nullptr, &t), SB_ERR_NULL);
+  EXPECT_EQ(sb_program_test_run(p, "interp", nullptr, nullptr), SB_ERR_NULL);
+  // The C++ wrapper.
+  springboard::vm cpp;
+  springboard::program q = cpp.load_file(path);
+  const springboard::program::test_result r = q.test_run("jit", pkt);
+  EXPECT_EQ(r.retval, 2u);
+  EXPECT_EQ(r.data, pkt);
+  EXPECT_EQ(r.ctx.size(), 24u);
+}
+
 TEST(CapiElf, FromMemory) {
   SB_REQUIRE_PROGRAMS();
   std::ifstream in(std::string(SB_BPF_PROGRAMS) + "/counters.o", std::ios::binary);

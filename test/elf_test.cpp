@@ -998,6 +998,10 @@ TEST(StdHelpers, KernelIdsAndNames) {
       {1, "map_lookup_elem"}, {2, "map_update_elem"}, {3, "map_delete_elem"}, {4, "probe_read"},
       {5, "ktime_get_ns"},    {6, "trace_printk"},    {7, "get_prandom_u32"}, {12, "tail_call"},
       {130, "ringbuf_output"}, {131, "ringbuf_reserve"}, {132, "ringbuf_submit"}, {133, "ringbuf_discard"},
+      // XDP's (runtime/progtypes/xdp_helpers.h), callable from XDP programs only.
+      {44, "xdp_adjust_head"}, {54, "xdp_adjust_meta"}, {65, "xdp_adjust_tail"}, {188, "xdp_get_buff_len"},
+      // The socket buffers' (runtime/progtypes/skb_helpers.h), for TC and socket filters.
+      {9, "skb_store_bytes"}, {26, "skb_load_bytes"},
   };
   ASSERT_EQ(call.table.all().size(), std::size(expected));
   for (auto [id, name] : expected) {

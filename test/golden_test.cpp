@@ -21,7 +21,9 @@
 // A header line `# in-flight: on` binds a trampoline as this process binds
 // its own (runtime/hook/trampoline.cpp): the in-flight stack at thread
 // pointer - 0x500, image token 0x50...
-// A header line `# passes: off` selects the IR as lowered, without the IR
+// A header line `# type: NAME` runs the program as that program type
+// (frontend/progtypes/): its context loads are rewritten to the native
+// context. A header line `# passes: off` selects the IR as lowered, without the IR
 // passes (ir/passes.h: constant propagation, dead-code removal, address
 // folding...) a JIT compile runs: for files that show how single
 // instructions are selected, whose results nothing reads.
@@ -40,6 +42,7 @@
 #include "runtime/helpers/tail_call.h"
 #include "backends/mc/disasm.h"
 #include "frontend/assembler.h"
+#include "frontend/progtypes/program_type.h"
 #include "frontend/trampoline.h"
 #include "ir/diag.h"
 
@@ -165,8 +168,17 @@ TEST_P(Golden, MatchesExpectedOutput) {
       << path << " needs one input section: -- asm, -- trampoline or -- aot";
   const std::string input_name = source ? "asm" : description ? "trampoline" : "aot";
   const std::string& input = source ? *source : description ? *description : *aot_source;
+  auto typed = [&](bpf::Program p) {
+    const size_t at = g.header.find("# type: ");
+    if (at != std::string::npos) {
+      const std::string name = g.header.substr(at + 8, g.header.find('\n', at) - at - 8);
+      p.type = bpf::find_program_type(name);
+      if (!p.type) throw Error(path.string(), "unknown program type '" + name + "'");
+    }
+    return p;
+  };
   std::map<std::string, std::string> actual =
-      source        ? generate_all(bpf::assemble(*source, path.string()),
+      source        ? generate_all(typed(bpf::assemble(*source, path.string())),
                                    g.header.find("# passes: off\n") == std::string::npos)
       : description ? generate_trampoline(input, path.string(), g.header.find("# in-flight: on\n") != std::string::npos)
                     : generate_aot(bpf::assemble(input, path.string()));

@@ -334,9 +334,10 @@ TEST(VerifierRejects, ContextFields) {
   EXPECT_EQ(refusal("ldxw %r0, [%r1+20]\nexit", {}, &kTestXdp),
             "t.s: testxdp: instruction 0: invalid bpf_context access off=20 size=4");
   EXPECT_EQ(refusal("stw [%r1+12], 1\nmov %r0, 0\nexit", {}, &kTestXdp),
-            "t.s: testxdp: instruction 0: invalid bpf_context access off=12 size=4");
+            "t.s: testxdp: instruction 0: invalid bpf_context access off=12 size=4 (field ingress_ifindex may not be "
+            "written by testxdp programs)");
   EXPECT_EQ(refusal("ldxh %r0, [%r1+0]\nmov %r0, 0\nexit", {}, &kTestXdp),
-            "t.s: testxdp: instruction 0: invalid bpf_context access off=0 size=2");
+            "t.s: testxdp: instruction 0: invalid bpf_context access off=0 size=2 (data is read as 4 bytes)");
   EXPECT_EQ(refusal("stw [%r1+16], 1\nldxb %r0, [%r1+13]\nmov %r0, 0\nexit", {}, &kTestXdp), "accepted");
   EXPECT_EQ(refusal("add %r1, 4\nldxw %r0, [%r1+0]\nexit", {}, &kTestXdp),
             "t.s: testxdp: instruction 1: dereference of modified ctx ptr R1 off=4 disallowed");

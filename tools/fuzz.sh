@@ -11,7 +11,7 @@
 # Exit status: non-zero when a target crashed or did not build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(bytecode assembler elf trampoline differential verifier)
+all=(bytecode assembler elf trampoline differential verifier test_run)
 targets=("${all[@]}")
 [ $# -ge 1 ] && [ "$1" != all ] && targets=("$1")
 seconds=${2:-60}
@@ -31,6 +31,9 @@ seed() {
     assembler) cp ../shared/conformance/*.data tools/examples/*.s "$dir" 2>/dev/null || true ;;
     trampoline) cp tools/examples/*.json test/trampoline/*.json "$dir" 2>/dev/null || true ;;
     elf) cp build/test/programs/*.o "$dir" 2>/dev/null || true ;;
+    test_run)  # no ctx, then an xdp_md of 24 bytes, before IPv4 frames
+      printf '\x00\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x08\x00\x10\x20' > "$dir/plain"
+      printf '\x19\x04\x00\x00\x00\x15\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xaa\xbb\xcc\xdd\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x08\x00\xf8\x03\x01' > "$dir/meta" ;;
     bytecode|differential)
       for f in tools/examples/*.bin; do [ -f "$f" ] && cp "$f" "$dir"; done ;;
     verifier)  # generator seeds 1..32 in both modes, and the examples as raw bytecode (0x00 first)

@@ -13,6 +13,14 @@
 //   springboard conformance-plugin [MEM] [--engine interp|jit]
 //   springboard inspect OBJ.o [--json]    its programs (section, function,
 //                   type, instructions, helpers called) and maps
+//   springboard test-run PROGRAM --data-in PKT [--ctx-in CTX] [--repeat N]
+//                   [--data-out FILE] [--ctx-out FILE] [--type TYPE] [--engine E] [--arch A]
+//                   [--dump-maps] [--json]
+//                   BPF_PROG_TEST_RUN (runtime/progtypes/test_run.h): the program
+//                   as its section's type (or --type), on the packet with the
+//                   kernel's context; prints retval, the output packet's size,
+//                   the context, the duration per run and, with --dump-maps,
+//                   the maps after the runs as JSON
 //
 // ARCH is x86-64 (default), arm64 or riscv64. The jit engine runs x86-64
 // code natively on an x86-64 host and everything else in Unicorn (emu).
@@ -31,6 +39,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <fstream>
 #include <iostream>
@@ -58,6 +67,7 @@
 #include "runtime/exec/hardening.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/maps/maps.h"
+#include "runtime/progtypes/test_run.h"
 
 namespace {
 
@@ -81,6 +91,7 @@ struct Input {
   std::unique_ptr<rt::Environment> env;  // an ELF object's maps and trace output
   rt::HelperTable helpers = rt::HelperTable::conformance();
   std::string function;               // an ELF object: the program's symbol
+  std::string section;                // and its section
   std::vector<bpf::MapDef> maps;      // an ELF object: its maps
   std::vector<bpf::MapRef> map_refs;  // and the lddw instructions naming them
 };
@@ -101,6 +112,7 @@ Input load_input(const std::string& path, const bpf::ElfSelection& which = {}) {
     bpf::ElfProgram elf = in.env->load_elf(path, which);
     in.program = std::move(elf.program);
     in.function = std::move(elf.function);
+    in.section = std::move(elf.section);
     in.maps = std::move(elf.maps);
     in.map_refs = std::move(elf.map_refs);
     in.helpers = rt::standard_helpers(*in.env);
@@ -318,6 +330,63 @@ std::string inspect_text(const nlohmann::json& j) {
   return s;
 }
 
+std::string hex_of(const std::vector<uint8_t>& bytes) {
+  std::string s;
+  for (uint8_t b : bytes) s += fmt::format("{:02x}", b);
+  return s;
+}
+
+// Every map of an environment after a run, as JSON: keys and values in hex.
+nlohmann::json dump_maps(const rt::Environment& env) {
+  nlohmann::json out = nlohmann::json::array();
+  for (rt::Map* m : env.maps()) {
+    nlohmann::json entries = nlohmann::json::array();
+    for (const rt::MapEntry& e : rt::map_entries(*m)) {
+      nlohmann::json values = nlohmann::json::array();
+      for (const auto& v : e.values) values.push_back(hex_of(v));
+      nlohmann::json row = {{"key", hex_of(e.key)}};
+      if (e.values.size() == 1) row["value"] = values[0];
+      else row["values"] = values;  // one per CPU
+      entries.push_back(row);
+    }
+    out.push_back({{"name", m->name()}, {"type", rt::map_type_name(m->spec().type)}, {"entries", entries}});
+  }
+  return out;
+}
+
+// The type a test run gives `in`: --type, else its ELF section's.
+const bpf::ProgramType& test_run_type(const std::string& path, const std::string& type_name,
+                                      const std::string& section) {
+  if (!type_name.empty()) {
+    const bpf::ProgramType* t = bpf::find_program_type(type_name);
+    if (!t) throw Error("--type", fmt::format("unknown program type '{}' (types: {})", type_name,
+                                              bpf::program_type_names()));
+    return *t;
+  }
+  if (section.empty()) throw Error(path, "raw bytecode has no program type: give --type (" + rt::test_run_types() + ")");
+  const auto t = bpf::program_type_for_section(section);
+  if (!t)
+    throw Error(path, fmt::format("section '{}' names no program type Springboard knows (types: {}); give --type",
+                                  section, bpf::program_type_names()));
+  return *t->type;
+}
+
+// retval and what else the kernel's test run reports, for people.
+std::string test_run_text(const bpf::ProgramType& type, const rt::TestRunOutput& o) {
+  static constexpr const char* kXdpActions[] = {"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"};
+  std::string action;
+  if (type.kernel_type == 6 && o.retval < std::size(kXdpActions)) action = fmt::format(" ({})", kXdpActions[o.retval]);
+  std::string ctx;
+  for (const bpf::CtxField& f : type.ctx.fields) {
+    if (f.size != 4 || size_t(f.offset) + 4 > o.ctx.size()) continue;
+    uint32_t v;
+    std::memcpy(&v, o.ctx.data() + f.offset, 4);
+    ctx += fmt::format("{}{} {}", ctx.empty() ? "" : ", ", f.name, v);
+  }
+  return fmt::format("retval: {}{}\ndata_out: {} bytes\nctx_out: {}\nduration: {} ns per run ({} run{})\n", o.retval,
+                     action, o.data.size(), ctx, o.duration_ns, o.runs, o.runs == 1 ? "" : "s");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -388,6 +457,28 @@ int main(int argc, char** argv) {
   auto* inspect = app.add_subcommand("inspect", "List an object's programs (section, function, type, helpers) and maps");
   inspect->add_option("OBJECT", inspect_path, "ELF object from clang -target bpf")->required();
   inspect->add_flag("--json", inspect_json, "print JSON instead of text");
+
+  // test-run
+  std::string tr_path, tr_data_in, tr_ctx_in, tr_data_out, tr_ctx_out, tr_type, tr_arch = "x86-64";
+  uint32_t tr_repeat = 1;
+  bool tr_dump_maps = false, tr_json = false;
+  EngineChoice tr_engine = EngineChoice::Jit;
+  auto* test_run = app.add_subcommand("test-run", "Run a typed program on a packet as BPF_PROG_TEST_RUN does");
+  test_run->add_option("PROGRAM", tr_path, "ELF object (or bytecode with --type)")->required();
+  test_run->add_option("--data-in", tr_data_in, "the packet (a file)")->required();
+  test_run->add_option("--ctx-in", tr_ctx_in, "the context as its uapi struct (xdp_md), a file");
+  test_run->add_option("--repeat", tr_repeat, "runs on the same context (the duration is per run)");
+  test_run->add_option("--data-out", tr_data_out, "write the output packet to this file");
+  test_run->add_option("--ctx-out", tr_ctx_out, "write the output context to this file");
+  test_run->add_option("--type", tr_type, "program type (default: the ELF section's)");
+  test_run->add_option("--arch", tr_arch, "x86-64, arm64 or riscv64");
+  test_run->add_option("--engine", tr_engine, "interp, jit or emu")->transform(CLI::CheckedTransformer(kEngines));
+  test_run->add_flag("--dump-maps", tr_dump_maps, "print every map after the runs (JSON)");
+  test_run->add_flag("--json", tr_json, "print the result as JSON");
+  SelectionOptions tr_sel;
+  tr_sel.add_to(test_run);
+  SafetyOptions tr_safety;
+  tr_safety.add_to(test_run, true);
 
   try {
     app.parse(normalize_args(argc, argv));
@@ -476,6 +567,37 @@ int main(int argc, char** argv) {
       else {
         std::string text = mc::disassemble_text(target.arch, image.text);
         write_output(tramp_out, text.data(), text.size());
+      }
+      return 0;
+    }
+    if (*test_run) {
+      const rt::Engine& engine = choose_engine(tr_engine, parse_arch(tr_arch).arch);
+      Input in = load_input(tr_path, tr_sel.which);
+      std::string section;
+      if (in.env) section = in.section;
+      const bpf::ProgramType& type = test_run_type(tr_path, tr_type, section);
+      in.program.type = &type;
+      rt::TestRunInput tin;
+      tin.data = bpf::read_file(tr_data_in);
+      tin.data_name = tr_data_in;
+      if (!tr_ctx_in.empty()) {
+        tin.ctx = bpf::read_file(tr_ctx_in);
+        tin.ctx_name = tr_ctx_in;
+      }
+      tin.repeat = tr_repeat;
+      const rt::TestRunOutput out = rt::test_run(engine, in.program, in.helpers, tin, tr_safety.get());
+      if (in.env) fmt::print(stderr, "{}", in.env->take_trace());
+      if (!tr_data_out.empty()) write_output(tr_data_out, out.data.data(), out.data.size());
+      if (!tr_ctx_out.empty()) write_output(tr_ctx_out, out.ctx.data(), out.ctx.size());
+      if (tr_json) {
+        nlohmann::json j = {{"engine", engine.name}, {"type", std::string(type.name)}, {"retval", out.retval},
+                            {"data_out", hex_of(out.data)}, {"ctx_out", hex_of(out.ctx)},
+                            {"duration_ns", out.duration_ns}, {"runs", out.runs}};
+        if (tr_dump_maps) j["maps"] = in.env ? dump_maps(*in.env) : nlohmann::json::array();
+        fmt::print("{}\n", j.dump(2));
+      } else {
+        fmt::print("{}", test_run_text(type, out));
+        if (tr_dump_maps) fmt::print("{}\n", (in.env ? dump_maps(*in.env) : nlohmann::json::array()).dump(2));
       }
       return 0;
     }

@@ -1,7 +1,12 @@
 // The registry of program types and libbpf's section names for them.
 #include "frontend/progtypes/program_type.h"
 
+#include <algorithm>
 #include <array>
+
+#include "frontend/bpf.h"
+#include "frontend/progtypes/skb.h"
+#include "frontend/progtypes/xdp.h"
 
 namespace sb::bpf {
 
@@ -11,14 +16,58 @@ const CtxField* ContextLayout::field_at(uint32_t offset) const {
   return nullptr;
 }
 
+NativeAccess native_access(const CtxField& f, uint32_t offset, unsigned size, bool store) {
+  if (f.value != CtxValue::Scalar) return {f.native_offset, f.native_size};  // read whole (the verifier saw to it)
+  const unsigned n = store && f.store_size ? std::min<unsigned>(size, f.store_size) : size;
+  return {uint16_t(f.native_offset + (offset - f.offset)), uint8_t(n)};
+}
+
+bool needs_context_rewrite(const Program& p) { return p.type && p.type->ctx.rewritten; }
+
+bool base_helper_allowed(uint32_t id) {
+  switch (id) {
+    case 1: case 2: case 3:                  // map_lookup/update/delete_elem
+    case 5:                                  // ktime_get_ns
+    case 6:                                  // trace_printk
+    case 7:                                  // get_prandom_u32
+    case 12:                                 // tail_call
+    case 130: case 131: case 132: case 133:  // ringbuf_*
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool packet_helper(uint32_t id) {
+  switch (id) {
+    case 9:    // skb_store_bytes
+    case 26:   // skb_load_bytes
+    case 44:   // xdp_adjust_head
+    case 54:   // xdp_adjust_meta
+    case 65:   // xdp_adjust_tail
+    case 188:  // xdp_get_buff_len
+      return true;
+    default:
+      return false;
+  }
+}
+
 namespace {
 
-// r1 = memory of r2 bytes, no context; any helper; any return value.
-constexpr ProgramType kRaw{.name = "raw", .kernel_type = 0, .ctx = {}, .raw_memory = true};
+// r1 = memory of r2 bytes, no context; any helper but those that need a
+// packet context; any return value.
+constexpr ProgramType kRaw{.name = "raw",
+                           .kernel_type = 0,
+                           .ctx = {},
+                           .raw_memory = true,
+                           .direct_packet_access = false,
+                           .ret_range = std::nullopt,
+                           .helper_allowed = [](uint32_t id) { return !packet_helper(id); }};
 
 // Every type, in the order listings show them. A new type: its table in
 // its own file, declared here.
-constexpr std::array<const ProgramType*, 1> kTypes = {&kRaw};
+const std::array<const ProgramType*, 4> kTypes = {&kRaw, &xdp_program_type(), &tc_program_type(),
+                                                  &socket_program_type()};
 
 // libbpf's section names (libbpf.c section_defs): an exact name, or a
 // prefix followed by '/' and an attach point. Longer prefixes first where
@@ -28,7 +77,15 @@ struct SectionRule {
   const ProgramType* type;
   bool takes_attach;  // "prefix/ATTACH" (and the bare prefix where libbpf allows it)
 };
-constexpr std::array<SectionRule, 0> kSections = {};
+const std::array<SectionRule, 7> kSections = {{
+    {"xdp.frags", &xdp_program_type(), true},
+    {"xdp", &xdp_program_type(), true},
+    {"tcx/ingress", &tc_program_type(), false},
+    {"tcx/egress", &tc_program_type(), false},
+    {"tc", &tc_program_type(), true},  // tc, tc/ingress, tc/egress
+    {"classifier", &tc_program_type(), true},
+    {"socket", &socket_program_type(), true},
+}};
 
 }  // namespace
 

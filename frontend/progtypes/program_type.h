@@ -31,6 +31,8 @@
 
 namespace sb::bpf {
 
+struct Program;  // frontend/bpf.h
+
 // What a context field holds, as the verifier types the register a load
 // of it writes.
 enum class CtxValue : uint8_t {
@@ -51,12 +53,19 @@ struct CtxField {
   // inside the field) are allowed for scalar fields that say so; pointer
   // fields are read whole, as the kernel requires.
   bool narrow = true;
+  // Stores narrower than `size` (the kernel allows them for cb[] only).
+  bool narrow_write = false;
   CtxValue value = CtxValue::Scalar;
   // Where a rewritten context keeps the field in the native context:
   // `native_size` bytes (1, 2, 4 or 8) at `native_offset`, zero-extended on
   // load. Pointer fields are 8 bytes there although the uapi field is 4.
   uint16_t native_offset = 0;
   uint8_t native_size = 0;
+  // A field the kernel keeps narrower than its uapi u32 (tc_index,
+  // queue_mapping and tc_classid are u16 there): stores write only this
+  // many bytes of it, so what reads back is truncated as in the kernel; 0:
+  // the whole field.
+  uint8_t store_size = 0;
 };
 
 struct ContextLayout {
@@ -85,6 +94,29 @@ struct ProgramType {
   // get_func_proto per type); null: every helper Springboard has.
   bool (*helper_allowed)(uint32_t id) = nullptr;
 };
+
+// Where an access of `size` bytes at uapi `offset` inside field `f` of a
+// rewritten context goes in the native context: a scalar field keeps its
+// size (narrow loads at the same place inside it; native and uapi sizes
+// are equal for scalars), a pointer field is read whole, 8 bytes.
+struct NativeAccess {
+  uint16_t offset = 0;
+  uint8_t size = 0;
+};
+NativeAccess native_access(const CtxField& f, uint32_t offset, unsigned size, bool store = false);
+
+// bpf_base_func_proto: the helpers every networking type may call, as far
+// as Springboard has them (maps, ktime, trace_printk, prandom, tail calls,
+// ring buffers).
+bool base_helper_allowed(uint32_t id);
+
+// Helpers that only mean something on a packet context (skb_load_bytes,
+// xdp_adjust_head, ...): raw programs may not call them.
+bool packet_helper(uint32_t id);
+
+// Whether `p`'s type has a rewritten context: lowering and the interpreter
+// then need the verifier's VerifyResult::ctx_fields.
+bool needs_context_rewrite(const Program& p);
 
 // The type of raw bytecode and of everything that ran before program types.
 const ProgramType& raw_program_type();

@@ -16,9 +16,10 @@ struct Entry {
 };
 
 constexpr Entry kStandard[] = {
-    {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data}},
-    {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data}},
-    {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data}},
+    {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data, false, false, true}},
+    {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data, false, false,
+         true}},
+    {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data, false, false, true}},
     {4, {"probe_read", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}}},
     {5, {"ktime_get_ns", R::Integer, {}}},
     {6, {"trace_printk", R::Integer, {A::ReadMem, A::Size, A::Anything, A::Anything, A::Anything}}},
@@ -28,6 +29,15 @@ constexpr Entry kStandard[] = {
     {131, {"ringbuf_reserve", R::RecordOrNull, {A::Map, A::AllocSize, A::Anything}, MapKind::RingBuf}},
     {132, {"ringbuf_submit", R::Void, {A::RingbufRecord, A::Anything}}},
     {133, {"ringbuf_discard", R::Void, {A::RingbufRecord, A::Anything}}},
+    // net/core/filter.c: the XDP helpers (runtime/progtypes/xdp_helpers.h).
+    {44, {"xdp_adjust_head", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},
+    {54, {"xdp_adjust_meta", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},
+    {65, {"xdp_adjust_tail", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},
+    {188, {"xdp_get_buff_len", R::Integer, {A::Ctx}}},
+    // ... and the socket-buffer ones (runtime/progtypes/skb_helpers.h).
+    {9, {"skb_store_bytes", R::Integer, {A::Ctx, A::Anything, A::ReadMem, A::Size, A::Anything}, MapKind::None, false,
+         true}},
+    {26, {"skb_load_bytes", R::Integer, {A::Ctx, A::Anything, A::WriteMem, A::Size}}},
 };
 
 constexpr HelperProto kUnwind{"unwind", R::Integer, {A::Anything}};

@@ -46,6 +46,13 @@ struct HelperProto {
   std::array<ArgKind, 5> args{};  // r1..r5
   MapKind map_kind = MapKind::None;
   bool tail_call = false;  // bpf_tail_call: may not run with references held
+  // The helper may move or resize the packet (bpf_helper_changes_pkt_data):
+  // packet pointers are invalid after the call.
+  bool changes_packet = false;
+  // Packet pointers may be passed to it (the kernel's pkt_access: the map
+  // helpers and csum_diff); for any other helper a packet pointer argument
+  // is "helper access to the packet is not allowed".
+  bool pkt_access = false;
 };
 
 // Springboard's helpers by the kernel's ids (std_helpers.h): null for an id

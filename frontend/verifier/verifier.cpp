@@ -295,6 +295,7 @@ struct Shared {
   std::vector<uint16_t> live;        // per slot: registers live before it
   std::vector<uint8_t> second_half;  // per slot: the second half of an lddw
   std::vector<uint32_t> depth;       // deepest stack byte touched, per function
+  std::vector<uint8_t> ctx_seen;     // per slot: 1 a context access was seen there, 2 another access
   enum Summary : uint8_t { Untried, Summarised, Inlined };
   std::vector<Summary> summary;      // per function
   std::deque<MapUse> maps;          // Program::maps, then maps VerifyOptions::map_at named
@@ -313,13 +314,16 @@ struct Shared {
 class Verifier {
  public:
   Verifier(const Program& p, const VerifyOptions& opts, Shared& sh)
-      : p_(p), opts_(opts), type_(opts.type ? *opts.type : raw_program_type()), n_(p.insns.size()), sh_(sh) {}
+      : p_(p), opts_(opts), type_(opts.type ? *opts.type : p.type ? *p.type : raw_program_type()),
+        n_(p.insns.size()), sh_(sh) {}
 
   VerifyResult run() {
     static_pass();
     sh_.maps.assign(p_.maps.begin(), p_.maps.end());
     sh_.result.proven.assign(n_, 0);
     sh_.ptr_kind.assign(n_, 0);
+    sh_.result.ctx_fields.assign(n_, nullptr);
+    sh_.ctx_seen.assign(n_, 0);
     sh_.depth.assign(sh_.starts.size(), 0);
     sh_.summary.assign(sh_.starts.size(), Shared::Untried);
     visited_.resize(n_);
@@ -1489,7 +1493,17 @@ class Verifier {
     (void)acc;
   }
 
-  RegState ctx_access(const RegState& ptr, int regno, int32_t off, unsigned size, Access acc) {
+  // A rewritten context is reached through different native code than
+  // other memory, so an instruction must touch it on every path or on none.
+  void note_ctx_access(bool ctx) {
+    if (!type_.ctx.rewritten) return;
+    uint8_t& seen = sh_.ctx_seen[at_];
+    const uint8_t now = ctx ? 1 : 2;
+    if (seen && seen != now) fail("same insn cannot be used with different pointers");
+    seen = now;
+  }
+
+  RegState ctx_access(const RegState& ptr, int regno, int32_t off, unsigned size, Access acc, bool sign) {
     if (acc == Access::Atomic)
       fail(fmt::format("BPF_ATOMIC stores into R{} ctx is not allowed", regno));
     if (ptr.off != 0 || !ptr.var_off.is_const() || ptr.var_off.value != 0)
@@ -1505,9 +1519,19 @@ class Verifier {
     }
     const CtxField* f = ctx.field_at(uint32_t(off));
     if (!f || uint32_t(off) + size > uint32_t(f->offset) + f->size) refuse();
-    if (write ? !f->write : !f->read) refuse();
+    if (write ? !f->write : !f->read)
+      fail(fmt::format("invalid bpf_context access off={} size={} (field {} may not be {} by {} programs)", off,
+                       size, f->name, write ? "written" : "read", type_.name));
     const bool whole = uint32_t(off) == f->offset && size == f->size;
-    if (!whole && (!f->narrow || f->value != CtxValue::Scalar)) refuse();
+    if (!whole && (!f->narrow || f->value != CtxValue::Scalar))
+      fail(fmt::format("invalid bpf_context access off={} size={} ({} is read as {} bytes)", off, size, f->name,
+                       f->size));
+    if (!whole && write && !f->narrow_write && !ctx.fields.empty() && ctx.rewritten)
+      fail(fmt::format("invalid bpf_context access off={} size={} ({} is written as {} bytes)", off, size, f->name,
+                       f->size));
+    if (sign && ctx.rewritten)
+      fail(fmt::format("sign-extending load of context field {} is not supported", f->name));
+    if (ctx.rewritten) sh_.result.ctx_fields[at_] = f;
     switch (f->value) {
       case CtxValue::Scalar: return loaded_scalar(size, false);
       case CtxValue::PacketData: return RegState::pointer(RegType::Packet);
@@ -1528,6 +1552,7 @@ class Verifier {
       if (seen && seen != kind) fail("same insn cannot be used with different pointers");
       seen = kind;
     }
+    note_ctx_access(ptr.type == RegType::Ctx);
     switch (ptr.type) {
       case RegType::RawMem:
         note_proven(raw_inside(path.st, ptr, off, size));
@@ -1561,7 +1586,7 @@ class Verifier {
         note_proven(true);
         return loaded_scalar(size, sign);
       case RegType::Ctx: {
-        RegState v = ctx_access(ptr, regno, off, size, acc);
+        RegState v = ctx_access(ptr, regno, off, size, acc, sign);
         note_proven(true);
         if (sign && v.type == RegType::Scalar) v = loaded_scalar(size, true);
         return v;
@@ -1930,6 +1955,9 @@ class Verifier {
         if (kind == ArgKind::None) break;
         const int r = k + 1;
         const RegState a = read_reg(path, r);
+        if ((a.type == RegType::Packet || a.type == RegType::PacketMeta || a.type == RegType::PacketEnd) &&
+            !pr.pkt_access)
+          fail(fmt::format("R{} helper access to the packet is not allowed ({}#{})", r, pr.name, id));
         auto expect = [&](const char* what) {
           fail(fmt::format("R{} type={} expected={} (argument {} of {}#{})", r, reg_type_name(a.type), what, r,
                            pr.name, id));
@@ -2010,6 +2038,13 @@ class Verifier {
           path.st.refs.push_back({r0.id, uint32_t(at_)});
           break;
       }
+    }
+    if (info.proto && info.proto->changes_packet) {
+      // The packet moved: every pointer into it is a number now
+      // (clear_all_pkt_pointers); the program must compare again.
+      for_each_reg(path.st, [](RegState& x) {
+        if (is_packet(x.type) || x.type == RegType::PacketEnd) x = RegState::unknown();
+      });
     }
     Frame& cf = path.st.cur();
     (void)f;

@@ -66,7 +66,7 @@ struct HelperInfo {
 };
 
 struct VerifyOptions {
-  const ProgramType* type = nullptr;  // null: raw_program_type()
+  const ProgramType* type = nullptr;  // null: the program's (Program::type), else raw_program_type()
   std::string program;                // the program's name in messages (an ELF section); empty: the type's
   // Helpers by id; null: Springboard's standard helpers (standard_helper_proto).
   std::function<HelperInfo(uint32_t id)> helper;
@@ -93,6 +93,12 @@ struct VerifyResult {
   // whose every execution was proven inside its object (not raw memory),
   // so a runtime bounds check of it is redundant.
   std::vector<uint8_t> proven;
+  // Per instruction slot, for a type whose context is `rewritten`: the
+  // field a load or store through the context pointer touches (the same on
+  // every path: the kernel's "same insn cannot be used with different
+  // pointers"), which lowering and the interpreter turn into an access of
+  // the native context (bpf::native_access); null everywhere else.
+  std::vector<const CtxField*> ctx_fields;
 };
 
 // Throws sb::Error on the first violation on any path.

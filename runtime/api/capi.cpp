@@ -39,6 +39,8 @@
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/hook/symbols.h"
 #include "runtime/hook/trampoline.h"
+#include "runtime/progtypes/test_run.h"
+#include "frontend/progtypes/program_type.h"
 
 namespace {
 
@@ -100,6 +102,7 @@ struct sb_map {
 struct sb_program {
   sb_vm* vm;
   std::shared_ptr<const bpf::Program> program;
+  const bpf::ProgramType* section_type = nullptr;  // an ELF program: its section's type
   std::shared_ptr<Stats> stats;  // of its destroyed codes; live codes keep their own
 };
 
@@ -259,7 +262,7 @@ sb_status load_elf(sb_vm* vm, const std::string& name, std::span<const uint8_t> 
   bpf::ElfSelection which{name_or(section, ""), name_or(function, "")};
   bpf::ElfProgram elf = vm->env.load_elf(bytes, name, which);
   return guarded(vm, SB_ERR_BAD_PROGRAM, [&] {
-    add_program(vm, std::move(elf.program), out);
+    add_program(vm, std::move(elf.program), out)->section_type = elf.type;
     return SB_OK;
   });
 }
@@ -768,6 +771,70 @@ sb_status sb_code_stats(const sb_code* code, sb_stats* out) {
   if (!out) return fail(code->vm, SB_ERR_NULL, "sb_code_stats: out is NULL");
   read_stats(code->stats.totals(), out);
   return SB_OK;
+}
+
+sb_status sb_program_test_run(sb_program* program, const char* engine, const char* type, sb_test_run* run) {
+  if (!program) return SB_ERR_NULL;
+  sb_vm* vm = program->vm;
+  return guarded(vm, SB_ERR_INVALID_ARGUMENT, [&]() -> sb_status {
+    require(engine, "sb_program_test_run", "engine");
+    require(run, "sb_program_test_run", "run");
+    if (run->data_size_in) require(run->data_in, "sb_program_test_run", "run->data_in");
+    const rt::Engine& e = resolve_engine(engine);
+    const bpf::ProgramType* t = program->section_type;
+    if (type) {
+      t = bpf::find_program_type(type);
+      if (!t)
+        throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_program_test_run: unknown program type '{}' (types: {})",
+                                                            type, bpf::program_type_names()));
+    }
+    if (!t || !rt::has_test_run(*t))
+      throw ApiError(SB_ERR_INVALID_ARGUMENT,
+                     fmt::format("sb_program_test_run: {} is a {} program, which has no test run (types with one: {})",
+                                 program->program->name, t ? t->name : "raw", rt::test_run_types()));
+    bpf::Program typed = *program->program;
+    typed.type = t;
+    rt::TestRunInput in;
+    const auto* d = static_cast<const uint8_t*>(run->data_in);
+    in.data.assign(d, d + run->data_size_in);
+    if (run->ctx_in) {
+      const auto* c = static_cast<const uint8_t*>(run->ctx_in);
+      in.ctx.emplace(c, c + run->ctx_size_in);
+    }
+    in.repeat = run->repeat;
+    rt::RunOptions opts;
+    opts.safety.verify = vm->verify;
+    rt::Engine::Runner runner;
+    {
+      const sb_status s = guarded(vm, SB_ERR_COMPILE, [&] {
+        runner = e.prepare(typed, vm->helpers, opts);
+        return SB_OK;
+      });
+      if (s != SB_OK) return s;
+    }
+    rt::TestRunOutput out;
+    try {
+      out = rt::test_run(typed, in, runner);
+    } catch (const Error& err) {
+      // Bad input is found before the first run; anything after is the program's fault.
+      const bool input = err.where().rfind("data_in", 0) == 0 || err.where().rfind("ctx_in", 0) == 0;
+      throw ApiError(input ? SB_ERR_INVALID_ARGUMENT : SB_ERR_EXEC, err.what());
+    }
+    run->retval = out.retval;
+    run->duration_ns = out.duration_ns;
+    auto copy_out = [](const std::vector<uint8_t>& from, void* to, size_t& size, const char* what) {
+      const size_t room = to ? size : 0;
+      if (to) std::memcpy(to, from.data(), std::min(room, from.size()));
+      size = from.size();
+      if (room < from.size())
+        throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_program_test_run: {} holds {} bytes of the {} out "
+                                                            "(the kernel: ENOSPC)",
+                                                            what, room, from.size()));
+    };
+    copy_out(out.data, run->data_out, run->data_size_out, "run->data_out");
+    copy_out(out.ctx, run->ctx_out, run->ctx_size_out, "run->ctx_out");
+    return SB_OK;
+  });
 }
 
 sb_status sb_program_stats(const sb_program* program, sb_stats* out) {

@@ -250,6 +250,37 @@ typedef struct sb_native_result {
 typedef sb_native_result (*sb_native_fn)(void* mem, uint64_t size);
 SB_API sb_status sb_code_function(const sb_code* code, sb_native_fn* out);
 
+/* ---- test runs ---- */
+
+/* BPF_PROG_TEST_RUN: the program as a typed program (`type`: "xdp", or NULL
+ * for its ELF section's type) on `engine` (as sb_program_compile names
+ * them), on a packet with the kernel's context: XDP gets a 4096-byte frame
+ * with 256 bytes of headroom and `struct xdp_md` (ctx_in, if given, as the
+ * kernel reads it). The program runs `repeat` times on the same context.
+ * Out: retval, the output packet (XDP: from data_meta to data_end) and the
+ * context, each copied into the caller's buffer as far as it holds them,
+ * with its whole size in *_size_out; a buffer too small (or NULL with a
+ * size) gives SB_ERR_INVALID_ARGUMENT after copying what fits, as the
+ * kernel's ENOSPC. Input the kernel refuses (a frame shorter than an
+ * Ethernet header, a context field it may not set, bytes past the uapi
+ * struct that are not zero) and a type without a test run are
+ * SB_ERR_INVALID_ARGUMENT naming the field; a program the verifier refuses
+ * SB_ERR_COMPILE; a fault SB_ERR_EXEC. Maps keep what the runs wrote. */
+typedef struct sb_test_run {
+  const void* data_in;
+  size_t data_size_in;
+  const void* ctx_in; /* NULL: no context in */
+  size_t ctx_size_in;
+  uint32_t repeat; /* 0 runs once */
+  void* data_out;  /* may be NULL with data_size_out 0 */
+  size_t data_size_out; /* in: the buffer's size; out: the output packet's */
+  void* ctx_out;
+  size_t ctx_size_out;
+  uint32_t retval;      /* out: r0's low 32 bits, as the kernel's */
+  uint64_t duration_ns; /* out: mean wall time per run */
+} sb_test_run;
+SB_API sb_status sb_program_test_run(sb_program* program, const char* engine, const char* type, sb_test_run* run);
+
 /* ---- statistics ---- */
 
 typedef struct sb_stats {

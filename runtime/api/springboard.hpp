@@ -197,6 +197,34 @@ class program : public detail::owned<sb_program, sb_program_destroy> {
     detail::check(sb_program_stats(handle_, &s), vm_);
     return s;
   }
+  // sb_program_test_run with output buffers sized to hold everything.
+  struct test_result {
+    uint32_t retval = 0;
+    std::vector<uint8_t> data, ctx;
+    uint64_t duration_ns = 0;
+  };
+  test_result test_run(const std::string& engine, const std::vector<uint8_t>& data,
+                       const std::vector<uint8_t>* ctx = nullptr, uint32_t repeat = 1, const char* type = nullptr) {
+    test_result r;
+    r.data.resize(data.size() + 4096);  // an XDP frame grows by at most its page
+    r.ctx.resize(ctx ? std::max<size_t>(ctx->size(), 64) : 64);
+    sb_test_run t{};
+    t.data_in = data.data();
+    t.data_size_in = data.size();
+    t.ctx_in = ctx ? ctx->data() : nullptr;
+    t.ctx_size_in = ctx ? ctx->size() : 0;
+    t.repeat = repeat;
+    t.data_out = r.data.data();
+    t.data_size_out = r.data.size();
+    t.ctx_out = r.ctx.data();
+    t.ctx_size_out = r.ctx.size();
+    detail::check(sb_program_test_run(handle_, engine.c_str(), type, &t), vm_);
+    r.data.resize(t.data_size_out);
+    r.ctx.resize(t.ctx_size_out);
+    r.retval = t.retval;
+    r.duration_ns = t.duration_ns;
+    return r;
+  }
   // Around a function found by name ("NAME" or "OBJECT:NAME"), or at an
   // address, with its signature ("i64, i64 -> i64"): see sb_program_attach.
   springboard::link attach(sb_attach_kind kind, const std::string& symbol, const std::string& signature,

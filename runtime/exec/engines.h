@@ -29,17 +29,20 @@ struct RunOptions {
 };
 
 struct Engine {
-  using Fn = std::function<uint64_t(const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem,
-                                    const RunOptions& opts)>;
+  // One program made ready to run (validated and verified, compiled), run
+  // any number of times over memory: r1 = mem.data(), r2 = mem.size().
+  using Runner = std::function<uint64_t(std::vector<uint8_t>& mem)>;
+  // `p` and `h` must outlive the runner.
+  using Prepare = std::function<Runner(const bpf::Program& p, const HelperTable& h, const RunOptions& opts)>;
   std::string name;  // "interp", "x86_64_native", "arm64_emu", ...
   EngineKind kind;
   Arch arch;         // meaningless for the interpreter
-  Fn exec;
+  Prepare prepare;
   // Validates and runs `p` over `mem` (modified in place); returns r0,
   // throws sb::Error naming the instruction on any fault.
   uint64_t run(const bpf::Program& p, const HelperTable& h, std::vector<uint8_t>& mem,
                const RunOptions& opts = {}) const {
-    return exec(p, h, mem, opts);
+    return prepare(p, h, opts)(mem);
   }
 };
 

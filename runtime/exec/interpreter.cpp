@@ -82,7 +82,7 @@ constexpr uint16_t kArgRegs = 0x3e;  // r1..r5
 class Machine {
  public:
   Machine(const bpf::Program& p, const HelperTable& helpers, const InterpOptions& opts)
-      : p_(&p), helpers_(helpers), opts_(opts) {}
+      : p_(&p), entry_(&p), helpers_(helpers), opts_(opts) {}
 
   uint64_t run(void* mem, size_t len);
 
@@ -113,12 +113,28 @@ class Machine {
   }
   // The address of an access of `size` bytes; in bounds-check mode it must
   // lie in the memory, the stack region or a reachable host range.
-  uint8_t* address(uint8_t base, int16_t off, size_t size) const {
+  uint8_t* address(uint8_t base, int32_t off, size_t size) const {
     const uint64_t a = reg(base) + uint64_t(int64_t(off));
     if (opts_.safety.bounds_check && !allowed(a, size)) fail(access_fault(a, size));
     return reinterpret_cast<uint8_t*>(uintptr_t(a));
   }
   bool allowed(uint64_t a, uint64_t size) const { return record_->allows(a, size); }
+  // Where a load or store goes: as written, or, for a field of a rewritten
+  // context (InterpOptions::ctx_fields), its place in the native context.
+  struct Access {
+    int32_t offset;
+    unsigned size;
+  };
+  Access access(const Insn& in, unsigned size) const {
+    if (p_ == entry_ && pc_ < opts_.ctx_fields.size() && opts_.ctx_fields[pc_]) {
+      const bool store = bpf::class_of(in.opcode) != bpf::LDX;
+      const bpf::NativeAccess a = bpf::native_access(*opts_.ctx_fields[pc_], uint32_t(in.off), size, store);
+      return {a.offset, a.size};
+    }
+    if (p_ != entry_ && bpf::needs_context_rewrite(*p_))
+      fail("a tail call into a typed program is not supported by the interpreter yet");
+    return {in.off, size};
+  }
 
   // One handler per instruction family. The data handlers leave pc_ to
   // run(); jump() and the call/exit handlers below it set pc_ themselves.
@@ -136,6 +152,7 @@ class Machine {
   void branch(int64_t off);
 
   const bpf::Program* p_;
+  const bpf::Program* entry_;  // the program the run started with (ctx_fields are its)
   const HelperTable& helpers_;
   const InterpOptions& opts_;
   size_t pc_ = 0;
@@ -288,9 +305,10 @@ void Machine::load(const Insn& in) {
   if (mode != bpf::MEM && mode != bpf::MEMSX) bad_opcode(in);
   const unsigned size = bpf::size_bytes(in.opcode);
   if (mode == bpf::MEMSX && size == 8) bad_opcode(in);
-  const uint8_t* p = address(in.src, in.off, size);
+  const Access a = access(in, size);
+  const uint8_t* p = address(in.src, a.offset, a.size);
   uint64_t v;
-  switch (size) {
+  switch (a.size) {
     case 1: { uint8_t x; std::memcpy(&x, p, 1); v = mode == bpf::MEMSX ? uint64_t(int8_t(x)) : x; break; }
     case 2: { uint16_t x; std::memcpy(&x, p, 2); v = mode == bpf::MEMSX ? uint64_t(int16_t(x)) : x; break; }
     case 4: { uint32_t x; std::memcpy(&x, p, 4); v = mode == bpf::MEMSX ? uint64_t(int32_t(x)) : x; break; }
@@ -312,8 +330,9 @@ void Machine::store(const Insn& in) {
   }
   if (mode != bpf::MEM) bad_opcode(in);
   const uint64_t v = is_stx ? reg(in.src) : uint64_t(int64_t(in.imm));
-  uint8_t* p = address(in.dst, in.off, size);
-  switch (size) {
+  const Access a = access(in, size);
+  uint8_t* p = address(in.dst, a.offset, a.size);
+  switch (a.size) {
     case 1: { uint8_t x = uint8_t(v); std::memcpy(p, &x, 1); break; }
     case 2: { uint16_t x = uint16_t(v); std::memcpy(p, &x, 2); break; }
     case 4: { uint32_t x = uint32_t(v); std::memcpy(p, &x, 4); break; }
@@ -477,7 +496,15 @@ uint64_t interpret(const bpf::Program& p, const HelperTable& helpers, void* mem,
   ContextScope scope(helpers.context());
   InterpLoader loader(helpers, opts.safety.verify);
   TailCallRun tail_calls(loader);
-  Machine m(p, helpers, opts);
+  // A typed program's context accesses come from the verifier's result.
+  InterpOptions with_ctx;
+  bpf::verifier::VerifyResult verified;
+  if (bpf::needs_context_rewrite(p) && opts.ctx_fields.empty()) {
+    verified = bpf::verifier::verify(p, helpers.verify_options());
+    with_ctx = opts;
+    with_ctx.ctx_fields = verified.ctx_fields;
+  }
+  Machine m(p, helpers, with_ctx.ctx_fields.empty() ? opts : with_ctx);
   const uint64_t r0 = m.run(mem, len);
   tail_calls.finish();
   return r0;

@@ -4,8 +4,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "frontend/bpf.h"
+#include "frontend/progtypes/program_type.h"
 #include "runtime/exec/hardening.h"
 #include "runtime/helpers/helpers.h"
 
@@ -21,6 +23,10 @@ struct InterpOptions {
   // r6-r9 in a callee. What the verifier proves never happens
   // (test/fuzz/fuzz_verifier.cpp checks it on the programs it accepts).
   bool check_uninit = false;
+  // A typed program's context fields per instruction slot
+  // (verifier::VerifyResult::ctx_fields): those loads and stores go to the
+  // native context (bpf::native_access), as lowering rewrites them.
+  std::span<const bpf::CtxField* const> ctx_fields;
 };
 
 // Runs a validated program with r1 = mem, r2 = len and r10 at the top of a

@@ -1,5 +1,8 @@
 #include "runtime/helpers/std_helpers.h"
 
+#include "runtime/progtypes/skb_helpers.h"
+#include "runtime/progtypes/xdp_helpers.h"
+
 #include "runtime/exec/hardening.h"
 
 #include <utility>
@@ -411,6 +414,9 @@ HelperTable standard_helpers(Environment& env) {
   }
   t.add_tail_call(kTailCallHelperId, "tail_call", tail_call);
   t.set_proto(kTailCallHelperId, &bpf::verifier::tail_call_proto());
+  // Program-type helpers: the verifier lets only their types call them.
+  add_xdp_helpers(t);
+  add_skb_helpers(t);
   t.set_context(&env);
   return t;
 }

@@ -1,5 +1,7 @@
 #include "runtime/maps/maps.h"
 
+#include <algorithm>
+
 #include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -380,6 +382,38 @@ std::unique_ptr<Map> create_map(const MapSpec& spec, const MapOptions& opts) {
 std::string map_type_name(uint32_t type) {
   const TypeInfo* t = find_type(type);
   return t ? t->name : fmt::format("type {}", type);
+}
+
+std::vector<MapEntry> map_entries(const Map& m) {
+  std::vector<MapEntry> out;
+  auto index_key = [](uint32_t i) {
+    std::vector<uint8_t> k(4);
+    std::memcpy(k.data(), &i, 4);
+    return k;
+  };
+  const uint32_t value_size = m.spec().value_size;
+  if (auto* a = dynamic_cast<const ArrayMap*>(&m)) {
+    for (uint32_t i = 0; i < m.spec().max_entries; ++i) {
+      const std::span<uint8_t> v = a->value(i);
+      out.push_back({index_key(i), {std::vector<uint8_t>(v.begin(), v.begin() + value_size)}});
+    }
+  } else if (auto* p = dynamic_cast<const PerCpuArrayMap*>(&m)) {
+    for (uint32_t i = 0; i < m.spec().max_entries; ++i) {
+      MapEntry e{index_key(i), {}};
+      for (unsigned cpu = 0; cpu < p->num_cpus(); ++cpu) {
+        const std::span<uint8_t> v = p->value(i, cpu);
+        e.values.emplace_back(v.begin(), v.begin() + value_size);
+      }
+      out.push_back(std::move(e));
+    }
+  } else if (auto* h = dynamic_cast<const HashMap*>(&m)) {
+    h->for_each([&](std::span<const uint8_t> key, std::span<uint8_t> value) {
+      out.push_back({std::vector<uint8_t>(key.begin(), key.end()),
+                     {std::vector<uint8_t>(value.begin(), value.begin() + value_size)}});
+    });
+    std::sort(out.begin(), out.end(), [](const MapEntry& a, const MapEntry& b) { return a.key < b.key; });
+  }
+  return out;
 }
 
 }  // namespace sb::rt

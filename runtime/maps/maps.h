@@ -249,6 +249,16 @@ struct MapOptions {
 };
 std::unique_ptr<Map> create_map(const MapSpec& spec, const MapOptions& opts = {});
 
+// A map's contents as user space reads them (BPF_MAP_LOOKUP_ELEM over
+// every key): arrays every index, hashes every element sorted by key bytes,
+// per-CPU maps one value per copy. Other map types have no elements here
+// (their contents are programs or records).
+struct MapEntry {
+  std::vector<uint8_t> key;
+  std::vector<std::vector<uint8_t>> values;  // one, or one per CPU
+};
+std::vector<MapEntry> map_entries(const Map& m);
+
 // "hash", "array", ... or "type N".
 std::string map_type_name(uint32_t type);
 

@@ -12,7 +12,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 . "$(dirname "$0")/lib.sh"
 check "programs" 0 "multi.o: 3 programs, 0 maps" "$sb" inspect "$objs/multi.o"
-check "a program" 0 "program random_pair in section 'xdp': type raw" "$sb" inspect "$objs/multi.o"
+check "a program" 0 "program random_pair in section 'xdp': type xdp" "$sb" inspect "$objs/multi.o"
 check "its helpers" 0 "calls get_prandom_u32 (7)" "$sb" inspect "$objs/multi.o"
 check "maps" 0 "map jmp_table: type prog_array, key 4 bytes, value 4 bytes, 4 entries" "$sb" inspect "$objs/tailcall.o"
 check "json" 0 '"name": "ringbuf_reserve"' "$sb" inspect "$objs/ringbuf.o" --json

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `springboard test-run`: the issue's XDP example on a 16-byte IPv4 frame
+# passes on every engine, --data-out/--ctx-out/--repeat/--json/--dump-maps
+# do what they say, and bad input (a truncated frame, a context of the wrong
+# size, an unknown section or type, raw bytecode without --type) exits 1
+# naming the file and field.
+#   usage: test_run.sh path/to/springboard DIR_OF_PROGTYPES_OBJECTS
+set -u
+sb=$1
+objs=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+. "$(dirname "$0")/lib.sh"
+printf '\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x08\x00\x00\x00' > "$dir/ip4.bin"
+printf '\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x86\xdd\x00\x00' > "$dir/ip6.bin"
+for engine in "--engine interp" "--engine jit" "--engine emu --arch x86-64" "--engine emu --arch arm64" \
+              "--engine emu --arch riscv64"; do
+  # shellcheck disable=SC2086
+  check "ipv4 passes ($engine)" 0 "retval: 2 (XDP_PASS)" "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" $engine
+done
+check "ipv6 bounces" 0 "retval: 3 (XDP_TX)" "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip6.bin"
+check "context out" 0 "ctx_out: data 0, data_end 16, data_meta 0" "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin"
+check "repeat" 0 "per run (5 runs)" "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --repeat 5
+check "json" 0 '"retval": 2' "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --json
+# selector 2 (after the Ethernet header): 8 bytes pushed at the front.
+printf '\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x08\x00\x02' > "$dir/push.bin"
+check "data out" 0 "data_out: 23 bytes" "$sb" test-run "$objs/xdp_adjust.o" --data-in "$dir/push.bin" \
+  --data-out "$dir/out.bin" --ctx-out "$dir/ctx.bin"
+if [ "$(wc -c < "$dir/out.bin")" -ne 23 ] || [ "$(wc -c < "$dir/ctx.bin")" -ne 24 ]; then
+  echo "FAIL data-out/ctx-out sizes"; failures=$((failures + 1))
+fi
+check "maps" 0 '"name": "results"' "$sb" test-run "$objs/xdp_adjust.o" --data-in "$dir/push.bin" --dump-maps
+printf '\x00\x01\x02' > "$dir/short.bin"
+check "truncated frame" 1 "short.bin: 3 bytes: an XDP frame holds at least an Ethernet header" \
+  "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/short.bin"
+head -c 32 /dev/urandom | tr '\0' '\1' > "$dir/ctx32.bin"
+check "context too big" 1 "ctx32.bin: byte 24 is not zero, past the 24 bytes of struct xdp_md" \
+  "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --ctx-in "$dir/ctx32.bin"
+check "missing packet" 1 "nope.bin: cannot open" "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/nope.bin"
+check "unknown type" 1 "--type: unknown program type 'kprobe'" \
+  "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --type kprobe
+check "raw has no test run" 1 "a raw program has no test run (types with one: xdp, tc, socket)" \
+  "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --type raw
+printf 'mov %%r0, 2\nexit\n' > "$dir/two.s"
+check "bytecode needs --type" 1 "raw bytecode has no program type: give --type" \
+  "$sb" test-run "$dir/two.s" --data-in "$dir/ip4.bin"
+check "bytecode with --type" 0 "retval: 2" "$sb" test-run "$dir/two.s" --data-in "$dir/ip4.bin" --type xdp
+exit $failures

@@ -1,0 +1,427 @@
+// Typed programs against the Linux kernel: each case loads one clang object
+// into the kernel with libbpf and into Springboard, runs the same packets
+// (and contexts) through BPF_PROG_TEST_RUN and through rt::test_run on
+// every engine, and requires the same retval, output packet, output
+// context, the same refusal of bad input, and the same maps afterwards
+// (per-CPU maps compared by their totals over CPUs, since the CPU a run
+// lands on differs). The programs: Springboard's own (test/progtypes/), the
+// kernel's XDP selftests unpacked from the kernel source at build time with
+// the selftests' packets pkt_v4 / pkt_v6, and random valid and truncated
+// frames through a parser. Skipped, with the reason, when the process may
+// not load programs (not root).
+#include <cstring>
+#include <functional>
+#include <random>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "frontend/elf_loader.h"
+#include "ir/diag.h"
+#include "runtime/helpers/std_helpers.h"
+#include "runtime/maps/maps.h"
+#include "runtime/progtypes/test_run.h"
+#include "test/engines.h"
+#include "test/kernel_oracle.h"
+
+namespace sb::test {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+std::string object(const std::string& name) { return std::string(SB_PROGTYPES_OBJECTS) + "/" + name + ".o"; }
+
+struct Step {
+  Bytes data;
+  std::optional<Bytes> ctx;
+  uint32_t repeat = 1;
+};
+struct MapSetup {
+  std::string map;
+  Bytes key, value;
+};
+struct Case {
+  std::string object;
+  std::string function;  // empty: the object's first program
+  std::vector<MapSetup> setup;
+  std::vector<Step> steps;
+};
+
+std::string hex(const Bytes& b) {
+  std::string s;
+  for (uint8_t x : b) s += fmt::format("{:02x}", x);
+  return s;
+}
+
+// "" when equal, else the sizes and the first difference.
+std::string difference(const Bytes& got, const Bytes& want) {
+  if (got == want) return "";
+  size_t at = 0;
+  while (at < got.size() && at < want.size() && got[at] == want[at]) ++at;
+  auto around = [&](const Bytes& b) { return hex(Bytes(b.begin() + long(std::min(at, b.size())), b.begin() + long(std::min(at + 16, b.size())))); };
+  return fmt::format("{} bytes here, {} in the kernel; first difference at {}: {} here, {} there", got.size(),
+                     want.size(), at, around(got), around(want));
+}
+
+// A map's elements with per-CPU values summed into one, word by word.
+std::map<Bytes, Bytes> normalized(const std::vector<std::pair<Bytes, std::vector<Bytes>>>& entries) {
+  std::map<Bytes, Bytes> out;
+  for (const auto& [key, values] : entries) {
+    Bytes sum = values.at(0);
+    const size_t word = sum.size() % 8 == 0 ? 8 : sum.size() % 4 == 0 ? 4 : 1;
+    for (size_t v = 1; v < values.size(); ++v)
+      for (size_t at = 0; at + word <= sum.size(); at += word) {
+        uint64_t a = 0, b = 0;
+        std::memcpy(&a, &sum[at], word);
+        std::memcpy(&b, &values[v][at], word);
+        a += b;
+        std::memcpy(&sum[at], &a, word);
+      }
+    out[key] = sum;
+  }
+  return out;
+}
+
+void compare(const Case& c) {
+  if (std::optional<std::string> why = kernel_unavailable()) GTEST_SKIP() << *why;
+  std::string why;
+  std::unique_ptr<KernelObject> k = KernelObject::load(object(c.object), c.function, &why);
+  // Some kernels (this machine's 6.18 build among them) refuse
+  // bpf_xdp_adjust_meta in XDP programs, which upstream allows.
+  if (!k && why.find("cannot use helper bpf_xdp_adjust_meta#54") != std::string::npos)
+    GTEST_SKIP() << "this kernel refuses bpf_xdp_adjust_meta in XDP programs: " << c.object;
+  ASSERT_TRUE(k) << why;
+  for (const MapSetup& m : c.setup) ASSERT_TRUE(k->update(m.map, m.key, m.value)) << m.map << ": " << strerror(errno);
+  // The kernel's result of each step, and its maps after it.
+  using Maps = std::map<std::string, std::map<Bytes, Bytes>>;
+  std::vector<KernelObject::Run> want;
+  std::vector<Maps> want_maps;
+  for (const Step& s : c.steps) {
+    want.push_back(k->test_run(s.data, s.ctx, s.repeat));
+    Maps& maps = want_maps.emplace_back();
+    for (const std::string& name : k->map_names()) {
+      std::vector<std::pair<Bytes, std::vector<Bytes>>> e;
+      for (auto& x : k->entries(name)) e.emplace_back(x.key, x.values);
+      maps[name] = normalized(e);
+    }
+  }
+
+  for (const Engine& engine : engines()) {
+    SCOPED_TRACE(engine.name);
+    rt::Environment env;
+    bpf::ElfProgram elf = env.load_elf(object(c.object), {"", c.function});
+    elf.program.type = elf.type;
+    const rt::HelperTable helpers = rt::standard_helpers(env);
+    for (const MapSetup& m : c.setup) ASSERT_EQ(env.find_map(m.map)->update(m.key.data(), m.value.data(), 0), 0);
+    rt::Engine::Runner runner;
+    ASSERT_NO_THROW(runner = engine.prepare(elf.program, helpers, {}));
+    for (size_t i = 0; i < c.steps.size(); ++i) {
+      SCOPED_TRACE(fmt::format("step {}: {} bytes {}", i, c.steps[i].data.size(),
+                               hex(Bytes(c.steps[i].data.begin(),
+                                         c.steps[i].data.begin() + long(std::min<size_t>(64, c.steps[i].data.size()))))));
+      rt::TestRunInput in;
+      in.data = c.steps[i].data;
+      in.ctx = c.steps[i].ctx;
+      in.repeat = c.steps[i].repeat;
+      try {
+        const rt::TestRunOutput got = rt::test_run(elf.program, in, runner);
+        EXPECT_EQ(want[i].error, 0) << "the kernel refused this input: " << strerror(want[i].error);
+        EXPECT_EQ(got.retval, want[i].retval);
+        EXPECT_EQ(difference(got.data, want[i].data), "") << "data_out";
+        if (in.ctx) EXPECT_EQ(difference(got.ctx, want[i].ctx), "") << "ctx_out";
+      } catch (const Error& e) {
+        EXPECT_NE(want[i].error, 0) << "refused here only: " << e.what();
+      }
+      for (const auto& [name, entries] : want_maps[i]) {
+        const rt::Map* m = env.find_map(name);
+        ASSERT_TRUE(m) << name;
+        std::vector<std::pair<Bytes, std::vector<Bytes>>> e;
+        for (auto& x : rt::map_entries(*m)) e.emplace_back(x.key, x.values);
+        const std::map<Bytes, Bytes> got = normalized(e);
+        for (const auto& [key, value] : entries) {
+          auto it = got.find(key);
+          EXPECT_TRUE(it != got.end() && it->second == value)
+              << "map " << name << " key " << hex(key) << ": " << (it == got.end() ? "absent" : hex(it->second))
+              << " here, " << hex(value) << " in the kernel";
+        }
+        EXPECT_EQ(got.size(), entries.size()) << "map " << name;
+      }
+      if (::testing::Test::HasFailure()) return;  // the first step that differs says enough
+    }
+  }
+}
+
+// The selftests' packets (network_helpers.c): Ethernet, a 20-byte IPv4 or
+// 40-byte IPv6 header with tot_len / payload_len 123 (MAGIC_BYTES), TCP
+// with doff 5 and urg_ptr 123 (host order).
+Bytes tcp_header() {
+  Bytes t(20, 0);
+  t[12] = 0x50;
+  t[18] = 123;
+  return t;
+}
+Bytes pkt_v4() {
+  Bytes p(12, 0);
+  p.insert(p.end(), {0x08, 0x00, 0x05, 0, 0, 123, 0, 0, 0, 0, 0, 6, 0, 0});
+  p.resize(14 + 20, 0);
+  Bytes t = tcp_header();
+  p.insert(p.end(), t.begin(), t.end());
+  return p;
+}
+Bytes pkt_v6() {
+  Bytes p(12, 0);
+  p.insert(p.end(), {0x86, 0xdd, 0, 0, 0, 0, 0, 123, 6, 0});
+  p.resize(14 + 40, 0);
+  Bytes t = tcp_header();
+  p.insert(p.end(), t.begin(), t.end());
+  return p;
+}
+Bytes frame(uint16_t proto, Bytes payload) {
+  Bytes f(12, 0x11);
+  f.push_back(uint8_t(proto >> 8));
+  f.push_back(uint8_t(proto));
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+Bytes xdp_md(uint32_t data, uint32_t data_end, uint32_t ingress = 0, uint32_t rxq = 0) {
+  const uint32_t md[6] = {data, data_end, 0, ingress, rxq, 0};
+  Bytes b(sizeof md);
+  std::memcpy(b.data(), md, sizeof md);
+  return b;
+}
+
+TEST(KernelXdp, IssueExample) {
+  compare({"xdp_eth", "", {}, {{frame(0x0800, {0, 0})}, {frame(0x86dd, {0, 0})}, {frame(0x0806, {})},
+                               {Bytes(13, 0)}, {pkt_v4()}, {pkt_v4(), xdp_md(0, 54)}, {pkt_v4(), Bytes(24, 0)}}});
+}
+
+TEST(KernelXdp, AdjustHelpers) {
+  std::vector<Step> steps;
+  for (uint8_t sel = 0; sel <= 7; ++sel) steps.push_back({frame(0x0800, {sel, 1, 2, 3, 4, 5, 6, 7, 8})});
+  steps.push_back({frame(0x0800, {1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}), {}, 3});  // the context is kept
+  Bytes meta_in = {0xaa, 0xbb, 0xcc, 0xdd};
+  Bytes f = frame(0x0800, {6, 1, 2});
+  meta_in.insert(meta_in.end(), f.begin(), f.end());
+  steps.push_back({meta_in, xdp_md(4, uint32_t(meta_in.size()))});  // metadata in, 8 more pushed
+  steps.push_back({frame(0x0800, {3}), xdp_md(0, 15)});
+  Bytes long_frame = frame(0x0800, {3});
+  long_frame.resize(3520 - 16, 0x5a);  // grows to exactly the linear maximum
+  steps.push_back({long_frame});
+  long_frame.resize(3520 - 15, 0x5a);  // one byte more: -EINVAL
+  steps.push_back({long_frame});
+  long_frame.resize(6000, 0x5a);  // fragments: adjust_tail grows the last one
+  steps.push_back({long_frame});
+  steps.push_back({frame(0x0800, {3, 1, 2, 3}), xdp_md(0, 15)});  // a fragment of 3 bytes
+  compare({"xdp_adjust_nometa", "", {}, steps});
+}
+
+// With adjust_meta too, where the kernel has it.
+TEST(KernelXdp, AdjustMeta) {
+  std::vector<Step> steps;
+  for (uint8_t sel : {0, 5, 6}) steps.push_back({frame(0x0800, {sel, 1, 2, 3, 4, 5, 6, 7, 8})});
+  Bytes meta_in = {0xaa, 0xbb, 0xcc, 0xdd};
+  Bytes f = frame(0x0800, {6, 1, 2});
+  meta_in.insert(meta_in.end(), f.begin(), f.end());
+  steps.push_back({meta_in, xdp_md(4, uint32_t(meta_in.size()))});
+  compare({"xdp_adjust", "", {}, steps});
+}
+
+// Input the kernel refuses is refused here too.
+TEST(KernelXdp, BadInput) {
+  const Bytes f = frame(0x0800, {7, 0});
+  Bytes big = xdp_md(0, 16);
+  big.resize(40, 0);
+  Bytes big_bad = big;
+  big_bad[39] = 1;
+  compare({"xdp_adjust_nometa",
+           "",
+           {},
+           {{Bytes(0)}, {Bytes(13, 1)}, {f, xdp_md(0, 17)}, {f, xdp_md(8, 4)}, {f, xdp_md(3, 16)}, {f, xdp_md(36, 16)},
+            {f, big}, {f, big_bad}, {f, xdp_md(0, 16, 0, 1)}, {Bytes(3521, 0)}, {f, xdp_md(0, 16)}}});
+}
+
+#if SB_HAVE_SELFTESTS
+// tools/testing/selftests/bpf/prog_tests/xdp.c: IPv4 and IPv6 encapsulated
+// (adjust_head grows the front), with the tunnel map entries it sets.
+std::vector<MapSetup> vip2tnl() {
+  auto vip = [](uint16_t family) {
+    Bytes k(24, 0);
+    k[18] = uint8_t(family);
+    k[20] = 6;  // IPPROTO_TCP
+    return k;
+  };
+  auto tnl = [](uint16_t family) {
+    Bytes v(40, 0);
+    v[32] = uint8_t(family);
+    for (int i = 0; i < 6; ++i) v[size_t(34 + i)] = uint8_t(0x10 + i);
+    v[0] = 10, v[16] = 192;  // saddr, daddr
+    return v;
+  };
+  return {{"vip2tnl", vip(2), tnl(2)}, {"vip2tnl", vip(10), tnl(10)}};
+}
+
+TEST(KernelSelftests, TestXdp) {
+  const Bytes v4 = pkt_v4();
+  Bytes v4_udp = v4;
+  v4_udp[23] = 17;  // not in the map: XDP_PASS
+  compare({"test_xdp", "", vip2tnl(), {{v4}, {pkt_v6()}, {v4_udp}, {Bytes(v4.begin(), v4.end() - 1)}}});
+}
+
+TEST(KernelSelftests, TestXdpLoop) {
+  compare({"test_xdp_loop", "", vip2tnl(), {{pkt_v4()}, {pkt_v6()}}});
+}
+
+// prog_tests/xdp_adjust_tail.c: 54 bytes shrink too far, others by 20.
+TEST(KernelSelftests, AdjustTailShrink) {
+  // 9000 bytes: fragments, shrunk by 10, 4100 or 8200 by the first byte.
+  Bytes f0(9000, 0), f1(9000, 1), f2(9000, 2);
+  compare({"test_xdp_adjust_tail_shrink", "", {}, {{pkt_v4()}, {pkt_v6()}, {Bytes(100, 3)}, {f0}, {f1}, {f2}}});
+}
+
+// ... and the grow cases up to the frame's last byte (4096 - 256 - 320).
+TEST(KernelSelftests, AdjustTailGrow) {
+  Bytes v4 = pkt_v4();
+  compare({"test_xdp_adjust_tail_grow",
+           "",
+           {},
+           {{v4}, {Bytes(v4.begin(), v4.end() - 1)}, {pkt_v6()}, {Bytes(64, 1)}, {Bytes(128, 2)}, {Bytes(200, 3)},
+            {Bytes(9000, 4)}, {Bytes(9001, 5)}}});
+}
+
+// prog_tests/xdp_context_test_run.c: the metadata's first word is the retval.
+TEST(KernelSelftests, ContextTestRun) {
+  Bytes in = {2, 0, 0, 0};
+  Bytes v4 = pkt_v4();
+  in.insert(in.end(), v4.begin(), v4.end());
+  Bytes in8 = {3, 0, 0, 0, 9, 9, 9, 9};
+  in8.insert(in8.end(), v4.begin(), v4.end());
+  compare({"test_xdp_context_test_run",
+           "",
+           {},
+           {{in, xdp_md(4, uint32_t(in.size()))}, {in8, xdp_md(8, uint32_t(in8.size()))}, {v4, xdp_md(0, 54)},
+            {v4}, {in, xdp_md(4, uint32_t(in.size()), 1, 0)}}});
+}
+#endif
+
+// Random frames: Ethernet (any MACs: host, broadcast, multicast, other),
+// VLAN tags, IPv4 (any ihl) or IPv6 or neither, TCP/UDP/ICMP/other, UDP
+// port 7 sometimes, then cut short a third of the time (shorter than an
+// Ethernet header too).
+std::vector<Step> random_frames(uint32_t seed, int count) {
+  std::mt19937 rng(seed);
+  auto byte = [&] { return uint8_t(rng()); };
+  std::vector<Step> steps;
+  for (int n = 0; n < count; ++n) {
+    Bytes f;
+    const int mac = int(rng() % 4);
+    for (int i = 0; i < 6; ++i) f.push_back(mac == 0 ? 0 : mac == 1 ? 0xff : byte());
+    for (int i = 0; i < 6; ++i) f.push_back(byte());
+    const int tags = int(rng() % 4 == 0) + int(rng() % 8 == 0);
+    for (int t = 0; t < tags; ++t) f.insert(f.end(), {uint8_t(t ? 0x81 : 0x88), uint8_t(t ? 0x00 : 0xa8), byte(), byte()});
+    const int l3 = int(rng() % 4);  // 0, 1 ipv4, 2 ipv6, 3 other
+    const uint8_t l4 = std::array<uint8_t, 5>{6, 17, 1, 58, 99}[rng() % 5];
+    if (l3 <= 1) {
+      f.insert(f.end(), {0x08, 0x00});
+      const uint8_t ihl = rng() % 6 == 0 ? uint8_t(rng() % 16) : 5;
+      Bytes ip(std::max<size_t>(20, ihl * 4u), 0);
+      for (uint8_t& b : ip) b = byte();
+      ip[0] = uint8_t(0x40 | ihl);
+      ip[9] = l4;
+      f.insert(f.end(), ip.begin(), ip.end());
+    } else if (l3 == 2) {
+      f.insert(f.end(), {0x86, 0xdd});
+      Bytes ip(40);
+      for (uint8_t& b : ip) b = byte();
+      ip[6] = l4;
+      f.insert(f.end(), ip.begin(), ip.end());
+    } else {
+      f.insert(f.end(), {byte(), byte()});
+    }
+    Bytes l4h(20);
+    for (uint8_t& b : l4h) b = byte();
+    if (rng() % 3 == 0) l4h[2] = 0, l4h[3] = 7;  // UDP echo
+    f.insert(f.end(), l4h.begin(), l4h.end());
+    for (int i = int(rng() % 8); i > 0; --i) f.push_back(byte());
+    if (rng() % 3 == 0) f.resize(rng() % (f.size() + 1));
+    steps.push_back({f});
+  }
+  return steps;
+}
+
+TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }
+
+// --- TC and socket filters: struct __sk_buff as the kernel's test run builds it
+
+Bytes ipv4_udp(uint8_t ttl = 64) {
+  Bytes f(6, 0);
+  f.insert(f.end(), 6, 0x22);
+  f.insert(f.end(), {0x08, 0x00, 0x45, 0, 0, 28, 0, 1, 0, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+                     0x30, 0x39, 0, 53, 0, 8, 0, 0});
+  return f;
+}
+
+Bytes sk_buff_md(std::function<void(uint32_t*)> set) {
+  Bytes b(192, 0);
+  std::vector<uint32_t> w(48, 0);
+  set(w.data());
+  std::memcpy(b.data(), w.data(), 192);
+  return b;
+}
+
+std::vector<Step> skb_steps() {
+  std::vector<Step> steps;
+  Bytes v4 = ipv4_udp();
+  steps.push_back({v4});
+  Bytes bcast = v4, mcast = v4, other = v4;
+  std::fill(bcast.begin(), bcast.begin() + 6, 0xff);
+  mcast[0] = 0x01, mcast[5] = 0x5e;
+  other[0] = 0x02;
+  steps.push_back({bcast});
+  steps.push_back({mcast});
+  steps.push_back({other});
+  steps.push_back({pkt_v4()});
+  steps.push_back({pkt_v6()});
+  steps.push_back({frame(0x0806, Bytes(28, 1))});        // ARP
+  steps.push_back({frame(0x0010, {0xff, 0xff, 1, 2})});  // 802.3 raw
+  steps.push_back({frame(0x0010, {0xaa, 0xaa, 3, 0})});  // 802.2
+  steps.push_back({Bytes(v4.begin(), v4.begin() + 30)});  // IPv4 without its header: EINVAL
+  steps.push_back({frame(0x86dd, Bytes(30, 0))});        // IPv6 likewise
+  steps.push_back({Bytes(13, 0)});
+  steps.push_back({Bytes(3713, 0)});  // past bpf_test_init's linear limit
+  steps.push_back({Bytes(3712, 0)});
+  // ctx_in: what a test run may set, and what it may not.
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) {
+                     w[2] = 41;              // mark
+                     w[8] = 3;               // priority
+                     w[9] = 2;               // ingress_ifindex
+                     w[12] = 7, w[16] = 9;   // cb[0], cb[4]
+                     w[38] = 5000;           // tstamp (low half)
+                     w[40] = 100;            // wire_len
+                     w[41] = 4;              // gso_segs
+                     w[44] = 1400;           // gso_size
+                     w[46] = 77;             // hwtstamp (low half)
+                   })});
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[10] = 1; }), 3});  // ifindex 1: loopback; three runs
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[0] = 1; })});      // len: EINVAL
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[4] = 8; })});      // protocol: EINVAL
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[17] = 1; })});     // hash: EINVAL
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[40] = 10; })});    // wire_len < len: EINVAL
+  steps.push_back({v4, sk_buff_md([](uint32_t* w) { w[41] = 70000; })}); // gso_segs: EINVAL
+  steps.push_back({v4, Bytes(200, 0)});                                  // zeros past the struct
+  return steps;
+}
+
+TEST(KernelTc, Classifier) {
+  std::vector<Step> steps = skb_steps();
+  steps.push_back({ipv4_udp(1)});
+  compare({"tc_classify", "", {}, steps});
+}
+
+TEST(KernelTc, RandomFrames) { compare({"tc_classify", "", {}, random_frames(7, 200)}); }
+
+TEST(KernelSocket, Filter) { compare({"socket_filter", "", {}, skb_steps()}); }
+
+TEST(KernelSocket, RandomFrames) { compare({"socket_filter", "", {}, random_frames(11, 200)}); }
+
+}  // namespace
+}  // namespace sb::test
