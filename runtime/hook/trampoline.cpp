@@ -7,6 +7,7 @@
 #include "backends/compile.h"
 #include "ir/diag.h"
 #include "runtime/hook/live_patch.h"
+#include "runtime/hook/sanitizer.h"
 
 namespace sb::rt {
 
@@ -122,6 +123,7 @@ void Trampoline::update() {
   opts.arch = Arch::X86_64;
   mc::CodeImage code = generate(m, opts);
   next.code = std::make_unique<ExecMemory>(code.text);
+  for (const auto& l : next.links) tsan_release(&l->state);  // sanitizer.h
   hook_->redirect(next.code->data());
   if (image_) retired_images_.push_back(std::move(*image_));
   image_ = std::move(next);
@@ -159,7 +161,10 @@ void Trampoline::reclaim(bool all) {
   }
   std::vector<Image> kept;
   for (size_t i = 0; i < retired_images_.size(); ++i)
-    if (!free[i]) kept.push_back(std::move(retired_images_[i]));
+    if (!free[i])
+      kept.push_back(std::move(retired_images_[i]));
+    else
+      for (const auto& l : retired_images_[i].links) tsan_acquire(&l->state);  // sanitizer.h
   retired_images_ = std::move(kept);
   // A detached hook: no new thread can enter its thunk (the entry was
   // restored, cores serialised, before this round), so it is free once no
