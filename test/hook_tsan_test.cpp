@@ -5,13 +5,13 @@
 // this program with -fsanitize=thread (test/CMakeLists.txt), so TSan sees
 // the accesses of the code that patches, publishes images and reclaims;
 // the counts are exact where a program stays linked the whole time.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
 
 #include "frontend/assembler.h"
 #include "runtime/hook/trampoline.h"
@@ -64,9 +64,10 @@ ir::Signature sig2() {
 }
 
 struct Counter {
-  uint64_t word = 0;  // the programs add to it with lock add; read after the threads are joined
+  uint64_t word = 0;  // the programs add to it with lock add; read after the
+                      // threads are joined
 };
-bpf::Program counting(Counter* c) {
+bpf::Program counting(Counter *c) {
   return bpf::assemble(fmt::format("lddw %r2, {:#x}\nmov %r3, 1\nlock add [%r2+0], %r3\nmov %r0, 0\nexit",
                                    reinterpret_cast<uint64_t>(&c->word)));
 }
@@ -75,13 +76,14 @@ const bpf::Program kNothing = bpf::assemble("mov %r0, 0\nexit");
 TEST(HookThreads, ExactCountsWhileOthersLinkUnlinkAttachAndDetach) {
   const rt::HelperTable helpers;
   rt::TrampolineTable table;
-  void* a = reinterpret_cast<void*>(&sb_ts_add);
-  void* b = reinterpret_cast<void*>(&sb_ts_mul3);
+  void *a = reinterpret_cast<void *>(&sb_ts_add);
+  void *b = reinterpret_cast<void *>(&sb_ts_mul3);
   rt::TrampolineOptions opts;
   opts.stats = true;
-  rt::Trampoline& ta = table.get(a, sig2(), opts);
+  rt::Trampoline &ta = table.get(a, sig2(), opts);
   Counter on_a, on_b;
-  const rt::LinkId base = ta.link(tramp::Kind::Fentry, counting(&on_a), 0, helpers);  // linked throughout
+  const rt::LinkId base = ta.link(tramp::Kind::Fentry, counting(&on_a), 0,
+                                  helpers);  // linked throughout
 
   // The callers count their own calls and run until the churn is done.
   constexpr int kCallers = 2, kRelinks = 150, kAttaches = 60;
@@ -97,26 +99,27 @@ TEST(HookThreads, ExactCountsWhileOthersLinkUnlinkAttachAndDetach) {
       }
       calls.fetch_add(mine);
     });
-  std::string attach_error, relink_error;  // an exception ends the churn, not the program
+  std::string attach_error,
+      relink_error;           // an exception ends the churn, not the program
   std::thread attacher([&] {  // attach and detach b through the table
     try {
       for (int k = 0; k < kAttaches; ++k) {
         table.get(b, sig2()).link(tramp::Kind::Fentry, counting(&on_b), 0, helpers);
         table.put(b);
       }
-    } catch (const std::exception& e) {
+    } catch (const std::exception &e) {
       attach_error = e.what();
       std::fprintf(stderr, "attach error: %s\n", e.what());
     }
   });
   try {
     for (int k = 0; k < kRelinks; ++k) ta.unlink(ta.link(tramp::Kind::Fexit, kNothing, 0, helpers));  // new images
-  } catch (const std::exception& e) {
+  } catch (const std::exception &e) {
     relink_error = e.what();
   }
   attacher.join();
   churning = false;
-  for (auto& t : threads) t.join();
+  for (auto &t : threads) t.join();
   EXPECT_EQ(attach_error, "");
   EXPECT_EQ(relink_error, "");
 
@@ -131,14 +134,16 @@ TEST(HookThreads, ExactCountsWhileOthersLinkUnlinkAttachAndDetach) {
   EXPECT_EQ(table.lookup(a), nullptr);
   EXPECT_EQ(through_volatile(&sb_ts_add)(5, 1), 11);
   EXPECT_EQ(through_volatile(&sb_ts_mul3)(5, 1), 16);
-  std::printf("%d relinks of a and %d attaches of b while %d threads called both %llu times in all\n", kRelinks,
-              kAttaches, kCallers, static_cast<unsigned long long>(calls.load()));
+  std::printf(
+      "%d relinks of a and %d attaches of b while %d threads called "
+      "both %llu times in all\n",
+      kRelinks, kAttaches, kCallers, static_cast<unsigned long long>(calls.load()));
 }
 
 TEST(HookThreads, ThreadsInsideTheDisplacedBytesWhilePatching) {
   const rt::HelperTable helpers;
-  void* target = reinterpret_cast<void*>(&sb_ts_park);
-  const std::vector<uint8_t> before(static_cast<uint8_t*>(target), static_cast<uint8_t*>(target) + 9);
+  void *target = reinterpret_cast<void *>(&sb_ts_park);
+  const std::vector<uint8_t> before(static_cast<uint8_t *>(target), static_cast<uint8_t *>(target) + 9);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> wrong{0}, calls{0};
   std::vector<std::thread> threads;
@@ -152,16 +157,17 @@ TEST(HookThreads, ThreadsInsideTheDisplacedBytesWhilePatching) {
   Counter runs;
   rt::TrampolineTable table;
   for (int round = 0; round < 40; ++round) {
-    table.get(target, {{{ir::Type::U32, 4}}, {ir::Type::U32, 4}}).link(tramp::Kind::Fentry, counting(&runs), 0, helpers);
+    table.get(target, {{{ir::Type::U32, 4}}, {ir::Type::U32, 4}})
+        .link(tramp::Kind::Fentry, counting(&runs), 0, helpers);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     table.put(target);
   }
   stop = true;
-  for (auto& t : threads) t.join();
+  for (auto &t : threads) t.join();
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_GT(calls.load(), 0u);
   EXPECT_LE(runs.word, calls.load());
-  EXPECT_EQ(std::vector<uint8_t>(static_cast<uint8_t*>(target), static_cast<uint8_t*>(target) + 9), before);
+  EXPECT_EQ(std::vector<uint8_t>(static_cast<uint8_t *>(target), static_cast<uint8_t *>(target) + 9), before);
 }
 
 }  // namespace
