@@ -1,5 +1,6 @@
 // Entry hooks of real guest functions: the shapes of test/hook_shapes/shapes.c
-// cross-compiled for arm64 and riscv64 by gcc at -O2 and -Os (linked at a
+// cross-compiled for arm64 and riscv64 by gcc and clang at -O2 and -Os
+// (linked by the cross gcc at a
 // fixed address, loaded into Unicorn), each hooked with a trampoline
 // (runtime/hook/hook_guest.h) given its size from the symbol table, near
 // (the shortest patch) and far (the longest). Each is
@@ -53,8 +54,9 @@ constexpr uint64_t kCount = kRec, kResult = kRec + 8, kArgMem = kRec + 0x100;
 
 struct Build {
   Arch arch;
-  const char *compiler;
-  const char *flags;
+  const char* gcc;    // the cross gcc: compiles, or only links what clang compiled
+  const char* clang;  // clang's --target, or null: gcc compiles
+  const char* flags;
 };
 
 struct Loaded {
@@ -66,28 +68,33 @@ struct Loaded {
 
 // Compiles and links shapes.c at kText / kData; throws sb::Error with the
 // compiler's output. riscv64: without linker relaxation, which would make
-// globals gp-relative (no start-up code sets gp here).
-Loaded cross_build(const Build &b) {
+// globals gp-relative (no start-up code sets gp here), and without small
+// data sections (clang's would stay below kData).
+Loaded cross_build(const Build& b) {
   const fs::path dir = fs::path(SB_GUEST_SHAPES_WORK_DIR);
   fs::create_directories(dir);
-  const std::string tag = fmt::format("{}-{}-{}", backend::arch_name(b.arch), b.flags + 1, getpid());
-  const fs::path exe = dir / ("shapes-" + tag), log = dir / ("shapes-" + tag + ".log");
+  const std::string tag =
+      fmt::format("{}-{}-{}-{}", backend::arch_name(b.arch), b.clang ? "clang" : "gcc", b.flags + 1, getpid());
+  const fs::path obj = dir / ("shapes-" + tag + ".o"), exe = dir / ("shapes-" + tag),
+                 log = dir / ("shapes-" + tag + ".log");
+  const std::string relax = b.arch == Arch::Riscv64 ? " -mno-relax" : "";
+  const std::string small = b.arch == Arch::Riscv64 ? " -msmall-data-limit=0" : "";  // no .sdata below -Tdata
+  const std::string cc = b.clang ? fmt::format("clang --target={}", b.clang) : std::string(b.gcc);
   const std::string cmd = fmt::format(
-      "{} {} -ffreestanding -fno-pic -no-pie -nostdlib -static "
-      "-fno-asynchronous-unwind-tables -ffp-contract=off "
-      "-DSB_SHAPE_PREFIX=sb_g_ -I{} "
-      "-Wl,-Ttext={:#x},-Tdata={:#x},--entry=sb_g_tiny,--build-id=none {} -o "
-      "{} >{} 2>&1",
-      b.compiler, std::string(b.flags) + (b.arch == Arch::Riscv64 ? " -mno-relax" : ""), SB_SOURCE_DIR, kText, kData,
-      SB_SOURCE_DIR "/test/hook_shapes/shapes.c", exe.string(), log.string());
+      "{} {}{}{} -ffreestanding -fno-pic -fno-asynchronous-unwind-tables -ffp-contract=off -DSB_SHAPE_PREFIX=sb_g_ "
+      "-I{} -c {} -o {} >{} 2>&1 && {} -nostdlib -static -no-pie{} "
+      "-Wl,-Ttext={:#x},-Tdata={:#x},--entry=sb_g_tiny,--build-id=none {} -o {} >>{} 2>&1",
+      cc, b.flags, relax, small, SB_SOURCE_DIR, SB_SOURCE_DIR "/test/hook_shapes/shapes.c", obj.string(), log.string(), b.gcc,
+      relax, kText, kData, obj.string(), exe.string(), log.string());
   if (std::system(cmd.c_str()) != 0) {
     std::ifstream in(log);
     throw Error(cmd, std::string(std::istreambuf_iterator<char>(in), {}));
   }
+  fs::remove(obj);
   fs::remove(log);
   auto file = llvm::object::ObjectFile::createObjectFile(exe.string());
   if (!file) throw Error(exe.string(), llvm::toString(file.takeError()));
-  const auto *elf = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(file->getBinary());
+  const auto* elf = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(file->getBinary());
   if (!elf) throw Error(exe.string(), "not ELF");
   Loaded out;
   for (const llvm::object::ELFSectionRef s : elf->sections()) {
@@ -131,7 +138,7 @@ uint64_t bits(double d) { return std::bit_cast<uint64_t>(d); }
 uint64_t bits(float f) { return std::bit_cast<uint32_t>(f); }
 
 struct Shape {
-  const char *name;
+  const char* name;
   std::vector<ir::NativeValue> args;
   ir::NativeValue ret;
   std::vector<uint64_t> words;  // one call's argument words (pointers into kArgMem)
@@ -146,7 +153,7 @@ constexpr int kSpinWord = 9;
 constexpr int kInts[4] = {3, -4, 10, 8};
 
 std::vector<Shape> shapes() {
-  const sb_shape_table &r = sb_ref_table;
+  const sb_shape_table& r = sb_ref_table;
   long l = kLong;
   volatile int w = kSpinWord;
   *r.self = r.recurse;
@@ -182,7 +189,7 @@ std::vector<Shape> shapes() {
 }
 
 // Why a guest hook may be refused (hook_guest.h); anything else is a failure.
-bool known_refusal(const std::string &m) {
+bool known_refusal(const std::string& m) {
   return m.find("too short to hook") != std::string::npos ||
          m.find("branches into the displaced bytes") != std::string::npos ||
          m.find("jumps back to the entry") != std::string::npos;
@@ -191,9 +198,10 @@ bool known_refusal(const std::string &m) {
 class GuestShapes : public testing::TestWithParam<Build> {};
 
 TEST_P(GuestShapes, EveryShapeIsHookedCorrectlyOrRefused) {
-  const Build &b = GetParam();
-  if (std::system(fmt::format("command -v {} >/dev/null 2>&1", b.compiler).c_str()) != 0)
-    GTEST_SKIP() << "no cross compiler " << b.compiler;
+  const Build& b = GetParam();
+  for (const char* tool : {b.gcc, b.clang ? "clang" : b.gcc})
+    if (std::system(fmt::format("command -v {} >/dev/null 2>&1", tool).c_str()) != 0)
+      GTEST_SKIP() << "no cross compiler " << tool;
   const Loaded img = cross_build(b);
   const rt::HelperTable helpers;
   CompileOptions copts;
@@ -209,7 +217,7 @@ TEST_P(GuestShapes, EveryShapeIsHookedCorrectlyOrRefused) {
   std::string summary;
   size_t hooked = 0, refused = 0;
   for (const uint64_t kTramp : {kNear, kFar})
-    for (const Shape &sh : shapes()) {
+    for (const Shape& sh : shapes()) {
       SCOPED_TRACE(
           fmt::format("{} {} {}: {}", backend::arch_name(b.arch), b.flags, kTramp == kFar ? "far" : "near", sh.name));
       if (sh.name == std::string("tiny")) summary += kTramp == kFar ? "\n  far:" : "\n  near:";
@@ -220,7 +228,7 @@ TEST_P(GuestShapes, EveryShapeIsHookedCorrectlyOrRefused) {
       rt::Guest g(b.arch);
       g.map_code(kText, img.text);
       g.map_data(kData, std::max<uint64_t>(img.data_size, 1));
-      for (const auto &[at, bytes] : img.data) g.write(at, bytes.data(), bytes.size());
+      for (const auto& [at, bytes] : img.data) g.write(at, bytes.data(), bytes.size());
       g.write_u64(img.symbols.at("self").first, img.symbols.at("recurse").first);
       g.map_data(kRec, 0x1000);
       const long lv = kLong;
@@ -240,11 +248,11 @@ TEST_P(GuestShapes, EveryShapeIsHookedCorrectlyOrRefused) {
       ASSERT_EQ(g.call(address, sig, sh.words), sh.expect) << "unhooked";
 
       // The trampoline: fentry, and fexit when there is a result.
-      uint64_t enter = g.add_host_function([](const std::array<uint64_t, 5> &a) {
-        return rt::sb_tramp_prog_enter(reinterpret_cast<rt::ProgState *>(a[0]), nullptr);
+      uint64_t enter = g.add_host_function([](const std::array<uint64_t, 5>& a) {
+        return rt::sb_tramp_prog_enter(reinterpret_cast<rt::ProgState*>(a[0]), nullptr);
       });
-      uint64_t exit = g.add_host_function([](const std::array<uint64_t, 5> &a) -> uint64_t {
-        rt::sb_tramp_prog_exit(reinterpret_cast<rt::ProgState *>(a[0]), a[1], nullptr);
+      uint64_t exit = g.add_host_function([](const std::array<uint64_t, 5>& a) -> uint64_t {
+        rt::sb_tramp_prog_exit(reinterpret_cast<rt::ProgState*>(a[0]), a[1], nullptr);
         return 0;
       });
       rt::ProgState states[2];
@@ -287,7 +295,7 @@ TEST_P(GuestShapes, EveryShapeIsHookedCorrectlyOrRefused) {
       rt::GuestHook hook;
       try {
         hook = rt::build_guest_hook(req);
-      } catch (const Error &e) {
+      } catch (const Error& e) {
         EXPECT_TRUE(known_refusal(e.message())) << e.what();
         if (sh.must_hook)  // only a function smaller than the patch may be
                            // refused
@@ -311,24 +319,26 @@ TEST_P(GuestShapes, EveryShapeIsHookedCorrectlyOrRefused) {
       summary += fmt::format(" {} ok", sh.name);
       ++hooked;
     }
-  std::printf("%s %s:%s\n%zu hooked, %zu refused\n", backend::arch_name(b.arch), b.flags, summary.c_str(), hooked,
-              refused);
+  std::printf("%s %s %s:%s\n%zu hooked, %zu refused\n", backend::arch_name(b.arch), b.clang ? "clang" : "gcc", b.flags,
+              summary.c_str(), hooked, refused);
 }
 
 std::vector<Build> builds() {
   std::vector<Build> v;
-  for (const char *flags : {"-O2", "-Os"}) {
+  for (const char* clang : {static_cast<const char*>(nullptr), "aarch64-linux-gnu", "riscv64-linux-gnu"})
+    for (const char* flags : {"-O2", "-Os"}) {
 #ifdef SPRINGBOARD_HAVE_ARM64
-    v.push_back({Arch::Arm64, "aarch64-linux-gnu-gcc", flags});
+      if (!clang || clang[0] == 'a') v.push_back({Arch::Arm64, "aarch64-linux-gnu-gcc", clang, flags});
 #endif
 #ifdef SPRINGBOARD_HAVE_RISCV64
-    v.push_back({Arch::Riscv64, "riscv64-linux-gnu-gcc", flags});
+      if (!clang || clang[0] == 'r') v.push_back({Arch::Riscv64, "riscv64-linux-gnu-gcc", clang, flags});
 #endif
-  }
+    }
   return v;
 }
-std::string build_name(const testing::TestParamInfo<Build> &info) {
-  return fmt::format("{}_{}", backend::arch_name(info.param.arch), info.param.flags + 1);
+std::string build_name(const testing::TestParamInfo<Build>& info) {
+  return fmt::format("{}_{}_{}", backend::arch_name(info.param.arch), info.param.clang ? "clang" : "gcc",
+                     info.param.flags + 1);
 }
 INSTANTIATE_TEST_SUITE_P(Builds, GuestShapes, testing::ValuesIn(builds()), build_name);
 

@@ -67,7 +67,7 @@ struct Counter {
   uint64_t word = 0;  // the programs add to it with lock add; read after the
                       // threads are joined
 };
-bpf::Program counting(Counter *c) {
+bpf::Program counting(Counter* c) {
   return bpf::assemble(fmt::format("lddw %r2, {:#x}\nmov %r3, 1\nlock add [%r2+0], %r3\nmov %r0, 0\nexit",
                                    reinterpret_cast<uint64_t>(&c->word)));
 }
@@ -76,11 +76,11 @@ const bpf::Program kNothing = bpf::assemble("mov %r0, 0\nexit");
 TEST(HookThreads, ExactCountsWhileOthersLinkUnlinkAttachAndDetach) {
   const rt::HelperTable helpers;
   rt::TrampolineTable table;
-  void *a = reinterpret_cast<void *>(&sb_ts_add);
-  void *b = reinterpret_cast<void *>(&sb_ts_mul3);
+  void* a = reinterpret_cast<void*>(&sb_ts_add);
+  void* b = reinterpret_cast<void*>(&sb_ts_mul3);
   rt::TrampolineOptions opts;
   opts.stats = true;
-  rt::Trampoline &ta = table.get(a, sig2(), opts);
+  rt::Trampoline& ta = table.get(a, sig2(), opts);
   Counter on_a, on_b;
   const rt::LinkId base = ta.link(tramp::Kind::Fentry, counting(&on_a), 0,
                                   helpers);  // linked throughout
@@ -107,19 +107,19 @@ TEST(HookThreads, ExactCountsWhileOthersLinkUnlinkAttachAndDetach) {
         table.get(b, sig2()).link(tramp::Kind::Fentry, counting(&on_b), 0, helpers);
         table.put(b);
       }
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
       attach_error = e.what();
       std::fprintf(stderr, "attach error: %s\n", e.what());
     }
   });
   try {
     for (int k = 0; k < kRelinks; ++k) ta.unlink(ta.link(tramp::Kind::Fexit, kNothing, 0, helpers));  // new images
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     relink_error = e.what();
   }
   attacher.join();
   churning = false;
-  for (auto &t : threads) t.join();
+  for (auto& t : threads) t.join();
   EXPECT_EQ(attach_error, "");
   EXPECT_EQ(relink_error, "");
 
@@ -142,8 +142,8 @@ TEST(HookThreads, ExactCountsWhileOthersLinkUnlinkAttachAndDetach) {
 
 TEST(HookThreads, ThreadsInsideTheDisplacedBytesWhilePatching) {
   const rt::HelperTable helpers;
-  void *target = reinterpret_cast<void *>(&sb_ts_park);
-  const std::vector<uint8_t> before(static_cast<uint8_t *>(target), static_cast<uint8_t *>(target) + 9);
+  void* target = reinterpret_cast<void*>(&sb_ts_park);
+  const std::vector<uint8_t> before(static_cast<uint8_t*>(target), static_cast<uint8_t*>(target) + 9);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> wrong{0}, calls{0};
   std::vector<std::thread> threads;
@@ -163,11 +163,11 @@ TEST(HookThreads, ThreadsInsideTheDisplacedBytesWhilePatching) {
     table.put(target);
   }
   stop = true;
-  for (auto &t : threads) t.join();
+  for (auto& t : threads) t.join();
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_GT(calls.load(), 0u);
   EXPECT_LE(runs.word, calls.load());
-  EXPECT_EQ(std::vector<uint8_t>(static_cast<uint8_t *>(target), static_cast<uint8_t *>(target) + 9), before);
+  EXPECT_EQ(std::vector<uint8_t>(static_cast<uint8_t*>(target), static_cast<uint8_t*>(target) + 9), before);
 }
 
 }  // namespace
