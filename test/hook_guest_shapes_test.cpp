@@ -1,13 +1,12 @@
 // Entry hooks of real guest functions: the shapes of test/hook_shapes/shapes.c
 // cross-compiled for arm64 and riscv64 by gcc and clang at -O2 and -Os
-// (linked by the cross gcc at a
-// fixed address, loaded into Unicorn), each hooked with a trampoline
-// (runtime/hook/hook_guest.h) given its size from the symbol table, near
-// (the shortest patch) and far (the longest). Each is
-// either hooked, and then it returns what the native build returns while
-// fentry runs once per call (never once per loop iteration) and fexit sees
-// the result, and unhooking restores its bytes; or it is refused for a
-// reason the header names, and still runs. The shapes with no loop near
+// (linked by the cross gcc at a fixed address, loaded into Unicorn), each
+// hooked with a trampoline (runtime/hook/hook_guest.h) given its size from
+// the symbol table, near (the shortest patch) and far (the longest). Each
+// is either hooked, and then it returns what the native build returns
+// while fentry runs once per call (never once per loop iteration) and fexit
+// sees the result, and unhooking restores its bytes; or it is refused for
+// a reason the header names, and still runs. The shapes with no loop near
 // the entry must be hooked in every build unless smaller than the patch.
 // Skipped without the cross compilers (tools/install-deps.sh installs them).
 #include <fmt/format.h>
