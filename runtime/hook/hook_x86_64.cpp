@@ -531,6 +531,11 @@ std::unique_ptr<Hook> Hook::install(void* target) {
   } catch (...) {
     for (auto it = hook->reaimed_.rbegin(); it != hook->reaimed_.rend(); ++it)
       patch_code(it->at, it->saved.data(), it->saved.size());
+    // The breakpoint was in place for a while: a thread that met it may
+    // still be on its way into the trap handler, which moves it into the
+    // copy. With no stop round to tell when none is (one just failed), the
+    // region and the copy stay, deliberately never freed.
+    (void)hook.release();
     throw;
   }
   hook->attached_ = true;

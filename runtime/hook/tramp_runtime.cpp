@@ -4,6 +4,7 @@
 
 #include "runtime/exec/cycle_clock.h"
 #include "runtime/helpers/helpers.h"  // SB_TLS_INITIAL_EXEC
+#include "runtime/hook/sanitizer.h"
 
 namespace sb::rt {
 
@@ -71,6 +72,7 @@ ProgStats stats_of(const ProgState& s) {
 }
 
 extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx* rc) {
+  tsan_acquire(s);  // published with the image (sanitizer.h)
   if (s->recursion_guard) {
     ActiveStack& a = t_active;
     for (uint32_t i = 0; i < a.depth; ++i)
@@ -99,6 +101,7 @@ extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx* rc) {
     else
       remove_active(a, s);
   }
+  tsan_release(s);  // before the image's exit count: reclaiming acquires it
 }
 
 }  // namespace sb::rt

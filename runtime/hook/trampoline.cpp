@@ -7,6 +7,7 @@
 #include "backends/compile.h"
 #include "ir/diag.h"
 #include "runtime/hook/live_patch.h"
+#include "runtime/hook/sanitizer.h"
 
 namespace sb::rt {
 
@@ -128,6 +129,7 @@ void Trampoline::update() {
   opts.arch = Arch::X86_64;
   mc::CodeImage code = generate(m, opts);
   next.code = std::make_unique<ExecMemory>(code.text);
+  for (const auto& l : next.links) tsan_release(&l->state);  // sanitizer.h
   hook_->redirect(next.code->data());
   if (image_) retired_images_.push_back(std::move(*image_));
   image_ = std::move(next);
@@ -171,7 +173,10 @@ void Trampoline::reclaim(bool all) {
     const uint64_t lo = reinterpret_cast<uint64_t>(img.code->data()), hi = lo + img.code->size();
     bool inside = q.hit[i].load(std::memory_order_relaxed) != 0;
     for (uint64_t pc : pcs) inside = inside || (pc >= lo && pc < hi);
-    if (inside) kept.push_back(std::move(img));
+    if (inside)
+      kept.push_back(std::move(img));
+    else
+      for (const auto& l : img.links) tsan_acquire(&l->state);  // sanitizer.h
   }
   retired_images_ = std::move(kept);
   // A detached hook: no new thread can enter its thunk (the entry was

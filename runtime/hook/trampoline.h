@@ -21,6 +21,10 @@
 // trampoline lives, since a thread may return into it at any time. A
 // trampoline the table dropped is destroyed once it has nothing retired
 // left (looked at on each get and put). Callers never take a lock.
+// Not covered: a thread that a signal interrupted inside an image, thunk
+// or stub and whose handler is still running when the round stops it is
+// seen in the handler, not where it will return to (the image's counts
+// still hold such an image; a thunk or stub could be freed under it).
 #pragma once
 
 #include <atomic>
