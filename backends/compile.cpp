@@ -26,7 +26,7 @@ ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool opt
   bpf::validate(p, vopts);
   if (verify) {
     bpf::verifier::VerifyOptions vo = helpers.verify_options();
-    vo.raw_length_in_r2 = !tail_call_target;
+    vo.raw_length_in_r2 = proven != nullptr && !tail_call_target;  // the proofs only serve bounds checks
     bpf::verifier::VerifyResult r = bpf::verifier::verify(p, vo);
     if (proven) *proven = std::move(r.proven);
   }
