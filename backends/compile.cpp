@@ -29,7 +29,7 @@ ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool opt
   bpf::verifier::VerifyResult verified;
   if (verify || bpf::needs_context_rewrite(p)) {
     bpf::verifier::VerifyOptions vo = helpers.verify_options();
-    vo.raw_length_in_r2 = !tail_call_target;
+    vo.raw_length_in_r2 = proven != nullptr && !tail_call_target;  // the proofs only serve bounds checks
     verified = bpf::verifier::verify(p, vo);
     if (proven) *proven = verified.proven;
   }

@@ -76,9 +76,13 @@ struct VerifyOptions {
   std::function<std::optional<MapUse>(uint64_t imm)> map_at;
   // Raw programs: r2 at the entry is the length of r1's memory, so a
   // compare of it (`if r2 < N goto out`) proves N bytes there and accesses
-  // inside them need no runtime check (VerifyResult::proven). False for a
-  // program entered by a tail call, whose r2 is its caller's.
-  bool raw_length_in_r2 = true;
+  // inside them need no runtime check (VerifyResult::proven). Never for a
+  // program entered by a tail call, whose r2 is its caller's. Off by
+  // default: it costs verify time (a subprogram is summarised per exact
+  // pointer, so a loop calling it with a moving pointer explores it per
+  // iteration), and only a bounds-checked compile uses the proofs
+  // (backends/compile.cpp turns it on then).
+  bool raw_length_in_r2 = false;
   // Verbose mode (the kernel's log_level 2): one line per instruction
   // processed, the instruction and the state before it.
   std::function<void(const std::string& line)> log;

@@ -17,6 +17,8 @@
 //                                 sb_jit_bench does)
 //   verify/<program>/socket       the `socket` entry, the one Springboard's
 //                                 engines run (r1 = memory of r2 bytes)
+//   verify/<program>/socket+proofs  the same with VerifyOptions::raw_length_in_r2,
+//                                 as a bounds-checked compile verifies
 //   compile/<program>/socket      Springboard's x86-64 compile of that entry
 //                                 (validation, lowering, passes, selection,
 //                                 encoding; no verifier), as sb_jit_bench's
@@ -133,6 +135,7 @@ struct Subject {
   rt::HelperTable helpers;
   bpf::verifier::VerifyOptions options;
   bool kernel = true;         // has kernel rows
+  bool proofs = false;        // VerifyOptions::raw_length_in_r2, as a bounds-checked compile verifies
   std::string error;          // why the Springboard rows cannot run
   std::string kernel_error;   // why the kernel rows cannot run
   double kernel_us = 0;       // median "verification time" of the kernel
@@ -159,6 +162,7 @@ void prepare(Subject& s, uint32_t type) {
   s.options = s.helpers.verify_options();
   s.options.type = type ? test::kernel_program_type(type) : nullptr;
   s.options.program = s.name;
+  s.options.raw_length_in_r2 = s.proofs;
   try {
     bpf::validate(s.program);
     s.processed = bpf::verifier::verify(s.program, s.options).insns_processed;
@@ -240,7 +244,7 @@ int main(int argc, char** argv) {
                                    [&ref](benchmark::State& st) { bench_kernel(st, ref); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
-    if (!s->kernel || s->path.empty())
+    if ((!s->kernel || s->path.empty()) && !s->proofs)
       benchmark::RegisterBenchmark(("compile/" + s->name).c_str(),
                                    [&ref](benchmark::State& st) { bench_compile(st, ref); })
           ->Unit(benchmark::kMicrosecond);
@@ -248,10 +252,12 @@ int main(int argc, char** argv) {
   };
   for (const char* name : kPrograms) {
     const std::string path = std::string(SB_BENCH_PROGRAMS) + "/" + name + ".o";
-    for (const char* section : {"xdp", "socket"}) {
+    for (const char* section : {"xdp", "socket", "socket+proofs"}) {
       auto s = std::make_unique<Subject>();
       s->name = std::string(name) + "/" + section;
       const bool xdp = std::string(section) == "xdp";
+      s->proofs = std::string(section) == "socket+proofs";
+      if (s->proofs) section = "socket";
       s->kernel = xdp;
       if (xdp) s->path = path;
       try {

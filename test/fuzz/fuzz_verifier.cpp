@@ -101,6 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bpf::validate(p, v);
     bpf::verifier::VerifyOptions vo = helpers.verify_options();
     vo.complexity_limit = kComplexityLimit;
+    vo.raw_length_in_r2 = true;  // as a bounds-checked compile verifies: raw accesses get proven too
     proof = bpf::verifier::verify(p, vo);
   } catch (const Error&) {
     return 0;  // refused, with an error (anything else escapes and is a crash)
