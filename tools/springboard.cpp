@@ -393,6 +393,19 @@ std::string test_run_text(const bpf::ProgramType& type, const rt::TestRunOutput&
                      action, o.data.size(), ctx, o.duration_ns, o.runs, o.runs == 1 ? "" : "s");
 }
 
+// An object's program whose section names a type with a context (xdp, tc,
+// socket) reads that context from r1: run over raw memory it would read the
+// packet as the context and answer wrongly without a word.
+void refuse_typed_as_raw(const std::string& path, const Input& in) {
+  if (!in.env) return;
+  const auto t = bpf::program_type_for_section(in.section);
+  if (!t || !rt::has_test_run(*t->type)) return;
+  throw Error(path, fmt::format("section '{}' holds a {} program: its r1 is the kernel's context, not memory; run it "
+                                "with `springboard test-run {} --data-in PACKET` (diff: --data-in PACKET), or with "
+                                "--type raw to run it over --mem as raw bytecode",
+                                in.section, t->type->name, path));
+}
+
 // --data-in / --ctx-in / --repeat, with the files' names for errors.
 rt::TestRunInput test_run_input(const std::string& data, const std::string& ctx, uint32_t repeat) {
   rt::TestRunInput in;
@@ -524,6 +537,9 @@ int main(int argc, char** argv) {
   run->add_option("--mem-out", mem_out, "write the final memory to this file");
   SafetyOptions run_safety;
   run_safety.add_to(run, true);
+  std::string run_type;
+  run->add_option("--type", run_type, "raw: run an object's typed program over --mem anyway")
+      ->check(CLI::IsMember({"raw"}));
 
   // diff
   std::string diff_path;
@@ -615,6 +631,7 @@ int main(int argc, char** argv) {
     if (*run) {
       const rt::Engine& engine = choose_engine(run_engine, parse_arch(run_arch).arch);
       Input in = load_input(run_path, run_sel.which);
+      if (run_type.empty()) refuse_typed_as_raw(run_path, in);
       run_mem.apply(in);
       uint64_t r0 = engine.run(in.program, in.helpers, in.memory, run_safety.get());
       if (in.env) fmt::print(stderr, "{}", in.env->take_trace());
@@ -629,6 +646,7 @@ int main(int argc, char** argv) {
     }
     if (*diff_cmd) {
       Input in = load_input(diff_path, diff_sel.which);
+      refuse_typed_as_raw(diff_path, in);
       diff_mem.apply(in);
       return diff(in, [&] {
         Input again = load_input(diff_path, diff_sel.which);
