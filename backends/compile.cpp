@@ -19,14 +19,20 @@ void check_pass_output([[maybe_unused]] const ir::Module& m) {
 }
 }  // namespace
 
-ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize, bool verify) {
+ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize, bool verify,
+                 std::vector<uint8_t>* proven, bool tail_call_target) {
   bpf::ValidateOptions vopts;
   vopts.helper_exists = [&](uint32_t id) { return !ir::is_reserved_helper(id) && helpers.find(id) != nullptr; };
   bpf::validate(p, vopts);
   // A typed program's context accesses are rewritten from the verifier's
   // result, so it is verified even when the caller trusts it.
   bpf::verifier::VerifyResult verified;
-  if (verify || bpf::needs_context_rewrite(p)) verified = bpf::verifier::verify(p, helpers.verify_options());
+  if (verify || bpf::needs_context_rewrite(p)) {
+    bpf::verifier::VerifyOptions vo = helpers.verify_options();
+    vo.raw_length_in_r2 = !tail_call_target;
+    verified = bpf::verifier::verify(p, vo);
+    if (proven) *proven = verified.proven;
+  }
   bpf::LowerOptions lopts;
   if (bpf::needs_context_rewrite(p)) lopts.ctx_fields = verified.ctx_fields;
   for (const rt::Helper& h : helpers.all())
@@ -69,9 +75,15 @@ mc::CodeImage generate(const ir::Module& m, const CompileOptions& opts) {
 
 Compilation compile(const bpf::Program& p, const rt::HelperTable& helpers, const CompileOptions& opts) {
   Compilation c;
-  c.ir = to_ir(p, helpers, opts.optimize, opts.verify);
+  // A verified program keeps runtime bounds checks only where the proof
+  // does not cover an access.
+  std::vector<uint8_t> proven;
+  c.ir = to_ir(p, helpers, opts.optimize, opts.verify, opts.verify && opts.harden.bounds_check ? &proven : nullptr,
+               opts.tail_call_target);
   if (opts.harden.any()) {
-    ir::harden(c.ir, opts.harden);
+    ir::HardenOptions h = opts.harden;
+    if (!proven.empty() && !h.proven) h.proven = &proven;
+    ir::harden(c.ir, h);
     check_pass_output(c.ir);
   }
   CompileOptions o = opts;

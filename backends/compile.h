@@ -40,8 +40,12 @@ struct CompileOptions {
   // the IR is selected as lowered.
   bool optimize = true;
   // Run the verifier (frontend/verifier/) after validation: a refused
-  // program throws sb::Error naming the instruction.
+  // program throws sb::Error naming the instruction. With bounds checks,
+  // accesses it proves keep none.
   bool verify = false;
+  // The program is compiled to be entered by a tail call: its r2 is its
+  // caller's, not the memory's length (VerifyOptions::raw_length_in_r2).
+  bool tail_call_target = false;
 };
 
 struct Compilation {
@@ -52,7 +56,10 @@ struct Compilation {
 // validate + lower + verify (+ optimize + verify): the target-independent
 // half. `optimize = false` gives the IR exactly as lowered. Reserved helper
 // ids (ir/harden.h) are neither callable from bytecode nor callx targets.
-ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize = true, bool verify = false);
+// With `verify`, `proven` (when given) gets the verifier's proof of each
+// access (bpf::verifier::VerifyResult::proven).
+ir::Module to_ir(const bpf::Program& p, const rt::HelperTable& helpers, bool optimize = true, bool verify = false,
+                 std::vector<uint8_t>* proven = nullptr, bool tail_call_target = false);
 
 // The whole pipeline. Throws sb::Error naming the file and instruction.
 // Compilation::ir is the module as selected (after hardening and the

@@ -194,6 +194,50 @@ class Parser {
     return d;
   }
 
+  // "i64, {i64, i32}, f64 -> i32": what parse_signature reads, as the
+  // target's JSON would give it, so both share the type rules and errors.
+  ir::Signature signature(std::string_view text) const {
+    auto trim = [](std::string_view s) {
+      while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+      while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+      return s;
+    };
+    const size_t arrow = text.find("->");
+    std::string_view args = trim(text.substr(0, arrow));
+    const std::string_view ret = arrow == std::string_view::npos ? "void" : trim(text.substr(arrow + 2));
+    if (args.size() >= 2 && args.front() == '(' && args.back() == ')') args = trim(args.substr(1, args.size() - 2));
+    auto type = [&](std::string_view t, const std::string& path) -> json {
+      t = trim(t);
+      if (t.empty()) fail(path, "expected a type name");
+      if (t.front() != '{') return std::string(t);
+      if (t.back() != '}') fail(path, "a struct is written {type, type, ...}");
+      json fields = json::array();
+      std::string_view body = t.substr(1, t.size() - 2);
+      for (size_t at = 0; at <= body.size();) {
+        const size_t comma = std::min(body.find(',', at), body.size());
+        fields.push_back(std::string(trim(body.substr(at, comma - at))));
+        at = comma + 1;
+      }
+      return json{{"struct", fields}};
+    };
+    ir::Signature sig;
+    if (!args.empty() && args != "void") {
+      size_t depth = 0, start = 0, index = 0;
+      for (size_t i = 0; i <= args.size(); ++i) {
+        if (i < args.size() && args[i] == '{') ++depth;
+        if (i < args.size() && args[i] == '}' && depth) --depth;
+        if (i < args.size() && (args[i] != ',' || depth)) continue;
+        const std::string path = fmt::format("signature.args[{}]", index++);
+        if (index > kMaxArgs) fail("signature.args", fmt::format("more than {} arguments", kMaxArgs));
+        sig.args.push_back(value(type(args.substr(start, i - start), path), path, false));
+        start = i + 1;
+      }
+    }
+    sig.ret = value(type(ret, "signature.ret"), "signature.ret", true);
+    if (sig.ret.type == ir::Type::Struct) fail("signature.ret", "struct return values are not supported");
+    return sig;
+  }
+
  private:
   const std::string& file_;
   std::string base_;
@@ -245,6 +289,14 @@ Description parse_description(std::string_view json_text, const std::string& fil
   }
 }
 
+ir::Signature parse_signature(std::string_view text, const std::string& where) {
+  try {
+    return Parser(where, ".").signature(text);
+  } catch (const json::exception& e) {
+    throw Error(where, std::string("malformed signature: ") + e.what());
+  }
+}
+
 Description read_description(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error(path, "cannot open");
@@ -289,15 +341,26 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   fn.native->spill_off = fr.ctx;
   Builder b(fn);
 
-  auto count = [&](int32_t off) {  // lock add [in_flight + off], 1
-    if (!bind.in_flight) return;
-    b.mov_imm(1, bind.in_flight);
-    b.mov_imm(2, 1);
-    ir::Inst a;
-    a.op = ir::Op::Atomic, a.dst = 1, a.src = 2, a.off = off, a.size = 8, a.width = 64, a.aop = ir::AtomicOp::Add;
-    b.add(a);
+  // This thread's in-flight stack (Bindings::in_flight_tls): r1 = its
+  // address, r2 = its depth.
+  auto in_flight_depth = [&] {
+    b.add(ir::thread_ptr(1));
+    b.add(ir::alu_imm(ir::Op::Add, 64, 1, *bind.in_flight_tls));
+    b.add(ir::load(8, false, 2, 1, 0));
   };
-  count(0);  // entered
+  if (bind.in_flight_tls) {  // entered: push the image's token (only the depth once the stack is full)
+    in_flight_depth();
+    const uint32_t full = b.label();
+    b.add(ir::branch_imm(ir::Cond::Ge, 64, 2, bind.in_flight_capacity, full));
+    b.add(ir::alu(ir::Op::Mov, 64, 3, 2));
+    b.add(ir::alu_imm(ir::Op::Shl, 64, 3, 3));
+    b.add(ir::alu(ir::Op::Add, 64, 3, 1));
+    b.mov_imm(4, bind.image_token);
+    b.add(ir::store(8, 3, 8, 4));
+    b.bind(full);
+    b.add(ir::alu_imm(ir::Op::Add, 64, 2, 1));
+    b.add(ir::store(8, 1, 0, 2));
+  }
 
   // The prologue has spilled the argument words to ctx[0..words).
   int32_t slot = fr.ctx;
@@ -313,7 +376,7 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   }
   b.add(ir::store_imm(8, ir::kFP, fr.ret, 0));
 
-  const bool guarded = d.stats || d.recursion_guard;
+  const bool guarded = d.stats || d.recursion_guard || d.run_context;
   const uint32_t do_fexit = b.label();
   auto invoke = [&](size_t index) {
     const AttachedProgram& p = d.programs[index];
@@ -357,7 +420,11 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   }
   b.bind(do_fexit);
   for (size_t i : d.of_kind(Kind::Fexit)) invoke(i);
-  count(8);  // leaving: only the epilogue remains
+  if (bind.in_flight_tls) {  // leaving: only the epilogue remains
+    in_flight_depth();
+    b.add(ir::alu_imm(ir::Op::Sub, 64, 2, 1));
+    b.add(ir::store(8, 1, 0, 2));
+  }
   b.add(ir::load(8, false, 0, ir::kFP, fr.ret));
   ir::Inst exit;
   exit.op = ir::Op::Exit;

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,10 @@ struct Description {
   bool ip_arg = false;
   bool stats = false;  // off by default, as the kernel's bpf_stats_enabled: two counter reads per program
   bool recursion_guard = true;
+  // enter/exit run around every program even without statistics or guard:
+  // they make each program's helper context current (set by whoever binds
+  // the trampoline in this process; not a description field).
+  bool run_context = false;
   std::vector<AttachedProgram> programs;
   std::vector<size_t> of_kind(Kind k) const;  // indexes into programs, in order
 };
@@ -64,6 +69,13 @@ struct Description {
 Description parse_description(std::string_view json, const std::string& file,
                               const std::string& base_dir = ".");
 Description read_description(const std::string& path);
+
+// A target's signature written compactly, as the C API and the command
+// line take it: argument types, "->", the return type ("i64, i64 -> i64",
+// "ptr, {i64, i32} -> void", "-> f64"; no arrow: void). The type names and
+// rules are the description's (target.args / target.ret). Throws sb::Error
+// located "WHERE: field signature.args[N]".
+ir::Signature parse_signature(std::string_view text, const std::string& where);
 
 // The addresses a trampoline calls, chosen by whoever places it in memory
 // (runtime/hook/trampoline.cpp in this process; the emulator in a guest).
@@ -74,11 +86,15 @@ struct Bindings {
   uint64_t prog_exit = 0;   // void exit(ProgState*, uint64_t start, RunCtx*)
   std::vector<uint64_t> entries;  // each program's compiled entry, by program index
   std::vector<uint64_t> states;   // each program's ProgState*, by program index
-  // When not 0: two 64-bit counters the trampoline increments atomically,
-  // the first on entry before it calls anything, the second just before it
-  // returns (runtime/hook/trampoline.h frees a replaced image once they agree
-  // and no thread stands in it).
-  uint64_t in_flight = 0;
+  // When set: the offset from the thread pointer of the running thread's
+  // in-flight stack (runtime/hook/tramp_runtime.h, InFlightStack: a depth,
+  // then `in_flight_capacity` tokens). The trampoline pushes `image_token`
+  // on entry before it calls anything and pops it just before it returns;
+  // runtime/hook/trampoline.h frees a replaced image once no thread holds
+  // its token or stands in its code.
+  std::optional<int32_t> in_flight_tls;
+  uint32_t in_flight_capacity = 0;
+  uint64_t image_token = 0;
 };
 
 // Addresses for a trampoline printed on its own (CLI, golden files):

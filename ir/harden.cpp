@@ -133,7 +133,8 @@ void check_and_poll(Module& m, size_t f, const HardenOptions& opts) {
     if (opts.time_polls && (form == Form::Jump || form == Form::Branch) && seen[i.target]) w.time_poll();
     if (opts.bounds_check && (form == Form::Load || form == Form::Store || form == Form::Atomic)) {
       const uint8_t base = form == Form::Load ? i.src : i.dst;
-      if (!in_own_frame(fn, base, i.off, i.size)) w.bounds_check(i, base);
+      const bool proven = opts.proven && i.origin < opts.proven->size() && (*opts.proven)[i.origin];
+      if (!proven && !in_own_frame(fn, base, i.off, i.size)) w.bounds_check(i, base);
     }
     w.out().push_back(i);
   }

@@ -41,6 +41,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "ir/ir.h"
 
@@ -73,6 +74,10 @@ struct HardenOptions {
   bool time_polls = false;
   bool blind_constants = false;
   uint64_t blind_seed = 0;  // 0: a fresh random seed per compile
+  // Per bytecode slot: 1 where the verifier proved every execution of that
+  // load, store or atomic inside its object (bpf::verifier::VerifyResult::
+  // proven); those get no bounds check. Null: every access is checked.
+  const std::vector<uint8_t>* proven = nullptr;
   bool any() const { return bounds_check || time_polls || blind_constants; }
 };
 

@@ -96,7 +96,8 @@ constexpr uint32_t kRunBlockBytes = 160;
   X(Unwind,    "unwind",     Form::Term,   "end the whole program with r0")         \
   X(Trap,      "trap",       Form::Term,   "end the program with fault `target`")   \
   X(Label,     "label",      Form::Label,  "define label target")                    \
-  X(EntryFrame, "frame.entry", Form::Def,  "dst = r10 of the entry function (top of the stack)")
+  X(EntryFrame, "frame.entry", Form::Def,  "dst = r10 of the entry function (top of the stack)") \
+  X(ThreadPtr, "thread.ptr",  Form::Def,    "dst = the thread pointer (TLS base: fs:0, tpidr_el0, tp)")
 
 enum class Form : uint8_t { Alu, Unary, Ext, Imm64, Load, Store, Atomic, Jump, Branch, Call, Term, Label, Def };
 
@@ -286,6 +287,11 @@ inline Inst trap(TrapCode code) { return with_target(Op::Trap, uint32_t(code)); 
 inline Inst entry_frame(uint8_t dst) {
   Inst i;
   i.op = Op::EntryFrame, i.dst = dst;
+  return i;
+}
+inline Inst thread_ptr(uint8_t dst) {
+  Inst i;
+  i.op = Op::ThreadPtr, i.dst = dst;
   return i;
 }
 

@@ -5,6 +5,7 @@
 // giving the same r0 and memory.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -19,6 +20,12 @@
 
 #include "runtime/api/springboard.h"
 #include "runtime/api/springboard.hpp"
+
+// Functions of this executable that the attach tests hook, found by name.
+extern "C" __attribute__((noinline, noipa, used)) int64_t sb_capi_target(int64_t a, int64_t b) {
+  return a * 10 + b;
+}
+extern "C" __attribute__((noinline, noipa, used)) int64_t sb_capi_other(int64_t a) { return a + 1000; }
 
 namespace {
 
@@ -794,5 +801,180 @@ TEST(CapiCpp, EveryEngineThroughTheWrapper) {
   }
   EXPECT_EQ(p.stats().run_count, 2 * springboard::engines().size());
 }
+
+// ---------------------------------------------------------------------------
+// Attaching to functions of this process.
+
+#if defined(__x86_64__)
+template <typename F>
+F through_volatile(F f) {  // calls the hooked entry, never a copy the compiler made
+  F volatile p = f;
+  return p;
+}
+
+class CapiAttach : public Capi {
+ protected:
+  void SetUp() override {
+    Capi::SetUp();
+    ASSERT_EQ(sb_vm_create_map(vm, "seen", SB_MAP_ARRAY, 4, 8, 4, &seen), SB_OK);
+    sb_map_info info;
+    ASSERT_EQ(sb_map_get_info(seen, &info), SB_OK);
+    handle = info.handle;
+  }
+  // A program that adds ctx[word] to seen[key] (a helper call: the VM's maps).
+  sb_program* adds(int word, int key) {
+    char source[320];
+    std::snprintf(source, sizeof source,
+                  "ldxdw %%r6, [%%r1+%d]\nlddw %%r1, %#llx\nmov %%r2, %%r10\nadd %%r2, -4\nstw [%%r10-4], %d\n"
+                  "call 1\njeq %%r0, 0, +1\nlock add [%%r0+0], %%r6\nmov %%r0, 0\nexit",
+                  8 * word, static_cast<unsigned long long>(handle), key);
+    return asm_program(source);
+  }
+  uint64_t at(uint32_t key) {
+    uint64_t v = 0;
+    EXPECT_EQ(sb_map_lookup(seen, &key, 4, &v, 8), SB_OK);
+    return v;
+  }
+  sb_link* attach(sb_program* p, sb_attach_kind kind, const char* symbol, const char* sig, uint64_t cookie = 0) {
+    sb_attach_opts o{};
+    o.kind = kind;
+    o.symbol = symbol;
+    o.signature = sig;
+    o.cookie = cookie;
+    sb_link* link = nullptr;
+    EXPECT_EQ(sb_program_attach(p, &o, &link), SB_OK) << error();
+    return link;
+  }
+  sb_map* seen = nullptr;
+  uint64_t handle = 0;
+};
+
+// fentry sees the arguments, fexit the result, both through helpers that
+// reach the VM's map; the link counts its runs; destroyed, it is gone.
+TEST_F(CapiAttach, FentryAndFexitBySymbol) {
+  sb_link* entry = attach(adds(0, 0), SB_ATTACH_FENTRY, "sb_capi_target", "i64, i64 -> i64");
+  sb_link* exit = attach(adds(2, 1), SB_ATTACH_FEXIT, "sb_capi_target", "i64, i64 -> i64");
+  ASSERT_TRUE(entry && exit);
+  int64_t sum = 0;
+  for (int64_t i = 1; i <= 3; ++i) sum += through_volatile(&sb_capi_target)(i, 5);
+  EXPECT_EQ(sum, 75);
+  EXPECT_EQ(at(0), 6u);   // 1 + 2 + 3
+  EXPECT_EQ(at(1), 75u);  // 15 + 25 + 35
+  sb_stats st;
+  ASSERT_EQ(sb_link_stats(entry, &st), SB_OK);
+  EXPECT_EQ(st.run_count, 3u);
+  sb_link_destroy(entry);
+  sb_link_destroy(exit);
+  EXPECT_EQ(through_volatile(&sb_capi_target)(4, 5), 45);
+  EXPECT_EQ(at(0), 6u) << "a destroyed link still ran";
+}
+
+// fmod_ret: a non-zero r0 is the result and the function is skipped; by
+// address; destroying the VM detaches its links.
+TEST_F(CapiAttach, FmodRetByAddressAndVmDestroyDetaches) {
+  sb_attach_opts o{};
+  o.kind = SB_ATTACH_FMOD_RET;
+  o.target = reinterpret_cast<const void*>(&sb_capi_other);
+  o.signature = "i64 -> i64";
+  sb_link* link = nullptr;
+  ASSERT_EQ(sb_program_attach(asm_program("mov %r0, 77\nexit"), &o, &link), SB_OK) << error();
+  EXPECT_EQ(through_volatile(&sb_capi_other)(1), 77);
+  sb_vm_destroy(vm);
+  vm = nullptr;
+  EXPECT_EQ(through_volatile(&sb_capi_other)(1), 1001);
+  ASSERT_EQ(sb_vm_create(nullptr, &vm), SB_OK);
+}
+
+// Threads keep calling while links come and go: every call returns the
+// function's value, and each link counts exactly the calls it saw.
+TEST_F(CapiAttach, LinksMadeAndDestroyedWhileThreadsCall) {
+  sb_program* p = adds(0, 2);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> wrong{0};
+  std::vector<std::thread> threads;
+  for (int n = 0; n < 3; ++n)
+    threads.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed))
+        if (through_volatile(&sb_capi_target)(1, 2) != 12) wrong.fetch_add(1);
+    });
+  uint64_t counted = 0;
+  for (int cycle = 0; cycle < 50; ++cycle) {
+    sb_link* link = attach(p, SB_ATTACH_FENTRY, "sb_capi_target", "i64, i64 -> i64");
+    ASSERT_NE(link, nullptr);
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    sb_stats st;
+    ASSERT_EQ(sb_link_stats(link, &st), SB_OK);
+    sb_link_destroy(link);
+    counted += st.run_count;
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_GE(at(2), counted) << "runs after the last stats read are counted in the map only";
+  EXPECT_GT(counted, 0u);
+}
+
+// The C++ wrapper: a link object detaches when it goes out of scope.
+TEST(CppAttach, LinkDetachesAtScopeEnd) {
+  springboard::vm vm;
+  springboard::program p = vm.load_asm("mov %r0, 5\nexit", "five.s");
+  {
+    springboard::link l = p.attach(SB_ATTACH_FMOD_RET, "sb_capi_other", "i64 -> i64");
+    EXPECT_EQ(through_volatile(&sb_capi_other)(1), 5);
+    EXPECT_EQ(l.stats().run_count, 1u);
+  }
+  EXPECT_EQ(through_volatile(&sb_capi_other)(1), 1001);
+  try {
+    p.attach(SB_ATTACH_FENTRY, "sb_capi_other", "i64 ->");
+    ADD_FAILURE() << "an empty return type was accepted";
+  } catch (const springboard::error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("signature.ret"));
+  }
+}
+
+TEST_F(CapiAttach, ErrorsNameTheSymbolOrField) {
+  sb_program* p = asm_program("mov %r0, 0\nexit");
+  sb_attach_opts o{};
+  sb_link* link = reinterpret_cast<sb_link*>(1);
+  EXPECT_EQ(sb_program_attach(p, nullptr, &link), SB_ERR_NULL);
+  EXPECT_EQ(link, nullptr);
+  o.kind = SB_ATTACH_FENTRY;
+  o.signature = "i64";
+  EXPECT_EQ(sb_program_attach(p, &o, &link), SB_ERR_NULL);
+  EXPECT_THAT(error(), HasSubstr("opts->target and opts->symbol are both NULL"));
+  o.symbol = "no_such_function_anywhere";
+  EXPECT_EQ(sb_program_attach(p, &o, &link), SB_ERR_NOT_FOUND);
+  EXPECT_THAT(error(), HasSubstr("symbol 'no_such_function_anywhere'"));
+  o.symbol = "libc.so.6:no_such_function_anywhere";
+  EXPECT_EQ(sb_program_attach(p, &o, &link), SB_ERR_NOT_FOUND);
+  o.symbol = "sb_capi_other";
+  o.signature = "i64, q32 -> i64";
+  EXPECT_EQ(sb_program_attach(p, &o, &link), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("signature.args[1]: unknown type 'q32'"));
+  o.signature = "i64 -> {i64, i64}";
+  EXPECT_EQ(sb_program_attach(p, &o, &link), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("struct return values are not supported"));
+  o.signature = "i64 -> i64";
+  o.kind = sb_attach_kind(9);
+  EXPECT_EQ(sb_program_attach(p, &o, &link), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("kind 9"));
+  o.kind = SB_ATTACH_FENTRY;
+  EXPECT_EQ(sb_program_attach(asm_program("ldxdw %r0, [%r10-8]\nexit"), &o, &link), SB_ERR_COMPILE);
+  EXPECT_EQ(link, nullptr);
+  EXPECT_EQ(through_volatile(&sb_capi_other)(1), 1001) << "a failed attach left the function hooked";
+  EXPECT_EQ(sb_link_stats(nullptr, nullptr), SB_ERR_NULL);
+  sb_link_destroy(nullptr);
+  // Addresses that are not code: refused before a byte is read or written.
+  static const char kData[64] = "not code";
+  for (const void* bad : {static_cast<const void*>(kData), reinterpret_cast<const void*>(0x1000),
+                          static_cast<const void*>(&o)}) {
+    o.symbol = nullptr;
+    o.target = bad;
+    EXPECT_EQ(sb_program_attach(p, &o, &link), SB_ERR_UNAVAILABLE) << bad;
+    EXPECT_THAT(error(), HasSubstr("not executable code of this process"));
+  }
+  EXPECT_STREQ(kData, "not code");
+}
+#endif
 
 }  // namespace

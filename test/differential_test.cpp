@@ -252,16 +252,18 @@ TEST(RandomProgram, ValidAndTerminatingInBothModes) {
       SCOPED_TRACE(testing::Message() << "seed " << seed << (kernel ? " (kernel)" : "") << "\n"
                                       << bpf::disassemble(rp.program));
       ASSERT_NO_THROW(bpf::validate(rp.program, validate_options(h)));
-      // Kernel-compatible programs are proven safe. The other mode uses two
-      // things Springboard runs safely but the kernel's rules (and so the
-      // verifier) refuse: misaligned stack accesses, and more than 512
-      // bytes of stack across a call chain (each frame has its own 512 here).
+      // Kernel-compatible programs are proven safe. The other mode uses
+      // three things Springboard runs safely but the kernel's rules (and so
+      // the verifier) refuse: misaligned stack accesses, more than 512
+      // bytes of stack across a call chain (each frame has its own 512
+      // here), and subtracting from a stack pointer.
       const bpf::verifier::VerifyOptions vo = h.verify_options();
       try {
         bpf::verifier::verify(rp.program, vo);
       } catch (const Error& e) {
         const std::string m = e.message();
-        const bool kernel_only_rule = m.starts_with("misaligned stack access") || m.starts_with("combined stack size");
+        const bool kernel_only_rule = m.starts_with("misaligned stack access") || m.starts_with("combined stack size") ||
+                                      m.ends_with("subtraction from stack pointer prohibited");
         if (kernel || !kernel_only_rule) ADD_FAILURE() << e.what();
       }
       rt::InterpOptions budget;
@@ -384,7 +386,7 @@ TEST(RandomProgram, ReadsOnlyDefinedRegisters) {
                                  {0xb7, 1, 0, 0, 1},   // mov r1, 1
                                  {0x85, 0, 0, 0, 5},   // call 5
                                  {0xbf, 0, 3, 0, 0},   // mov r0, r3
-                                 {0x95, 0, 0, 0, 0}}};
+                                 {0x95, 0, 0, 0, 0}}, {}};
   EXPECT_NE(undefined_read(bad), "");
 }
 
@@ -746,7 +748,7 @@ TEST(KernelOracle, RfcDefinesWhatTheVerifierRejects) {
   const rt::HelperTable h = helpers();
   const std::optional<std::string> no_kernel = kernel_unavailable();
   for (const Case& c : cases) {
-    const bpf::Program p{c.name, c.insns};
+    const bpf::Program p{c.name, c.insns, {}};
     for (const Engine& e : engines()) {
       const Outcome o = run_on(e, p, h, {});
       EXPECT_FALSE(o.error) << c.name << " on " << e.name << ": " << o.error.value_or("");

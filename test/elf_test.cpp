@@ -608,7 +608,9 @@ TEST(ElfLoader, AppendsCalledSubprogramsAndResolvesEveryLddw) {
   EXPECT_EQ(bpf::function_starts(p.program).size(), 11u);
   bpf::ElfProgram g = env.load_elf(object_path("globals"));
   for (size_t i = 0; i < g.program.insns.size(); ++i)
-    if (bpf::is_lddw(g.program.insns[i])) EXPECT_EQ(g.program.insns[i].src, bpf::LDDW_IMM64) << "instruction " << i;
+    if (bpf::is_lddw(g.program.insns[i])) {
+      EXPECT_EQ(g.program.insns[i].src, bpf::LDDW_IMM64) << "instruction " << i;
+    }
 }
 
 // libbpf's static program array: slots from .rel.maps, each program loaded

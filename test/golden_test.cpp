@@ -20,7 +20,10 @@
 //
 // A header line `# type: NAME` runs the program as that program type
 // (frontend/progtypes/): its context loads are rewritten to the native
-// context. A header line `# passes: off` selects the IR as lowered, without the IR
+// context. A header line `# in-flight: on` binds a trampoline as this
+// process binds its own (runtime/hook/trampoline.cpp): the in-flight stack
+// at thread pointer - 0x500, image token 0x50...
+// A header line `# passes: off` selects the IR as lowered, without the IR
 // passes (ir/passes.h: constant propagation, dead-code removal, address
 // folding...) a JIT compile runs: for files that show how single
 // instructions are selected, whose results nothing reads.
@@ -103,9 +106,16 @@ std::map<std::string, std::string> generate_all(const bpf::Program& p, bool opti
 }
 
 
-std::map<std::string, std::string> generate_trampoline(const std::string& json, const std::string& file) {
+std::map<std::string, std::string> generate_trampoline(const std::string& json, const std::string& file,
+                                                       bool in_flight) {
   const tramp::Description d = tramp::parse_description(json, file);
-  ir::Module m = tramp::lower(d, tramp::placeholder_bindings(d));
+  tramp::Bindings b = tramp::placeholder_bindings(d);
+  if (in_flight) {  // as runtime/hook/trampoline.cpp binds an in-process image
+    b.in_flight_tls = -0x500;
+    b.in_flight_capacity = 63;
+    b.image_token = 0x5000000000;
+  }
+  ir::Module m = tramp::lower(d, b);
   ir::check(m);
   std::map<std::string, std::string> out;
   out["ir"] = ir::print(m);
@@ -118,9 +128,9 @@ std::map<std::string, std::string> generate_trampoline(const std::string& json, 
 }
 
 const std::vector<bpf::MapDef> kAotMaps = {
-    {"counts", 1, 4, 8, 16, 0, false, {}},
-    {".bss", 2, 4, 16, 1, 0, true, {}},
-    {".rodata", 2, 4, 4, 1, 0x80, true, {1, 2, 3, 4}},
+    {"counts", 1, 4, 8, 16, 0, false, {}, {}},
+    {".bss", 2, 4, 16, 1, 0, true, {}, {}},
+    {".rodata", 2, 4, 4, 1, 0x80, true, {1, 2, 3, 4}, {}},
 };
 
 std::map<std::string, std::string> generate_aot(const bpf::Program& p) {
@@ -170,7 +180,7 @@ TEST_P(Golden, MatchesExpectedOutput) {
   std::map<std::string, std::string> actual =
       source        ? generate_all(typed(bpf::assemble(*source, path.string())),
                                    g.header.find("# passes: off\n") == std::string::npos)
-      : description ? generate_trampoline(input, path.string())
+      : description ? generate_trampoline(input, path.string(), g.header.find("# in-flight: on\n") != std::string::npos)
                     : generate_aot(bpf::assemble(input, path.string()));
 
   const char* bless = std::getenv("UPDATE_GOLDEN");

@@ -169,6 +169,43 @@ TEST(BoundsCheck, MapValuesAreReachableAndTheirEndIsNot) {
                     bounds(), mem, h);
 }
 
+// A verified program keeps runtime checks only where the proof does not
+// cover an access: raw memory (r1) is checked, the stack through a copy of
+// r10 and the map value are not; the results are the same everywhere.
+TEST(BoundsCheck, ProvenAccessesKeepNoCheck) {
+  rt::Environment env;
+  rt::Map& map = env.create_map({"a", uint32_t(rt::MapType::Array), 4, 8, 4, 0});
+  const rt::HelperTable h = rt::with_hardening_helpers(rt::standard_helpers(env));
+  const std::string src = fmt::format(
+      "ldxb %r6, [%r1+0]\n"
+      "lddw %r1, {:#x}\n"
+      "mov %r2, %r10\nadd %r2, -8\nstdw [%r2], 2\n"
+      "call 1\n"
+      "jeq %r0, 0, +4\n"
+      "stdw [%r0], 40\n"
+      "ldxdw %r3, [%r0]\n"
+      "mov %r0, %r3\n"
+      "add %r0, 2\n"
+      "exit\n",
+      map.handle());
+  auto checks = [&](bool verify) {
+    CompileOptions o;
+    o.harden.bounds_check = true;
+    o.verify = verify;
+    const Compilation c = compile(bpf::assemble(src, "prog"), h, o);
+    size_t n = 0;
+    for (const ir::Function& f : c.ir.functions)
+      for (const ir::Inst& i : f.code) n += i.op == ir::Op::Call && i.target == ir::kCheckAccessHelper;
+    return n;
+  };
+  EXPECT_EQ(checks(false), 4u);  // r1, the stack through r2, the map value twice
+  EXPECT_EQ(checks(true), 1u);   // r1
+  rt::RunOptions verified = bounds();
+  verified.safety.verify = true;
+  std::vector<uint8_t> mem(8);
+  expect_everywhere(src, "0x2a", verified, mem, rt::standard_helpers(env));
+}
+
 // Helpers check their pointer arguments as the program's own accesses are
 // checked: a wild key, value or destination is refused, never followed.
 TEST(BoundsCheck, HelpersRefuseWildPointerArguments) {

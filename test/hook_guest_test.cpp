@@ -28,6 +28,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -810,6 +811,97 @@ TEST_P(HookGuest, ALoopBackToTheEntryNeverReentersTheHook) {
     const std::string stub = mc::disassemble_text(arch(), h.stub);
     EXPECT_NE(stub.find("lui t1, 768"), std::string::npos) << "li t1, 0x300000: " << stub;
   }
+}
+
+// Loops through the displaced bytes, hooked with a trampoline and run in
+// Unicorn: one whose head is the entry (with the near patch its back-edge
+// is in the rest of the function; the far patch displaces it too) and one
+// whose head is the second instruction (outside the near patch, inside the
+// far one). Each hook is either refused, the error naming the branch's
+// address, and the function left as it was, or it runs fentry and fexit
+// exactly once per call while the loop runs all its iterations (never once
+// per iteration, never a crash). Each computes a + (b-1) + (b-2) + ... + 0.
+TEST_P(HookGuest, LoopsThroughTheDisplacedBytesRunTheHookOncePerCall) {
+  struct Loop {
+    const char* name;
+    uint64_t head, branch;  // offsets of the loop's head and of its back-edge
+    std::function<void(Asm&, Asm&)> build;
+  };
+  const bool a64 = arch() == Arch::Arm64;
+  // arm64:   [nop;] head: sub x1, x1, #1; add x0, x0, x1; cbnz x1, head; ret
+  // riscv64: [addi x0, x0, 0;] head: c.addi a1, -1; c.add a0, a1; bne a1, zero, head; ret
+  auto loop = [&](bool lead) {
+    return [lead, a64](Asm& f, Asm&) {
+      llvm::MCSymbol* head = f.label();
+      if (a64) {
+        if (lead) a64_nop(f);
+        f.bind(head);
+        f << I(f.op("SUBXri")).r(f.r("X1")).r(f.r("X1")).i(1).i(0);
+        a64_add(f, "X0", "X0", "X1");
+        f << I(f.op("CBNZX")).r(f.r("X1")).e(f.ref(head));
+        a64_ret(f);
+      } else {
+        if (lead) rv_ri(f, "ADDI", "X0", "X0", 0);
+        f.bind(head);
+        f << I(f.op("C_ADDI")).r(f.r("X11")).r(f.r("X11")).i(-1) << I(f.op("C_ADD")).r(f.r("X10")).r(f.r("X10")).r(f.r("X11"));
+        f << I(f.op("BNE")).r(f.r("X11")).r(f.r("X0")).e(f.ref(head));
+        rv_ret(f);
+      }
+    };
+  };
+  const std::vector<Loop> loops = {{"head_at_entry", 0, a64 ? 8u : 4u, loop(false)},
+                                   {"head_second", 4, a64 ? 12u : 8u, loop(true)}};
+  size_t hooked = 0, refused = 0;
+  for (const Loop& l : loops) {
+    for (bool far : {false, true}) {
+      SCOPED_TRACE(fmt::format("{} {}", l.name, far ? "far" : "near"));
+      const Fixture fx{l.name, arch(), Type::I64, l.build,
+                       [](uint64_t a, uint64_t b) { return a + b * (b - 1) / 2; },
+                       {{20, 3}, {0, 50}, {7, 1}}, true, true, ""};
+      const Built built = build(fx);
+      HookedGuest h(fx, built);
+      rt::Guest& g = h.guest();
+      for (auto [a, b] : fx.calls) ASSERT_EQ(h.call(kFunc, a, b), fx.model(a, b)) << "unhooked";
+      const uint64_t dest = far ? kFar : kNear;
+      const uint64_t n = far ? (a64 ? 16 : 8) : 4;  // the bytes each patch displaces here
+      const bool refuse = l.head == 0 ? l.branch >= n : l.head < n;
+      h.map_trampoline(dest);
+      std::optional<rt::GuestHook> hook;
+      try {
+        hook = h.hook(dest);
+      } catch (const Error& e) {
+        EXPECT_TRUE(refuse) << e.what();
+        const std::string want =
+            l.head == 0 ? fmt::format("at {:#x} jumps back to the entry", kFunc + l.branch)
+                        : fmt::format("at {:#x} branches into the displaced bytes (+{})", kFunc + l.branch, l.head);
+        EXPECT_NE(e.message().find(want), std::string::npos) << "names the branch: " << e.what();
+        for (auto [a, b] : fx.calls) EXPECT_EQ(h.call(kFunc, a, b), fx.model(a, b)) << "after the refusal";
+        EXPECT_EQ(h.runs(0), 0u);
+        ++refused;
+        continue;
+      }
+      ASSERT_FALSE(refuse) << "hooked a loop that would re-enter the hook or land inside the patch";
+      ASSERT_EQ(hook->displaced(), n);
+      rt::install(g, *hook);
+      const std::string where = fmt::format("\nfunction:\n{}stub:\n{}", listing(arch(), built.code, kFunc),
+                                            listing(arch(), hook->stub, kStub));
+      for (size_t k = 0; k < fx.calls.size(); ++k) {
+        const auto [a, b] = fx.calls[k];
+        h.clear_records();
+        EXPECT_EQ(h.call(kFunc, a, b), fx.model(a, b)) << fmt::format("hooked ({}, {})", a, b) << where;
+        EXPECT_EQ(h.runs(0), k + 1) << "fentry runs once per call, not per iteration" << where;
+        EXPECT_EQ(h.runs(1), k + 1) << "fexit runs once per call";
+        EXPECT_EQ(g.read_u64(record(1, 2)), fx.model(a, b)) << "fexit saw the result";
+      }
+      EXPECT_EQ(h.call(hook->original(), 1, 40), fx.model(1, 40)) << "the stub alone" << where;
+      EXPECT_EQ(h.runs(0), fx.calls.size()) << "the stub does not run the hook";
+      rt::uninstall(g, *hook);
+      for (auto [a, b] : fx.calls) EXPECT_EQ(h.call(kFunc, a, b), fx.model(a, b)) << "after uninstall";
+      ++hooked;
+    }
+  }
+  EXPECT_EQ(hooked, 2u);  // the entry loop far (in the stub), the second-instruction loop near (in the function)
+  EXPECT_EQ(refused, 2u);
 }
 
 TEST_P(HookGuest, RefusesToSplitAnExclusiveAccessSequence) {

@@ -114,6 +114,19 @@ std::vector<Shape> shapes() {
                  return Calls{{41}, uint64_t(r.tiny(41)), 1};
                },
                false});
+  s.push_back({"zero", [](const sb_shape_table& t) { return fn(t.zero); }, {}, kI32,
+               [](const sb_shape_table& t, const sb_shape_table& r) {
+                 EXPECT_EQ(t.zero(), r.zero());
+                 return Calls{{}, 0, 1};
+               },
+               false});
+  s.push_back({"empty", [](const sb_shape_table& t) { return fn(t.empty); }, {}, T(Type::Void, 0),
+               [](const sb_shape_table& t, const sb_shape_table&) {
+                 t.empty();
+                 t.empty();
+                 return Calls{{}, 0, 2};
+               },
+               false});
   s.push_back({"rip_first", [](const sb_shape_table& t) { return fn(t.rip_first); }, {kI32}, kI32,
                [](const sb_shape_table& t, const sb_shape_table& r) {
                  EXPECT_EQ(t.rip_first(4), r.rip_first(4));
@@ -212,19 +225,32 @@ bool known_refusal(const std::string& m) {
          m.find("of the jump table at 0x") != std::string::npos;
 }
 
+// The function's bytes and the padding after it, up to the next symbol.
 std::vector<uint8_t> extent_bytes(void* f) {
   std::optional<rt::SymbolIndex> index = rt::SymbolIndex::of(f);
-  std::optional<rt::FunctionSymbol> sym = index ? index->function_at(reinterpret_cast<uint64_t>(f)) : std::nullopt;
+  const uint64_t a = reinterpret_cast<uint64_t>(f);
+  std::optional<rt::FunctionSymbol> sym = index ? index->function_at(a) : std::nullopt;
   EXPECT_TRUE(sym) << "no symbol for " << f;
-  const size_t n = sym ? size_t(sym->size) : 16;
+  const size_t n = sym ? size_t(std::max(sym->size, index->next_symbol(a) - a)) : 16;
   const auto* p = static_cast<const uint8_t*>(f);
   return {p, p + n};
+}
+
+// For a function shorter than the 5-byte entry jump: the bytes from its
+// start to the next symbol (the compilers fill the gap with nops or int3);
+// nullopt for longer functions.
+std::optional<uint64_t> short_function_room(void* f) {
+  std::optional<rt::SymbolIndex> index = rt::SymbolIndex::of(f);
+  const uint64_t a = reinterpret_cast<uint64_t>(f);
+  std::optional<rt::FunctionSymbol> sym = index ? index->function_at(a) : std::nullopt;
+  if (!sym || sym->size >= 5) return std::nullopt;
+  return index->next_symbol(a) - a;
 }
 
 TEST(HookShapes, EveryShapeOfEveryBuildIsHookedCorrectlyOrRefused) {
   const rt::HelperTable helpers;
   std::string summary;
-  size_t hooked = 0, refused = 0;
+  size_t hooked = 0, refused = 0, short_hooked = 0, short_refused = 0;
   for (const Build& b : builds()) {
     summary += b.name + ":";
     for (const Shape& shape : shapes()) {
@@ -242,6 +268,11 @@ TEST(HookShapes, EveryShapeOfEveryBuildIsHookedCorrectlyOrRefused) {
       try {
         t.link(tramp::Kind::Fentry, fentry_program(&count, &in, words), 0, helpers);
       } catch (const Error& e) {
+        // A function shorter than the jump is refused only without the room for it.
+        if (std::optional<uint64_t> room = short_function_room(f)) {
+          EXPECT_LT(*room, 5u) << e.what();
+          ++short_refused;
+        }
         EXPECT_TRUE(known_refusal(e.message())) << e.what();
         EXPECT_FALSE(shape.must_hook) << e.what();
         EXPECT_EQ(extent_bytes(f), before) << "a refused hook changed the function";
@@ -250,6 +281,10 @@ TEST(HookShapes, EveryShapeOfEveryBuildIsHookedCorrectlyOrRefused) {
         ++refused;
         table.put(f);
         continue;
+      }
+      if (std::optional<uint64_t> room = short_function_room(f)) {
+        EXPECT_GE(*room, 5u) << "hooked over what follows a short function";
+        ++short_hooked;
       }
       t.link(tramp::Kind::Fexit, fexit_program(&out, words), 0, helpers);
       const Calls want = shape.run(*b.table, sb_ref_table);
@@ -270,7 +305,10 @@ TEST(HookShapes, EveryShapeOfEveryBuildIsHookedCorrectlyOrRefused) {
     }
     summary += "\n";
   }
-  std::printf("%s%zu hooked, %zu refused\n", summary.c_str(), hooked, refused);
+  std::printf("%s%zu hooked, %zu refused; of the functions shorter than the jump, %zu hooked over the padding "
+              "after them, %zu refused\n",
+              summary.c_str(), hooked, refused, short_hooked, short_refused);
+  EXPECT_GT(short_hooked, 0u) << "no short function was hooked over its padding";
 }
 
 }  // namespace

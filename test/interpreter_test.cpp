@@ -63,7 +63,7 @@ Insn call_local(int32_t rel) { return ins(int(bpf::JMP) | bpf::CALL, 0, bpf::CAL
 Insn callx(int reg) { return ins(int(bpf::JMP) | int(bpf::X) | bpf::CALL, reg); }
 Insn exit_insn() { return ins(int(bpf::JMP) | bpf::EXIT); }
 
-bpf::Program program(std::vector<Insn> code) { return bpf::Program{"t", std::move(code)}; }
+bpf::Program program(std::vector<Insn> code) { return bpf::Program{"t", std::move(code), {}}; }
 
 uint64_t run(std::vector<Insn> code, void* mem = nullptr, size_t len = 0, uint64_t budget = 0,
              const HelperTable& helpers = HelperTable::conformance()) {
@@ -628,3 +628,30 @@ TEST(InterpreterConformance, Corpus) {
 }
 
 }  // namespace
+
+// InterpOptions::check_uninit: a read of a register nothing wrote faults,
+// with the verifier's rules for what a call leaves (fuzz_verifier's check).
+TEST(Interpreter, CheckUninitFaultsOnUnwrittenRegisters) {
+  auto error = [](std::vector<Insn> code) -> std::string {
+    sb::rt::InterpOptions opts;
+    opts.check_uninit = true;
+    try {
+      return "r0 = " + std::to_string(sb::rt::interpret(program(std::move(code)), HelperTable::conformance(), nullptr, 0, opts));
+    } catch (const sb::Error& e) {
+      return e.what();
+    }
+  };
+  EXPECT_EQ(error({movr(0, 3), exit_insn()}), "t: instruction 0: R3 read before it was written");
+  EXPECT_EQ(error({exit_insn()}), "t: instruction 0: R0 read before it was written");
+  EXPECT_EQ(error({movr(0, 2), exit_insn()}), "r0 = 0");  // r1, r2 and r10 are set at the entry
+  // A helper call clobbers r1-r5 and sets r0.
+  EXPECT_EQ(error({mov(1, 3), call(5), movr(0, 1), exit_insn()}), "t: instruction 2: R1 read before it was written");
+  EXPECT_EQ(error({mov(1, 3), call(5), exit_insn()}), "r0 = 3");
+  // A callee has r1-r5 and r10; its caller gets r6-r9 back and the callee's r0.
+  EXPECT_EQ(error({mov(6, 1), call_local(1), exit_insn(), movr(0, 6), exit_insn()}),
+            "t: instruction 3: R6 read before it was written");
+  EXPECT_EQ(error({mov(6, 1), mov(1, 2), call_local(2), alu64r(bpf::ADD, 0, 6), exit_insn(), movr(0, 1), exit_insn()}),
+            "r0 = 3");
+  // Off by default.
+  EXPECT_EQ(run({movr(0, 3), exit_insn()}), 0u);
+}

@@ -1,7 +1,9 @@
 #include "test/kernel_oracle.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 
 
 #ifdef SB_HAVE_LIBBPF
@@ -159,9 +161,72 @@ KernelRun kernel_run_self_tail_call(const bpf::Program& p, uint64_t prog_array, 
   return r;
 }
 
+namespace {
+
+// The number after `key` in a BPF_LOG_STATS log ("verification time 41 usec").
+uint64_t stat(const std::string& log, const char* key) {
+  const size_t at = log.find(key);
+  return at == std::string::npos ? 0 : std::strtoull(log.c_str() + at + std::strlen(key), nullptr, 10);
+}
+
+}  // namespace
+
+KernelVerdict kernel_verify(const bpf::Program& p, const KernelLoad& how) {
+  KernelVerdict v;
+  std::vector<std::unique_ptr<Fd>> maps;
+  std::vector<bpf_insn> insns = to_kernel(p);
+  for (size_t m = 0; m < p.maps.size(); ++m) {
+    const bpf::MapUse& u = p.maps[m];
+    LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = m < how.map_flags.size() ? how.map_flags[m] : 0u);
+    if (u.type == BPF_MAP_TYPE_HASH) mo.map_flags |= BPF_F_NO_PREALLOC;  // as test_verifier.c: no memory per entry up front
+    maps.push_back(std::make_unique<Fd>(
+        bpf_map_create(bpf_map_type(u.type), "sb_verify", u.key_size, u.value_size, u.max_entries, &mo)));
+    if (maps.back()->get() < 0) {
+      v.message = std::string("BPF_MAP_CREATE: ") + std::strerror(errno);
+      return v;
+    }
+    if (u.insn + 1 >= insns.size() || insns[u.insn].code != (BPF_LD | BPF_DW | BPF_IMM)) {
+      v.message = "map use at instruction " + std::to_string(u.insn) + " is not an lddw";
+      return v;
+    }
+    insns[u.insn].src_reg = u.value ? BPF_PSEUDO_MAP_VALUE : BPF_PSEUDO_MAP_FD;
+    insns[u.insn].imm = maps.back()->get();
+    insns[u.insn + 1].imm = u.value ? int32_t(u.offset) : 0;
+  }
+  std::vector<char> buf(1 << 16);
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = bpf_attach_type(how.expected_attach_type),
+              .prog_flags = how.prog_flags, .log_level = 4,
+              .log_size = uint32_t(buf.size()), .log_buf = buf.data());
+  const int fd = bpf_prog_load(bpf_prog_type(how.prog_type), "sb_verify", "GPL", insns.data(), insns.size(), &opts);
+  const int err = errno;
+  if (fd >= 0) {
+    close(fd);
+    v.status = KernelVerdict::Status::Accepted;
+    const std::string log = buf.data();
+    v.verification_usec = stat(log, "verification time ");
+    v.insns_processed = stat(log, "processed ");
+    return v;
+  }
+  // Again with the verifier's full log (its tail, when it overflows), for the reason.
+  std::vector<char> big(1 << 24);
+  opts.log_level = 1;
+  opts.log_size = uint32_t(big.size());
+  opts.log_buf = big.data();
+  const int again = bpf_prog_load(bpf_prog_type(how.prog_type), "sb_verify", "GPL", insns.data(), insns.size(), &opts);
+  if (again >= 0) close(again);
+  const std::string log = big.data();
+  v.status = log.empty() ? KernelVerdict::Status::Failed : KernelVerdict::Status::Refused;
+  v.message = std::string("BPF_PROG_LOAD: ") + std::strerror(err) + (log.empty() ? "" : ": " + tail(log));
+  return v;
+}
 
 #else  // !SB_HAVE_LIBBPF
 
+KernelVerdict kernel_verify(const bpf::Program&, const KernelLoad&) {
+  KernelVerdict v;
+  v.message = *kernel_unavailable();
+  return v;
+}
 
 std::optional<std::string> kernel_unavailable() {
   return std::string("built without libbpf (apt-get install libbpf-dev, then reconfigure)");

@@ -43,4 +43,27 @@ KernelRun kernel_run_self_tail_call(const bpf::Program& p, uint64_t prog_array, 
 // Objects run in the kernel by BPF_PROG_TEST_RUN (the typed-program tests).
 using rt::KernelObject;
 
+// The kernel's verifier alone: BPF_PROG_LOAD of `p` as `prog_type` (with
+// `expected_attach_type` and BPF_F_* `prog_flags`), each map of p.maps
+// created as it says (type, key and value size, entries, `map_flags`) and
+// its lddw pointed at it (src_reg 1, or 2 with the MapUse's offset for a
+// value). Accepted or Refused (by the verifier: its log is not empty);
+// Failed when the load failed before verification or a map could not be
+// made. The statistics are BPF_LOG_STATS' "verification time" and
+// "processed N insns" of an accepted load.
+struct KernelVerdict {
+  enum class Status { Accepted, Refused, Failed };
+  Status status = Status::Failed;
+  std::string message;             // Refused: the log's last lines; Failed: why
+  uint64_t verification_usec = 0;  // Accepted: BPF_LOG_STATS' verification time
+  uint64_t insns_processed = 0;
+};
+struct KernelLoad {
+  uint32_t prog_type = 0;
+  uint32_t expected_attach_type = 0;
+  uint32_t prog_flags = 0;
+  std::vector<uint32_t> map_flags;  // per p.maps entry (BPF_F_RDONLY_PROG, ...); empty: none
+};
+KernelVerdict kernel_verify(const bpf::Program& p, const KernelLoad& how);
+
 }  // namespace sb::test

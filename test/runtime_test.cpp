@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include "frontend/assembler.h"
 #include "runtime/exec/exec_memory.h"
 #include "runtime/exec/native.h"
+#include "runtime/exec/run_stats.h"
 
 namespace sb::test {
 namespace {
@@ -137,6 +139,26 @@ TEST(ExecMemory, ForkedChildAndParentKeepTheirOwnCode) {
       EXPECT_EQ(kept->run(nullptr, 0), 1u) << "the parent's program changed with the child's";
     }
   }
+}
+
+// Run statistics are exact however many threads add at once: more than
+// there are stripes (the rest share one with atomic adds), and threads
+// that exit hand their stripes, counts included, to the next ones.
+TEST(RunStats, ExactTotalsFromManyThreads) {
+  rt::RunStats stats;
+  constexpr int kPerThread = 20000;
+  for (int wave = 0; wave < 2; ++wave) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 40; ++t)
+      threads.emplace_back([&stats, t] {
+        for (int i = 0; i < kPerThread; ++i) stats.add(uint64_t(t + 1));
+      });
+    for (auto& th : threads) th.join();
+  }
+  stats.add_totals({5, 7});
+  const rt::RunTotals t = stats.totals();
+  EXPECT_EQ(t.runs, uint64_t(2 * 40 * kPerThread + 5));
+  EXPECT_EQ(t.ticks, uint64_t(2 * kPerThread) * (40 * 41 / 2) + 7);
 }
 
 TEST(NativeProgram, PassesMemoryAndLength) {

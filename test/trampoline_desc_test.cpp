@@ -110,5 +110,39 @@ TEST(TrampolineDescription, BadProgramSourceNamesTheField) {
   }
 }
 
+// The compact signature of sb_program_attach: the description's types.
+TEST(TrampolineDescription, CompactSignatures) {
+  ir::Signature s = tramp::parse_signature("i64, {i64, i32}, f64 -> u32", "t");
+  ASSERT_EQ(s.args.size(), 3u);
+  EXPECT_EQ(s.args[0].type, ir::Type::I64);
+  EXPECT_EQ(s.args[1].type, ir::Type::Struct);
+  EXPECT_EQ(s.args[1].size, 16u);
+  EXPECT_EQ(s.args[2].type, ir::Type::F64);
+  EXPECT_EQ(s.ret.type, ir::Type::U32);
+  s = tramp::parse_signature("(ptr)", "t");
+  ASSERT_EQ(s.args.size(), 1u);
+  EXPECT_EQ(s.ret.type, ir::Type::Void);
+  s = tramp::parse_signature(" -> f32", "t");
+  EXPECT_TRUE(s.args.empty());
+  EXPECT_EQ(s.ret.type, ir::Type::F32);
+  EXPECT_TRUE(tramp::parse_signature("void -> void", "t").args.empty());
+  auto error = [](const char* text) {
+    try {
+      tramp::parse_signature(text, "sig");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("i64, , i64"), "sig: field signature.args[1]: expected a type name");
+  EXPECT_EQ(error("i64 -> {i64}"), "sig: field signature.ret: struct return values are not supported");
+  EXPECT_EQ(error("{f64, i64}"), "sig: field signature.args[0].struct[0]: floating-point struct fields are not "
+                                 "supported (their registers differ per ABI)");
+  EXPECT_EQ(error("{i64, i64"), "sig: field signature.args[0]: a struct is written {type, type, ...}");
+  EXPECT_EQ(error("void -> i65"), "sig: field signature.ret: unknown type 'i65' (i8 u8 i16 u16 i32 u32 i64 u64 ptr "
+                                  "f32 f64 void)");
+  EXPECT_NE(error("i64,i64,i64,i64,i64,i64,i64,i64,i64,i64,i64,i64,i64").find("more than"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sb::test

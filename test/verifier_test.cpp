@@ -459,6 +459,228 @@ TEST(VerifierLog, PrintsStateBeforeEachInstruction) {
   EXPECT_EQ(lines[2], "1: R0=1 R1=raw_mem(off=0) R2=scalar() R10=fp0");
 }
 
+// --- rules the kernel's selftests found (test/kernel_verifier_test.cpp) -------
+
+TEST(VerifierKernelRules, NoSubtractionFromTheStackPointer) {
+  EXPECT_EQ(refusal("mov %r1, %r10\nsub %r1, 8\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 1: R1 subtraction from stack pointer prohibited");
+  EXPECT_EQ(refusal("mov %r1, %r10\nadd %r1, -8\nmov %r0, 0\nexit"), "accepted");
+}
+
+TEST(VerifierKernelRules, MapHandlePlusZero) {
+  EXPECT_EQ(refusal("lddw %r1, 0\nmov %r2, 0\nadd %r1, %r2\nmov %r0, 0\nexit", {array_map(0)}), "accepted");
+  EXPECT_EQ(refusal("lddw %r1, 0\nmov %r2, 8\nadd %r1, %r2\nmov %r0, 0\nexit", {array_map(0)}),
+            "t.s: raw: instruction 3: R1 pointer arithmetic on map_ptr prohibited");
+}
+
+// As the kernel's reg_not_null: only map values, helper memory and map
+// handles are known non-null; a stack (or context, packet) pointer against 0
+// is explored both ways.
+TEST(VerifierKernelRules, OnlySomePointersAreKnownNonNull) {
+  EXPECT_EQ(refusal("mov %r2, %r10\njne %r2, 0, +1\nexit\nmov %r0, 0\nexit"),
+            "t.s: raw: instruction 2: R0 !read_ok");
+  const std::string lookup = kLookup;
+  EXPECT_EQ(refusal(lookup + "jeq %r0, 0, +3\nmov %r1, %r0\njne %r1, 0, +1\nexit\nmov %r0, 0\nexit", {array_map(3)}),
+            "accepted");
+}
+
+TEST(VerifierKernelRules, MetadataIsBoundedByTheStartOfThePacketOnly) {
+  // data + 8 is not the end of the metadata: nothing proven.
+  const char* src =
+      "ldxw %r2, [%r1+8]\n"  // meta
+      "ldxw %r3, [%r1+0]\n"  // data
+      "mov %r0, %r3\n"
+      "add %r0, 8\n"
+      "mov %r4, %r2\n"
+      "add %r4, 8\n"
+      "jgt %r4, %r0, +1\n"
+      "ldxb %r0, [%r2+0]\n"
+      "mov %r0, 0\n"
+      "exit";
+  EXPECT_EQ(refusal(src, {}, &kTestXdp),
+            "t.s: testxdp: instruction 7: R2 invalid access to packet metadata, off=0 size=1, R2 range=0 (compare "
+            "with data first)");
+  std::string against_data = src;
+  against_data.replace(against_data.find("jgt %r4, %r0"), 12, "jgt %r4, %r3");
+  EXPECT_EQ(refusal(against_data, {}, &kTestXdp), "accepted");
+}
+
+TEST(VerifierKernelRules, StrictCompareProvesOneByteMore) {
+  // end > data + 7: data + 7 < end, so 8 bytes from data.
+  auto src = [](int n) {
+    return fmt::format(
+        "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r1, %r2\nadd %r1, {}\njgt %r3, %r1, +1\nja +1\n"
+        "ldxdw %r0, [%r1-{}]\nmov %r0, 0\nexit",
+        n, n);
+  };
+  EXPECT_EQ(refusal(src(7), {}, &kTestXdp), "accepted");
+  EXPECT_EQ(refusal(src(6), {}, &kTestXdp),
+            "t.s: testxdp: instruction 6: R1 invalid access to packet, off=0 size=8, R1 range=7 (compare with "
+            "data_end first)");
+}
+
+TEST(VerifierKernelRules, MapLddwNeedsAMap) {
+  bpf::Program p = program("lddw %r1, 5\nmov %r0, 0\nexit");
+  p.insns[0].src = bpf::LDDW_MAP_FD;
+  EXPECT_EQ(refusal(p), "t.s: raw: instruction 0: fd 5 is not pointing to valid bpf_map (no map at this lddw)");
+  // Found by fuzz_verifier: the other lddw kinds were taken as numbers.
+  p.insns[0].src = bpf::LDDW_MAP_IDX;
+  EXPECT_EQ(refusal(p), "t.s: raw: instruction 0: map index 5 names no map (no map at this lddw)");
+  p.insns[0].src = bpf::LDDW_CODE_ADDR;
+  EXPECT_EQ(refusal(p), "t.s: raw: instruction 0: lddw src_reg 4 (a subprogram's address) is not supported");
+  // A map value's offset inside the value.
+  bpf::Program v = program("lddw %r1, 0\nmov %r0, 0\nexit", {{0, "arr", 2, 4, 8, 4, true, 8}});
+  EXPECT_EQ(refusal(v), "t.s: raw: instruction 0: direct value offset of 8 is not allowed");
+  v.maps[0].offset = 7;
+  EXPECT_EQ(refusal(v), "accepted");
+}
+
+// One instruction may not access the context on one path and other memory
+// on another: context accesses are rewritten.
+TEST(VerifierKernelRules, SameInstructionSamePointerKind) {
+  const char* src =
+      "ldxw %r4, [%r1+12]\n"
+      "stdw [%r10-8], 0\n"
+      "mov %r3, %r1\n"
+      "jeq %r4, 0, +2\n"
+      "mov %r3, %r10\n"
+      "add %r3, -8\n"
+      "ldxw %r0, [%r3+0]\n"
+      "mov %r0, 0\n"
+      "exit";
+  EXPECT_EQ(refusal(src, {}, &kTestXdp), "t.s: testxdp: instruction 6: same insn cannot be used with different pointers");
+}
+
+TEST(VerifierKernelRules, PointerSpills) {
+  EXPECT_EQ(refusal("stxw [%r10-8], %r10\nmov %r0, 0\nexit"), "t.s: raw: instruction 0: invalid size of register spill");
+  // A callee's frame pointer in its caller's frame.
+  const char* into_caller =
+      "mov %r1, %r10\n"
+      "add %r1, -8\n"
+      "call local +2\n"
+      "mov %r0, 0\n"
+      "exit\n"
+      "stxdw [%r1+0], %r10\n"
+      "mov %r0, 0\n"
+      "exit";
+  EXPECT_EQ(refusal(into_caller),
+            "t.s: raw: instruction 5: cannot spill pointers to stack into stack frame of the caller");
+}
+
+TEST(VerifierKernelRules, AtomicFetchReadsTheSpilledValue) {
+  // r0 = cmpxchg(fp-8, r0 = fp, 0): the old value, fp itself.
+  EXPECT_EQ(refusal("mov %r0, %r10\nstxdw [%r10-8], %r0\nmov %r1, 0\nlock cmpxchg [%r10-8], %r1\n"
+                    "ldxdw %r1, [%r0-8]\nmov %r0, 0\nexit"),
+            "accepted");
+  // b = fetch_add(&a = 0, 1) is 0: the endless loop behind `if b` is dead.
+  EXPECT_EQ(refusal("mov %r0, 0\nstxdw [%r10-8], %r0\nmov %r1, 1\nlock fetch add [%r10-8], %r1\n"
+                    "jne %r1, 0, -1\nexit"),
+            "accepted");
+}
+
+TEST(VerifierKernelRules, NarrowScalarSpills) {
+  // A u32 spill of 16 read back as u16 is 16: fp-32 + 16 is fp-16, written.
+  const char* src =
+      "stdw [%r10-16], 0\n"
+      "mov32 %r7, 16\n"
+      "stxw [%r10-8], %r7\n"
+      "ldxh %r4, [%r10-8]\n"
+      "mov %r3, %r10\n"
+      "add %r3, -32\n"
+      "add %r3, %r4\n"
+      "ldxdw %r0, [%r3+0]\n"
+      "exit";
+  EXPECT_EQ(refusal(src), "accepted");
+  // The slot's other half was never written.
+  EXPECT_EQ(refusal("mov32 %r7, 16\nstxw [%r10-8], %r7\nldxdw %r0, [%r10-8]\nexit"),
+            "t.s: raw: instruction 2: invalid read from stack R10 off -8+4 size 8 (stack byte fp-4 not written)");
+  // A value wider than the fill is any number of its size (here its low
+  // half is 0, so the edge to the unwritten read is taken).
+  EXPECT_EQ(refusal("mov32 %r7, 0x10000\nstxw [%r10-8], %r7\nldxh %r0, [%r10-8]\njeq %r0, 0, +1\nexit\n"
+                    "ldxdw %r0, [%r10-16]\nexit"),
+            "t.s: raw: instruction 5: invalid read from stack R10 off -16+0 size 8 (stack byte fp-16 not written)");
+}
+
+// A subprogram whose summary fails (a loop bounded only by its argument's
+// value) costs nothing of the complexity budget: it is explored inline.
+TEST(VerifierKernelRules, FailedSummaryCostsNoBudget) {
+  const char* src =
+      "mov %r1, 10\n"
+      "mov %r2, 0\n"
+      "call local +1\n"
+      "exit\n"
+      "add %r2, %r1\n"
+      "sub %r1, 1\n"
+      "jne %r1, 0, -3\n"
+      "mov %r0, %r2\n"
+      "exit";
+  EXPECT_EQ(refusal(program(src), nullptr, 100'000), "accepted");
+}
+
+// Raw memory: a compare of the entry's r2 (its length) proves the bytes
+// below it, and accesses inside need no runtime check.
+TEST(VerifierProofs, RawLengthComparedProvesAccesses) {
+  auto proven = [](std::string_view src, bool length_in_r2 = true) {
+    VerifyOptions o;
+    o.raw_length_in_r2 = length_in_r2;
+    return bpf::verifier::verify(program(src), o).proven;
+  };
+  const char* src = "mov %r3, %r2\njlt %r3, 16, +2\nldxdw %r0, [%r1+8]\nexit\nmov %r0, 0\nexit";
+  EXPECT_EQ(proven(src)[2], 1);
+  EXPECT_EQ(proven(src, false)[2], 0);  // a tail-call target: r2 is its caller's
+  EXPECT_EQ(proven("mov %r3, %r2\njlt %r3, 16, +2\nldxdw %r0, [%r1+9]\nexit\nmov %r0, 0\nexit")[2], 0);
+  EXPECT_EQ(proven("ldxdw %r0, [%r1+8]\nexit")[0], 0);  // no compare
+  // A copy changed by arithmetic is not the length any more.
+  EXPECT_EQ(proven("mov %r3, %r2\nadd %r3, 8\njlt %r3, 16, +2\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit")[3], 0);
+  // Through a subprogram summarised for the pointer it was called with.
+  const char* call =
+      "jlt %r2, 64, +2\n"
+      "call local +3\n"
+      "exit\n"
+      "mov %r0, 0\n"
+      "exit\n"
+      "ldxdw %r0, [%r1+56]\n"
+      "exit";
+  EXPECT_EQ(proven(call)[5], 1);
+  // Pruning: a path that proved less does not inherit a proof.
+  const char* join =
+      "mov %r0, 0\n"
+      "jlt %r2, 64, +1\n"
+      "ja +1\n"
+      "jlt %r2, 8, +1\n"
+      "ldxdw %r0, [%r1+0]\n"
+      "ldxdw %r0, [%r1+56]\n"
+      "exit";
+  const std::vector<uint8_t> j = proven(join);
+  EXPECT_EQ(j[4], 1);  // every path to it proved at least 8 bytes
+  EXPECT_EQ(j[5], 0);  // reached with r2 < 8, and with 8 <= r2 < 64
+}
+
+// A tail-call target's r2 is its caller's, not the memory's length: its
+// compares prove nothing, and a hardened run still checks its accesses.
+TEST(VerifierEngines, TailCallTargetsProveNoLength) {
+  rt::Environment env;
+  auto& progs = static_cast<rt::ProgArrayMap&>(env.create_map({"progs", 3, 4, 4, 1, 0}));
+  // r2 here is the program array's handle, far above 100.
+  progs.set(0, std::make_shared<bpf::Program>(program("jlt %r2, 100, +2\nldxdw %r0, [%r1+64]\nexit\nmov %r0, 0\nexit")));
+  const rt::HelperTable helpers = rt::standard_helpers(env);
+  const bpf::Program main =
+      program(fmt::format("lddw %r2, {:#x}\nmov %r3, 0\ncall 12\nmov %r0, 1\nexit", progs.handle()));
+  for (const rt::Engine& e : rt::engines()) {
+    rt::RunOptions o;
+    o.safety.verify = true;
+    o.safety.bounds_check = true;
+    std::vector<uint8_t> mem(8);
+    try {
+      e.run(main, helpers, mem, o);
+      ADD_FAILURE() << e.name << ": the access past the memory ran unchecked";
+    } catch (const Error& err) {
+      EXPECT_NE(std::string(err.what()).find("out-of-bounds access of 8 bytes"), std::string::npos)
+          << e.name << ": " << err.what();
+    }
+  }
+}
+
 // Tail-call targets are verified as the program that jumps to them.
 TEST(VerifierEngines, TailCallTargetsAreVerified) {
   rt::Environment env;

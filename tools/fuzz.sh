@@ -11,7 +11,7 @@
 # Exit status: non-zero when a target crashed or did not build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(bytecode assembler elf trampoline differential test_run)
+all=(bytecode assembler elf trampoline differential verifier test_run)
 targets=("${all[@]}")
 [ $# -ge 1 ] && [ "$1" != all ] && targets=("$1")
 seconds=${2:-60}
@@ -36,6 +36,11 @@ seed() {
       printf '\x19\x04\x00\x00\x00\x15\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xaa\xbb\xcc\xdd\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x08\x00\xf8\x03\x01' > "$dir/meta" ;;
     bytecode|differential)
       for f in tools/examples/*.bin; do [ -f "$f" ] && cp "$f" "$dir"; done ;;
+    verifier)  # generator seeds 1..32 in both modes, and the examples as raw bytecode (0x00 first)
+      for i in $(seq 1 32); do
+        printf "\\x$(printf %02x $((i % 2 + 1)))\\x$(printf %02x "$i")\\x00\\x00\\x00\\x00\\x00\\x00\\x00" > "$dir/seed$i"
+      done
+      for f in tools/examples/*.bin; do [ -f "$f" ] && { printf '\0'; cat "$f"; } > "$dir/$(basename "$f")"; done ;;
   esac
   return 0
 }

@@ -40,7 +40,7 @@ namespace sb::arm64 {
   X(STRBBroX) X(STRHHroX) X(STRWroX) X(STRXroX) X(STPXi) X(LDPXi) X(STPXpre) X(LDPXpost)           \
   X(LDXRW) X(LDXRX) X(STLXRW) X(STLXRX) X(DMB) X(FMOVDXr) X(FMOVXDr) X(FMOVSWr) X(FMOVWSr)         \
   X(ADR) X(LDRSWl) X(B) X(Bcc) X(CBZX) X(CBZW) X(CBNZX) X(CBNZW) X(TBNZW) X(TBNZX) X(TBZW) X(TBZX) X(BL) X(BLR) X(BR)  \
-  X(RET) X(STRXpre) X(LDRXpost)
+  X(RET) X(STRXpre) X(LDRXpost) X(MRS)
 
 enum Opc : uint16_t {
 #define SB_ARM64_ENUM(name) name,
@@ -71,6 +71,8 @@ constexpr CondCode invert(CondCode cc) { return CondCode(cc ^ 1); }
 
 // The DMB operand: inner shareable, loads and stores.
 constexpr int64_t kBarrierIsh = 11;
+// The system register TPIDR_EL0 (op0 3, op1 3, CRn 13, CRm 0, op2 2) as MRS encodes it.
+constexpr int64_t kTpidrEl0 = (3 << 14) | (3 << 11) | (13 << 7) | (0 << 3) | 2;
 
 // Logical immediates (AND/ORR/EOR/TST #imm): a rotated run of ones,
 // replicated in elements of 2, 4, ..., 64 bits. encode_logical_imm gives

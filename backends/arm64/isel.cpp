@@ -337,6 +337,8 @@ void A64ISel::select_one(const ir::Inst& i) {
       return trap(i);
     case Op::EntryFrame:
       return mov(d, kEntryFrame);
+    case Op::ThreadPtr:  // mrs d, tpidr_el0
+      return emit(I(t_.op[MRS]).r(t_.x[d]).i(kTpidrEl0));
     case Op::Label:
       return;
   }

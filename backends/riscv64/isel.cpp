@@ -305,6 +305,8 @@ void RvISel::select(const ir::Inst& i) {
       return trap(i);
     case Op::EntryFrame:
       return mv(d, kEntryFrame);
+    case Op::ThreadPtr:
+      return mv(d, TP);
     case Op::Label:
       return;
   }

@@ -177,6 +177,9 @@ void X86ISel::select(const ir::Inst& i) {
       return;
     case Op::Trap:
       return trap(i);
+    case Op::ThreadPtr:  // the TCB's self pointer at fs:0 (x86-64 TLS variant II)
+      emit(I(op[MOV64rm]).r(reg(d, 64)).r(0).i(1).r(0).i(0).r(t_.fs));
+      return;
     case Op::EntryFrame:
       emit(I(op[MOV64rr]).r(reg(d, 64)).r(reg(kEntryFrame, 64)));
       return;

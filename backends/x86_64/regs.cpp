@@ -35,6 +35,7 @@ const Tables& tables() {
     mc::resolve_regs(mt, kNames8, t.r8);
     mc::resolve_regs(mt, kNamesXmm, t.xmm);
     t.rip = mt.reg("RIP");
+    t.fs = mt.reg("FS");
   });
   return t;
 }

@@ -52,6 +52,7 @@ struct Tables {
   unsigned r64[16], r32[16], r16[16], r8[16];
   unsigned xmm[8];
   unsigned rip;  // the base of RIP-relative operands (LoadSym)
+  unsigned fs;   // the segment of the thread pointer (ThreadPtr: mov fs:0)
 };
 const Tables& tables();  // resolved on first use
 inline constexpr mc::TargetSpec kSpec = {"x86_64-unknown-linux-gnu", "", ""};

@@ -16,9 +16,9 @@ struct Entry {
 };
 
 constexpr Entry kStandard[] = {
-    {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data}},
-    {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data}},
-    {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data}},
+    {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data, false, false, true}},
+    {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data, false, false, true}},
+    {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data, false, false, true}},
     {4, {"probe_read", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}}},
     {5, {"ktime_get_ns", R::Integer, {}}},
     {6, {"trace_printk", R::Integer, {A::ReadMem, A::Size, A::Anything, A::Anything, A::Anything}}},

@@ -49,6 +49,10 @@ struct HelperProto {
   // The helper may move or resize the packet (bpf_helper_changes_pkt_data):
   // packet pointers are invalid after the call.
   bool changes_packet = false;
+  // Its memory arguments may point into the packet (bpf_func_proto's
+  // pkt_access: the map helpers); otherwise "helper access to the packet
+  // is not allowed".
+  bool pkt_access = false;
 };
 
 // Springboard's helpers by the kernel's ids (std_helpers.h): null for an id

@@ -68,6 +68,7 @@ struct Ref {
 struct State {
   std::vector<Frame> frames;
   std::vector<Ref> refs;
+  uint64_t raw_len = 0;  // raw programs: bytes of r1's memory this path proved (a compare of the entry's r2)
   Frame& cur() { return frames.back(); }
   const Frame& cur() const { return frames.back(); }
 };
@@ -285,6 +286,8 @@ Bounds scalar_bounds(uint8_t op, const Bounds& a, const Bounds& b, Tnum result, 
 
 // What every run over one program shares: the static analysis, the
 // results, and the function summaries.
+constexpr uint32_t kLengthId = 0xffffffffu;  // the id of a raw program's entry r2 and its copies
+
 struct Shared {
   std::vector<size_t> starts;        // function starts
   std::vector<uint32_t> func_of;     // per slot: its function
@@ -292,11 +295,16 @@ struct Shared {
   std::vector<uint16_t> live;        // per slot: registers live before it
   std::vector<uint8_t> second_half;  // per slot: the second half of an lddw
   std::vector<uint32_t> depth;       // deepest stack byte touched, per function
-  std::vector<uint8_t> ctx_seen;     // per slot: 1 a context access was seen there, 2 another access
   enum Summary : uint8_t { Untried, Summarised, Inlined };
   std::vector<Summary> summary;      // per function
   std::deque<MapUse> maps;          // Program::maps, then maps VerifyOptions::map_at named
+  // Per slot: the pointer a load, store or atomic went through, 1 the
+  // context, 2 anything else (0: not yet seen), as the kernel's
+  // insn_aux_data.ptr_type: one instruction may not do both, since the
+  // context's accesses are rewritten.
+  std::vector<uint8_t> ptr_kind;
   bool use_summaries = true;
+  uint32_t len_id = 0;  // the id of the entry's r2 (the raw memory's length) and its copies; 0: none
   bool used_summary = false;
   uint32_t id_gen = 0;
   VerifyResult result;
@@ -313,7 +321,7 @@ class Verifier {
     sh_.maps.assign(p_.maps.begin(), p_.maps.end());
     sh_.result.proven.assign(n_, 0);
     sh_.result.ctx_fields.assign(n_, nullptr);
-    sh_.ctx_seen.assign(n_, 0);
+    sh_.ptr_kind.assign(n_, 0);
     sh_.depth.assign(sh_.starts.size(), 0);
     sh_.summary.assign(sh_.starts.size(), Shared::Untried);
     visited_.resize(n_);
@@ -329,15 +337,24 @@ class Verifier {
   // at `entry` verified once for any values of its arguments `args` (a
   // register mask; numbers, or raw memory at any offset where `raw_args`
   // says) returning a number. Throws when it is not safe for all of them.
-  void run_function(size_t entry, uint16_t args, uint16_t raw_args) {
+  // With `exact` (the caller proved `raw_len` bytes of raw memory), the raw
+  // arguments are exactly those pointers, so accesses through them inside
+  // the length are proven; the summary then serves only calls with the
+  // same pointers and at least that length.
+  void run_function(size_t entry, uint16_t args, uint16_t raw_args, const Frame* exact = nullptr,
+                    uint64_t raw_len = 0) {
     entry_ = entry;
     function_run_ = true;
     visited_.resize(n_);
     Path path;
     Frame f;
+    path.st.raw_len = exact ? raw_len : 0;
     for (int r = 1; r <= 5; ++r) {
       if (!(args & (1u << r))) continue;
-      if (raw_args & (1u << r)) {
+      if ((raw_args & (1u << r)) && exact) {
+        f.regs[size_t(r)] = exact->regs[size_t(r)];
+        f.regs[size_t(r)].id = 0;
+      } else if (raw_args & (1u << r)) {
         f.regs[size_t(r)] = RegState::pointer(RegType::RawMem);
         f.regs[size_t(r)].var_off = Tnum::unknown();
         f.regs[size_t(r)].mark_unbounded();
@@ -537,6 +554,8 @@ class Verifier {
     if (type_.raw_memory) {
       f.regs[1] = RegState::pointer(RegType::RawMem);
       f.regs[2] = RegState::unknown();
+      // A reserved id (new_id() counts up from 1), so other ids read as before.
+      if (opts_.raw_length_in_r2) f.regs[2].id = sh_.len_id = kLengthId;
     } else {
       f.regs[1] = RegState::pointer(RegType::Ctx);
     }
@@ -694,6 +713,13 @@ class Verifier {
         if (os.type[0] == Slot::Spill && !reg_safe(os.spilled, cs.spilled, ids, true)) return false;
         continue;
       }
+      // A narrow spill: the same bytes, and the spilled value within.
+      if ((os.type[0] == Slot::Spill && spill_size(os) < 8) || (cs.type[0] == Slot::Spill && spill_size(cs) < 8)) {
+        for (size_t b = 0; b < 8; ++b)
+          if (os.type[b] != Slot::Invalid && os.type[b] != cs.type[b]) return false;
+        if (os.type[0] == Slot::Spill && !reg_safe(os.spilled, cs.spilled, ids, false)) return false;
+        continue;
+      }
       // Slots that read back as numbers compare as the numbers they read
       // back as: a spilled scalar, zero bytes (0), misc bytes (unknown).
       RegState ov, cv;
@@ -735,6 +761,7 @@ class Verifier {
 
   bool states_safe(const State& o, const State& c, bool exact) const {
     if (o.frames.size() != c.frames.size() || o.refs.size() != c.refs.size()) return false;
+    if (exact ? o.raw_len != c.raw_len : o.raw_len > c.raw_len) return false;
     IdMap ids;
     for (size_t f = 0; f < o.frames.size(); ++f) {
       const Frame& of = o.frames[f];
@@ -1193,6 +1220,9 @@ class Verifier {
     if (is_nullable(ptr.type))
       fail(fmt::format("R{} pointer arithmetic on {} prohibited, null-check it first", ptr_reg,
                        reg_type_name(ptr.type)));
+    // A map handle plus a known 0 is the handle (the kernel allows it).
+    if (ptr.type == RegType::MapHandle && op == ADD && k.is_const() && k.const_value() == 0)
+      return write_reg(path, in.dst, ptr);
     if (ptr.type == RegType::MapHandle || ptr.type == RegType::PacketEnd)
       fail(fmt::format("R{} pointer arithmetic on {} prohibited", ptr_reg, reg_type_name(ptr.type)));
     if (op != ADD && op != SUB) {
@@ -1201,6 +1231,9 @@ class Verifier {
       fail(fmt::format("R{} pointer arithmetic with {} operator prohibited", in.dst, alu_name(op)));
     }
     if (op == SUB && !dst_ptr) fail(fmt::format("R{} tried to subtract pointer from scalar", in.dst));
+    // As the kernel: no subtraction from a stack pointer (JITs may not deal with it).
+    if (op == SUB && ptr.type == RegType::Stack)
+      fail(fmt::format("R{} subtraction from stack pointer prohibited", in.dst));
     const bool raw = ptr.type == RegType::RawMem;
     if (!raw && is_reg_source(in)) demand_reg(path, dst_ptr ? in.src : in.dst);
     if (!raw) {
@@ -1241,6 +1274,15 @@ class Verifier {
   // --- memory ---
   enum class Access : uint8_t { Read, Write, Atomic };
 
+  // Whether an access of `size` bytes at raw pointer `ptr` + off lies,
+  // for every value of the pointer, inside the length the path proved.
+  static bool raw_inside(const State& st, const RegState& ptr, int32_t off, unsigned size) {
+    if (st.raw_len == 0 || ptr.smin < 0 || ptr.umax > (uint64_t(1) << 32)) return false;
+    const int64_t lo = int64_t(ptr.off) + off + ptr.smin;
+    const int64_t hi = int64_t(ptr.off) + off + int64_t(ptr.umax) + int64_t(size);
+    return lo >= 0 && uint64_t(hi) <= st.raw_len;
+  }
+
   void note_proven(bool proven) {
     uint8_t& v = sh_.result.proven[at_];
     if (!proven) v = 2;
@@ -1254,6 +1296,28 @@ class Verifier {
   void touch_depth(const RegState& ptr, const Path& path, int64_t lowest) {
     const uint32_t func = path.st.frames[ptr.frame].func;
     sh_.depth[func] = std::max<uint32_t>(sh_.depth[func], uint32_t(-lowest));
+  }
+
+  // How many bytes from the slot's start a spill covers: 8 for a register
+  // spilled whole, 1, 2 or 4 for a scalar stored narrower at the slot's
+  // start (the kernel's save_register_state of `size` bytes), 0 for none.
+  static unsigned spill_size(const StackSlot& s) {
+    unsigned n = 0;
+    while (n < 8 && s.type[n] == Slot::Spill) ++n;
+    return n;
+  }
+
+  // A spilled scalar `r` read back as `size` bytes from the slot's start:
+  // itself when its value fits (coerce_reg_to_size), else any number of
+  // that size.
+  static RegState narrow_fill(RegState r, unsigned size, bool sign) {
+    if (size == 8) return r;
+    const unsigned bits = size * 8;
+    const bool fits = sign ? r.smin >= -(int64_t(1) << (bits - 1)) && r.smax < (int64_t(1) << (bits - 1))
+                           : r.umax < (uint64_t(1) << bits);
+    if (!fits) return loaded_scalar(size, sign);
+    r.id = 0;
+    return r;
   }
 
   static Slot& slot_byte(Frame& f, int64_t o) {
@@ -1317,10 +1381,16 @@ class Verifier {
       const StackSlot& s = f.stack[k];
       step_.slot = int8_t(k), step_.slot_frame = ptr.frame;
       if (s.type[0] == Slot::Spill) {
-        if (size == 8) return s.spilled;
+        const unsigned spilled = spill_size(s);
+        if (size == 8 && spilled == 8) return s.spilled;
         if (s.spilled.type != RegType::Scalar)
           fail(fmt::format("invalid size of register fill: {} bytes of a spilled {}", size,
                            reg_type_name(s.spilled.type)));
+        // A narrow fill from the slot's start reads the spilled value's low bytes.
+        if (lo == -int64_t(8) * int64_t(k + 1) && size <= spilled) return narrow_fill(s.spilled, size, sign);
+        bool all_spill = true;
+        for (int64_t o = lo; o < hi; ++o) all_spill &= byte_at(f, o) == Slot::Spill;
+        if (all_spill && s.spilled.is_known_zero()) return RegState::known(0);
       } else {
         bool zero = true;
         for (int64_t o = lo; o < hi; ++o) zero &= byte_at(f, o) == Slot::Zero;
@@ -1335,6 +1405,13 @@ class Verifier {
     Frame& f = frame_of(path, ptr);
     auto [lo, hi] = stack_extent(ptr, regno, off, size, acc);
     touch_depth(ptr, path, lo);
+    if (value && acc == Access::Write && is_pointer(value->type) && ptr.var_off.is_const()) {
+      // check_stack_write_fixed_off: a pointer is spilled whole, and a
+      // stack pointer only into its own function's frame.
+      if (size != 8) fail("invalid size of register spill");
+      if (value->type == RegType::Stack && ptr.frame + 1u != path.st.frames.size())
+        fail("cannot spill pointers to stack into stack frame of the caller");
+    }
     if (!ptr.var_off.is_const()) {
       for (int64_t o = lo; o < hi; ++o) break_spill(f, o);
       for (int64_t o = lo; o < hi; ++o) slot_byte(f, o) = Slot::Misc;
@@ -1346,6 +1423,21 @@ class Verifier {
       slot_byte(f, lo);
       f.stack[k].spilled = *value;
       f.stack[k].type.fill(Slot::Spill);
+      return;
+    }
+    if (value && size < 8 && acc == Access::Write && value->type == RegType::Scalar && !value->is_known_zero() &&
+        lo == -int64_t(8) * int64_t(k + 1)) {
+      // A narrow scalar spill at the slot's start: its bytes keep the
+      // register (read back whole by a fill no wider), the slot's other
+      // bytes are numbers (zero bytes stay zero, unwritten ones unwritten).
+      slot_byte(f, lo);
+      StackSlot& slot = f.stack[k];
+      const bool was_spill = slot.type[0] == Slot::Spill;
+      for (size_t b = 0; b < 8; ++b) {
+        if (b < size) slot.type[b] = Slot::Spill;
+        else if (was_spill && slot.type[b] == Slot::Spill) slot.type[b] = Slot::Misc;
+      }
+      slot.spilled = *value;
       return;
     }
     const bool zero = acc == Access::Write && value && value->is_known_zero();
@@ -1399,16 +1491,6 @@ class Verifier {
     (void)acc;
   }
 
-  // A rewritten context is reached through different native code than
-  // other memory, so an instruction must touch it on every path or on none.
-  void note_ctx_access(bool ctx) {
-    if (!type_.ctx.rewritten) return;
-    uint8_t& seen = sh_.ctx_seen[at_];
-    const uint8_t now = ctx ? 1 : 2;
-    if (seen && seen != now) fail("same insn cannot be used with different pointers");
-    seen = now;
-  }
-
   RegState ctx_access(const RegState& ptr, int regno, int32_t off, unsigned size, Access acc, bool sign) {
     if (acc == Access::Atomic)
       fail(fmt::format("BPF_ATOMIC stores into R{} ctx is not allowed", regno));
@@ -1452,17 +1534,24 @@ class Verifier {
   RegState mem_access(Path& path, int regno, int32_t off, unsigned size, Access acc, const RegState* value,
                       bool sign) {
     const RegState ptr = read_reg(path, regno);
-    note_ctx_access(ptr.type == RegType::Ctx);
+    if (is_pointer(ptr.type)) {
+      const uint8_t kind = ptr.type == RegType::Ctx ? 1 : 2;
+      uint8_t& seen = sh_.ptr_kind[at_];
+      if (seen && seen != kind) fail("same insn cannot be used with different pointers");
+      seen = kind;
+    }
     switch (ptr.type) {
       case RegType::RawMem:
-        note_proven(false);
+        note_proven(raw_inside(path.st, ptr, off, size));
         return loaded_scalar(size, sign);
       case RegType::Stack: {
         note_proven(true);
         if (acc == Access::Read) return stack_read(path, ptr, regno, off, size, sign);
-        if (acc == Access::Atomic) (void)stack_read(path, ptr, regno, off, size, sign);
+        // An atomic's fetched value is what the slot held (a spilled
+        // constant or pointer comes back as itself); the slot is a number after.
+        RegState old = acc == Access::Atomic ? stack_read(path, ptr, regno, off, size, sign) : loaded_scalar(size, sign);
         stack_write(path, ptr, regno, off, size, value, acc);
-        return loaded_scalar(size, sign);
+        return old;
       }
       case RegType::MapValue: {
         const MapUse& m = sh_.maps[size_t(ptr.map)];
@@ -1525,11 +1614,11 @@ class Verifier {
     if (in.imm == ATOMIC_CMPXCHG) (void)read_reg(path, 0);
     const RegState ptr = read_reg(path, in.dst);
     if (ptr.type == RegType::Ctx) fail(fmt::format("BPF_ATOMIC stores into R{} ctx is not allowed", in.dst));
-    (void)mem_access(path, in.dst, in.off, size, Access::Atomic, &value, false);
+    const RegState old = mem_access(path, in.dst, in.off, size, Access::Atomic, &value, false);
     if (in.imm == ATOMIC_CMPXCHG)
-      write_reg(path, 0, loaded_scalar(size, false));
+      write_reg(path, 0, old);
     else if (in.imm & FETCH)
-      write_reg(path, in.src, loaded_scalar(size, false));
+      write_reg(path, in.src, old);
   }
 
   void lddw(Path& path, const Insn& in) {
@@ -1546,12 +1635,23 @@ class Verifier {
     for (size_t m = 0; m < p_.maps.size(); ++m) {
       const MapUse& u = sh_.maps[m];
       if (u.insn != at_) continue;
+      if (u.value && u.offset >= u.value_size)
+        fail(fmt::format("direct value offset of {} is not allowed", u.offset));
       RegState r = RegState::pointer(u.value ? RegType::MapValue : RegType::MapHandle);
       r.map = int32_t(m);
       if (u.value) r.off = int32_t(u.offset);
       write_reg(path, in.dst, r);
       return;
     }
+    // src_reg 1 (a map by fd) or 2 (a map value by fd) with no map here:
+    // the kernel finds no map behind the fd either.
+    if (in.src == LDDW_MAP_FD || in.src == LDDW_MAP_VALUE)
+      fail(fmt::format("fd {} is not pointing to valid bpf_map (no map at this lddw)", in.imm));
+    if (in.src == LDDW_MAP_IDX || in.src == LDDW_MAP_IDX_VALUE)
+      fail(fmt::format("map index {} names no map (no map at this lddw)", in.imm));
+    if (in.src != LDDW_IMM64)
+      fail(fmt::format("lddw src_reg {} ({}) is not supported", in.src,
+                       in.src == LDDW_VAR_ADDR ? "a BTF variable" : "a subprogram's address"));
     write_reg(path, in.dst, RegState::known(imm));
   }
 
@@ -1613,9 +1713,11 @@ class Verifier {
     }
     // A non-null pointer against 0.
     if ((cmp == Cmp::Eq || cmp == Cmp::Ne) && !is32) {
-      // (Raw memory may be empty, and null then.)
+      // Only the types the kernel's reg_not_null knows to be non-null: the
+      // context, the stack and packet pointers are compared with 0 on both
+      // edges, as the kernel does (raw memory may be empty, and null then).
       auto non_null = [](const RegState& r) {
-        return is_pointer(r.type) && !is_nullable(r.type) && r.type != RegType::RawMem;
+        return r.type == RegType::MapValue || r.type == RegType::Mem || r.type == RegType::MapHandle;
       };
       if (non_null(a) && b.is_known_zero()) return cmp == Cmp::Ne;
       if (non_null(b) && a.is_known_zero()) return cmp == Cmp::Ne;
@@ -1628,6 +1730,9 @@ class Verifier {
     if (!refine_scalars(na, nb, cmp, is32 ? Width{32} : Width{64})) return false;
     propagate(st, ra, na);
     if (rb >= 0) propagate(st, rb, nb);
+    // A compare of the raw memory's length (the entry's r2 or a copy).
+    for (const RegState* v : {&na, &nb})
+      if (sh_.len_id != 0 && v->type == RegType::Scalar && v->id == sh_.len_id) st.raw_len = std::max(st.raw_len, v->umin);
     (void)f;
     return true;
   }
@@ -1672,10 +1777,16 @@ class Verifier {
       cmp = swapped(cmp);
     }
     if (!pkt) return;
-    // Now `pkt cmp end`; the pointer is within the end on <= and <.
+    // The end of metadata is the packet's start itself (reg_is_init_pkt_pointer).
+    const RegState& end = pkt == &a ? b : a;
+    if (end.type == RegType::Packet && (end.off != 0 || !end.var_off.is_const() || end.var_off.value != 0)) return;
+    // Now `pkt cmp end`; the pointer is within the end on <= and <, and
+    // `pkt < end` proves one byte more (pkt + 1 <= end), as the kernel's
+    // range_right_open, though not for pkt + 0.
     if (cmp != Cmp::Le && cmp != Cmp::Lt) return;
     if (pkt->off < 0 || pkt->umax > kMaxPacketOff || pkt->umax + uint64_t(pkt->off) > kMaxPacketOff) return;
-    const uint32_t range = uint32_t(pkt->off);
+    if (cmp == Cmp::Lt && pkt->off == 0) return;
+    const uint32_t range = uint32_t(pkt->off) + (cmp == Cmp::Lt ? 1 : 0);
     const RegType t = pkt->type;
     const uint32_t id = pkt->id;
     for_each_reg(st, [&](RegState& x) {
@@ -1856,6 +1967,7 @@ class Verifier {
           }
           case ArgKind::MapKey:
           case ArgKind::MapValue: {
+            if (is_packet(a.type) && !pr.pkt_access) fail("helper access to the packet is not allowed");
             if (map < 0) fail(fmt::format("invalid map_ptr to access map->{}", kind == ArgKind::MapKey ? "key" : "value"));
             const MapUse& m = sh_.maps[size_t(map)];
             if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
@@ -1865,6 +1977,7 @@ class Verifier {
           case ArgKind::ReadMem:
           case ArgKind::WriteMem:
             if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
+            if (is_packet(a.type) && !pr.pkt_access) fail("helper access to the packet is not allowed");
             mem_reg = r;
             mem_write = kind == ArgKind::WriteMem;
             break;
@@ -1970,22 +2083,41 @@ class Verifier {
       if (t == RegType::RawMem) raw |= uint16_t(1u << r);
       else if (t != RegType::Scalar) return false;
     }
+    const Frame& caller = path.st.cur();
+    const bool exact = raw != 0 && path.st.raw_len > 0;
     if (sh_.summary[func] == Shared::Untried) {
       // Made for these argument kinds; a refusal means the calls are explored inline.
       const size_t saved_at = at_;
+      // A summary that fails costs the program nothing of its complexity
+      // budget: the calls are then explored as the kernel does.
+      const uint64_t saved_insns = sh_.result.insns_processed;
       try {
         Verifier sub(p_, opts_, sh_);
-        sub.run_function(target, args, raw);
+        sub.run_function(target, args, raw, exact ? &caller : nullptr, path.st.raw_len);
         sh_.summary[func] = Shared::Summarised;
         summary_raw_[func] = raw;
+        if (exact) summary_exact_[func] = {caller, path.st.raw_len};
       } catch (const Error&) {
         sh_.summary[func] = Shared::Inlined;
+        sh_.result.insns_processed = saved_insns;
       }
       at_ = saved_at;
       if (sh_.summary[func] == Shared::Inlined) return false;
     }
     auto it = summary_raw_.find(func);
     if (it == summary_raw_.end() || it->second != raw) return false;  // other argument kinds: inline
+    if (auto e = summary_exact_.find(func); e != summary_exact_.end()) {
+      // Made for exact raw pointers: the same ones, and at least the length it assumed.
+      if (path.st.raw_len < e->second.second) return false;
+      for (int r = 1; r <= 5; ++r) {
+        if (!(raw & (1u << r))) continue;
+        const RegState& a = e->second.first.regs[size_t(r)];
+        const RegState& b = caller.regs[size_t(r)];
+        if (a.off != b.off || a.var_off != b.var_off || a.smin != b.smin || a.smax != b.smax || a.umin != b.umin ||
+            a.umax != b.umax)
+          return false;
+      }
+    }
     sh_.used_summary = true;
     return true;
   }
@@ -2070,6 +2202,8 @@ class Verifier {
   bool function_run_ = false;  // a summary run: the entry frame's exit returns to an unknown caller
   std::vector<std::vector<Node*>> visited_;
   std::map<uint32_t, uint16_t> summary_raw_;  // per summarised function: its raw-memory arguments
+  // Per function summarised for exact raw pointers: the caller's frame and raw_len it was made for.
+  std::map<uint32_t, std::pair<Frame, uint64_t>> summary_exact_;
   Step step_{};  // the instruction being run
   std::deque<Node> nodes_;
   std::vector<Path> pending_;

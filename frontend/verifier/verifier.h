@@ -33,7 +33,9 @@
 // through a pointer derived from it by adding scalars) is accepted at any
 // offset, constant or variable, and left to the runtime: `--bounds-check`
 // checks it against [r1, r1 + r2) when the program runs, an unhardened run
-// trusts the embedder's buffer as before. Everything else (the stack, maps,
+// trusts the embedder's buffer as before. A path that compared the entry's
+// r2 (or a copy of it) knows a least length (State::raw_len): accesses
+// inside it are proven, and keep no runtime check. Everything else (the stack, maps,
 // helper arguments, registers) is checked as for any other type.
 //
 // Errors are sb::Error located "FILE: PROGRAM: instruction N" (PROGRAM is
@@ -72,6 +74,11 @@ struct VerifyOptions {
   // A map whose handle an lddw loads as a plain number (bytecode built by
   // an embedder around its maps' handles); null, or nullopt: a number.
   std::function<std::optional<MapUse>(uint64_t imm)> map_at;
+  // Raw programs: r2 at the entry is the length of r1's memory, so a
+  // compare of it (`if r2 < N goto out`) proves N bytes there and accesses
+  // inside them need no runtime check (VerifyResult::proven). False for a
+  // program entered by a tail call, whose r2 is its caller's.
+  bool raw_length_in_r2 = true;
   // Verbose mode (the kernel's log_level 2): one line per instruction
   // processed, the instruction and the state before it.
   std::function<void(const std::string& line)> log;

@@ -28,14 +28,19 @@
 #include "frontend/elf_loader.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
+#include "frontend/trampoline.h"
+#include "frontend/verifier/verifier.h"
 #include "runtime/exec/cycle_clock.h"
 #include "runtime/exec/emulator.h"
 #include "runtime/exec/engines.h"
 #include "runtime/exec/interpreter.h"
 #include "runtime/exec/native.h"
+#include "runtime/exec/run_stats.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/progtypes/test_run.h"
 #include "frontend/progtypes/program_type.h"
+#include "runtime/hook/symbols.h"
+#include "runtime/hook/trampoline.h"
 
 namespace {
 
@@ -48,22 +53,12 @@ class ApiError : public std::runtime_error {
   sb_status status;
 };
 
-// Runs and their time in read_ticks() units, converted when read.
-struct Stats {
-  std::atomic<uint64_t> runs{0}, ticks{0};
-  void add(uint64_t elapsed) {  // each locked add costs about 6 ns: none for nothing
-    runs.fetch_add(1, std::memory_order_relaxed);
-    if (elapsed) ticks.fetch_add(elapsed, std::memory_order_relaxed);
-  }
-  void add(const Stats& o) {
-    runs.fetch_add(o.runs.load(), std::memory_order_relaxed);
-    ticks.fetch_add(o.ticks.load(), std::memory_order_relaxed);
-  }
-};
+// Runs and their time in read_ticks() units (per-thread stripes), converted when read.
+using Stats = rt::RunStats;
 
-void read_stats(uint64_t runs, uint64_t ticks, sb_stats* out) {
-  out->run_count = runs;
-  out->run_time_ns = rt::ticks_to_ns(ticks);
+void read_stats(const rt::RunTotals& t, sb_stats* out) {
+  out->run_count = t.runs;
+  out->run_time_ns = rt::ticks_to_ns(t.ticks);
 }
 
 // What sb_code_run keeps per run (sb_vm_options.flags).
@@ -146,6 +141,15 @@ class RunCount {
 };
 }  // namespace
 
+// A program attached around a function of this process (sb_program_attach).
+struct sb_link {
+  sb_vm* vm;
+  void* target;
+  rt::Trampoline* trampoline;
+  rt::LinkId id;
+  ~sb_link();
+};
+
 struct sb_vm {
   explicit sb_vm(const sb_vm_options* o)
       : env(this, environment_options(o)),
@@ -165,6 +169,7 @@ struct sb_vm {
   std::vector<std::unique_ptr<sb_program>> programs;
   std::vector<std::unique_ptr<sb_code>> codes;
   std::unordered_map<const rt::Map*, std::unique_ptr<sb_map>> maps;
+  std::vector<std::unique_ptr<sb_link>> links;  // destroyed first: they run its programs
 
   mutable std::mutex errors_mutex;
   mutable std::unordered_map<std::thread::id, Failure> errors;
@@ -650,6 +655,21 @@ const char* sb_engine_name(size_t index) {
   }
 }
 
+}  // extern "C"
+
+namespace {
+// The checks of a compile: helpers the VM has, and (unless SB_VM_NO_VERIFY)
+// the verifier's proof of safety.
+void check_program(const sb_vm& vm, const bpf::Program& p) {
+  bpf::ValidateOptions v;
+  v.helper_exists = [&](uint32_t id) { return vm.helpers.find(id) != nullptr; };
+  bpf::validate(p, v);
+  if (vm.verify) bpf::verifier::verify(p, vm.helpers.verify_options());
+}
+}  // namespace
+
+extern "C" {
+
 sb_status sb_program_compile(sb_program* program, const char* engine, sb_code** out) {
   if (!program) return SB_ERR_NULL;
   sb_vm* vm = program->vm;
@@ -667,15 +687,9 @@ sb_status sb_program_compile(sb_program* program, const char* engine, sb_code** 
     rt::Safety safety;
     safety.verify = vm->verify;
     switch (code->engine->kind) {
-      case rt::EngineKind::Interp: {
-        bpf::ValidateOptions v;
-        v.helper_exists = [&](uint32_t id) { return vm->helpers.find(id) != nullptr; };
-        bpf::validate(p, v);
-        if (vm->verify) {
-          bpf::verifier::verify(p, vm->helpers.verify_options());
-        }
+      case rt::EngineKind::Interp:
+        check_program(*vm, p);  // what compiling does for the other engines
         break;
-      }
       case rt::EngineKind::Native:
         code->native = std::make_unique<rt::NativeProgram>(p, vm->helpers, safety);
         code->direct = code->native->direct_entry();
@@ -695,7 +709,7 @@ void sb_code_destroy(sb_code* code) {
   std::lock_guard lock(vm->mutex);  // sb_program_stats reads the list under it
   auto it = std::find_if(vm->codes.begin(), vm->codes.end(), [&](const auto& c) { return c.get() == code; });
   if (it == vm->codes.end()) return;
-  code->program_stats->add(code->stats);
+  code->program_stats->add_totals(code->stats.totals());
   vm->codes.erase(it);
 }
 
@@ -755,7 +769,7 @@ sb_status sb_code_function(const sb_code* code, sb_native_fn* out) {
 sb_status sb_code_stats(const sb_code* code, sb_stats* out) {
   if (!code) return SB_ERR_NULL;
   if (!out) return fail(code->vm, SB_ERR_NULL, "sb_code_stats: out is NULL");
-  read_stats(code->stats.runs.load(), code->stats.ticks.load(), out);
+  read_stats(code->stats.totals(), out);
   return SB_OK;
 }
 
@@ -827,14 +841,137 @@ sb_status sb_program_stats(const sb_program* program, sb_stats* out) {
   if (!program) return SB_ERR_NULL;
   if (!out) return fail(program->vm, SB_ERR_NULL, "sb_program_stats: out is NULL");
   // A run counts once, in its code; the program adds up its codes.
-  uint64_t runs = program->stats->runs.load(), ticks = program->stats->ticks.load();
+  rt::RunTotals t = program->stats->totals();
   {
     std::lock_guard lock(program->vm->mutex);
     for (const auto& c : program->vm->codes)
-      if (c->program_stats == program->stats) runs += c->stats.runs.load(), ticks += c->stats.ticks.load();
+      if (c->program_stats == program->stats) {
+        const rt::RunTotals ct = c->stats.totals();
+        t.runs += ct.runs, t.ticks += ct.ticks;
+      }
   }
-  read_stats(runs, ticks, out);
+  read_stats(t, out);
   return SB_OK;
+}
+
+// ---- attaching to functions of this process ----
+
+}  // extern "C"
+
+namespace {
+
+// One trampoline per function of the process, shared by every VM's links;
+// never destroyed (threads may still be inside its images at exit).
+rt::TrampolineTable& process_trampolines() {
+  static rt::TrampolineTable* table = new rt::TrampolineTable;
+  return *table;
+}
+
+tramp::Kind attach_kind(sb_attach_kind k) {
+  switch (k) {
+    case SB_ATTACH_FENTRY: return tramp::Kind::Fentry;
+    case SB_ATTACH_FEXIT: return tramp::Kind::Fexit;
+    case SB_ATTACH_FMOD_RET: return tramp::Kind::FmodRet;
+    default: break;
+  }
+  throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_program_attach: kind {} is not SB_ATTACH_FENTRY, "
+                                                      "SB_ATTACH_FEXIT or SB_ATTACH_FMOD_RET", int(k)));
+}
+
+// Runs `f`, turning an sb::Error into an ApiError of `status`.
+template <typename F>
+decltype(auto) as_status(sb_status status, F&& f) {
+  try {
+    return f();
+  } catch (const ApiError&) {
+    throw;
+  } catch (const Error& e) {
+    throw ApiError(status, e.what());
+  }
+}
+
+}  // namespace
+
+sb_link::~sb_link() {
+  if (!trampoline) return;
+  try {
+    trampoline->unlink(id);
+    process_trampolines().put(target);
+  } catch (...) {
+    // Already unlinked: nothing left to give back.
+  }
+}
+
+extern "C" {
+
+sb_status sb_program_attach(sb_program* program, const sb_attach_opts* opts, sb_link** out) {
+  if (!program) return SB_ERR_NULL;
+  sb_vm* vm = program->vm;
+  return guarded(vm, SB_ERR_INTERNAL, [&] {
+    require(out, "sb_program_attach", "out");
+    *out = nullptr;
+    require(opts, "sb_program_attach", "opts");
+    require(opts->signature, "sb_program_attach", "opts->signature");
+#if !defined(__x86_64__)
+    throw ApiError(SB_ERR_UNAVAILABLE, "sb_program_attach: attaching runs on x86-64 hosts only");
+#endif
+    const tramp::Kind kind = attach_kind(opts->kind);
+    const ir::Signature sig = as_status(SB_ERR_INVALID_ARGUMENT, [&] {
+      return tramp::parse_signature(opts->signature, "sb_program_attach: opts->signature");
+    });
+    void* target = const_cast<void*>(opts->target);
+    std::string name = opts->symbol && *opts->symbol ? opts->symbol : "";
+    if (!target) {
+      if (name.empty()) throw ApiError(SB_ERR_NULL, "sb_program_attach: opts->target and opts->symbol are both NULL");
+      const std::optional<rt::FunctionSymbol> f = rt::find_process_function(name);
+      if (!f)
+        throw ApiError(SB_ERR_NOT_FOUND, fmt::format("sb_program_attach: symbol '{}': no function of that name in "
+                                                     "the executable or a loaded library",
+                                                     name));
+      target = reinterpret_cast<void*>(f->start);
+    }
+    if (name.empty()) name = fmt::format("function at {}", target);
+    const bpf::Program& p = *program->program;
+    as_status(SB_ERR_COMPILE, [&] {
+      check_program(*vm, p);
+      return 0;
+    });
+    rt::TrampolineOptions topts;
+    topts.stats = vm->stats_mode != StatsMode::Off;
+    rt::TrampolineTable& table = process_trampolines();
+    rt::Trampoline& t = as_status(SB_ERR_INVALID_ARGUMENT, [&]() -> rt::Trampoline& {
+      return table.get(target, sig, topts, name);
+    });
+    auto link = std::make_unique<sb_link>();
+    link->vm = vm;
+    link->target = target;
+    link->trampoline = &t;
+    try {
+      link->id = as_status(SB_ERR_UNAVAILABLE, [&] { return t.link(kind, p, opts->cookie, vm->helpers); });
+    } catch (...) {
+      table.put(target);
+      link->trampoline = nullptr;  // nothing to unlink
+      throw;
+    }
+    *out = vm->keep(vm->links, std::move(link));
+    return SB_OK;
+  });
+}
+
+void sb_link_destroy(sb_link* link) {
+  if (!link) return;
+  link->vm->drop(link->vm->links, link);
+}
+
+sb_status sb_link_stats(const sb_link* link, sb_stats* out) {
+  if (!link) return SB_ERR_NULL;
+  if (!out) return fail(link->vm, SB_ERR_NULL, "sb_link_stats: out is NULL");
+  return guarded(link->vm, SB_ERR_INTERNAL, [&] {
+    const rt::ProgStats s = link->trampoline->stats(link->id);
+    out->run_count = s.run_count;
+    out->run_time_ns = s.run_time_ns;
+    return SB_OK;
+  });
 }
 
 }  // extern "C"

@@ -295,6 +295,52 @@ SB_API sb_status sb_code_stats(const sb_code* code, sb_stats* out);
 /* Every run of every code compiled from this program. */
 SB_API sb_status sb_program_stats(const sb_program* program, sb_stats* out);
 
+/* ---- attaching to functions of this process (x86-64 hosts) ----
+ *
+ * A program runs around a function of this process, as the kernel's BPF
+ * trampoline runs fentry / fexit / fmod_ret programs: fentry before the
+ * function, with ctx[i] its i-th argument as a 64-bit word; fexit after it,
+ * with ctx[n] (n = the number of argument words) its return value; fmod_ret
+ * between, where a non-zero r0 becomes the return value and the function is
+ * not called. The function keeps running in every other thread while links
+ * are made and destroyed. One trampoline per function is shared by every
+ * link (of any VM); its statistics follow the VM's flags (timed statistics:
+ * on; SB_VM_NO_STATS: off), and a VM whose flags differ from the first
+ * link's gets SB_ERR_INVALID_ARGUMENT. The program's helpers see its VM
+ * (maps, sb_current_vm), as in sb_code_run; the verifier checks it as a
+ * raw program. */
+
+typedef enum sb_attach_kind {
+  SB_ATTACH_FENTRY = 1,
+  SB_ATTACH_FEXIT = 2,
+  SB_ATTACH_FMOD_RET = 3,
+  SB_ATTACH_KIND_MAX_ENUM = 0x7fffffff
+} sb_attach_kind;
+
+typedef struct sb_attach_opts {
+  sb_attach_kind kind;
+  const void* target;    /* the function's address; NULL: find `symbol` */
+  const char* symbol;    /* "NAME" (the executable, then each loaded library, static functions
+                            included) or "OBJECT:NAME" ("libc.so.6:getpid"); used when target is NULL */
+  const char* signature; /* its argument and return types: "i64, i64 -> i64", "ptr, {i64, i32} -> void"
+                            (i8 u8 i16 u16 i32 u32 i64 u64 ptr f32 f64, {..} a struct of up to 16 bytes) */
+  uint64_t cookie;       /* what the program's run context holds (bpf_get_attach_cookie) */
+} sb_attach_opts;
+
+typedef struct sb_link sb_link;
+
+/* Attaches `program` (compiled for x86-64 here) as opts says. Errors name
+ * the symbol or the field: SB_ERR_NOT_FOUND (no such function),
+ * SB_ERR_INVALID_ARGUMENT (a bad signature or kind, options that differ
+ * from the trampoline's), SB_ERR_UNAVAILABLE (not an x86-64 host, or a
+ * function that cannot be hooked safely, saying why), SB_ERR_COMPILE. */
+SB_API sb_status sb_program_attach(sb_program* program, const sb_attach_opts* opts, sb_link** out);
+/* Detaches (the function runs as before once no other link is left) and
+ * frees the link. NULL is ignored. Destroying the VM destroys its links. */
+SB_API void sb_link_destroy(sb_link* link);
+/* The program's runs through this link. */
+SB_API sb_status sb_link_stats(const sb_link* link, sb_stats* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -168,6 +168,18 @@ class code : public detail::owned<sb_code, sb_code_destroy> {
   }
 };
 
+// A program attached around a function of this process (sb_program_attach);
+// destroying it detaches.
+class link : public detail::owned<sb_link, sb_link_destroy> {
+ public:
+  using owned::owned;
+  springboard::stats stats() const {
+    springboard::stats s;
+    detail::check(sb_link_stats(handle_, &s), vm_);
+    return s;
+  }
+};
+
 class program : public detail::owned<sb_program, sb_program_destroy> {
  public:
   using owned::owned;
@@ -212,6 +224,31 @@ class program : public detail::owned<sb_program, sb_program_destroy> {
     r.retval = t.retval;
     r.duration_ns = t.duration_ns;
     return r;
+  }
+
+  // Around a function found by name ("NAME" or "OBJECT:NAME"), or at an
+  // address, with its signature ("i64, i64 -> i64"): see sb_program_attach.
+  springboard::link attach(sb_attach_kind kind, const std::string& symbol, const std::string& signature,
+                           uint64_t cookie = 0) {
+    return attach_opts(kind, nullptr, symbol.c_str(), signature, cookie);
+  }
+  springboard::link attach_at(sb_attach_kind kind, const void* target, const std::string& signature,
+                              uint64_t cookie = 0) {
+    return attach_opts(kind, target, nullptr, signature, cookie);
+  }
+
+ private:
+  springboard::link attach_opts(sb_attach_kind kind, const void* target, const char* symbol,
+                                const std::string& signature, uint64_t cookie) {
+    sb_attach_opts o{};
+    o.kind = kind;
+    o.target = target;
+    o.symbol = symbol;
+    o.signature = signature.c_str();
+    o.cookie = cookie;
+    sb_link* l = nullptr;
+    detail::check(sb_program_attach(handle_, &o, &l), vm_);
+    return springboard::link(vm_, l);
   }
 };
 

@@ -129,10 +129,12 @@ void helper_hook(uc_engine* uc, uint64_t address, uint32_t, void* user) {
 
 // `p` compiled for `arch` with helper calls aimed at the helper slots.
 mc::CodeImage compile_for_guest(const bpf::Program& p, const HelperTable& helpers, Arch arch,
-                                const ir::HardenOptions& harden, bool optimize = true, bool verify = false) {
+                                const ir::HardenOptions& harden, bool optimize = true, bool verify = false,
+                                bool tail_call_target = false) {
   CompileOptions opts;
   opts.arch = arch;
   opts.verify = verify;
+  opts.tail_call_target = tail_call_target;
   opts.optimize = optimize;
   opts.record_origins = true;
   opts.harden = harden;
@@ -190,7 +192,7 @@ class EmulatedProgram::Targets {
     std::lock_guard lock(mutex_);
     auto it = compiled_.find(target.get());
     if (it == compiled_.end())
-      it = compiled_.emplace(target.get(), Entry{target, compile_for_guest(*target, helpers_, arch_, harden_, true, verify_)}).first;
+      it = compiled_.emplace(target.get(), Entry{target, compile_for_guest(*target, helpers_, arch_, harden_, true, verify_, /*tail_call_target=*/true)}).first;
     return it->second.image;  // entries are never removed: the reference stays valid
   }
 

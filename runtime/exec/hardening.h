@@ -33,7 +33,7 @@ struct Safety {
   bool blind_constants = false;  // compiled code only: no user immediate appears verbatim
   uint64_t blind_seed = 0;       // 0: random per compile
   uint64_t time_budget_ns = 0;   // 0: none; otherwise TimeLimit once it has passed
-  ir::HardenOptions harden() const { return {bounds_check, time_budget_ns != 0, blind_constants, blind_seed}; }
+  ir::HardenOptions harden() const { return {bounds_check, time_budget_ns != 0, blind_constants, blind_seed, nullptr}; }
   bool needs_record() const { return bounds_check || time_budget_ns != 0; }
 };
 

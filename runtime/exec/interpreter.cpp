@@ -73,7 +73,11 @@ struct CallFrame {
   size_t return_pc = 0;
   uint64_t saved[4] = {};  // caller's r6..r9
   uint64_t saved_r10 = 0;
+  uint16_t saved_written = 0;  // InterpOptions::check_uninit: the caller's written registers
 };
+
+constexpr uint16_t reg_bit(int r) { return uint16_t(1u << r); }
+constexpr uint16_t kArgRegs = 0x3e;  // r1..r5
 
 class Machine {
  public:
@@ -92,12 +96,14 @@ class Machine {
 
   uint64_t reg(uint8_t r) const {
     if (r >= bpf::kNumRegs) fail("invalid register r" + std::to_string(r));
+    if (opts_.check_uninit && !(written_ & reg_bit(r))) fail("R" + std::to_string(r) + " read before it was written");
     return r_[r];
   }
   void set(uint8_t r, uint64_t v) {
     if (r >= bpf::kFramePointer)
       fail(r == bpf::kFramePointer ? "r10 is read-only" : "invalid register r" + std::to_string(r));
     r_[r] = v;
+    written_ |= reg_bit(r);
   }
   // The second operand: src register, or imm sign-extended to 64 bits and
   // then truncated to T.
@@ -151,6 +157,7 @@ class Machine {
   const InterpOptions& opts_;
   size_t pc_ = 0;
   uint64_t r_[bpf::kNumRegs] = {};
+  uint16_t written_ = reg_bit(1) | reg_bit(2) | reg_bit(bpf::kFramePointer);  // check_uninit
   CallFrame frames_[bpf::kMaxCallDepth];
   int depth_ = 0;  // number of active bpf-to-bpf calls; frame 0 is the entry
   alignas(16) uint8_t stack_[kStackBytes] = {};
@@ -223,7 +230,7 @@ void Machine::alu(const Insn& in) {
   using S = std::make_signed_t<T>;
   constexpr T kShiftMask = sizeof(T) * 8 - 1;
   const uint8_t op = bpf::op_of(in);
-  const T a = T(reg(in.dst));
+  const T a = op == bpf::MOV ? T(0) : T(reg(in.dst));  // a move does not read its destination
   const T b = op == bpf::NEG ? T(0) : operand<T>(in);
   // DIV and MOD: off 0 is unsigned, off 1 signed (cpu v4, sdiv/smod).
   if ((op == bpf::DIV || op == bpf::MOD) && in.off != 0 && in.off != 1)
@@ -413,6 +420,7 @@ std::optional<uint64_t> Machine::call_helper(uint64_t id) {
   const Helper* h = id <= UINT32_MAX ? helpers_.find(uint32_t(id)) : nullptr;
   if (h == nullptr || h->fn == nullptr) fail("unknown helper " + std::to_string(id));
   r_[0] = h->fn(r_[1], r_[2], r_[3], r_[4], r_[5]);
+  written_ = uint16_t((written_ & ~kArgRegs) | reg_bit(0));  // a call clobbers r1-r5
   if (h->unwind_on_zero && r_[0] == 0) return uint64_t(0);
   if (h->tail_call && r_[0] != 0) {  // the target replaces the program, from the entry frame
     p_ = reinterpret_cast<const bpf::Program*>(uintptr_t(r_[0]));
@@ -422,6 +430,7 @@ std::optional<uint64_t> Machine::call_helper(uint64_t id) {
     }
     depth_ = 0;
     r_[bpf::kFramePointer] = uint64_t(uintptr_t(stack_ + kStackBytes));
+    written_ = reg_bit(1) | reg_bit(2) | reg_bit(bpf::kFramePointer);  // as at the entry
     pc_ = 0;
     return std::nullopt;
   }
@@ -438,15 +447,21 @@ void Machine::call_local(const Insn& in) {
   f.return_pc = pc_ + 1;
   std::memcpy(f.saved, &r_[6], sizeof f.saved);
   f.saved_r10 = r_[bpf::kFramePointer];
+  f.saved_written = written_;
+  written_ = uint16_t((written_ & kArgRegs) | reg_bit(bpf::kFramePointer));  // the callee has its arguments
   r_[bpf::kFramePointer] -= bpf::kStackSize;
   pc_ = size_t(target);
 }
 
 std::optional<uint64_t> Machine::exit() {
-  if (depth_ == 0) return r_[0];
+  if (depth_ == 0) {
+    if (opts_.check_uninit && !(written_ & reg_bit(0))) fail("R0 read before it was written");
+    return r_[0];
+  }
   const CallFrame& f = frames_[--depth_];
   std::memcpy(&r_[6], f.saved, sizeof f.saved);
   r_[bpf::kFramePointer] = f.saved_r10;
+  written_ = uint16_t((f.saved_written & ~(kArgRegs | reg_bit(0))) | (written_ & reg_bit(0)));
   pc_ = f.return_pc;
   return std::nullopt;
 }

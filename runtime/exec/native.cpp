@@ -18,7 +18,7 @@ class NativeProgram::Targets final : public TailCallLoader {
     std::lock_guard lock(mutex_);
     auto it = compiled_.find(target.get());
     if (it == compiled_.end()) {
-      auto code = std::make_unique<NativeProgram>(*target, helpers_, safety_);  // hardened alike
+      auto code = std::make_unique<NativeProgram>(*target, helpers_, safety_, true, /*tail_call_target=*/true);  // hardened alike
       const uint64_t entry = uint64_t(uintptr_t(code->tail_entry()));
       it = compiled_.emplace(target.get(), Entry{target, std::move(code), entry}).first;
     }
@@ -57,7 +57,8 @@ const void* NativeProgram::tail_entry() const {
   return code_.data() + *at;
 }
 
-NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers, const Safety& safety, bool optimize)
+NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers, const Safety& safety, bool optimize,
+                             bool tail_call_target)
     : name_(p.name),
       helpers_(safety.harden().any() ? with_hardening_helpers(helpers) : helpers),
       safety_(safety),
@@ -70,6 +71,7 @@ NativeProgram::NativeProgram(const bpf::Program& p, const HelperTable& helpers, 
   opts.harden = safety.harden();
   opts.optimize = optimize;
   opts.verify = safety.verify;
+  opts.tail_call_target = tail_call_target;
   image_ = compile(p, helpers_, opts).image;
   code_ = ExecMemory(image_.text);
   if (!safety_.needs_record() && !calls_helpers(p))

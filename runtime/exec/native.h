@@ -26,8 +26,10 @@ class NativeProgram {
   // Compiles for the host (x86-64), hardened as `safety` asks. Throws
   // sb::Error on a bad program or when the host is not x86-64. The
   // helpers' context must outlive the program. `optimize`:
-  // CompileOptions::optimize (off: the IR as lowered).
-  NativeProgram(const bpf::Program& p, const HelperTable& helpers, const Safety& safety = {}, bool optimize = true);
+  // CompileOptions::optimize (off: the IR as lowered); `tail_call_target`:
+  // CompileOptions::tail_call_target (the program's tail-call targets).
+  NativeProgram(const bpf::Program& p, const HelperTable& helpers, const Safety& safety = {}, bool optimize = true,
+                bool tail_call_target = false);
   ~NativeProgram();
 
   // r1 = mem, r2 = len. Throws sb::Error naming the instruction on a trap,

@@ -69,6 +69,13 @@ class CurrentScope {
   CurrentScope(const CurrentScope&) = delete;
   CurrentScope& operator=(const CurrentScope&) = delete;
   static T* current() { return slot(); }
+  // Makes `value` current and returns the previous one (for code that
+  // brackets a run with two calls rather than a scope: trampolines).
+  static T* exchange(T* value) {
+    T* previous = slot();
+    slot() = value;
+    return previous;
+  }
 
  private:
   static T*& slot() {

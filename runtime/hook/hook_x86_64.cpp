@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -78,7 +79,7 @@ class Decoder {
     out.is_call = insn_->id == X86_INS_CALL;
     const cs_x86& x = insn_->detail->x86;
     const uint8_t opcode = x.opcode[0];
-    if (out.relative_branch) out.rel_size = opcode == 0xEB || (opcode & 0xF0) == 0x70 || opcode >= 0xE0 && opcode <= 0xE3 ? 1 : 4;
+    if (out.relative_branch) out.rel_size = opcode == 0xEB || (opcode & 0xF0) == 0x70 || (opcode >= 0xE0 && opcode <= 0xE3) ? 1 : 4;
     for (uint8_t i = 0; i < x.op_count; ++i) {
       const cs_x86_op& o = x.operands[i];
       if (out.relative_branch && o.type == X86_OP_IMM) out.branch_target = uint64_t(o.imm);
@@ -284,6 +285,29 @@ class BranchScan {
   std::set<uint64_t> tables_;
 };
 
+// A function that ends `n` (< kJumpSize) bytes after `lo` can still take
+// the entry jump when the bytes after it up to the next symbol are
+// alignment padding, which no one runs: nops or int3 only, decoded as
+// such. Returns why not, or "" when it can.
+std::string padding_refusal(Decoder& dec, const std::optional<SymbolIndex>& index, uint64_t lo, size_t n) {
+  if (!index) return "its object has no symbol table to bound the padding after it";
+  const std::optional<FunctionSymbol> f = index->function_at(lo);
+  if (!f || f->start != lo) return "no function symbol starts at it to bound the padding after it";
+  if (f->size != n) return fmt::format("its symbol has {} bytes, so more than padding follows", f->size);
+  const uint64_t end = index->next_symbol(lo);
+  if (end < lo + kJumpSize)
+    return fmt::format("the next symbol, at {:#x}, leaves {} bytes for the {}-byte jump", end, end - lo, kJumpSize);
+  for (uint64_t a = lo + n; a < end;) {
+    Insn in;
+    if (!dec.next(reinterpret_cast<const uint8_t*>(a), size_t(end - a), in) ||
+        (in.id != X86_INS_NOP && in.id != X86_INS_INT3))
+      return fmt::format("the bytes after it at +{} are not padding (nop or int3) up to the next symbol at {:#x}",
+                         a - lo, end);
+    a = in.end();
+  }
+  return "";
+}
+
 struct Opcodes {
   unsigned jmp_m, call_m, jmp_1, jcc_1, jmp_4, jcc_4, mov_ri, int3, rip, r11;
 };
@@ -316,10 +340,34 @@ void patch_code(void* address, const uint8_t* bytes, size_t size) {
   __builtin___clear_cache(reinterpret_cast<char*>(address), reinterpret_cast<char*>(address) + size);
 }
 
+// Whether [address, address + size) is mapped readable and executable
+// (/proc/self/maps): what may be decoded and patched. Data, unmapped or
+// write-protected-only memory is refused before a byte of it is read.
+static bool executable(uint64_t address, size_t size) {
+  FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (!maps) return false;
+  bool ok = false;
+  char line[512];
+  uint64_t covered = address;  // [address, covered) is known executable
+  while (!ok && std::fgets(line, sizeof line, maps)) {
+    unsigned long long lo = 0, hi = 0;
+    char perms[5] = {};
+    if (std::sscanf(line, "%llx-%llx %4s", &lo, &hi, perms) != 3) continue;
+    if (perms[0] != 'r' || perms[2] != 'x' || covered < lo || covered >= hi) continue;
+    covered = hi;  // mappings come sorted: a range may span two
+    ok = covered >= address + size;
+  }
+  std::fclose(maps);
+  return ok;
+}
+
 std::unique_ptr<Hook> Hook::install(void* target) {
   auto* code = static_cast<uint8_t*>(target);
   const std::string at = where(target);
+  if (!executable(reinterpret_cast<uint64_t>(code), kJumpSize + 16))
+    throw Error(at, "not executable code of this process (/proc/self/maps): nothing to hook");
   Decoder dec;
+  const std::optional<SymbolIndex> index = SymbolIndex::of(target);
   std::vector<Insn> displaced;
   size_t n = 0;
   while (n < kJumpSize) {
@@ -332,9 +380,18 @@ std::unique_ptr<Hook> Hook::install(void* target) {
       throw Error(at, fmt::format("the call at +{} would return into the middle of the entry jump", n));
     n += in.bytes.size();
     displaced.push_back(std::move(in));
-    if (displaced.back().ends_flow && n < kJumpSize)
-      throw Error(at, fmt::format("the function is too short to hook: it ends after {} bytes", n));
+    if (displaced.back().ends_flow && n < kJumpSize) {
+      const std::string why = padding_refusal(dec, index, reinterpret_cast<uint64_t>(code), n);
+      if (!why.empty())
+        throw Error(at, fmt::format("the function is too short to hook: it ends after {} bytes (+{}: {}) and {}", n,
+                                    displaced.back().address - reinterpret_cast<uint64_t>(code),
+                                    dec.text(displaced.back()), why));
+      break;  // the jump's last bytes go over the padding
+    }
   }
+  // The bytes the entry patch replaces: the displaced instructions, and
+  // padding after a function shorter than the jump.
+  const size_t patched = std::max(n, kJumpSize);
   const uint64_t lo = reinterpret_cast<uint64_t>(code), hi = lo + n;
   auto boundary = [&](uint64_t a) {  // the displaced instruction starting at `a`, or -1
     for (size_t k = 0; k < displaced.size(); ++k)
@@ -350,7 +407,6 @@ std::unique_ptr<Hook> Hook::install(void* target) {
   // at the relocated copy (also those to the entry itself: a loop's
   // back-edge, which must not run the trampoline once per iteration).
   Reach reach;
-  const std::optional<SymbolIndex> index = SymbolIndex::of(target);
   BranchScan(dec, index, displaced, reach).run();
   if (!reach.refusals.empty()) throw Error(at, reach.refusals.front());
   for (const Insn& in : reach.into) {
@@ -364,8 +420,9 @@ std::unique_ptr<Hook> Hook::install(void* target) {
 
   std::unique_ptr<Hook> hook(new Hook());
   hook->target_ = code;
-  hook->displaced_ = n;
-  hook->saved_.assign(code, code + n);
+  hook->displaced_ = patched;
+  for (const Insn& in : displaced) hook->calls_out_ = hook->calls_out_ || in.is_call;
+  hook->saved_.assign(code, code + patched);
   hook->stub_ = ExecMemory::reserve_near(code, 4096);
   hook->slot_page_ = ExecMemory::reserve_near(code, sizeof(uint64_t));  // read-write data, never sealed
   hook->slot_ = reinterpret_cast<std::atomic<uint64_t>*>(hook->slot_page_.writable());
@@ -460,9 +517,9 @@ std::unique_ptr<Hook> Hook::install(void* target) {
   // The thunk as "this entry + distance", so MC resolves the rel32 itself.
   patch.emit(mc::I(op.jmp_4).e(llvm::MCBinaryExpr::createAdd(
       patch.ref(entry), llvm::MCConstantExpr::create(int64_t(base) - int64_t(lo), patch.ctx()), patch.ctx())));
-  for (size_t k = kJumpSize; k < n; ++k) patch.emit(mc::I(op.int3));
+  for (size_t k = kJumpSize; k < patched; ++k) patch.emit(mc::I(op.int3));
   mc::CodeImage bytes = patch.finish();
-  if (bytes.text.size() != n) throw Error(at, "internal: entry patch has the wrong size");
+  if (bytes.text.size() != patched) throw Error(at, "internal: entry patch has the wrong size");
   // Re-aimed branches first (the copy behaves as the bytes it copies),
   // then the entry.
   // The entry by the breakpoint protocol (live_patch.h): a thread that
@@ -470,7 +527,7 @@ std::unique_ptr<Hook> Hook::install(void* target) {
   hook->relocated_ = std::make_unique<Relocated>(lo, hi, hook->moved_);
   for (const CodePatch& p : hook->reaimed_) patch_code(p.at, p.bytes.data(), p.bytes.size());
   try {
-    poke_live(code, bytes.text.data(), n, true);
+    poke_live(code, bytes.text.data(), patched, true);
   } catch (...) {
     for (auto it = hook->reaimed_.rbegin(); it != hook->reaimed_.rend(); ++it)
       patch_code(it->at, it->saved.data(), it->saved.size());

@@ -20,6 +20,12 @@
 // among the displaced instructions stay inside the copy.
 // Not detected: indirect jumps whose targets are in no visible table.
 //
+// A function shorter than the jump (it returns or jumps away in its first
+// 4 bytes) is hooked only when its symbol ends there and the bytes after
+// it up to the next symbol are alignment padding (nops or int3, nothing
+// else): the jump's last bytes then go over padding no one runs, and
+// detaching writes that back too. Otherwise it is refused as too short.
+//
 // The entry is written as the kernel's text_poke_bp does, so that threads
 // running the function meanwhile never fault (runtime/hook/live_patch.h).
 //
@@ -41,14 +47,29 @@ namespace sb::rt {
 class Hook {
  public:
   // Throws sb::Error (naming the function's address and the instruction)
-  // when the function cannot be hooked: too short before a return or jump,
+  // when the function cannot be hooked: too short before a return or jump
+  // with no padding after it to take the rest of the jump,
   // a branch into the displaced bytes that cannot be re-aimed (named by
   // its address), an instruction that cannot move.
   static std::unique_ptr<Hook> install(void* target);
   // Restores the original bytes; calls then run the function directly.
   // The thunk and stub stay mapped until the Hook is destroyed, since a
-  // thread may still be inside them: owners keep detached hooks a while.
+  // thread may still be inside them: an owner frees a detached hook once a
+  // stop round (other_threads_pcs) after detach() finds no thread in
+  // code() and nothing that may still call original() is left; a stub
+  // that calls out (a displaced call) may be returned to at any later time
+  // and is never freed.
   void detach();
+  // After detach() and a stop round: no thread can still stop on the
+  // breakpoint of the entry patch, so its slot in the process-wide table
+  // of relocated regions (live_patch.h) is given back.
+  void release_traps() { relocated_.reset(); }
+  // The thunk and the stub: where a thread running through the hook is.
+  bool contains(uint64_t pc) const {
+    const uint64_t lo = reinterpret_cast<uint64_t>(stub_.data());
+    return pc >= lo && pc < lo + stub_.size();
+  }
+  bool stub_calls_out() const { return calls_out_; }
   ~Hook();  // detaches if still attached
 
   // Where calls go now; initially original(). One atomic store.
@@ -74,6 +95,7 @@ class Hook {
   ExecMemory slot_page_;                   // read-write, never executable
   std::atomic<uint64_t>* slot_ = nullptr;  // in slot_page_
   bool attached_ = false;
+  bool calls_out_ = false;  // a displaced call: a thread may return into the stub at any time
 };
 
 // Replaces `size` bytes at `address` in executable code without ever

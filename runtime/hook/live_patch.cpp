@@ -47,6 +47,9 @@ struct State {
   std::atomic<uint32_t> answered_count{0};  // this stop round's answers
   std::atomic<pid_t> answered[kMaxThreads] = {};
   std::atomic<uint64_t> answered_pc[kMaxThreads] = {};  // where each was stopped
+  // What each stopped thread runs before it answers (other_threads_pcs).
+  std::atomic<void (*)(void*)> probe{nullptr};
+  std::atomic<void*> probe_arg{nullptr};
   struct sigaction previous {};       // SIGTRAP's
   struct sigaction previous_stop {};  // kStopSignal's
   std::mutex patching;  // one stop round at a time
@@ -112,6 +115,7 @@ void on_stop(int sig, siginfo_t* info, void* ctx) {
   greg_t& rip = static_cast<ucontext_t*>(ctx)->uc_mcontext.gregs[REG_RIP];
   if (uint64_t to = relocated_pc(uint64_t(rip), true)) rip = greg_t(to);
   State& s = state();
+  if (auto probe = s.probe.load(std::memory_order_acquire)) probe(s.probe_arg.load(std::memory_order_relaxed));
   const uint32_t i = s.answered_count.fetch_add(1, std::memory_order_acq_rel);
   if (i < kMaxThreads) {
     s.answered_pc[i].store(uint64_t(rip), std::memory_order_relaxed);
@@ -187,9 +191,16 @@ std::vector<uint64_t> stop_round() {
 
 }  // namespace
 
-std::vector<uint64_t> other_threads_pcs() {
+std::vector<uint64_t> other_threads_pcs(void (*probe)(void*), void* arg) {
   install_handler();
-  std::lock_guard<std::mutex> lock(state().patching);
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.patching);
+  s.probe_arg.store(arg, std::memory_order_relaxed);
+  s.probe.store(probe, std::memory_order_release);
+  struct Clear {
+    State& s;
+    ~Clear() { s.probe.store(nullptr, std::memory_order_release); }
+  } clear{s};
   return stop_round();
 }
 

@@ -45,7 +45,9 @@ void poke_live(uint8_t* address, const uint8_t* bytes, size_t size, bool move_th
 
 // Stops every other thread once (the stop round above) and returns where
 // each was: code that no thread stands in and that no thread can enter
-// any more can be freed (runtime/hook/trampoline.h). Throws sb::Error.
-std::vector<uint64_t> other_threads_pcs();
+// any more can be freed (runtime/hook/trampoline.h). Each stopped thread
+// first runs `probe(arg)` in its signal handler (so async-signal-safe),
+// to report its own state (the images it is inside). Throws sb::Error.
+std::vector<uint64_t> other_threads_pcs(void (*probe)(void*) = nullptr, void* arg = nullptr);
 
 }  // namespace sb::rt

@@ -46,18 +46,60 @@ struct ElfFile {  // closes what it opened
   }
 };
 
+// The file of a loaded object as dl_iterate_phdr names it ("" for the executable).
+std::string object_path(const char* name) {
+  if (name && *name) return name;
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, size_t(n)) : std::string();
+}
+
 }  // namespace
 
 std::optional<SymbolIndex> SymbolIndex::of(const void* address) {
-  Found f{reinterpret_cast<uint64_t>(address)};
+  Found f{reinterpret_cast<uint64_t>(address), 0, {}, false};
   dl_iterate_phdr(find_object, &f);
   if (!f.found) return std::nullopt;
-  if (f.path.empty()) {  // the executable
-    char buf[PATH_MAX];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return std::nullopt;
-    f.path.assign(buf, size_t(n));
+  return load(object_path(f.path.c_str()), f.bias);
+}
+
+std::optional<FunctionSymbol> find_process_function(std::string_view spec, std::string* object) {
+  struct Object {
+    std::string path;
+    uint64_t bias;
+  };
+  std::vector<Object> objects;  // load order: the executable first
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        static_cast<std::vector<Object>*>(data)->push_back({object_path(info->dlpi_name), info->dlpi_addr});
+        return 0;
+      },
+      &objects);
+  std::string_view want_object, name = spec;
+  if (const size_t colon = spec.rfind(':'); colon != std::string_view::npos) {
+    want_object = spec.substr(0, colon);
+    name = spec.substr(colon + 1);
   }
+  for (const Object& o : objects) {
+    if (o.path.empty()) continue;
+    if (!want_object.empty()) {  // a path, or the file's name ("libc.so.6")
+      const std::string_view base = std::string_view(o.path).substr(o.path.rfind('/') + 1);
+      if (o.path != want_object && base != want_object) continue;
+    }
+    const std::optional<SymbolIndex> index = SymbolIndex::load(o.path, o.bias);
+    if (!index) continue;
+    for (const FunctionSymbol& s : index->functions_)
+      if (s.name == name) {
+        if (object) *object = o.path;
+        return s;
+      }
+  }
+  return std::nullopt;
+}
+
+std::optional<SymbolIndex> SymbolIndex::load(const std::string& path, uint64_t bias) {
+  Found f{0, bias, path, true};
+  if (f.path.empty()) return std::nullopt;
   if (elf_version(EV_CURRENT) == EV_NONE) return std::nullopt;
   ElfFile file;
   file.fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sb::rt {
@@ -23,6 +24,8 @@ class SymbolIndex {
   // The index of the object mapped at `address`; nullopt when the address
   // is in no object, or its file cannot be read or has no symbols.
   static std::optional<SymbolIndex> of(const void* address);
+  // The index of the object file at `path` loaded with bias `bias`.
+  static std::optional<SymbolIndex> load(const std::string& path, uint64_t bias);
 
   // The function symbol whose [start, start+size) holds `address`.
   std::optional<FunctionSymbol> function_at(uint64_t address) const;
@@ -35,6 +38,7 @@ class SymbolIndex {
   bool in_code(uint64_t address, uint64_t size) const;
 
  private:
+  friend std::optional<FunctionSymbol> find_process_function(std::string_view, std::string*);
   struct Section {
     uint64_t start, end;
     bool exec;
@@ -43,5 +47,12 @@ class SymbolIndex {
   std::vector<uint64_t> starts_;           // every symbol's start, sorted
   std::vector<Section> sections_;
 };
+
+// A function of this process by name: "NAME" in the executable and then
+// every loaded library in load order (their .symtab, else .dynsym, so
+// static functions too), or "OBJECT:NAME" in the loaded object whose path or
+// file name is OBJECT ("libc.so.6:malloc"). `object` gets the file it was
+// found in. nullopt when no object has it.
+std::optional<FunctionSymbol> find_process_function(std::string_view spec, std::string* object = nullptr);
 
 }  // namespace sb::rt

@@ -1,5 +1,7 @@
 #include "runtime/hook/tramp_runtime.h"
 
+#include <cstddef>
+
 #include "runtime/exec/cycle_clock.h"
 #include "runtime/helpers/helpers.h"  // SB_TLS_INITIAL_EXEC
 
@@ -33,13 +35,42 @@ thread_local ActiveStack t_active SB_TLS_INITIAL_EXEC;
     }
 }
 
-}  // namespace
+thread_local InFlightStack t_in_flight SB_TLS_INITIAL_EXEC;
+static_assert(offsetof(InFlightStack, token) == 8 && sizeof(InFlightStack::token) / 8 == kInFlightCapacity,
+              "frontend/trampoline.cpp writes the depth at +0 and token i at +8 + 8*i");
 
-ProgStats stats_of(const ProgState& s) {
-  return {s.run_count.load(), ticks_to_ns(s.run_ticks.load()), s.misses.load()};
+uintptr_t thread_pointer() {
+  uintptr_t tp;
+#if defined(__x86_64__)
+  asm("mov %%fs:0, %0" : "=r"(tp));  // the TCB's self pointer, as the trampoline reads it
+#else
+  tp = reinterpret_cast<uintptr_t>(__builtin_thread_pointer());
+#endif
+  return tp;
 }
 
-extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx*) {
+}  // namespace
+
+int64_t in_flight_tls_offset() {
+  return int64_t(reinterpret_cast<uintptr_t>(&t_in_flight) - thread_pointer());
+}
+
+void mark_in_flight(const uint64_t* tokens, size_t n, std::atomic<uint8_t>* hit) {
+  const InFlightStack& s = t_in_flight;
+  const uint64_t depth = s.depth;
+  for (size_t i = 0; i < n; ++i) {
+    bool inside = depth > kInFlightCapacity;
+    for (uint64_t k = 0; k < depth && k < kInFlightCapacity && !inside; ++k) inside = s.token[k] == tokens[i];
+    if (inside) hit[i].store(1, std::memory_order_relaxed);
+  }
+}
+
+ProgStats stats_of(const ProgState& s) {
+  const RunTotals t = s.runs.totals();
+  return {t.runs, ticks_to_ns(t.ticks), s.misses.load()};
+}
+
+extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx* rc) {
   if (s->recursion_guard) {
     ActiveStack& a = t_active;
     for (uint32_t i = 0; i < a.depth; ++i)
@@ -53,15 +84,14 @@ extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx*) {
     }
     a.running[a.depth++] = s;
   }
+  if (s->context) rc->saved_context = ContextScope::exchange(s->context);
   return s->stats ? read_ticks() : 1;
 }
 
-extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx*) {
+extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx* rc) {
   if (start == 0) return;  // skipped by the guard: enter pushed nothing
-  if (s->stats) {
-    s->run_count.fetch_add(1, std::memory_order_relaxed);
-    s->run_ticks.fetch_add(read_ticks() - start, std::memory_order_relaxed);
-  }
+  if (s->context) ContextScope::exchange(rc->saved_context);
+  if (s->stats) s->runs.add(read_ticks() - start);
   if (s->recursion_guard) {
     ActiveStack& a = t_active;
     if (a.depth && a.running[a.depth - 1] == s) [[likely]]

@@ -4,27 +4,56 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+
+#include "runtime/exec/run_stats.h"
 
 namespace sb::rt {
 
+class HelperContext;
+
 struct RunCtx {  // lives in the trampoline's frame (tramp::Frame::run_ctx)
   uint64_t cookie;
-  uint64_t reserved;
+  HelperContext* saved_context;  // the helper context before this program's run
 };
 
 struct ProgState {  // one per attached program
   bool stats = false;           // count runs and time them (runtime/exec/cycle_clock.h)
   bool recursion_guard = true;  // skip the program when it is already running on this thread
-  std::atomic<uint64_t> run_count{0};
-  std::atomic<uint64_t> run_ticks{0};  // read_ticks() units; stats_of converts
+  RunStats runs;  // count and read_ticks() units, per thread; stats_of converts
   std::atomic<uint64_t> misses{0};  // runs skipped by the recursion guard
+  // The helpers' context (its maps, the VM) made current around each run,
+  // as sb_code_run does; null: the program calls none that need one.
+  HelperContext* context = nullptr;
 };
 
 struct ProgStats {
   uint64_t run_count, run_time_ns, misses;
 };
 ProgStats stats_of(const ProgState& s);
+
+// Which trampoline images this thread is inside (runtime/hook/trampoline.h
+// frees a replaced image once no thread is): a trampoline pushes its
+// image's token on entry, before it calls anything, and pops it just
+// before it returns, with plain stores to the thread's own memory, found
+// at a fixed offset from the thread pointer (frontend/trampoline.h,
+// Bindings::in_flight_tls). No lock prefix and no line shared between
+// threads: two `lock add`s on one counter per call cost about 8 ns.
+// Deeper nesting than the stack holds still counts the depth, and then
+// the thread counts as inside every image.
+inline constexpr uint32_t kInFlightCapacity = 63;
+struct InFlightStack {
+  uint64_t depth;
+  uint64_t token[kInFlightCapacity];
+};
+// The calling thread's stack as an offset from its thread pointer: the same
+// in every thread (initial-exec TLS of a module loaded at start-up).
+int64_t in_flight_tls_offset();
+// For each of `n` tokens, sets hit[i] when the calling thread is inside
+// that image (every hit[i] when its nesting overflowed the stack).
+// Async-signal-safe: a stop round's handler runs it on each thread.
+void mark_in_flight(const uint64_t* tokens, size_t n, std::atomic<uint8_t>* hit);
 
 extern "C" {
 // Returns 0 to skip the program (it is already active on this thread, or

@@ -46,6 +46,7 @@ LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie
   data->program = std::make_unique<NativeProgram>(p, helpers);
   data->state.stats = opts_.stats;
   data->state.recursion_guard = opts_.recursion_guard;
+  data->state.context = helpers.context();
   if (!hook_) hook_ = Hook::install(target_);
   links_.push_back({data->id, kind, cookie, data});
   try {
@@ -100,15 +101,21 @@ void Trampoline::update() {
   d.ip_arg = opts_.ip_arg;
   d.stats = opts_.stats;
   d.recursion_guard = opts_.recursion_guard;
+  for (const Link& l : links_) d.run_context = d.run_context || l.data->state.context;
   Image next;
-  next.counts = std::make_unique<InFlight>();
   tramp::Bindings b;
   b.ip = reinterpret_cast<uint64_t>(target_);
   b.original = reinterpret_cast<uint64_t>(hook_->original());
   b.prog_enter = reinterpret_cast<uint64_t>(&sb_tramp_prog_enter);
   b.prog_exit = reinterpret_cast<uint64_t>(&sb_tramp_prog_exit);
-  b.in_flight = reinterpret_cast<uint64_t>(next.counts.get());
-  static_assert(offsetof(InFlight, exits) == 8, "the trampoline adds 1 at in_flight + 8 on its way out");
+  static const int64_t tls = in_flight_tls_offset();
+  if (tls < INT32_MIN || tls > INT32_MAX)
+    throw Error(name_, "the in-flight stack is not within 2 GiB of the thread pointer (not initial-exec TLS)");
+  b.in_flight_tls = int32_t(tls);
+  b.in_flight_capacity = kInFlightCapacity;
+  static std::atomic<uint64_t> images{0};  // tokens are never reused
+  next.token = b.image_token = images.fetch_add(1, std::memory_order_relaxed) + 1;
+  next.hook = hook_.get();
   for (const Link& l : links_) {
     d.programs.push_back({l.kind, {}, l.cookie});
     b.entries.push_back(reinterpret_cast<uint64_t>(l.data->program->entry()));
@@ -132,35 +139,68 @@ void Trampoline::update() {
 // signal per thread, so it runs once this many have gathered.
 constexpr size_t kReclaimBatch = 16;
 
+// A retired image can no longer be entered (the hook jumps elsewhere and
+// every core has serialised since). It is free once, with every other
+// thread stopped, none holds its token in its in-flight stack (it is
+// between the trampoline's first instructions and its last: inside a
+// program, a helper or the original function called from it) and none
+// stands in its code (before the push or after the pop); nor does this
+// thread hold it (a program that unlinks).
 void Trampoline::reclaim(bool all) {
-  if (retired_images_.empty() || (!all && retired_images_.size() < kReclaimBatch)) return;
-  // Counts that agree: exits read first, so equal counts mean that at that
-  // moment no thread was between its entry and its exit.
-  std::vector<std::pair<size_t, uint64_t>> quiet;
-  for (size_t i = 0; i < retired_images_.size(); ++i) {
-    const uint64_t exits = retired_images_[i].counts->exits.load(std::memory_order_seq_cst);
-    const uint64_t enters = retired_images_[i].counts->enters.load(std::memory_order_seq_cst);
-    if (enters == exits) quiet.push_back({i, enters});
-  }
-  if (quiet.empty()) return;
-  const std::vector<uint64_t> pcs = other_threads_pcs();
-  std::vector<bool> free(retired_images_.size(), false);
-  for (auto [i, enters] : quiet) {
-    const Image& img = retired_images_[i];
-    const uint64_t lo = reinterpret_cast<uint64_t>(img.code->data()), hi = lo + img.code->size();
-    bool inside = false;
-    for (uint64_t pc : pcs) inside = inside || (pc >= lo && pc < hi);
-    free[i] = !inside && img.counts->enters.load(std::memory_order_seq_cst) == enters;
-  }
+  // A detached hook is looked at by the stop round after its detach, and
+  // it needs one: that round also ends every breakpoint trap of its entry.
+  all = all || !retired_hooks_.empty();
+  if (retired_images_.empty() && retired_hooks_.empty()) return;
+  if (!all && retired_images_.size() < kReclaimBatch) return;
+  const size_t n = retired_images_.size();
+  struct Query {
+    std::vector<uint64_t> tokens;
+    std::unique_ptr<std::atomic<uint8_t>[]> hit;
+  } q{{}, std::make_unique<std::atomic<uint8_t>[]>(n)};
+  for (const Image& img : retired_images_) q.tokens.push_back(img.token);
+  for (size_t i = 0; i < n; ++i) q.hit[i].store(0, std::memory_order_relaxed);
+  auto probe = [](void* arg) {
+    auto* query = static_cast<Query*>(arg);
+    mark_in_flight(query->tokens.data(), query->tokens.size(), query->hit.get());
+  };
+  const std::vector<uint64_t> pcs = other_threads_pcs(probe, &q);
+  probe(&q);
   std::vector<Image> kept;
-  for (size_t i = 0; i < retired_images_.size(); ++i)
-    if (!free[i]) kept.push_back(std::move(retired_images_[i]));
+  for (size_t i = 0; i < n; ++i) {
+    Image& img = retired_images_[i];
+    const uint64_t lo = reinterpret_cast<uint64_t>(img.code->data()), hi = lo + img.code->size();
+    bool inside = q.hit[i].load(std::memory_order_relaxed) != 0;
+    for (uint64_t pc : pcs) inside = inside || (pc >= lo && pc < hi);
+    if (inside) kept.push_back(std::move(img));
+  }
   retired_images_ = std::move(kept);
+  // A detached hook: no new thread can enter its thunk (the entry was
+  // restored, cores serialised, before this round), so it is free once no
+  // thread stands in it and no image left can still call its stub.
+  std::vector<std::unique_ptr<Hook>> hooks;
+  for (std::unique_ptr<Hook>& h : retired_hooks_) {
+    h->release_traps();
+    bool busy = false;
+    for (uint64_t pc : pcs) busy = busy || h->contains(pc);
+    for (const Image& img : retired_images_) busy = busy || img.hook == h.get();
+    if (h->stub_calls_out())
+      kept_hooks_.push_back(std::move(h));
+    else if (busy)
+      hooks.push_back(std::move(h));
+  }
+  retired_hooks_ = std::move(hooks);
+}
+
+bool Trampoline::collect() {
+  std::lock_guard<std::mutex> lock(mu_);
+  reclaim(true);
+  return retired_images_.empty() && retired_hooks_.empty() && kept_hooks_.empty();
 }
 
 Trampoline& TrampolineTable::get(void* target, const ir::Signature& sig, const TrampolineOptions& opts,
                                  const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
+  sweep_graveyard();
   Entry& e = table_[target];
   if (!e.trampoline) {
     e.trampoline = std::make_unique<Trampoline>(target, sig, opts, name);
@@ -202,6 +242,11 @@ void TrampolineTable::put(void* target) {
   it->second.trampoline->unlink_all();
   graveyard_.push_back(std::move(it->second.trampoline));  // threads may still be inside
   table_.erase(it);
+  sweep_graveyard();
+}
+
+void TrampolineTable::sweep_graveyard() {
+  std::erase_if(graveyard_, [](const std::unique_ptr<Trampoline>& t) { return t->collect(); });
 }
 
 TrampolineTable::~TrampolineTable() = default;

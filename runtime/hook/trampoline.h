@@ -5,16 +5,22 @@
 //
 // Nothing is freed while a thread may still run it. An image that a change
 // replaced, and the programs only it calls, are freed once no thread can be
-// running it: each image counts its entries and its exits (two atomic
-// counters, as the kernel's percpu_ref on a trampoline), and one whose
-// counts agreed is freed when a stop round (runtime/hook/live_patch.h)
-// then finds no thread inside it and its entry count unchanged: a thread
-// inside after the counts agreed would be in the few instructions before
-// the entry count or after the exit count, where the round sees it. The
-// statistics of an unlinked program stay readable until then. Detached
-// hooks (thunks, stubs) are kept until the trampoline is destroyed, and
-// trampolines the table dropped until the table is (not yet reclaimed).
-// Callers never take a lock.
+// running it: each thread keeps a stack of the images it is inside (the
+// trampoline pushes its token on entry and pops it on its way out, plain
+// stores to the thread's own memory, where the kernel takes a percpu_ref on
+// the trampoline), and a retired image is freed when a stop round
+// (runtime/hook/live_patch.h) finds it on no thread's stack and no thread
+// standing in its code: a thread inside but not on the stack is in the few
+// instructions before the push or after the pop, where the round sees it. The
+// statistics of an unlinked program stay readable until then.
+// A detached hook (thunk, stub, the slot its jump reads) is freed by the
+// stop round that follows the detach, or a later one, once no thread
+// stands in its thunk or stub and no retired image that calls its stub is
+// left; its pages near the function are then free for the next attach. A
+// stub that calls out (a displaced call instruction) is kept while the
+// trampoline lives, since a thread may return into it at any time. A
+// trampoline the table dropped is destroyed once it has nothing retired
+// left (looked at on each get and put). Callers never take a lock.
 #pragma once
 
 #include <atomic>
@@ -80,17 +86,19 @@ class Trampoline {
     uint64_t cookie;
     std::shared_ptr<LinkData> data;
   };
-  struct InFlight {  // Bindings::in_flight
-    std::atomic<uint64_t> enters{0}, exits{0};
-  };
   struct Image {
     std::unique_ptr<ExecMemory> code;
-    std::unique_ptr<InFlight> counts;
+    uint64_t token = 0;  // what it pushes on the in-flight stacks (tramp_runtime.h)
     std::vector<std::shared_ptr<LinkData>> links;  // the programs it calls
+    const Hook* hook = nullptr;                    // whose stub it calls as the original
   };
   void update();   // regenerate and publish the image; mu_ held
   void detach();   // restore the target, retire hook and image; mu_ held
-  void reclaim(bool all);  // free retired images no thread can be running; mu_ held
+  // Frees the retired images and hooks no thread can be running; mu_ held.
+  // `all`: look now, not only once a batch of images has gathered.
+  void reclaim(bool all);
+  friend class TrampolineTable;
+  bool collect();  // reclaim(true); whether nothing retired is left
 
   mutable std::mutex mu_;
   void* target_;
@@ -106,6 +114,7 @@ class Trampoline {
   // be (with them the programs only they call).
   std::vector<Image> retired_images_;
   std::vector<std::unique_ptr<Hook>> retired_hooks_;
+  std::vector<std::unique_ptr<Hook>> kept_hooks_;  // stubs that call out: a thread may return into them
 };
 
 class TrampolineTable {
@@ -125,9 +134,10 @@ class TrampolineTable {
     std::unique_ptr<Trampoline> trampoline;
     int refs = 0;
   };
+  void sweep_graveyard();  // mu_ held
   mutable std::mutex mu_;
   std::map<void*, Entry> table_;
-  std::vector<std::unique_ptr<Trampoline>> graveyard_;
+  std::vector<std::unique_ptr<Trampoline>> graveyard_;  // dropped, something retired still in use
 };
 
 }  // namespace sb::rt

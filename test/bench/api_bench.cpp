@@ -8,6 +8,9 @@
 //                                  statistics timed (the default), count
 //                                  (SB_VM_NO_TIMING) or off (SB_VM_NO_STATS)
 //   run/cpp/<stats>                the same through springboard::code::run
+//   clock/two_reads                two reads of the cycle counter timed
+//                                  statistics take per run (rdtsc on
+//                                  x86-64): the floor under run/.../timed
 //   runnable/<arch>/<program>      bytes in, callable code out: load the
 //                                  bytecode, compile it for <arch> ("x86-64":
 //                                  native, in executable memory; arm64 and
@@ -23,6 +26,10 @@
 
 #include <string>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include "frontend/assembler.h"
 #include "frontend/decoder.h"
@@ -80,6 +87,18 @@ void BM_CppRun(benchmark::State& state) {
   state.SetLabel(kStatsNames[state.range(0)]);
 }
 
+void BM_TwoClockReads(benchmark::State& state) {
+  for (auto _ : state) {
+#if defined(__x86_64__)
+    const uint64_t start = __rdtsc();
+    benchmark::DoNotOptimize(__rdtsc() - start);
+#else
+    state.SkipWithError("the x86-64 cycle counter only");
+    break;
+#endif
+  }
+}
+
 void BM_Runnable(benchmark::State& state, const char* arch, const std::vector<uint8_t>* bytes) {
   springboard::vm vm;
   for (auto _ : state) {
@@ -100,6 +119,7 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string("run/sb_code_run/") + kStatsNames[s]).c_str(), BM_CodeRun)->Arg(s);
     benchmark::RegisterBenchmark((std::string("run/cpp/") + kStatsNames[s]).c_str(), BM_CppRun)->Arg(s);
   }
+  benchmark::RegisterBenchmark("clock/two_reads", BM_TwoClockReads);
   static const std::vector<uint8_t> empty = bytecode("mov %r0, 0\nexit");
   static const std::vector<uint8_t> synthetic = bytecode(sb::synthetic_source());
   for (const char* arch : {"x86-64", "arm64", "riscv64"})

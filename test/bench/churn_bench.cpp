@@ -1,8 +1,11 @@
 // Memory under churn (issue 16): RSS and the number of mappings after N
-// link/unlink cycles on one attached trampoline. Each cycle compiles a
-// program and an image, so the replaced ones must be freed for both
-// figures to stay flat. Run: build/test/bench/sb_churn_bench
-// (--benchmark_filter=.../1000 etc.; 10^5 cycles take minutes).
+// link/unlink cycles on one attached trampoline (each compiles a program
+// and an image, so the replaced ones must be freed), and after N
+// attach/detach cycles of one function through the table (get, the link
+// that patches the entry, the unlink that restores it, put: each builds a
+// thunk and a stub near the function, which must be freed or reused).
+// Both figures must stay flat and every cycle succeed.
+// Run: build/test/bench/sb_churn_bench (--benchmark_filter='LinkUnlink/1000$' etc.).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -33,22 +36,21 @@ size_t rss_kb() {
   return kb;
 }
 
-void LinkUnlink(benchmark::State& state) {
-  using namespace sb;
-  const rt::HelperTable helpers;
-  ir::Signature sig;
-  sig.args = {{ir::Type::I64, 8}, {ir::Type::I64, 8}};
-  sig.ret = {ir::Type::I64, 8};
-  const bpf::Program prog = bpf::assemble("mov %r0, 0\nexit");
-  for (auto _ : state) {
-    rt::TrampolineTable table;
-    rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_churn_target), sig);
-    t.link(tramp::Kind::Fentry, prog, 0, helpers);  // keeps it attached
+// What each cycle needs: a program, the target's signature, no helpers.
+struct Churn {
+  sb::rt::HelperTable helpers;
+  sb::ir::Signature sig{{{sb::ir::Type::I64, 8}, {sb::ir::Type::I64, 8}}, {sb::ir::Type::I64, 8}};
+  sb::bpf::Program prog = sb::bpf::assemble("mov %r0, 0\nexit");
+  void* target = reinterpret_cast<void*>(&sb_churn_target);
+
+  // Runs `cycle` state.range(0) times and reports the growth from before.
+  template <typename F>
+  void measure(benchmark::State& state, F cycle) {
     const size_t rss0 = rss_kb(), maps0 = mappings();
     uint64_t failed = 0;
     for (int64_t k = 0; k < state.range(0); ++k) {
       try {
-        t.unlink(t.link(tramp::Kind::Fexit, prog, 0, helpers));
+        cycle();
       } catch (const std::exception&) {
         ++failed;
       }
@@ -56,10 +58,42 @@ void LinkUnlink(benchmark::State& state) {
     state.counters["rss_growth_kb"] = double(rss_kb()) - double(rss0);
     state.counters["mappings_growth"] = double(mappings()) - double(maps0);
     state.counters["failed"] = double(failed);
-    table.put(reinterpret_cast<void*>(&sb_churn_target));
+  }
+};
+
+void LinkUnlink(benchmark::State& state) {
+  using namespace sb;
+  Churn c;
+  for (auto _ : state) {
+    rt::TrampolineTable table;
+    rt::Trampoline& t = table.get(c.target, c.sig);
+    t.link(tramp::Kind::Fentry, c.prog, 0, c.helpers);  // keeps it attached
+    c.measure(state, [&] { t.unlink(t.link(tramp::Kind::Fexit, c.prog, 0, c.helpers)); });
+    table.put(c.target);
   }
 }
-BENCHMARK(LinkUnlink)->Arg(1000)->Arg(10000)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(LinkUnlink)->Arg(1000)->Arg(10000)->Arg(100000)->Arg(1000000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+void AttachDetach(benchmark::State& state) {
+  using namespace sb;
+  Churn c;
+  for (auto _ : state) {
+    rt::TrampolineTable table;
+    auto cycle = [&] {
+      rt::Trampoline& t = table.get(c.target, c.sig);
+      try {
+        t.link(tramp::Kind::Fentry, c.prog, 0, c.helpers);  // attaches
+      } catch (...) {
+        table.put(c.target);
+        throw;
+      }
+      table.put(c.target);  // the last reference: unlinks and detaches
+    };
+    cycle();  // the first attach maps what stays (the patched page, the handler)
+    c.measure(state, cycle);
+  }
+}
+BENCHMARK(AttachDetach)->Arg(1000)->Arg(10000)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

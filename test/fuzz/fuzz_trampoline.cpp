@@ -1,6 +1,8 @@
 // libFuzzer target: arbitrary text through the trampoline description
-// parser and, when it parses, the lowering to IR and the IR well-formedness check. None
-// may crash; rejections are sb::Error naming the field.
+// parser and, when it parses, the lowering to IR and the IR well-formedness
+// check; and through the compact signature parser (sb_program_attach's
+// "i64, i64 -> i64"). None may crash; rejections are sb::Error naming the
+// field.
 //   tools/fuzz.sh trampoline 60
 #include <cstdint>
 #include <string_view>
@@ -15,6 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sb::tramp::Description d = sb::tramp::parse_description(text, "fuzz.json", "/nonexistent-fuzz-dir");
     sb::ir::Module m = sb::tramp::lower(d, sb::tramp::placeholder_bindings(d));
     sb::ir::check(m);
+  } catch (const sb::Error&) {
+  }
+  try {
+    sb::ir::Signature sig = sb::tramp::parse_signature(text, "fuzz");
+    sb::tramp::frame_of(sig);
   } catch (const sb::Error&) {
   }
   return 0;

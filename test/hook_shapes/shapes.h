@@ -12,6 +12,8 @@ struct sb_shape_pair {
 
 struct sb_shape_table {
   int (*tiny)(int);
+  int (*zero)(void);
+  void (*empty)(void);
   int (*rip_first)(int);
   long (*early_branch)(const long*, long);
   long (*jump_table)(unsigned, long, long);
