@@ -545,7 +545,7 @@ TEST_P(Differential, MatchesInterpreter) {
 // with the next seed in a new child.
 TEST(ChildRunner, SurvivesACrash) {
   const Engine crashing{"crashing", rt::EngineKind::Native, Arch::X86_64,
-                        [](const bpf::Program& p, const rt::HelperTable&, const rt::RunOptions&) -> rt::Engine::Runner {
+                        [](const bpf::Program& p, const rt::HelperTable&, const rt::RunOptions&) -> Engine::Runner {
                           return [&p](std::vector<uint8_t>& mem) -> uint64_t {
                             if (p.name == "seed 2") raise(SIGSEGV);
                             mem[0] ^= 1;

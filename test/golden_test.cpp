@@ -18,12 +18,12 @@
 //   -- x86-64         one instruction per line (backends/mc/disasm.h)
 //   -- arm64 / -- riscv64
 //
-// A header line `# in-flight: on` binds a trampoline as this process binds
-// its own (runtime/hook/trampoline.cpp): the in-flight stack at thread
-// pointer - 0x500, image token 0x50...
 // A header line `# type: NAME` runs the program as that program type
 // (frontend/progtypes/): its context loads are rewritten to the native
-// context. A header line `# passes: off` selects the IR as lowered, without the IR
+// context. A header line `# in-flight: on` binds a trampoline as this
+// process binds its own (runtime/hook/trampoline.cpp): the in-flight stack
+// at thread pointer - 0x500, image token 0x50...
+// A header line `# passes: off` selects the IR as lowered, without the IR
 // passes (ir/passes.h: constant propagation, dead-code removal, address
 // folding...) a JIT compile runs: for files that show how single
 // instructions are selected, whose results nothing reads.

@@ -8,12 +8,12 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "frontend/bpf.h"
+#include "runtime/progtypes/kernel_test_run.h"
 
 namespace sb::test {
 
@@ -40,6 +40,9 @@ KernelRun kernel_run(const bpf::Program& p, std::vector<uint8_t>& memory);
 // Ran: retval is that u64 after the run (the low 32 bits).
 KernelRun kernel_run_self_tail_call(const bpf::Program& p, uint64_t prog_array, uint64_t counter);
 
+// Objects run in the kernel by BPF_PROG_TEST_RUN (the typed-program tests).
+using rt::KernelObject;
+
 // The kernel's verifier alone: BPF_PROG_LOAD of `p` as `prog_type` (with
 // `expected_attach_type` and BPF_F_* `prog_flags`), each map of p.maps
 // created as it says (type, key and value size, entries, `map_flags`) and
@@ -62,42 +65,5 @@ struct KernelLoad {
   std::vector<uint32_t> map_flags;  // per p.maps entry (BPF_F_RDONLY_PROG, ...); empty: none
 };
 KernelVerdict kernel_verify(const bpf::Program& p, const KernelLoad& how);
-
-// A clang object loaded into the kernel by libbpf (its maps created, its
-// programs loaded as their sections' types), one program run by
-// BPF_PROG_TEST_RUN, the maps written and read by the map syscalls: the
-// kernel side of the typed-program tests (test/progtypes_kernel_test.cpp).
-class KernelObject {
- public:
-  // Null, with the reason in *why, when libbpf cannot open or load it.
-  static std::unique_ptr<KernelObject> load(const std::string& path, const std::string& function, std::string* why);
-  ~KernelObject();
-  KernelObject(const KernelObject&) = delete;
-  KernelObject& operator=(const KernelObject&) = delete;
-
-  // BPF_MAP_UPDATE_ELEM; false with errno on failure.
-  bool update(const std::string& map, const std::vector<uint8_t>& key, const std::vector<uint8_t>& value);
-
-  struct Run {
-    int error = 0;  // 0, or the errno BPF_PROG_TEST_RUN failed with (EINVAL for bad input)
-    uint32_t retval = 0;
-    std::vector<uint8_t> data, ctx;
-  };
-  Run test_run(const std::vector<uint8_t>& data, const std::optional<std::vector<uint8_t>>& ctx, uint32_t repeat = 1);
-
-  // A map's elements as user space reads them: arrays by index, hashes
-  // sorted by key; per-CPU maps one value per possible CPU.
-  struct Entry {
-    std::vector<uint8_t> key;
-    std::vector<std::vector<uint8_t>> values;
-  };
-  std::vector<Entry> entries(const std::string& map) const;
-  std::vector<std::string> map_names() const;
-
- private:
-  KernelObject() = default;
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
 
 }  // namespace sb::test

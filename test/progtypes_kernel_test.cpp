@@ -63,22 +63,10 @@ std::string difference(const Bytes& got, const Bytes& want) {
                      want.size(), at, around(got), around(want));
 }
 
-// A map's elements with per-CPU values summed into one, word by word.
-std::map<Bytes, Bytes> normalized(const std::vector<std::pair<Bytes, std::vector<Bytes>>>& entries) {
+// A map's elements with per-CPU values summed into one (rt::map_entry_total).
+std::map<Bytes, Bytes> normalized(const std::vector<rt::MapEntry>& entries) {
   std::map<Bytes, Bytes> out;
-  for (const auto& [key, values] : entries) {
-    Bytes sum = values.at(0);
-    const size_t word = sum.size() % 8 == 0 ? 8 : sum.size() % 4 == 0 ? 4 : 1;
-    for (size_t v = 1; v < values.size(); ++v)
-      for (size_t at = 0; at + word <= sum.size(); at += word) {
-        uint64_t a = 0, b = 0;
-        std::memcpy(&a, &sum[at], word);
-        std::memcpy(&b, &values[v][at], word);
-        a += b;
-        std::memcpy(&sum[at], &a, word);
-      }
-    out[key] = sum;
-  }
+  for (const rt::MapEntry& e : entries) out[e.key] = rt::map_entry_total(e);
   return out;
 }
 
@@ -99,11 +87,7 @@ void compare(const Case& c) {
   for (const Step& s : c.steps) {
     want.push_back(k->test_run(s.data, s.ctx, s.repeat));
     Maps& maps = want_maps.emplace_back();
-    for (const std::string& name : k->map_names()) {
-      std::vector<std::pair<Bytes, std::vector<Bytes>>> e;
-      for (auto& x : k->entries(name)) e.emplace_back(x.key, x.values);
-      maps[name] = normalized(e);
-    }
+    for (const std::string& name : k->map_names()) maps[name] = normalized(k->entries(name));
   }
 
   for (const Engine& engine : engines()) {
@@ -135,9 +119,7 @@ void compare(const Case& c) {
       for (const auto& [name, entries] : want_maps[i]) {
         const rt::Map* m = env.find_map(name);
         ASSERT_TRUE(m) << name;
-        std::vector<std::pair<Bytes, std::vector<Bytes>>> e;
-        for (auto& x : rt::map_entries(*m)) e.emplace_back(x.key, x.values);
-        const std::map<Bytes, Bytes> got = normalized(e);
+        const std::map<Bytes, Bytes> got = normalized(rt::map_entries(*m));
         for (const auto& [key, value] : entries) {
           auto it = got.find(key);
           EXPECT_TRUE(it != got.end() && it->second == value)

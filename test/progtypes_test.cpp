@@ -144,6 +144,10 @@ TEST(XdpType, VerifierKnowsTheFields) {
   EXPECT_EQ(refusal(xdp_asm("ldxw %r0, [%r1+24]\nexit")),
             "t.s: xdp: instruction 0: invalid bpf_context access off=24 size=4");
   EXPECT_EQ(refusal(xdp_asm("ldxw %r0, [%r1+12]\nexit")), "accepted");
+  // The kernel (6.18, checked with BPF_PROG_LOAD) leaves XDP, TC and socket
+  // filter return values open: an unknown XDP action drops the packet at run time.
+  EXPECT_EQ(refusal(xdp_asm("mov %r0, 7\nexit")), "accepted");
+  EXPECT_EQ(bpf::xdp_program_type().ret_range, std::nullopt);
   // A helper XDP programs may not call, and one raw programs may not.
   EXPECT_EQ(refusal(xdp_asm("mov %r1, 0\nmov %r2, 0\nmov %r3, 0\ncall 4\nmov %r0, 0\nexit")),
             "t.s: xdp: instruction 3: program of this type cannot use helper probe_read#4");

@@ -5,6 +5,11 @@
 //   springboard compile PROGRAM --arch ARCH [--emit bin|asm|ir|listing|obj] [--symbol NAME] -o OUT
 //                   [--bounds-check] [--blind-constants]
 //   springboard diff PROGRAM [--mem FILE | --mem-hex HEX] [HARDENING]
+//   springboard diff PROGRAM --data-in PKT [--ctx-in CTX] [--type T] [--repeat N] [--engine NAME...]
+//                   a typed program's test run on every engine (or those named), and
+//                   with --engine kernel also in the kernel (BPF_PROG_TEST_RUN via
+//                   libbpf, as root): retval, output packet, context and maps side
+//                   by side, exit 1 on any difference
 //
 // HARDENING, for untrusted programs (runtime/exec/hardening.h): --bounds-check,
 // --blind-constants, --time-limit-ms MS, --insn-budget N. run and diff verify
@@ -67,6 +72,7 @@
 #include "runtime/exec/hardening.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/maps/maps.h"
+#include "runtime/progtypes/kernel_test_run.h"
 #include "runtime/progtypes/test_run.h"
 
 namespace {
@@ -387,6 +393,130 @@ std::string test_run_text(const bpf::ProgramType& type, const rt::TestRunOutput&
                      action, o.data.size(), ctx, o.duration_ns, o.runs, o.runs == 1 ? "" : "s");
 }
 
+// An object's program whose section names a type with a context (xdp, tc,
+// socket) reads that context from r1: run over raw memory it would read the
+// packet as the context and answer wrongly without a word.
+void refuse_typed_as_raw(const std::string& path, const Input& in) {
+  if (!in.env) return;
+  const auto t = bpf::program_type_for_section(in.section);
+  if (!t || !rt::has_test_run(*t->type)) return;
+  throw Error(path, fmt::format("section '{}' holds a {} program: its r1 is the kernel's context, not memory; run it "
+                                "with `springboard test-run {} --data-in PACKET` (diff: --data-in PACKET), or with "
+                                "--type raw to run it over --mem as raw bytecode",
+                                in.section, t->type->name, path));
+}
+
+// --data-in / --ctx-in / --repeat, with the files' names for errors.
+rt::TestRunInput test_run_input(const std::string& data, const std::string& ctx, uint32_t repeat) {
+  rt::TestRunInput in;
+  in.data = bpf::read_file(data);
+  in.data_name = data;
+  if (!ctx.empty()) {
+    in.ctx = bpf::read_file(ctx);
+    in.ctx_name = ctx;
+  }
+  in.repeat = repeat;
+  return in;
+}
+
+// FNV-1a over a map's contents, per-CPU values totalled (rt::map_entry_total).
+uint64_t maps_hash(const std::vector<std::pair<std::string, std::vector<rt::MapEntry>>>& maps) {
+  std::vector<uint8_t> all;
+  for (const auto& [name, entries] : maps) {
+    all.insert(all.end(), name.begin(), name.end());
+    for (const rt::MapEntry& e : entries) {
+      const std::vector<uint8_t> v = rt::map_entry_total(e);
+      all.insert(all.end(), e.key.begin(), e.key.end());
+      all.insert(all.end(), v.begin(), v.end());
+    }
+  }
+  return memory_hash(all);
+}
+
+// One row of a typed diff: what is compared, and what is shown.
+struct TypedRow {
+  std::string key, text;
+};
+
+TypedRow typed_row(bool refused, const std::string& error, uint32_t retval, const std::vector<uint8_t>& data,
+                   const std::vector<uint8_t>& ctx, uint64_t maps) {
+  if (refused) return {"refused", "refused: " + error};
+  const std::string row = fmt::format("{:<10} {:016x} {:<6} {:016x} {:016x}", retval, memory_hash(data), data.size(),
+                                      ctx.empty() ? 0 : memory_hash(ctx), maps);
+  return {row, row};
+}
+
+// `springboard diff` on a typed program: the test run on each engine (a
+// fresh load each, so maps start from the object's), the kernel too when
+// asked for. Returns 1 when any row differs.
+int typed_diff(const std::string& path, const bpf::ElfSelection& which, const std::string& type_name,
+               const rt::TestRunInput& tin, const std::vector<std::string>& names, const rt::RunOptions& opts) {
+  const bool kernel = std::find(names.begin(), names.end(), "kernel") != names.end();
+  std::vector<const rt::Engine*> chosen;
+  for (const rt::Engine& e : rt::engines())
+    if (names.empty() || (names.size() == 1 && kernel) || std::find(names.begin(), names.end(), e.name) != names.end())
+      chosen.push_back(&e);
+  for (const std::string& n : names)
+    if (n != "kernel" && std::none_of(chosen.begin(), chosen.end(), [&](const rt::Engine* e) { return e->name == n; }))
+      throw Error("--engine", fmt::format("unknown engine '{}' (engines: interp, x86_64_native, x86_64_emu, "
+                                          "arm64_emu, riscv64_emu, kernel)",
+                                          n));
+  std::vector<std::pair<std::string, TypedRow>> rows;
+  for (const rt::Engine* e : chosen) {
+    Input in = load_input(path, which);
+    in.program.type = &test_run_type(path, type_name, in.section);
+    try {
+      const rt::TestRunOutput out = rt::test_run(*e, in.program, in.helpers, tin, opts);
+      std::vector<std::pair<std::string, std::vector<rt::MapEntry>>> maps;
+      if (in.env)
+        for (rt::Map* m : in.env->maps()) maps.emplace_back(m->name(), rt::map_entries(*m));
+      rows.push_back({e->name, typed_row(false, "", out.retval, out.data, tin.ctx ? out.ctx : std::vector<uint8_t>{},
+                                         maps_hash(maps))});
+    } catch (const Error& err) {
+      const bool input = err.where().rfind(tin.data_name, 0) == 0 || err.where().rfind(tin.ctx_name, 0) == 0;
+      rows.push_back({e->name, input ? typed_row(true, err.what(), 0, {}, {}, 0) : TypedRow{"error", "error: " + err.message()}});
+    }
+  }
+  if (kernel) {
+    if (!ends_with(path, ".o")) throw Error("--engine kernel", "the kernel loads ELF objects (clang -target bpf) only");
+    std::string why;
+    std::unique_ptr<rt::KernelObject> k = rt::KernelObject::load(path, which.function, &why);
+    if (!k) {
+      // The first line, and the verifier's reason: the log line before its "processed N insns".
+      std::string reason = why.substr(0, why.find('\n'));
+      const size_t processed = why.find("\nprocessed ");
+      if (processed != std::string::npos) {
+        const size_t from = why.rfind('\n', processed - 1);
+        reason += ": " + why.substr(from == std::string::npos ? 0 : from + 1, processed - (from == std::string::npos ? 0 : from + 1));
+      }
+      rows.push_back({"kernel", {"error", "error: " + reason}});
+    } else {
+      const rt::KernelObject::Run r = k->test_run(tin.data, tin.ctx, tin.repeat ? tin.repeat : 1);
+      // The kernel's map names are its own (global data: "OBJ.bss"); Springboard's match by suffix.
+      Input names_from = load_input(path, which);
+      std::vector<std::pair<std::string, std::vector<rt::MapEntry>>> maps;
+      const std::vector<std::string> kernel_maps = k->map_names();
+      if (names_from.env)
+        for (rt::Map* m : names_from.env->maps())
+          for (const std::string& kn : kernel_maps)
+            if (kn == m->name() || (m->name().front() == '.' && ends_with(kn, m->name())))
+              maps.emplace_back(m->name(), k->entries(kn));
+      rows.push_back({"kernel", r.error ? typed_row(true, std::string("BPF_PROG_TEST_RUN: ") + std::strerror(r.error), 0,
+                                                    {}, {}, 0)
+                                        : typed_row(false, "", r.retval, r.data, r.ctx, maps_hash(maps))});
+    }
+  }
+  fmt::print("{:<16} {:<10} {:<16} {:<6} {:<16} {}\n", "engine", "retval", "data_out", "bytes", "ctx_out",
+             "maps (fnv-1a)");
+  bool differ = false;
+  for (const auto& [name, row] : rows) {
+    const bool same = row.key == rows.front().second.key;
+    differ |= !same;
+    fmt::print("{:<16} {}{}\n", name, row.text, same ? "" : "   <-- differs");
+  }
+  return differ ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -407,6 +537,9 @@ int main(int argc, char** argv) {
   run->add_option("--mem-out", mem_out, "write the final memory to this file");
   SafetyOptions run_safety;
   run_safety.add_to(run, true);
+  std::string run_type;
+  run->add_option("--type", run_type, "raw: run an object's typed program over --mem anyway")
+      ->check(CLI::IsMember({"raw"}));
 
   // diff
   std::string diff_path;
@@ -418,6 +551,14 @@ int main(int argc, char** argv) {
   diff_sel.add_to(diff_cmd);
   SafetyOptions diff_safety;
   diff_safety.add_to(diff_cmd, true);
+  std::string diff_data_in, diff_ctx_in, diff_type;
+  uint32_t diff_repeat = 1;
+  std::vector<std::string> diff_engines;
+  diff_cmd->add_option("--data-in", diff_data_in, "a typed program: the packet of its test run (a file)");
+  diff_cmd->add_option("--ctx-in", diff_ctx_in, "a typed program: its uapi context (a file)");
+  diff_cmd->add_option("--type", diff_type, "program type (default: the ELF section's)");
+  diff_cmd->add_option("--repeat", diff_repeat, "runs on the same context");
+  diff_cmd->add_option("--engine", diff_engines, "only these engines; 'kernel' adds the kernel (BPF_PROG_TEST_RUN)");
 
   // compile
   std::string compile_path, out_path = "-", arch_name = "x86-64", emit = "bin";
@@ -490,6 +631,7 @@ int main(int argc, char** argv) {
     if (*run) {
       const rt::Engine& engine = choose_engine(run_engine, parse_arch(run_arch).arch);
       Input in = load_input(run_path, run_sel.which);
+      if (run_type.empty()) refuse_typed_as_raw(run_path, in);
       run_mem.apply(in);
       uint64_t r0 = engine.run(in.program, in.helpers, in.memory, run_safety.get());
       if (in.env) fmt::print(stderr, "{}", in.env->take_trace());
@@ -497,8 +639,14 @@ int main(int argc, char** argv) {
       fmt::print("{:#x}\n", r0);
       return 0;
     }
+    if (*diff_cmd && (!diff_data_in.empty() || !diff_type.empty() || !diff_engines.empty())) {
+      if (diff_data_in.empty()) throw Error("diff", "a typed program's diff needs --data-in (the packet)");
+      const rt::TestRunInput tin = test_run_input(diff_data_in, diff_ctx_in, diff_repeat);
+      return typed_diff(diff_path, diff_sel.which, diff_type, tin, diff_engines, diff_safety.get());
+    }
     if (*diff_cmd) {
       Input in = load_input(diff_path, diff_sel.which);
+      refuse_typed_as_raw(diff_path, in);
       diff_mem.apply(in);
       return diff(in, [&] {
         Input again = load_input(diff_path, diff_sel.which);
@@ -577,14 +725,7 @@ int main(int argc, char** argv) {
       if (in.env) section = in.section;
       const bpf::ProgramType& type = test_run_type(tr_path, tr_type, section);
       in.program.type = &type;
-      rt::TestRunInput tin;
-      tin.data = bpf::read_file(tr_data_in);
-      tin.data_name = tr_data_in;
-      if (!tr_ctx_in.empty()) {
-        tin.ctx = bpf::read_file(tr_ctx_in);
-        tin.ctx_name = tr_ctx_in;
-      }
-      tin.repeat = tr_repeat;
+      const rt::TestRunInput tin = test_run_input(tr_data_in, tr_ctx_in, tr_repeat);
       const rt::TestRunOutput out = rt::test_run(engine, in.program, in.helpers, tin, tr_safety.get());
       if (in.env) fmt::print(stderr, "{}", in.env->take_trace());
       if (!tr_data_out.empty()) write_output(tr_data_out, out.data.data(), out.data.size());

@@ -17,8 +17,7 @@ struct Entry {
 
 constexpr Entry kStandard[] = {
     {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data, false, false, true}},
-    {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data, false, false,
-         true}},
+    {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data, false, false, true}},
     {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data, false, false, true}},
     {4, {"probe_read", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}}},
     {5, {"ktime_get_ns", R::Integer, {}}},

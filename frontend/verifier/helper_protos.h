@@ -49,9 +49,9 @@ struct HelperProto {
   // The helper may move or resize the packet (bpf_helper_changes_pkt_data):
   // packet pointers are invalid after the call.
   bool changes_packet = false;
-  // Packet pointers may be passed to it (the kernel's pkt_access: the map
-  // helpers and csum_diff); for any other helper a packet pointer argument
-  // is "helper access to the packet is not allowed".
+  // Its memory arguments may point into the packet (bpf_func_proto's
+  // pkt_access: the map helpers); otherwise "helper access to the packet
+  // is not allowed".
   bool pkt_access = false;
 };
 

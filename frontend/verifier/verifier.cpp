@@ -295,7 +295,6 @@ struct Shared {
   std::vector<uint16_t> live;        // per slot: registers live before it
   std::vector<uint8_t> second_half;  // per slot: the second half of an lddw
   std::vector<uint32_t> depth;       // deepest stack byte touched, per function
-  std::vector<uint8_t> ctx_seen;     // per slot: 1 a context access was seen there, 2 another access
   enum Summary : uint8_t { Untried, Summarised, Inlined };
   std::vector<Summary> summary;      // per function
   std::deque<MapUse> maps;          // Program::maps, then maps VerifyOptions::map_at named
@@ -321,9 +320,8 @@ class Verifier {
     static_pass();
     sh_.maps.assign(p_.maps.begin(), p_.maps.end());
     sh_.result.proven.assign(n_, 0);
-    sh_.ptr_kind.assign(n_, 0);
     sh_.result.ctx_fields.assign(n_, nullptr);
-    sh_.ctx_seen.assign(n_, 0);
+    sh_.ptr_kind.assign(n_, 0);
     sh_.depth.assign(sh_.starts.size(), 0);
     sh_.summary.assign(sh_.starts.size(), Shared::Untried);
     visited_.resize(n_);
@@ -1493,16 +1491,6 @@ class Verifier {
     (void)acc;
   }
 
-  // A rewritten context is reached through different native code than
-  // other memory, so an instruction must touch it on every path or on none.
-  void note_ctx_access(bool ctx) {
-    if (!type_.ctx.rewritten) return;
-    uint8_t& seen = sh_.ctx_seen[at_];
-    const uint8_t now = ctx ? 1 : 2;
-    if (seen && seen != now) fail("same insn cannot be used with different pointers");
-    seen = now;
-  }
-
   RegState ctx_access(const RegState& ptr, int regno, int32_t off, unsigned size, Access acc, bool sign) {
     if (acc == Access::Atomic)
       fail(fmt::format("BPF_ATOMIC stores into R{} ctx is not allowed", regno));
@@ -1552,7 +1540,6 @@ class Verifier {
       if (seen && seen != kind) fail("same insn cannot be used with different pointers");
       seen = kind;
     }
-    note_ctx_access(ptr.type == RegType::Ctx);
     switch (ptr.type) {
       case RegType::RawMem:
         note_proven(raw_inside(path.st, ptr, off, size));
@@ -1955,8 +1942,7 @@ class Verifier {
         if (kind == ArgKind::None) break;
         const int r = k + 1;
         const RegState a = read_reg(path, r);
-        if ((a.type == RegType::Packet || a.type == RegType::PacketMeta || a.type == RegType::PacketEnd) &&
-            !pr.pkt_access)
+        if ((a.type == RegType::Packet || a.type == RegType::PacketMeta) && !pr.pkt_access)  // check_func_arg
           fail(fmt::format("R{} helper access to the packet is not allowed ({}#{})", r, pr.name, id));
         auto expect = [&](const char* what) {
           fail(fmt::format("R{} type={} expected={} (argument {} of {}#{})", r, reg_type_name(a.type), what, r,

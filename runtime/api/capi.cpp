@@ -37,10 +37,10 @@
 #include "runtime/exec/native.h"
 #include "runtime/exec/run_stats.h"
 #include "runtime/helpers/std_helpers.h"
-#include "runtime/hook/symbols.h"
-#include "runtime/hook/trampoline.h"
 #include "runtime/progtypes/test_run.h"
 #include "frontend/progtypes/program_type.h"
+#include "runtime/hook/symbols.h"
+#include "runtime/hook/trampoline.h"
 
 namespace {
 

@@ -225,6 +225,7 @@ class program : public detail::owned<sb_program, sb_program_destroy> {
     r.duration_ns = t.duration_ns;
     return r;
   }
+
   // Around a function found by name ("NAME" or "OBJECT:NAME"), or at an
   // address, with its signature ("i64, i64 -> i64"): see sb_program_attach.
   springboard::link attach(sb_attach_kind kind, const std::string& symbol, const std::string& signature,

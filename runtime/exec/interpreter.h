@@ -18,15 +18,15 @@ struct InterpOptions {
   // Bounds checks and the time budget, with the same messages as compiled
   // code (constant blinding means nothing here).
   Safety safety;
+  // A typed program's context fields per instruction slot
+  // (verifier::VerifyResult::ctx_fields): those loads and stores go to the
+  // native context (bpf::native_access), as lowering rewrites them.
+  std::span<const bpf::CtxField* const> ctx_fields;
   // Reading a register nothing wrote faults ("R3 read before it was
   // written"): r0 and r3-r9 at the entry, r1-r5 after a helper call, r0 and
   // r6-r9 in a callee. What the verifier proves never happens
   // (test/fuzz/fuzz_verifier.cpp checks it on the programs it accepts).
   bool check_uninit = false;
-  // A typed program's context fields per instruction slot
-  // (verifier::VerifyResult::ctx_fields): those loads and stores go to the
-  // native context (bpf::native_access), as lowering rewrites them.
-  std::span<const bpf::CtxField* const> ctx_fields;
 };
 
 // Runs a validated program with r1 = mem, r2 = len and r10 at the top of a

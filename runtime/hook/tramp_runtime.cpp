@@ -56,13 +56,13 @@ int64_t in_flight_tls_offset() {
   return int64_t(reinterpret_cast<uintptr_t>(&t_in_flight) - thread_pointer());
 }
 
-void mark_in_flight(const uint64_t* tokens, size_t n, std::atomic<uint8_t>* hit) {
+SB_SIGNAL_CONTEXT void mark_in_flight(const uint64_t* tokens, size_t n, uint8_t* hit) {
   const InFlightStack& s = t_in_flight;
   const uint64_t depth = s.depth;
   for (size_t i = 0; i < n; ++i) {
     bool inside = depth > kInFlightCapacity;
     for (uint64_t k = 0; k < depth && k < kInFlightCapacity && !inside; ++k) inside = s.token[k] == tokens[i];
-    if (inside) hit[i].store(1, std::memory_order_relaxed);
+    if (inside) __atomic_store_n(&hit[i], uint8_t(1), __ATOMIC_RELAXED);
   }
 }
 

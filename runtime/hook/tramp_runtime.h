@@ -53,7 +53,9 @@ int64_t in_flight_tls_offset();
 // For each of `n` tokens, sets hit[i] when the calling thread is inside
 // that image (every hit[i] when its nesting overflowed the stack).
 // Async-signal-safe: a stop round's handler runs it on each thread.
-void mark_in_flight(const uint64_t* tokens, size_t n, std::atomic<uint8_t>* hit);
+// hit[] is written with __atomic_store_n (no library call: it runs in the
+// handler, which ThreadSanitizer builds leave uninstrumented).
+void mark_in_flight(const uint64_t* tokens, size_t n, uint8_t* hit);
 
 extern "C" {
 // Returns 0 to skip the program (it is already active on this thread, or

@@ -137,6 +137,18 @@ void Trampoline::update() {
   reclaim(false);
 }
 
+// What a stop round asks each stopped thread (in its signal handler):
+// which of the retired images' tokens it holds.
+struct InFlightQuery {
+  const uint64_t* tokens;
+  size_t n;
+  uint8_t* hit;
+};
+SB_SIGNAL_CONTEXT static void probe_in_flight(void* arg) {
+  const auto* q = static_cast<const InFlightQuery*>(arg);
+  mark_in_flight(q->tokens, q->n, q->hit);
+}
+
 // Retired images are few while threads keep up; a stop round costs a
 // signal per thread, so it runs once this many have gathered.
 constexpr size_t kReclaimBatch = 16;
@@ -155,23 +167,17 @@ void Trampoline::reclaim(bool all) {
   if (retired_images_.empty() && retired_hooks_.empty()) return;
   if (!all && retired_images_.size() < kReclaimBatch) return;
   const size_t n = retired_images_.size();
-  struct Query {
-    std::vector<uint64_t> tokens;
-    std::unique_ptr<std::atomic<uint8_t>[]> hit;
-  } q{{}, std::make_unique<std::atomic<uint8_t>[]>(n)};
-  for (const Image& img : retired_images_) q.tokens.push_back(img.token);
-  for (size_t i = 0; i < n; ++i) q.hit[i].store(0, std::memory_order_relaxed);
-  auto probe = [](void* arg) {
-    auto* query = static_cast<Query*>(arg);
-    mark_in_flight(query->tokens.data(), query->tokens.size(), query->hit.get());
-  };
-  const std::vector<uint64_t> pcs = other_threads_pcs(probe, &q);
-  probe(&q);
+  std::vector<uint64_t> tokens;
+  for (const Image& img : retired_images_) tokens.push_back(img.token);
+  std::vector<uint8_t> hits(n, 0);
+  InFlightQuery q{tokens.data(), n, hits.data()};
+  const std::vector<uint64_t> pcs = other_threads_pcs(probe_in_flight, &q);
+  probe_in_flight(&q);
   std::vector<Image> kept;
   for (size_t i = 0; i < n; ++i) {
     Image& img = retired_images_[i];
     const uint64_t lo = reinterpret_cast<uint64_t>(img.code->data()), hi = lo + img.code->size();
-    bool inside = q.hit[i].load(std::memory_order_relaxed) != 0;
+    bool inside = __atomic_load_n(&hits[i], __ATOMIC_RELAXED) != 0;
     for (uint64_t pc : pcs) inside = inside || (pc >= lo && pc < hi);
     if (inside)
       kept.push_back(std::move(img));

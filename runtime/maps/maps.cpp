@@ -416,4 +416,19 @@ std::vector<MapEntry> map_entries(const Map& m) {
   return out;
 }
 
+std::vector<uint8_t> map_entry_total(const MapEntry& e) {
+  if (e.values.empty()) return {};
+  std::vector<uint8_t> sum = e.values[0];
+  const size_t word = sum.size() % 8 == 0 ? 8 : sum.size() % 4 == 0 ? 4 : 1;
+  for (size_t v = 1; v < e.values.size(); ++v)
+    for (size_t at = 0; at + word <= sum.size() && at + word <= e.values[v].size(); at += word) {
+      uint64_t a = 0, b = 0;
+      std::memcpy(&a, &sum[at], word);
+      std::memcpy(&b, &e.values[v][at], word);
+      a += b;
+      std::memcpy(&sum[at], &a, word);
+    }
+  return sum;
+}
+
 }  // namespace sb::rt

@@ -258,6 +258,10 @@ struct MapEntry {
   std::vector<std::vector<uint8_t>> values;  // one, or one per CPU
 };
 std::vector<MapEntry> map_entries(const Map& m);
+// One value for an entry: a per-CPU entry's copies summed word by word (u64
+// words when the value size allows, else u32, else bytes), so contents
+// compare across runs that landed on different CPUs and CPU counts.
+std::vector<uint8_t> map_entry_total(const MapEntry& e);
 
 // "hash", "array", ... or "type N".
 std::string map_type_name(uint32_t type);

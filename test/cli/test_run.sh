@@ -45,4 +45,26 @@ printf 'mov %%r0, 2\nexit\n' > "$dir/two.s"
 check "bytecode needs --type" 1 "raw bytecode has no program type: give --type" \
   "$sb" test-run "$dir/two.s" --data-in "$dir/ip4.bin"
 check "bytecode with --type" 0 "retval: 2" "$sb" test-run "$dir/two.s" --data-in "$dir/ip4.bin" --type xdp
+check "run refuses a typed program" 1 "section 'xdp' holds a xdp program: its r1 is the kernel's context" \
+  "$sb" run "$objs/xdp_eth.o" --mem "$dir/ip4.bin"
+# As raw bytecode, ctx->data is a number read from the packet: the verifier stops the dereference.
+check "run --type raw" 1 "raw: instruction 6: R1 invalid mem access 'scalar'" \
+  "$sb" run "$objs/xdp_eth.o" --mem "$dir/ip4.bin" --type raw
+check "raw diff refuses too" 1 "run it with \`springboard test-run" "$sb" diff "$objs/xdp_eth.o" --mem "$dir/ip4.bin"
+# springboard diff on typed programs: every engine agrees; the kernel too, as root.
+check "diff typed" 0 "riscv64_emu      2 " "$sb" diff "$objs/xdp_eth.o" --data-in "$dir/ip4.bin"
+check "diff chosen engines" 0 "x86_64_native    3 " "$sb" diff "$objs/xdp_eth.o" --data-in "$dir/ip6.bin" \
+  --engine interp --engine x86_64_native
+check "diff refuses alike" 0 "refused: $dir/short.bin: 3 bytes" "$sb" diff "$objs/xdp_eth.o" --data-in "$dir/short.bin"
+check "diff unknown engine" 1 "unknown engine 'nope'" "$sb" diff "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --engine nope
+check "diff without a packet" 1 "a typed program's diff needs --data-in" "$sb" diff "$objs/xdp_eth.o" --type xdp
+if [ "$(id -u)" -eq 0 ]; then
+  check "diff with the kernel" 0 "kernel           2 " "$sb" diff "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --engine kernel
+  printf '\x00\x00\x00\x00\x00\x00\x22\x22\x22\x22\x22\x22\x86\xdd' > "$dir/v6.bin"
+  head -c 40 /dev/zero >> "$dir/v6.bin"
+  check "diff tc with the kernel" 0 "kernel           0 " "$sb" diff "$objs/tc_classify.o" --data-in "$dir/v6.bin" \
+    --engine kernel
+else
+  echo "skip diff --engine kernel: not root"
+fi
 exit $failures
