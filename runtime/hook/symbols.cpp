@@ -98,11 +98,10 @@ std::optional<FunctionSymbol> find_process_function(std::string_view spec, std::
 }
 
 std::optional<SymbolIndex> SymbolIndex::load(const std::string& path, uint64_t bias) {
-  Found f{0, bias, path, true};
-  if (f.path.empty()) return std::nullopt;
+  if (path.empty()) return std::nullopt;
   if (elf_version(EV_CURRENT) == EV_NONE) return std::nullopt;
   ElfFile file;
-  file.fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  file.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (file.fd < 0) return std::nullopt;  // the vdso, a deleted file
   file.elf = elf_begin(file.fd, ELF_C_READ_MMAP, nullptr);
   if (!file.elf || elf_kind(file.elf) != ELF_K_ELF) return std::nullopt;
@@ -116,7 +115,7 @@ std::optional<SymbolIndex> SymbolIndex::load(const std::string& path, uint64_t b
     if (sh.sh_type == SHT_SYMTAB) symtab = scn;
     if (sh.sh_type == SHT_DYNSYM) dynsym = scn;
     if ((sh.sh_flags & SHF_ALLOC) && sh.sh_size)
-      index.sections_.push_back({f.bias + sh.sh_addr, f.bias + sh.sh_addr + sh.sh_size, (sh.sh_flags & SHF_EXECINSTR) != 0});
+      index.sections_.push_back({bias + sh.sh_addr, bias + sh.sh_addr + sh.sh_size, (sh.sh_flags & SHF_EXECINSTR) != 0});
   }
   Elf_Scn* scn = symtab ? symtab : dynsym;
   if (!scn) return std::nullopt;
@@ -129,7 +128,7 @@ std::optional<SymbolIndex> SymbolIndex::load(const std::string& path, uint64_t b
     if (!gelf_getsym(data, int(i), &sym) || sym.st_shndx == SHN_UNDEF || sym.st_shndx >= SHN_LORESERVE) continue;
     const int type = GELF_ST_TYPE(sym.st_info);
     if (type == STT_SECTION || type == STT_FILE || type == STT_TLS) continue;
-    const uint64_t start = f.bias + sym.st_value;
+    const uint64_t start = bias + sym.st_value;
     index.starts_.push_back(start);
     if (type == STT_FUNC && sym.st_size) {
       const char* name = elf_strptr(file.elf, sh.sh_link, sym.st_name);
