@@ -210,6 +210,19 @@ struct Function {
   uint32_t num_labels = 0;
   uint32_t frame_size = 512;  // bytes below r10
   std::optional<Signature> native;  // set for functions called with a native ABI
+  // Set for a probe (frontend/trampoline.h, Kind::Uprobe): the entry is
+  // jumped to at any instruction of a host function with every register
+  // live. Its backend saves every register in the architecture's pt_regs
+  // as BPF programs see it (backends/native_abi.h, ProbeRegs), with
+  // `ip` as its instruction pointer and the stack pointer as it was at
+  // the probe, and calls the body (a native function (ptr) -> ptr, its
+  // argument that pt_regs); when the body returns, every register is
+  // restored from the pt_regs and control continues at the address the
+  // body returned.
+  struct Probe {
+    uint64_t ip = 0;
+  };
+  std::optional<Probe> probe;
   uint32_t new_label() { return num_labels++; }
 };
 

@@ -89,7 +89,7 @@ TEST(TrampolineDescription, NamesTheFieldOfEachError) {
   expect_error(R"({"target": {"args": []}, "flags": {"stats": 1}, "programs": []})", "flags.stats",
                "expected true or false");
   expect_error(R"({"target": {"args": []}, "programs": [{"kind": "kprobe", "asm": "exit"}]})", "programs[0].kind",
-               "expected fentry, fmod_ret or fexit");
+               "expected fentry, fmod_ret, fexit, uprobe or uretprobe");
   expect_error(R"({"target": {"args": []}, "programs": [{"kind": "fentry"}]})", "programs[0]",
                "give exactly one of");
   expect_error(R"({"target": {"args": []}, "programs": [{"kind": "fentry", "asm": "exit", "cookie": 1.5}]})",

@@ -67,6 +67,8 @@ constexpr const backend::CallingConvention& kAapcs64 = backend::calling_conventi
 }  // namespace
 
 void A64ISel::prologue() {
+  if (fn().probe)  // ir::Function::probe: the register save is written for x86-64 only so far
+    throw Error(fn().name, "a probe entry (pt_regs) is not implemented for arm64");
   measure_function();
   const auto& x = t_.x;
   emit(I(t_.op[STPXpre]).r(x[SP]).r(x[FP]).r(x[LR]).r(x[SP]).i(-kSaveArea / 8));

@@ -52,6 +52,7 @@
 #include <llvm/Support/MathExtras.h>
 
 #include "backends/riscv64/riscv64.h"
+#include "ir/diag.h"
 
 namespace sb::riscv64 {
 
@@ -95,6 +96,8 @@ constexpr int64_t slot(size_t k, bool entry) { return save_area(entry) - 8 * int
 }  // namespace
 
 void RvISel::prologue() {
+  if (fn().probe)  // ir::Function::probe: the register save is written for x86-64 only so far
+    throw Error(fn().name, "a probe entry (pt_regs) is not implemented for riscv64");
   const bool entry = in_entry();
   ri(ADDI, SP, SP, -save_area(entry));
   for (size_t k = 0; k < std::size(kSavedByEveryFunction); ++k)

@@ -314,6 +314,18 @@ typedef enum sb_attach_kind {
   SB_ATTACH_FENTRY = 1,
   SB_ATTACH_FEXIT = 2,
   SB_ATTACH_FMOD_RET = 3,
+  /* A probe at an instruction: the program (ctx = struct pt_regs *, as the
+   * kernel's x86-64 uprobes give it: PT_REGS_PARM1..6, PT_REGS_SP, PT_REGS_IP
+   * of libbpf's bpf_tracing.h) runs before the instruction at target (or
+   * symbol) + offset, which must start an instruction; every register and
+   * flag is kept. No signature is needed. */
+  SB_ATTACH_UPROBE = 4,
+  /* When the function at target/symbol (offset 0) returns: ctx the pt_regs
+   * there (PT_REGS_RC = the return value, PT_REGS_IP = where it returns to).
+   * The return address on the thread's stack is replaced while the call
+   * runs, as the kernel's uretprobes do; recursion and threads each see
+   * their own returns (up to 64 pending per thread, as the kernel). */
+  SB_ATTACH_URETPROBE = 5,
   SB_ATTACH_KIND_MAX_ENUM = 0x7fffffff
 } sb_attach_kind;
 
@@ -325,6 +337,7 @@ typedef struct sb_attach_opts {
   const char* signature; /* its argument and return types: "i64, i64 -> i64", "ptr, {i64, i32} -> void"
                             (i8 u8 i16 u16 i32 u32 i64 u64 ptr f32 f64, {..} a struct of up to 16 bytes) */
   uint64_t cookie;       /* what the program's run context holds (bpf_get_attach_cookie) */
+  uint64_t offset;       /* SB_ATTACH_UPROBE: bytes past target or the symbol (FUNC+OFF); else ignored */
 } sb_attach_opts;
 
 typedef struct sb_link sb_link;
@@ -335,6 +348,20 @@ typedef struct sb_link sb_link;
  * from the trampoline's), SB_ERR_UNAVAILABLE (not an x86-64 host, or a
  * function that cannot be hooked safely, saying why), SB_ERR_COMPILE. */
 SB_API sb_status sb_program_attach(sb_program* program, const sb_attach_opts* opts, sb_link** out);
+/* Loads every program of the `clang -target bpf` object at `path` (its
+ * maps created once, shared by them) and attaches each whose ELF section
+ * names a target as libbpf spells it: "uprobe/PATH:FUNC[+OFF]",
+ * "uretprobe/PATH:FUNC" (PATH an object of this process: "/proc/self/exe"
+ * or the executable's path, a library's path or file name "libc.so.6").
+ * Other programs (bare "uprobe", xdp, ...) are loaded and left alone. The
+ * links go to links[0..*count); with more than `capacity` of them nothing
+ * stays attached and SB_ERR_INVALID_ARGUMENT says how many (*count). On any
+ * failure nothing stays attached; errors name the section and symbol:
+ * SB_ERR_NOT_FOUND (no such function), SB_ERR_INVALID_ARGUMENT (a section
+ * that does not parse, an offset not at an instruction, a program of
+ * another type), SB_ERR_UNAVAILABLE (fentry/fexit/fmod_ret sections: no
+ * signature in the object yet). */
+SB_API sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size_t capacity, size_t* count);
 /* Detaches (the function runs as before once no other link is left) and
  * frees the link. NULL is ignored. Destroying the VM destroys its links. */
 SB_API void sb_link_destroy(sb_link* link);

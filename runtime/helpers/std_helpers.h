@@ -84,6 +84,9 @@ class Environment : public HelperContext {
   bpf::ElfProgram load_elf(const std::string& path, const bpf::ElfSelection& which = {});
   bpf::ElfProgram load_elf(std::span<const uint8_t> bytes, const std::string& name,
                            const bpf::ElfSelection& which = {});
+  // Every program of the object (bpf::list_elf_programs), sharing one set
+  // of its maps.
+  std::vector<bpf::ElfProgram> load_elf_all(std::span<const uint8_t> bytes, const std::string& name);
 
   // --- trace_printk ---
   void trace(std::string_view text);  // appends (and calls the sink, if set)

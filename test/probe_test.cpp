@@ -1,0 +1,254 @@
+// Probes on functions of this process (x86-64): uprobes at a function's
+// entry and at an instruction inside it, uretprobes, attached through the
+// C API (sb_program_attach, sb_vm_attach_object) with programs written as
+// libbpf-bootstrap's uprobe.bpf.c writes them (probes/uprobe.bpf.c,
+// clang -target bpf -D__TARGET_ARCH_x86), on targets built by gcc and
+// clang at -O0 and -O2 with and without frame pointers (probes/targets.c).
+#include <capstone/capstone.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/api/springboard.h"
+
+extern "C" {
+#define SB_VARIANT(tag, text)                                 \
+  long sb_probe_##tag##_add(long, long);                      \
+  long sb_probe_##tag##_fact(long);                           \
+  long sb_probe_##tag##_mix(long, long, long, long, long, long);
+#include "variants.h"
+#undef SB_VARIANT
+
+// The target of the object's "uprobe//proc/self/exe:sb_probe_by_section".
+__attribute__((noinline, used)) long sb_probe_by_section(long a, long b, long c, long d, long e, long f) {
+  long r = a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+}
+
+namespace {
+
+struct Variant {
+  const char* tag;
+  const char* flags;
+  long (*add)(long, long);
+  long (*fact)(long);
+  long (*mix)(long, long, long, long, long, long);
+  std::string symbol(const char* fn) const { return std::string("sb_probe_") + tag + "_" + fn; }
+};
+const Variant kVariants[] = {
+#define SB_VARIANT(tag, text) {#tag, text, sb_probe_##tag##_add, sb_probe_##tag##_fact, sb_probe_##tag##_mix},
+#include "variants.h"
+#undef SB_VARIANT
+};
+
+// As probes/uprobe.bpf.c.
+struct Seen {
+  uint64_t entries, returns;
+  int64_t a, b, ret;
+  uint64_t ip, sp, ret_ip, ret_sp;
+  int64_t args[6];
+  uint64_t cookie;
+};
+
+const std::string kObject = std::string(SB_PROBES_DIR) + "/uprobe.bpf.o";
+
+// Calls through a volatile pointer so the compiler keeps each call.
+template <typename F, typename... A>
+long call(F* f, A... a) {
+  F* volatile p = f;
+  return p(a...);
+}
+
+class Probes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sb_vm_options o{};
+    o.flags = SB_VM_NO_STATS;
+    ASSERT_EQ(sb_vm_create(&o, &vm_), SB_OK);
+  }
+  void TearDown() override { sb_vm_destroy(vm_); }
+  sb_program* load(const char* section, const char* function) {
+    sb_program* p = nullptr;
+    EXPECT_EQ(sb_vm_load_file(vm_, kObject.c_str(), section, function, &p), SB_OK) << sb_vm_last_error(vm_);
+    return p;
+  }
+  Seen seen(uint32_t key = 0) {
+    sb_map* m = nullptr;
+    Seen s{};
+    EXPECT_EQ(sb_vm_find_map(vm_, "seen", &m), SB_OK);
+    EXPECT_EQ(sb_map_lookup(m, &key, sizeof key, &s, sizeof s), SB_OK);
+    return s;
+  }
+  void reset() {
+    sb_map* m = nullptr;
+    Seen s{};
+    ASSERT_EQ(sb_vm_find_map(vm_, "seen", &m), SB_OK);
+    for (uint32_t k = 0; k < 2; ++k) ASSERT_EQ(sb_map_update(m, &k, sizeof k, &s, sizeof s, SB_UPDATE_ANY), SB_OK);
+  }
+  sb_link* attach(sb_program* p, sb_attach_kind kind, const std::string& symbol, uint64_t offset = 0,
+                  uint64_t cookie = 0) {
+    sb_attach_opts o{};
+    o.kind = kind;
+    o.symbol = symbol.c_str();
+    o.offset = offset;
+    o.cookie = cookie;
+    sb_link* l = nullptr;
+    EXPECT_EQ(sb_program_attach(p, &o, &l), SB_OK) << sb_vm_last_error(vm_);
+    return l;
+  }
+  sb_vm* vm_ = nullptr;
+};
+
+// The offset of the second instruction of `f`.
+uint64_t second_instruction(const void* f) {
+  csh h;
+  EXPECT_EQ(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+  cs_insn* insn = nullptr;
+  const size_t n = cs_disasm(h, static_cast<const uint8_t*>(f), 16, reinterpret_cast<uint64_t>(f), 1, &insn);
+  const uint64_t size = n ? insn[0].size : 0;
+  if (n) cs_free(insn, n);
+  cs_close(&h);
+  return size;
+}
+
+TEST_F(Probes, EntryAndReturnSeeArgumentsAndResultOnEveryBuild) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(v.flags);
+    reset();
+    sb_link* a = attach(up, SB_ATTACH_UPROBE, v.symbol("add"));
+    sb_link* r = attach(ret, SB_ATTACH_URETPROBE, v.symbol("add"));
+    ASSERT_TRUE(a && r);
+    EXPECT_EQ(call(v.add, 40L, 2L), 42);
+    EXPECT_EQ(call(v.add, -7L, 3L), -4);
+    const Seen s = seen();
+    EXPECT_EQ(s.entries, 2u);
+    EXPECT_EQ(s.returns, 2u);
+    EXPECT_EQ(s.a, -7);
+    EXPECT_EQ(s.b, 3);
+    EXPECT_EQ(s.ret, -4);
+    EXPECT_EQ(s.ip, reinterpret_cast<uint64_t>(v.add));  // PT_REGS_IP: the probed instruction
+    EXPECT_EQ(s.ret_sp, s.sp + 8);                        // after the return popped its address
+    EXPECT_NE(s.ret_ip, 0u);                              // where it returned to, in call()
+    sb_link_destroy(a);
+    sb_link_destroy(r);
+    EXPECT_EQ(call(v.add, 1L, 2L), 3);
+    EXPECT_EQ(seen().entries, 2u);  // detached
+  }
+}
+
+TEST_F(Probes, ProbeInsideAFunctionKeepsEveryRegister) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(v.flags);
+    reset();
+    const uint64_t off = second_instruction(reinterpret_cast<const void*>(v.mix));
+    sb_link* a = attach(up, SB_ATTACH_UPROBE, v.symbol("mix"), off);
+    ASSERT_TRUE(a);
+    for (long i = 0; i < 10; ++i) EXPECT_EQ(call(v.mix, i, 2L, 3L, 4L, 5L, 6L), i - 2 + 12 - 5 + 6);
+    const Seen s = seen();
+    EXPECT_EQ(s.entries, 10u);
+    EXPECT_EQ(s.ip, reinterpret_cast<uint64_t>(v.mix) + off);
+    sb_link_destroy(a);
+  }
+}
+
+TEST_F(Probes, RecursionSeesEveryLevelReturn) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(v.flags);
+    reset();
+    sb_link* a = attach(up, SB_ATTACH_UPROBE, v.symbol("fact"));
+    sb_link* r = attach(ret, SB_ATTACH_URETPROBE, v.symbol("fact"));
+    EXPECT_EQ(call(v.fact, 10L), 3628800);
+    const Seen s = seen();
+    EXPECT_EQ(s.entries, s.returns);
+    EXPECT_GE(s.entries, 1u);
+    EXPECT_EQ(s.ret, 3628800);  // the outermost return comes last
+    sb_link_destroy(a);
+    sb_link_destroy(r);
+  }
+}
+
+TEST_F(Probes, ObjectAttachesBySection) {
+  sb_link* links[8] = {};
+  size_t n = 0;
+  ASSERT_EQ(sb_vm_attach_object(vm_, kObject.c_str(), links, 8, &n), SB_OK) << sb_vm_last_error(vm_);
+  EXPECT_EQ(n, 2u);  // the uprobe and uretprobe of sb_probe_by_section; bare and xdp sections left alone
+  EXPECT_EQ(call(sb_probe_by_section, 1L, 2L, 3L, 4L, 5L, 6L), 1 + 4 + 9 + 16 + 25 + 36);
+  const Seen s = seen(1);
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_EQ(s.returns, 1u);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(s.args[i], i + 1);
+  EXPECT_EQ(s.ret, 91);
+  for (size_t i = 0; i < n; ++i) sb_link_destroy(links[i]);
+  call(sb_probe_by_section, 1L, 2L, 3L, 4L, 5L, 6L);
+  EXPECT_EQ(seen(1).entries, 1u);
+}
+
+TEST_F(Probes, BadInputIsAClearError) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_attach_opts o{};
+  o.kind = SB_ATTACH_UPROBE;
+  o.symbol = "sb_probe_no_such_function";
+  sb_link* l = nullptr;
+  EXPECT_EQ(sb_program_attach(up, &o, &l), SB_ERR_NOT_FOUND);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("sb_probe_no_such_function"), std::string::npos);
+  // Inside the first instruction of an -O0 build (push %rbp; mov %rsp,%rbp: +2 is inside the mov).
+  const std::string add = kVariants[0].symbol("add");
+  o.symbol = add.c_str();
+  const uint64_t first = second_instruction(reinterpret_cast<const void*>(kVariants[0].add));
+  o.offset = first + 1;
+  EXPECT_NE(sb_program_attach(up, &o, &l), SB_OK);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("not the start of an instruction"), std::string::npos)
+      << sb_vm_last_error(vm_);
+  o.kind = SB_ATTACH_URETPROBE;
+  o.offset = first;
+  EXPECT_EQ(sb_program_attach(up, &o, &l), SB_ERR_INVALID_ARGUMENT);
+  // An XDP program (by its section) is not a probe.
+  sb_program* xdp = load("xdp", nullptr);
+  o.kind = SB_ATTACH_UPROBE;
+  o.offset = 0;
+  EXPECT_EQ(sb_program_attach(xdp, &o, &l), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("xdp"), std::string::npos) << sb_vm_last_error(vm_);
+  EXPECT_EQ(call(kVariants[0].add, 1L, 2L), 3);  // still running, unhooked
+}
+
+TEST_F(Probes, ThreadsCallWhileLinksComeAndGo) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  const Variant& v = kVariants[0];
+  reset();
+  sb_link* steady = attach(up, SB_ATTACH_UPROBE, v.symbol("add"));
+  ASSERT_TRUE(steady);
+  constexpr int kThreads = 3, kCalls = 20000;
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      for (long i = 0; i < kCalls; ++i) ASSERT_EQ(call(v.add, i, long(t)), i + t);
+    });
+  go = true;
+  for (int round = 0; round < 20; ++round) {  // links made and destroyed while the threads run
+    sb_link* r = attach(ret, SB_ATTACH_URETPROBE, v.symbol("add"));
+    sb_link* e = attach(up, SB_ATTACH_UPROBE, v.symbol("add"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    sb_link_destroy(e);
+    sb_link_destroy(r);
+  }
+  for (std::thread& t : threads) t.join();
+  // The steady link saw every call; the churned ones added their own on top.
+  EXPECT_GE(seen().entries, uint64_t(kThreads) * kCalls);
+  sb_link_destroy(steady);
+}
+
+}  // namespace

@@ -1,0 +1,78 @@
+/* Probes written as libbpf-bootstrap's uprobe.bpf.c writes them
+ * (SEC("uprobe"), BPF_KPROBE, PT_REGS_*, BPF_KRETPROBE), recording what
+ * they saw in a map for probe_test.cpp. Compiled with -D__TARGET_ARCH_x86. */
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+struct seen {
+  __u64 entries, returns;
+  __s64 a, b, ret;
+  __u64 ip, sp, ret_ip, ret_sp;
+  __s64 args[6];
+  __u64 cookie;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, struct seen);
+} seen SEC(".maps");
+
+static struct seen* slot(__u32 k) { return bpf_map_lookup_elem(&seen, &k); }
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_add, long a, long b) {
+  struct seen* s = slot(0);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->entries, 1);
+  s->a = a;
+  s->b = b;
+  s->ip = PT_REGS_IP(ctx);
+  s->sp = PT_REGS_SP(ctx);
+  return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_add, long ret) {
+  struct seen* s = slot(0);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->returns, 1);
+  s->ret = ret;
+  s->ret_ip = PT_REGS_IP(ctx);
+  s->ret_sp = PT_REGS_SP(ctx);
+  return 0;
+}
+
+/* Attached by its section (sb_vm_attach_object) to a function of the test
+ * executable itself. */
+SEC("uprobe//proc/self/exe:sb_probe_by_section")
+int BPF_KPROBE(uprobe_mix, long a, long b, long c, long d, long e) {
+  struct seen* s = slot(1);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->entries, 1);
+  s->args[0] = a;
+  s->args[1] = b;
+  s->args[2] = c;
+  s->args[3] = d;
+  s->args[4] = e;
+  s->args[5] = ctx->r9;  /* libbpf 1.1's BPF_KPROBE stops at five */
+  return 0;
+}
+
+SEC("uretprobe//proc/self/exe:sb_probe_by_section")
+int BPF_KRETPROBE(uretprobe_mix, long ret) {
+  struct seen* s = slot(1);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->returns, 1);
+  s->ret = ret;
+  return 0;
+}
+
+/* Not a probe: attaching it as one is an error. */
+SEC("xdp")
+int not_a_probe(struct xdp_md* ctx) { return XDP_PASS; }
+
+char LICENSE[] SEC("license") = "GPL";
