@@ -635,6 +635,28 @@ sb_status sb_vm_load_file(sb_vm* vm, const char* path, const char* section, cons
   });
 }
 
+sb_status sb_vm_load_object(sb_vm* vm, const char* path, sb_program** programs, size_t capacity, size_t* count) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_BAD_ELF, [&] {
+    require(path, "sb_vm_load_object", "path");
+    require(count, "sb_vm_load_object", "count");
+    if (capacity) require(programs, "sb_vm_load_object", "programs");
+    *count = 0;
+    std::vector<bpf::ElfProgram> all = vm->env.load_elf_all(read_file(path), path);
+    *count = all.size();
+    if (all.size() > capacity)
+      throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_vm_load_object: {} has {} programs, programs holds {}",
+                                                          path, all.size(), capacity));
+    return guarded(vm, SB_ERR_BAD_PROGRAM, [&] {
+      for (size_t i = 0; i < all.size(); ++i) {
+        all[i].program.name = all[i].function.empty() ? all[i].section : all[i].function;
+        add_program(vm, std::move(all[i].program), &programs[i])->section_type = all[i].type;
+      }
+      return SB_OK;
+    });
+  });
+}
+
 void sb_program_destroy(sb_program* program) {
   if (program) program->vm->drop(program->vm->programs, program);
 }

@@ -198,6 +198,12 @@ SB_API sb_status sb_vm_load_elf(sb_vm* vm, const char* name, const void* bytes, 
  * .asm) or else raw bytecode. `section`/`function` apply to objects. */
 SB_API sb_status sb_vm_load_file(sb_vm* vm, const char* path, const char* section, const char* function,
                                  sb_program** out);
+/* Every program of the ELF object at `path` (list order: by section), its
+ * maps created once and shared by them, into programs[0..*count). With
+ * more than `capacity` programs none is kept and SB_ERR_INVALID_ARGUMENT
+ * says how many (*count). sb_program_name gives each one's function. */
+SB_API sb_status sb_vm_load_object(sb_vm* vm, const char* path, sb_program** programs, size_t capacity,
+                                   size_t* count);
 SB_API void sb_program_destroy(sb_program* program); /* NULL is ignored */
 
 SB_API const char* sb_program_name(const sb_program* program);

@@ -459,11 +459,9 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
     const int64_t dist = int64_t(slot_addr) - int64_t(base);
     if (dist != int64_t(int32_t(dist)) || dist + 64 != int64_t(int32_t(dist + 64)))
       throw Error(at, "the jump slot is not within 2 GiB of the thunk");
-    llvm::MCSymbol* end = out.new_label();
-    out.emit(mc::I(op.jmp_m).r(op.rip).i(1).r(0).e(llvm::MCBinaryExpr::createSub(
-                 llvm::MCConstantExpr::create(dist, ctx), llvm::MCBinaryExpr::createSub(out.ref(end), out.ref(start), ctx),
-                 ctx)).r(0));
-    out.bind(end);
+    // The slot as "the thunk + distance": the rip-relative fixup subtracts the pc itself.
+    out.emit(mc::I(op.jmp_m).r(op.rip).i(1).r(0).e(llvm::MCBinaryExpr::createAdd(
+                 out.ref(start), llvm::MCConstantExpr::create(dist, ctx), ctx)).r(0));
   } else {
     out.emit(mc::I(op.mov_ri).r(op.r11).i(int64_t(slot_addr)));  // r11 is dead at a function's entry
     out.emit(mc::I(op.jmp_m).r(op.r11).i(1).r(0).i(0).r(0));
