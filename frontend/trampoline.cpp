@@ -517,7 +517,7 @@ ir::Module lower_probe(const Description& d, const Bindings& bind) {
   check_bindings(d, bind);
   ir::Module m;
   ir::Function& fn = probe_function(m, "probe_" + d.target);
-  fn.probe = ir::Function::Probe{bind.ip};
+  fn.probe = ir::Function::Probe{bind.ip, bind.original, !d.no_vector_use};
   Builder b(fn);
   Shared sh(b, d, bind, kProbeRunCtx);
   sh.enter();
@@ -555,7 +555,7 @@ ir::Module lower_return(const Description& d, const Bindings& bind) {
 ir::Module lower_return_landing(uint64_t dispatch) {
   ir::Module m;
   ir::Function& fn = probe_function(m, "return_landing");
-  fn.probe = ir::Function::Probe{0};
+  fn.probe = ir::Function::Probe{0, std::nullopt, true};
   Builder b(fn);
   b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
   b.call(dispatch);

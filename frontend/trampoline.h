@@ -68,6 +68,10 @@ struct Description {
   // they make each program's helper context current (set by whoever binds
   // the trampoline in this process; not a description field).
   bool run_context = false;
+  // Probes: no program calls a helper (what may use vector registers),
+  // so the probe need not save them (ir::Function::Probe::save_vector;
+  // set by whoever binds it, who knows the compiled programs).
+  bool no_vector_use = false;
   std::vector<AttachedProgram> programs;
   std::vector<size_t> of_kind(Kind k) const;  // indexes into programs, in order
   bool probe() const;  // its programs are uprobes and uretprobes

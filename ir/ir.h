@@ -221,6 +221,14 @@ struct Function {
   // body returned.
   struct Probe {
     uint64_t ip = 0;
+    // Where to go on when it is always the same place (the displaced
+    // instructions' copy): the backend jumps there itself, the body's
+    // result unused. Unset: the body's result.
+    std::optional<uint64_t> next;
+    // Also keep the vector registers: the body calls code that may use
+    // them (a helper compiled from C). The body's own code and the
+    // trampoline runtime (runtime/hook/tramp_runtime.h) use none.
+    bool save_vector = true;
   };
   std::optional<Probe> probe;
   uint32_t new_label() { return num_labels++; }

@@ -120,7 +120,11 @@ std::string print(const Function& fn) {
                          fn.native->args[a].type == Type::Struct ? std::to_string(fn.native->args[a].size) : "");
     sig += fmt::format(") -> {}, args spilled at {}", type_name(fn.native->ret.type), address(kFP, fn.native->spill_off));
   }
-  if (fn.probe) sig += fmt::format(", probe at ip {:#x}", fn.probe->ip);
+  if (fn.probe) {
+    sig += fmt::format(", probe at ip {:#x}", fn.probe->ip);
+    if (fn.probe->next) sig += fmt::format(", next {:#x}", *fn.probe->next);
+    if (!fn.probe->save_vector) sig += ", vector registers untouched";
+  }
   std::string out = fmt::format("function {} (frame {}){}\n", fn.name, fn.frame_size, sig);
   for (const Inst& i : fn.code) {
     out += i.op == Op::Label ? "" : "  ";

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <climits>
+#include <iterator>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -29,6 +31,90 @@ __attribute__((noinline, used)) long sb_probe_by_section(long a, long b, long c,
   __asm__ volatile("" : "+r"(r));
   return r;
 }
+
+// long sb_probe_regs_target(long seed): every general and vector register
+// and the flags (DF set for odd seeds, the arithmetic ones from a compare)
+// made from the seed, a 5-byte nop at sb_probe_regs_site where the probe
+// goes, then a checksum of them all: what a probe that loses any of them
+// changes.
+__asm__(R"(
+  .text
+  .globl sb_probe_regs_target
+  .type sb_probe_regs_target, @function
+sb_probe_regs_target:
+  push %rbx
+  push %rbp
+  push %r12
+  push %r13
+  push %r14
+  push %r15
+  lea 0x1(%rdi), %rax
+  lea 0x2(%rdi), %rbx
+  lea 0x3(%rdi), %rcx
+  lea 0x4(%rdi), %rdx
+  lea 0x5(%rdi), %rsi
+  lea 0x6(%rdi), %rbp
+  lea 0x7(%rdi), %r8
+  lea 0x8(%rdi), %r9
+  lea 0x9(%rdi), %r10
+  lea 0xa(%rdi), %r11
+  lea 0xb(%rdi), %r12
+  lea 0xc(%rdi), %r13
+  lea 0xd(%rdi), %r14
+  lea 0xe(%rdi), %r15
+  movq %rax, %xmm0
+  movq %rbx, %xmm1
+  movq %rcx, %xmm2
+  movq %rdx, %xmm3
+  movq %rsi, %xmm4
+  movq %rbp, %xmm5
+  movq %r8, %xmm6
+  movq %r9, %xmm7
+  movq %r10, %xmm8
+  movq %r11, %xmm9
+  movq %r12, %xmm10
+  movq %r13, %xmm11
+  movq %r14, %xmm12
+  movq %r15, %xmm13
+  movq %rdi, %xmm14
+  movq %rax, %xmm15
+  pshufd $0x4e, %xmm15, %xmm15
+  test $1, %dil
+  jz 1f
+  std
+1:
+  cmp $0x1234, %rdi
+  .globl sb_probe_regs_site
+sb_probe_regs_site:
+  nopl 0(%rax, %rax, 1)
+  pushfq
+  cld
+  .irp r, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15
+  imul $31, %rax, %rax
+  add %\r, %rax
+  .endr
+  .irp x, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+  imul $31, %rax, %rax
+  movq %xmm\x, %r11
+  add %r11, %rax
+  pextrq $1, %xmm\x, %r11
+  add %r11, %rax
+  .endr
+  pop %r11
+  and $0xcd5, %r11
+  shl $40, %r11
+  xor %r11, %rax
+  pop %r15
+  pop %r14
+  pop %r13
+  pop %r12
+  pop %rbp
+  pop %rbx
+  ret
+  .size sb_probe_regs_target, . - sb_probe_regs_target
+)");
+long sb_probe_regs_target(long seed);
+extern const char sb_probe_regs_site[];
 }
 
 namespace {
@@ -180,6 +266,31 @@ TEST_F(Probes, RecursionSeesEveryLevelReturn) {
     EXPECT_GE(s.entries, 1u);
     EXPECT_EQ(s.ret, 3628800);  // the outermost return comes last
     sb_link_destroy(a);
+    sb_link_destroy(r);
+  }
+}
+
+// Every register, vector register and flag the probed code had is what it
+// has after the probe: with a program that calls no helper (the vector
+// registers are then not saved: nothing the probe runs touches them) and
+// with one that does.
+TEST_F(Probes, EveryRegisterAndFlagSurvives) {
+  constexpr long kSeeds[] = {0, 1, 2, 3, 0x1233, 0x1234, 0x1235, -1, -2, 0x7fffffffffffffff, INT64_MIN};
+  std::vector<long> plain;
+  for (long s : kSeeds) plain.push_back(call(sb_probe_regs_target, s));
+  const uint64_t off = uint64_t(sb_probe_regs_site - reinterpret_cast<const char*>(&sb_probe_regs_target));
+  for (const char* source : {"mov %r0, 0\nexit", "call 5\nmov %r0, 0\nexit"}) {
+    SCOPED_TRACE(source);
+    sb_program* p = nullptr;
+    ASSERT_EQ(sb_vm_load_asm(vm_, "regs", source, &p), SB_OK) << sb_vm_last_error(vm_);
+    sb_link* l = attach(p, SB_ATTACH_UPROBE, "sb_probe_regs_target", off);
+    ASSERT_TRUE(l);
+    sb_link* r = attach(p, SB_ATTACH_URETPROBE, "sb_probe_regs_target");  // and the return landing's
+    ASSERT_TRUE(r);
+    for (size_t i = 0; i < std::size(kSeeds); ++i) EXPECT_EQ(call(sb_probe_regs_target, kSeeds[i]), plain[i]) << i;
+    sb_stats st{};
+    ASSERT_EQ(sb_link_stats(l, &st), SB_OK);
+    sb_link_destroy(l);
     sb_link_destroy(r);
   }
 }

@@ -38,7 +38,7 @@ namespace sb::x86_64 {
   X(LEA64r) X(LEA64_32r)                                                                     \
   X(MOVSDmr) X(MOVSSmr) X(MOVSDrm) X(MOVSSrm) X(MOVPQIto64rr) X(MOV64toPQIrr)                \
   X(MOVPDI2DIrr) X(MOVDI2PDIrr)                                                              \
-  X(PUSHF64) X(POPF64) X(CLD) X(RETI64) X(MOVAPSmr) X(MOVAPSrm)
+  X(PUSHF64) X(CLD) X(STD) X(SAHF) X(RETI64) X(JMP64m) X(MOVAPSmr) X(MOVAPSrm) X(SHR8ri) X(AND8ri) X(ADD8ri)
 
 enum Opc : uint16_t {
 #define SB_X86_ENUM(name) name,

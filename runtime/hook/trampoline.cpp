@@ -71,6 +71,8 @@ LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie
   data->state.stats = opts_.stats;
   data->state.recursion_guard = opts_.recursion_guard;
   data->state.context = helpers.context();
+  for (const bpf::Insn& in : p.insns)
+    data->calls_helpers = data->calls_helpers || (in.opcode == bpf::make_opcode(bpf::JMP, bpf::CALL) && in.src != bpf::CALL_LOCAL);
   if (!hook_) hook_ = Hook::install(target_, opts_.probe);
   links_.push_back({data->id, kind, cookie, data});
   try {
@@ -126,7 +128,11 @@ void Trampoline::update() {
   d.ip_arg = opts_.ip_arg;
   d.stats = opts_.stats;
   d.recursion_guard = opts_.recursion_guard;
-  for (const Link& l : links_) d.run_context = d.run_context || l.data->state.context;
+  d.no_vector_use = true;
+  for (const Link& l : links_) {
+    d.run_context = d.run_context || l.data->state.context;
+    d.no_vector_use = d.no_vector_use && !l.data->calls_helpers;
+  }
   Image next;
   tramp::Bindings b;
   b.ip = reinterpret_cast<uint64_t>(target_);

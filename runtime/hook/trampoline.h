@@ -89,6 +89,7 @@ class Trampoline {
     LinkId id;
     std::unique_ptr<NativeProgram> program;
     ProgState state;
+    bool calls_helpers = false;  // may run C code that uses vector registers (probes save them then)
   };
   struct Link {
     LinkId id;
