@@ -334,7 +334,7 @@ Frame frame_of(const ir::Signature& sig) {
   f.ctx = -8 * int32_t(sig.words() + 1);
   f.nr_args = f.ctx - 8;
   f.ip = f.ctx - 16;
-  f.run_ctx = f.ctx - 32;
+  f.run_ctx = f.ip - kRunCtxBytes;
   f.size = uint32_t((-f.run_ctx + 15) / 16 * 16);
   return f;
 }
@@ -383,6 +383,10 @@ class Shared {
     const AttachedProgram& p = d_.programs[index];
     b_.mov_imm(1, p.cookie);
     b_.add(ir::store(8, ir::kFP, run_ctx_, 1));
+    if (guarded_) {  // get_func_ip's answer, with the run context current
+      b_.mov_imm(1, bind_.ip);
+      b_.add(ir::store(8, ir::kFP, run_ctx_ + kRunCtxFuncIp, 1));
+    }
     const uint32_t after_run = b_.label();
     if (guarded_) {  // start = enter(state, run_ctx); 0: skip the program, not the exit call
       b_.mov_imm(1, bind_.states[index]);
@@ -424,11 +428,11 @@ void exit(Builder& b) {
 
 // A probe's body and a return probe's: native (ptr) -> ptr, the argument
 // (the pt_regs the programs read) kept at r10 - 8, the run context below it.
-constexpr int32_t kProbeRegsSlot = -8, kProbeRunCtx = -32;
+constexpr int32_t kProbeRegsSlot = -8, kProbeRunCtx = -8 - kRunCtxBytes;
 ir::Function& probe_function(ir::Module& m, const std::string& name) {
   ir::Function& fn = m.functions.emplace_back();
   fn.name = name;
-  fn.frame_size = 32;
+  fn.frame_size = uint32_t(-kProbeRunCtx + 15) / 16 * 16;
   fn.native = ir::Signature{{{ir::Type::Ptr, 8}}, {ir::Type::Ptr, 8}, kProbeRegsSlot};
   return fn;
 }

@@ -127,7 +127,10 @@ Bindings placeholder_bindings(const Description& d);
 //   ctx = r10 - 8*(words+1)  argument words ctx[0..words)
 //   ctx - 8           number of argument words
 //   ctx - 16          ip of the target (when ip_arg)
-//   ctx - 32          run context: cookie at +0
+//   ctx - 48          run context (runtime/hook/tramp_runtime.h, RunCtx,
+//                     kRunCtxBytes): cookie at +0, the target's ip at +16
+inline constexpr int32_t kRunCtxBytes = 32;
+inline constexpr int32_t kRunCtxFuncIp = 16;  // RunCtx::func_ip
 struct Frame {
   int32_t ret, ctx, nr_args, ip, run_ctx;
   uint32_t size;

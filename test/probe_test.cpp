@@ -7,7 +7,11 @@
 #include <capstone/capstone.h>
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <climits>
 #include <iterator>
 #include <cstring>
@@ -28,6 +32,12 @@ extern "C" {
 // The target of the object's "uprobe//proc/self/exe:sb_probe_by_section".
 __attribute__((noinline, used)) long sb_probe_by_section(long a, long b, long c, long d, long e, long f) {
   long r = a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+
+__attribute__((noinline, used)) long sb_probe_read_target(const char* s, const long* p) {
+  long r = *p + long(s[0]);
   __asm__ volatile("" : "+r"(r));
   return r;
 }
@@ -293,6 +303,55 @@ TEST_F(Probes, EveryRegisterAndFlagSurvives) {
     sb_link_destroy(l);
     sb_link_destroy(r);
   }
+}
+
+// As probes/uprobe.bpf.c.
+struct Reads {
+  uint64_t pid_tgid, uid_gid, cookie, func_ip, cpu;
+  char comm[16];
+  char comm4[4];
+  char str[8];
+  int64_t str_ret, long_ret, value, bad_ret, bad_str_ret, kernel_ret;
+  uint64_t bad_value;
+  char bad_str[4];
+  int64_t printk_ret;
+};
+
+// The tracing helpers as the kernel defines them, from a clang-built
+// program on a real probe (this thread, named here, calls the target).
+TEST_F(Probes, TracingHelpersSeeTheCallingThread) {
+  sb_program* p = load("uprobe", "uprobe_read");
+  ASSERT_EQ(pthread_setname_np(pthread_self(), "sb-probe-thread"), 0);  // 15 bytes, TASK_COMM_LEN - 1
+  sb_link* l = attach(p, SB_ATTACH_UPROBE, "sb_probe_read_target", 0, 0xc0ffee);
+  ASSERT_TRUE(l);
+  const long value = 0x1122334455667788;
+  EXPECT_EQ(call(sb_probe_read_target, "longer than eight", &value), value + 'l');
+  sb_link_destroy(l);
+  sb_map* m = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "reads", &m), SB_OK);
+  Reads r{};
+  const uint32_t key = 0;
+  ASSERT_EQ(sb_map_lookup(m, &key, sizeof key, &r, sizeof r), SB_OK);
+  EXPECT_EQ(r.pid_tgid, uint64_t(getpid()) << 32 | uint32_t(gettid()));
+  EXPECT_EQ(r.uid_gid, uint64_t(getgid()) << 32 | getuid());
+  EXPECT_EQ(r.cookie, 0xc0ffeeu);
+  EXPECT_EQ(r.func_ip, reinterpret_cast<uint64_t>(&sb_probe_read_target));
+  EXPECT_LT(r.cpu, 4096u);
+  EXPECT_STREQ(r.comm, "sb-probe-thread");
+  EXPECT_STREQ(r.comm4, "sb-");              // strscpy: size - 1 bytes and the NUL
+  EXPECT_EQ(r.str_ret, 8);                   // cut: size, with dst[size-1] = NUL
+  EXPECT_STREQ(r.str, "longer ");
+  EXPECT_EQ(r.long_ret, 0);
+  EXPECT_EQ(r.value, value);
+  EXPECT_EQ(r.bad_ret, -EFAULT);             // an unmapped address: an error, never a fault
+  EXPECT_EQ(r.bad_value, 0u);                // ... and the destination zero-filled
+  EXPECT_EQ(r.bad_str_ret, -EFAULT);
+  EXPECT_EQ(std::string(r.bad_str, 4), std::string(4, '\0'));
+  EXPECT_EQ(r.kernel_ret, 0);
+  EXPECT_GT(r.printk_ret, 0);
+  const std::string trace = sb_vm_take_trace(vm_);
+  EXPECT_NE(trace.find("read 1234605616436508552"), std::string::npos) << trace;
+  pthread_setname_np(pthread_self(), "sb_probe_tests");
 }
 
 TEST_F(Probes, ObjectAttachesBySection) {

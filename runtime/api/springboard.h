@@ -122,7 +122,10 @@ SB_API const char* sb_vm_take_trace(sb_vm* vm);
 
 /* A helper gets r1-r5 and returns r0. The kernel's ids 1-7 and 130-133
  * (map operations, probe_read, ktime_get_ns, trace_printk,
- * get_prandom_u32, ring buffers) are registered by sb_vm_create;
+ * get_prandom_u32, ring buffers) and the tracing helpers 8, 14-16, 112-115,
+ * 173 and 174 (get_smp_processor_id, get_current_pid_tgid / uid_gid / comm,
+ * probe_read_user / kernel (_str): a bad address gives -EFAULT, never a
+ * crash; get_func_ip, get_attach_cookie) are registered by sb_vm_create;
  * registering an id again replaces it. Register helpers before compiling
  * the programs that call them: compiled code calls the helper it was
  * compiled with. `name` may be NULL. */

@@ -1,4 +1,5 @@
 #include "runtime/helpers/std_helpers.h"
+#include "runtime/helpers/tracing_helpers.h"
 
 #include "runtime/progtypes/skb_helpers.h"
 #include "runtime/progtypes/xdp_helpers.h"
@@ -399,14 +400,8 @@ uint64_t tail_call(uint64_t, uint64_t map, uint64_t index, uint64_t, uint64_t) {
   return run->resolve(array->get(i), i < array->spec().max_entries);
 }
 
-struct StandardHelper {
-  uint32_t id;
-  const char* name;
-  HelperFn fn;
-};
-
 // The kernel's ids (include/uapi/linux/bpf.h, __BPF_FUNC_MAPPER).
-constexpr StandardHelper kStandardHelpers[] = {
+constexpr KernelHelper kStandardHelpers[] = {
     {1, "map_lookup_elem", map_lookup_elem},
     {2, "map_update_elem", map_update_elem},
     {3, "map_delete_elem", map_delete_elem},
@@ -431,10 +426,8 @@ std::optional<bpf::MapUse> Environment::map_use(uint64_t handle) const {
 
 HelperTable standard_helpers(Environment& env) {
   HelperTable t;
-  for (const StandardHelper& h : kStandardHelpers) {
-    t.add(h.id, h.name, h.fn);
-    t.set_proto(h.id, bpf::verifier::standard_helper_proto(h.id));
-  }
+  t.add_kernel(kStandardHelpers);
+  add_tracing_helpers(t);
   t.add_tail_call(kTailCallHelperId, "tail_call", tail_call);
   t.set_proto(kTailCallHelperId, &bpf::verifier::tail_call_proto());
   // Program-type helpers: the verifier lets only their types call them.

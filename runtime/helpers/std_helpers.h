@@ -17,6 +17,7 @@
 //                               slot (counted) fall through with r0 = 0
 //   9, 26  skb_store_bytes, skb_load_bytes (runtime/progtypes/skb_helpers.h)
 //   44, 54, 65, 188  xdp_adjust_head / meta / tail, xdp_get_buff_len (runtime/progtypes/xdp_helpers.h)
+//   8, 14-16, 112-115, 173, 174  the tracing helpers (runtime/helpers/tracing_helpers.h)
 //   130  ringbuf_output         RingBufMap::output
 //   131  ringbuf_reserve        RingBufMap::reserve
 //   132  ringbuf_submit         RingBufMap::commit

@@ -42,6 +42,7 @@ thread_local ActiveStack t_active SB_TLS_INITIAL_EXEC;
 }
 
 thread_local InFlightStack t_in_flight SB_TLS_INITIAL_EXEC;
+thread_local RunCtx* t_run_ctx SB_TLS_INITIAL_EXEC;
 static_assert(offsetof(InFlightStack, token) == 8 && sizeof(InFlightStack::token) / 8 == kInFlightCapacity,
               "frontend/trampoline.cpp writes the depth at +0 and token i at +8 + 8*i");
 
@@ -119,6 +120,8 @@ extern "C" uint64_t sb_uretprobe_dispatch(uint64_t* regs) {
   return e.ret;
 }
 
+RunCtx* current_run_ctx() { return t_run_ctx; }
+
 ProgStats stats_of(const ProgState& s) {
   const RunTotals t = s.runs.totals();
   return {t.runs, ticks_to_ns(t.ticks), s.misses.load()};
@@ -140,11 +143,16 @@ extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx* rc) {
     a.running[a.depth++] = s;
   }
   if (s->context) rc->saved_context = ContextScope::exchange(s->context);
+  if (rc) {  // null from a guest's trampoline, whose run context is guest memory
+    rc->prev = t_run_ctx;
+    t_run_ctx = rc;
+  }
   return s->stats ? read_ticks() : 1;
 }
 
 extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx* rc) {
   if (start == 0) return;  // skipped by the guard: enter pushed nothing
+  if (rc) t_run_ctx = rc->prev;
   if (s->context) ContextScope::exchange(rc->saved_context);
   if (s->stats) s->runs.add(read_ticks() - start);
   if (s->recursion_guard) {

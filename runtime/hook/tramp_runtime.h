@@ -13,10 +13,21 @@ namespace sb::rt {
 
 class HelperContext;
 
-struct RunCtx {  // lives in the trampoline's frame (tramp::Frame::run_ctx)
+// Lives in the trampoline's frame (tramp::Frame::run_ctx); the
+// trampoline writes cookie and func_ip (frontend/trampoline.cpp), enter
+// and exit the rest. While its program runs it is the thread's current
+// run context (current_run_ctx), as the kernel's current->bpf_ctx: what
+// get_attach_cookie and get_func_ip read.
+struct RunCtx {
   uint64_t cookie;
   HelperContext* saved_context;  // the helper context before this program's run
+  uint64_t func_ip;              // the function (or probed instruction) the program is attached to
+  RunCtx* prev;                  // the run context before this program's run
 };
+static_assert(sizeof(RunCtx) == 32, "frontend/trampoline.cpp reserves 32 bytes (tramp::kRunCtxBytes)");
+// The run context of the program running on this thread through a
+// trampoline or probe, or null.
+RunCtx* current_run_ctx();
 
 struct ProgState {  // one per attached program
   bool stats = false;           // count runs and time them (runtime/exec/cycle_clock.h)
@@ -83,6 +94,8 @@ void sb_uretprobe_enter(uint64_t* regs, ReturnSite* site, uint64_t landing);
 // The landing calls it with the pt_regs at the return: sets their ip to
 // the real return address, runs the site's programs, returns where to go on.
 uint64_t sb_uretprobe_dispatch(uint64_t* regs);
+// `run_ctx` may be null (a guest's trampoline, its run context in guest
+// memory): then no run context is made current.
 // Returns 0 to skip the program (it is already active on this thread, or
 // 31 programs are), otherwise the start in read_ticks() units (or 1 without
 // statistics). The trampoline calls prog_exit either way, with this value.

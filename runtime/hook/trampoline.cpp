@@ -130,7 +130,8 @@ void Trampoline::update() {
   d.recursion_guard = opts_.recursion_guard;
   d.no_vector_use = true;
   for (const Link& l : links_) {
-    d.run_context = d.run_context || l.data->state.context;
+    // A helper may read the run context (get_attach_cookie, get_func_ip).
+    d.run_context = d.run_context || l.data->state.context || l.data->calls_helpers;
     d.no_vector_use = d.no_vector_use && !l.data->calls_helpers;
   }
   Image next;

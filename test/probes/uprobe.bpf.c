@@ -71,6 +71,53 @@ int BPF_KRETPROBE(uretprobe_mix, long ret) {
   return 0;
 }
 
+/* The tracing helpers, from a probe on sb_probe_read_target(const char* s,
+ * const long* p). */
+struct reads {
+  __u64 pid_tgid, uid_gid, cookie, func_ip, cpu;
+  char comm[16];
+  char comm4[4];     /* get_current_comm into 4 bytes: 3 and a NUL */
+  char str[8];       /* probe_read_user_str of s into 8 bytes */
+  __s64 str_ret;
+  __s64 long_ret;
+  __s64 value;       /* probe_read_user of *p */
+  __s64 bad_ret, bad_str_ret, kernel_ret;
+  __u64 bad_value;   /* what a failed read leaves: zeros */
+  char bad_str[4];
+  __s64 printk_ret;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct reads);
+} reads SEC(".maps");
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_read, const char* s, const long* p) {
+  __u32 k = 0;
+  struct reads* r = bpf_map_lookup_elem(&reads, &k);
+  if (!r) return 0;
+  r->pid_tgid = bpf_get_current_pid_tgid();
+  r->uid_gid = bpf_get_current_uid_gid();
+  r->cookie = bpf_get_attach_cookie(ctx);
+  r->func_ip = bpf_get_func_ip(ctx);
+  r->cpu = bpf_get_smp_processor_id();
+  bpf_get_current_comm(r->comm, sizeof r->comm);
+  bpf_get_current_comm(r->comm4, sizeof r->comm4);
+  r->str_ret = bpf_probe_read_user_str(r->str, sizeof r->str, s);
+  r->long_ret = bpf_probe_read_user(&r->value, sizeof r->value, p);
+  r->bad_value = 0x5555;
+  r->bad_ret = bpf_probe_read_user(&r->bad_value, sizeof r->bad_value, (const void*)8);
+  r->bad_str[0] = 'x';
+  r->bad_str_ret = bpf_probe_read_user_str(r->bad_str, sizeof r->bad_str, (const void*)8);
+  __s64 v = 0;
+  r->kernel_ret = bpf_probe_read_kernel(&v, sizeof v, p);
+  r->printk_ret = bpf_printk("read %ld", v);
+  return 0;
+}
+
 /* Not a probe: attaching it as one is an error. */
 SEC("xdp")
 int not_a_probe(struct xdp_md* ctx) { return XDP_PASS; }
