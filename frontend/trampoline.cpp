@@ -321,6 +321,7 @@ Bindings placeholder_bindings(const Description& d) {
   b.ret_enter = 0x2000000020;
   b.ret_site = 0x1000000020;
   b.ret_landing = 0x1000000030;
+  b.ret_pop = 0x2000000030;
   for (size_t i = 0; i < d.programs.size(); ++i) {
     b.entries.push_back(0x3000000000 + 0x100 * i);
     b.states.push_back(0x4000000000 + 0x100 * i);
@@ -550,6 +551,28 @@ ir::Module lower_return(const Description& d, const Bindings& bind) {
   run_probes(sh, b, d, Kind::Uretprobe);
   sh.leave();
   b.mov_imm(0, 0);
+  exit(b);
+  return m;
+}
+
+// A return probe that is its own landing (one per probed function, for a
+// guest): ret_enter made the function return here; ret_pop(regs) gives
+// the real return address (and sets regs' ip to it), the uretprobe
+// programs run, and the probe goes on there. r7 keeps the address.
+ir::Module lower_return_probe(const Description& d, const Bindings& bind) {
+  check_bindings(d, bind);
+  ir::Module m;
+  ir::Function& fn = probe_function(m, "return_probe_" + d.target);
+  fn.probe = ir::Function::Probe{0, std::nullopt, !d.no_vector_use};
+  Builder b(fn);
+  Shared sh(b, d, bind, kProbeRunCtx);
+  b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
+  b.call(bind.ret_pop);
+  b.add(ir::alu(ir::Op::Mov, 64, 7, 0));
+  sh.enter();
+  run_probes(sh, b, d, Kind::Uretprobe);
+  sh.leave();
+  b.add(ir::alu(ir::Op::Mov, 64, 0, 7));
   exit(b);
   return m;
 }

@@ -114,6 +114,8 @@ struct Bindings {
   uint64_t ret_enter = 0;
   uint64_t ret_site = 0;
   uint64_t ret_landing = 0;
+  // lower_return_probe: uint64_t ret_pop(pt_regs*), the real return address.
+  uint64_t ret_pop = 0;
 };
 
 // Addresses for a trampoline printed on its own (CLI, golden files):
@@ -145,6 +147,10 @@ ir::Module lower_probe(const Description& d, const Bindings& b);
 // The uretprobe programs, as a native function (pt_regs*) -> 0 that the
 // return landing's dispatch calls when the probed function returns.
 ir::Module lower_return(const Description& d, const Bindings& b);
+// A return probe that is its own return landing, for one function (a
+// guest's: runtime/hook/hook_guest.h, GuestReturnStack): ret_pop, then
+// the uretprobe programs, then on at the real return address.
+ir::Module lower_return_probe(const Description& d, const Bindings& b);
 // The code a probed function returns into while a uretprobe waits: a
 // probe whose body continues where uint64_t dispatch(pt_regs*) says.
 ir::Module lower_return_landing(uint64_t dispatch);
