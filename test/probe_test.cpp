@@ -37,6 +37,13 @@ __attribute__((noinline, used)) long sb_probe_by_section(long a, long b, long c,
   return r;
 }
 
+// The target of the object's "fentry/sb_probe_fentry_target" and "fexit/...".
+__attribute__((noinline, used)) long sb_probe_fentry_target(long a, int b) {
+  long r = a * 3 + b;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+
 __attribute__((noinline, used)) long sb_probe_read_target(const char* s, const long* p) {
   long r = *p + long(s[0]);
   __asm__ volatile("" : "+r"(r));
@@ -192,7 +199,7 @@ class Probes : public ::testing::Test {
     sb_map* m = nullptr;
     Seen s{};
     ASSERT_EQ(sb_vm_find_map(vm_, "seen", &m), SB_OK);
-    for (uint32_t k = 0; k < 2; ++k) ASSERT_EQ(sb_map_update(m, &k, sizeof k, &s, sizeof s, SB_UPDATE_ANY), SB_OK);
+    for (uint32_t k = 0; k < 3; ++k) ASSERT_EQ(sb_map_update(m, &k, sizeof k, &s, sizeof s, SB_UPDATE_ANY), SB_OK);
   }
   sb_link* attach(sb_program* p, sb_attach_kind kind, const std::string& symbol, uint64_t offset = 0,
                   uint64_t cookie = 0) {
@@ -359,8 +366,18 @@ TEST_F(Probes, ObjectAttachesBySection) {
   sb_link* links[8] = {};
   size_t n = 0;
   ASSERT_EQ(sb_vm_attach_object(vm_, kObject.c_str(), links, 8, &n), SB_OK) << sb_vm_last_error(vm_);
-  EXPECT_EQ(n, 2u);  // the uprobe and uretprobe of sb_probe_by_section; bare and xdp sections left alone
+  // The uprobe and uretprobe of sb_probe_by_section, the fentry and fexit of
+  // sb_probe_fentry_target (its signature from the object's BTF: long, int ->
+  // long); the bare uprobe sections and the xdp one are left alone.
+  EXPECT_EQ(n, 4u);
   EXPECT_EQ(call(sb_probe_by_section, 1L, 2L, 3L, 4L, 5L, 6L), 1 + 4 + 9 + 16 + 25 + 36);
+  EXPECT_EQ(call(sb_probe_fentry_target, 5L, -2), 13);
+  const Seen f = seen(2);
+  EXPECT_EQ(f.entries, 1u);
+  EXPECT_EQ(f.returns, 1u);
+  EXPECT_EQ(f.a, 5);
+  EXPECT_EQ(f.b, -2);  // an int argument, sign-extended by the trampoline (its BTF type is signed)
+  EXPECT_EQ(f.ret, 13);
   const Seen s = seen(1);
   EXPECT_EQ(s.entries, 1u);
   EXPECT_EQ(s.returns, 1u);

@@ -959,7 +959,7 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
                                r.program->name, r.section_type->name, tramp::kind_name(r.kind),
                                want ? want->name : "tracing"));
   auto typed = std::make_shared<bpf::Program>(*r.program);
-  if (probe) typed->type = want;
+  if (want) typed->type = want;  // a probe's pt_regs, a tracing section's argument array
   void* target = r.target;
   std::string name = r.symbol;
   if (!target) {
@@ -1066,11 +1066,19 @@ sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size
       const std::optional<bpf::AttachPoint> a =
           as_status(SB_ERR_INVALID_ARGUMENT, [&] { return bpf::parse_attach_point(elf.section, where); });
       if (!a || !a->has_target) continue;  // not a tracing section, or attached by hand
-      if (!tramp::is_probe(a->kind))
-        throw ApiError(SB_ERR_UNAVAILABLE, fmt::format("{}: {} from a section needs the function's signature, which "
-                                                       "this object does not give; attach it with sb_program_attach",
-                                                       where, tramp::kind_name(a->kind)));
       AttachRequest r;
+      if (!tramp::is_probe(a->kind)) {  // the target's prototype, from the object's BTF
+        const std::optional<std::string> sig =
+            as_status(SB_ERR_INVALID_ARGUMENT, [&] { return bpf::btf_signature(bytes, path, a->function); });
+        if (!sig)
+          throw ApiError(SB_ERR_UNAVAILABLE,
+                         fmt::format("{}: {} needs the signature of '{}', and the object's BTF has no function of "
+                                     "that name (declare it in the object, or attach with sb_program_attach)",
+                                     where, tramp::kind_name(a->kind), a->function));
+        r.signature = as_status(SB_ERR_INVALID_ARGUMENT, [&] {
+          return tramp::parse_signature(*sig, fmt::format("{}: BTF of '{}'", where, a->function));
+        });
+      }
       r.program = std::make_shared<const bpf::Program>(std::move(elf.program));
       r.section_type = elf.type;
       r.kind = a->kind;

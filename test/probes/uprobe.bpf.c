@@ -16,7 +16,7 @@ struct seen {
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 2);
+  __uint(max_entries, 3);
   __type(key, __u32);
   __type(value, struct seen);
 } seen SEC(".maps");
@@ -65,6 +65,31 @@ int BPF_KPROBE(uprobe_mix, long a, long b, long c, long d, long e) {
 SEC("uretprobe//proc/self/exe:sb_probe_by_section")
 int BPF_KRETPROBE(uretprobe_mix, long ret) {
   struct seen* s = slot(1);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->returns, 1);
+  s->ret = ret;
+  return 0;
+}
+
+/* fentry and fexit by their sections: the traced function's prototype
+ * comes from this object's BTF, which a stub of the same name that nothing
+ * calls puts there (a BPF object has no other way to describe a user-space
+ * function; the kernel's come from vmlinux BTF). */
+__attribute__((used, noinline)) static long sb_probe_fentry_target(long a, int b) { return a + b; }
+
+SEC("fentry/sb_probe_fentry_target")
+int BPF_PROG(fentry_target, long a, int b) {
+  struct seen* s = slot(2);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->entries, 1);
+  s->a = a;
+  s->b = b;
+  return 0;
+}
+
+SEC("fexit/sb_probe_fentry_target")
+int BPF_PROG(fexit_target, long a, int b, long ret) {
+  struct seen* s = slot(2);
   if (!s) return 0;
   __sync_fetch_and_add(&s->returns, 1);
   s->ret = ret;
