@@ -361,15 +361,18 @@ SB_API sb_status sb_program_attach(sb_program* program, const sb_attach_opts* op
  * maps created once, shared by them) and attaches each whose ELF section
  * names a target as libbpf spells it: "uprobe/PATH:FUNC[+OFF]",
  * "uretprobe/PATH:FUNC" (PATH an object of this process: "/proc/self/exe"
- * or the executable's path, a library's path or file name "libc.so.6").
+ * or the executable's path, a library's path or file name "libc.so.6"),
+ * "fentry/FUNC", "fexit/FUNC", "fmod_ret/FUNC" (FUNC's signature from the
+ * object's BTF: a function of that name the object declares, e.g. a static
+ * stub nothing calls).
  * Other programs (bare "uprobe", xdp, ...) are loaded and left alone. The
  * links go to links[0..*count); with more than `capacity` of them nothing
  * stays attached and SB_ERR_INVALID_ARGUMENT says how many (*count). On any
  * failure nothing stays attached; errors name the section and symbol:
  * SB_ERR_NOT_FOUND (no such function), SB_ERR_INVALID_ARGUMENT (a section
  * that does not parse, an offset not at an instruction, a program of
- * another type), SB_ERR_UNAVAILABLE (fentry/fexit/fmod_ret sections: no
- * signature in the object yet). */
+ * another type), SB_ERR_UNAVAILABLE (an fentry/fexit/fmod_ret section whose
+ * function the object's BTF does not declare). */
 SB_API sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size_t capacity, size_t* count);
 /* Detaches (the function runs as before once no other link is left) and
  * frees the link. NULL is ignored. Destroying the VM destroys its links. */
