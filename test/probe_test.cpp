@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -33,6 +35,14 @@ extern "C" {
 // The target of the object's "uprobe//proc/self/exe:sb_probe_by_section".
 __attribute__((noinline, used)) long sb_probe_by_section(long a, long b, long c, long d, long e, long f) {
   long r = a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+
+// Leaves by longjmp when asked: its uretprobe's return never comes.
+__attribute__((noinline, used)) long sb_probe_jumper(jmp_buf* env, long jump) {
+  if (jump) longjmp(*env, 1);
+  long r = 7;
   __asm__ volatile("" : "+r"(r));
   return r;
 }
@@ -311,6 +321,31 @@ TEST_F(Probes, EveryRegisterAndFlagSurvives) {
     sb_link_destroy(l);
     sb_link_destroy(r);
   }
+}
+
+// A call left by longjmp leaves its return address on the thread's
+// return stack; the next entry at that stack depth drops it (as the
+// kernel's cleanup_return_instances), so later returns are each seen once
+// and the stack does not fill up.
+TEST_F(Probes, LongjmpOutOfAReturnProbedFunction) {
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  reset();
+  sb_link* r = attach(ret, SB_ATTACH_URETPROBE, "sb_probe_jumper");
+  ASSERT_TRUE(r);
+  long jumped = 0;
+  for (int i = 0; i < 200; ++i) {  // more than the return stack holds (64)
+    jmp_buf env;
+    if (setjmp(env) == 0)
+      call(sb_probe_jumper, &env, 1L);
+    else
+      ++jumped;
+  }
+  EXPECT_EQ(jumped, 200);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(call(sb_probe_jumper, static_cast<jmp_buf*>(nullptr), 0L), 7);
+  const Seen s = seen();
+  EXPECT_EQ(s.returns, 10u);
+  EXPECT_EQ(s.ret, 7);
+  sb_link_destroy(r);
 }
 
 // As probes/uprobe.bpf.c.
