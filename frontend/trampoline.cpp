@@ -522,7 +522,8 @@ ir::Module lower_probe(const Description& d, const Bindings& bind) {
   check_bindings(d, bind);
   ir::Module m;
   ir::Function& fn = probe_function(m, "probe_" + d.target);
-  fn.probe = ir::Function::Probe{bind.ip, bind.original, !d.no_vector_use};
+  fn.probe = ir::Function::Probe{bind.ip, bind.original,
+                                 d.no_vector_use ? ir::Function::Probe::Vectors::None : ir::Function::Probe::Vectors::All};
   Builder b(fn);
   Shared sh(b, d, bind, kProbeRunCtx);
   sh.enter();
@@ -563,7 +564,9 @@ ir::Module lower_return_probe(const Description& d, const Bindings& bind) {
   check_bindings(d, bind);
   ir::Module m;
   ir::Function& fn = probe_function(m, "return_probe_" + d.target);
-  fn.probe = ir::Function::Probe{0, std::nullopt, !d.no_vector_use};
+  fn.probe = ir::Function::Probe{0, std::nullopt,
+                                 d.no_vector_use ? ir::Function::Probe::Vectors::None
+                                                 : ir::Function::Probe::Vectors::ReturnValues};
   Builder b(fn);
   Shared sh(b, d, bind, kProbeRunCtx);
   b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
@@ -582,7 +585,7 @@ ir::Module lower_return_probe(const Description& d, const Bindings& bind) {
 ir::Module lower_return_landing(uint64_t dispatch) {
   ir::Module m;
   ir::Function& fn = probe_function(m, "return_landing");
-  fn.probe = ir::Function::Probe{0, std::nullopt, true};
+  fn.probe = ir::Function::Probe{0, std::nullopt, ir::Function::Probe::Vectors::ReturnValues};
   Builder b(fn);
   b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
   b.call(dispatch);

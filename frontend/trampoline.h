@@ -69,7 +69,7 @@ struct Description {
   // the trampoline in this process; not a description field).
   bool run_context = false;
   // Probes: no program calls a helper (what may use vector registers),
-  // so the probe need not save them (ir::Function::Probe::save_vector;
+  // so the probe need not save them (ir::Function::Probe::vectors;
   // set by whoever binds it, who knows the compiled programs).
   bool no_vector_use = false;
   std::vector<AttachedProgram> programs;

@@ -225,10 +225,14 @@ struct Function {
     // instructions' copy): the backend jumps there itself, the body's
     // result unused. Unset: the body's result.
     std::optional<uint64_t> next;
-    // Also keep the vector registers: the body calls code that may use
-    // them (a helper compiled from C). The body's own code and the
-    // trampoline runtime (runtime/hook/tramp_runtime.h) use none.
-    bool save_vector = true;
+    // Which vector (floating-point) registers to keep: All when the body
+    // calls code that may use them (a helper compiled from C; the body's
+    // own code and the trampoline runtime, runtime/hook/tramp_runtime.h,
+    // use none); ReturnValues at a function's return, where by the C ABI
+    // only the ones that return values are live (x86-64 xmm0-xmm1, arm64
+    // v0-v3, riscv64 fa0-fa1); None when nothing the body runs touches them.
+    enum class Vectors : uint8_t { None, ReturnValues, All };
+    Vectors vectors = Vectors::All;
   };
   std::optional<Probe> probe;
   uint32_t new_label() { return num_labels++; }

@@ -123,7 +123,8 @@ std::string print(const Function& fn) {
   if (fn.probe) {
     sig += fmt::format(", probe at ip {:#x}", fn.probe->ip);
     if (fn.probe->next) sig += fmt::format(", next {:#x}", *fn.probe->next);
-    if (!fn.probe->save_vector) sig += ", vector registers untouched";
+    if (fn.probe->vectors == Function::Probe::Vectors::None) sig += ", vector registers untouched";
+    if (fn.probe->vectors == Function::Probe::Vectors::ReturnValues) sig += ", return-value vector registers kept";
   }
   std::string out = fmt::format("function {} (frame {}){}\n", fn.name, fn.frame_size, sig);
   for (const Inst& i : fn.code) {

@@ -5,6 +5,7 @@
 // clang -target bpf -D__TARGET_ARCH_x86), on targets built by gcc and
 // clang at -O0 and -O2 with and without frame pointers (probes/targets.c).
 #include <capstone/capstone.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <pthread.h>
@@ -36,6 +37,13 @@ extern "C" {
 __attribute__((noinline, used)) long sb_probe_by_section(long a, long b, long c, long d, long e, long f) {
   long r = a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f;
   __asm__ volatile("" : "+r"(r));
+  return r;
+}
+
+// Returns in xmm0 (and takes its argument there).
+__attribute__((noinline, used)) double sb_probe_double(double x) {
+  double r = x * 2.5;
+  __asm__ volatile("" : "+x"(r));
   return r;
 }
 
@@ -321,6 +329,25 @@ TEST_F(Probes, EveryRegisterAndFlagSurvives) {
     sb_link_destroy(l);
     sb_link_destroy(r);
   }
+}
+
+// A uretprobe keeps the vector registers that return values (xmm0-xmm1)
+// even when its program calls a helper that uses them (probe_read_user_str:
+// glibc's memchr), and a uprobe keeps the argument in xmm0.
+TEST_F(Probes, VectorReturnValuesSurviveHelpers) {
+  static const char kText[] = "a string for memchr to scan through, longer than a vector register";
+  const std::string src = fmt::format(
+      "mov %r1, %r10\nadd %r1, -64\nmov %r2, 64\nlddw %r3, {:#x}\ncall 114\nmov %r0, 0\nexit",
+      reinterpret_cast<uint64_t>(kText));
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_asm(vm_, "reads", src.c_str(), &p), SB_OK) << sb_vm_last_error(vm_);
+  sb_link* e = attach(p, SB_ATTACH_UPROBE, "sb_probe_double");
+  sb_link* r = attach(p, SB_ATTACH_URETPROBE, "sb_probe_double");
+  ASSERT_TRUE(e && r);
+  double (*volatile fn)(double) = &sb_probe_double;
+  for (double x : {1.0, -3.25, 1e300, 0.1}) EXPECT_EQ(fn(x), x * 2.5) << x;
+  sb_link_destroy(e);
+  sb_link_destroy(r);
 }
 
 // A call left by longjmp leaves its return address on the thread's

@@ -75,7 +75,8 @@ constexpr const backend::CallingConvention& kAapcs64 = backend::calling_conventi
 //                       | user_pt_regs: x0-x30, sp, |
 //                       | pc, pstate (272 bytes)    |
 //                  sp -> +---------------------------+  <- x0, the body's argument
-//                       | v0-v31 (512, save_vector) |
+//                       | v0-v31 (512; v0-v3 at a   |
+//                       | return)                   |
 //                       | the body's frame          |
 //
 // pstate holds the condition flags (NZCV; the other bits are not the
@@ -99,7 +100,8 @@ void A64ISel::probe_entry() {
   emit(I(t_.op[STRXui]).r(x[X0]).r(x[SP]).i((regs.ip + 8) / 8));  // pstate follows pc
   load_imm(X0, probe.ip);
   emit(I(t_.op[STRXui]).r(x[X0]).r(x[SP]).i(regs.ip / 8));
-  const int vectors = probe.save_vector ? 32 : 0;
+  using V = ir::Function::Probe::Vectors;
+  const int vectors = probe.vectors == V::All ? 32 : probe.vectors == V::ReturnValues ? 4 : 0;
   mov(X0, SP);
   if (vectors) add_imm(SP, SP, -16 * vectors);
   for (int v = 0; v < vectors; v += 2) emit(I(t_.op[STPQi]).r(t_.q[v]).r(t_.q[v + 1]).r(x[SP]).i(v));  // scaled by 16

@@ -103,7 +103,8 @@ constexpr int64_t slot(size_t k, bool entry) { return save_area(entry) - 8 * int
 //   probed code's sp -> +-----------------------------+  = regs.sp (x2)
 //                       | user_regs_struct (256)      |
 //                  sp -> +-----------------------------+  <- a0, the body's argument
-//                       | f0-f31 (256, save_vector)   |
+//                       | f0-f31 (256; fa0-fa1 at a   |
+//                       | return)                     |
 //                       | the body's frame            |
 //
 // On the way back every register but t1 is reloaded and control goes on
@@ -125,14 +126,18 @@ void RvISel::probe_entry() {
   sd(T0, 8 * SP);
   load_imm(T0, int64_t(probe.ip));
   sd(T0, regs.ip);
-  const int fregs = probe.save_vector ? 32 : 0;
+  using V = ir::Function::Probe::Vectors;
+  // All of them, or fa0-fa1 (f10, f11) at a return; slot k holds f(first + k).
+  const int first = probe.vectors == V::ReturnValues ? 10 : 0;
+  const int fregs = probe.vectors == V::All ? 32 : probe.vectors == V::ReturnValues ? 2 : 0;
   mv(A0, SP);
-  if (fregs) ri(ADDI, SP, SP, -8 * fregs);
-  for (int f = 0; f < fregs; ++f) emit(I(t_.op[FSD]).r(t_.f64[f]).r(t_.x[SP]).i(8 * f));
+  const int farea = (8 * fregs + 15) / 16 * 16;  // sp stays 16-byte aligned
+  if (fregs) ri(ADDI, SP, SP, -farea);
+  for (int f = 0; f < fregs; ++f) emit(I(t_.op[FSD]).r(t_.f64[first + f]).r(t_.x[SP]).i(8 * f));
   llvm::MCSymbol* body = out_.new_label();
   emit(I(t_.op[JAL]).r(t_.x[RA]).e(ref(body)));
-  for (int f = 0; f < fregs; ++f) emit(I(t_.op[FLD]).r(t_.f64[f]).r(t_.x[SP]).i(8 * f));
-  if (fregs) ri(ADDI, SP, SP, 8 * fregs);
+  for (int f = 0; f < fregs; ++f) emit(I(t_.op[FLD]).r(t_.f64[first + f]).r(t_.x[SP]).i(8 * f));
+  if (fregs) ri(ADDI, SP, SP, farea);
   mv(T1, A0);  // where to go on
   for (uint8_t r = RA; r < 32; ++r)
     if (r != SP && r != T1) ld(NReg(r), 8 * r);

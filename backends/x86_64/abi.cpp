@@ -85,7 +85,7 @@ void X86ISel::choose_saved_registers() {
 //   | continuation (the body's result)    |
 //   | pt_regs: r15 ... ss (168 bytes)     | <- rbx = rdi, the body's argument
 //   | alignment (0 or 8)                  |
-//   | xmm0-xmm15 (256, save_vector only)  | <- rsp, 16-byte aligned at the call
+//   | xmm0-xmm15 (256; xmm0-1 at a return)| <- rsp, 16-byte aligned at the call
 //   | return address, the body's frame    |
 //
 // On the way back every register is reloaded from pt_regs. With a fixed
@@ -148,8 +148,9 @@ void X86ISel::probe_entry() {
   store(kPtRegs.ip, RAX);
   emit(I(op[MOV64rr]).r(reg(RBX, 64)).r(reg(RSP, 64)));
   emit(I(op[AND64ri8]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(-16));
-  const int vectors = probe.save_vector ? 16 : 0;
-  if (vectors) emit(I(op[SUB64ri32]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(16 * vectors));
+  using V = ir::Function::Probe::Vectors;
+  const int vectors = probe.vectors == V::All ? 16 : probe.vectors == V::ReturnValues ? 2 : 0;
+  if (vectors) emit(I(op[SUB64ri32]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(16 * vectors));  // keeps 16-byte alignment
   for (int x = 0; x < vectors; ++x) {
     I i(op[MOVAPSmr]);
     emit(mem(i, RSP, 16 * x).r(t_.xmm[x]));
