@@ -150,6 +150,26 @@ sb_probe_regs_site:
   .size sb_probe_regs_target, . - sb_probe_regs_target
 )");
 long sb_probe_regs_target(long seed);
+
+// long sb_probe_loop(long n): n rounds of a loop whose head
+// (sb_probe_loop_head) both the entry falls into and the back-edge, an
+// 8-bit jnz, jumps to; a probe there fires once per round.
+__asm__(R"(
+  .text
+  .globl sb_probe_loop
+  .type sb_probe_loop, @function
+sb_probe_loop:
+  xor %eax, %eax
+  .globl sb_probe_loop_head
+sb_probe_loop_head:
+  add $3, %rax
+  dec %rdi
+  jnz sb_probe_loop_head
+  ret
+  .size sb_probe_loop, . - sb_probe_loop
+)");
+long sb_probe_loop(long n);
+extern const char sb_probe_loop_head[];
 extern const char sb_probe_regs_site[];
 }
 
@@ -329,6 +349,22 @@ TEST_F(Probes, EveryRegisterAndFlagSurvives) {
     sb_link_destroy(l);
     sb_link_destroy(r);
   }
+}
+
+// A probe at a loop's head fires on every round, the back-edge included
+// (it is not re-aimed at the relocated copy, as an fentry's would be).
+TEST_F(Probes, LoopHeadFiresEveryRound) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  reset();
+  const uint64_t off = uint64_t(sb_probe_loop_head - reinterpret_cast<const char*>(&sb_probe_loop));
+  sb_link* l = attach(up, SB_ATTACH_UPROBE, "sb_probe_loop", off);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(call(sb_probe_loop, 10L), 30);
+  EXPECT_EQ(call(sb_probe_loop, 1L), 3);
+  EXPECT_EQ(seen().entries, 11u);
+  EXPECT_EQ(seen().ip, reinterpret_cast<uint64_t>(sb_probe_loop_head));
+  sb_link_destroy(l);
+  EXPECT_EQ(call(sb_probe_loop, 4L), 12);
 }
 
 // A uretprobe keeps the vector registers that return values (xmm0-xmm1)

@@ -429,6 +429,10 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
                                 "steps over it)",
                                 lo - index->function_at(lo)->start, scan.function_name(), scan.function_name()));
   if (!reach.refusals.empty()) throw Error(at, reach.refusals.front());
+  // A probe fires whenever its instruction runs, as a breakpoint there
+  // would: a branch to it keeps going to the patched entry (and so to the
+  // probe); only those to the later displaced instructions need the copy.
+  if (probe) std::erase_if(reach.into, [&](const Insn& in) { return in.branch_target == lo; });
   for (const Insn& in : reach.into) {
     if (boundary(in.branch_target) < 0)
       throw Error(at, fmt::format("{} lands inside a displaced instruction (+{})", named(in), in.branch_target - lo));
@@ -489,8 +493,10 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
     out.bind(labels[k]);
     out.mark_symbol(fmt::format("d{}", k));
     const int cc = condition_of(in.id);
-    // A branch back into the displaced bytes stays inside the copy.
-    const int inner = in.relative_branch && !in.is_call ? boundary(in.branch_target) : -1;
+    // A branch back into the displaced bytes stays inside the copy (a
+    // probe's own instruction excepted: that goes through the probe again).
+    int inner = in.relative_branch && !in.is_call ? boundary(in.branch_target) : -1;
+    if (probe && inner == 0) inner = -1;
     if (inner >= 0 && cc >= 0) {
       out.emit(mc::I(op.jcc_4).e(out.ref(labels[size_t(inner)])).i(cc));
     } else if (inner >= 0) {

@@ -55,6 +55,8 @@ class Hook {
   // the thunk keeps every register (jmp [rip+slot]; at a function's entry
   // otherwise it may use r11, dead there). An address inside an
   // instruction of its function (by its symbol) is refused, naming it.
+  // Branches to a probe's instruction (a loop's head) are left going to it,
+  // so the probe fires on each, as a breakpoint there would.
   static std::unique_ptr<Hook> install(void* target, bool probe = false);
   // Restores the original bytes; calls then run the function directly.
   // The thunk and stub stay mapped until the Hook is destroyed, since a
