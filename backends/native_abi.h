@@ -52,3 +52,28 @@ std::vector<WordLocation> classify_args(const ir::Signature& sig, const CallingC
 uint32_t stack_slots(const std::vector<WordLocation>& locs);
 
 }  // namespace sb::backend
+
+namespace sb::backend {
+
+// The register block a probe's programs get as their context: the
+// kernel's pt_regs as BPF programs see it on each architecture (libbpf
+// bpf_tracing.h, PT_REGS_*): x86-64 `struct pt_regs`
+// (arch/x86/include/asm/ptrace.h: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax
+// cx dx si di orig_ax ip cs flags sp ss), arm64 `struct user_pt_regs`
+// (regs[31] sp pc pstate), riscv64 `struct user_regs_struct` (pc ra sp gp
+// tp t0-t2 s0 s1 a0-a7 s2-s11 t3-t6). Offsets in bytes.
+struct ProbeRegs {
+  uint16_t size;  // sizeof the struct: what a program may read
+  uint16_t ip;    // PT_REGS_IP: the probed instruction (at a return probe, the return address)
+  uint16_t sp;    // PT_REGS_SP: the stack pointer at the probe
+  uint16_t rc;    // PT_REGS_RC: the return value register
+  uint16_t arg[6];  // PT_REGS_PARM1..6 (x86-64: di si dx cx r8 r9)
+};
+inline constexpr ProbeRegs kProbeRegs[] = {
+    {168, 128, 152, 80, {112, 104, 96, 88, 72, 64}},  // x86-64 pt_regs
+    {272, 256, 248, 0, {0, 8, 16, 24, 32, 40}},       // arm64 user_pt_regs
+    {256, 0, 16, 80, {80, 88, 96, 104, 112, 120}},    // riscv64 user_regs_struct
+};
+constexpr const ProbeRegs& probe_regs(Arch arch) { return kProbeRegs[size_t(arch)]; }
+
+}  // namespace sb::backend

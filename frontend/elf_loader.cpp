@@ -180,6 +180,61 @@ class Btf {
 
   [[noreturn]] void fail(const std::string& what) const { throw Error(where_, what); }
 
+  // The FUNC_PROTO of the FUNC named `func`, if any.
+  std::optional<uint32_t> func_proto(std::string_view func) const {
+    for (const Type& t : types_)
+      if (t.kind() == kBtfFunc && name(t.name_off) == func) return t.size_or_type;
+    return std::nullopt;
+  }
+  // A parameter's or return value's type as trampoline signatures spell it
+  // (frontend/trampoline.h): "i32", "ptr", "f64", "{i32, i64}", "void".
+  std::string signature_type(uint32_t id, const std::string& what) const {
+    if (id == 0) return "void";
+    id = resolve(id);
+    const Type& t = type(id);
+    switch (t.kind()) {
+      case kBtfPtr: return "ptr";
+      case kBtfInt: {
+        const uint32_t enc = read32(t.extra) >> 24;  // BTF_INT_SIGNED 1, BTF_INT_BOOL 4
+        const uint32_t bits = 8 * t.size_or_type;
+        if (bits != 8 && bits != 16 && bits != 32 && bits != 64)
+          fail(fmt::format("{}: a {}-byte integer has no signature type", what, t.size_or_type));
+        return fmt::format("{}{}", (enc & 1) ? 'i' : 'u', bits);
+      }
+      case kBtfEnum: case kBtfEnum64:
+        return fmt::format("{}{}", (t.info >> 31) ? 'i' : 'u', 8 * t.size_or_type);
+      case kBtfFloat:
+        if (t.size_or_type == 4) return "f32";
+        if (t.size_or_type == 8) return "f64";
+        fail(fmt::format("{}: a {}-byte float has no signature type", what, t.size_or_type));
+      case kBtfStruct: case kBtfUnion: {  // by value: its integer fields in order
+        std::string fields;
+        for (const Member& m : members(id)) {
+          const std::string f = signature_type(m.type, what + " field " + std::string(m.name));
+          if (f.front() == '{') fail(fmt::format("{}: nested structs are not supported", what));
+          fields += (fields.empty() ? "" : ", ") + f;
+        }
+        if (fields.empty()) fail(fmt::format("{}: an empty struct", what));
+        return "{" + fields + "}";
+      }
+      default:
+        fail(fmt::format("{}: a {} has no signature type", what, kind_name(id)));
+    }
+  }
+  // "i64, ptr -> i32" for the FUNC_PROTO `proto`.
+  std::string signature(uint32_t proto, std::string_view func) const {
+    const Type& p = type(proto);
+    if (p.kind() != kBtfFuncProto) fail(fmt::format("function '{}': type {} is not a func_proto", func, proto));
+    std::string args;
+    for (uint32_t i = 0; i < p.vlen(); ++i) {
+      const uint8_t* param = p.extra + 8 * i;
+      const uint32_t t = read32(param + 4);
+      if (t == 0) fail(fmt::format("function '{}': variadic functions are not supported", func));
+      args += (i ? ", " : "") + signature_type(t, fmt::format("function '{}' parameter {}", func, i));
+    }
+    return args + " -> " + signature_type(p.size_or_type, fmt::format("function '{}' return value", func));
+  }
+
  private:
   static constexpr int kMaxDepth = 32;
   static constexpr size_t kHeaderSize = 24;
@@ -283,6 +338,17 @@ class Loader {
     size_ = bytes.size();
     storage_.assign(size_ / 8 + 1, 0);
     std::memcpy(storage_.data(), bytes.data(), size_);
+  }
+
+  std::optional<std::string> btf_signature(std::string_view func) {
+    open();
+    read_sections();
+    for (const Section& c : sections_)
+      if (c.kind == SecKind::Btf) {
+        Btf btf(c.bytes, name_ + ": .BTF");
+        if (std::optional<uint32_t> proto = btf.func_proto(func)) return btf.signature(*proto, func);
+      }
+    return std::nullopt;
   }
 
   std::vector<ElfSelection> list() {
@@ -899,6 +965,11 @@ ElfProgram load_elf(std::span<const uint8_t> bytes, const std::string& name, con
 
 std::vector<ElfSelection> list_elf_programs(std::span<const uint8_t> bytes, const std::string& name) {
   return Loader(bytes, name).list();
+}
+
+std::optional<std::string> btf_signature(std::span<const uint8_t> bytes, const std::string& name,
+                                         std::string_view function) {
+  return Loader(bytes, name).btf_signature(function);
 }
 
 std::vector<uint8_t> read_file(const std::string& path) {

@@ -27,8 +27,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "frontend/bpf.h"
@@ -106,6 +108,13 @@ ElfProgram read_elf_file(const std::string& path, const ElfSelection& which, con
 // a program section, or a program section without symbols: function
 // empty), in section order; .text subprograms are not listed.
 std::vector<ElfSelection> list_elf_programs(std::span<const uint8_t> bytes, const std::string& name);
+// The prototype of `function` as the object's BTF gives it (a FUNC of that
+// name and its FUNC_PROTO), written as trampoline signatures are
+// ("i64, ptr -> i32", frontend/trampoline.h parse_signature); nullopt when
+// the BTF has no such FUNC. A type no signature can express (a variadic
+// function, a nested struct) throws sb::Error naming the parameter.
+std::optional<std::string> btf_signature(std::span<const uint8_t> bytes, const std::string& name,
+                                         std::string_view function);
 std::vector<uint8_t> read_file(const std::string& path);  // throws sb::Error naming the path
 
 // Whether `bytes` start with the ELF magic (for tools choosing a reader).

@@ -22,6 +22,8 @@ const char* kind_name(Kind k) {
     case Kind::Fentry: return "fentry";
     case Kind::FmodRet: return "fmod_ret";
     case Kind::Fexit: return "fexit";
+    case Kind::Uprobe: return "uprobe";
+    case Kind::Uretprobe: return "uretprobe";
   }
   return "?";
 }
@@ -182,7 +184,13 @@ class Parser {
       if (k == "fentry") prog.kind = Kind::Fentry;
       else if (k == "fmod_ret") prog.kind = Kind::FmodRet;
       else if (k == "fexit") prog.kind = Kind::Fexit;
-      else fail(path + ".kind", "expected fentry, fmod_ret or fexit");
+      else if (k == "uprobe") prog.kind = Kind::Uprobe;
+      else if (k == "uretprobe") prog.kind = Kind::Uretprobe;
+      else fail(path + ".kind", "expected fentry, fmod_ret, fexit, uprobe or uretprobe");
+      if (!d.programs.empty() && is_probe(prog.kind) != is_probe(d.programs.front().kind))
+        fail(path + ".kind", fmt::format("a {} cannot share a trampoline with the {} of programs[0]: a probe saves "
+                                         "every register at an instruction, the others wrap a call",
+                                         k, kind_name(d.programs.front().kind)));
       const json& cookie = member(p, path, "cookie", false);
       if (!cookie.is_null()) {
         if (!cookie.is_number_integer()) fail(path + ".cookie", "expected an integer");
@@ -310,6 +318,10 @@ Bindings placeholder_bindings(const Description& d) {
   b.original = 0x1000000010;
   b.prog_enter = 0x2000000000;
   b.prog_exit = 0x2000000010;
+  b.ret_enter = 0x2000000020;
+  b.ret_site = 0x1000000020;
+  b.ret_landing = 0x1000000030;
+  b.ret_pop = 0x2000000030;
   for (size_t i = 0; i < d.programs.size(); ++i) {
     b.entries.push_back(0x3000000000 + 0x100 * i);
     b.states.push_back(0x4000000000 + 0x100 * i);
@@ -323,15 +335,129 @@ Frame frame_of(const ir::Signature& sig) {
   f.ctx = -8 * int32_t(sig.words() + 1);
   f.nr_args = f.ctx - 8;
   f.ip = f.ctx - 16;
-  f.run_ctx = f.ctx - 32;
+  f.run_ctx = f.ip - kRunCtxBytes;
   f.size = uint32_t((-f.run_ctx + 15) / 16 * 16);
   return f;
 }
 
-// r6 holds enter's result across the program; r7 an fmod_ret result.
-ir::Module lower(const Description& d, const Bindings& bind) {
+namespace {
+
+// The parts every trampoline shape shares: the in-flight stack push and
+// pop (Bindings::in_flight_tls) and one program's run between enter and
+// exit. r6 holds enter's result across the program.
+class Shared {
+ public:
+  Shared(Builder& b, const Description& d, const Bindings& bind, int32_t run_ctx)
+      : b_(b), d_(d), bind_(bind), run_ctx_(run_ctx), guarded_(d.stats || d.recursion_guard || d.run_context) {}
+  bool guarded() const { return guarded_; }
+
+  // This thread's in-flight stack: r1 = its address, r2 = its depth.
+  void in_flight_depth() {
+    b_.add(ir::thread_ptr(1));
+    b_.add(ir::alu_imm(ir::Op::Add, 64, 1, *bind_.in_flight_tls));
+    b_.add(ir::load(8, false, 2, 1, 0));
+  }
+  void enter() {  // push the image's token (only the depth once the stack is full)
+    if (!bind_.in_flight_tls) return;
+    in_flight_depth();
+    const uint32_t full = b_.label();
+    b_.add(ir::branch_imm(ir::Cond::Ge, 64, 2, bind_.in_flight_capacity, full));
+    b_.add(ir::alu(ir::Op::Mov, 64, 3, 2));
+    b_.add(ir::alu_imm(ir::Op::Shl, 64, 3, 3));
+    b_.add(ir::alu(ir::Op::Add, 64, 3, 1));
+    b_.mov_imm(4, bind_.image_token);
+    b_.add(ir::store(8, 3, 8, 4));
+    b_.bind(full);
+    b_.add(ir::alu_imm(ir::Op::Add, 64, 2, 1));
+    b_.add(ir::store(8, 1, 0, 2));
+  }
+  void leave() {  // only the epilogue remains
+    if (!bind_.in_flight_tls) return;
+    in_flight_depth();
+    b_.add(ir::alu_imm(ir::Op::Sub, 64, 2, 1));
+    b_.add(ir::store(8, 1, 0, 2));
+  }
+  // Runs program `index` with r1 = what `ctx` loads into r1; `after` runs
+  // right after the program (with its r0), inside the guard.
+  template <typename Ctx, typename After>
+  void invoke(size_t index, Ctx&& ctx, After&& after) {
+    const AttachedProgram& p = d_.programs[index];
+    b_.mov_imm(1, p.cookie);
+    b_.add(ir::store(8, ir::kFP, run_ctx_, 1));
+    if (guarded_) {  // get_func_ip's answer, with the run context current
+      b_.mov_imm(1, bind_.ip);
+      b_.add(ir::store(8, ir::kFP, run_ctx_ + kRunCtxFuncIp, 1));
+    }
+    const uint32_t after_run = b_.label();
+    if (guarded_) {  // start = enter(state, run_ctx); 0: skip the program, not the exit call
+      b_.mov_imm(1, bind_.states[index]);
+      b_.frame_addr(2, run_ctx_);
+      b_.call(bind_.prog_enter);
+      b_.add(ir::alu(ir::Op::Mov, 64, 6, 0));
+      b_.add(ir::branch_imm(ir::Cond::Eq, 64, 0, 0, after_run));
+    }
+    ctx();
+    b_.call(bind_.entries[index]);
+    after();
+    b_.bind(after_run);
+    if (guarded_) {
+      b_.mov_imm(1, bind_.states[index]);
+      b_.add(ir::alu(ir::Op::Mov, 64, 2, 6));
+      b_.frame_addr(3, run_ctx_);
+      b_.call(bind_.prog_exit);
+    }
+  }
+
+ private:
+  Builder& b_;
+  const Description& d_;
+  const Bindings& bind_;
+  int32_t run_ctx_;
+  bool guarded_;
+};
+
+void check_bindings(const Description& d, const Bindings& bind) {
   if (bind.entries.size() != d.programs.size() || bind.states.size() != d.programs.size())
     throw Error(d.file, "internal: bindings do not cover every program");
+}
+
+void exit(Builder& b) {
+  ir::Inst exit;
+  exit.op = ir::Op::Exit;
+  b.add(exit);
+}
+
+// A probe's body and a return probe's: native (ptr) -> ptr, the argument
+// (the pt_regs the programs read) kept at r10 - 8, the run context below it.
+constexpr int32_t kProbeRegsSlot = -8, kProbeRunCtx = -8 - kRunCtxBytes;
+ir::Function& probe_function(ir::Module& m, const std::string& name) {
+  ir::Function& fn = m.functions.emplace_back();
+  fn.name = name;
+  fn.frame_size = uint32_t(-kProbeRunCtx + 15) / 16 * 16;
+  fn.native = ir::Signature{{{ir::Type::Ptr, 8}}, {ir::Type::Ptr, 8}, kProbeRegsSlot};
+  return fn;
+}
+
+// Runs the programs of `kind` with r1 = the pt_regs.
+void run_probes(Shared& sh, Builder& b, const Description& d, Kind kind) {
+  for (size_t i : d.of_kind(kind))
+    sh.invoke(i, [&] { b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot)); }, [] {});
+}
+
+}  // namespace
+
+bool is_probe(Kind k) { return k == Kind::Uprobe || k == Kind::Uretprobe; }
+
+bool Description::probe() const {
+  for (const AttachedProgram& p : programs)
+    if (is_probe(p.kind)) return true;
+  return false;
+}
+
+// r7 holds an fmod_ret result.
+ir::Module lower(const Description& d, const Bindings& bind) {
+  check_bindings(d, bind);
+  if (d.probe()) return lower_probe(d, bind);
   ir::Module m;
   ir::Function& fn = m.functions.emplace_back();
   fn.name = "trampoline_" + d.target;
@@ -340,27 +466,8 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   fn.native = d.signature;
   fn.native->spill_off = fr.ctx;
   Builder b(fn);
-
-  // This thread's in-flight stack (Bindings::in_flight_tls): r1 = its
-  // address, r2 = its depth.
-  auto in_flight_depth = [&] {
-    b.add(ir::thread_ptr(1));
-    b.add(ir::alu_imm(ir::Op::Add, 64, 1, *bind.in_flight_tls));
-    b.add(ir::load(8, false, 2, 1, 0));
-  };
-  if (bind.in_flight_tls) {  // entered: push the image's token (only the depth once the stack is full)
-    in_flight_depth();
-    const uint32_t full = b.label();
-    b.add(ir::branch_imm(ir::Cond::Ge, 64, 2, bind.in_flight_capacity, full));
-    b.add(ir::alu(ir::Op::Mov, 64, 3, 2));
-    b.add(ir::alu_imm(ir::Op::Shl, 64, 3, 3));
-    b.add(ir::alu(ir::Op::Add, 64, 3, 1));
-    b.mov_imm(4, bind.image_token);
-    b.add(ir::store(8, 3, 8, 4));
-    b.bind(full);
-    b.add(ir::alu_imm(ir::Op::Add, 64, 2, 1));
-    b.add(ir::store(8, 1, 0, 2));
-  }
+  Shared sh(b, d, bind, fr.run_ctx);
+  sh.enter();
 
   // The prologue has spilled the argument words to ctx[0..words).
   int32_t slot = fr.ctx;
@@ -376,39 +483,21 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   }
   b.add(ir::store_imm(8, ir::kFP, fr.ret, 0));
 
-  const bool guarded = d.stats || d.recursion_guard || d.run_context;
   const uint32_t do_fexit = b.label();
   auto invoke = [&](size_t index) {
-    const AttachedProgram& p = d.programs[index];
-    b.mov_imm(1, p.cookie);
-    b.add(ir::store(8, ir::kFP, fr.run_ctx, 1));
-    const uint32_t after_run = b.label();
-    if (guarded) {  // start = enter(state, run_ctx); 0: skip the program, not the exit call
-      b.mov_imm(1, bind.states[index]);
-      b.frame_addr(2, fr.run_ctx);
-      b.call(bind.prog_enter);
-      b.add(ir::alu(ir::Op::Mov, 64, 6, 0));
-      b.add(ir::branch_imm(ir::Cond::Eq, 64, 0, 0, after_run));
-    }
-    b.frame_addr(1, fr.ctx);  // the program's r1 is ctx
-    b.call(bind.entries[index]);
-    if (p.kind == Kind::FmodRet) {
-      b.add(ir::store(8, ir::kFP, fr.ret, 0));
-      b.add(ir::alu(ir::Op::Mov, 64, 7, 0));
-    }
-    b.bind(after_run);
-    if (guarded) {
-      b.mov_imm(1, bind.states[index]);
-      b.add(ir::alu(ir::Op::Mov, 64, 2, 6));
-      b.frame_addr(3, fr.run_ctx);
-      b.call(bind.prog_exit);
-    }
-    if (p.kind == Kind::FmodRet) b.add(ir::branch_imm(ir::Cond::Ne, 64, 7, 0, do_fexit));
+    const bool mod_ret = d.programs[index].kind == Kind::FmodRet;
+    sh.invoke(index, [&] { b.frame_addr(1, fr.ctx); },  // the program's r1 is ctx
+              [&] {
+                if (!mod_ret) return;
+                b.add(ir::store(8, ir::kFP, fr.ret, 0));
+                b.add(ir::alu(ir::Op::Mov, 64, 7, 0));
+              });
+    if (mod_ret) b.add(ir::branch_imm(ir::Cond::Ne, 64, 7, 0, do_fexit));
   };
 
   for (size_t i : d.of_kind(Kind::Fentry)) invoke(i);
   for (size_t i : d.of_kind(Kind::FmodRet)) {
-    if (guarded) b.add(ir::alu_imm(ir::Op::Mov, 64, 7, 0));  // a skipped program returns nothing
+    if (sh.guarded()) b.add(ir::alu_imm(ir::Op::Mov, 64, 7, 0));  // a skipped program returns nothing
     invoke(i);
   }
   if (d.call_original) {
@@ -420,15 +509,87 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   }
   b.bind(do_fexit);
   for (size_t i : d.of_kind(Kind::Fexit)) invoke(i);
-  if (bind.in_flight_tls) {  // leaving: only the epilogue remains
-    in_flight_depth();
-    b.add(ir::alu_imm(ir::Op::Sub, 64, 2, 1));
-    b.add(ir::store(8, 1, 0, 2));
-  }
+  sh.leave();
   b.add(ir::load(8, false, 0, ir::kFP, fr.ret));
-  ir::Inst exit;
-  exit.op = ir::Op::Exit;
-  b.add(exit);
+  exit(b);
+  return m;
+}
+
+// The probe at bind.ip: uprobe programs with the pt_regs the backend's
+// probe entry saved, then (with uretprobe programs) ret_enter(regs,
+// ret_site, ret_landing) to catch the return, then on at bind.original.
+ir::Module lower_probe(const Description& d, const Bindings& bind) {
+  check_bindings(d, bind);
+  ir::Module m;
+  ir::Function& fn = probe_function(m, "probe_" + d.target);
+  fn.probe = ir::Function::Probe{bind.ip, bind.original,
+                                 d.no_vector_use ? ir::Function::Probe::Vectors::None : ir::Function::Probe::Vectors::All};
+  Builder b(fn);
+  Shared sh(b, d, bind, kProbeRunCtx);
+  sh.enter();
+  run_probes(sh, b, d, Kind::Uprobe);
+  if (!d.of_kind(Kind::Uretprobe).empty()) {
+    b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
+    b.mov_imm(2, bind.ret_site);
+    b.mov_imm(3, bind.ret_landing);
+    b.call(bind.ret_enter);
+  }
+  sh.leave();
+  b.mov_imm(0, bind.original);
+  exit(b);
+  return m;
+}
+
+// What runs when a probed function returns: its uretprobe programs with
+// the pt_regs at the return (called by the return landing's dispatch).
+ir::Module lower_return(const Description& d, const Bindings& bind) {
+  check_bindings(d, bind);
+  ir::Module m;
+  ir::Function& fn = probe_function(m, "return_" + d.target);
+  Builder b(fn);
+  Shared sh(b, d, bind, kProbeRunCtx);
+  sh.enter();
+  run_probes(sh, b, d, Kind::Uretprobe);
+  sh.leave();
+  b.mov_imm(0, 0);
+  exit(b);
+  return m;
+}
+
+// A return probe that is its own landing (one per probed function, for a
+// guest): ret_enter made the function return here; ret_pop(regs) gives
+// the real return address (and sets regs' ip to it), the uretprobe
+// programs run, and the probe goes on there. r7 keeps the address.
+ir::Module lower_return_probe(const Description& d, const Bindings& bind) {
+  check_bindings(d, bind);
+  ir::Module m;
+  ir::Function& fn = probe_function(m, "return_probe_" + d.target);
+  fn.probe = ir::Function::Probe{0, std::nullopt,
+                                 d.no_vector_use ? ir::Function::Probe::Vectors::None
+                                                 : ir::Function::Probe::Vectors::ReturnValues};
+  Builder b(fn);
+  Shared sh(b, d, bind, kProbeRunCtx);
+  b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
+  b.call(bind.ret_pop);
+  b.add(ir::alu(ir::Op::Mov, 64, 7, 0));
+  sh.enter();
+  run_probes(sh, b, d, Kind::Uretprobe);
+  sh.leave();
+  b.add(ir::alu(ir::Op::Mov, 64, 0, 7));
+  exit(b);
+  return m;
+}
+
+// Where a probed function returns to while a uretprobe waits for it: a
+// probe whose body asks dispatch(regs) where to go on.
+ir::Module lower_return_landing(uint64_t dispatch) {
+  ir::Module m;
+  ir::Function& fn = probe_function(m, "return_landing");
+  fn.probe = ir::Function::Probe{0, std::nullopt, ir::Function::Probe::Vectors::ReturnValues};
+  Builder b(fn);
+  b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
+  b.call(dispatch);
+  exit(b);
   return m;
 }
 

@@ -36,8 +36,15 @@
 
 namespace sb::tramp {
 
-enum class Kind : uint8_t { Fentry, FmodRet, Fexit };
+// Uprobe and Uretprobe programs make a probe instead (lower_probe): at an
+// instruction, every register saved in the architecture's pt_regs
+// (backends/native_abi.h, ProbeRegs), which is the programs' ctx; a
+// uretprobe runs when the probed function returns, ctx the pt_regs there
+// (PT_REGS_RC the return value). A description holds probes or the
+// others, not both.
+enum class Kind : uint8_t { Fentry, FmodRet, Fexit, Uprobe, Uretprobe };
 const char* kind_name(Kind k);
+bool is_probe(Kind k);
 
 constexpr size_t kMaxArgs = 12;      // as the kernel's MAX_BPF_FUNC_ARGS
 constexpr size_t kMaxPrograms = 38;  // as the kernel's BPF_MAX_TRAMP_LINKS
@@ -61,8 +68,13 @@ struct Description {
   // they make each program's helper context current (set by whoever binds
   // the trampoline in this process; not a description field).
   bool run_context = false;
+  // Probes: no program calls a helper (what may use vector registers),
+  // so the probe need not save them (ir::Function::Probe::vectors;
+  // set by whoever binds it, who knows the compiled programs).
+  bool no_vector_use = false;
   std::vector<AttachedProgram> programs;
   std::vector<size_t> of_kind(Kind k) const;  // indexes into programs, in order
+  bool probe() const;  // its programs are uprobes and uretprobes
 };
 
 // Throws sb::Error whose where is "FILE: field PATH" (e.g. programs[2].kind).
@@ -95,6 +107,15 @@ struct Bindings {
   std::optional<int32_t> in_flight_tls;
   uint32_t in_flight_capacity = 0;
   uint64_t image_token = 0;
+  // Probes: `ip` is the probed instruction, `original` where execution
+  // goes on (the displaced instructions' copy). With uretprobe programs
+  // the probe calls void ret_enter(pt_regs*, ret_site, ret_landing)
+  // (runtime/hook/tramp_runtime.h).
+  uint64_t ret_enter = 0;
+  uint64_t ret_site = 0;
+  uint64_t ret_landing = 0;
+  // lower_return_probe: uint64_t ret_pop(pt_regs*), the real return address.
+  uint64_t ret_pop = 0;
 };
 
 // Addresses for a trampoline printed on its own (CLI, golden files):
@@ -108,13 +129,30 @@ Bindings placeholder_bindings(const Description& d);
 //   ctx = r10 - 8*(words+1)  argument words ctx[0..words)
 //   ctx - 8           number of argument words
 //   ctx - 16          ip of the target (when ip_arg)
-//   ctx - 32          run context: cookie at +0
+//   ctx - 48          run context (runtime/hook/tramp_runtime.h, RunCtx,
+//                     kRunCtxBytes): cookie at +0, the target's ip at +16
+inline constexpr int32_t kRunCtxBytes = 32;
+inline constexpr int32_t kRunCtxFuncIp = 16;  // RunCtx::func_ip
 struct Frame {
   int32_t ret, ctx, nr_args, ip, run_ctx;
   uint32_t size;
 };
 Frame frame_of(const ir::Signature& sig);
 
+// A description's trampoline; for probes, lower_probe's.
 ir::Module lower(const Description& d, const Bindings& b);
+// A probe at b.ip (ir::Function::probe): the uprobe programs, then
+// ret_enter when there are uretprobe programs; continues at b.original.
+ir::Module lower_probe(const Description& d, const Bindings& b);
+// The uretprobe programs, as a native function (pt_regs*) -> 0 that the
+// return landing's dispatch calls when the probed function returns.
+ir::Module lower_return(const Description& d, const Bindings& b);
+// A return probe that is its own return landing, for one function (a
+// guest's: runtime/hook/hook_guest.h, GuestReturnStack): ret_pop, then
+// the uretprobe programs, then on at the real return address.
+ir::Module lower_return_probe(const Description& d, const Bindings& b);
+// The code a probed function returns into while a uretprobe waits: a
+// probe whose body continues where uint64_t dispatch(pt_regs*) says.
+ir::Module lower_return_landing(uint64_t dispatch);
 
 }  // namespace sb::tramp

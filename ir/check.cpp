@@ -40,6 +40,12 @@ void check(const Module& m) {
       const int64_t lo = fn.native->spill_off, hi = lo + 8 * int64_t(fn.native->words());
       require(lo >= -int64_t(fn.frame_size) && hi <= 0, fn, 0, "argument spill area outside the frame");
     }
+    if (fn.probe) {  // the backend's probe entry passes the pt_regs and continues at the result
+      require(f == 0, fn, 0, "only the entry function can be a probe");
+      require(fn.native && fn.native->args.size() == 1 && fn.native->args[0].type == Type::Ptr &&
+                  fn.native->ret.type == Type::Ptr,
+              fn, 0, "a probe's body must be native (ptr) -> ptr");
+    }
     for (size_t n = 0; n < fn.code.size(); ++n) {
       const Inst& i = fn.code[n];
       const Form form = op_form(i.op);

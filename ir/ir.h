@@ -210,6 +210,31 @@ struct Function {
   uint32_t num_labels = 0;
   uint32_t frame_size = 512;  // bytes below r10
   std::optional<Signature> native;  // set for functions called with a native ABI
+  // Set for a probe (frontend/trampoline.h, Kind::Uprobe): the entry is
+  // jumped to at any instruction of a host function with every register
+  // live. Its backend saves every register in the architecture's pt_regs
+  // as BPF programs see it (backends/native_abi.h, ProbeRegs), with
+  // `ip` as its instruction pointer and the stack pointer as it was at
+  // the probe, and calls the body (a native function (ptr) -> ptr, its
+  // argument that pt_regs); when the body returns, every register is
+  // restored from the pt_regs and control continues at the address the
+  // body returned.
+  struct Probe {
+    uint64_t ip = 0;
+    // Where to go on when it is always the same place (the displaced
+    // instructions' copy): the backend jumps there itself, the body's
+    // result unused. Unset: the body's result.
+    std::optional<uint64_t> next;
+    // Which vector (floating-point) registers to keep: All when the body
+    // calls code that may use them (a helper compiled from C; the body's
+    // own code and the trampoline runtime, runtime/hook/tramp_runtime.h,
+    // use none); ReturnValues at a function's return, where by the C ABI
+    // only the ones that return values are live (x86-64 xmm0-xmm1, arm64
+    // v0-v3, riscv64 fa0-fa1); None when nothing the body runs touches them.
+    enum class Vectors : uint8_t { None, ReturnValues, All };
+    Vectors vectors = Vectors::All;
+  };
+  std::optional<Probe> probe;
   uint32_t new_label() { return num_labels++; }
 };
 

@@ -120,6 +120,12 @@ std::string print(const Function& fn) {
                          fn.native->args[a].type == Type::Struct ? std::to_string(fn.native->args[a].size) : "");
     sig += fmt::format(") -> {}, args spilled at {}", type_name(fn.native->ret.type), address(kFP, fn.native->spill_off));
   }
+  if (fn.probe) {
+    sig += fmt::format(", probe at ip {:#x}", fn.probe->ip);
+    if (fn.probe->next) sig += fmt::format(", next {:#x}", *fn.probe->next);
+    if (fn.probe->vectors == Function::Probe::Vectors::None) sig += ", vector registers untouched";
+    if (fn.probe->vectors == Function::Probe::Vectors::ReturnValues) sig += ", return-value vector registers kept";
+  }
   std::string out = fmt::format("function {} (frame {}){}\n", fn.name, fn.frame_size, sig);
   for (const Inst& i : fn.code) {
     out += i.op == Op::Label ? "" : "  ";

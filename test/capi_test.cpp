@@ -721,7 +721,9 @@ TEST_F(Capi, TestRun) {
   EXPECT_EQ(t.data_size_out, 16u);
   EXPECT_EQ(t.retval, 2u);
   EXPECT_EQ(sb_program_test_run(p, "interp", "kprobe", &t), SB_ERR_INVALID_ARGUMENT);
-  EXPECT_THAT(error(), HasSubstr("unknown program type 'kprobe'"));
+  EXPECT_THAT(error(), HasSubstr("kprobe program, which has no test run"));
+  EXPECT_EQ(sb_program_test_run(p, "interp", "no_such_type", &t), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("unknown program type 'no_such_type'"));
   EXPECT_EQ(sb_program_test_run(p, "interp", "raw", &t), SB_ERR_INVALID_ARGUMENT);
   EXPECT_THAT(error(), HasSubstr("raw program, which has no test run (types with one: xdp, tc, socket)"));
   EXPECT_EQ(sb_program_test_run(p, "nope", nullptr, &t), SB_ERR_UNKNOWN_ENGINE);
@@ -816,7 +818,7 @@ class CapiAttach : public Capi {
  protected:
   void SetUp() override {
     Capi::SetUp();
-    ASSERT_EQ(sb_vm_create_map(vm, "seen", SB_MAP_ARRAY, 4, 8, 4, &seen), SB_OK);
+    ASSERT_EQ(sb_vm_create_map(vm, "seen", SB_MAP_ARRAY, 4, 8, 8, &seen), SB_OK);
     sb_map_info info;
     ASSERT_EQ(sb_map_get_info(seen, &info), SB_OK);
     handle = info.handle;
@@ -930,6 +932,95 @@ TEST(CppAttach, LinkDetachesAtScopeEnd) {
   } catch (const springboard::error& e) {
     EXPECT_THAT(e.what(), HasSubstr("signature.ret"));
   }
+}
+
+// A uprobe sees the arguments in pt_regs (di at 112), a uretprobe the
+// result (ax at 80); no signature is needed; the cookie is the link's.
+TEST_F(CapiAttach, UprobeAndUretprobeBySymbol) {
+  sb_link* entry = attach(adds(112 / 8, 3), SB_ATTACH_UPROBE, "sb_capi_target", nullptr);
+  sb_link* exit = attach(adds(80 / 8, 4), SB_ATTACH_URETPROBE, "sb_capi_target", nullptr);
+  ASSERT_TRUE(entry && exit);
+  int64_t sum = 0;
+  for (int64_t i = 1; i <= 3; ++i) sum += through_volatile(&sb_capi_target)(i, 5);
+  EXPECT_EQ(sum, 75);
+  EXPECT_EQ(at(3), 6u);
+  EXPECT_EQ(at(4), 75u);
+  sb_stats st;
+  ASSERT_EQ(sb_link_stats(exit, &st), SB_OK);
+  EXPECT_EQ(st.run_count, 3u);
+  sb_link_destroy(entry);
+  sb_link_destroy(exit);
+  EXPECT_EQ(through_volatile(&sb_capi_target)(4, 5), 45);
+  EXPECT_EQ(at(3), 6u) << "a destroyed link still ran";
+  // A probe and a trampoline cannot share a function; a uretprobe needs its entry.
+  sb_link* fentry = attach(adds(0, 5), SB_ATTACH_FENTRY, "sb_capi_target", "i64, i64 -> i64");
+  sb_attach_opts o{};
+  o.kind = SB_ATTACH_UPROBE;
+  o.symbol = "sb_capi_target";
+  sb_link* link = nullptr;
+  EXPECT_EQ(sb_program_attach(adds(0, 5), &o, &link), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("already has a trampoline"));
+  sb_link_destroy(fentry);
+  o.kind = SB_ATTACH_URETPROBE;
+  o.offset = 4;
+  EXPECT_EQ(sb_program_attach(adds(0, 5), &o, &link), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("a uretprobe attaches at a function's entry"));
+  EXPECT_EQ(through_volatile(&sb_capi_target)(4, 5), 45);
+}
+
+TEST_F(Capi, ObjectsLoadAndAttachEveryProgram) {
+  size_t n = 7;
+  sb_program* programs[16];
+  sb_link* links[4];
+  EXPECT_EQ(sb_vm_load_object(nullptr, "x.o", programs, 16, &n), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_load_object(vm, nullptr, programs, 16, &n), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_load_object(vm, "x.o", programs, 16, nullptr), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_load_object(vm, "x.o", nullptr, 16, &n), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_attach_object(nullptr, "x.o", links, 4, &n), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_attach_object(vm, nullptr, links, 4, &n), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_attach_object(vm, "x.o", links, 4, nullptr), SB_ERR_NULL);
+  EXPECT_EQ(sb_vm_attach_object(vm, "/nonexistent/x.o", links, 4, &n), SB_ERR_IO);
+  EXPECT_THAT(error(), HasSubstr("/nonexistent/x.o"));
+#if SB_BPF_HAVE_CLANG
+  const std::string path = std::string(SB_BPF_PROGRAMS) + "/multi.o";
+  ASSERT_EQ(sb_vm_load_object(vm, path.c_str(), programs, 0, &n), SB_ERR_INVALID_ARGUMENT);
+  ASSERT_GT(n, 1u) << "too small a buffer still says how many";
+  const size_t count = n;
+  ASSERT_EQ(sb_vm_load_object(vm, path.c_str(), programs, 16, &n), SB_OK) << error();
+  EXPECT_EQ(n, count);
+  // No section of it names a probe target: nothing attached, no error.
+  sb_vm* other = nullptr;
+  ASSERT_EQ(sb_vm_create(nullptr, &other), SB_OK);
+  EXPECT_EQ(sb_vm_attach_object(other, path.c_str(), links, 4, &n), SB_OK) << sb_vm_last_error(other);
+  EXPECT_EQ(n, 0u);
+  sb_vm_destroy(other);
+#endif
+}
+#endif
+
+#if defined(__x86_64__)
+TEST(CppAttach, UprobeLinksDetachAtScopeEnd) {
+  springboard::vm vm;
+  springboard::program p = vm.load_asm("mov %r0, 0\nexit", "empty.s");
+  {
+    springboard::link entry = p.attach_uprobe("sb_capi_other");
+    springboard::link ret = p.attach_uretprobe("sb_capi_other");
+    EXPECT_EQ(through_volatile(&sb_capi_other)(1), 1001);
+    EXPECT_EQ(entry.stats().run_count, 1u);
+    EXPECT_EQ(ret.stats().run_count, 1u);
+  }
+  EXPECT_EQ(through_volatile(&sb_capi_other)(1), 1001);
+  try {
+    p.attach_uprobe("no_such_function_anywhere");
+    ADD_FAILURE() << "a missing symbol was accepted";
+  } catch (const springboard::error& e) {
+    EXPECT_EQ(e.code(), SB_ERR_NOT_FOUND);
+  }
+#if SB_BPF_HAVE_CLANG
+  EXPECT_TRUE(vm.attach_object(std::string(SB_BPF_PROGRAMS) + "/multi.o").empty());
+  springboard::vm other;
+  EXPECT_GT(other.load_object(std::string(SB_BPF_PROGRAMS) + "/multi.o").size(), 1u);
+#endif
 }
 
 TEST_F(CapiAttach, ErrorsNameTheSymbolOrField) {

@@ -7,6 +7,10 @@
 // Also: the loader's selection and errors on malformed objects (each
 // asserting the file and the section/symbol/field it names), and the maps
 // and standard helpers on their own.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <elf.h>
 
 #include <algorithm>
@@ -23,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "frontend/elf_loader.h"
+#include "frontend/trampoline.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
 #include "runtime/maps/maps.h"
@@ -579,6 +584,27 @@ std::string load_error(std::span<const uint8_t> bytes, const std::string& name, 
   return "no error";
 }
 
+// fentry/fexit sections take their target's signature from the object's
+// BTF: a FUNC of that name and its FUNC_PROTO, typedefs and const seen
+// through, integers by size and sign, structs by value as their fields.
+TEST(ElfLoader, ReadsFunctionPrototypesFromBtf) {
+  SB_REQUIRE_PROGRAMS();
+  const std::vector<uint8_t> o = bpf::read_file(object_path("prototypes"));
+  EXPECT_EQ(bpf::btf_signature(o, "prototypes.o", "two_args"), "i64, i32 -> i64");
+  EXPECT_EQ(bpf::btf_signature(o, "prototypes.o", "mixed"), "ptr, u16, f64, u8 -> void");
+  EXPECT_EQ(bpf::btf_signature(o, "prototypes.o", "by_value"), "{i32, i64}, f32 -> i32");
+  EXPECT_EQ(bpf::btf_signature(o, "prototypes.o", "no_such_function"), std::nullopt);
+  try {
+    bpf::btf_signature(o, "prototypes.o", "nests");
+    ADD_FAILURE() << "a nested struct was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "prototypes.o: .BTF: function 'nests' parameter 0: nested structs are not supported");
+  }
+  // Every prototype it gives is one the trampolines take.
+  for (const char* f : {"two_args", "mixed", "by_value"})
+    EXPECT_NO_THROW(tramp::parse_signature(*bpf::btf_signature(o, "prototypes.o", f), f));
+}
+
 TEST(ElfLoader, ChoosesProgramsBySectionOrFunction) {
   SB_REQUIRE_PROGRAMS();
   const std::vector<uint8_t> multi = read_bytes(object_path("multi"));
@@ -1002,6 +1028,11 @@ TEST(StdHelpers, KernelIdsAndNames) {
       {44, "xdp_adjust_head"}, {54, "xdp_adjust_meta"}, {65, "xdp_adjust_tail"}, {188, "xdp_get_buff_len"},
       // The socket buffers' (runtime/progtypes/skb_helpers.h), for TC and socket filters.
       {9, "skb_store_bytes"}, {26, "skb_load_bytes"},
+      // The tracing helpers (runtime/helpers/tracing_helpers.h).
+      {8, "get_smp_processor_id"}, {14, "get_current_pid_tgid"}, {15, "get_current_uid_gid"},
+      {16, "get_current_comm"}, {112, "probe_read_user"}, {113, "probe_read_kernel"},
+      {114, "probe_read_user_str"}, {115, "probe_read_kernel_str"}, {173, "get_func_ip"},
+      {174, "get_attach_cookie"},
   };
   ASSERT_EQ(call.table.all().size(), std::size(expected));
   for (auto [id, name] : expected) {
@@ -1011,6 +1042,50 @@ TEST(StdHelpers, KernelIdsAndNames) {
   // Outside a run (no engine's TailCallRun), the tail-call helper falls through.
   EXPECT_EQ(call.table.find(12)->fn(0, 0, 0, 0, 0), 0u);
   EXPECT_EQ(rt::HelperTable::conformance().find(5)->name, "unwind");
+}
+
+// The tracing helpers' corners, as the kernel's: probe_read_user_str
+// returns the length with its NUL or, cut, the buffer's size with its last
+// byte NUL; a read that meets an unmapped page is -EFAULT with the
+// destination zeroed, even a string that would have ended past the page.
+TEST(TracingHelpers, ReadsAsTheKernelDoes) {
+  HelperCall call;
+  const int64_t efault = -EFAULT;
+  char buf[8];
+  EXPECT_EQ(int64_t(call(114, call.addr(buf), 8, call.addr("abc"))), 4);
+  EXPECT_STREQ(buf, "abc");
+  EXPECT_EQ(int64_t(call(114, call.addr(buf), 8, call.addr("abcdefghij"))), 8);
+  EXPECT_STREQ(buf, "abcdefg");
+  EXPECT_EQ(int64_t(call(114, call.addr(buf), 1, call.addr("abc"))), 1);
+  EXPECT_EQ(buf[0], '\0');
+  EXPECT_EQ(int64_t(call(114, call.addr(buf), 8, call.addr(""))), 1);
+  EXPECT_EQ(call(114, call.addr(buf), 0, 8), 0u);  // size 0: nothing read, not even the address
+  const long page = sysconf(_SC_PAGESIZE);
+  auto* two = static_cast<char*>(mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(two, MAP_FAILED);
+  ASSERT_EQ(munmap(two + page, page), 0);
+  char* end = two + page;
+  std::memcpy(end - 3, "xy", 3);  // ends at the last byte of the mapped page
+  EXPECT_EQ(int64_t(call(115, call.addr(buf), 8, call.addr(end - 3))), 3);
+  EXPECT_STREQ(buf, "xy");
+  std::memcpy(end - 2, "zw", 2);  // no NUL before the unmapped page
+  std::memset(buf, 'q', sizeof buf);
+  EXPECT_EQ(int64_t(call(114, call.addr(buf), 8, call.addr(end - 2))), efault);
+  EXPECT_EQ(std::string(buf, 8), std::string(8, '\0'));
+  uint64_t word = 0x5555;
+  EXPECT_EQ(int64_t(call(112, call.addr(&word), 8, call.addr(end - 4))), efault);  // straddles the hole
+  EXPECT_EQ(word, 0u);
+  EXPECT_EQ(int64_t(call(113, call.addr(&word), 8, call.addr(&page))), 0);
+  EXPECT_EQ(word, uint64_t(page));
+  EXPECT_EQ(call(112, call.addr(&word), 0, 0), 0u);
+  munmap(two, page);
+  // comm: strscpy into the buffer; pid and tid; the cookie outside a trampoline.
+  char comm[16];
+  EXPECT_EQ(call(16, call.addr(comm), 1), 0u);
+  EXPECT_EQ(comm[0], '\0');
+  EXPECT_EQ(call(14), uint64_t(getpid()) << 32 | uint32_t(gettid()));
+  EXPECT_EQ(call(174), 0u);
+  EXPECT_EQ(call(173), 0u);
 }
 
 TEST(StdHelpers, MapHelpersAcceptOnlyTheirEnvironmentsMaps) {

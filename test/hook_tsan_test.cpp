@@ -4,7 +4,8 @@
 // entry is patched and restored. The runtime/hook sources are built into
 // this program with -fsanitize=thread (test/CMakeLists.txt), so TSan sees
 // the accesses of the code that patches, publishes images and reclaims;
-// the counts are exact where a program stays linked the whole time.
+// the counts are exact where a program stays linked the whole time. The
+// probes (uprobe, uretprobe) go through the same.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -138,6 +139,60 @@ TEST(HookThreads, ExactCountsWhileOthersLinkUnlinkAttachAndDetach) {
       "%d relinks of a and %d attaches of b while %d threads called "
       "both %llu times in all\n",
       kRelinks, kAttaches, kCallers, static_cast<unsigned long long>(calls.load()));
+}
+
+// Probes (uprobe and uretprobe, ctx pt_regs) under the same churn: their
+// entry and return counts are exact while the return programs' image is
+// replaced and another function's probes come and go.
+TEST(HookThreads, ProbesCountExactlyWhileOthersAttachAndDetach) {
+  const rt::HelperTable helpers;
+  rt::TrampolineTable table;
+  void* a = reinterpret_cast<void*>(&sb_ts_add);
+  void* b = reinterpret_cast<void*>(&sb_ts_mul3);
+  rt::TrampolineOptions opts;
+  opts.probe = true;
+  rt::Trampoline& ta = table.get(a, {}, opts);
+  Counter entries, returns, on_b;
+  ta.link(tramp::Kind::Uprobe, counting(&entries), 0, helpers);
+  ta.link(tramp::Kind::Uretprobe, counting(&returns), 0, helpers);
+  constexpr int kCallers = 2, kRelinks = 100, kAttaches = 40;
+  std::atomic<bool> churning{true};
+  std::atomic<uint64_t> wrong{0}, calls{0};
+  std::vector<std::thread> threads;
+  for (int n = 0; n < kCallers; ++n)
+    threads.emplace_back([&, n] {
+      uint64_t mine = 0;
+      for (int64_t i = 0; churning.load(); ++i, ++mine) {
+        if (through_volatile(&sb_ts_add)(i, n) != 2 * i + n) wrong.fetch_add(1);
+        if (through_volatile(&sb_ts_mul3)(i, n) != 3 * i + n) wrong.fetch_add(1);
+      }
+      calls.fetch_add(mine);
+    });
+  std::string error;
+  std::thread attacher([&] {
+    try {
+      for (int k = 0; k < kAttaches; ++k) {
+        rt::Trampoline& tb = table.get(b, {}, opts);
+        tb.link(tramp::Kind::Uprobe, counting(&on_b), 0, helpers);
+        tb.link(tramp::Kind::Uretprobe, kNothing, 0, helpers);
+        table.put(b);
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  for (int k = 0; k < kRelinks; ++k) ta.unlink(ta.link(tramp::Kind::Uretprobe, kNothing, 0, helpers));
+  attacher.join();
+  churning = false;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_GT(calls.load(), 0u);
+  EXPECT_EQ(entries.word, calls.load());
+  EXPECT_EQ(returns.word, calls.load());
+  EXPECT_LE(on_b.word, calls.load());
+  table.put(a);
+  EXPECT_EQ(through_volatile(&sb_ts_add)(5, 1), 11);
 }
 
 TEST(HookThreads, ThreadsInsideTheDisplacedBytesWhilePatching) {

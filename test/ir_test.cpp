@@ -51,7 +51,7 @@ TEST(IrLowering, TagsInstructionsWithTheirOrigin) {
 
 ir::Module one_function(std::vector<ir::Inst> code, uint32_t labels = 0) {
   ir::Module m;
-  m.functions.push_back({"t", std::move(code), labels, 512, {}});
+  m.functions.push_back({"t", std::move(code), labels, 512, {}, {}});
   return m;
 }
 ir::Inst exit_inst() {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "frontend/elf_loader.h"
+#include "frontend/progtypes/probe.h"
 #include "frontend/progtypes/program_type.h"
 #include "frontend/progtypes/skb.h"
 #include "frontend/progtypes/xdp.h"
@@ -494,6 +495,52 @@ TEST(XdpTestRun, BadInput) {
   in.data = frame(0x800);
   EXPECT_EQ(error_of([&] { rt::test_run(e, raw.program, t.helpers, in); }),
             object("xdp_eth") + ": a raw program has no test run (types with one: xdp, tc, socket)");
+}
+
+}  // namespace
+}  // namespace sb::test
+
+namespace sb::test {
+namespace {
+
+bpf::Program probe_asm(const std::string& src, Arch arch = Arch::X86_64) {
+  bpf::Program p = bpf::assemble(src, "t.s");
+  p.type = &bpf::probe_program_type(arch);
+  return p;
+}
+
+// A probe's ctx is the architecture's pt_regs, read-only, any aligned
+// read inside it (the kernel's kprobe_prog_is_valid_access); the sections
+// libbpf gives probes and tracing programs name these types.
+TEST(ProbeType, PtRegsAsTheKernelChecksIt) {
+  EXPECT_EQ(bpf::probe_program_type(Arch::X86_64).ctx.size, 168u);
+  EXPECT_EQ(bpf::probe_program_type(Arch::Arm64).ctx.size, 272u);
+  EXPECT_EQ(bpf::probe_program_type(Arch::Riscv64).ctx.size, 256u);
+  EXPECT_EQ(bpf::probe_program_type(Arch::X86_64).kernel_type, 2u);  // BPF_PROG_TYPE_KPROBE
+  EXPECT_EQ(bpf::find_program_type("kprobe"), &bpf::probe_program_type(Arch::X86_64));
+  for (const char* s : {"uprobe", "uprobe//proc/self/exe:main", "uretprobe/x:f", "kprobe/do_sys_open", "kretprobe/f"})
+    EXPECT_EQ(bpf::program_type_for_section(s)->type, &bpf::probe_program_type(Arch::X86_64)) << s;
+  for (const char* s : {"fentry/f", "fexit/f", "fmod_ret/f"})
+    EXPECT_EQ(bpf::program_type_for_section(s)->type, &bpf::tracing_program_type()) << s;
+  // di (112), ip (128), ss (160, the last word); narrow aligned reads.
+  for (const char* ok : {"ldxdw %r0, [%r1+112]\nexit", "ldxdw %r0, [%r1+160]\nexit", "ldxw %r0, [%r1+132]\nexit",
+                         "ldxb %r0, [%r1+167]\nexit"})
+    EXPECT_EQ(refusal(probe_asm(ok)), "accepted") << ok;
+  EXPECT_NE(refusal(probe_asm("ldxdw %r0, [%r1+168]\nexit")).find("invalid bpf_context access off=168 size=8"),
+            std::string::npos);
+  EXPECT_NE(refusal(probe_asm("ldxdw %r0, [%r1+4]\nexit")).find("invalid bpf_context access off=4 size=8"),
+            std::string::npos);
+  EXPECT_NE(refusal(probe_asm("stdw [%r1+80], 1\nmov %r0, 0\nexit")).find("invalid bpf_context access off=80"),
+            std::string::npos);
+  EXPECT_NE(refusal(probe_asm("ldxdw %r0, [%r1-8]\nexit")).find("invalid bpf_context access"), std::string::npos);
+  // arm64's user_pt_regs reaches pc (256) and pstate (264).
+  EXPECT_EQ(refusal(probe_asm("ldxdw %r0, [%r1+264]\nexit", Arch::Arm64)), "accepted");
+  EXPECT_NE(refusal(probe_asm("ldxdw %r0, [%r1+264]\nexit")).find("off=264"), std::string::npos);
+  // The tracing helpers are a probe's; the packet ones are not.
+  EXPECT_EQ(refusal(probe_asm("call 14\nexit")), "accepted");
+  EXPECT_EQ(refusal(probe_asm("mov %r2, %r10\nadd %r2, -16\nmov %r1, %r2\nmov %r2, 16\ncall 16\nmov %r0, 0\nexit")),
+            "accepted");
+  EXPECT_NE(refusal(probe_asm("mov %r2, 0\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 8\ncall 26\nexit")), "accepted");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // each way a description can be wrong.
 #include <gtest/gtest.h>
 
+#include "frontend/attach_point.h"
 #include "frontend/trampoline.h"
 #include "ir/diag.h"
 
@@ -89,7 +90,7 @@ TEST(TrampolineDescription, NamesTheFieldOfEachError) {
   expect_error(R"({"target": {"args": []}, "flags": {"stats": 1}, "programs": []})", "flags.stats",
                "expected true or false");
   expect_error(R"({"target": {"args": []}, "programs": [{"kind": "kprobe", "asm": "exit"}]})", "programs[0].kind",
-               "expected fentry, fmod_ret or fexit");
+               "expected fentry, fmod_ret, fexit, uprobe or uretprobe");
   expect_error(R"({"target": {"args": []}, "programs": [{"kind": "fentry"}]})", "programs[0]",
                "give exactly one of");
   expect_error(R"({"target": {"args": []}, "programs": [{"kind": "fentry", "asm": "exit", "cookie": 1.5}]})",
@@ -142,6 +143,67 @@ TEST(TrampolineDescription, CompactSignatures) {
   EXPECT_EQ(error("void -> i65"), "sig: field signature.ret: unknown type 'i65' (i8 u8 i16 u16 i32 u32 i64 u64 ptr "
                                   "f32 f64 void)");
   EXPECT_NE(error("i64,i64,i64,i64,i64,i64,i64,i64,i64,i64,i64,i64,i64").find("more than"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sb::test
+
+namespace sb::test {
+namespace {
+
+// ELF section names as libbpf writes them (frontend/attach_point.h).
+TEST(AttachPoint, ParsesLibbpfSectionNames) {
+  using bpf::parse_attach_point;
+  auto at = [](const char* section) { return *parse_attach_point(section, "o.o: section"); };
+  const bpf::AttachPoint bare = at("uprobe");
+  EXPECT_EQ(bare.kind, tramp::Kind::Uprobe);
+  EXPECT_FALSE(bare.has_target);
+  EXPECT_EQ(at("uretprobe").kind, tramp::Kind::Uretprobe);
+  const bpf::AttachPoint self = at("uprobe//proc/self/exe:main");
+  EXPECT_TRUE(self.has_target);
+  EXPECT_EQ(self.path, "/proc/self/exe");
+  EXPECT_EQ(self.function, "main");
+  EXPECT_EQ(self.offset, 0u);
+  const bpf::AttachPoint off = at("uprobe/libc.so.6:malloc+0x1f");
+  EXPECT_EQ(off.path, "libc.so.6");
+  EXPECT_EQ(off.function, "malloc");
+  EXPECT_EQ(off.offset, 0x1fu);
+  EXPECT_EQ(at("uprobe/a/b:f.cold+12").offset, 12u);
+  EXPECT_EQ(at("uprobe/a/b:f.cold+12").function, "f.cold");
+  EXPECT_EQ(at("uprobe/lib.so:memcpy@GLIBC_2.14").function, "memcpy@GLIBC_2.14");
+  const bpf::AttachPoint ret = at("uretprobe//usr/bin/x:parse");
+  EXPECT_EQ(ret.kind, tramp::Kind::Uretprobe);
+  EXPECT_EQ(ret.path, "/usr/bin/x");
+  EXPECT_EQ(at("fentry/do_work").kind, tramp::Kind::Fentry);
+  EXPECT_EQ(at("fentry/do_work").function, "do_work");
+  EXPECT_EQ(at("fexit/do_work").kind, tramp::Kind::Fexit);
+  EXPECT_EQ(at("fmod_ret/do_work").kind, tramp::Kind::FmodRet);
+  // Not tracing sections: left alone.
+  for (const char* s : {"xdp", "tc/ingress", "uprobe.s/x:f", "fentry.s/f", "socket", "uprobes/x:f"})
+    EXPECT_EQ(parse_attach_point(s, "o.o: section"), std::nullopt) << s;
+}
+
+TEST(AttachPoint, NamesWhatIsWrong) {
+  auto error = [](const char* section) -> std::string {
+    try {
+      bpf::parse_attach_point(section, "o.o: section");
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(error("uprobe/nocolon"), "o.o: section: 'uprobe/nocolon': expected uprobe/PATH:FUNCTION[+OFFSET]");
+  EXPECT_EQ(error("uprobe/:f"), "o.o: section: 'uprobe/:f': expected uprobe/PATH:FUNCTION[+OFFSET]");
+  EXPECT_EQ(error("uprobe/p:"), "o.o: section: 'uprobe/p:': expected a function name");
+  EXPECT_EQ(error("uprobe/p:f+"), "o.o: section: 'uprobe/p:f+': expected an offset after '+'");
+  EXPECT_EQ(error("uprobe/p:f+0xzz"), "o.o: section: 'uprobe/p:f+0xzz': offset '0xzz' is not a hex number");
+  EXPECT_EQ(error("uprobe/p:f+12a"), "o.o: section: 'uprobe/p:f+12a': offset '12a' is not a decimal number");
+  EXPECT_EQ(error("uprobe/p:f+99999999999999999999"),
+            "o.o: section: 'uprobe/p:f+99999999999999999999': offset '99999999999999999999' is too large");
+  EXPECT_EQ(error("uprobe/p:a$b"), "o.o: section: 'uprobe/p:a$b': 'a$b' is not a function name (letters, digits, _ . @)");
+  EXPECT_EQ(error("uretprobe/p:f+4"), "o.o: section: 'uretprobe/p:f+4': a uretprobe attaches at a function's entry, not at +0x4");
+  EXPECT_EQ(error("fentry"), "o.o: section: 'fentry': expected fentry/FUNCTION");
+  EXPECT_EQ(error("fexit/"), "o.o: section: 'fexit/': expected a function name");
 }
 
 }  // namespace

@@ -214,9 +214,9 @@ TEST(TrampolineNative, CookiesAndStatistics) {
   opts.stats = true;
   rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_add), sig({kI64, kI64}, kI64), opts);
   Seen a, b;
-  // The run context sits 32 bytes below ctx; its first word is the cookie.
+  // The run context sits 48 bytes below ctx (tramp::Frame); its first word is the cookie.
   auto cookie_to = [](Seen* s) {
-    return bpf::assemble("ldxdw %r2, [%r1-32]\nlddw %r3, " + addr(s) + "\nstxdw [%r3+0], %r2\nmov %r0, 0\nexit");
+    return bpf::assemble("ldxdw %r2, [%r1-48]\nlddw %r3, " + addr(s) + "\nstxdw [%r3+0], %r2\nmov %r0, 0\nexit");
   };
   rt::LinkId la = t.link(tramp::Kind::Fentry, cookie_to(&a), 7, no_helpers());
   rt::LinkId lb = t.link(tramp::Kind::Fexit, cookie_to(&b), 0x1122334455667788, no_helpers());

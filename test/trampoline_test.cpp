@@ -276,7 +276,7 @@ std::string record_ctx(int from, int n) {  // record[k] = ctx[from + k]
   return src + "mov %r0, 0\nexit";
 }
 std::string returns(uint64_t v) { return fmt::format("lddw %r0, {:#x}\nexit", v); }
-const char* const kRecordCookie = "ldxdw %r2, [%r1-32]\nlddw %r3, {rec}\nstxdw [%r3+0], %r2\nmov %r0, 0\nexit";
+const char* const kRecordCookie = "ldxdw %r2, [%r1-48]\nlddw %r3, {rec}\nstxdw [%r3+0], %r2\nmov %r0, 0\nexit";
 const char* const kMarkRan = "lddw %r3, {rec}\nmov %r2, 1\nstxdw [%r3+0], %r2\nmov %r0, 0\nexit";
 
 void PrintTo(const ArchCase& a, std::ostream* os) { *os << a.name; }

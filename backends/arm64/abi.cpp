@@ -66,7 +66,67 @@ static_assert(kSaveArea % 16 == 0, "sp stays 16-byte aligned");
 constexpr const backend::CallingConvention& kAapcs64 = backend::calling_convention(Arch::Arm64);
 }  // namespace
 
+// A probe (ir::Function::probe) is branched to from the probed
+// instruction with every register live. It saves them in the kernel's
+// arm64 user_pt_regs (backends/native_abi.h) and calls the body, an
+// ordinary native function (ptr) -> ptr:
+//
+//   probed code's sp -> +---------------------------+  = user_pt_regs.sp
+//                       | user_pt_regs: x0-x30, sp, |
+//                       | pc, pstate (272 bytes)    |
+//                  sp -> +---------------------------+  <- x0, the body's argument
+//                       | v0-v31 (512; v0-v3 at a   |
+//                       | return)                   |
+//                       | the body's frame          |
+//
+// pstate holds the condition flags (NZCV; the other bits are not the
+// program's to see in user space). On the way back the flags and every
+// register but x16 are reloaded and control goes on at the body's result
+// through x16 (IP0): as the far entry patch (runtime/hook/hook_guest.h),
+// a probe is only for places where x16 is dead, such as a function's
+// entry. The body's result is always where to go on (ir::Function::Probe::
+// next, when set, is that same address).
+void A64ISel::probe_entry() {
+  const auto& x = t_.x;
+  const ir::Function::Probe& probe = *fn().probe;
+  const backend::ProbeRegs& regs = backend::probe_regs(Arch::Arm64);
+  add_imm(SP, SP, -int64_t(regs.size));
+  for (uint8_t r = 0; r < 30; r += 2)
+    emit(I(t_.op[STPXi]).r(x[r]).r(x[r + 1]).r(x[SP]).i(r));  // scaled by 8
+  emit(I(t_.op[STRXui]).r(x[LR]).r(x[SP]).i(30));
+  add_imm(X0, SP, regs.size);
+  emit(I(t_.op[STRXui]).r(x[X0]).r(x[SP]).i(regs.sp / 8));
+  emit(I(t_.op[MRS]).r(x[X0]).i(kNzcv));
+  emit(I(t_.op[STRXui]).r(x[X0]).r(x[SP]).i((regs.ip + 8) / 8));  // pstate follows pc
+  load_imm(X0, probe.ip);
+  emit(I(t_.op[STRXui]).r(x[X0]).r(x[SP]).i(regs.ip / 8));
+  using V = ir::Function::Probe::Vectors;
+  const int vectors = probe.vectors == V::All ? 32 : probe.vectors == V::ReturnValues ? 4 : 0;
+  mov(X0, SP);
+  if (vectors) add_imm(SP, SP, -16 * vectors);
+  for (int v = 0; v < vectors; v += 2) emit(I(t_.op[STPQi]).r(t_.q[v]).r(t_.q[v + 1]).r(x[SP]).i(v));  // scaled by 16
+  llvm::MCSymbol* body = out_.new_label();
+  emit(I(t_.op[BL]).e(ref(body)));
+  for (int v = 0; v < vectors; v += 2) emit(I(t_.op[LDPQi]).r(t_.q[v]).r(t_.q[v + 1]).r(x[SP]).i(v));
+  if (vectors) add_imm(SP, SP, 16 * vectors);
+  mov(X16, X0);  // where to go on
+  emit(I(t_.op[LDRXui]).r(x[X0]).r(x[SP]).i((regs.ip + 8) / 8));
+  emit(I(t_.op[MSR]).i(kNzcv).r(x[X0]));
+  for (uint8_t r = 0; r < 30; r += 2) {
+    if (r == X16) {
+      emit(I(t_.op[LDRXui]).r(x[X17]).r(x[SP]).i(X17));
+      continue;
+    }
+    emit(I(t_.op[LDPXi]).r(x[r]).r(x[r + 1]).r(x[SP]).i(r));
+  }
+  emit(I(t_.op[LDRXui]).r(x[LR]).r(x[SP]).i(30));
+  add_imm(SP, SP, regs.size);  // add: the flags stay
+  emit(I(t_.op[BR]).r(x[X16]));
+  out_.bind(body);
+}
+
 void A64ISel::prologue() {
+  if (in_entry() && fn().probe) probe_entry();
   measure_function();
   const auto& x = t_.x;
   emit(I(t_.op[STPXpre]).r(x[SP]).r(x[FP]).r(x[LR]).r(x[SP]).i(-kSaveArea / 8));

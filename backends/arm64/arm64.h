@@ -40,7 +40,7 @@ namespace sb::arm64 {
   X(STRBBroX) X(STRHHroX) X(STRWroX) X(STRXroX) X(STPXi) X(LDPXi) X(STPXpre) X(LDPXpost)           \
   X(LDXRW) X(LDXRX) X(STLXRW) X(STLXRX) X(DMB) X(FMOVDXr) X(FMOVXDr) X(FMOVSWr) X(FMOVWSr)         \
   X(ADR) X(LDRSWl) X(B) X(Bcc) X(CBZX) X(CBZW) X(CBNZX) X(CBNZW) X(TBNZW) X(TBNZX) X(TBZW) X(TBZX) X(BL) X(BLR) X(BR)  \
-  X(RET) X(STRXpre) X(LDRXpost) X(MRS)
+  X(RET) X(STRXpre) X(LDRXpost) X(MRS) X(MSR) X(STPQi) X(LDPQi)
 
 enum Opc : uint16_t {
 #define SB_ARM64_ENUM(name) name,
@@ -56,6 +56,7 @@ struct Tables {
   unsigned op[kNumOpcodes];
   unsigned x[kNumNRegs], w[kNumNRegs];
   unsigned d[kFpArgRegs], s[kFpArgRegs];
+  unsigned q[32];  // the vector registers whole (a probe saves them)
 };
 const Tables& tables();  // resolved on first use
 const char* opcode_name(Opc op);
@@ -73,6 +74,7 @@ constexpr CondCode invert(CondCode cc) { return CondCode(cc ^ 1); }
 constexpr int64_t kBarrierIsh = 11;
 // The system register TPIDR_EL0 (op0 3, op1 3, CRn 13, CRm 0, op2 2) as MRS encodes it.
 constexpr int64_t kTpidrEl0 = (3 << 14) | (3 << 11) | (13 << 7) | (0 << 3) | 2;
+constexpr int64_t kNzcv = (3 << 14) | (3 << 11) | (4 << 7) | (2 << 3) | 0;  // the condition flags
 
 // Logical immediates (AND/ORR/EOR/TST #imm): a rotated run of ones,
 // replicated in elements of 2, 4, ..., 64 bits. encode_logical_imm gives
@@ -131,6 +133,7 @@ class A64ISel final : public backend::ISel {
   void call_with_signature(const ir::Inst& inst);
   void tail_call(const ir::Inst& inst);
   void spill_native_args();
+  void probe_entry();
   void exit(const ir::Inst& inst);
   void trap(const ir::Inst& inst);
 

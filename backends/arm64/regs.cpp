@@ -18,6 +18,9 @@ static const char* const kNamesW[kNumNRegs] = {
     "W22", "W23", "W24", "W25", "W26", "W27", "W28", "W29", "W30", "WZR", "WSP"};
 static const char* const kNamesD[kFpArgRegs] = {"D0", "D1", "D2", "D3", "D4", "D5", "D6", "D7"};
 static const char* const kNamesS[kFpArgRegs] = {"S0", "S1", "S2", "S3", "S4", "S5", "S6", "S7"};
+static const char* const kNamesQ[32] = {"Q0",  "Q1",  "Q2",  "Q3",  "Q4",  "Q5",  "Q6",  "Q7",  "Q8",  "Q9",  "Q10",
+                                       "Q11", "Q12", "Q13", "Q14", "Q15", "Q16", "Q17", "Q18", "Q19", "Q20", "Q21",
+                                       "Q22", "Q23", "Q24", "Q25", "Q26", "Q27", "Q28", "Q29", "Q30", "Q31"};
 static const char* const kOpcodeNames[] = {
 #define SB_ARM64_NAME(name) #name,
     SB_ARM64_OPCODES(SB_ARM64_NAME)
@@ -36,6 +39,7 @@ const Tables& tables() {
     mc::resolve_regs(mt, kNamesW, t.w);
     mc::resolve_regs(mt, kNamesD, t.d);
     mc::resolve_regs(mt, kNamesS, t.s);
+    mc::resolve_regs(mt, kNamesQ, t.q);
   });
   return t;
 }

@@ -52,6 +52,7 @@
 #include <llvm/Support/MathExtras.h>
 
 #include "backends/riscv64/riscv64.h"
+#include "ir/diag.h"
 
 namespace sb::riscv64 {
 
@@ -94,7 +95,59 @@ constexpr int64_t save_area(bool entry) {
 constexpr int64_t slot(size_t k, bool entry) { return save_area(entry) - 8 * int64_t(k + 1); }
 }  // namespace
 
+// A probe (ir::Function::probe) is jumped to from the probed instruction
+// with every register live. It saves them in the kernel's riscv64
+// user_regs_struct (backends/native_abi.h: pc, then x1-x31 at 8 * n) and
+// calls the body, an ordinary native function (ptr) -> ptr:
+//
+//   probed code's sp -> +-----------------------------+  = regs.sp (x2)
+//                       | user_regs_struct (256)      |
+//                  sp -> +-----------------------------+  <- a0, the body's argument
+//                       | f0-f31 (256; fa0-fa1 at a   |
+//                       | return)                     |
+//                       | the body's frame            |
+//
+// On the way back every register but t1 is reloaded and control goes on
+// at the body's result through t1, the register the far entry patch uses
+// too (runtime/hook/hook_guest.h): a probe is only for places where t1 is
+// dead, such as a function's entry. RISC-V has no flags to keep.
+void RvISel::probe_entry() {
+  const ir::Function::Probe& probe = *fn().probe;
+  const backend::ProbeRegs& regs = backend::probe_regs(Arch::Riscv64);
+  static_assert(backend::probe_regs(Arch::Riscv64).ip == 0 && backend::probe_regs(Arch::Riscv64).sp == 8 * SP &&
+                    backend::probe_regs(Arch::Riscv64).rc == 8 * A0,
+                "user_regs_struct keeps x<n> at 8 * n, pc at 0");
+  auto sd = [&](NReg r, int32_t off) { emit(I(t_.op[SD]).r(t_.x[r]).r(t_.x[SP]).i(off)); };
+  auto ld = [&](NReg r, int32_t off) { emit(I(t_.op[LD]).r(t_.x[r]).r(t_.x[SP]).i(off)); };
+  ri(ADDI, SP, SP, -int64_t(regs.size));
+  for (uint8_t r = RA; r < 32; ++r)
+    if (r != SP) sd(NReg(r), 8 * r);
+  ri(ADDI, T0, SP, regs.size);
+  sd(T0, 8 * SP);
+  load_imm(T0, int64_t(probe.ip));
+  sd(T0, regs.ip);
+  using V = ir::Function::Probe::Vectors;
+  // All of them, or fa0-fa1 (f10, f11) at a return; slot k holds f(first + k).
+  const int first = probe.vectors == V::ReturnValues ? 10 : 0;
+  const int fregs = probe.vectors == V::All ? 32 : probe.vectors == V::ReturnValues ? 2 : 0;
+  mv(A0, SP);
+  const int farea = (8 * fregs + 15) / 16 * 16;  // sp stays 16-byte aligned
+  if (fregs) ri(ADDI, SP, SP, -farea);
+  for (int f = 0; f < fregs; ++f) emit(I(t_.op[FSD]).r(t_.f64[first + f]).r(t_.x[SP]).i(8 * f));
+  llvm::MCSymbol* body = out_.new_label();
+  emit(I(t_.op[JAL]).r(t_.x[RA]).e(ref(body)));
+  for (int f = 0; f < fregs; ++f) emit(I(t_.op[FLD]).r(t_.f64[first + f]).r(t_.x[SP]).i(8 * f));
+  if (fregs) ri(ADDI, SP, SP, farea);
+  mv(T1, A0);  // where to go on
+  for (uint8_t r = RA; r < 32; ++r)
+    if (r != SP && r != T1) ld(NReg(r), 8 * r);
+  ri(ADDI, SP, SP, regs.size);
+  emit(I(t_.op[JALR]).r(t_.x[ZERO]).r(t_.x[T1]).i(0));
+  out_.bind(body);
+}
+
 void RvISel::prologue() {
+  if (in_entry() && fn().probe) probe_entry();
   const bool entry = in_entry();
   ri(ADDI, SP, SP, -save_area(entry));
   for (size_t k = 0; k < std::size(kSavedByEveryFunction); ++k)

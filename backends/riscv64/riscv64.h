@@ -81,6 +81,7 @@ class RvISel final : public backend::ISel {
   void call_with_signature(const ir::Inst& inst);
   void tail_call(const ir::Inst& inst);
   void spill_native_args();
+  void probe_entry();
   void exit(const ir::Inst& inst);
   void trap(const ir::Inst& inst);
 

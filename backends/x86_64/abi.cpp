@@ -76,8 +76,131 @@ void X86ISel::choose_saved_registers() {
     if (written & (1u << r)) saved_.push_back(kBpfToNative[r]);
 }
 
+// A probe (ir::Function::probe) is jumped to from the probed instruction
+// with every register live, so it saves them all, builds the kernel's
+// x86-64 pt_regs (backends/native_abi.h) and calls the body, which is an
+// ordinary native function (ptr) -> ptr laid out as the entry above:
+//
+//   | the probed code's red zone (128)    | <- rsp at the probe = pt_regs.sp
+//   | continuation (the body's result)    |
+//   | pt_regs: r15 ... ss (168 bytes)     | <- rbx = rdi, the body's argument
+//   | alignment (0 or 8)                  |
+//   | xmm0-xmm15 (256; xmm0-1 at a return)| <- rsp, 16-byte aligned at the call
+//   | return address, the body's frame    |
+//
+// On the way back every register is reloaded from pt_regs. With a fixed
+// `next` the stack pointer is then restored whole and `jmp [rip+next]`
+// goes on (no return the return-stack predictor would miss); otherwise
+// rsp is moved to the continuation and `ret 128` jumps there and steps
+// over the red zone. Only the instructions between saving the flags
+// (pushfq) and restoring them change flags. They are restored without
+// popfq (microcoded, about 20 cycles): the direction flag by std when it
+// was set (the body runs with it clear, as the C ABI requires), then
+// the arithmetic ones as lahf/sahf-style instrumentation does: OF by
+// `add al, 0x7f` with al = OF, then SF ZF AF PF CF by sahf; rax last, by
+// mov. Not kept: TF and AC (a debugger's single-step, alignment checks),
+// the upper halves of ymm/zmm registers and the x87 stack (neither the
+// body, the programs nor the trampoline runtime use them; a helper
+// calling an AVX library routine would clobber ymm upper halves).
+namespace {
+// Each register's offset in pt_regs (arch/x86/include/asm/ptrace.h), by NReg.
+constexpr int32_t kPtRegsOffset[16] = {80, 88, 96, 40, 152, 32, 104, 112, 72, 64, 56, 48, 24, 16, 8, 0};
+constexpr int32_t kPtRegsFlags = 144, kPtRegsOrigAx = 120, kPtRegsCs = 136, kPtRegsSs = 160;
+constexpr int32_t kRedZone = 128;
+constexpr int64_t kFlagDirection = 0x400, kFlagOverflowBit = 11;
+constexpr const backend::ProbeRegs& kPtRegs = backend::probe_regs(Arch::X86_64);
+static_assert(kPtRegs.rc == kPtRegsOffset[RAX] && kPtRegs.sp == kPtRegsOffset[RSP] &&
+                  kPtRegs.arg[0] == kPtRegsOffset[RDI] && kPtRegs.arg[1] == kPtRegsOffset[RSI] &&
+                  kPtRegs.arg[2] == kPtRegsOffset[RDX] && kPtRegs.arg[3] == kPtRegsOffset[RCX] &&
+                  kPtRegs.arg[4] == kPtRegsOffset[R8] && kPtRegs.arg[5] == kPtRegsOffset[R9],
+              "the register offsets must be those of backends/native_abi.h");
+}  // namespace
+
+void X86ISel::probe_entry() {
+  const auto& op = t_.op;
+  const ir::Function::Probe& probe = *fn().probe;
+  const int32_t regs = kPtRegs.size, cont = regs;
+  auto lea = [&](NReg dst, NReg base, int32_t disp) {
+    I i(op[LEA64r]);
+    emit(mem(i.r(reg(dst, 64)), base, disp));
+  };
+  auto store = [&](int32_t off, NReg r) {
+    I i(op[MOV64mr]);
+    emit(mem(i, RSP, off).r(reg(r, 64)));
+  };
+  auto store_imm = [&](int32_t off, int32_t v) {
+    I i(op[MOV64mi32]);
+    emit(mem(i, RSP, off).i(v));
+  };
+  lea(RSP, RSP, -(kRedZone + 8 + regs));
+  for (uint8_t r = 0; r < 16; ++r)
+    if (r != RSP) store(kPtRegsOffset[r], NReg(r));
+  emit(I(op[PUSHF64]));
+  emit(I(op[POP64r]).r(reg(RAX, 64)));
+  store(kPtRegsFlags, RAX);
+  emit(I(op[CLD]));
+  lea(RAX, RSP, regs + 8 + kRedZone);
+  store(kPtRegs.sp, RAX);
+  store_imm(kPtRegsOrigAx, -1);  // as a trap's frame: no system call
+  store_imm(kPtRegsCs, 0x33);    // the user code and stack segments of x86-64 Linux
+  store_imm(kPtRegsSs, 0x2b);
+  load_imm(RAX, int64_t(probe.ip), 64);
+  store(kPtRegs.ip, RAX);
+  emit(I(op[MOV64rr]).r(reg(RBX, 64)).r(reg(RSP, 64)));
+  emit(I(op[AND64ri8]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(-16));
+  using V = ir::Function::Probe::Vectors;
+  const int vectors = probe.vectors == V::All ? 16 : probe.vectors == V::ReturnValues ? 2 : 0;
+  if (vectors) emit(I(op[SUB64ri32]).r(reg(RSP, 64)).r(reg(RSP, 64)).i(16 * vectors));  // keeps 16-byte alignment
+  for (int x = 0; x < vectors; ++x) {
+    I i(op[MOVAPSmr]);
+    emit(mem(i, RSP, 16 * x).r(t_.xmm[x]));
+  }
+  emit(I(op[MOV64rr]).r(reg(RDI, 64)).r(reg(RBX, 64)));
+  llvm::MCSymbol* body = out_.new_label();
+  emit(I(op[CALL64pcrel32]).e(ref(body)));
+  for (int x = 0; x < vectors; ++x) {
+    I i(op[MOVAPSrm]);
+    emit(mem(i.r(t_.xmm[x]), RSP, 16 * x));
+  }
+  emit(I(op[MOV64rr]).r(reg(RSP, 64)).r(reg(RBX, 64)));
+  if (!probe.next) store(cont, RAX);
+  for (uint8_t r = 0; r < 16; ++r)
+    if (r != RSP && r != RAX) {
+      I i(op[MOV64rm]);
+      emit(mem(i.r(reg(NReg(r), 64)), RSP, kPtRegsOffset[r]));
+    }
+  {  // the flags, then rax
+    I load(op[MOVZX32rm16]);
+    emit(mem(load.r(reg(RAX, 32)), RSP, kPtRegsFlags));
+    llvm::MCSymbol* clear = out_.new_label();
+    emit(I(op[TEST32ri]).r(reg(RAX, 32)).i(kFlagDirection));
+    emit(I(op[JCC_1]).e(ref(clear)).i(CC_E));
+    emit(I(op[STD]));
+    out_.bind(clear);
+    emit(I(op[ROL16ri]).r(reg(RAX, 16)).r(reg(RAX, 16)).i(8));  // ah = SF ZF AF PF CF, al = the high byte
+    emit(I(op[SHR8ri]).r(reg(RAX, 8)).r(reg(RAX, 8)).i(kFlagOverflowBit - 8));
+    emit(I(op[AND8ri]).r(reg(RAX, 8)).r(reg(RAX, 8)).i(1));
+    emit(I(op[ADD8ri]).r(reg(RAX, 8)).r(reg(RAX, 8)).i(0x7f));  // OF = al
+    emit(I(op[SAHF]));
+    I rax(op[MOV64rm]);
+    emit(mem(rax.r(reg(RAX, 64)), RSP, kPtRegsOffset[RAX]));
+  }
+  if (probe.next) {
+    lea(RSP, RSP, cont + 8 + kRedZone);
+    llvm::MCSymbol* data = out_.new_label();
+    emit(I(op[JMP64m]).r(t_.rip).i(1).r(0).e(ref(data)).r(0));
+    out_.bind(data);
+    out_.u64(*probe.next);
+  } else {
+    lea(RSP, RSP, cont);
+    emit(I(op[RETI64]).i(kRedZone));
+  }
+  out_.bind(body);
+}
+
 void X86ISel::prologue() {
   const auto& op = t_.op;
+  if (in_entry() && fn().probe) probe_entry();
   choose_saved_registers();
   for (NReg r : saved_) emit(I(op[PUSH64r]).r(reg(r, 64)));
   if (!in_entry()) {

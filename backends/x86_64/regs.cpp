@@ -15,7 +15,8 @@ static const char* const kNames16[16] = {"AX", "CX", "DX", "BX", "SP", "BP", "SI
                                          "R8W", "R9W", "R10W", "R11W", "R12W", "R13W", "R14W", "R15W"};
 static const char* const kNames8[16] = {"AL", "CL", "DL", "BL", "SPL", "BPL", "SIL", "DIL",
                                         "R8B", "R9B", "R10B", "R11B", "R12B", "R13B", "R14B", "R15B"};
-static const char* const kNamesXmm[8] = {"XMM0", "XMM1", "XMM2", "XMM3", "XMM4", "XMM5", "XMM6", "XMM7"};
+static const char* const kNamesXmm[16] = {"XMM0", "XMM1", "XMM2",  "XMM3",  "XMM4",  "XMM5",  "XMM6",  "XMM7",
+                                          "XMM8", "XMM9", "XMM10", "XMM11", "XMM12", "XMM13", "XMM14", "XMM15"};
 static const char* const kOpcodeNames[] = {
 #define SB_X86_NAME(name) #name,
     SB_X86_OPCODES(SB_X86_NAME)

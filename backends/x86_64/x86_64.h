@@ -37,7 +37,8 @@ namespace sb::x86_64 {
   X(JMP_1) X(JMP64r) X(JCC_1) X(CALL64r) X(CALL64pcrel32) X(RET64) X(PUSH64r) X(POP64r)               \
   X(LEA64r) X(LEA64_32r)                                                                     \
   X(MOVSDmr) X(MOVSSmr) X(MOVSDrm) X(MOVSSrm) X(MOVPQIto64rr) X(MOV64toPQIrr)                \
-  X(MOVPDI2DIrr) X(MOVDI2PDIrr)
+  X(MOVPDI2DIrr) X(MOVDI2PDIrr)                                                              \
+  X(PUSHF64) X(CLD) X(STD) X(SAHF) X(RETI64) X(JMP64m) X(MOVAPSmr) X(MOVAPSrm) X(SHR8ri) X(AND8ri) X(ADD8ri)
 
 enum Opc : uint16_t {
 #define SB_X86_ENUM(name) name,
@@ -50,7 +51,7 @@ enum Opc : uint16_t {
 struct Tables {
   unsigned op[kNumOpcodes];
   unsigned r64[16], r32[16], r16[16], r8[16];
-  unsigned xmm[8];
+  unsigned xmm[16];
   unsigned rip;  // the base of RIP-relative operands (LoadSym)
   unsigned fs;   // the segment of the thread pointer (ThreadPtr: mov fs:0)
 };
@@ -84,6 +85,7 @@ class X86ISel final : public backend::ISel {
   void call_with_signature(const ir::Inst& inst);
   void tail_call(const ir::Inst& inst);
   void spill_native_args();
+  void probe_entry();
   void exit(const ir::Inst& inst);
   void trap(const ir::Inst& inst);
 

@@ -5,6 +5,7 @@
 #include <array>
 
 #include "frontend/bpf.h"
+#include "frontend/progtypes/probe.h"
 #include "frontend/progtypes/skb.h"
 #include "frontend/progtypes/xdp.h"
 
@@ -66,8 +67,9 @@ constexpr ProgramType kRaw{.name = "raw",
 
 // Every type, in the order listings show them. A new type: its table in
 // its own file, declared here.
-const std::array<const ProgramType*, 4> kTypes = {&kRaw, &xdp_program_type(), &tc_program_type(),
-                                                  &socket_program_type()};
+const std::array<const ProgramType*, 8> kTypes = {
+    &kRaw, &xdp_program_type(), &tc_program_type(), &socket_program_type(), &probe_program_type(Arch::X86_64),
+    &probe_program_type(Arch::Arm64), &probe_program_type(Arch::Riscv64), &tracing_program_type()};
 
 // libbpf's section names (libbpf.c section_defs): an exact name, or a
 // prefix followed by '/' and an attach point. Longer prefixes first where
@@ -77,7 +79,16 @@ struct SectionRule {
   const ProgramType* type;
   bool takes_attach;  // "prefix/ATTACH" (and the bare prefix where libbpf allows it)
 };
-const std::array<SectionRule, 7> kSections = {{
+// The probe sections give the host's pt_regs (x86-64; a guest's program
+// is given its type by the embedder).
+const std::array<SectionRule, 14> kSections = {{
+    {"uprobe", &probe_program_type(Arch::X86_64), true},
+    {"uretprobe", &probe_program_type(Arch::X86_64), true},
+    {"kprobe", &probe_program_type(Arch::X86_64), true},
+    {"kretprobe", &probe_program_type(Arch::X86_64), true},
+    {"fentry", &tracing_program_type(), true},
+    {"fexit", &tracing_program_type(), true},
+    {"fmod_ret", &tracing_program_type(), true},
     {"xdp.frags", &xdp_program_type(), true},
     {"xdp", &xdp_program_type(), true},
     {"tcx/ingress", &tc_program_type(), false},

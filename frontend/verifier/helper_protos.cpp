@@ -21,13 +21,26 @@ constexpr Entry kStandard[] = {
     {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data, false, false, true}},
     {4, {"probe_read", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}}},
     {5, {"ktime_get_ns", R::Integer, {}}},
-    {6, {"trace_printk", R::Integer, {A::ReadMem, A::Size, A::Anything, A::Anything, A::Anything}}},
+    // r3-r5 unchecked, as the kernel's bpf_trace_printk_proto: bpf_printk passes only the ones its format uses.
+    {6, {"trace_printk", R::Integer, {A::ReadMem, A::Size}}},
     {7, {"get_prandom_u32", R::Integer, {}}},
     {12, {"tail_call", R::Integer, {A::Ctx, A::Map, A::Anything}, MapKind::ProgArray, true}},
     {130, {"ringbuf_output", R::Integer, {A::Map, A::ReadMem, A::SizeOrZero, A::Anything}, MapKind::RingBuf}},
     {131, {"ringbuf_reserve", R::RecordOrNull, {A::Map, A::AllocSize, A::Anything}, MapKind::RingBuf}},
     {132, {"ringbuf_submit", R::Void, {A::RingbufRecord, A::Anything}}},
     {133, {"ringbuf_discard", R::Void, {A::RingbufRecord, A::Anything}}},
+    // kernel/trace/bpf_trace.c, kernel/bpf/helpers.c: the tracing helpers
+    // (runtime/helpers/tracing_helpers.h).
+    {8, {"get_smp_processor_id", R::Integer, {}}},
+    {14, {"get_current_pid_tgid", R::Integer, {}}},
+    {15, {"get_current_uid_gid", R::Integer, {}}},
+    {16, {"get_current_comm", R::Integer, {A::WriteMem, A::Size}}},
+    {112, {"probe_read_user", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}}},
+    {113, {"probe_read_kernel", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}}},
+    {114, {"probe_read_user_str", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}}},
+    {115, {"probe_read_kernel_str", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}}},
+    {173, {"get_func_ip", R::Integer, {A::Ctx}}},
+    {174, {"get_attach_cookie", R::Integer, {A::Ctx}}},
     // net/core/filter.c: the XDP helpers (runtime/progtypes/xdp_helpers.h).
     {44, {"xdp_adjust_head", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},
     {54, {"xdp_adjust_meta", R::Integer, {A::Ctx, A::Anything}, MapKind::None, false, true}},

@@ -3,6 +3,10 @@
 // it into an sb_status plus a message kept per VM and per calling thread.
 #include "runtime/api/springboard.h"
 
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <atomic>
@@ -23,6 +27,8 @@
 #include "backends/mc/disasm.h"
 #include "backends/target.h"
 #include "frontend/assembler.h"
+#include "frontend/attach_point.h"
+#include "frontend/progtypes/probe.h"
 #include "frontend/decoder.h"
 #include "frontend/disassembler.h"
 #include "frontend/elf_loader.h"
@@ -629,6 +635,28 @@ sb_status sb_vm_load_file(sb_vm* vm, const char* path, const char* section, cons
   });
 }
 
+sb_status sb_vm_load_object(sb_vm* vm, const char* path, sb_program** programs, size_t capacity, size_t* count) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_BAD_ELF, [&] {
+    require(path, "sb_vm_load_object", "path");
+    require(count, "sb_vm_load_object", "count");
+    if (capacity) require(programs, "sb_vm_load_object", "programs");
+    *count = 0;
+    std::vector<bpf::ElfProgram> all = vm->env.load_elf_all(read_file(path), path);
+    *count = all.size();
+    if (all.size() > capacity)
+      throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_vm_load_object: {} has {} programs, programs holds {}",
+                                                          path, all.size(), capacity));
+    return guarded(vm, SB_ERR_BAD_PROGRAM, [&] {
+      for (size_t i = 0; i < all.size(); ++i) {
+        all[i].program.name = all[i].function.empty() ? all[i].section : all[i].function;
+        add_program(vm, std::move(all[i].program), &programs[i])->section_type = all[i].type;
+      }
+      return SB_OK;
+    });
+  });
+}
+
 void sb_program_destroy(sb_program* program) {
   if (program) program->vm->drop(program->vm->programs, program);
 }
@@ -872,10 +900,13 @@ tramp::Kind attach_kind(sb_attach_kind k) {
     case SB_ATTACH_FENTRY: return tramp::Kind::Fentry;
     case SB_ATTACH_FEXIT: return tramp::Kind::Fexit;
     case SB_ATTACH_FMOD_RET: return tramp::Kind::FmodRet;
+    case SB_ATTACH_UPROBE: return tramp::Kind::Uprobe;
+    case SB_ATTACH_URETPROBE: return tramp::Kind::Uretprobe;
     default: break;
   }
   throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_program_attach: kind {} is not SB_ATTACH_FENTRY, "
-                                                      "SB_ATTACH_FEXIT or SB_ATTACH_FMOD_RET", int(k)));
+                                                      "SB_ATTACH_FEXIT, SB_ATTACH_FMOD_RET, SB_ATTACH_UPROBE or "
+                                                      "SB_ATTACH_URETPROBE", int(k)));
 }
 
 // Runs `f`, turning an sb::Error into an ApiError of `status`.
@@ -888,6 +919,91 @@ decltype(auto) as_status(sb_status status, F&& f) {
   } catch (const Error& e) {
     throw ApiError(status, e.what());
   }
+}
+
+// What to attach: a program, as which kind, where.
+struct AttachRequest {
+  std::shared_ptr<const bpf::Program> program;
+  const bpf::ProgramType* section_type = nullptr;  // its ELF section's, if any
+  tramp::Kind kind = tramp::Kind::Fentry;
+  void* target = nullptr;  // null: `symbol`
+  std::string symbol;      // "NAME" or "OBJECT:NAME"
+  uint64_t offset = 0;     // probes: bytes past the function's start
+  ir::Signature signature;  // fentry, fexit, fmod_ret
+  uint64_t cookie = 0;
+};
+
+// "/proc/self/exe:main" -> the executable's path: what the symbol search
+// matches objects by (runtime/hook/symbols.h).
+std::string object_spec(const std::string& path, const std::string& function) {
+  if (path.empty()) return function;
+  std::string object = path;
+  char buf[4096];
+  if (path == "/proc/self/exe") {
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) object.assign(buf, size_t(n));
+  } else if (realpath(path.c_str(), buf)) {
+    object = buf;
+  }
+  return object + ":" + function;
+}
+
+sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
+  const bool probe = tramp::is_probe(r.kind);
+  // The type it runs as: a probe's ctx is pt_regs; fentry & co. keep the
+  // raw checks they always had unless their section says "tracing".
+  const bpf::ProgramType* want = probe ? &bpf::probe_program_type(Arch::X86_64) : r.section_type;
+  if (r.section_type && want != r.section_type)
+    throw ApiError(SB_ERR_INVALID_ARGUMENT,
+                   fmt::format("{}: program '{}' is a {} program (by its ELF section); a {} needs a {} program", api,
+                               r.program->name, r.section_type->name, tramp::kind_name(r.kind),
+                               want ? want->name : "tracing"));
+  auto typed = std::make_shared<bpf::Program>(*r.program);
+  if (want) typed->type = want;  // a probe's pt_regs, a tracing section's argument array
+  void* target = r.target;
+  std::string name = r.symbol;
+  if (!target) {
+    if (name.empty()) throw ApiError(SB_ERR_NULL, fmt::format("{}: opts->target and opts->symbol are both NULL", api));
+    const std::optional<rt::FunctionSymbol> f = rt::find_process_function(name);
+    if (!f)
+      throw ApiError(SB_ERR_NOT_FOUND, fmt::format("{}: symbol '{}': no function of that name in the executable or "
+                                                   "a loaded library",
+                                                   api, name));
+    if (r.offset && r.offset >= f->size)
+      throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("{}: {}+{:#x} is past the end of the function ({} bytes)",
+                                                          api, name, r.offset, f->size));
+    target = reinterpret_cast<void*>(f->start + r.offset);
+  } else {
+    target = static_cast<uint8_t*>(target) + r.offset;
+  }
+  if (r.kind == tramp::Kind::Uretprobe && r.offset)
+    throw ApiError(SB_ERR_INVALID_ARGUMENT,
+                   fmt::format("{}: a uretprobe attaches at a function's entry, not at +{:#x}", api, r.offset));
+  if (name.empty()) name = fmt::format("function at {}", target);
+  else if (r.offset) name = fmt::format("{}+{:#x}", name, r.offset);
+  as_status(SB_ERR_COMPILE, [&] {
+    check_program(*vm, *typed);
+    return 0;
+  });
+  rt::TrampolineOptions topts;
+  topts.stats = vm->stats_mode != StatsMode::Off;
+  topts.probe = probe;
+  rt::TrampolineTable& table = process_trampolines();
+  rt::Trampoline& t = as_status(SB_ERR_INVALID_ARGUMENT, [&]() -> rt::Trampoline& {
+    return table.get(target, probe ? ir::Signature{} : r.signature, topts, name);
+  });
+  auto link = std::make_unique<sb_link>();
+  link->vm = vm;
+  link->target = target;
+  link->trampoline = &t;
+  try {
+    link->id = as_status(SB_ERR_UNAVAILABLE, [&] { return t.link(r.kind, *typed, r.cookie, vm->helpers); });
+  } catch (...) {
+    table.put(target);
+    link->trampoline = nullptr;  // nothing to unlink
+    throw;
+  }
+  return vm->keep(vm->links, std::move(link));
 }
 
 }  // namespace
@@ -911,49 +1027,80 @@ sb_status sb_program_attach(sb_program* program, const sb_attach_opts* opts, sb_
     require(out, "sb_program_attach", "out");
     *out = nullptr;
     require(opts, "sb_program_attach", "opts");
-    require(opts->signature, "sb_program_attach", "opts->signature");
 #if !defined(__x86_64__)
     throw ApiError(SB_ERR_UNAVAILABLE, "sb_program_attach: attaching runs on x86-64 hosts only");
 #endif
-    const tramp::Kind kind = attach_kind(opts->kind);
-    const ir::Signature sig = as_status(SB_ERR_INVALID_ARGUMENT, [&] {
-      return tramp::parse_signature(opts->signature, "sb_program_attach: opts->signature");
-    });
-    void* target = const_cast<void*>(opts->target);
-    std::string name = opts->symbol && *opts->symbol ? opts->symbol : "";
-    if (!target) {
-      if (name.empty()) throw ApiError(SB_ERR_NULL, "sb_program_attach: opts->target and opts->symbol are both NULL");
-      const std::optional<rt::FunctionSymbol> f = rt::find_process_function(name);
-      if (!f)
-        throw ApiError(SB_ERR_NOT_FOUND, fmt::format("sb_program_attach: symbol '{}': no function of that name in "
-                                                     "the executable or a loaded library",
-                                                     name));
-      target = reinterpret_cast<void*>(f->start);
+    AttachRequest r;
+    r.kind = attach_kind(opts->kind);
+    if (!tramp::is_probe(r.kind)) {
+      require(opts->signature, "sb_program_attach", "opts->signature");
+      r.signature = as_status(SB_ERR_INVALID_ARGUMENT, [&] {
+        return tramp::parse_signature(opts->signature, "sb_program_attach: opts->signature");
+      });
     }
-    if (name.empty()) name = fmt::format("function at {}", target);
-    const bpf::Program& p = *program->program;
-    as_status(SB_ERR_COMPILE, [&] {
-      check_program(*vm, p);
-      return 0;
-    });
-    rt::TrampolineOptions topts;
-    topts.stats = vm->stats_mode != StatsMode::Off;
-    rt::TrampolineTable& table = process_trampolines();
-    rt::Trampoline& t = as_status(SB_ERR_INVALID_ARGUMENT, [&]() -> rt::Trampoline& {
-      return table.get(target, sig, topts, name);
-    });
-    auto link = std::make_unique<sb_link>();
-    link->vm = vm;
-    link->target = target;
-    link->trampoline = &t;
+    r.program = program->program;
+    r.section_type = program->section_type;
+    r.target = const_cast<void*>(opts->target);
+    r.symbol = opts->symbol && *opts->symbol ? opts->symbol : "";
+    r.offset = tramp::is_probe(r.kind) ? opts->offset : 0;
+    r.cookie = opts->cookie;
+    *out = attach(vm, r, "sb_program_attach");
+    return SB_OK;
+  });
+}
+
+sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size_t capacity, size_t* count) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_BAD_ELF, [&] {
+    require(path, "sb_vm_attach_object", "path");
+    require(count, "sb_vm_attach_object", "count");
+    if (capacity) require(links, "sb_vm_attach_object", "links");
+    *count = 0;
+#if !defined(__x86_64__)
+    throw ApiError(SB_ERR_UNAVAILABLE, "sb_vm_attach_object: attaching runs on x86-64 hosts only");
+#endif
+    const std::vector<uint8_t> bytes = read_file(path);
+    std::vector<AttachRequest> requests;
+    for (bpf::ElfProgram& elf : vm->env.load_elf_all(bytes, path)) {
+      const std::string where = fmt::format("{}: section '{}'", path, elf.section);
+      const std::optional<bpf::AttachPoint> a =
+          as_status(SB_ERR_INVALID_ARGUMENT, [&] { return bpf::parse_attach_point(elf.section, where); });
+      if (!a || !a->has_target) continue;  // not a tracing section, or attached by hand
+      AttachRequest r;
+      if (!tramp::is_probe(a->kind)) {  // the target's prototype, from the object's BTF
+        const std::optional<std::string> sig =
+            as_status(SB_ERR_INVALID_ARGUMENT, [&] { return bpf::btf_signature(bytes, path, a->function); });
+        if (!sig)
+          throw ApiError(SB_ERR_UNAVAILABLE,
+                         fmt::format("{}: {} needs the signature of '{}', and the object's BTF has no function of "
+                                     "that name (declare it in the object, or attach with sb_program_attach)",
+                                     where, tramp::kind_name(a->kind), a->function));
+        r.signature = as_status(SB_ERR_INVALID_ARGUMENT, [&] {
+          return tramp::parse_signature(*sig, fmt::format("{}: BTF of '{}'", where, a->function));
+        });
+      }
+      r.program = std::make_shared<const bpf::Program>(std::move(elf.program));
+      r.section_type = elf.type;
+      r.kind = a->kind;
+      r.symbol = object_spec(a->path, a->function);
+      r.offset = a->offset;
+      requests.push_back(std::move(r));
+    }
+    std::vector<sb_link*> made;
     try {
-      link->id = as_status(SB_ERR_UNAVAILABLE, [&] { return t.link(kind, p, opts->cookie, vm->helpers); });
+      for (const AttachRequest& r : requests) made.push_back(attach(vm, r, path));
     } catch (...) {
-      table.put(target);
-      link->trampoline = nullptr;  // nothing to unlink
+      for (sb_link* l : made) vm->drop(vm->links, l);
       throw;
     }
-    *out = vm->keep(vm->links, std::move(link));
+    *count = made.size();
+    if (made.size() > capacity) {
+      for (sb_link* l : made) vm->drop(vm->links, l);
+      throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_vm_attach_object: {} has {} programs to attach, "
+                                                          "links holds {} (nothing attached)",
+                                                          path, made.size(), capacity));
+    }
+    std::copy(made.begin(), made.end(), links);
     return SB_OK;
   });
 }

@@ -122,7 +122,10 @@ SB_API const char* sb_vm_take_trace(sb_vm* vm);
 
 /* A helper gets r1-r5 and returns r0. The kernel's ids 1-7 and 130-133
  * (map operations, probe_read, ktime_get_ns, trace_printk,
- * get_prandom_u32, ring buffers) are registered by sb_vm_create;
+ * get_prandom_u32, ring buffers) and the tracing helpers 8, 14-16, 112-115,
+ * 173 and 174 (get_smp_processor_id, get_current_pid_tgid / uid_gid / comm,
+ * probe_read_user / kernel (_str): a bad address gives -EFAULT, never a
+ * crash; get_func_ip, get_attach_cookie) are registered by sb_vm_create;
  * registering an id again replaces it. Register helpers before compiling
  * the programs that call them: compiled code calls the helper it was
  * compiled with. `name` may be NULL. */
@@ -198,6 +201,12 @@ SB_API sb_status sb_vm_load_elf(sb_vm* vm, const char* name, const void* bytes, 
  * .asm) or else raw bytecode. `section`/`function` apply to objects. */
 SB_API sb_status sb_vm_load_file(sb_vm* vm, const char* path, const char* section, const char* function,
                                  sb_program** out);
+/* Every program of the ELF object at `path` (list order: by section), its
+ * maps created once and shared by them, into programs[0..*count). With
+ * more than `capacity` programs none is kept and SB_ERR_INVALID_ARGUMENT
+ * says how many (*count). sb_program_name gives each one's function. */
+SB_API sb_status sb_vm_load_object(sb_vm* vm, const char* path, sb_program** programs, size_t capacity,
+                                   size_t* count);
 SB_API void sb_program_destroy(sb_program* program); /* NULL is ignored */
 
 SB_API const char* sb_program_name(const sb_program* program);
@@ -314,6 +323,18 @@ typedef enum sb_attach_kind {
   SB_ATTACH_FENTRY = 1,
   SB_ATTACH_FEXIT = 2,
   SB_ATTACH_FMOD_RET = 3,
+  /* A probe at an instruction: the program (ctx = struct pt_regs *, as the
+   * kernel's x86-64 uprobes give it: PT_REGS_PARM1..6, PT_REGS_SP, PT_REGS_IP
+   * of libbpf's bpf_tracing.h) runs before the instruction at target (or
+   * symbol) + offset, which must start an instruction; every register and
+   * flag is kept. No signature is needed. */
+  SB_ATTACH_UPROBE = 4,
+  /* When the function at target/symbol (offset 0) returns: ctx the pt_regs
+   * there (PT_REGS_RC = the return value, PT_REGS_IP = where it returns to).
+   * The return address on the thread's stack is replaced while the call
+   * runs, as the kernel's uretprobes do; recursion and threads each see
+   * their own returns (up to 64 pending per thread, as the kernel). */
+  SB_ATTACH_URETPROBE = 5,
   SB_ATTACH_KIND_MAX_ENUM = 0x7fffffff
 } sb_attach_kind;
 
@@ -325,6 +346,7 @@ typedef struct sb_attach_opts {
   const char* signature; /* its argument and return types: "i64, i64 -> i64", "ptr, {i64, i32} -> void"
                             (i8 u8 i16 u16 i32 u32 i64 u64 ptr f32 f64, {..} a struct of up to 16 bytes) */
   uint64_t cookie;       /* what the program's run context holds (bpf_get_attach_cookie) */
+  uint64_t offset;       /* SB_ATTACH_UPROBE: bytes past target or the symbol (FUNC+OFF); else ignored */
 } sb_attach_opts;
 
 typedef struct sb_link sb_link;
@@ -335,6 +357,23 @@ typedef struct sb_link sb_link;
  * from the trampoline's), SB_ERR_UNAVAILABLE (not an x86-64 host, or a
  * function that cannot be hooked safely, saying why), SB_ERR_COMPILE. */
 SB_API sb_status sb_program_attach(sb_program* program, const sb_attach_opts* opts, sb_link** out);
+/* Loads every program of the `clang -target bpf` object at `path` (its
+ * maps created once, shared by them) and attaches each whose ELF section
+ * names a target as libbpf spells it: "uprobe/PATH:FUNC[+OFF]",
+ * "uretprobe/PATH:FUNC" (PATH an object of this process: "/proc/self/exe"
+ * or the executable's path, a library's path or file name "libc.so.6"),
+ * "fentry/FUNC", "fexit/FUNC", "fmod_ret/FUNC" (FUNC's signature from the
+ * object's BTF: a function of that name the object declares, e.g. a static
+ * stub nothing calls).
+ * Other programs (bare "uprobe", xdp, ...) are loaded and left alone. The
+ * links go to links[0..*count); with more than `capacity` of them nothing
+ * stays attached and SB_ERR_INVALID_ARGUMENT says how many (*count). On any
+ * failure nothing stays attached; errors name the section and symbol:
+ * SB_ERR_NOT_FOUND (no such function), SB_ERR_INVALID_ARGUMENT (a section
+ * that does not parse, an offset not at an instruction, a program of
+ * another type), SB_ERR_UNAVAILABLE (an fentry/fexit/fmod_ret section whose
+ * function the object's BTF does not declare). */
+SB_API sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size_t capacity, size_t* count);
 /* Detaches (the function runs as before once no other link is left) and
  * frees the link. NULL is ignored. Destroying the VM destroys its links. */
 SB_API void sb_link_destroy(sb_link* link);

@@ -236,16 +236,28 @@ class program : public detail::owned<sb_program, sb_program_destroy> {
                               uint64_t cookie = 0) {
     return attach_opts(kind, target, nullptr, signature, cookie);
   }
+  // A uprobe at SYMBOL+offset (the offset must start an instruction), or a
+  // uretprobe on SYMBOL: ctx is the pt_regs there, no signature needed.
+  springboard::link attach_uprobe(const std::string& symbol, uint64_t offset = 0, uint64_t cookie = 0) {
+    return attach_opts(SB_ATTACH_UPROBE, nullptr, symbol.c_str(), "", cookie, offset);
+  }
+  springboard::link attach_uprobe_at(const void* address, uint64_t cookie = 0) {
+    return attach_opts(SB_ATTACH_UPROBE, address, nullptr, "", cookie);
+  }
+  springboard::link attach_uretprobe(const std::string& symbol, uint64_t cookie = 0) {
+    return attach_opts(SB_ATTACH_URETPROBE, nullptr, symbol.c_str(), "", cookie);
+  }
 
  private:
   springboard::link attach_opts(sb_attach_kind kind, const void* target, const char* symbol,
-                                const std::string& signature, uint64_t cookie) {
+                                const std::string& signature, uint64_t cookie, uint64_t offset = 0) {
     sb_attach_opts o{};
     o.kind = kind;
     o.target = target;
     o.symbol = symbol;
-    o.signature = signature.c_str();
+    o.signature = detail::c_str_or_null(signature);
     o.cookie = cookie;
+    o.offset = offset;
     sb_link* l = nullptr;
     detail::check(sb_program_attach(handle_, &o, &l), vm_);
     return springboard::link(vm_, l);
@@ -292,6 +304,35 @@ class vm {
     detail::check(
         sb_vm_load_file(vm_, path.c_str(), detail::c_str_or_null(section), detail::c_str_or_null(function), &p), vm_);
     return program(vm_, p);
+  }
+
+  // Every program of an ELF object, sharing its maps (sb_vm_load_object).
+  std::vector<program> load_object(const std::string& path) {
+    size_t n = 0;
+    sb_status s = sb_vm_load_object(vm_, path.c_str(), nullptr, 0, &n);
+    if (s == SB_OK) return {};
+    if (s != SB_ERR_INVALID_ARGUMENT || n == 0) detail::check(s, vm_);
+    std::vector<sb_program*> handles(n);
+    detail::check(sb_vm_load_object(vm_, path.c_str(), handles.data(), n, &n), vm_);
+    std::vector<program> out;
+    for (sb_program* p : handles) out.emplace_back(vm_, p);
+    return out;
+  }
+  // Loads the object and attaches every program whose section names a
+  // target ("uprobe/PATH:FUNC+OFF", "uretprobe/PATH:FUNC"): the links, in
+  // section order (sb_vm_attach_object). What the `trace` command builds on.
+  std::vector<springboard::link> attach_object(const std::string& path) {
+    std::vector<sb_link*> handles(16);
+    size_t n = 0;
+    sb_status s = sb_vm_attach_object(vm_, path.c_str(), handles.data(), handles.size(), &n);
+    if (s == SB_ERR_INVALID_ARGUMENT && n > handles.size()) {  // more than 16: again with room for all
+      handles.resize(n);
+      s = sb_vm_attach_object(vm_, path.c_str(), handles.data(), handles.size(), &n);
+    }
+    detail::check(s, vm_);
+    std::vector<springboard::link> out;
+    for (size_t i = 0; i < n; ++i) out.emplace_back(vm_, handles[i]);
+    return out;
   }
 
   void register_helper(uint32_t id, sb_helper_fn fn, const std::string& name = "") {

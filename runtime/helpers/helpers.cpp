@@ -26,6 +26,13 @@ const Helper* HelperTable::find(uint32_t id) const {
   return it != helpers_.end() && it->id == id ? &*it : nullptr;
 }
 
+void HelperTable::add_kernel(std::span<const KernelHelper> helpers) {
+  for (const KernelHelper& h : helpers) {
+    add(h.id, h.name, h.fn);
+    set_proto(h.id, bpf::verifier::standard_helper_proto(h.id));
+  }
+}
+
 void HelperTable::set_proto(uint32_t id, const bpf::verifier::HelperProto* proto) {
   for (Helper& h : helpers_)
     if (h.id == id) h.proto = proto;

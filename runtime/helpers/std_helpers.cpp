@@ -1,4 +1,5 @@
 #include "runtime/helpers/std_helpers.h"
+#include "runtime/helpers/tracing_helpers.h"
 
 #include "runtime/progtypes/skb_helpers.h"
 #include "runtime/progtypes/xdp_helpers.h"
@@ -100,18 +101,40 @@ bpf::ElfProgram Environment::load_elf(const std::string& path, const bpf::ElfSel
 
 // The program, then every program a program array's initialiser names,
 // each loaded once from the same object with the maps just created.
+namespace {
+// Loads `which` with the maps in `created`, creating those not yet there,
+// and fills the program arrays its object initialises.
+bpf::ElfProgram load_with_maps(Environment& env, std::span<const uint8_t> bytes, const std::string& name,
+                               const bpf::ElfSelection& which, std::map<std::string, bpf::MapAddress>& created);
+}  // namespace
+
 bpf::ElfProgram Environment::load_elf(std::span<const uint8_t> bytes, const std::string& name,
                                       const bpf::ElfSelection& which) {
-  const bpf::MapCreator create = creator_for(*this);
   std::map<std::string, bpf::MapAddress> created;
+  return load_with_maps(*this, bytes, name, which, created);
+}
+
+std::vector<bpf::ElfProgram> Environment::load_elf_all(std::span<const uint8_t> bytes, const std::string& name) {
+  std::map<std::string, bpf::MapAddress> created;
+  std::vector<bpf::ElfProgram> out;
+  for (const bpf::ElfSelection& which : bpf::list_elf_programs(bytes, name))
+    out.push_back(load_with_maps(*this, bytes, name, which, created));
+  return out;
+}
+
+namespace {
+bpf::ElfProgram load_with_maps(Environment& env, std::span<const uint8_t> bytes, const std::string& name,
+                               const bpf::ElfSelection& which, std::map<std::string, bpf::MapAddress>& created) {
+  const bpf::MapCreator create = creator_for(env);
   bpf::ElfProgram main = bpf::load_elf(bytes, name, which, [&](const bpf::MapDef& d) {
+    if (auto it = created.find(d.name); it != created.end()) return it->second;
     return created[d.name] = create(d);
   });
   const bpf::MapCreator same_maps = [&](const bpf::MapDef& d) { return created.at(d.name); };
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const bpf::Program>> loaded;
   for (const bpf::MapDef& d : main.maps) {
     if (d.programs.empty()) continue;
-    auto& array = dynamic_cast<ProgArrayMap&>(*map_from_handle(created.at(d.name).handle));
+    auto& array = dynamic_cast<ProgArrayMap&>(*env.map_from_handle(created.at(d.name).handle));
     for (const bpf::ProgramSlot& slot : d.programs) {
       std::shared_ptr<const bpf::Program>& p = loaded[{slot.program.section, slot.program.function}];
       if (!p) p = std::make_shared<const bpf::Program>(bpf::load_elf(bytes, name, slot.program, same_maps).program);
@@ -120,6 +143,7 @@ bpf::ElfProgram Environment::load_elf(std::span<const uint8_t> bytes, const std:
   }
   return main;
 }
+}  // namespace
 
 void Environment::trace(std::string_view text) {
   std::lock_guard lock(trace_mutex_);
@@ -376,14 +400,8 @@ uint64_t tail_call(uint64_t, uint64_t map, uint64_t index, uint64_t, uint64_t) {
   return run->resolve(array->get(i), i < array->spec().max_entries);
 }
 
-struct StandardHelper {
-  uint32_t id;
-  const char* name;
-  HelperFn fn;
-};
-
 // The kernel's ids (include/uapi/linux/bpf.h, __BPF_FUNC_MAPPER).
-constexpr StandardHelper kStandardHelpers[] = {
+constexpr KernelHelper kStandardHelpers[] = {
     {1, "map_lookup_elem", map_lookup_elem},
     {2, "map_update_elem", map_update_elem},
     {3, "map_delete_elem", map_delete_elem},
@@ -408,10 +426,8 @@ std::optional<bpf::MapUse> Environment::map_use(uint64_t handle) const {
 
 HelperTable standard_helpers(Environment& env) {
   HelperTable t;
-  for (const StandardHelper& h : kStandardHelpers) {
-    t.add(h.id, h.name, h.fn);
-    t.set_proto(h.id, bpf::verifier::standard_helper_proto(h.id));
-  }
+  t.add_kernel(kStandardHelpers);
+  add_tracing_helpers(t);
   t.add_tail_call(kTailCallHelperId, "tail_call", tail_call);
   t.set_proto(kTailCallHelperId, &bpf::verifier::tail_call_proto());
   // Program-type helpers: the verifier lets only their types call them.

@@ -17,6 +17,7 @@
 //                               slot (counted) fall through with r0 = 0
 //   9, 26  skb_store_bytes, skb_load_bytes (runtime/progtypes/skb_helpers.h)
 //   44, 54, 65, 188  xdp_adjust_head / meta / tail, xdp_get_buff_len (runtime/progtypes/xdp_helpers.h)
+//   8, 14-16, 112-115, 173, 174  the tracing helpers (runtime/helpers/tracing_helpers.h)
 //   130  ringbuf_output         RingBufMap::output
 //   131  ringbuf_reserve        RingBufMap::reserve
 //   132  ringbuf_submit         RingBufMap::commit
@@ -84,6 +85,9 @@ class Environment : public HelperContext {
   bpf::ElfProgram load_elf(const std::string& path, const bpf::ElfSelection& which = {});
   bpf::ElfProgram load_elf(std::span<const uint8_t> bytes, const std::string& name,
                            const bpf::ElfSelection& which = {});
+  // Every program of the object (bpf::list_elf_programs), sharing one set
+  // of its maps.
+  std::vector<bpf::ElfProgram> load_elf_all(std::span<const uint8_t> bytes, const std::string& name);
 
   // --- trace_printk ---
   void trace(std::string_view text);  // appends (and calls the sink, if set)

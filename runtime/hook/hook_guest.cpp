@@ -21,8 +21,10 @@
 #include "backends/mc/disasm.h"
 #include "backends/mc/emitter.h"
 #include "backends/mc/inst.h"
+#include "backends/native_abi.h"
 #include "ir/diag.h"
 #include "runtime/exec/guest.h"
+#include "runtime/hook/tramp_runtime.h"
 #ifdef SPRINGBOARD_HAVE_ARM64
 #include "backends/arm64/arm64.h"
 #endif
@@ -610,6 +612,35 @@ void install(Guest& guest, const GuestHook& hook) {
 
 void uninstall(Guest& guest, const GuestHook& hook) {
   guest.write_code(hook.address, hook.saved.data(), hook.saved.size());
+}
+
+GuestReturnStack::GuestReturnStack(Guest& guest, Arch arch) : guest_(guest), arch_(arch) {
+  const backend::ProbeRegs& regs = backend::probe_regs(arch);
+  // Where the return address is at a function's entry: the link register
+  // in the saved registers, or (x86-64) the word at sp.
+  auto slot = [this, &regs](uint64_t pt_regs) {
+    if (arch_ == Arch::X86_64) return guest_.read_u64(pt_regs + regs.sp);
+    return pt_regs + (arch_ == Arch::Arm64 ? 8 * 30 : 8 * 1);
+  };
+  enter_ = guest.add_host_function([this, &regs, slot](const std::array<uint64_t, 5>& a) -> uint64_t {
+    const uint64_t sp = guest_.read_u64(a[0] + regs.sp);
+    while (!pending_.empty() && pending_.back().sp <= sp) pending_.pop_back();
+    if (pending_.size() == kMaxReturnDepth) return 0;
+    const uint64_t at = slot(a[0]);
+    pending_.push_back({guest_.read_u64(at), sp});
+    guest_.write_u64(at, a[2]);  // the landing
+    return 0;
+  });
+  pop_ = guest.add_host_function([this, &regs](const std::array<uint64_t, 5>& a) -> uint64_t {
+    // At the return the stack is as at the entry (x86-64: the return popped 8 bytes).
+    const uint64_t sp = guest_.read_u64(a[0] + regs.sp) - (arch_ == Arch::X86_64 ? 8 : 0);
+    while (pending_.size() > 1 && pending_.back().sp < sp) pending_.pop_back();
+    if (pending_.empty()) throw Error("guest return probe", "a return with no return address recorded");
+    const Pending p = pending_.back();
+    pending_.pop_back();
+    guest_.write_u64(a[0] + regs.ip, p.ret);
+    return p.ret;
+  });
 }
 
 }  // namespace sb::rt

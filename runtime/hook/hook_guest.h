@@ -111,6 +111,32 @@ struct GuestHook {
   size_t displaced() const { return patch.size(); }
 };
 
+// Return probes in a guest (frontend/trampoline.h, lower_probe with
+// lower_return_probe), as runtime/hook/tramp_runtime.h does them in this
+// process: the probe at a function's entry calls `enter` (ret_enter),
+// which keeps the return address (arm64 x30, riscv64 ra, x86-64 the word
+// at sp, read from the pt_regs in guest memory) on this stack and puts the
+// function's return probe (`landing`) in its place; the return probe
+// calls `pop` (ret_pop), which gives it back and makes it the pt_regs'
+// ip. Entries whose frame is gone (their sp below the current one) are
+// dropped, as in this process. One guest runs one thread, so one stack.
+class GuestReturnStack {
+ public:
+  GuestReturnStack(Guest& guest, Arch arch);
+  uint64_t enter() const { return enter_; }  // guest addresses of the host functions
+  uint64_t pop() const { return pop_; }
+  size_t depth() const { return pending_.size(); }
+
+ private:
+  struct Pending {
+    uint64_t ret, sp;
+  };
+  Guest& guest_;
+  Arch arch_;
+  std::vector<Pending> pending_;
+  uint64_t enter_ = 0, pop_ = 0;
+};
+
 // Builds the patch and the stub; nothing is written. Throws sb::Error.
 GuestHook build_guest_hook(const GuestHookRequest& req);
 

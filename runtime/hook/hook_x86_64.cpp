@@ -165,13 +165,17 @@ class BranchScan {
 
   void run() {
     std::optional<FunctionSymbol> f = index_ ? index_->function_at(lo_) : std::nullopt;
-    if (f && f->start == lo_) {
+    if (f && f->start <= lo_) {  // the entry, or an instruction inside (a probe at FUNC+OFF)
       name_ = f->name;
       sweep(*f);
     } else {
       flow();
     }
   }
+  // A sweep of the function from its start met no instruction starting at
+  // the hooked address (it is inside one), or none was swept.
+  bool off_boundary() const { return !name_.empty() && !hit_lo_; }
+  const std::string& function_name() const { return name_; }
 
  private:
   bool in_regions(uint64_t a) const {
@@ -229,10 +233,20 @@ class BranchScan {
       if (in_regions(r.start)) continue;
       regions_.push_back(r);
       lea_.clear();
+      if (r.start == lo_) hit_lo_ = true;
       if (r.start == lo_)
         for (const Insn& in : displaced_)
           if (in.def_reg) lea_[in.def_reg] = in.rip_target;
       for (uint64_t a = r.start == lo_ ? hi_ : r.start; a < r.start + r.size;) {
+        if (a == lo_) {  // an instruction boundary: the displaced bytes are checked on their own
+          hit_lo_ = true;
+          a = hi_;
+          continue;
+        }
+        if (a > lo_ && a < hi_) {  // decoding from the start ran into the displaced bytes mid-instruction
+          a = hi_;
+          continue;
+        }
         Insn in;
         if (!dec_.next(reinterpret_cast<const uint8_t*>(a), size_t(r.start + r.size - a), in)) {
           ++a;  // data or padding in the code: step over
@@ -283,6 +297,7 @@ class BranchScan {
   std::vector<FunctionSymbol> regions_, pending_;
   std::map<unsigned, uint64_t> lea_;  // register -> the rip-relative address a lea put in it
   std::set<uint64_t> tables_;
+  bool hit_lo_ = false;
 };
 
 // A function that ends `n` (< kJumpSize) bytes after `lo` can still take
@@ -361,7 +376,7 @@ static bool executable(uint64_t address, size_t size) {
   return ok;
 }
 
-std::unique_ptr<Hook> Hook::install(void* target) {
+std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
   auto* code = static_cast<uint8_t*>(target);
   const std::string at = where(target);
   if (!executable(reinterpret_cast<uint64_t>(code), kJumpSize + 16))
@@ -407,8 +422,17 @@ std::unique_ptr<Hook> Hook::install(void* target) {
   // at the relocated copy (also those to the entry itself: a loop's
   // back-edge, which must not run the trampoline once per iteration).
   Reach reach;
-  BranchScan(dec, index, displaced, reach).run();
+  BranchScan scan(dec, index, displaced, reach);
+  scan.run();
+  if (scan.off_boundary())
+    throw Error(at, fmt::format("+{:#x} of {} is not the start of an instruction (decoding {} from its start "
+                                "steps over it)",
+                                lo - index->function_at(lo)->start, scan.function_name(), scan.function_name()));
   if (!reach.refusals.empty()) throw Error(at, reach.refusals.front());
+  // A probe fires whenever its instruction runs, as a breakpoint there
+  // would: a branch to it keeps going to the patched entry (and so to the
+  // probe); only those to the later displaced instructions need the copy.
+  if (probe) std::erase_if(reach.into, [&](const Insn& in) { return in.branch_target == lo; });
   for (const Insn& in : reach.into) {
     if (boundary(in.branch_target) < 0)
       throw Error(at, fmt::format("{} lands inside a displaced instruction (+{})", named(in), in.branch_target - lo));
@@ -438,8 +462,18 @@ std::unique_ptr<Hook> Hook::install(void* target) {
   llvm::MCContext& ctx = out.ctx();
   llvm::MCSymbol* start = out.named_symbol("thunk");
   out.begin_function(start, false, 1);
-  out.emit(mc::I(op.mov_ri).r(op.r11).i(int64_t(reinterpret_cast<uint64_t>(hook->slot_))));  // r11 is dead at entry
-  out.emit(mc::I(op.jmp_m).r(op.r11).i(1).r(0).i(0).r(0));
+  const uint64_t slot_addr = reinterpret_cast<uint64_t>(hook->slot_);
+  if (probe) {  // every register is live: jmp [rip + slot]
+    const int64_t dist = int64_t(slot_addr) - int64_t(base);
+    if (dist != int64_t(int32_t(dist)) || dist + 64 != int64_t(int32_t(dist + 64)))
+      throw Error(at, "the jump slot is not within 2 GiB of the thunk");
+    // The slot as "the thunk + distance": the rip-relative fixup subtracts the pc itself.
+    out.emit(mc::I(op.jmp_m).r(op.rip).i(1).r(0).e(llvm::MCBinaryExpr::createAdd(
+                 out.ref(start), llvm::MCConstantExpr::create(dist, ctx), ctx)).r(0));
+  } else {
+    out.emit(mc::I(op.mov_ri).r(op.r11).i(int64_t(slot_addr)));  // r11 is dead at a function's entry
+    out.emit(mc::I(op.jmp_m).r(op.r11).i(1).r(0).i(0).r(0));
+  }
   llvm::MCSymbol* stub = out.named_symbol("stub");
   out.begin_function(stub, false, 16);
   auto jump_abs = [&](uint64_t dest, unsigned opcode) {  // jmp/call/push [rip+data]; data: .quad dest
@@ -463,8 +497,10 @@ std::unique_ptr<Hook> Hook::install(void* target) {
     out.bind(labels[k]);
     out.mark_symbol(fmt::format("d{}", k));
     const int cc = condition_of(in.id);
-    // A branch back into the displaced bytes stays inside the copy.
-    const int inner = in.relative_branch && !in.is_call ? boundary(in.branch_target) : -1;
+    // A branch back into the displaced bytes stays inside the copy (a
+    // probe's own instruction excepted: that goes through the probe again).
+    int inner = in.relative_branch && !in.is_call ? boundary(in.branch_target) : -1;
+    if (probe && inner == 0) inner = -1;
     if (inner >= 0 && cc >= 0) {
       out.emit(mc::I(op.jcc_4).e(out.ref(labels[size_t(inner)])).i(cc));
     } else if (inner >= 0) {

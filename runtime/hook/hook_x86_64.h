@@ -51,7 +51,13 @@ class Hook {
   // with no padding after it to take the rest of the jump,
   // a branch into the displaced bytes that cannot be re-aimed (named by
   // its address), an instruction that cannot move.
-  static std::unique_ptr<Hook> install(void* target);
+  // `probe`: `target` may be any instruction (a probe at FUNC+OFF) and
+  // the thunk keeps every register (jmp [rip+slot]; at a function's entry
+  // otherwise it may use r11, dead there). An address inside an
+  // instruction of its function (by its symbol) is refused, naming it.
+  // Branches to a probe's instruction (a loop's head) are left going to it,
+  // so the probe fires on each, as a breakpoint there would.
+  static std::unique_ptr<Hook> install(void* target, bool probe = false);
   // Restores the original bytes; calls then run the function directly.
   // The thunk and stub stay mapped until the Hook is destroyed, since a
   // thread may still be inside them: an owner frees a detached hook once a

@@ -1,6 +1,11 @@
 #include "runtime/hook/tramp_runtime.h"
 
+#include <unistd.h>
+
 #include <cstddef>
+#include <cstdlib>
+
+#include "backends/native_abi.h"
 
 #include "runtime/exec/cycle_clock.h"
 #include "runtime/helpers/helpers.h"  // SB_TLS_INITIAL_EXEC
@@ -37,6 +42,7 @@ thread_local ActiveStack t_active SB_TLS_INITIAL_EXEC;
 }
 
 thread_local InFlightStack t_in_flight SB_TLS_INITIAL_EXEC;
+thread_local RunCtx* t_run_ctx SB_TLS_INITIAL_EXEC;
 static_assert(offsetof(InFlightStack, token) == 8 && sizeof(InFlightStack::token) / 8 == kInFlightCapacity,
               "frontend/trampoline.cpp writes the depth at +0 and token i at +8 + 8*i");
 
@@ -61,10 +67,60 @@ SB_SIGNAL_CONTEXT void mark_in_flight(const uint64_t* tokens, size_t n, uint8_t*
   const uint64_t depth = s.depth;
   for (size_t i = 0; i < n; ++i) {
     bool inside = depth > kInFlightCapacity;
-    for (uint64_t k = 0; k < depth && k < kInFlightCapacity && !inside; ++k) inside = s.token[k] == tokens[i];
+    for (uint64_t k = 0; k < depth && k < kInFlightCapacity && !inside; ++k)
+      inside = s.token[k] == tokens[i] || s.token[k] == 0;
     if (inside) __atomic_store_n(&hit[i], uint8_t(1), __ATOMIC_RELAXED);
   }
 }
+
+namespace {
+struct ReturnStack {
+  uint32_t depth;
+  struct Pending {
+    uint64_t ret;  // the real return address
+    uint64_t sp;   // where it was on the stack
+    ReturnSite* site;
+  } entry[kMaxReturnDepth];
+};
+thread_local ReturnStack t_returns SB_TLS_INITIAL_EXEC;
+constexpr const backend::ProbeRegs& kRegs = backend::probe_regs(Arch::X86_64);
+}  // namespace
+
+extern "C" void sb_uretprobe_enter(uint64_t* regs, ReturnSite* site, uint64_t landing) {
+  ReturnStack& r = t_returns;
+  const uint64_t sp = regs[kRegs.sp / 8];
+  while (r.depth && r.entry[r.depth - 1].sp <= sp) --r.depth;  // frames gone without returning
+  if (r.depth == kMaxReturnDepth) {
+    site->misses.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto* slot = reinterpret_cast<uint64_t*>(sp);
+  r.entry[r.depth++] = {*slot, sp, site};
+  *slot = landing;
+}
+
+extern "C" uint64_t sb_uretprobe_dispatch(uint64_t* regs) {
+  ReturnStack& r = t_returns;
+  const uint64_t slot = regs[kRegs.sp / 8] - 8;  // the return popped the landing's address from here
+  while (r.depth > 1 && r.entry[r.depth - 1].sp < slot) --r.depth;  // frames gone without returning
+  if (!r.depth) {  // unreachable: the landing is only ever a return address this stack recorded
+    static const char kMsg[] = "springboard: a uretprobe return with no return address recorded\n";
+    (void)!write(2, kMsg, sizeof kMsg - 1);
+    abort();
+  }
+  const ReturnStack::Pending e = r.entry[--r.depth];
+  regs[kRegs.ip / 8] = e.ret;  // as the kernel: a return probe's ip is where the function returns to
+  // Token 0 holds every image while this thread goes from loading the
+  // pointer into the image, which pushes its own.
+  InFlightStack& f = t_in_flight;
+  if (f.depth < kInFlightCapacity) f.token[f.depth] = 0;
+  __atomic_store_n(&f.depth, f.depth + 1, __ATOMIC_RELAXED);
+  if (auto programs = e.site->programs.load(std::memory_order_acquire)) programs(regs);
+  __atomic_store_n(&f.depth, f.depth - 1, __ATOMIC_RELAXED);
+  return e.ret;
+}
+
+RunCtx* current_run_ctx() { return t_run_ctx; }
 
 ProgStats stats_of(const ProgState& s) {
   const RunTotals t = s.runs.totals();
@@ -87,11 +143,16 @@ extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx* rc) {
     a.running[a.depth++] = s;
   }
   if (s->context) rc->saved_context = ContextScope::exchange(s->context);
+  if (rc) {  // null from a guest's trampoline, whose run context is guest memory
+    rc->prev = t_run_ctx;
+    t_run_ctx = rc;
+  }
   return s->stats ? read_ticks() : 1;
 }
 
 extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx* rc) {
   if (start == 0) return;  // skipped by the guard: enter pushed nothing
+  if (rc) t_run_ctx = rc->prev;
   if (s->context) ContextScope::exchange(rc->saved_context);
   if (s->stats) s->runs.add(read_ticks() - start);
   if (s->recursion_guard) {

@@ -13,10 +13,21 @@ namespace sb::rt {
 
 class HelperContext;
 
-struct RunCtx {  // lives in the trampoline's frame (tramp::Frame::run_ctx)
+// Lives in the trampoline's frame (tramp::Frame::run_ctx); the
+// trampoline writes cookie and func_ip (frontend/trampoline.cpp), enter
+// and exit the rest. While its program runs it is the thread's current
+// run context (current_run_ctx), as the kernel's current->bpf_ctx: what
+// get_attach_cookie and get_func_ip read.
+struct RunCtx {
   uint64_t cookie;
   HelperContext* saved_context;  // the helper context before this program's run
+  uint64_t func_ip;              // the function (or probed instruction) the program is attached to
+  RunCtx* prev;                  // the run context before this program's run
 };
+static_assert(sizeof(RunCtx) == 32, "frontend/trampoline.cpp reserves 32 bytes (tramp::kRunCtxBytes)");
+// The run context of the program running on this thread through a
+// trampoline or probe, or null.
+RunCtx* current_run_ctx();
 
 struct ProgState {  // one per attached program
   bool stats = false;           // count runs and time them (runtime/exec/cycle_clock.h)
@@ -41,7 +52,8 @@ ProgStats stats_of(const ProgState& s);
 // Bindings::in_flight_tls). No lock prefix and no line shared between
 // threads: two `lock add`s on one counter per call cost about 8 ns.
 // Deeper nesting than the stack holds still counts the depth, and then
-// the thread counts as inside every image.
+// the thread counts as inside every image; so does a token 0 on its stack
+// (the return dispatch holds one while it calls into an image).
 inline constexpr uint32_t kInFlightCapacity = 63;
 struct InFlightStack {
   uint64_t depth;
@@ -57,7 +69,33 @@ int64_t in_flight_tls_offset();
 // handler, which ThreadSanitizer builds leave uninstrumented).
 void mark_in_flight(const uint64_t* tokens, size_t n, uint8_t* hit);
 
+// Return probes (uretprobe), as the kernel's uprobes do them: the probe
+// at the function's entry replaces the return address on the stack with
+// the return landing (frontend/trampoline.h, lower_return_landing) and
+// keeps the real one on this thread's return stack; the landing's
+// dispatch pops it, runs the site's uretprobe programs with the pt_regs
+// at the return and goes on there. The stack is per thread, so threads
+// and recursion each find their own return. An entry whose frame is gone
+// without returning (longjmp, an exception thrown through the function)
+// is dropped once the stack pointer shows it (below the current one), as
+// the kernel's cleanup_return_instances. A site is never freed: a
+// thread may hold its address in its return stack at any time.
+inline constexpr uint32_t kMaxReturnDepth = 64;  // as the kernel's MAX_URETPROBE_DEPTH
+struct ReturnSite {
+  // The uretprobe programs (lower_return's image); null: none linked.
+  std::atomic<uint64_t (*)(void*)> programs{nullptr};
+  std::atomic<uint64_t> misses{0};  // returns not caught: the thread's return stack was full
+};
+
 extern "C" {
+// The probe calls it with its pt_regs: catches the return of the call
+// being entered (regs' sp points at its return address).
+void sb_uretprobe_enter(uint64_t* regs, ReturnSite* site, uint64_t landing);
+// The landing calls it with the pt_regs at the return: sets their ip to
+// the real return address, runs the site's programs, returns where to go on.
+uint64_t sb_uretprobe_dispatch(uint64_t* regs);
+// `run_ctx` may be null (a guest's trampoline, its run context in guest
+// memory): then no run context is made current.
 // Returns 0 to skip the program (it is already active on this thread, or
 // 31 programs are), otherwise the start in read_ticks() units (or 1 without
 // statistics). The trampoline calls prog_exit either way, with this value.

@@ -11,6 +11,26 @@
 
 namespace sb::rt {
 
+// The return landing every uretprobe shares (tramp_runtime.h): compiled
+// once, never freed, since any thread may return into it at any time.
+namespace {
+mc::CodeImage compile_host(const ir::Module& m) {
+  ir::check(m);
+  CompileOptions opts;
+  opts.arch = Arch::X86_64;
+  return generate(m, opts);
+}
+}  // namespace
+
+const void* return_landing() {
+  static const ExecMemory* landing = [] {
+    return new ExecMemory(compile_host(tramp::lower_return_landing(reinterpret_cast<uint64_t>(&sb_uretprobe_dispatch))).text);
+  }();
+  return landing->data();
+}
+
+uint64_t return_misses(const Trampoline& t) { return t.return_site() ? t.return_site()->misses.load() : 0; }
+
 Trampoline::Trampoline(void* target, ir::Signature sig, TrampolineOptions opts, std::string name)
     : target_(target), sig_(std::move(sig)), opts_(opts), name_(std::move(name)) {}
 
@@ -40,6 +60,9 @@ std::vector<uint8_t> Trampoline::image() const {
 
 LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie, const HelperTable& helpers) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (tramp::is_probe(kind) != opts_.probe)
+    throw Error(name_, fmt::format("a {} program cannot be linked to the {} at this address", tramp::kind_name(kind),
+                                   opts_.probe ? "probe (uprobe, uretprobe)" : "trampoline (fentry, fexit, fmod_ret)"));
   if (links_.size() >= tramp::kMaxPrograms)
     throw Error(name_, fmt::format("at most {} programs may be attached", tramp::kMaxPrograms));
   auto data = std::make_shared<LinkData>();
@@ -48,7 +71,9 @@ LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie
   data->state.stats = opts_.stats;
   data->state.recursion_guard = opts_.recursion_guard;
   data->state.context = helpers.context();
-  if (!hook_) hook_ = Hook::install(target_);
+  for (const bpf::Insn& in : p.insns)
+    data->calls_helpers = data->calls_helpers || (in.opcode == bpf::make_opcode(bpf::JMP, bpf::CALL) && in.src != bpf::CALL_LOCAL);
+  if (!hook_) hook_ = Hook::install(target_, opts_.probe);
   links_.push_back({data->id, kind, cookie, data});
   try {
     update();
@@ -76,6 +101,7 @@ void Trampoline::unlink_all() {
 
 void Trampoline::detach() {
   if (!hook_) return;
+  if (return_site_) return_site_->programs.store(nullptr, std::memory_order_release);
   hook_->detach();  // calls run the function itself again
   retired_hooks_.push_back(std::move(hook_));
   if (image_) retired_images_.push_back(std::move(*image_));
@@ -102,7 +128,12 @@ void Trampoline::update() {
   d.ip_arg = opts_.ip_arg;
   d.stats = opts_.stats;
   d.recursion_guard = opts_.recursion_guard;
-  for (const Link& l : links_) d.run_context = d.run_context || l.data->state.context;
+  d.no_vector_use = true;
+  for (const Link& l : links_) {
+    // A helper may read the run context (get_attach_cookie, get_func_ip).
+    d.run_context = d.run_context || l.data->state.context || l.data->calls_helpers;
+    d.no_vector_use = d.no_vector_use && !l.data->calls_helpers;
+  }
   Image next;
   tramp::Bindings b;
   b.ip = reinterpret_cast<uint64_t>(target_);
@@ -123,13 +154,21 @@ void Trampoline::update() {
     b.states.push_back(reinterpret_cast<uint64_t>(&l.data->state));
     next.links.push_back(l.data);
   }
-  ir::Module m = tramp::lower(d, b);
-  ir::check(m);
-  CompileOptions opts;
-  opts.arch = Arch::X86_64;
-  mc::CodeImage code = generate(m, opts);
+  const bool returns = !d.of_kind(tramp::Kind::Uretprobe).empty();
+  if (returns) {
+    if (!return_site_) return_site_ = new ReturnSite;  // never freed (tramp_runtime.h)
+    b.ret_enter = reinterpret_cast<uint64_t>(&sb_uretprobe_enter);
+    b.ret_site = reinterpret_cast<uint64_t>(return_site_);
+    b.ret_landing = reinterpret_cast<uint64_t>(return_landing());
+    next.return_code = std::make_unique<ExecMemory>(compile_host(tramp::lower_return(d, b)).text);
+  }
+  mc::CodeImage code = compile_host(tramp::lower(d, b));
   next.code = std::make_unique<ExecMemory>(code.text);
   for (const auto& l : next.links) tsan_release(&l->state);  // sanitizer.h
+  if (return_site_)  // before the probe that catches returns for them
+    return_site_->programs.store(
+        returns ? reinterpret_cast<uint64_t (*)(void*)>(const_cast<uint8_t*>(next.return_code->data())) : nullptr,
+        std::memory_order_release);
   hook_->redirect(next.code->data());
   if (image_) retired_images_.push_back(std::move(*image_));
   image_ = std::move(next);
@@ -179,6 +218,10 @@ void Trampoline::reclaim(bool all) {
     const uint64_t lo = reinterpret_cast<uint64_t>(img.code->data()), hi = lo + img.code->size();
     bool inside = __atomic_load_n(&hits[i], __ATOMIC_RELAXED) != 0;
     for (uint64_t pc : pcs) inside = inside || (pc >= lo && pc < hi);
+    if (img.return_code) {
+      const uint64_t rlo = reinterpret_cast<uint64_t>(img.return_code->data()), rhi = rlo + img.return_code->size();
+      for (uint64_t pc : pcs) inside = inside || (pc >= rlo && pc < rhi);
+    }
     if (inside)
       kept.push_back(std::move(img));
     else
@@ -216,6 +259,11 @@ Trampoline& TrampolineTable::get(void* target, const ir::Signature& sig, const T
   if (!e.trampoline) {
     e.trampoline = std::make_unique<Trampoline>(target, sig, opts, name);
   } else {
+    const TrampolineOptions& o = e.trampoline->options();
+    if (o.probe != opts.probe)
+      throw Error(name, fmt::format("this address already has a {}, this request needs a {}",
+                                    o.probe ? "probe (uprobe, uretprobe)" : "trampoline (fentry, fexit, fmod_ret)",
+                                    opts.probe ? "probe" : "trampoline"));
     const ir::Signature& have = e.trampoline->signature();
     bool same = have.args.size() == sig.args.size() && have.ret.type == sig.ret.type;
     for (size_t i = 0; same && i < sig.args.size(); ++i)
@@ -223,7 +271,6 @@ Trampoline& TrampolineTable::get(void* target, const ir::Signature& sig, const T
     if (!same) throw Error(name, "a trampoline with another signature is already attached to this function");
     // The options shape the image every link shares: a reference asking
     // for others would silently get the first one's.
-    const TrampolineOptions& o = e.trampoline->options();
     auto differs = [&](bool have_v, bool want, const char* what) {
       if (have_v != want)
         throw Error(name, fmt::format("the trampoline already attached to this function has {} {}, this request "

@@ -51,6 +51,11 @@ struct TrampolineOptions {
   bool ip_arg = false;
   bool stats = false;  // as tramp::Description: count and time runs on request only
   bool recursion_guard = true;
+  // A probe at an instruction (uprobe and uretprobe links, ctx the
+  // pt_regs) instead of a trampoline around a call (fentry, fexit,
+  // fmod_ret); the signature is then not used. Uretprobes need the target
+  // to be a function's entry (its return address on top of the stack).
+  bool probe = false;
 };
 
 using LinkId = uint64_t;
@@ -67,6 +72,7 @@ class Trampoline {
   void unlink(LinkId id);
   void unlink_all();  // and detach
   ProgStats stats(LinkId id) const;
+  const ReturnSite* return_site() const { return return_site_; }
 
   void* target() const { return target_; }
   const ir::Signature& signature() const { return sig_; }
@@ -87,6 +93,7 @@ class Trampoline {
     LinkId id;
     std::unique_ptr<NativeProgram> program;
     ProgState state;
+    bool calls_helpers = false;  // may run C code that uses vector registers (probes save them then)
   };
   struct Link {
     LinkId id;
@@ -96,6 +103,7 @@ class Trampoline {
   };
   struct Image {
     std::unique_ptr<ExecMemory> code;
+    std::unique_ptr<ExecMemory> return_code;  // probes with uretprobe links: lower_return's image
     uint64_t token = 0;  // what it pushes on the in-flight stacks (tramp_runtime.h)
     std::vector<std::shared_ptr<LinkData>> links;  // the programs it calls
     const Hook* hook = nullptr;                    // whose stub it calls as the original
@@ -122,7 +130,16 @@ class Trampoline {
   std::vector<Image> retired_images_;
   std::vector<std::unique_ptr<Hook>> retired_hooks_;
   std::vector<std::unique_ptr<Hook>> kept_hooks_;  // stubs that call out: a thread may return into them
+  ReturnSite* return_site_ = nullptr;  // uretprobes: never freed (tramp_runtime.h)
 };
+
+// Where a function with a uretprobe returns to (lower_return_landing's
+// code, made on first use and never freed).
+const void* return_landing();
+
+// How many returns a uretprobe missed because a thread's return stack was
+// full (tramp_runtime.h, kMaxReturnDepth); 0 for other trampolines.
+uint64_t return_misses(const Trampoline& t);
 
 class TrampolineTable {
  public:

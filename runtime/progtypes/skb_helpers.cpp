@@ -45,10 +45,8 @@ uint64_t skb_load_bytes(uint64_t ctx, uint64_t offset, uint64_t to, uint64_t len
 }  // namespace
 
 void add_skb_helpers(HelperTable& t) {
-  t.add(9, "skb_store_bytes", skb_store_bytes);
-  t.set_proto(9, bpf::verifier::standard_helper_proto(9));
-  t.add(26, "skb_load_bytes", skb_load_bytes);
-  t.set_proto(26, bpf::verifier::standard_helper_proto(26));
+  constexpr KernelHelper kHelpers[] = {{9, "skb_store_bytes", skb_store_bytes}, {26, "skb_load_bytes", skb_load_bytes}};
+  t.add_kernel(kHelpers);
 }
 
 }  // namespace sb::rt

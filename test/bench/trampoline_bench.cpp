@@ -1,7 +1,9 @@
 // Per-call overhead of a hooked function (issue 4): a direct call against
 // calls through a trampoline with one empty fentry program, with fentry and
 // fexit, each with and without statistics and the recursion guard (issue 17:
-// the defaults are the guard without statistics).
+// the defaults are the guard without statistics); and the cost of a probe
+// hit (issue 15): an empty uprobe program at the function's entry, with an
+// empty uretprobe program too, statistics off, the guard on.
 //
 //   build/test/bench/sb_trampoline_bench
 //   tools/bench.sh     (runs it with sb_jit_bench and charts both)
@@ -50,7 +52,22 @@ void BM_Hooked(benchmark::State& state) {
   table.put(reinterpret_cast<void*>(&sb_bench_target));
 }
 
+// range(0): 1 = a uprobe, 2 = a uprobe and a uretprobe.
+void BM_Probe(benchmark::State& state) {
+  rt::TrampolineOptions opts;
+  opts.probe = true;
+  rt::TrampolineTable table;
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_bench_target), {}, opts);
+  rt::HelperTable helpers;
+  const bpf::Program empty = bpf::assemble("mov %r0, 0\nexit");
+  t.link(tramp::Kind::Uprobe, empty, 0, helpers);
+  if (state.range(0) == 2) t.link(tramp::Kind::Uretprobe, empty, 0, helpers);
+  run_calls(state);
+  table.put(reinterpret_cast<void*>(&sb_bench_target));
+}
+
 BENCHMARK(BM_Direct);
+BENCHMARK(BM_Probe)->ArgName("progs")->Arg(1)->Arg(2);
 BENCHMARK(BM_Hooked)->ArgNames({"progs", "stats", "guard"})->ArgsProduct({{1, 2}, {0, 1}, {0, 1}});
 
 }  // namespace

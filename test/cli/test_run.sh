@@ -37,7 +37,9 @@ head -c 32 /dev/urandom | tr '\0' '\1' > "$dir/ctx32.bin"
 check "context too big" 1 "ctx32.bin: byte 24 is not zero, past the 24 bytes of struct xdp_md" \
   "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --ctx-in "$dir/ctx32.bin"
 check "missing packet" 1 "nope.bin: cannot open" "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/nope.bin"
-check "unknown type" 1 "--type: unknown program type 'kprobe'" \
+check "unknown type" 1 "--type: unknown program type 'no_such_type'" \
+  "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --type no_such_type
+check "kprobe has no test run" 1 "a kprobe program has no test run (types with one: xdp, tc, socket)" \
   "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --type kprobe
 check "raw has no test run" 1 "a raw program has no test run (types with one: xdp, tc, socket)" \
   "$sb" test-run "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --type raw

@@ -4,7 +4,8 @@
 // validator can judge without crashing, and every lddw must be resolved.
 // The first input byte picks the selection (none, a section, a function) so
 // that the per-program paths are reached too; every program the listing
-// (list_elf_programs, `springboard inspect`) names is loaded as well.
+// (list_elf_programs, `springboard inspect`) names is loaded as well, and
+// the BTF prototypes of functions are read (btf_signature).
 // Seeds: the objects built from test/programs (build-dir/test/programs/*.o).
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
 //     -I/usr/lib/llvm-19/include test/fuzz/fuzz_elf.cpp frontend/{elf_loader,decoder,validator}.cpp \
@@ -30,6 +31,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ++maps;
     return {0x1000 + 0x100 * maps, 0x100000 * maps};
   };
+  // A function's prototype from the BTF (fentry sections' signatures): any
+  // FUNC the object may have, by the names the seeds use.
+  for (const char* f : {"prog", "sb_probe_fentry_target", "fe"}) {
+    try {
+      btf_signature(std::span(data + 1, size - 1), "fuzz.o", f);
+    } catch (const sb::Error&) {
+    }
+  }
   // What `springboard inspect` lists must each load as that selection.
   try {
     for (const ElfSelection& listed : list_elf_programs(std::span(data + 1, size - 1), "fuzz.o")) {

@@ -1,12 +1,14 @@
 // libFuzzer target: arbitrary text through the trampoline description
 // parser and, when it parses, the lowering to IR and the IR well-formedness
 // check; and through the compact signature parser (sb_program_attach's
-// "i64, i64 -> i64"). None may crash; rejections are sb::Error naming the
+// "i64, i64 -> i64"), and as an ELF section name through the attach-point
+// parser ("uprobe/PATH:FUNC+OFF", frontend/attach_point.h). None may crash; rejections are sb::Error naming the
 // field.
 //   tools/fuzz.sh trampoline 60
 #include <cstdint>
 #include <string_view>
 
+#include "frontend/attach_point.h"
 #include "frontend/trampoline.h"
 #include "ir/diag.h"
 
@@ -22,6 +24,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     sb::ir::Signature sig = sb::tramp::parse_signature(text, "fuzz");
     sb::tramp::frame_of(sig);
+  } catch (const sb::Error&) {
+  }
+  try {
+    sb::bpf::parse_attach_point(text, "fuzz.o: section");
   } catch (const sb::Error&) {
   }
   return 0;

@@ -1,0 +1,41 @@
+// The probe (kprobe) and tracing program types; see probe.h.
+#include "frontend/progtypes/probe.h"
+
+#include "backends/native_abi.h"
+#include "frontend/trampoline.h"
+
+namespace sb::bpf {
+
+namespace {
+
+// kprobe_prog_func_proto / tracing_prog_func_proto: everything but the
+// packet helpers, as far as Springboard has them.
+bool tracing_helper_allowed(uint32_t id) { return !packet_helper(id); }
+
+constexpr ProgramType probe_type(Arch arch) {
+  return ProgramType{.name = arch == Arch::X86_64 ? "kprobe" : arch == Arch::Arm64 ? "kprobe.arm64" : "kprobe.riscv64",
+                     .kernel_type = 2,  // BPF_PROG_TYPE_KPROBE
+                     .ctx = {.size = backend::probe_regs(arch).size, .fields = {}, .rewritten = false,
+                             .writable = false},
+                     .raw_memory = false,
+                     .direct_packet_access = false,
+                     .ret_range = std::nullopt,  // the kernel ignores a probe's result
+                     .helper_allowed = tracing_helper_allowed};
+}
+constexpr ProgramType kProbe[] = {probe_type(Arch::X86_64), probe_type(Arch::Arm64), probe_type(Arch::Riscv64)};
+
+constexpr ProgramType kTracing{.name = "tracing",
+                               .kernel_type = 26,  // BPF_PROG_TYPE_TRACING
+                               .ctx = {.size = 8 * (tramp::kMaxArgs + 1), .fields = {}, .rewritten = false,
+                                       .writable = false},
+                               .raw_memory = false,
+                               .direct_packet_access = false,
+                               .ret_range = std::nullopt,
+                               .helper_allowed = tracing_helper_allowed};
+
+}  // namespace
+
+const ProgramType& probe_program_type(Arch arch) { return kProbe[size_t(arch)]; }
+const ProgramType& tracing_program_type() { return kTracing; }
+
+}  // namespace sb::bpf

@@ -1,0 +1,35 @@
+// The tracing helpers (the kernel's kernel/trace/bpf_trace.c and
+// kernel/bpf/helpers.c), for programs attached in this process
+// (runtime/hook/trampoline.h): who and where the probed code runs, and
+// fault-safe reads of the process's memory.
+//
+//   id   helper                  semantics (the kernel's, for the calling thread)
+//   8    get_smp_processor_id    the CPU the thread runs on now (sched_getcpu)
+//   14   get_current_pid_tgid    tgid << 32 | tid  (process id, thread id)
+//   15   get_current_uid_gid     gid << 32 | uid   (real ids)
+//   16   get_current_comm        the thread's name (16 bytes with its NUL, as
+//                                TASK_COMM_LEN) copied as strscpy: at most size-1
+//                                bytes and a NUL, the rest untouched; 0
+//   112  probe_read_user         copy size bytes from an address of this process:
+//   113  probe_read_kernel       0, or -EFAULT with dst zero-filled when any byte
+//                                is unmapped (process_vm_readv, never a fault)
+//   114  probe_read_user_str     a NUL-terminated string: the length with its NUL,
+//   115  probe_read_kernel_str   or size when it was cut (dst[size-1] = NUL); on a
+//                                fault -EFAULT and dst zero-filled; size 0: 0
+//   173  get_func_ip             the address of the function (or the probed
+//                                instruction) the program is attached to
+//   174  get_attach_cookie       the link's cookie
+// The last two read the thread's run context (runtime/hook/tramp_runtime.h)
+// and give 0 outside a trampoline or probe. probe_read_kernel reads this
+// process's memory like probe_read_user: user space has no kernel memory
+// (the kernel would refuse user addresses there with -ERANGE).
+#pragma once
+
+#include "runtime/helpers/helpers.h"
+
+namespace sb::rt {
+
+// Adds them, with their verifier prototypes (frontend/verifier/helper_protos.h).
+void add_tracing_helpers(HelperTable& t);
+
+}  // namespace sb::rt

@@ -1,0 +1,581 @@
+// Probes on functions of this process (x86-64): uprobes at a function's
+// entry and at an instruction inside it, uretprobes, attached through the
+// C API (sb_program_attach, sb_vm_attach_object) with programs written as
+// libbpf-bootstrap's uprobe.bpf.c writes them (probes/uprobe.bpf.c,
+// clang -target bpf -D__TARGET_ARCH_x86), on targets built by gcc and
+// clang at -O0 and -O2 with and without frame pointers (probes/targets.c).
+#include <capstone/capstone.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <climits>
+#include <iterator>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/api/springboard.h"
+
+extern "C" {
+#define SB_VARIANT(tag, text)                                 \
+  long sb_probe_##tag##_add(long, long);                      \
+  long sb_probe_##tag##_fact(long);                           \
+  long sb_probe_##tag##_mix(long, long, long, long, long, long);
+#include "variants.h"
+#undef SB_VARIANT
+
+// The target of the object's "uprobe//proc/self/exe:sb_probe_by_section".
+__attribute__((noinline, used)) long sb_probe_by_section(long a, long b, long c, long d, long e, long f) {
+  long r = a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+
+// Returns in xmm0 (and takes its argument there).
+__attribute__((noinline, used)) double sb_probe_double(double x) {
+  double r = x * 2.5;
+  __asm__ volatile("" : "+x"(r));
+  return r;
+}
+
+// Leaves by longjmp when asked: its uretprobe's return never comes.
+__attribute__((noinline, used)) long sb_probe_jumper(jmp_buf* env, long jump) {
+  if (jump) longjmp(*env, 1);
+  long r = 7;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+
+// The target of the object's "fentry/sb_probe_fentry_target" and "fexit/...".
+__attribute__((noinline, used)) long sb_probe_fentry_target(long a, int b) {
+  long r = a * 3 + b;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+
+__attribute__((noinline, used)) long sb_probe_read_target(const char* s, const long* p) {
+  long r = *p + long(s[0]);
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+
+// long sb_probe_regs_target(long seed): every general and vector register
+// and the flags (DF set for odd seeds, the arithmetic ones from a compare)
+// made from the seed, a 5-byte nop at sb_probe_regs_site where the probe
+// goes, then a checksum of them all: what a probe that loses any of them
+// changes.
+__asm__(R"(
+  .text
+  .globl sb_probe_regs_target
+  .type sb_probe_regs_target, @function
+sb_probe_regs_target:
+  push %rbx
+  push %rbp
+  push %r12
+  push %r13
+  push %r14
+  push %r15
+  lea 0x1(%rdi), %rax
+  lea 0x2(%rdi), %rbx
+  lea 0x3(%rdi), %rcx
+  lea 0x4(%rdi), %rdx
+  lea 0x5(%rdi), %rsi
+  lea 0x6(%rdi), %rbp
+  lea 0x7(%rdi), %r8
+  lea 0x8(%rdi), %r9
+  lea 0x9(%rdi), %r10
+  lea 0xa(%rdi), %r11
+  lea 0xb(%rdi), %r12
+  lea 0xc(%rdi), %r13
+  lea 0xd(%rdi), %r14
+  lea 0xe(%rdi), %r15
+  movq %rax, %xmm0
+  movq %rbx, %xmm1
+  movq %rcx, %xmm2
+  movq %rdx, %xmm3
+  movq %rsi, %xmm4
+  movq %rbp, %xmm5
+  movq %r8, %xmm6
+  movq %r9, %xmm7
+  movq %r10, %xmm8
+  movq %r11, %xmm9
+  movq %r12, %xmm10
+  movq %r13, %xmm11
+  movq %r14, %xmm12
+  movq %r15, %xmm13
+  movq %rdi, %xmm14
+  movq %rax, %xmm15
+  pshufd $0x4e, %xmm15, %xmm15
+  test $1, %dil
+  jz 1f
+  std
+1:
+  cmp $0x1234, %rdi
+  .globl sb_probe_regs_site
+sb_probe_regs_site:
+  nopl 0(%rax, %rax, 1)
+  pushfq
+  cld
+  .irp r, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15
+  imul $31, %rax, %rax
+  add %\r, %rax
+  .endr
+  .irp x, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+  imul $31, %rax, %rax
+  movq %xmm\x, %r11
+  add %r11, %rax
+  pextrq $1, %xmm\x, %r11
+  add %r11, %rax
+  .endr
+  pop %r11
+  and $0xcd5, %r11
+  shl $40, %r11
+  xor %r11, %rax
+  pop %r15
+  pop %r14
+  pop %r13
+  pop %r12
+  pop %rbp
+  pop %rbx
+  ret
+  .size sb_probe_regs_target, . - sb_probe_regs_target
+)");
+long sb_probe_regs_target(long seed);
+
+// long sb_probe_loop(long n): n rounds of a loop whose head
+// (sb_probe_loop_head) both the entry falls into and the back-edge, an
+// 8-bit jnz, jumps to; a probe there fires once per round.
+__asm__(R"(
+  .text
+  .globl sb_probe_loop
+  .type sb_probe_loop, @function
+sb_probe_loop:
+  xor %eax, %eax
+  .globl sb_probe_loop_head
+sb_probe_loop_head:
+  add $3, %rax
+  dec %rdi
+  jnz sb_probe_loop_head
+  ret
+  .size sb_probe_loop, . - sb_probe_loop
+)");
+long sb_probe_loop(long n);
+extern const char sb_probe_loop_head[];
+extern const char sb_probe_regs_site[];
+}
+
+namespace {
+
+struct Variant {
+  const char* tag;
+  const char* flags;
+  long (*add)(long, long);
+  long (*fact)(long);
+  long (*mix)(long, long, long, long, long, long);
+  std::string symbol(const char* fn) const { return std::string("sb_probe_") + tag + "_" + fn; }
+};
+const Variant kVariants[] = {
+#define SB_VARIANT(tag, text) {#tag, text, sb_probe_##tag##_add, sb_probe_##tag##_fact, sb_probe_##tag##_mix},
+#include "variants.h"
+#undef SB_VARIANT
+};
+
+// As probes/uprobe.bpf.c.
+struct Seen {
+  uint64_t entries, returns;
+  int64_t a, b, ret;
+  uint64_t ip, sp, ret_ip, ret_sp;
+  int64_t args[6];
+  uint64_t cookie;
+};
+
+const std::string kObject = std::string(SB_PROBES_DIR) + "/uprobe.bpf.o";
+
+// Calls through a volatile pointer so the compiler keeps each call.
+template <typename F, typename... A>
+long call(F* f, A... a) {
+  F* volatile p = f;
+  return p(a...);
+}
+
+class Probes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sb_vm_options o{};
+    o.flags = SB_VM_NO_STATS;
+    ASSERT_EQ(sb_vm_create(&o, &vm_), SB_OK);
+  }
+  void TearDown() override { sb_vm_destroy(vm_); }
+  // The object's program of that function (all loaded once, sharing the map).
+  sb_program* load(const char*, const char* function) {
+    if (!count_) EXPECT_EQ(sb_vm_load_object(vm_, kObject.c_str(), programs_, 16, &count_), SB_OK)
+        << sb_vm_last_error(vm_);
+    for (size_t i = 0; i < count_; ++i)
+      if (std::string(sb_program_name(programs_[i])).find(function) != std::string::npos) return programs_[i];
+    ADD_FAILURE() << "no program " << function;
+    return nullptr;
+  }
+  sb_program* programs_[16] = {};
+  size_t count_ = 0;
+  Seen seen(uint32_t key = 0) {
+    sb_map* m = nullptr;
+    Seen s{};
+    EXPECT_EQ(sb_vm_find_map(vm_, "seen", &m), SB_OK);
+    EXPECT_EQ(sb_map_lookup(m, &key, sizeof key, &s, sizeof s), SB_OK);
+    return s;
+  }
+  void reset() {
+    sb_map* m = nullptr;
+    Seen s{};
+    ASSERT_EQ(sb_vm_find_map(vm_, "seen", &m), SB_OK);
+    for (uint32_t k = 0; k < 3; ++k) ASSERT_EQ(sb_map_update(m, &k, sizeof k, &s, sizeof s, SB_UPDATE_ANY), SB_OK);
+  }
+  sb_link* attach(sb_program* p, sb_attach_kind kind, const std::string& symbol, uint64_t offset = 0,
+                  uint64_t cookie = 0) {
+    sb_attach_opts o{};
+    o.kind = kind;
+    o.symbol = symbol.c_str();
+    o.offset = offset;
+    o.cookie = cookie;
+    sb_link* l = nullptr;
+    EXPECT_EQ(sb_program_attach(p, &o, &l), SB_OK) << sb_vm_last_error(vm_);
+    return l;
+  }
+  sb_vm* vm_ = nullptr;
+};
+
+// The offset of the second instruction of `f`.
+uint64_t second_instruction(const void* f) {
+  csh h;
+  EXPECT_EQ(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+  cs_insn* insn = nullptr;
+  const size_t n = cs_disasm(h, static_cast<const uint8_t*>(f), 16, reinterpret_cast<uint64_t>(f), 1, &insn);
+  const uint64_t size = n ? insn[0].size : 0;
+  if (n) cs_free(insn, n);
+  cs_close(&h);
+  return size;
+}
+
+TEST_F(Probes, EntryAndReturnSeeArgumentsAndResultOnEveryBuild) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(v.flags);
+    reset();
+    sb_link* a = attach(up, SB_ATTACH_UPROBE, v.symbol("add"));
+    sb_link* r = attach(ret, SB_ATTACH_URETPROBE, v.symbol("add"));
+    ASSERT_TRUE(a && r);
+    EXPECT_EQ(call(v.add, 40L, 2L), 42);
+    EXPECT_EQ(call(v.add, -7L, 3L), -4);
+    const Seen s = seen();
+    EXPECT_EQ(s.entries, 2u);
+    EXPECT_EQ(s.returns, 2u);
+    EXPECT_EQ(s.a, -7);
+    EXPECT_EQ(s.b, 3);
+    EXPECT_EQ(s.ret, -4);
+    EXPECT_EQ(s.ip, reinterpret_cast<uint64_t>(v.add));  // PT_REGS_IP: the probed instruction
+    EXPECT_EQ(s.ret_sp, s.sp + 8);                        // after the return popped its address
+    EXPECT_NE(s.ret_ip, 0u);                              // where it returned to, in call()
+    sb_link_destroy(a);
+    sb_link_destroy(r);
+    EXPECT_EQ(call(v.add, 1L, 2L), 3);
+    EXPECT_EQ(seen().entries, 2u);  // detached
+  }
+}
+
+TEST_F(Probes, ProbeInsideAFunctionKeepsEveryRegister) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(v.flags);
+    reset();
+    const uint64_t off = second_instruction(reinterpret_cast<const void*>(v.mix));
+    sb_link* a = attach(up, SB_ATTACH_UPROBE, v.symbol("mix"), off);
+    ASSERT_TRUE(a);
+    for (long i = 0; i < 10; ++i) EXPECT_EQ(call(v.mix, i, 2L, 3L, 4L, 5L, 6L), i - 2 + 12 - 5 + 6);
+    const Seen s = seen();
+    EXPECT_EQ(s.entries, 10u);
+    EXPECT_EQ(s.ip, reinterpret_cast<uint64_t>(v.mix) + off);
+    sb_link_destroy(a);
+  }
+}
+
+TEST_F(Probes, RecursionSeesEveryLevelReturn) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(v.flags);
+    reset();
+    sb_link* a = attach(up, SB_ATTACH_UPROBE, v.symbol("fact"));
+    sb_link* r = attach(ret, SB_ATTACH_URETPROBE, v.symbol("fact"));
+    EXPECT_EQ(call(v.fact, 10L), 3628800);
+    const Seen s = seen();
+    EXPECT_EQ(s.entries, s.returns);
+    EXPECT_GE(s.entries, 1u);
+    EXPECT_EQ(s.ret, 3628800);  // the outermost return comes last
+    sb_link_destroy(a);
+    sb_link_destroy(r);
+  }
+}
+
+// Every register, vector register and flag the probed code had is what it
+// has after the probe: with a program that calls no helper (the vector
+// registers are then not saved: nothing the probe runs touches them) and
+// with one that does.
+TEST_F(Probes, EveryRegisterAndFlagSurvives) {
+  constexpr long kSeeds[] = {0, 1, 2, 3, 0x1233, 0x1234, 0x1235, -1, -2, 0x7fffffffffffffff, INT64_MIN};
+  std::vector<long> plain;
+  for (long s : kSeeds) plain.push_back(call(sb_probe_regs_target, s));
+  const uint64_t off = uint64_t(sb_probe_regs_site - reinterpret_cast<const char*>(&sb_probe_regs_target));
+  for (const char* source : {"mov %r0, 0\nexit", "call 5\nmov %r0, 0\nexit"}) {
+    SCOPED_TRACE(source);
+    sb_program* p = nullptr;
+    ASSERT_EQ(sb_vm_load_asm(vm_, "regs", source, &p), SB_OK) << sb_vm_last_error(vm_);
+    sb_link* l = attach(p, SB_ATTACH_UPROBE, "sb_probe_regs_target", off);
+    ASSERT_TRUE(l);
+    sb_link* r = attach(p, SB_ATTACH_URETPROBE, "sb_probe_regs_target");  // and the return landing's
+    ASSERT_TRUE(r);
+    for (size_t i = 0; i < std::size(kSeeds); ++i) EXPECT_EQ(call(sb_probe_regs_target, kSeeds[i]), plain[i]) << i;
+    sb_stats st{};
+    ASSERT_EQ(sb_link_stats(l, &st), SB_OK);
+    sb_link_destroy(l);
+    sb_link_destroy(r);
+  }
+}
+
+// A probe at a loop's head fires on every round, the back-edge included
+// (it is not re-aimed at the relocated copy, as an fentry's would be).
+TEST_F(Probes, LoopHeadFiresEveryRound) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  reset();
+  const uint64_t off = uint64_t(sb_probe_loop_head - reinterpret_cast<const char*>(&sb_probe_loop));
+  sb_link* l = attach(up, SB_ATTACH_UPROBE, "sb_probe_loop", off);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(call(sb_probe_loop, 10L), 30);
+  EXPECT_EQ(call(sb_probe_loop, 1L), 3);
+  EXPECT_EQ(seen().entries, 11u);
+  EXPECT_EQ(seen().ip, reinterpret_cast<uint64_t>(sb_probe_loop_head));
+  sb_link_destroy(l);
+  EXPECT_EQ(call(sb_probe_loop, 4L), 12);
+}
+
+// A uretprobe keeps the vector registers that return values (xmm0-xmm1)
+// even when its program calls a helper that uses them (probe_read_user_str:
+// glibc's memchr), and a uprobe keeps the argument in xmm0.
+TEST_F(Probes, VectorReturnValuesSurviveHelpers) {
+  static const char kText[] = "a string for memchr to scan through, longer than a vector register";
+  const std::string src = fmt::format(
+      "mov %r1, %r10\nadd %r1, -64\nmov %r2, 64\nlddw %r3, {:#x}\ncall 114\nmov %r0, 0\nexit",
+      reinterpret_cast<uint64_t>(kText));
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_asm(vm_, "reads", src.c_str(), &p), SB_OK) << sb_vm_last_error(vm_);
+  sb_link* e = attach(p, SB_ATTACH_UPROBE, "sb_probe_double");
+  sb_link* r = attach(p, SB_ATTACH_URETPROBE, "sb_probe_double");
+  ASSERT_TRUE(e && r);
+  double (*volatile fn)(double) = &sb_probe_double;
+  for (double x : {1.0, -3.25, 1e300, 0.1}) EXPECT_EQ(fn(x), x * 2.5) << x;
+  sb_link_destroy(e);
+  sb_link_destroy(r);
+}
+
+// A call left by longjmp leaves its return address on the thread's
+// return stack; the next entry at that stack depth drops it (as the
+// kernel's cleanup_return_instances), so later returns are each seen once
+// and the stack does not fill up.
+TEST_F(Probes, LongjmpOutOfAReturnProbedFunction) {
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  reset();
+  sb_link* r = attach(ret, SB_ATTACH_URETPROBE, "sb_probe_jumper");
+  ASSERT_TRUE(r);
+  long jumped = 0;
+  for (int i = 0; i < 200; ++i) {  // more than the return stack holds (64)
+    jmp_buf env;
+    if (setjmp(env) == 0)
+      call(sb_probe_jumper, &env, 1L);
+    else
+      ++jumped;
+  }
+  EXPECT_EQ(jumped, 200);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(call(sb_probe_jumper, static_cast<jmp_buf*>(nullptr), 0L), 7);
+  const Seen s = seen();
+  EXPECT_EQ(s.returns, 10u);
+  EXPECT_EQ(s.ret, 7);
+  sb_link_destroy(r);
+}
+
+// As probes/uprobe.bpf.c.
+struct Reads {
+  uint64_t pid_tgid, uid_gid, cookie, func_ip, cpu;
+  char comm[16];
+  char comm4[4];
+  char str[8];
+  int64_t str_ret, long_ret, value, bad_ret, bad_str_ret, kernel_ret;
+  uint64_t bad_value;
+  char bad_str[4];
+  int64_t printk_ret;
+};
+
+// The tracing helpers as the kernel defines them, from a clang-built
+// program on a real probe (this thread, named here, calls the target).
+TEST_F(Probes, TracingHelpersSeeTheCallingThread) {
+  sb_program* p = load("uprobe", "uprobe_read");
+  ASSERT_EQ(pthread_setname_np(pthread_self(), "sb-probe-thread"), 0);  // 15 bytes, TASK_COMM_LEN - 1
+  sb_link* l = attach(p, SB_ATTACH_UPROBE, "sb_probe_read_target", 0, 0xc0ffee);
+  ASSERT_TRUE(l);
+  const long value = 0x1122334455667788;
+  EXPECT_EQ(call(sb_probe_read_target, "longer than eight", &value), value + 'l');
+  sb_link_destroy(l);
+  sb_map* m = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "reads", &m), SB_OK);
+  Reads r{};
+  const uint32_t key = 0;
+  ASSERT_EQ(sb_map_lookup(m, &key, sizeof key, &r, sizeof r), SB_OK);
+  EXPECT_EQ(r.pid_tgid, uint64_t(getpid()) << 32 | uint32_t(gettid()));
+  EXPECT_EQ(r.uid_gid, uint64_t(getgid()) << 32 | getuid());
+  EXPECT_EQ(r.cookie, 0xc0ffeeu);
+  EXPECT_EQ(r.func_ip, reinterpret_cast<uint64_t>(&sb_probe_read_target));
+  EXPECT_LT(r.cpu, 4096u);
+  EXPECT_STREQ(r.comm, "sb-probe-thread");
+  EXPECT_STREQ(r.comm4, "sb-");              // strscpy: size - 1 bytes and the NUL
+  EXPECT_EQ(r.str_ret, 8);                   // cut: size, with dst[size-1] = NUL
+  EXPECT_STREQ(r.str, "longer ");
+  EXPECT_EQ(r.long_ret, 0);
+  EXPECT_EQ(r.value, value);
+  EXPECT_EQ(r.bad_ret, -EFAULT);             // an unmapped address: an error, never a fault
+  EXPECT_EQ(r.bad_value, 0u);                // ... and the destination zero-filled
+  EXPECT_EQ(r.bad_str_ret, -EFAULT);
+  EXPECT_EQ(std::string(r.bad_str, 4), std::string(4, '\0'));
+  EXPECT_EQ(r.kernel_ret, 0);
+  EXPECT_GT(r.printk_ret, 0);
+  const std::string trace = sb_vm_take_trace(vm_);
+  EXPECT_NE(trace.find("read 1234605616436508552"), std::string::npos) << trace;
+  pthread_setname_np(pthread_self(), "sb_probe_tests");
+}
+
+TEST_F(Probes, ObjectAttachesBySection) {
+  sb_link* links[8] = {};
+  size_t n = 0;
+  ASSERT_EQ(sb_vm_attach_object(vm_, kObject.c_str(), links, 8, &n), SB_OK) << sb_vm_last_error(vm_);
+  // The uprobe and uretprobe of sb_probe_by_section, the fentry and fexit of
+  // sb_probe_fentry_target (its signature from the object's BTF: long, int ->
+  // long); the bare uprobe sections and the xdp one are left alone.
+  EXPECT_EQ(n, 4u);
+  EXPECT_EQ(call(sb_probe_by_section, 1L, 2L, 3L, 4L, 5L, 6L), 1 + 4 + 9 + 16 + 25 + 36);
+  EXPECT_EQ(call(sb_probe_fentry_target, 5L, -2), 13);
+  const Seen f = seen(2);
+  EXPECT_EQ(f.entries, 1u);
+  EXPECT_EQ(f.returns, 1u);
+  EXPECT_EQ(f.a, 5);
+  EXPECT_EQ(f.b, -2);  // an int argument, sign-extended by the trampoline (its BTF type is signed)
+  EXPECT_EQ(f.ret, 13);
+  const Seen s = seen(1);
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_EQ(s.returns, 1u);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(s.args[i], i + 1);
+  EXPECT_EQ(s.ret, 91);
+  for (size_t i = 0; i < n; ++i) sb_link_destroy(links[i]);
+  call(sb_probe_by_section, 1L, 2L, 3L, 4L, 5L, 6L);
+  EXPECT_EQ(seen(1).entries, 1u);
+}
+
+TEST_F(Probes, BadInputIsAClearError) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_attach_opts o{};
+  o.kind = SB_ATTACH_UPROBE;
+  o.symbol = "sb_probe_no_such_function";
+  sb_link* l = nullptr;
+  EXPECT_EQ(sb_program_attach(up, &o, &l), SB_ERR_NOT_FOUND);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("sb_probe_no_such_function"), std::string::npos);
+  // Inside the first instruction of an -O0 build (push %rbp; mov %rsp,%rbp: +2 is inside the mov).
+  const std::string add = kVariants[0].symbol("add");
+  o.symbol = add.c_str();
+  const uint64_t first = second_instruction(reinterpret_cast<const void*>(kVariants[0].add));
+  o.offset = first + 1;
+  EXPECT_NE(sb_program_attach(up, &o, &l), SB_OK);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("not the start of an instruction"), std::string::npos)
+      << sb_vm_last_error(vm_);
+  o.kind = SB_ATTACH_URETPROBE;
+  o.offset = first;
+  EXPECT_EQ(sb_program_attach(up, &o, &l), SB_ERR_INVALID_ARGUMENT);
+  // An XDP program (by its section) is not a probe.
+  sb_program* xdp = load("xdp", "not_a_probe");
+  o.kind = SB_ATTACH_UPROBE;
+  o.offset = 0;
+  EXPECT_EQ(sb_program_attach(xdp, &o, &l), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("xdp"), std::string::npos) << sb_vm_last_error(vm_);
+  EXPECT_EQ(call(kVariants[0].add, 1L, 2L), 3);  // still running, unhooked
+}
+
+// Threads call a probed function while other links on it are made and
+// destroyed: nothing crashes, and the link that stays attached sees every
+// call (its run count, from a VM with statistics), as does the uretprobe.
+TEST(ProbeThreads, CallsWhileLinksComeAndGo) {
+  sb_vm* vm = nullptr;
+  sb_vm_options o{};
+  ASSERT_EQ(sb_vm_create(&o, &vm), SB_OK);
+  sb_program* progs[16];
+  size_t n = 0;
+  ASSERT_EQ(sb_vm_load_object(vm, kObject.c_str(), progs, 16, &n), SB_OK) << sb_vm_last_error(vm);
+  sb_program *up = nullptr, *ret = nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    if (std::string(sb_program_name(progs[i])) == "uprobe_add") up = progs[i];
+    if (std::string(sb_program_name(progs[i])) == "uretprobe_add") ret = progs[i];
+  }
+  ASSERT_TRUE(up && ret);
+  const Variant& v = kVariants[0];
+  const std::string symbol = v.symbol("add");
+  auto attach = [&](sb_program* p, sb_attach_kind kind) {
+    sb_attach_opts a{};
+    a.kind = kind;
+    a.symbol = symbol.c_str();
+    sb_link* l = nullptr;
+    EXPECT_EQ(sb_program_attach(p, &a, &l), SB_OK) << sb_vm_last_error(vm);
+    return l;
+  };
+  sb_link* steady = attach(up, SB_ATTACH_UPROBE);
+  sb_link* steady_ret = attach(ret, SB_ATTACH_URETPROBE);
+  ASSERT_TRUE(steady && steady_ret);
+  constexpr int kThreads = 3;
+  std::atomic<int> ready{0};
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> calls{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      uint64_t mine = 0;
+      ready.fetch_add(1);
+      for (long i = 0; !done.load(std::memory_order_relaxed) || mine < 1000; ++i, ++mine)
+        if (call(v.add, i, long(t)) != i + t) ADD_FAILURE() << "wrong result";
+      calls.fetch_add(mine);
+    });
+  while (ready.load() < kThreads) std::this_thread::yield();
+  for (int round = 0; round < 20; ++round) {  // links made and destroyed while the threads run
+    sb_link* r = attach(ret, SB_ATTACH_URETPROBE);
+    sb_link* e = attach(up, SB_ATTACH_UPROBE);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    sb_link_destroy(e);
+    sb_link_destroy(r);
+  }
+  done = true;
+  for (std::thread& t : threads) t.join();
+  sb_stats st{}, rst{};
+  ASSERT_EQ(sb_link_stats(steady, &st), SB_OK);
+  ASSERT_EQ(sb_link_stats(steady_ret, &rst), SB_OK);
+  EXPECT_EQ(st.run_count, calls.load());
+  EXPECT_EQ(rst.run_count, calls.load());
+  EXPECT_GT(calls.load(), 20000u);
+  sb_link_destroy(steady);
+  sb_link_destroy(steady_ret);
+  EXPECT_EQ(call(v.add, 2L, 3L), 5);
+  sb_vm_destroy(vm);
+}
+
+}  // namespace

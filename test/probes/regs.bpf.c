@@ -1,0 +1,66 @@
+/* One probe program for every architecture (probe_arch_test.cpp), written
+ * as libbpf-bootstrap's uprobe.bpf.c: SEC("uprobe") with BPF_KPROBE and
+ * PT_REGS_*, SEC("uretprobe") with BPF_KRETPROBE, compiled by clang
+ * -target bpf with -D__TARGET_ARCH_x86, _arm64 or _riscv. The register
+ * structs are the ones user space sees (as <asm/ptrace.h> of each
+ * architecture declares them; vmlinux.h would give the kernel's). What
+ * the programs see goes to a record at a fixed address (REC), which the
+ * test maps: a guest has no maps, and the test runs them unverified. */
+#include <linux/types.h>
+#include <linux/bpf.h>
+
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs {
+  unsigned long r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs, eflags,
+      rsp, ss;
+};
+#elif defined(__TARGET_ARCH_arm64)
+struct user_pt_regs {
+  __u64 regs[31];
+  __u64 sp, pc, pstate;
+};
+#elif defined(__TARGET_ARCH_riscv)
+struct user_regs_struct {
+  unsigned long pc, ra, sp, gp, tp, t0, t1, t2, s0, s1, a0, a1, a2, a3, a4, a5, a6, a7, s2, s3, s4, s5, s6, s7, s8,
+      s9, s10, s11, t3, t4, t5, t6;
+};
+#endif
+
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#ifndef REC
+#define REC 0x10000000ul
+#endif
+
+struct record {
+  __u64 entries, returns;
+  __s64 a, b, c, d, e;
+  __u64 ip, sp, ret_ip, ret_sp;
+  __s64 ret;
+};
+#define R ((volatile struct record*)REC)
+
+SEC("uprobe")
+int BPF_KPROBE(probe_mix, long a, long b, long c, long d, long e) {
+  R->entries++;
+  R->a = a;
+  R->b = b;
+  R->c = c;
+  R->d = d;
+  R->e = e;
+  R->ip = PT_REGS_IP(ctx);
+  R->sp = PT_REGS_SP(ctx);
+  return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(retprobe_mix, long ret) {
+  R->returns++;
+  R->ret = ret;
+  R->ret_ip = PT_REGS_IP(ctx);
+  R->ret_sp = PT_REGS_SP(ctx);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

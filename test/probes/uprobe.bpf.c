@@ -1,0 +1,150 @@
+/* Probes written as libbpf-bootstrap's uprobe.bpf.c writes them
+ * (SEC("uprobe"), BPF_KPROBE, PT_REGS_*, BPF_KRETPROBE), recording what
+ * they saw in a map for probe_test.cpp. Compiled with -D__TARGET_ARCH_x86. */
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+struct seen {
+  __u64 entries, returns;
+  __s64 a, b, ret;
+  __u64 ip, sp, ret_ip, ret_sp;
+  __s64 args[6];
+  __u64 cookie;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 3);
+  __type(key, __u32);
+  __type(value, struct seen);
+} seen SEC(".maps");
+
+static struct seen* slot(__u32 k) { return bpf_map_lookup_elem(&seen, &k); }
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_add, long a, long b) {
+  struct seen* s = slot(0);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->entries, 1);
+  s->a = a;
+  s->b = b;
+  s->ip = PT_REGS_IP(ctx);
+  s->sp = PT_REGS_SP(ctx);
+  return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_add, long ret) {
+  struct seen* s = slot(0);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->returns, 1);
+  s->ret = ret;
+  s->ret_ip = PT_REGS_IP(ctx);
+  s->ret_sp = PT_REGS_SP(ctx);
+  return 0;
+}
+
+/* Attached by its section (sb_vm_attach_object) to a function of the test
+ * executable itself. */
+SEC("uprobe//proc/self/exe:sb_probe_by_section")
+int BPF_KPROBE(uprobe_mix, long a, long b, long c, long d, long e) {
+  struct seen* s = slot(1);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->entries, 1);
+  s->args[0] = a;
+  s->args[1] = b;
+  s->args[2] = c;
+  s->args[3] = d;
+  s->args[4] = e;
+  s->args[5] = ctx->r9;  /* libbpf 1.1's BPF_KPROBE stops at five */
+  return 0;
+}
+
+SEC("uretprobe//proc/self/exe:sb_probe_by_section")
+int BPF_KRETPROBE(uretprobe_mix, long ret) {
+  struct seen* s = slot(1);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->returns, 1);
+  s->ret = ret;
+  return 0;
+}
+
+/* fentry and fexit by their sections: the traced function's prototype
+ * comes from this object's BTF, which a stub of the same name that nothing
+ * calls puts there (a BPF object has no other way to describe a user-space
+ * function; the kernel's come from vmlinux BTF). */
+__attribute__((used, noinline)) static long sb_probe_fentry_target(long a, int b) { return a + b; }
+
+SEC("fentry/sb_probe_fentry_target")
+int BPF_PROG(fentry_target, long a, int b) {
+  struct seen* s = slot(2);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->entries, 1);
+  s->a = a;
+  s->b = b;
+  return 0;
+}
+
+SEC("fexit/sb_probe_fentry_target")
+int BPF_PROG(fexit_target, long a, int b, long ret) {
+  struct seen* s = slot(2);
+  if (!s) return 0;
+  __sync_fetch_and_add(&s->returns, 1);
+  s->ret = ret;
+  return 0;
+}
+
+/* The tracing helpers, from a probe on sb_probe_read_target(const char* s,
+ * const long* p). */
+struct reads {
+  __u64 pid_tgid, uid_gid, cookie, func_ip, cpu;
+  char comm[16];
+  char comm4[4];     /* get_current_comm into 4 bytes: 3 and a NUL */
+  char str[8];       /* probe_read_user_str of s into 8 bytes */
+  __s64 str_ret;
+  __s64 long_ret;
+  __s64 value;       /* probe_read_user of *p */
+  __s64 bad_ret, bad_str_ret, kernel_ret;
+  __u64 bad_value;   /* what a failed read leaves: zeros */
+  char bad_str[4];
+  __s64 printk_ret;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct reads);
+} reads SEC(".maps");
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_read, const char* s, const long* p) {
+  __u32 k = 0;
+  struct reads* r = bpf_map_lookup_elem(&reads, &k);
+  if (!r) return 0;
+  r->pid_tgid = bpf_get_current_pid_tgid();
+  r->uid_gid = bpf_get_current_uid_gid();
+  r->cookie = bpf_get_attach_cookie(ctx);
+  r->func_ip = bpf_get_func_ip(ctx);
+  r->cpu = bpf_get_smp_processor_id();
+  bpf_get_current_comm(r->comm, sizeof r->comm);
+  bpf_get_current_comm(r->comm4, sizeof r->comm4);
+  r->str_ret = bpf_probe_read_user_str(r->str, sizeof r->str, s);
+  r->long_ret = bpf_probe_read_user(&r->value, sizeof r->value, p);
+  r->bad_value = 0x5555;
+  r->bad_ret = bpf_probe_read_user(&r->bad_value, sizeof r->bad_value, (const void*)8);
+  r->bad_str[0] = 'x';
+  r->bad_str_ret = bpf_probe_read_user_str(r->bad_str, sizeof r->bad_str, (const void*)8);
+  __s64 v = 0;
+  r->kernel_ret = bpf_probe_read_kernel(&v, sizeof v, p);
+  r->printk_ret = bpf_printk("read %ld", v);
+  return 0;
+}
+
+/* Not a probe: attaching it as one is an error. */
+SEC("xdp")
+int not_a_probe(struct xdp_md* ctx) { return XDP_PASS; }
+
+char LICENSE[] SEC("license") = "GPL";
