@@ -557,7 +557,7 @@ class Loader {
         {"value", How::TypeSize, &MapDef::value_size},
         {"numa_node", How::Ignored, nullptr},
         {"pinning", How::Ignored, nullptr},
-        {"map_extra", How::Ignored, nullptr},
+        {"map_extra", How::Uint, &MapDef::map_extra},
         {"values", How::Ignored, nullptr},  // a program array's initialiser: its relocations, below
     };
 

@@ -1934,7 +1934,7 @@ class Verifier {
       const HelperProto& pr = *info.proto;
       int32_t map = -1;
       int mem_reg = -1;
-      bool mem_write = false;
+      bool mem_write = false, mem_null = false;
       uint64_t alloc = 0;
       uint32_t release = 0;
       for (int k = 0; k < 5; ++k) {
@@ -1962,28 +1962,45 @@ class Verifier {
           case ArgKind::Map: {
             if (a.type != RegType::MapHandle) expect("map_ptr");
             const MapUse& m = sh_.maps[size_t(a.map)];
-            if (map_kind_of_type(m.type) != pr.map_kind)
+            if (!pr.maps.has(map_kind_of_type(m.type)))
               fail(fmt::format("cannot pass map_type {} into func {}#{}", m.type, pr.name, id));
             map = a.map;
             break;
           }
           case ArgKind::MapKey:
-          case ArgKind::MapValue: {
+          case ArgKind::MapValue:
+          case ArgKind::MapValueOut: {
             if (map < 0) fail(fmt::format("invalid map_ptr to access map->{}", kind == ArgKind::MapKey ? "key" : "value"));
             const MapUse& m = sh_.maps[size_t(map)];
             if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
-            mem_region(path, r, a, kind == ArgKind::MapKey ? m.key_size : m.value_size, false);
+            mem_region(path, r, a, kind == ArgKind::MapKey ? m.key_size : m.value_size, kind == ArgKind::MapValueOut);
             break;
           }
+          case ArgKind::ReadMemOrNull:
+            mem_null = a.type == RegType::Scalar && a.is_const() && a.const_value() == 0;
+            if (mem_null) {
+              mem_reg = r;
+              break;
+            }
+            [[fallthrough]];
           case ArgKind::ReadMem:
           case ArgKind::WriteMem:
             if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
             mem_reg = r;
             mem_write = kind == ArgKind::WriteMem;
+            mem_null = false;
             break;
           case ArgKind::Size:
           case ArgKind::SizeOrZero:
             demand_reg(path, r);
+            if (mem_null) {  // a null pointer goes with a size of 0 only
+              if (!(a.type == RegType::Scalar && a.is_const() && a.const_value() == 0))
+                fail(fmt::format("R{} type=scalar expected=fp, pkt, map_value, mem (a null R{} needs a size of 0 in "
+                                 "R{})",
+                                 mem_reg, mem_reg, r));
+              mem_null = false;
+              break;
+            }
             helper_mem(path, mem_reg, a, r, mem_write, kind == ArgKind::SizeOrZero);
             break;
           case ArgKind::AllocSize:

@@ -20,6 +20,13 @@ void HelperTable::add_tail_call(uint32_t id, std::string name, HelperFn fn) {
   helpers_[size_t(find(id) - helpers_.data())].tail_call = true;
 }
 
+void HelperTable::add_kernel_helpers(std::span<const KernelHelper> helpers) {
+  for (const KernelHelper& h : helpers) {
+    add(h.id, h.name, h.fn);
+    set_proto(h.id, bpf::verifier::standard_helper_proto(h.id));
+  }
+}
+
 const Helper* HelperTable::find(uint32_t id) const {
   auto it = std::lower_bound(helpers_.begin(), helpers_.end(), id,
                              [](const Helper& h, uint32_t key) { return h.id < key; });

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -104,8 +105,17 @@ struct Helper {
   const bpf::verifier::HelperProto* proto = nullptr;
 };
 
+// One of the kernel's helpers as Springboard has it: its id, name and function.
+struct KernelHelper {
+  uint32_t id;
+  const char* name;
+  HelperFn fn;
+};
+
 class HelperTable {
  public:
+  // Adds each helper with its prototype (bpf::verifier::standard_helper_proto).
+  void add_kernel_helpers(std::span<const KernelHelper> helpers);
   // Replaces an existing helper with the same id.
   void add(uint32_t id, std::string name, HelperFn fn, bool unwind_on_zero = false);
   // A tail-call helper (Helper::tail_call), replacing one with the same id.

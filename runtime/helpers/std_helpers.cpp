@@ -1,5 +1,8 @@
 #include "runtime/helpers/std_helpers.h"
 
+#include "runtime/helpers/csum_helpers.h"
+#include "runtime/maps/map_support.h"
+#include "runtime/progtypes/packet_run.h"
 #include "runtime/progtypes/skb_helpers.h"
 #include "runtime/progtypes/xdp_helpers.h"
 
@@ -81,7 +84,7 @@ namespace {
 // Creates the maps an object defines; global data gets its initial bytes.
 bpf::MapCreator creator_for(Environment& env) {
   return [&env](const bpf::MapDef& d) -> bpf::MapAddress {
-    Map& m = env.create_map({d.name, d.type, d.key_size, d.value_size, d.max_entries, d.flags});
+    Map& m = env.create_map({d.name, d.type, d.key_size, d.value_size, d.max_entries, d.flags, d.map_extra});
     bpf::MapAddress a{m.handle(), 0};
     if (d.global_data) {
       std::span<uint8_t> value = static_cast<ArrayMap&>(m).value(0);
@@ -156,11 +159,19 @@ uint64_t Environment::readable_from(uint64_t addr) const {
 
 bool Environment::readable(uint64_t addr, uint64_t size) const { return size <= readable_from(addr); }
 
-uint64_t Environment::now_ns() const {
-  if (opts_.clock) return opts_.clock();
+namespace {
+uint64_t clock_ns(clockid_t clock) {
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
+}
+}  // namespace
+
+uint64_t Environment::now_ns() const { return opts_.clock ? opts_.clock() : clock_ns(CLOCK_MONOTONIC); }
+uint64_t Environment::boot_ns() const { return opts_.clock ? opts_.clock() : clock_ns(CLOCK_BOOTTIME); }
+
+unsigned Environment::current_cpu() const {
+  return (opts_.current_cpu ? opts_.current_cpu() : map_support::default_cpu()) % opts_.num_cpus;
 }
 
 uint32_t Environment::prandom_u32() {
@@ -336,6 +347,41 @@ uint64_t get_prandom_u32(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return e ? e->prandom_u32() : 0;
 }
 
+uint64_t get_smp_processor_id(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  Environment* e = env();
+  return e ? e->current_cpu() : 0;
+}
+
+// One NUMA node: user space does not place a program's memory.
+uint64_t get_numa_node_id(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) { return 0; }
+
+uint64_t ktime_get_boot_ns(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  Environment* e = env();
+  return e ? e->boot_ns() : 0;
+}
+
+// bpf_map_push_elem(map, value, flags), pop_elem(map, value), peek_elem(map, value).
+uint64_t map_push_elem(uint64_t map, uint64_t value, uint64_t flags, uint64_t, uint64_t) {
+  Map* m = map_arg(map);
+  if (!m || !value) return errno_result(-EINVAL);
+  if (!arg_ok(value, m->spec().value_size)) return errno_result(-EFAULT);
+  return errno_result(m->push(ptr(value), flags));
+}
+
+uint64_t map_pop_elem(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t) {
+  Map* m = map_arg(map);
+  if (!m || !value) return errno_result(-EINVAL);
+  if (!arg_ok(value, m->spec().value_size)) return errno_result(-EFAULT);
+  return errno_result(m->pop(reinterpret_cast<void*>(uintptr_t(value))));
+}
+
+uint64_t map_peek_elem(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t) {
+  Map* m = map_arg(map);
+  if (!m || !value) return errno_result(-EINVAL);
+  if (!arg_ok(value, m->spec().value_size)) return errno_result(-EFAULT);
+  return errno_result(m->peek(reinterpret_cast<void*>(uintptr_t(value))));
+}
+
 RingBufMap* ring_arg(uint64_t handle) {
   Map* m = map_arg(handle);
   return m && m->type() == MapType::RingBuf ? static_cast<RingBufMap*>(m) : nullptr;
@@ -376,14 +422,8 @@ uint64_t tail_call(uint64_t, uint64_t map, uint64_t index, uint64_t, uint64_t) {
   return run->resolve(array->get(i), i < array->spec().max_entries);
 }
 
-struct StandardHelper {
-  uint32_t id;
-  const char* name;
-  HelperFn fn;
-};
-
 // The kernel's ids (include/uapi/linux/bpf.h, __BPF_FUNC_MAPPER).
-constexpr StandardHelper kStandardHelpers[] = {
+constexpr KernelHelper kStandardHelpers[] = {
     {1, "map_lookup_elem", map_lookup_elem},
     {2, "map_update_elem", map_update_elem},
     {3, "map_delete_elem", map_delete_elem},
@@ -391,6 +431,12 @@ constexpr StandardHelper kStandardHelpers[] = {
     {5, "ktime_get_ns", ktime_get_ns},
     {6, "trace_printk", trace_printk},
     {7, "get_prandom_u32", get_prandom_u32},
+    {8, "get_smp_processor_id", get_smp_processor_id},
+    {42, "get_numa_node_id", get_numa_node_id},
+    {87, "map_push_elem", map_push_elem},
+    {88, "map_pop_elem", map_pop_elem},
+    {89, "map_peek_elem", map_peek_elem},
+    {125, "ktime_get_boot_ns", ktime_get_boot_ns},
     {130, "ringbuf_output", ringbuf_output},
     {131, "ringbuf_reserve", ringbuf_reserve},
     {132, "ringbuf_submit", ringbuf_submit},
@@ -408,15 +454,14 @@ std::optional<bpf::MapUse> Environment::map_use(uint64_t handle) const {
 
 HelperTable standard_helpers(Environment& env) {
   HelperTable t;
-  for (const StandardHelper& h : kStandardHelpers) {
-    t.add(h.id, h.name, h.fn);
-    t.set_proto(h.id, bpf::verifier::standard_helper_proto(h.id));
-  }
+  t.add_kernel_helpers(kStandardHelpers);
   t.add_tail_call(kTailCallHelperId, "tail_call", tail_call);
   t.set_proto(kTailCallHelperId, &bpf::verifier::tail_call_proto());
   // Program-type helpers: the verifier lets only their types call them.
   add_xdp_helpers(t);
   add_skb_helpers(t);
+  add_csum_helpers(t);
+  add_packet_run_helpers(t);
   t.set_context(&env);
   return t;
 }

@@ -12,6 +12,13 @@
 //   5    ktime_get_ns           CLOCK_MONOTONIC (or EnvironmentOptions::clock)
 //   6    trace_printk           printf subset into the trace buffer (take_trace)
 //   7    get_prandom_u32        splitmix64 sequence (EnvironmentOptions::prandom_seed)
+//   8    get_smp_processor_id   Environment::current_cpu(): the per-CPU maps' copy
+//   42   get_numa_node_id       0 (one node)
+//   87-89  map_push/pop/peek_elem  Map::push / pop / peek (queue, stack, bloom filter)
+//   125  ktime_get_boot_ns      CLOCK_BOOTTIME (or EnvironmentOptions::clock)
+//   10, 11, 28  l3/l4_csum_replace, csum_diff (runtime/helpers/csum_helpers.h)
+//   18, 19, 21  skb_vlan_push/pop, skb_set_tunnel_key (runtime/progtypes/skb_helpers.h)
+//   23, 25, 51  redirect, perf_event_output, redirect_map (runtime/progtypes/packet_run.h)
 //   12   tail_call              ProgArrayMap slot -> the run's engine (runtime/helpers/tail_call.h):
 //                               index >= max_entries, 33 tail calls made, or an empty
 //                               slot (counted) fall through with r0 = 0
@@ -96,8 +103,10 @@ class Environment : public HelperContext {
   uint64_t readable_from(uint64_t addr) const;  // readable bytes from addr on (0: none)
 
   // --- the other helpers' sources ---
-  uint64_t now_ns() const;
+  uint64_t now_ns() const;   // ktime_get_ns
+  uint64_t boot_ns() const;  // ktime_get_boot_ns: CLOCK_BOOTTIME (or EnvironmentOptions::clock)
   uint32_t prandom_u32();
+  unsigned current_cpu() const;  // get_smp_processor_id: the copy per-CPU maps give a program
 
   std::vector<HostRange> host_ranges() const override;
   std::optional<bpf::MapUse> map_use(uint64_t handle) const override;

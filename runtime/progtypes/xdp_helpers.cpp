@@ -96,19 +96,11 @@ uint64_t xdp_get_buff_len(uint64_t ctx, uint64_t, uint64_t, uint64_t, uint64_t) 
 }  // namespace
 
 void add_xdp_helpers(HelperTable& t) {
-  struct Entry {
-    uint32_t id;
-    const char* name;
-    HelperFn fn;
-  };
-  constexpr Entry kHelpers[] = {{44, "xdp_adjust_head", xdp_adjust_head},
+  constexpr KernelHelper kHelpers[] = {{44, "xdp_adjust_head", xdp_adjust_head},
                                 {54, "xdp_adjust_meta", xdp_adjust_meta},
                                 {65, "xdp_adjust_tail", xdp_adjust_tail},
                                 {188, "xdp_get_buff_len", xdp_get_buff_len}};
-  for (const Entry& e : kHelpers) {
-    t.add(e.id, e.name, e.fn);
-    t.set_proto(e.id, bpf::verifier::standard_helper_proto(e.id));
-  }
+  t.add_kernel_helpers(kHelpers);
 }
 
 }  // namespace sb::rt
