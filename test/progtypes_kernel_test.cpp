@@ -35,6 +35,7 @@ struct Step {
   Bytes data;
   std::optional<Bytes> ctx;
   uint32_t repeat = 1;
+  std::optional<uint32_t> retval;  // what the selftest itself expects of the kernel, where it says
 };
 struct MapSetup {
   std::string map;
@@ -86,6 +87,7 @@ void compare(const Case& c) {
   std::vector<Maps> want_maps;
   for (const Step& s : c.steps) {
     want.push_back(k->test_run(s.data, s.ctx, s.repeat));
+    if (s.retval) EXPECT_EQ(want.back().retval, *s.retval) << "the kernel's retval, as the selftest expects it";
     Maps& maps = want_maps.emplace_back();
     for (const std::string& name : k->map_names()) maps[name] = normalized(k->entries(name));
   }
@@ -268,6 +270,39 @@ TEST(KernelSelftests, AdjustTailGrow) {
            {},
            {{v4}, {Bytes(v4.begin(), v4.end() - 1)}, {pkt_v6()}, {Bytes(64, 1)}, {Bytes(128, 2)}, {Bytes(200, 3)},
             {Bytes(9000, 4)}, {Bytes(9001, 5)}}});
+}
+
+// prog_tests/l4lb_all.c and xdp_noinline.c: the load balancers with the
+// selftests' map entries (VIP 5 for TCP, consistent-hash ring slot 11 to
+// real 3 whose address is MAGIC_VAL), pkt_v4 and pkt_v6 each run a few
+// times (the selftests run 100000; the stats map counts every run).
+std::vector<MapSetup> l4lb_maps() {
+  Bytes vip(24, 0);
+  vip[20] = 6;  // struct vip / vip_definition: protocol after the 16-byte address, port and family
+  Bytes meta = {0, 0, 0, 0, 5, 0, 0, 0};  // vip_meta {flags 0, vip_num VIP_NUM}
+  Bytes ring_key = {11, 0, 0, 0}, real_num = {3, 0, 0, 0};
+  Bytes real(20, 0);
+  real[0] = 0x34, real[1] = 0x12;  // real_definition.dst = MAGIC_VAL
+  return {{"vip_map", vip, meta}, {"ch_rings", ring_key, real_num}, {"reals", real_num, real}};
+}
+
+TEST(KernelSelftests, L4lb) {
+  constexpr uint32_t kTcActRedirect = 7;
+  compare({"test_l4lb", "", l4lb_maps(),
+           {{pkt_v4(), {}, 3, kTcActRedirect}, {pkt_v6(), {}, 3, kTcActRedirect}, {pkt_v4(), {}, 1, {}}}});
+}
+
+TEST(KernelSelftests, L4lbNoinline) {
+  compare({"test_l4lb_noinline", "", l4lb_maps(), {{pkt_v4(), {}, 3, 7}, {pkt_v6(), {}, 3, 7}}});
+}
+
+// XDP_DROP (1): the selftest's expected verdict once encapsulated.
+TEST(KernelSelftests, XdpNoinlineV4) {
+  compare({"test_xdp_noinline", "balancer_ingress_v4", l4lb_maps(), {{pkt_v4(), {}, 3, 1}, {pkt_v6(), {}, 1, {}}}});
+}
+
+TEST(KernelSelftests, XdpNoinlineV6) {
+  compare({"test_xdp_noinline", "balancer_ingress_v6", l4lb_maps(), {{pkt_v6(), {}, 3, 1}, {pkt_v4(), {}, 1, {}}}});
 }
 
 // prog_tests/xdp_context_test_run.c: the metadata's first word is the retval.
