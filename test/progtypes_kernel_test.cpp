@@ -365,6 +365,32 @@ std::vector<Step> random_frames(uint32_t seed, int count) {
   return steps;
 }
 
+// The map types beyond array and hash (test/progtypes/xdp_maps.c): every
+// operation's result, the maps afterwards (per-CPU ones by their totals),
+// and the redirects' verdicts.
+TEST(KernelXdp, MapTypes) {
+  auto part = [](uint8_t sel, Bytes addr = {10, 1, 2, 3}, uint8_t key = 1) {
+    Bytes payload = {sel};
+    payload.insert(payload.end(), addr.begin(), addr.end());
+    payload.push_back(key);
+    return Step{frame(0x0800, payload)};
+  };
+  std::vector<Step> steps;
+  for (Bytes addr : {Bytes{10, 1, 2, 3}, Bytes{10, 1, 9, 9}, Bytes{10, 200, 0, 1}, Bytes{11, 0, 0, 1}})
+    steps.push_back(part(0, addr));
+  for (uint8_t sel = 1; sel <= 6; ++sel) steps.push_back(part(sel));
+  steps.push_back(part(1));  // the queue holds what the first run left
+  steps.push_back(part(6));
+  for (uint8_t key : {0, 1, 2, 7, 200}) {
+    steps.push_back(part(7, {0, 0, 0, 0}, key));
+    steps.back().retval = key == 1 ? 4 : 2;  // XDP_REDIRECT through devmap slot 1, else the fallback XDP_PASS
+  }
+  compare({"xdp_maps",
+           "",
+           {{"devs", {1, 0, 0, 0}, {1, 0, 0, 0}}, {"devs_hash", {7, 0, 0, 0}, {1, 0, 0, 0}}},
+           steps});
+}
+
 TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }
 
 // --- TC and socket filters: struct __sk_buff as the kernel's test run builds it
