@@ -462,6 +462,25 @@ TEST(KernelTc, Classifier) {
 
 TEST(KernelTc, RandomFrames) { compare({"tc_classify", "", {}, random_frames(7, 200)}); }
 
+// Checksums, VLAN tags, the tunnel key and redirects (test/progtypes/tc_helpers.c),
+// on IPv4/UDP frames (one with a VLAN tag already) whose last byte picks the part.
+TEST(KernelTc, Helpers) {
+  auto with = [](Bytes f, uint8_t sel) {
+    f.insert(f.end(), {0xde, 0xad, sel});
+    return f;
+  };
+  Bytes v4 = ipv4_udp();
+  v4[24] = 0x12, v4[25] = 0x34;  // some IP checksum to update
+  Bytes udp_sum = v4;
+  udp_sum[40] = 0xab, udp_sum[41] = 0xcd;
+  Bytes tagged(v4.begin(), v4.begin() + 12);
+  tagged.insert(tagged.end(), {0x81, 0x00, 0x20, 0x05});
+  tagged.insert(tagged.end(), v4.begin() + 12, v4.end());
+  std::vector<Step> steps = {{with(v4, 0)}, {with(udp_sum, 0)}, {with(v4, 1)}, {with(tagged, 1)},
+                             {with(v4, 2), {}, 1, 7}, {with(v4, 3)}};
+  compare({"tc_helpers", "", {}, steps});
+}
+
 TEST(KernelSocket, Filter) { compare({"socket_filter", "", {}, skb_steps()}); }
 
 TEST(KernelSocket, RandomFrames) { compare({"socket_filter", "", {}, random_frames(11, 200)}); }

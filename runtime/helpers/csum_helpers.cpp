@@ -1,5 +1,6 @@
 #include "runtime/helpers/csum_helpers.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -15,7 +16,6 @@ uint64_t error(int e) { return uint64_t(-int64_t(e)); }
 
 constexpr uint64_t kHdrFieldMask = 0xf;  // BPF_F_HDR_FIELD_MASK
 constexpr uint64_t kPseudoHdr = 1 << 4, kMarkMangled0 = 1 << 5, kMarkEnforce = 1 << 6, kIpv6 = 1 << 7;
-constexpr uint32_t kMaxDiff = 512;       // sizeof(bpf_csum_scratchpad.diff)
 constexpr uint16_t kCsumMangled0 = 0xffff;
 
 uint32_t add32(uint32_t a, uint32_t b) {  // csum_add
@@ -45,17 +45,26 @@ uint16_t load16(const uint16_t* p) {
 }
 void store16(uint16_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
-// bpf_csum_diff(from, from_size, to, to_size, seed)
+// csum_from32to16: the 32-bit sum folded to 16 bits, not complemented.
+uint16_t from32to16(uint32_t x) {
+  x += (x >> 16) | (x << 16);
+  return uint16_t(x >> 16);
+}
+
+std::span<const uint8_t> mem(uint64_t addr, uint64_t size) {
+  return {reinterpret_cast<const uint8_t*>(uintptr_t(addr)), size_t(size)};
+}
+
+// bpf_csum_diff(from, from_size, to, to_size, seed), as the kernel computes
+// it since 6.13 (the same on every CPU): any sizes, the result folded to 16 bits.
 uint64_t csum_diff(uint64_t from, uint64_t from_size, uint64_t to, uint64_t to_size, uint64_t seed) {
-  const uint64_t n = from_size + to_size;
-  if (((from_size | to_size) & 3) || from_size > kMaxDiff || to_size > kMaxDiff || n > kMaxDiff)
-    return error(EINVAL);
-  if ((from_size && !access_allowed(from, from_size)) || (to_size && !access_allowed(to, to_size)))
-    return error(EFAULT);
-  uint8_t diff[kMaxDiff];
-  for (uint64_t i = 0; i < from_size; ++i) diff[i] = uint8_t(~reinterpret_cast<const uint8_t*>(uintptr_t(from))[i]);
-  if (to_size) std::memcpy(diff + from_size, reinterpret_cast<const void*>(uintptr_t(to)), size_t(to_size));
-  return csum_partial({diff, size_t(n)}, uint32_t(seed));
+  const uint32_t fs = uint32_t(from_size), ts = uint32_t(to_size);
+  if ((fs && !access_allowed(from, fs)) || (ts && !access_allowed(to, ts))) return error(EFAULT);
+  uint32_t ret = uint32_t(seed);
+  if (fs && ts) ret = add32(csum_partial(mem(to, ts), ret), ~csum_partial(mem(from, fs), 0));
+  else if (ts) ret = csum_partial(mem(to, ts), ret);
+  else if (fs) ret = ~csum_partial(mem(from, fs), ~ret);
+  return from32to16(ret);
 }
 
 // bpf_l3_csum_replace(skb, u32 offset, u64 from, u64 to, u64 flags)
@@ -115,9 +124,9 @@ uint64_t l4_csum_replace(uint64_t ctx, uint64_t offset, uint64_t from, uint64_t 
 
 uint32_t csum_partial(std::span<const uint8_t> bytes, uint32_t seed) {
   uint64_t s = seed;
-  for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
-    uint32_t w;
-    std::memcpy(&w, bytes.data() + i, 4);
+  for (size_t i = 0; i < bytes.size(); i += 4) {
+    uint32_t w = 0;  // the last word zero-padded (x86-64's tail load)
+    std::memcpy(&w, bytes.data() + i, std::min<size_t>(4, bytes.size() - i));
     s += w;
   }
   while (s >> 32) s = (s & 0xffffffff) + (s >> 32);

@@ -2,9 +2,10 @@
 // include/net/checksum.h, x86-64's csum_partial):
 //
 //   id   helper            meaning
-//   28   csum_diff         csum_partial over [~from words..., to words...] seeded
-//                          with `seed`: a 32-bit one's-complement sum (unfolded);
-//                          sizes multiples of 4, together at most 512 (else -EINVAL)
+//   28   csum_diff         seed + the sum of `to` - the sum of `from` (one's complement,
+//                          any sizes), folded to 16 bits (csum_from32to16), as the
+//                          kernel since 6.13 computes it on every CPU (before, x86-64
+//                          returned the unfolded 32-bit sum and wanted sizes in words)
 //   10   l3_csum_replace   the 16-bit checksum at skb offset: replaced for a 2- or
 //                          4-byte field (flags' low 4 bits) changing from -> to, or
 //                          (size 0) by the diff `to`; offset odd or past the packet:
@@ -25,8 +26,8 @@
 
 namespace sb::rt {
 
-// csum_partial: 32-bit words (little-endian loads) and `seed` added with
-// end-around carry; `bytes` a multiple of 4.
+// csum_partial: 32-bit words (little-endian loads, the last one zero-padded)
+// and `seed` added with end-around carry, as x86-64's.
 uint32_t csum_partial(std::span<const uint8_t> bytes, uint32_t seed);
 // csum_fold: the 16-bit one's-complement checksum of a 32-bit sum.
 uint16_t csum_fold(uint32_t sum);
