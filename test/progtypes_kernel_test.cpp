@@ -20,6 +20,7 @@
 #include "ir/diag.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/maps/maps.h"
+#include "runtime/maps/perf_event_array.h"
 #include "runtime/progtypes/test_run.h"
 #include "test/engines.h"
 #include "test/kernel_oracle.h"
@@ -46,7 +47,9 @@ struct Case {
   std::string function;  // empty: the object's first program
   std::vector<MapSetup> setup;
   std::vector<Step> steps;
+  std::string perf_events = {};  // a perf event array whose records are compared too
 };
+
 
 std::string hex(const Bytes& b) {
   std::string s;
@@ -62,6 +65,18 @@ std::string difference(const Bytes& got, const Bytes& want) {
   auto around = [&](const Bytes& b) { return hex(Bytes(b.begin() + long(std::min(at, b.size())), b.begin() + long(std::min(at + 16, b.size())))); };
   return fmt::format("{} bytes here, {} in the kernel; first difference at {}: {} here, {} there", got.size(),
                      want.size(), at, around(got), around(want));
+}
+
+// The kernel pads a perf record's raw data to 4 bytes short of a multiple
+// of 8 (with its 4-byte size in front); Springboard keeps the bytes written.
+std::string perf_difference(const std::vector<Bytes>& got, const std::vector<Bytes>& want) {
+  if (got.size() != want.size()) return fmt::format("{} records here, {} in the kernel", got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const size_t padded = (got[i].size() + 4 + 7) / 8 * 8 - 4;
+    if (want[i].size() != padded || !std::equal(got[i].begin(), got[i].end(), want[i].begin()))
+      return fmt::format("record {}: {} here, {} in the kernel", i, hex(got[i]), hex(want[i]));
+  }
+  return "";
 }
 
 // A map's elements with per-CPU values summed into one (rt::map_entry_total).
@@ -81,12 +96,17 @@ void compare(const Case& c) {
     GTEST_SKIP() << "this kernel refuses bpf_xdp_adjust_meta in XDP programs: " << c.object;
   ASSERT_TRUE(k) << why;
   for (const MapSetup& m : c.setup) ASSERT_TRUE(k->update(m.map, m.key, m.value)) << m.map << ": " << strerror(errno);
+  if (!c.perf_events.empty()) {
+    ASSERT_TRUE(k->open_perf_buffer(c.perf_events)) << strerror(errno);
+  }
   // The kernel's result of each step, and its maps after it.
   using Maps = std::map<std::string, std::map<Bytes, Bytes>>;
   std::vector<KernelObject::Run> want;
   std::vector<Maps> want_maps;
+  std::vector<std::vector<Bytes>> want_records;
   for (const Step& s : c.steps) {
     want.push_back(k->test_run(s.data, s.ctx, s.repeat));
+    want_records.push_back(k->perf_records());
     if (s.retval) EXPECT_EQ(want.back().retval, *s.retval) << "the kernel's retval, as the selftest expects it";
     Maps& maps = want_maps.emplace_back();
     for (const std::string& name : k->map_names()) maps[name] = normalized(k->entries(name));
@@ -117,6 +137,12 @@ void compare(const Case& c) {
         if (in.ctx) EXPECT_EQ(difference(got.ctx, want[i].ctx), "") << "ctx_out";
       } catch (const Error& e) {
         EXPECT_NE(want[i].error, 0) << "refused here only: " << e.what();
+      }
+      if (!c.perf_events.empty()) {
+        std::vector<Bytes> got;
+        for (rt::PerfEventArrayMap::Record& r : env.find<rt::PerfEventArrayMap>(c.perf_events)->take_records())
+          got.push_back(std::move(r.bytes));
+        EXPECT_EQ(perf_difference(got, want_records[i]), "") << "perf event records";
       }
       for (const auto& [name, entries] : want_maps[i]) {
         const rt::Map* m = env.find_map(name);
@@ -389,6 +415,14 @@ TEST(KernelXdp, MapTypes) {
            "",
            {{"devs", {1, 0, 0, 0}, {1, 0, 0, 0}}, {"devs_hash", {7, 0, 0, 0}, {1, 0, 0, 0}}},
            steps});
+}
+
+// bpf_perf_event_output's records and refusals (test/progtypes/xdp_events.c),
+// read from the kernel through libbpf's perf_buffer.
+TEST(KernelXdp, PerfEventOutput) {
+  Case c{"xdp_events", "", {}, {{frame(0x0800, {1, 2, 3, 4})}, {frame(0x86dd, {9, 8})}, {pkt_v4(), {}, 2, {}}}};
+  c.perf_events = "events";
+  compare(c);
 }
 
 TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }

@@ -43,6 +43,13 @@ class KernelObject {
   std::vector<MapEntry> entries(const std::string& map) const;
   std::vector<std::string> map_names() const;
 
+  // A perf event array read as libbpf's perf_buffer reads it (an event on
+  // every CPU, slot = CPU): false with errno when it cannot be set up.
+  bool open_perf_buffer(const std::string& map);
+  // The records written since the last call: the raw sample's bytes, each
+  // padded by the kernel to 4 bytes short of a multiple of 8.
+  std::vector<std::vector<uint8_t>> perf_records();
+
  private:
   KernelObject() = default;
   struct Impl;
