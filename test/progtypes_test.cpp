@@ -273,12 +273,6 @@ TEST_P(XdpRun, ContextIn) {
   EXPECT_EQ(md_of(o.ctx).data_end, in.size());
 }
 
-std::string engine_name(const ::testing::TestParamInfo<const Engine*>& i) { return i.param->name; }
-std::vector<const Engine*> all_engines() {
-  std::vector<const Engine*> out;
-  for (const Engine& e : engines()) out.push_back(&e);
-  return out;
-}
 INSTANTIATE_TEST_SUITE_P(Engines, XdpRun, ::testing::ValuesIn(all_engines()), engine_name);
 
 // --- TC and socket filters -----------------------------------------------------
