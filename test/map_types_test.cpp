@@ -25,6 +25,7 @@
 #include "runtime/maps/redirect_maps.h"
 #include "runtime/progtypes/test_run.h"
 #include "test/engines.h"
+#include "test/verdict.h"
 
 namespace sb::test {
 namespace {
@@ -206,16 +207,10 @@ TEST(MapTypes, ChecksumArithmetic) {
 
 // --- the verifier: which helpers take which maps ---------------------------
 
-std::string verdict(rt::Environment& env, const bpf::ProgramType& type, const std::string& src) {
+std::string typed_verdict(rt::Environment& env, const bpf::ProgramType& type, const std::string& src) {
   bpf::Program p = bpf::assemble(src, "t.s");
   p.type = &type;
-  const rt::HelperTable h = rt::standard_helpers(env);
-  try {
-    bpf::verifier::verify(p, h.verify_options());
-    return "accepted";
-  } catch (const Error& e) {
-    return e.what();
-  }
+  return verdict(env, p);
 }
 
 TEST(MapTypes, VerifierMatchesMapsAndHelpers) {
@@ -231,40 +226,40 @@ TEST(MapTypes, VerifierMatchesMapsAndHelpers) {
                        "mov %r0, 2\nexit",
                        map, helper);
   };
-  EXPECT_EQ(verdict(env, xdp, call(queue, 87)), "accepted");  // push
-  EXPECT_EQ(verdict(env, xdp, call(queue, 88)), "accepted");  // pop
-  EXPECT_EQ(verdict(env, xdp, call(bloom, 89)), "accepted");  // peek
-  EXPECT_EQ(verdict(env, xdp, call(queue, 1)),
+  EXPECT_EQ(typed_verdict(env, xdp, call(queue, 87)), "accepted");  // push
+  EXPECT_EQ(typed_verdict(env, xdp, call(queue, 88)), "accepted");  // pop
+  EXPECT_EQ(typed_verdict(env, xdp, call(bloom, 89)), "accepted");  // peek
+  EXPECT_EQ(typed_verdict(env, xdp, call(queue, 1)),
             "t.s: xdp: instruction 6: cannot pass map_type 22 into func map_lookup_elem#1");
-  EXPECT_EQ(verdict(env, xdp, call(bloom, 88)),
+  EXPECT_EQ(typed_verdict(env, xdp, call(bloom, 88)),
             "t.s: xdp: instruction 6: cannot pass map_type 30 into func map_pop_elem#88");
-  EXPECT_EQ(verdict(env, xdp, call(hash, 87)),
+  EXPECT_EQ(typed_verdict(env, xdp, call(hash, 87)),
             "t.s: xdp: instruction 6: cannot pass map_type 1 into func map_push_elem#87");
-  EXPECT_EQ(verdict(env, xdp, call(dev, 1)), "accepted");  // a devmap's value is readable
-  EXPECT_EQ(verdict(env, xdp, call(cpus, 1)),
+  EXPECT_EQ(typed_verdict(env, xdp, call(dev, 1)), "accepted");  // a devmap's value is readable
+  EXPECT_EQ(typed_verdict(env, xdp, call(cpus, 1)),
             "t.s: xdp: instruction 6: cannot pass map_type 16 into func map_lookup_elem#1");
-  EXPECT_EQ(verdict(env, xdp, fmt::format("lddw %r1, {:#x}\nmov %r2, 0\nmov %r3, 0\ncall 51\nexit", cpus)),
+  EXPECT_EQ(typed_verdict(env, xdp, fmt::format("lddw %r1, {:#x}\nmov %r2, 0\nmov %r3, 0\ncall 51\nexit", cpus)),
             "accepted");
-  EXPECT_EQ(verdict(env, xdp, fmt::format("lddw %r1, {:#x}\nmov %r2, 0\nmov %r3, 0\ncall 51\nexit", hash)),
+  EXPECT_EQ(typed_verdict(env, xdp, fmt::format("lddw %r1, {:#x}\nmov %r2, 0\nmov %r3, 0\ncall 51\nexit", hash)),
             "t.s: xdp: instruction 4: cannot pass map_type 1 into func redirect_map#51");
   // pop writes its value: an unwritten stack slot is fine there, not for push.
-  EXPECT_EQ(verdict(env, xdp, fmt::format("lddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -8\ncall 88\nexit", queue)),
+  EXPECT_EQ(typed_verdict(env, xdp, fmt::format("lddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -8\ncall 88\nexit", queue)),
             "accepted");
-  EXPECT_EQ(verdict(env, xdp, fmt::format("lddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 0\ncall 87\nexit",
+  EXPECT_EQ(typed_verdict(env, xdp, fmt::format("lddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 0\ncall 87\nexit",
                                           queue)),
             "t.s: xdp: instruction 5: invalid indirect read from stack R2 off -8+0 size 4");
   // csum_diff: null with a size of 0, not with more.
-  EXPECT_EQ(verdict(env, xdp, "mov %r1, 0\nmov %r2, 0\nmov %r3, 0\nmov %r4, 0\nmov %r5, 0\ncall 28\nexit"),
+  EXPECT_EQ(typed_verdict(env, xdp, "mov %r1, 0\nmov %r2, 0\nmov %r3, 0\nmov %r4, 0\nmov %r5, 0\ncall 28\nexit"),
             "accepted");
-  EXPECT_EQ(verdict(env, xdp, "mov %r1, 0\nmov %r2, 4\nmov %r3, 0\nmov %r4, 0\nmov %r5, 0\ncall 28\nexit"),
+  EXPECT_EQ(typed_verdict(env, xdp, "mov %r1, 0\nmov %r2, 4\nmov %r3, 0\nmov %r4, 0\nmov %r5, 0\ncall 28\nexit"),
             "t.s: xdp: instruction 5: R1 type=scalar expected=fp, pkt, map_value, mem (a null R1 needs a size of 0 "
             "in R2)");
   // Per type: socket filters have no redirect or checksum replace; XDP no VLAN helpers.
-  EXPECT_EQ(verdict(env, bpf::socket_program_type(), "mov %r1, 1\nmov %r2, 0\ncall 23\nexit"),
+  EXPECT_EQ(typed_verdict(env, bpf::socket_program_type(), "mov %r1, 1\nmov %r2, 0\ncall 23\nexit"),
             "t.s: socket: instruction 2: program of this type cannot use helper redirect#23");
-  EXPECT_EQ(verdict(env, xdp, "mov %r2, 0\nmov %r3, 0\ncall 18\nexit"),
+  EXPECT_EQ(typed_verdict(env, xdp, "mov %r2, 0\nmov %r3, 0\ncall 18\nexit"),
             "t.s: xdp: instruction 2: program of this type cannot use helper skb_vlan_push#18");
-  EXPECT_EQ(verdict(env, bpf::tc_program_type(), "mov %r2, 0x81\nmov %r3, 5\ncall 18\nmov %r0, 0\nexit"),
+  EXPECT_EQ(typed_verdict(env, bpf::tc_program_type(), "mov %r2, 0x81\nmov %r3, 5\ncall 18\nmov %r0, 0\nexit"),
             "accepted");
 }
 

@@ -20,6 +20,7 @@
 #include "runtime/progtypes/test_run.h"
 #include "runtime/progtypes/xdp_helpers.h"
 #include "test/engines.h"
+#include "test/verdict.h"
 
 namespace sb::test {
 namespace {
@@ -123,13 +124,7 @@ bpf::Program xdp_asm(const std::string& src) {
 
 std::string refusal(const bpf::Program& p) {
   rt::Environment env;
-  const rt::HelperTable h = rt::standard_helpers(env);
-  try {
-    bpf::verifier::verify(p, h.verify_options());
-    return "accepted";
-  } catch (const Error& e) {
-    return e.what();
-  }
+  return verdict(env, p);
 }
 
 TEST(XdpType, VerifierKnowsTheFields) {
