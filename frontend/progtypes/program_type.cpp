@@ -53,6 +53,8 @@ bool packet_helper(uint32_t id) {
     case 23:   // redirect
     case 25:   // perf_event_output
     case 26:   // skb_load_bytes
+    case 38:   // skb_change_tail
+    case 43:   // skb_change_head
     case 51:   // redirect_map
     case 44:   // xdp_adjust_head
     case 54:   // xdp_adjust_meta

@@ -110,6 +110,8 @@ bool tc_helper_allowed(uint32_t id) {
     case 25:  // perf_event_output (bpf_skb_event_output)
     case 26:  // skb_load_bytes
     case 28:  // csum_diff
+    case 38:  // skb_change_tail
+    case 43:  // skb_change_head
       return true;
     default:
       return base_helper_allowed(id);

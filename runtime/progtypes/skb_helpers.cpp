@@ -7,6 +7,7 @@
 #include "frontend/progtypes/skb.h"
 #include "frontend/verifier/helper_protos.h"
 #include "runtime/progtypes/packet_run.h"
+#include "runtime/progtypes/skb_run.h"
 #include <vector>
 
 namespace sb::rt {
@@ -136,6 +137,61 @@ uint64_t skb_set_tunnel_key(uint64_t ctx, uint64_t key, uint64_t size, uint64_t 
   return 0;
 }
 
+// The least a TC program may cut the packet to: its network header's offset
+// (__bpf_skb_min_len; a test run's skb has no transport header set).
+constexpr uint32_t kSkbMinLen = 14;
+
+// Makes room for `bytes` more in front of the packet (skb_cow): the packet
+// moves towards the buffer's end when the headroom is short.
+bool reserve_headroom(SkBuff& s, uint64_t bytes) {
+  const uint64_t head = s.data - s.head, end = s.head + s.buffer_size - kSkbTailroom;
+  if (head >= bytes) return true;
+  const uint64_t shift = bytes - head;
+  if (s.data + s.len + shift > end) return false;
+  std::memmove(ptr(s.data + shift), ptr(s.data), s.len);
+  s.data += shift;
+  return true;
+}
+
+void packet_moved(SkBuff& s) {  // bpf_compute_data_pointers
+  s.data_end = s.data + s.len;
+  s.data_meta = s.data;
+}
+
+// bpf_skb_change_tail(skb, u32 new_len, u64 flags): grows with zeros or trims.
+uint64_t skb_change_tail(uint64_t ctx, uint64_t new_len, uint64_t flags, uint64_t, uint64_t) {
+  SkBuff& s = skb(ctx);
+  const uint32_t len = uint32_t(new_len);
+  if (flags || len > kSkbMaxLen || len < kSkbMinLen) return error(EINVAL);
+  if (len > s.len) {
+    const uint64_t end = s.head + s.buffer_size - kSkbTailroom;
+    if (s.data + len > end) {  // no room behind: move the packet back into the headroom
+      const uint64_t shift = s.data + len - end;
+      if (s.data - s.head < shift) return error(ENOMEM);
+      std::memmove(ptr(s.data - shift), ptr(s.data), s.len);
+      s.data -= shift;
+    }
+    std::memset(ptr(s.data + s.len), 0, len - s.len);
+  }
+  s.len = len;
+  packet_moved(s);
+  return 0;
+}
+
+// bpf_skb_change_head(skb, u32 head_room, u64 flags): head_room zero bytes
+// in front, the MAC header starting there.
+uint64_t skb_change_head(uint64_t ctx, uint64_t head_room, uint64_t flags, uint64_t, uint64_t) {
+  SkBuff& s = skb(ctx);
+  const uint64_t room = uint32_t(head_room), len = s.len + room;
+  if (flags || len > kSkbMaxLen || len < s.len) return error(EINVAL);
+  if (!reserve_headroom(s, room)) return error(ENOMEM);
+  s.data -= room;
+  s.len = uint32_t(len);
+  std::memset(ptr(s.data), 0, size_t(room));
+  packet_moved(s);
+  return 0;
+}
+
 }  // namespace
 
 void add_skb_helpers(HelperTable& t) {
@@ -143,7 +199,9 @@ void add_skb_helpers(HelperTable& t) {
                                 {18, "skb_vlan_push", skb_vlan_push},
                                 {19, "skb_vlan_pop", skb_vlan_pop},
                                 {21, "skb_set_tunnel_key", skb_set_tunnel_key},
-                                {26, "skb_load_bytes", skb_load_bytes}};
+                                {26, "skb_load_bytes", skb_load_bytes},
+                                {38, "skb_change_tail", skb_change_tail},
+                                {43, "skb_change_head", skb_change_head}};
   t.add_kernel_helpers(kHelpers);
 }
 

@@ -19,6 +19,11 @@
 //                          older layouts; flags; tunnel_label only with BPF_F_TUNINFO_IPV6;
 //                          tunnel_ext 0: else -EINVAL) and records it as the run's tunnel
 //                          metadata (PacketRun::tunnel_key); the packet is unchanged
+//   38   skb_change_tail   the packet becomes new_len bytes (grown with zeros), from the
+//                          network header's offset (14) to the device's mtu +
+//                          hard_header_len (kSkbMaxLen), else -EINVAL; flags must be 0
+//   43   skb_change_head   head_room zero bytes in front (-EINVAL past kSkbMaxLen or
+//                          with flags)
 //
 // Springboard's sk_buff carries no checksum state, so BPF_F_RECOMPUTE_CSUM
 // has nothing to update; BPF_F_INVALIDATE_HASH clears skb->hash.
@@ -28,7 +33,7 @@
 
 namespace sb::rt {
 
-// Adds helpers 9, 18, 19, 21 and 26 with their prototypes.
+// Adds helpers 9, 18, 19, 21, 26, 38 and 43 with their prototypes.
 void add_skb_helpers(HelperTable& t);
 
 }  // namespace sb::rt

@@ -4,7 +4,8 @@
 // by a bpf_csum_diff, with BPF_F_PSEUDO_HDR and BPF_F_MARK_MANGLED_0, and
 // their errors), VLAN tags (two pushes, pops, the __sk_buff fields after
 // each), bpf_skb_set_tunnel_key's accepted and refused keys, bpf_redirect's
-// verdicts, and the CPU / NUMA / boot-time helpers. The frame's last byte
+// verdicts, bpf_skb_change_tail / change_head, and the CPU / NUMA /
+// boot-time helpers. The frame's last byte
 // chooses the part; the program returns TC_ACT_OK, or bpf_redirect's verdict.
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -89,6 +90,25 @@ int tc_helpers(struct __sk_buff *skb) {
     out(bpf_redirect(1, 2));  // an unknown flag: TC_ACT_SHOT
     out(bpf_redirect(1, BPF_F_INGRESS));
     return bpf_redirect(1, 0);
+  } else if (sel == 4) {
+    __u32 len = skb->len;
+    out(bpf_skb_change_tail(skb, len + 20, 0));
+    out(skb->len);
+    out(bpf_skb_change_tail(skb, len - 10, 0));
+    out(skb->len);
+    out(bpf_skb_change_tail(skb, 13, 0));         // shorter than the Ethernet header: -EINVAL
+    out(bpf_skb_change_tail(skb, 65551, 0));      // past lo's mtu + header: -EINVAL
+    out(bpf_skb_change_tail(skb, len, 1));        // flags: -EINVAL
+    out(bpf_skb_change_head(skb, 8, 0));
+    out(skb->len);
+    out(bpf_skb_change_head(skb, 100, 0));        // more than the headroom
+    out(skb->len);
+    out(bpf_skb_change_head(skb, 4, 1));          // -EINVAL
+    out(bpf_skb_change_head(skb, 0x7fffffff, 0));  // -EINVAL
+    out(bpf_skb_change_tail(skb, skb->len + 3000, 0));
+    out(skb->len);
+    __u8 tag = 0x5a;
+    out(bpf_skb_store_bytes(skb, 0, &tag, 1, 0));
   } else if (sel == 3) {
     out(bpf_get_smp_processor_id() < 4096);
     out(bpf_get_numa_node_id());
