@@ -205,6 +205,66 @@ TEST(MapTypes, ChecksumArithmetic) {
   EXPECT_EQ(rt::csum_fold(0xfbe8f6f4u), uint16_t(~uint16_t(0xfbe8 + 0xf6f4 + 1)));
 }
 
+// bpf_fib_lookup over an embedder's routes (runtime/progtypes/fib_lookup.h).
+TEST(MapTypes, FibLookupRoutes) {
+  rt::Environment env;
+  auto route = [](std::array<uint8_t, 4> prefix, uint8_t len) {
+    rt::FibRoute r;
+    std::copy(prefix.begin(), prefix.end(), r.prefix.begin());
+    r.prefixlen = len;
+    r.ifindex = 2;
+    r.smac = {2, 0, 0, 0, 0, 1};
+    r.dmac = {2, 0, 0, 0, 0, 2};
+    return r;
+  };
+  rt::FibRoute def = route({10, 0, 0, 0}, 8);
+  def.gateway = {10, 0, 0, 254};
+  env.add_fib_route(def);
+  rt::FibRoute hole = route({10, 1, 0, 0}, 16);
+  hole.kind = rt::FibRoute::Kind::Blackhole;
+  env.add_fib_route(hole);
+  rt::FibRoute no_neigh = route({10, 2, 0, 0}, 16);
+  no_neigh.has_neighbour = false;
+  env.add_fib_route(no_neigh);
+  rt::FibRoute small = route({192, 168, 0, 0}, 16);
+  small.mtu = 1000;
+  env.add_fib_route(small);
+  const rt::HelperTable t = rt::standard_helpers(env);
+  rt::ContextScope scope(&env);
+  struct Params {
+    uint8_t family = 2, l4 = 0;
+    uint16_t sport = 0, dport = 0, tot_len = 0;
+    uint32_t ifindex = 2, tos = 0;
+    uint8_t src[16] = {}, dst[16] = {};
+    uint16_t vlan_proto = 0, vlan_tci = 0;
+    uint8_t smac[6] = {}, dmac[6] = {};
+  };
+  auto lookup = [&](std::array<uint8_t, 4> dst, uint32_t flags = 0, uint16_t tot_len = 100, uint32_t ifindex = 2) {
+    Params p;
+    std::copy(dst.begin(), dst.end(), p.dst);
+    p.tot_len = tot_len;
+    p.ifindex = ifindex;
+    const int64_t r = int64_t(t.find(69)->fn(0, uint64_t(uintptr_t(&p)), sizeof p, flags, 0));
+    return std::make_pair(r, p);
+  };
+  auto [ok, p] = lookup({10, 9, 9, 9});
+  EXPECT_EQ(ok, 0);  // BPF_FIB_LKUP_RET_SUCCESS
+  EXPECT_EQ(p.ifindex, 2u);
+  EXPECT_EQ(p.dst[3], 254);  // the gateway is the next hop
+  EXPECT_EQ(p.dmac[5], 2);
+  EXPECT_EQ(p.tot_len, 1500);  // mtu_result
+  EXPECT_EQ(lookup({10, 1, 2, 3}).first, 1);                 // BLACKHOLE: the longer prefix wins
+  EXPECT_EQ(lookup({10, 2, 0, 1}).first, 7);                 // NO_NEIGH
+  EXPECT_EQ(lookup({10, 2, 0, 1}, 4).first, 0);              // ... unless BPF_FIB_LOOKUP_SKIP_NEIGH
+  auto [frag, fp] = lookup({192, 168, 1, 1}, 0, 1400);
+  EXPECT_EQ(frag, 8);                                        // FRAG_NEEDED
+  EXPECT_EQ(fp.tot_len, 1000);
+  EXPECT_EQ(lookup({8, 8, 8, 8}).first, 4);                  // NOT_FWDED: no route
+  EXPECT_EQ(lookup({10, 9, 9, 9}, 0, 100, 3).first, -ENODEV);
+  EXPECT_EQ(lookup({10, 9, 9, 9}, 0, 100, 1).first, 5);      // FWD_DISABLED on the loopback
+  EXPECT_EQ(lookup({10, 9, 9, 9}, 0x40).first, -EINVAL);
+}
+
 // --- the verifier: which helpers take which maps ---------------------------
 
 std::string typed_verdict(rt::Environment& env, const bpf::ProgramType& type, const std::string& src) {

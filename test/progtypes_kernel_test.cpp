@@ -405,6 +405,7 @@ TEST(KernelXdp, MapTypes) {
   for (Bytes addr : {Bytes{10, 1, 2, 3}, Bytes{10, 1, 9, 9}, Bytes{10, 200, 0, 1}, Bytes{11, 0, 0, 1}})
     steps.push_back(part(0, addr));
   for (uint8_t sel = 1; sel <= 6; ++sel) steps.push_back(part(sel));
+  steps.push_back(part(8));
   steps.push_back(part(1));  // the queue holds what the first run left
   steps.push_back(part(6));
   for (uint8_t key : {0, 1, 2, 7, 200}) {

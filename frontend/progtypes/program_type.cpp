@@ -56,6 +56,7 @@ bool packet_helper(uint32_t id) {
     case 38:   // skb_change_tail
     case 43:   // skb_change_head
     case 51:   // redirect_map
+    case 69:   // fib_lookup
     case 44:   // xdp_adjust_head
     case 54:   // xdp_adjust_meta
     case 65:   // xdp_adjust_tail

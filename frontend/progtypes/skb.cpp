@@ -112,6 +112,7 @@ bool tc_helper_allowed(uint32_t id) {
     case 28:  // csum_diff
     case 38:  // skb_change_tail
     case 43:  // skb_change_head
+    case 69:  // fib_lookup
       return true;
     default:
       return base_helper_allowed(id);

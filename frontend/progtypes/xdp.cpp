@@ -37,6 +37,7 @@ bool xdp_helper_allowed(uint32_t id) {
     case 25:   // perf_event_output (bpf_xdp_event_output)
     case 28:   // csum_diff
     case 51:   // redirect_map
+    case 69:   // fib_lookup
       return true;
     default:
       return base_helper_allowed(id);

@@ -49,6 +49,7 @@ constexpr Entry kStandard[] = {
     {19, {"skb_vlan_pop", R::Integer, {A::Ctx}, MapKind::None, false, true}},
     {38, {"skb_change_tail", R::Integer, {A::Ctx, A::Anything, A::Anything}, MapKind::None, false, true}},
     {43, {"skb_change_head", R::Integer, {A::Ctx, A::Anything, A::Anything}, MapKind::None, false, true}},
+    {69, {"fib_lookup", R::Integer, {A::Ctx, A::ReadWriteMem, A::Size, A::Anything}, MapKind::None}},
     {21, {"skb_set_tunnel_key", R::Integer, {A::Ctx, A::ReadMem, A::Size, A::Anything}, MapKind::None}},
     {12, {"tail_call", R::Integer, {A::Ctx, A::Map, A::Anything}, MapKind::ProgArray, true}},
     {130, {"ringbuf_output", R::Integer, {A::Map, A::ReadMem, A::SizeOrZero, A::Anything}, MapKind::RingBuf}},

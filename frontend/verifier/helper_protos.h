@@ -26,6 +26,7 @@ enum class ArgKind : uint8_t {
   ReadMem,        // readable memory, its size in the next argument (ARG_PTR_TO_MEM | MEM_RDONLY)
   ReadMemOrNull,  // ... or null with a size of 0 (ARG_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_RDONLY)
   WriteMem,       // writable memory, its size in the next argument (ARG_PTR_TO_UNINIT_MEM)
+  ReadWriteMem,   // initialised memory the helper reads and writes (ARG_PTR_TO_MEM)
   Size,           // the size of the memory before it, > 0 (ARG_CONST_SIZE)
   SizeOrZero,     // ... or 0 (ARG_CONST_SIZE_OR_ZERO)
   AllocSize,      // a constant size to allocate (ARG_CONST_ALLOC_SIZE_OR_ZERO)

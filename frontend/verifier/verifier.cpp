@@ -1934,7 +1934,7 @@ class Verifier {
       const HelperProto& pr = *info.proto;
       int32_t map = -1;
       int mem_reg = -1;
-      bool mem_write = false, mem_null = false;
+      bool mem_write = false, mem_null = false, mem_rw = false;
       uint64_t alloc = 0;
       uint32_t release = 0;
       for (int k = 0; k < 5; ++k) {
@@ -1985,9 +1985,11 @@ class Verifier {
             [[fallthrough]];
           case ArgKind::ReadMem:
           case ArgKind::WriteMem:
+          case ArgKind::ReadWriteMem:
             if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
             mem_reg = r;
             mem_write = kind == ArgKind::WriteMem;
+            mem_rw = kind == ArgKind::ReadWriteMem;
             mem_null = false;
             break;
           case ArgKind::Size:
@@ -2002,6 +2004,7 @@ class Verifier {
               break;
             }
             helper_mem(path, mem_reg, a, r, mem_write, kind == ArgKind::SizeOrZero);
+            if (mem_rw) helper_mem(path, mem_reg, a, r, true, kind == ArgKind::SizeOrZero);  // read, then written
             break;
           case ArgKind::AllocSize:
             if (!a.is_const()) fail(fmt::format("R{} is not a known constant", r));

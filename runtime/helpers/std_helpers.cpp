@@ -157,6 +157,16 @@ uint64_t Environment::readable_from(uint64_t addr) const {
   return best;
 }
 
+void Environment::add_fib_route(const FibRoute& route) {
+  std::unique_lock lock(mutex_);
+  routes_.push_back(route);
+}
+
+std::vector<FibRoute> Environment::fib_routes() const {
+  std::shared_lock lock(mutex_);
+  return routes_;
+}
+
 bool Environment::readable(uint64_t addr, uint64_t size) const { return size <= readable_from(addr); }
 
 namespace {
@@ -462,6 +472,7 @@ HelperTable standard_helpers(Environment& env) {
   add_skb_helpers(t);
   add_csum_helpers(t);
   add_packet_run_helpers(t);
+  add_fib_helpers(t);
   t.set_context(&env);
   return t;
 }

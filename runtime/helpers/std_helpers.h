@@ -19,6 +19,8 @@
 //   10, 11, 28  l3/l4_csum_replace, csum_diff (runtime/helpers/csum_helpers.h)
 //   18, 19, 21  skb_vlan_push/pop, skb_set_tunnel_key (runtime/progtypes/skb_helpers.h)
 //   23, 25, 51  redirect, perf_event_output, redirect_map (runtime/progtypes/packet_run.h)
+//   38, 43  skb_change_tail, skb_change_head (runtime/progtypes/skb_helpers.h)
+//   69   fib_lookup             the Environment's routes (runtime/progtypes/fib_lookup.h)
 //   12   tail_call              ProgArrayMap slot -> the run's engine (runtime/helpers/tail_call.h):
 //                               index >= max_entries, 33 tail calls made, or an empty
 //                               slot (counted) fall through with r0 = 0
@@ -58,6 +60,7 @@
 #include "frontend/elf_loader.h"
 #include "runtime/helpers/helpers.h"
 #include "runtime/maps/maps.h"
+#include "runtime/progtypes/fib_lookup.h"
 
 namespace sb::rt {
 
@@ -108,6 +111,10 @@ class Environment : public HelperContext {
   uint32_t prandom_u32();
   unsigned current_cpu() const;  // get_smp_processor_id: the copy per-CPU maps give a program
 
+  // --- bpf_fib_lookup's routing table (runtime/progtypes/fib_lookup.h) ---
+  void add_fib_route(const FibRoute& route);
+  std::vector<FibRoute> fib_routes() const;
+
   std::vector<HostRange> host_ranges() const override;
   std::optional<bpf::MapUse> map_use(uint64_t handle) const override;
 
@@ -117,6 +124,7 @@ class Environment : public HelperContext {
   std::vector<std::unique_ptr<Map>> maps_;
   std::unordered_map<uint64_t, Map*> by_handle_;
   std::vector<HostRange> readable_;
+  std::vector<FibRoute> routes_;  // guarded by mutex_
   std::mutex trace_mutex_;
   std::string trace_;
   std::function<void(std::string_view)> sink_;

@@ -4,7 +4,8 @@
 // (push past max_entries, BPF_EXIST overwriting the oldest, pop and peek of
 // an empty one), a bloom filter, per-CPU and LRU hashes within their
 // capacity, and XDP redirects through a devmap and a devmap_hash (set by
-// the test: devmap slot 1 and devmap_hash key 7 hold ifindex 1). The frame's
+// the test: devmap slot 1 and devmap_hash key 7 hold ifindex 1), and
+// bpf_fib_lookup's host-independent answers. The frame's
 // byte 14 chooses the part; bytes 15-18 are an IPv4 address for the trie,
 // byte 19 the redirect's key. The program returns what the last redirect
 // helper returned (or XDP_PASS).
@@ -192,6 +193,26 @@ static __always_inline __s64 redirect_part(__u32 *at, __u32 key) {
   return r;
 }
 
+// bpf_fib_lookup's refusals and verdicts that do not depend on the host's
+// routes: a short plen, unknown flags, an unknown family, a device that does
+// not exist, forwarding disabled on the loopback (also for output).
+static __always_inline void fib_part(__u32 *at, struct xdp_md *ctx) {
+  struct bpf_fib_lookup p = {.family = 2, .ifindex = 1, .ipv4_dst = 0x0100007f};  // 127.0.0.1
+  out(bpf_fib_lookup(ctx, &p, sizeof p - 4, 0));  // -EINVAL
+  out(bpf_fib_lookup(ctx, &p, sizeof p, 1 << 7));   // -EINVAL
+  p.family = 99;
+  out(bpf_fib_lookup(ctx, &p, sizeof p, 0));  // -EAFNOSUPPORT
+  p.family = 2;
+  p.ifindex = 7777;
+  out(bpf_fib_lookup(ctx, &p, sizeof p, 0));  // -ENODEV
+  p.ifindex = 1;
+  out(bpf_fib_lookup(ctx, &p, sizeof p, 0));  // BPF_FIB_LKUP_RET_FWD_DISABLED
+  p.family = 10;
+  out(bpf_fib_lookup(ctx, &p, sizeof p, 0));
+  p.family = 2;
+  out(bpf_fib_lookup(ctx, &p, sizeof p, BPF_FIB_LOOKUP_OUTPUT));
+}
+
 SEC("xdp")
 int xdp_maps(struct xdp_md *ctx) {
   const __u8 *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
@@ -206,6 +227,7 @@ int xdp_maps(struct xdp_md *ctx) {
     case 5: hash_part(at, &lru); break;
     case 6: hash_part(at, &lru_pcpu); break;
     case 7: return redirect_part(at, data[19]);
+    case 8: fib_part(at, ctx); break;
   }
   return XDP_PASS;
 }
