@@ -100,6 +100,7 @@ KernelObject::Run KernelObject::test_run(const std::vector<uint8_t>& data,
     return r;
   }
   r.retval = run.retval;
+  r.duration_ns = run.duration;
   r.data.resize(run.data_size_out);
   r.ctx.resize(ctx ? run.ctx_size_out : 0);
   return r;
@@ -181,7 +182,7 @@ bool KernelObject::update(const std::string&, const std::vector<uint8_t>&, const
 }
 KernelObject::Run KernelObject::test_run(const std::vector<uint8_t>&, const std::optional<std::vector<uint8_t>>&,
                                          uint32_t) {
-  return Run{ENOSYS, 0, {}, {}};
+  return Run{ENOSYS, 0, {}, {}, 0};
 }
 std::vector<MapEntry> KernelObject::entries(const std::string&) const { return {}; }
 std::vector<std::string> KernelObject::map_names() const { return {}; }

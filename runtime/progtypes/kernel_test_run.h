@@ -35,6 +35,7 @@ class KernelObject {
     int error = 0;  // 0, or the errno BPF_PROG_TEST_RUN failed with (EINVAL for bad input)
     uint32_t retval = 0;
     std::vector<uint8_t> data, ctx;
+    uint32_t duration_ns = 0;  // the kernel's mean time per run (BPF_PROG_TEST_RUN's duration)
   };
   Run test_run(const std::vector<uint8_t>& data, const std::optional<std::vector<uint8_t>>& ctx, uint32_t repeat = 1);
 
