@@ -323,6 +323,40 @@ TEST(MapTypes, VerifierMatchesMapsAndHelpers) {
             "accepted");
 }
 
+// bpf_spin_lock: the lock the value's BTF places (here at offset 4), one at
+// a time, released on every path, no calls and no direct access while held.
+TEST(MapTypes, VerifierSpinLockRules) {
+  rt::Environment env;
+  rt::MapSpec locked{"locked", uint32_t(rt::MapType::Array), 4, 16, 1, 0, 0};
+  locked.spin_lock_offset = 4;
+  const uint64_t m = env.create_map(locked).handle();
+  const uint64_t plain = env.create_map({"plain", uint32_t(rt::MapType::Array), 4, 16, 1, 0, 0}).handle();
+  auto prog = [](uint64_t map, const std::string& lock_at, const std::string& body, bool unlock = true) {
+    return fmt::format("stw [%r10-4], 0\nlddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -4\ncall 1\njne %r0, 0, +2\n"
+                       "mov %r0, 0\nexit\nmov %r6, %r0\nmov %r1, %r6\nadd %r1, {}\ncall 93\n{}{}mov %r0, 2\nexit",
+                       map, lock_at, body, unlock ? "mov %r1, %r6\nadd %r1, 4\ncall 94\n" : "");
+  };
+  const auto& xdp = bpf::xdp_program_type();
+  EXPECT_EQ(typed_verdict(env, xdp, prog(m, "4", "ldxw %r2, [%r6+0]\nadd %r2, 1\nstxw [%r6+0], %r2\n")), "accepted");
+  EXPECT_EQ(typed_verdict(env, xdp, prog(m, "4", "", false)), "t.s: xdp: instruction 14: bpf_spin_unlock is missing");
+  EXPECT_EQ(typed_verdict(env, xdp, prog(m, "4", "call 7\n")),
+            "t.s: xdp: instruction 13: function calls are not allowed while holding a lock");
+  EXPECT_EQ(typed_verdict(env, xdp, prog(m, "0", "")),
+            "t.s: xdp: instruction 12: R1 off 0 doesn't point to 'struct bpf_spin_lock' that is at 4");
+  EXPECT_EQ(typed_verdict(env, xdp, prog(plain, "4", "")),
+            "t.s: xdp: instruction 12: map 'plain' has no valid bpf_spin_lock");
+  EXPECT_EQ(typed_verdict(env, xdp, prog(m, "4", "stw [%r6+4], 0\n")),
+            "t.s: xdp: instruction 13: bpf_spin_lock cannot be accessed directly by load/store");
+  // A second lock is a call while holding one, as the kernel words it.
+  EXPECT_EQ(typed_verdict(env, xdp, prog(m, "4", "mov %r1, %r6\nadd %r1, 4\ncall 93\n")),
+            "t.s: xdp: instruction 15: function calls are not allowed while holding a lock");
+  EXPECT_EQ(typed_verdict(env, xdp, fmt::format("stw [%r10-4], 0\nlddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -4\n"
+                                                "call 1\njne %r0, 0, +2\nmov %r0, 0\nexit\nmov %r1, %r0\n"
+                                                "add %r1, 4\ncall 94\nmov %r0, 2\nexit",
+                                                m)),
+            "t.s: xdp: instruction 11: bpf_spin_unlock without taking a lock");
+}
+
 // --- what a test run records ----------------------------------------------
 
 class RunRecords : public ::testing::TestWithParam<const Engine*> {};

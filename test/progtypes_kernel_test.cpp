@@ -426,6 +426,11 @@ TEST(KernelXdp, PerfEventOutput) {
   compare(c);
 }
 
+// bpf_spin_lock around counters in an array's and a hash's values (test/progtypes/xdp_spin.c).
+TEST(KernelXdp, SpinLock) {
+  compare({"xdp_spin", "", {}, {{frame(0x0800, {1, 2})}, {frame(0x0800, {1, 2, 3}), {}, 5, {}}, {pkt_v4(), {}, 2, {}}}});
+}
+
 TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }
 
 // --- TC and socket filters: struct __sk_buff as the kernel's test run builds it

@@ -34,6 +34,7 @@ bool base_helper_allowed(uint32_t id) {
     case 12:                                 // tail_call
     case 42:                                 // get_numa_node_id
     case 87: case 88: case 89:               // map_push/pop/peek_elem
+    case 93: case 94:                        // spin_lock, spin_unlock
     case 125:                                // ktime_get_boot_ns
     case 130: case 131: case 132: case 133:  // ringbuf_*
       return true;

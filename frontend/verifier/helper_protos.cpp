@@ -27,6 +27,8 @@ constexpr Entry kStandard[] = {
     {8, {"get_smp_processor_id", R::Integer, {}, MapKind::None}},
     {42, {"get_numa_node_id", R::Integer, {}, MapKind::None}},
     {125, {"ktime_get_boot_ns", R::Integer, {}, MapKind::None}},
+    {93, {"spin_lock", R::Void, {A::SpinLock}, MapKind::None}},
+    {94, {"spin_unlock", R::Void, {A::SpinUnlock}, MapKind::None}},
     // kernel/bpf/helpers.c: queues, stacks and bloom filters.
     {87, {"map_push_elem", R::Integer, {A::Map, A::MapValue, A::Anything}, MapKind::Queue | MapKind::Bloom}},
     {88, {"map_pop_elem", R::Integer, {A::Map, A::MapValueOut}, MapKind::Queue}},

@@ -31,6 +31,8 @@ enum class ArgKind : uint8_t {
   SizeOrZero,     // ... or 0 (ARG_CONST_SIZE_OR_ZERO)
   AllocSize,      // a constant size to allocate (ARG_CONST_ALLOC_SIZE_OR_ZERO)
   RingbufRecord,  // a record ringbuf_reserve returned, released by the call (ARG_PTR_TO_ALLOC_MEM | OBJ_RELEASE)
+  SpinLock,       // a map value's struct bpf_spin_lock, taken (ARG_PTR_TO_SPIN_LOCK of bpf_spin_lock)
+  SpinUnlock,     // ... released (bpf_spin_unlock)
 };
 
 enum class RetKind : uint8_t {

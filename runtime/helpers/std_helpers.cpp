@@ -84,7 +84,8 @@ namespace {
 // Creates the maps an object defines; global data gets its initial bytes.
 bpf::MapCreator creator_for(Environment& env) {
   return [&env](const bpf::MapDef& d) -> bpf::MapAddress {
-    Map& m = env.create_map({d.name, d.type, d.key_size, d.value_size, d.max_entries, d.flags, d.map_extra});
+    Map& m = env.create_map(
+        {d.name, d.type, d.key_size, d.value_size, d.max_entries, d.flags, d.map_extra, d.spin_lock_offset});
     bpf::MapAddress a{m.handle(), 0};
     if (d.global_data) {
       std::span<uint8_t> value = static_cast<ArrayMap&>(m).value(0);
@@ -370,6 +371,27 @@ uint64_t ktime_get_boot_ns(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return e ? e->boot_ns() : 0;
 }
 
+// bpf_spin_lock / bpf_spin_unlock on the lock word the verifier found in a
+// map value (a u32: 0 free, 1 held); a lock is held only between the two
+// calls of one run, with no other call in between (the verifier's rule),
+// so spinning ends.
+uint64_t spin_lock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t) {
+  if (!arg_ok(lock, 4)) return 0;
+  auto* word = reinterpret_cast<uint32_t*>(uintptr_t(lock));
+  while (__atomic_exchange_n(word, 1u, __ATOMIC_ACQUIRE) != 0)
+    while (__atomic_load_n(word, __ATOMIC_RELAXED) != 0) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
+  return 0;
+}
+
+uint64_t spin_unlock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t) {
+  if (arg_ok(lock, 4)) __atomic_store_n(reinterpret_cast<uint32_t*>(uintptr_t(lock)), 0u, __ATOMIC_RELEASE);
+  return 0;
+}
+
 // bpf_map_push_elem(map, value, flags), pop_elem(map, value), peek_elem(map, value).
 uint64_t map_push_elem(uint64_t map, uint64_t value, uint64_t flags, uint64_t, uint64_t) {
   Map* m = map_arg(map);
@@ -446,6 +468,8 @@ constexpr KernelHelper kStandardHelpers[] = {
     {87, "map_push_elem", map_push_elem},
     {88, "map_pop_elem", map_pop_elem},
     {89, "map_peek_elem", map_peek_elem},
+    {93, "spin_lock", spin_lock},
+    {94, "spin_unlock", spin_unlock},
     {125, "ktime_get_boot_ns", ktime_get_boot_ns},
     {130, "ringbuf_output", ringbuf_output},
     {131, "ringbuf_reserve", ringbuf_reserve},
@@ -459,7 +483,7 @@ std::optional<bpf::MapUse> Environment::map_use(uint64_t handle) const {
   const Map* m = map_from_handle(handle);
   if (!m) return std::nullopt;
   const MapSpec& s = m->spec();
-  return bpf::MapUse{0, s.name, s.type, s.key_size, s.value_size, s.max_entries, false, 0};
+  return bpf::MapUse{0, s.name, s.type, s.key_size, s.value_size, s.max_entries, false, 0, s.spin_lock_offset};
 }
 
 HelperTable standard_helpers(Environment& env) {

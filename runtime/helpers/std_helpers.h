@@ -16,6 +16,7 @@
 //   42   get_numa_node_id       0 (one node)
 //   87-89  map_push/pop/peek_elem  Map::push / pop / peek (queue, stack, bloom filter)
 //   125  ktime_get_boot_ns      CLOCK_BOOTTIME (or EnvironmentOptions::clock)
+//   93, 94  spin_lock, spin_unlock  the map value's struct bpf_spin_lock (a u32 word)
 //   10, 11, 28  l3/l4_csum_replace, csum_diff (runtime/helpers/csum_helpers.h)
 //   18, 19, 21  skb_vlan_push/pop, skb_set_tunnel_key (runtime/progtypes/skb_helpers.h)
 //   23, 25, 51  redirect, perf_event_output, redirect_map (runtime/progtypes/packet_run.h)

@@ -75,6 +75,7 @@ struct MapSpec {
   uint32_t max_entries = 0;
   uint32_t flags = 0;
   uint64_t map_extra = 0;  // bloom filter: the number of hash functions in bits 0-3 (0: 5)
+  int32_t spin_lock_offset = -1;  // the value's struct bpf_spin_lock (bpf_spin_lock / unlock), -1: none
 };
 
 // A map's contents as user space reads them (BPF_MAP_LOOKUP_ELEM over
