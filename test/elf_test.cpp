@@ -1008,6 +1008,7 @@ TEST(StdHelpers, KernelIdsAndNames) {
       {89, "map_peek_elem"}, {125, "ktime_get_boot_ns"}, {10, "l3_csum_replace"}, {11, "l4_csum_replace"},
       {28, "csum_diff"}, {23, "redirect"}, {25, "perf_event_output"}, {51, "redirect_map"},
       {38, "skb_change_tail"}, {43, "skb_change_head"}, {69, "fib_lookup"}, {93, "spin_lock"}, {94, "spin_unlock"},
+      {13, "clone_redirect"},
   };
   ASSERT_EQ(call.table.all().size(), std::size(expected));
   for (auto [id, name] : expected) {

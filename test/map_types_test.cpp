@@ -402,6 +402,9 @@ TEST_P(RunRecords, RedirectTargetsAndTunnelKey) {
   ASSERT_EQ(out.tunnel_key->size(), 44u);
   EXPECT_EQ((*out.tunnel_key)[0], 5);      // tunnel_id
   EXPECT_EQ((*out.tunnel_key)[24], 3);     // tunnel_label (the last key set, with BPF_F_TUNINFO_IPV6)
+  ASSERT_EQ(out.clones.size(), 1u);        // bpf_clone_redirect's copy
+  EXPECT_EQ(out.clones[0].ifindex, 1u);
+  EXPECT_EQ(out.clones[0].packet, in.data);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, RunRecords, ::testing::ValuesIn(all_engines()), engine_name);

@@ -407,6 +407,8 @@ nlohmann::json run_outcome(const rt::TestRunOutput& o, rt::Environment* env) {
                                          {"key", r.key}, {"flags", r.flags}};
   }
   if (o.tunnel_key) j["tunnel_key"] = hex_of(*o.tunnel_key);
+  for (const rt::ClonedPacket& c : o.clones)
+    j["clones"].push_back({{"ifindex", c.ifindex}, {"flags", c.flags}, {"packet", hex_of(c.packet)}});
   nlohmann::json records = nlohmann::json::array();
   if (env)
     for (rt::Map* m : env->maps())
@@ -428,6 +430,10 @@ std::string run_outcome_text(const nlohmann::json& j) {
                                                r["key"].get<uint32_t>(), r["flags"].get<uint64_t>());
   }
   if (j.contains("tunnel_key")) out += "tunnel_key: " + j["tunnel_key"].get<std::string>() + "\n";
+  if (j.contains("clones"))
+    for (const nlohmann::json& c : j["clones"])
+      out += fmt::format("clone to ifindex {} (flags {:#x}): {}\n", c["ifindex"].get<uint32_t>(),
+                         c["flags"].get<uint64_t>(), c["packet"].get<std::string>());
   if (j.contains("perf_events"))
     for (const nlohmann::json& r : j["perf_events"])
       out += fmt::format("perf event {}[{}]: {}\n", r["map"].get<std::string>(), r["slot"].get<uint32_t>(),

@@ -48,6 +48,7 @@ bool packet_helper(uint32_t id) {
     case 9:    // skb_store_bytes
     case 10:   // l3_csum_replace
     case 11:   // l4_csum_replace
+    case 13:   // clone_redirect
     case 18:   // skb_vlan_push
     case 19:   // skb_vlan_pop
     case 21:   // skb_set_tunnel_key

@@ -42,6 +42,7 @@ constexpr Entry kStandard[] = {
           MapKind::None, false, false, true}},
     // ... redirects and events (runtime/progtypes/packet_run.h).
     {23, {"redirect", R::Integer, {A::Anything, A::Anything}, MapKind::None}},
+    {13, {"clone_redirect", R::Integer, {A::Ctx, A::Anything, A::Anything}, MapKind::None, false, true}},
     {51, {"redirect_map", R::Integer, {A::Map, A::Anything, A::Anything},
           MapKind::DevMap | MapKind::CpuMap | MapKind::XskMap}},
     {25, {"perf_event_output", R::Integer, {A::Ctx, A::Map, A::Anything, A::ReadMem, A::SizeOrZero},

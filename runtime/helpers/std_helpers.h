@@ -19,7 +19,7 @@
 //   93, 94  spin_lock, spin_unlock  the map value's struct bpf_spin_lock (a u32 word)
 //   10, 11, 28  l3/l4_csum_replace, csum_diff (runtime/helpers/csum_helpers.h)
 //   18, 19, 21  skb_vlan_push/pop, skb_set_tunnel_key (runtime/progtypes/skb_helpers.h)
-//   23, 25, 51  redirect, perf_event_output, redirect_map (runtime/progtypes/packet_run.h)
+//   13, 23, 25, 51  clone_redirect, redirect, perf_event_output, redirect_map (runtime/progtypes/packet_run.h)
 //   38, 43  skb_change_tail, skb_change_head (runtime/progtypes/skb_helpers.h)
 //   69   fib_lookup             the Environment's routes (runtime/progtypes/fib_lookup.h)
 //   12   tail_call              ProgArrayMap slot -> the run's engine (runtime/helpers/tail_call.h):

@@ -40,6 +40,16 @@ uint64_t redirect(uint64_t ifindex, uint64_t flags, uint64_t, uint64_t, uint64_t
   return run->xdp ? kXdpRedirect : kTcActRedirect;
 }
 
+// bpf_clone_redirect(skb, u32 ifindex, u64 flags)
+uint64_t clone_redirect(uint64_t ctx, uint64_t ifindex, uint64_t flags, uint64_t, uint64_t) {
+  PacketRun* run = PacketRun::current();
+  if ((flags & ~kIngress) || uint32_t(ifindex) == 0 || !run || run->xdp) return error(EINVAL);
+  const auto& s = *reinterpret_cast<const bpf::SkBuff*>(uintptr_t(ctx));
+  const auto* p = reinterpret_cast<const uint8_t*>(uintptr_t(s.data));
+  run->clones.push_back({uint32_t(ifindex), flags, std::vector<uint8_t>(p, p + s.len)});
+  return 0;
+}
+
 // bpf_redirect_map(map, u64 key, u64 flags): XDP_REDIRECT when the slot is
 // set (or, for a devmap, with BPF_F_BROADCAST), else the fallback action in
 // flags' low bits; flags beyond what the map allows: XDP_ABORTED.
@@ -85,7 +95,10 @@ uint64_t perf_event_output(uint64_t ctx, uint64_t map, uint64_t flags, uint64_t 
 
 void add_packet_run_helpers(HelperTable& t) {
   constexpr KernelHelper kHelpers[] = {
-      {23, "redirect", redirect}, {25, "perf_event_output", perf_event_output}, {51, "redirect_map", redirect_map}};
+      {13, "clone_redirect", clone_redirect},
+      {23, "redirect", redirect},
+      {25, "perf_event_output", perf_event_output},
+      {51, "redirect_map", redirect_map}};
   t.add_kernel_helpers(kHelpers);
 }
 

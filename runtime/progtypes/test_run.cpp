@@ -57,6 +57,7 @@ TestRunOutput test_run(const bpf::Program& p, const TestRunInput& in, const Engi
   else finish_skb(block, in, l2, out);
   if (out.retval == (xdp ? kXdpRedirect : kTcActRedirect)) out.redirect = packet_run.redirect;
   out.tunnel_key = packet_run.tunnel_key;
+  out.clones = std::move(packet_run.clones);
   return out;
 }
 

@@ -44,6 +44,7 @@ struct TestRunOutput {
   // bpf_skb_set_tunnel_key set (runtime/progtypes/packet_run.h).
   std::optional<RedirectTarget> redirect;
   std::optional<std::vector<uint8_t>> tunnel_key;
+  std::vector<ClonedPacket> clones;  // bpf_clone_redirect's copies, in order
 };
 
 // ctx_in as the kernel reads a uapi context (bpf_ctx_init): shorter than

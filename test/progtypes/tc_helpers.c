@@ -87,6 +87,8 @@ int tc_helpers(struct __sk_buff *skb) {
     k.tunnel_label = 3;
     out(bpf_skb_set_tunnel_key(skb, &k, sizeof k, 0));  // a label needs IPv6: -EINVAL
     out(bpf_skb_set_tunnel_key(skb, &k, sizeof k, BPF_F_TUNINFO_IPV6));
+    out(bpf_clone_redirect(skb, 1, 0));  // a copy out of the loopback
+    out(bpf_clone_redirect(skb, 1, 4));  // an unknown flag: -EINVAL
     out(bpf_redirect(1, 2));  // an unknown flag: TC_ACT_SHOT
     out(bpf_redirect(1, BPF_F_INGRESS));
     return bpf_redirect(1, 0);
