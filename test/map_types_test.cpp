@@ -295,7 +295,12 @@ TEST(MapTypes, VerifierMatchesMapsAndHelpers) {
             "t.s: xdp: instruction 6: cannot pass map_type 30 into func map_pop_elem#88");
   EXPECT_EQ(typed_verdict(env, xdp, call(hash, 87)),
             "t.s: xdp: instruction 6: cannot pass map_type 1 into func map_push_elem#87");
-  EXPECT_EQ(typed_verdict(env, xdp, call(dev, 1)), "accepted");  // a devmap's value is readable
+  EXPECT_EQ(typed_verdict(env, xdp, call(dev, 1)), "accepted");  // a devmap's value is readable, not writable
+  EXPECT_EQ(typed_verdict(env, xdp,
+                          fmt::format("stw [%r10-4], 0\nlddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -4\ncall 1\n"
+                                      "jeq %r0, 0, +1\nstw [%r0+0], 1\nmov %r0, 2\nexit",
+                                      dev)),
+            "t.s: xdp: instruction 7: write into map forbidden, value_size=4 off=0 size=4");
   EXPECT_EQ(typed_verdict(env, xdp, call(cpus, 1)),
             "t.s: xdp: instruction 6: cannot pass map_type 16 into func map_lookup_elem#1");
   EXPECT_EQ(typed_verdict(env, xdp, fmt::format("lddw %r1, {:#x}\nmov %r2, 0\nmov %r3, 0\ncall 51\nexit", cpus)),

@@ -1563,6 +1563,8 @@ class Verifier {
         const MapUse& m = sh_.maps[size_t(ptr.map)];
         if (acc == Access::Atomic) check_atomic_align(ptr, regno, off, size);
         check_region(ptr, regno, off, size, m.value_size, "map value", "value_size");
+        if (acc != Access::Read && read_only_for_programs(m))
+          fail(fmt::format("write into map forbidden, value_size={} off={} size={}", m.value_size, off, size));
         if (m.spin_lock_offset >= 0) {  // check_map_access: the lock word is the helpers' alone
           const int64_t lo = int64_t(ptr.off) + off + ptr.smin, hi = int64_t(ptr.off) + off + ptr.smax + size;
           if (lo < m.spin_lock_offset + 4 && hi > m.spin_lock_offset)
@@ -1924,6 +1926,9 @@ class Verifier {
       }
       case RegType::MapValue:
         check_region(ptr, regno, 0, uint32_t(size), sh_.maps[size_t(ptr.map)].value_size, "map value", "value_size");
+        if (write && read_only_for_programs(sh_.maps[size_t(ptr.map)]))
+          fail(fmt::format("write into map forbidden, value_size={} off={} size={}",
+                           sh_.maps[size_t(ptr.map)].value_size, ptr.off, size));
         return;
       case RegType::Mem: check_region(ptr, regno, 0, uint32_t(size), ptr.mem_size, "memory", "mem_size"); return;
       case RegType::Packet:
@@ -1933,6 +1938,10 @@ class Verifier {
         fail(fmt::format("R{} type={} expected=fp, pkt, pkt_meta, map_value, mem", regno, reg_type_name(ptr.type)));
     }
   }
+
+  // A devmap's values are the kernel's (dev_map_init_map sets
+  // BPF_F_RDONLY_PROG): programs read them only.
+  static bool read_only_for_programs(const MapUse& m) { return m.type == 14 || m.type == 25; }
 
   void helper_call(Path& path, uint32_t id) {
     const HelperInfo info = helper_info(id);
