@@ -113,6 +113,7 @@ struct MapUse {
   uint32_t max_entries = 0;
   bool value = false;       // global data: the address of element 0's value + `offset`
   uint64_t offset = 0;
+  int32_t spin_lock_offset = -1;  // where its value's struct bpf_spin_lock is (from BTF), -1: none
 };
 
 // A loaded program: raw slots (LDDW occupies two), plus where it came from

@@ -279,6 +279,23 @@ class Btf {
   std::vector<Type> types_;  // id - 1
 };
 
+// The offset of a `struct bpf_spin_lock` member of the map value type
+// `value` (a struct's own members, as the kernel's btf_find_spin_lock
+// looks), -1 when there is none; two are an error, as in the kernel.
+int32_t spin_lock_offset(const Btf& btf, uint32_t value, const std::string& where) {
+  const uint32_t st = btf.resolve(value);
+  if (btf.type(st).kind() != kBtfStruct) return -1;
+  int32_t found = -1;
+  for (const Btf::Member& m : btf.members(st)) {
+    const uint32_t t = btf.resolve(m.type);
+    if (btf.type(t).kind() != kBtfStruct || btf.name(btf.type(t).name_off) != "bpf_spin_lock") continue;
+    if (found >= 0) throw Error(where, "more than one struct bpf_spin_lock in the value");
+    if (m.bit_offset % 32 != 0) throw Error(where, fmt::format("struct bpf_spin_lock at bit {} is not 4-byte aligned", m.bit_offset));
+    found = int32_t(m.bit_offset / 8);
+  }
+  return found;
+}
+
 // ---------------------------------------------------------------------------
 // The ELF side.
 
@@ -623,7 +640,7 @@ class Loader {
         {"value", How::TypeSize, &MapDef::value_size},
         {"numa_node", How::Ignored, nullptr},
         {"pinning", How::Ignored, nullptr},
-        {"map_extra", How::Ignored, nullptr},
+        {"map_extra", How::Uint, &MapDef::map_extra},
         {"values", How::Ignored, nullptr},  // a program array's initialiser: its relocations, below
     };
 
@@ -662,6 +679,7 @@ class Loader {
         if (f->how == How::TypeSize && d.*(f->dst) != 0 && d.*(f->dst) != value)
           fail(field_at, fmt::format("size {} contradicts the size {} given before", value, d.*(f->dst)));
         d.*(f->dst) = uint32_t(value);
+        if (m.name == "value") d.spin_lock_offset = spin_lock_offset(btf, target, field_at);
       }
       // The symbol's size covers an initialised `values` (a flexible array, 0 bytes in BTF).
       initialisers.push_back({out_.maps.size(), sym->value, std::max<uint64_t>(sym->size, btf.size_of(st)), values_at});

@@ -62,6 +62,8 @@ struct MapDef {
   bool global_data = false;      // a .data/.rodata/.bss section
   std::vector<uint8_t> initial;  // global data: the section's bytes (.bss: empty, zero-filled)
   std::vector<ProgramSlot> programs;  // a program array's initialised slots
+  uint32_t map_extra = 0;             // __uint(map_extra, N): a bloom filter's hash count
+  int32_t spin_lock_offset = -1;      // the value struct's `struct bpf_spin_lock` member (BTF), -1: none
 };
 
 // What an lddw that names a map becomes: `handle` for a map reference (src

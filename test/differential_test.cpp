@@ -700,8 +700,8 @@ exit
   for (const Engine& e : engines()) {
     rt::Environment env;
     const rt::HelperTable h = rt::standard_helpers(env);
-    auto& array = dynamic_cast<rt::ProgArrayMap&>(env.create_map({"self", 3, 4, 4, 1, 0}));
-    auto& counter = dynamic_cast<rt::ArrayMap&>(env.create_map({"count", 2, 4, 8, 1, 0}));
+    auto& array = dynamic_cast<rt::ProgArrayMap&>(env.create_map({"self", 3, 4, 4, 1, 0, 0}));
+    auto& counter = dynamic_cast<rt::ArrayMap&>(env.create_map({"count", 2, 4, 8, 1, 0, 0}));
     auto self = std::make_shared<const bpf::Program>(assemble(array.handle(), counter.handle()));
     array.set(0, self);
     std::vector<uint8_t> packet(64, 0);

@@ -909,7 +909,7 @@ TEST(ElfErrors, BadMapDefinitions) {
 // Maps and helpers on their own.
 
 TEST(Maps, ArraySemantics) {
-  rt::ArrayMap a({"a", 2, 4, 12, 3, 0});
+  rt::ArrayMap a({"a", 2, 4, 12, 3, 0, 0});
   const uint32_t k0 = 0, k3 = 3;
   const uint8_t v[12] = {1, 2, 3};
   EXPECT_EQ(uintptr_t(a.lookup(&k0)) % rt::page_size(), 0u);  // storage is page-aligned
@@ -926,7 +926,7 @@ TEST(Maps, ArraySemantics) {
 }
 
 TEST(Maps, HashSemantics) {
-  rt::HashMap h({"h", 1, 4, 8, 2, 0});
+  rt::HashMap h({"h", 1, 4, 8, 2, 0, 0});
   const uint32_t k1 = 1, k2 = 2, k3 = 3;
   const uint64_t v = 42;
   EXPECT_EQ(h.lookup(&k1), nullptr);
@@ -947,7 +947,7 @@ TEST(Maps, HashSemantics) {
 
 TEST(Maps, PerCpuCopies) {
   unsigned cpu = 0;
-  rt::PerCpuArrayMap m({"p", 6, 4, 8, 2, 0}, 3, [&] { return cpu; });
+  rt::PerCpuArrayMap m({"p", 6, 4, 8, 2, 0, 0}, 3, [&] { return cpu; });
   const uint32_t k = 1;
   const uint64_t v = 7;
   cpu = 1;
@@ -961,7 +961,7 @@ TEST(Maps, PerCpuCopies) {
 
 TEST(Maps, RingBufferRecordsWrapAround) {
   const uint32_t size = uint32_t(rt::page_size());
-  rt::RingBufMap r({"r", 27, 0, 0, size, 0});
+  rt::RingBufMap r({"r", 27, 0, 0, size, 0, 0});
   std::vector<std::string> got;
   auto consume = [&] { return r.consume([&](std::span<const uint8_t> rec) { got.push_back(hex(rec)); }); };
   // Fill most of the buffer, consume, then write records that straddle the end.
@@ -1027,7 +1027,14 @@ TEST(StdHelpers, KernelIdsAndNames) {
       // XDP's (runtime/progtypes/xdp_helpers.h), callable from XDP programs only.
       {44, "xdp_adjust_head"}, {54, "xdp_adjust_meta"}, {65, "xdp_adjust_tail"}, {188, "xdp_get_buff_len"},
       // The socket buffers' (runtime/progtypes/skb_helpers.h), for TC and socket filters.
-      {9, "skb_store_bytes"}, {26, "skb_load_bytes"},
+      {9, "skb_store_bytes"}, {26, "skb_load_bytes"}, {18, "skb_vlan_push"}, {19, "skb_vlan_pop"},
+      {21, "skb_set_tunnel_key"},
+      // The base set's others, checksums, redirects and events.
+      {42, "get_numa_node_id"}, {87, "map_push_elem"}, {88, "map_pop_elem"},
+      {89, "map_peek_elem"}, {125, "ktime_get_boot_ns"}, {10, "l3_csum_replace"}, {11, "l4_csum_replace"},
+      {28, "csum_diff"}, {23, "redirect"}, {25, "perf_event_output"}, {51, "redirect_map"},
+      {38, "skb_change_tail"}, {43, "skb_change_head"}, {69, "fib_lookup"}, {93, "spin_lock"}, {94, "spin_unlock"},
+      {13, "clone_redirect"},
       // The tracing helpers (runtime/helpers/tracing_helpers.h).
       {8, "get_smp_processor_id"}, {14, "get_current_pid_tgid"}, {15, "get_current_uid_gid"},
       {16, "get_current_comm"}, {112, "probe_read_user"}, {113, "probe_read_kernel"},
@@ -1036,8 +1043,11 @@ TEST(StdHelpers, KernelIdsAndNames) {
   };
   ASSERT_EQ(call.table.all().size(), std::size(expected));
   for (auto [id, name] : expected) {
+    ASSERT_NE(call.table.find(id), nullptr) << name;
     EXPECT_EQ(call.table.find(id)->name, name);
     EXPECT_EQ(call.table.find(id)->tail_call, id == 12) << name;
+    ASSERT_NE(call.table.find(id)->proto, nullptr) << name;
+    EXPECT_EQ(call.table.find(id)->proto->name, name);
   }
   // Outside a run (no engine's TailCallRun), the tail-call helper falls through.
   EXPECT_EQ(call.table.find(12)->fn(0, 0, 0, 0, 0), 0u);
@@ -1090,9 +1100,9 @@ TEST(TracingHelpers, ReadsAsTheKernelDoes) {
 
 TEST(StdHelpers, MapHelpersAcceptOnlyTheirEnvironmentsMaps) {
   HelperCall call;
-  rt::Map& m = call.env.create_map({"m", 1, 4, 8, 4, 0});
+  rt::Map& m = call.env.create_map({"m", 1, 4, 8, 4, 0, 0});
   rt::Environment other;
-  rt::Map& foreign = other.create_map({"f", 1, 4, 8, 4, 0});
+  rt::Map& foreign = other.create_map({"f", 1, 4, 8, 4, 0, 0});
   const uint32_t k = 5;
   const uint64_t v = 77;
   EXPECT_EQ(call(2, m.handle(), call.addr(&k), call.addr(&v), 0), 0u);
@@ -1106,7 +1116,7 @@ TEST(StdHelpers, MapHelpersAcceptOnlyTheirEnvironmentsMaps) {
 
 TEST(StdHelpers, TracePrintkFormats) {
   HelperCall call;
-  rt::ArrayMap& s = static_cast<rt::ArrayMap&>(call.env.create_map({"strings", 2, 4, 16, 1, 0}));
+  rt::ArrayMap& s = static_cast<rt::ArrayMap&>(call.env.create_map({"strings", 2, 4, 16, 1, 0, 0}));
   std::memcpy(s.value(0).data(), "map string", 11);
   const char unregistered[] = "stack string";
   auto printk = [&](const std::string& fmt, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0) {
@@ -1147,14 +1157,14 @@ TEST(StdHelpers, ProbeReadOnlyFromReadableRanges) {
   dst = 99;
   EXPECT_EQ(call(4, call.addr(&dst), 8, call.addr(&other)), uint64_t(-EFAULT));
   EXPECT_EQ(dst, 0u);  // zero-filled on a fault
-  rt::Map& m = call.env.create_map({"m", 2, 4, 8, 1, 0});
+  rt::Map& m = call.env.create_map({"m", 2, 4, 8, 1, 0, 0});
   const uint32_t k = 0;
   EXPECT_EQ(call(4, call.addr(&dst), 8, call(1, m.handle(), call.addr(&k))), 0u);  // map memory is readable
 }
 
 TEST(StdHelpers, RingbufHelpers) {
   HelperCall call;
-  auto& ring = static_cast<rt::RingBufMap&>(call.env.create_map({"ring", 27, 0, 0, uint32_t(rt::page_size()), 0}));
+  auto& ring = static_cast<rt::RingBufMap&>(call.env.create_map({"ring", 27, 0, 0, uint32_t(rt::page_size()), 0, 0}));
   uint64_t sample = call(131, ring.handle(), 16, 0);
   ASSERT_NE(sample, 0u);
   EXPECT_TRUE(ring.holds_sample(sample));

@@ -132,9 +132,9 @@ std::map<std::string, std::string> generate_trampoline(const std::string& json, 
 }
 
 const std::vector<bpf::MapDef> kAotMaps = {
-    {"counts", 1, 4, 8, 16, 0, false, {}, {}},
-    {".bss", 2, 4, 16, 1, 0, true, {}, {}},
-    {".rodata", 2, 4, 4, 1, 0x80, true, {1, 2, 3, 4}, {}},
+    {"counts", 1, 4, 8, 16, 0, false, {}, {}, 0},
+    {".bss", 2, 4, 16, 1, 0, true, {}, {}, 0},
+    {".rodata", 2, 4, 4, 1, 0x80, true, {1, 2, 3, 4}, {}, 0},
 };
 
 std::map<std::string, std::string> generate_aot(const bpf::Program& p) {

@@ -145,7 +145,7 @@ INSTANTIATE_TEST_SUITE_P(Accesses, BoundsFaults, testing::ValuesIn(kFaults),
 // the map's storage is not.
 TEST(BoundsCheck, MapValuesAreReachableAndTheirEndIsNot) {
   rt::Environment env;
-  rt::Map& map = env.create_map({"a", uint32_t(rt::MapType::Array), 4, 8, 4, 0});
+  rt::Map& map = env.create_map({"a", uint32_t(rt::MapType::Array), 4, 8, 4, 0, 0});
   rt::HelperTable h = rt::standard_helpers(env);
   auto program = [&](int64_t off) {
     return fmt::format(
@@ -174,7 +174,7 @@ TEST(BoundsCheck, MapValuesAreReachableAndTheirEndIsNot) {
 // r10 and the map value are not; the results are the same everywhere.
 TEST(BoundsCheck, ProvenAccessesKeepNoCheck) {
   rt::Environment env;
-  rt::Map& map = env.create_map({"a", uint32_t(rt::MapType::Array), 4, 8, 4, 0});
+  rt::Map& map = env.create_map({"a", uint32_t(rt::MapType::Array), 4, 8, 4, 0, 0});
   const rt::HelperTable h = rt::with_hardening_helpers(rt::standard_helpers(env));
   const std::string src = fmt::format(
       "ldxb %r6, [%r1+0]\n"
@@ -210,7 +210,7 @@ TEST(BoundsCheck, ProvenAccessesKeepNoCheck) {
 // checked: a wild key, value or destination is refused, never followed.
 TEST(BoundsCheck, HelpersRefuseWildPointerArguments) {
   rt::Environment env;
-  rt::Map& map = env.create_map({"a", uint32_t(rt::MapType::Array), 4, 8, 4, 0});
+  rt::Map& map = env.create_map({"a", uint32_t(rt::MapType::Array), 4, 8, 4, 0, 0});
   rt::HelperTable h = rt::standard_helpers(env);
   auto with = [&](const char* call) {
     return fmt::format("lddw %r1, {:#x}\nlddw %r2, 0x123456789000\nmov %r3, %r2\n{}\nexit\n", map.handle(), call);

@@ -20,6 +20,7 @@
 #include "ir/diag.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/maps/maps.h"
+#include "runtime/maps/perf_event_array.h"
 #include "runtime/progtypes/test_run.h"
 #include "test/engines.h"
 #include "test/kernel_oracle.h"
@@ -35,6 +36,7 @@ struct Step {
   Bytes data;
   std::optional<Bytes> ctx;
   uint32_t repeat = 1;
+  std::optional<uint32_t> retval;  // what the selftest itself expects of the kernel, where it says
 };
 struct MapSetup {
   std::string map;
@@ -45,7 +47,9 @@ struct Case {
   std::string function;  // empty: the object's first program
   std::vector<MapSetup> setup;
   std::vector<Step> steps;
+  std::string perf_events = {};  // a perf event array whose records are compared too
 };
+
 
 std::string hex(const Bytes& b) {
   std::string s;
@@ -61,6 +65,18 @@ std::string difference(const Bytes& got, const Bytes& want) {
   auto around = [&](const Bytes& b) { return hex(Bytes(b.begin() + long(std::min(at, b.size())), b.begin() + long(std::min(at + 16, b.size())))); };
   return fmt::format("{} bytes here, {} in the kernel; first difference at {}: {} here, {} there", got.size(),
                      want.size(), at, around(got), around(want));
+}
+
+// The kernel pads a perf record's raw data to 4 bytes short of a multiple
+// of 8 (with its 4-byte size in front); Springboard keeps the bytes written.
+std::string perf_difference(const std::vector<Bytes>& got, const std::vector<Bytes>& want) {
+  if (got.size() != want.size()) return fmt::format("{} records here, {} in the kernel", got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const size_t padded = (got[i].size() + 4 + 7) / 8 * 8 - 4;
+    if (want[i].size() != padded || !std::equal(got[i].begin(), got[i].end(), want[i].begin()))
+      return fmt::format("record {}: {} here, {} in the kernel", i, hex(got[i]), hex(want[i]));
+  }
+  return "";
 }
 
 // A map's elements with per-CPU values summed into one (rt::map_entry_total).
@@ -80,12 +96,18 @@ void compare(const Case& c) {
     GTEST_SKIP() << "this kernel refuses bpf_xdp_adjust_meta in XDP programs: " << c.object;
   ASSERT_TRUE(k) << why;
   for (const MapSetup& m : c.setup) ASSERT_TRUE(k->update(m.map, m.key, m.value)) << m.map << ": " << strerror(errno);
+  if (!c.perf_events.empty()) {
+    ASSERT_TRUE(k->open_perf_buffer(c.perf_events)) << strerror(errno);
+  }
   // The kernel's result of each step, and its maps after it.
   using Maps = std::map<std::string, std::map<Bytes, Bytes>>;
   std::vector<KernelObject::Run> want;
   std::vector<Maps> want_maps;
+  std::vector<std::vector<Bytes>> want_records;
   for (const Step& s : c.steps) {
     want.push_back(k->test_run(s.data, s.ctx, s.repeat));
+    want_records.push_back(k->perf_records());
+    if (s.retval) EXPECT_EQ(want.back().retval, *s.retval) << "the kernel's retval, as the selftest expects it";
     Maps& maps = want_maps.emplace_back();
     for (const std::string& name : k->map_names()) maps[name] = normalized(k->entries(name));
   }
@@ -115,6 +137,12 @@ void compare(const Case& c) {
         if (in.ctx) EXPECT_EQ(difference(got.ctx, want[i].ctx), "") << "ctx_out";
       } catch (const Error& e) {
         EXPECT_NE(want[i].error, 0) << "refused here only: " << e.what();
+      }
+      if (!c.perf_events.empty()) {
+        std::vector<Bytes> got;
+        for (rt::PerfEventArrayMap::Record& r : env.find<rt::PerfEventArrayMap>(c.perf_events)->take_records())
+          got.push_back(std::move(r.bytes));
+        EXPECT_EQ(perf_difference(got, want_records[i]), "") << "perf event records";
       }
       for (const auto& [name, entries] : want_maps[i]) {
         const rt::Map* m = env.find_map(name);
@@ -270,6 +298,39 @@ TEST(KernelSelftests, AdjustTailGrow) {
             {Bytes(9000, 4)}, {Bytes(9001, 5)}}});
 }
 
+// prog_tests/l4lb_all.c and xdp_noinline.c: the load balancers with the
+// selftests' map entries (VIP 5 for TCP, consistent-hash ring slot 11 to
+// real 3 whose address is MAGIC_VAL), pkt_v4 and pkt_v6 each run a few
+// times (the selftests run 100000; the stats map counts every run).
+std::vector<MapSetup> l4lb_maps() {
+  Bytes vip(24, 0);
+  vip[20] = 6;  // struct vip / vip_definition: protocol after the 16-byte address, port and family
+  Bytes meta = {0, 0, 0, 0, 5, 0, 0, 0};  // vip_meta {flags 0, vip_num VIP_NUM}
+  Bytes ring_key = {11, 0, 0, 0}, real_num = {3, 0, 0, 0};
+  Bytes real(20, 0);
+  real[0] = 0x34, real[1] = 0x12;  // real_definition.dst = MAGIC_VAL
+  return {{"vip_map", vip, meta}, {"ch_rings", ring_key, real_num}, {"reals", real_num, real}};
+}
+
+TEST(KernelSelftests, L4lb) {
+  constexpr uint32_t kTcActRedirect = 7;
+  compare({"test_l4lb", "", l4lb_maps(),
+           {{pkt_v4(), {}, 3, kTcActRedirect}, {pkt_v6(), {}, 3, kTcActRedirect}, {pkt_v4(), {}, 1, {}}}});
+}
+
+TEST(KernelSelftests, L4lbNoinline) {
+  compare({"test_l4lb_noinline", "", l4lb_maps(), {{pkt_v4(), {}, 3, 7}, {pkt_v6(), {}, 3, 7}}});
+}
+
+// XDP_DROP (1): the selftest's expected verdict once encapsulated.
+TEST(KernelSelftests, XdpNoinlineV4) {
+  compare({"test_xdp_noinline", "balancer_ingress_v4", l4lb_maps(), {{pkt_v4(), {}, 3, 1}, {pkt_v6(), {}, 1, {}}}});
+}
+
+TEST(KernelSelftests, XdpNoinlineV6) {
+  compare({"test_xdp_noinline", "balancer_ingress_v6", l4lb_maps(), {{pkt_v6(), {}, 3, 1}, {pkt_v4(), {}, 1, {}}}});
+}
+
 // prog_tests/xdp_context_test_run.c: the metadata's first word is the retval.
 TEST(KernelSelftests, ContextTestRun) {
   Bytes in = {2, 0, 0, 0};
@@ -328,6 +389,46 @@ std::vector<Step> random_frames(uint32_t seed, int count) {
     steps.push_back({f});
   }
   return steps;
+}
+
+// The map types beyond array and hash (test/progtypes/xdp_maps.c): every
+// operation's result, the maps afterwards (per-CPU ones by their totals),
+// and the redirects' verdicts.
+TEST(KernelXdp, MapTypes) {
+  auto part = [](uint8_t sel, Bytes addr = {10, 1, 2, 3}, uint8_t key = 1) {
+    Bytes payload = {sel};
+    payload.insert(payload.end(), addr.begin(), addr.end());
+    payload.push_back(key);
+    return Step{frame(0x0800, payload)};
+  };
+  std::vector<Step> steps;
+  for (Bytes addr : {Bytes{10, 1, 2, 3}, Bytes{10, 1, 9, 9}, Bytes{10, 200, 0, 1}, Bytes{11, 0, 0, 1}})
+    steps.push_back(part(0, addr));
+  for (uint8_t sel = 1; sel <= 6; ++sel) steps.push_back(part(sel));
+  steps.push_back(part(8));
+  steps.push_back(part(1));  // the queue holds what the first run left
+  steps.push_back(part(6));
+  for (uint8_t key : {0, 1, 2, 7, 200}) {
+    steps.push_back(part(7, {0, 0, 0, 0}, key));
+    steps.back().retval = key == 1 ? 4 : 2;  // XDP_REDIRECT through devmap slot 1, else the fallback XDP_PASS
+  }
+  compare({"xdp_maps",
+           "",
+           {{"devs", {1, 0, 0, 0}, {1, 0, 0, 0}}, {"devs_hash", {7, 0, 0, 0}, {1, 0, 0, 0}}},
+           steps});
+}
+
+// bpf_perf_event_output's records and refusals (test/progtypes/xdp_events.c),
+// read from the kernel through libbpf's perf_buffer.
+TEST(KernelXdp, PerfEventOutput) {
+  Case c{"xdp_events", "", {}, {{frame(0x0800, {1, 2, 3, 4})}, {frame(0x86dd, {9, 8})}, {pkt_v4(), {}, 2, {}}}};
+  c.perf_events = "events";
+  compare(c);
+}
+
+// bpf_spin_lock around counters in an array's and a hash's values (test/progtypes/xdp_spin.c).
+TEST(KernelXdp, SpinLock) {
+  compare({"xdp_spin", "", {}, {{frame(0x0800, {1, 2})}, {frame(0x0800, {1, 2, 3}), {}, 5, {}}, {pkt_v4(), {}, 2, {}}}});
 }
 
 TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }
@@ -400,6 +501,25 @@ TEST(KernelTc, Classifier) {
 }
 
 TEST(KernelTc, RandomFrames) { compare({"tc_classify", "", {}, random_frames(7, 200)}); }
+
+// Checksums, VLAN tags, the tunnel key and redirects (test/progtypes/tc_helpers.c),
+// on IPv4/UDP frames (one with a VLAN tag already) whose last byte picks the part.
+TEST(KernelTc, Helpers) {
+  auto with = [](Bytes f, uint8_t sel) {
+    f.insert(f.end(), {0xde, 0xad, sel});
+    return f;
+  };
+  Bytes v4 = ipv4_udp();
+  v4[24] = 0x12, v4[25] = 0x34;  // some IP checksum to update
+  Bytes udp_sum = v4;
+  udp_sum[40] = 0xab, udp_sum[41] = 0xcd;
+  Bytes tagged(v4.begin(), v4.begin() + 12);
+  tagged.insert(tagged.end(), {0x81, 0x00, 0x20, 0x05});
+  tagged.insert(tagged.end(), v4.begin() + 12, v4.end());
+  std::vector<Step> steps = {{with(v4, 0)}, {with(udp_sum, 0)}, {with(v4, 1)}, {with(tagged, 1)},
+                             {with(v4, 2), {}, 1, 7}, {with(v4, 3)}, {with(v4, 4)}};
+  compare({"tc_helpers", "", {}, steps});
+}
 
 TEST(KernelSocket, Filter) { compare({"socket_filter", "", {}, skb_steps()}); }
 

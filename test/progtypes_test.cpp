@@ -21,6 +21,7 @@
 #include "runtime/progtypes/test_run.h"
 #include "runtime/progtypes/xdp_helpers.h"
 #include "test/engines.h"
+#include "test/verdict.h"
 
 namespace sb::test {
 namespace {
@@ -124,13 +125,7 @@ bpf::Program xdp_asm(const std::string& src) {
 
 std::string refusal(const bpf::Program& p) {
   rt::Environment env;
-  const rt::HelperTable h = rt::standard_helpers(env);
-  try {
-    bpf::verifier::verify(p, h.verify_options());
-    return "accepted";
-  } catch (const Error& e) {
-    return e.what();
-  }
+  return verdict(env, p);
 }
 
 TEST(XdpType, VerifierKnowsTheFields) {
@@ -274,12 +269,6 @@ TEST_P(XdpRun, ContextIn) {
   EXPECT_EQ(md_of(o.ctx).data_end, in.size());
 }
 
-std::string engine_name(const ::testing::TestParamInfo<const Engine*>& i) { return i.param->name; }
-std::vector<const Engine*> all_engines() {
-  std::vector<const Engine*> out;
-  for (const Engine& e : engines()) out.push_back(&e);
-  return out;
-}
 INSTANTIATE_TEST_SUITE_P(Engines, XdpRun, ::testing::ValuesIn(all_engines()), engine_name);
 
 // --- TC and socket filters -----------------------------------------------------

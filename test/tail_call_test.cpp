@@ -21,7 +21,7 @@ namespace {
 class TailCall : public testing::TestWithParam<size_t> {
  protected:
   TailCall() : helpers_(rt::standard_helpers(env_)) {
-    rt::MapSpec spec{"jmp_table", uint32_t(rt::MapType::ProgArray), 4, 4, 4, 0};
+    rt::MapSpec spec{"jmp_table", uint32_t(rt::MapType::ProgArray), 4, 4, 4, 0, 0};
     array_ = dynamic_cast<rt::ProgArrayMap*>(&env_.create_map(spec));
   }
   const Engine& engine() const { return engines()[GetParam()]; }

@@ -660,7 +660,7 @@ TEST(VerifierProofs, RawLengthComparedProvesAccesses) {
 // compares prove nothing, and a hardened run still checks its accesses.
 TEST(VerifierEngines, TailCallTargetsProveNoLength) {
   rt::Environment env;
-  auto& progs = static_cast<rt::ProgArrayMap&>(env.create_map({"progs", 3, 4, 4, 1, 0}));
+  auto& progs = static_cast<rt::ProgArrayMap&>(env.create_map({"progs", 3, 4, 4, 1, 0, 0}));
   // r2 here is the program array's handle, far above 30000 (every backend
   // keeps r2 across bpf_tail_call, as the kernel's JITs do).
   // The access is far past the 8 bytes (as far as an offset reaches): just
@@ -689,7 +689,7 @@ TEST(VerifierEngines, TailCallTargetsProveNoLength) {
 // Tail-call targets are verified as the program that jumps to them.
 TEST(VerifierEngines, TailCallTargetsAreVerified) {
   rt::Environment env;
-  auto& progs = static_cast<rt::ProgArrayMap&>(env.create_map({"progs", 3, 4, 4, 2, 0}));
+  auto& progs = static_cast<rt::ProgArrayMap&>(env.create_map({"progs", 3, 4, 4, 2, 0, 0}));
   progs.set(0, std::make_shared<bpf::Program>(program("ldxdw %r0, [%r10-8]\nexit")));  // unwritten stack
   progs.set(1, std::make_shared<bpf::Program>(program("mov %r0, 7\nexit")));
   const rt::HelperTable helpers = rt::standard_helpers(env);

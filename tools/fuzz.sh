@@ -30,7 +30,7 @@ seed() {
   case $1 in
     assembler) cp ../shared/conformance/*.data tools/examples/*.s "$dir" 2>/dev/null || true ;;
     trampoline) cp tools/examples/*.json test/trampoline/*.json "$dir" 2>/dev/null || true ;;
-    elf) cp build/test/programs/*.o "$dir" 2>/dev/null || true ;;
+    elf) cp build/test/programs/*.o build/test/progtypes/*.o "$dir" 2>/dev/null || true ;;
     test_run)  # no ctx, then an xdp_md of 24 bytes, before IPv4 frames
       printf '\x00\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x08\x00\x10\x20' > "$dir/plain"
       printf '\x19\x04\x00\x00\x00\x15\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xaa\xbb\xcc\xdd\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x08\x00\xf8\x03\x01' > "$dir/meta" ;;

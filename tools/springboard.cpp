@@ -72,6 +72,7 @@
 #include "runtime/exec/hardening.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/maps/maps.h"
+#include "runtime/maps/perf_event_array.h"
 #include "runtime/progtypes/kernel_test_run.h"
 #include "runtime/progtypes/test_run.h"
 
@@ -391,6 +392,53 @@ std::string test_run_text(const bpf::ProgramType& type, const rt::TestRunOutput&
   }
   return fmt::format("retval: {}{}\ndata_out: {} bytes\nctx_out: {}\nduration: {} ns per run ({} run{})\n", o.retval,
                      action, o.data.size(), ctx, o.duration_ns, o.runs, o.runs == 1 ? "" : "s");
+}
+
+// What a run leaves besides the packet (runtime/progtypes/packet_run.h):
+// the redirect target, the tunnel key and the records written to the
+// object's perf event arrays (taken from them).
+nlohmann::json run_outcome(const rt::TestRunOutput& o, rt::Environment* env) {
+  nlohmann::json j = nlohmann::json::object();
+  if (o.redirect) {
+    const rt::RedirectTarget& r = *o.redirect;
+    j["redirect"] = r.kind == rt::RedirectTarget::Kind::Ifindex
+                        ? nlohmann::json{{"ifindex", r.ifindex}, {"flags", r.flags}}
+                        : nlohmann::json{{"map", r.map}, {"map_type", rt::map_type_name(r.map_type)},
+                                         {"key", r.key}, {"flags", r.flags}};
+  }
+  if (o.tunnel_key) j["tunnel_key"] = hex_of(*o.tunnel_key);
+  for (const rt::ClonedPacket& c : o.clones)
+    j["clones"].push_back({{"ifindex", c.ifindex}, {"flags", c.flags}, {"packet", hex_of(c.packet)}});
+  nlohmann::json records = nlohmann::json::array();
+  if (env)
+    for (rt::Map* m : env->maps())
+      if (auto* events = dynamic_cast<rt::PerfEventArrayMap*>(m))
+        for (const rt::PerfEventArrayMap::Record& r : events->take_records())
+          records.push_back({{"map", m->name()}, {"slot", r.slot}, {"data", hex_of(r.bytes)}});
+  if (!records.empty()) j["perf_events"] = records;
+  return j;
+}
+
+std::string run_outcome_text(const nlohmann::json& j) {
+  std::string out;
+  if (j.contains("redirect")) {
+    const nlohmann::json& r = j["redirect"];
+    out += r.contains("ifindex") ? fmt::format("redirect: ifindex {} (flags {:#x})\n", r["ifindex"].get<uint32_t>(),
+                                               r["flags"].get<uint64_t>())
+                                 : fmt::format("redirect: {} '{}' key {} (flags {:#x})\n",
+                                               r["map_type"].get<std::string>(), r["map"].get<std::string>(),
+                                               r["key"].get<uint32_t>(), r["flags"].get<uint64_t>());
+  }
+  if (j.contains("tunnel_key")) out += "tunnel_key: " + j["tunnel_key"].get<std::string>() + "\n";
+  if (j.contains("clones"))
+    for (const nlohmann::json& c : j["clones"])
+      out += fmt::format("clone to ifindex {} (flags {:#x}): {}\n", c["ifindex"].get<uint32_t>(),
+                         c["flags"].get<uint64_t>(), c["packet"].get<std::string>());
+  if (j.contains("perf_events"))
+    for (const nlohmann::json& r : j["perf_events"])
+      out += fmt::format("perf event {}[{}]: {}\n", r["map"].get<std::string>(), r["slot"].get<uint32_t>(),
+                         r["data"].get<std::string>());
+  return out;
 }
 
 // An object's program whose section names a type with a context (xdp, tc,
@@ -734,10 +782,11 @@ int main(int argc, char** argv) {
         nlohmann::json j = {{"engine", engine.name}, {"type", std::string(type.name)}, {"retval", out.retval},
                             {"data_out", hex_of(out.data)}, {"ctx_out", hex_of(out.ctx)},
                             {"duration_ns", out.duration_ns}, {"runs", out.runs}};
+        j.update(run_outcome(out, in.env.get()));
         if (tr_dump_maps) j["maps"] = in.env ? dump_maps(*in.env) : nlohmann::json::array();
         fmt::print("{}\n", j.dump(2));
       } else {
-        fmt::print("{}", test_run_text(type, out));
+        fmt::print("{}{}", test_run_text(type, out), run_outcome_text(run_outcome(out, in.env.get())));
         if (tr_dump_maps) fmt::print("{}\n", (in.env ? dump_maps(*in.env) : nlohmann::json::array()).dump(2));
       }
       return 0;

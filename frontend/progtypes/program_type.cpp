@@ -31,7 +31,12 @@ bool base_helper_allowed(uint32_t id) {
     case 5:                                  // ktime_get_ns
     case 6:                                  // trace_printk
     case 7:                                  // get_prandom_u32
+    case 8:                                  // get_smp_processor_id
     case 12:                                 // tail_call
+    case 42:                                 // get_numa_node_id
+    case 87: case 88: case 89:               // map_push/pop/peek_elem
+    case 93: case 94:                        // spin_lock, spin_unlock
+    case 125:                                // ktime_get_boot_ns
     case 130: case 131: case 132: case 133:  // ringbuf_*
       return true;
     default:
@@ -42,7 +47,19 @@ bool base_helper_allowed(uint32_t id) {
 bool packet_helper(uint32_t id) {
   switch (id) {
     case 9:    // skb_store_bytes
+    case 10:   // l3_csum_replace
+    case 11:   // l4_csum_replace
+    case 13:   // clone_redirect
+    case 18:   // skb_vlan_push
+    case 19:   // skb_vlan_pop
+    case 21:   // skb_set_tunnel_key
+    case 23:   // redirect
+    case 25:   // perf_event_output
     case 26:   // skb_load_bytes
+    case 38:   // skb_change_tail
+    case 43:   // skb_change_head
+    case 51:   // redirect_map
+    case 69:   // fib_lookup
     case 44:   // xdp_adjust_head
     case 54:   // xdp_adjust_meta
     case 65:   // xdp_adjust_tail

@@ -106,12 +106,13 @@ struct NativeAccess {
 NativeAccess native_access(const CtxField& f, uint32_t offset, unsigned size, bool store = false);
 
 // bpf_base_func_proto: the helpers every networking type may call, as far
-// as Springboard has them (maps, ktime, trace_printk, prandom, tail calls,
-// ring buffers).
+// as Springboard has them (maps with push/pop/peek, ktime and boot time,
+// trace_printk, prandom, the CPU and NUMA node, tail calls, ring buffers).
 bool base_helper_allowed(uint32_t id);
 
-// Helpers that only mean something on a packet context (skb_load_bytes,
-// xdp_adjust_head, ...): raw programs may not call them.
+// Helpers that only mean something on a packet context or a packet run
+// (skb_load_bytes, xdp_adjust_head, redirect, perf_event_output, ...):
+// raw programs may not call them.
 bool packet_helper(uint32_t id);
 
 // Whether `p`'s type has a rewritten context: lowering and the interpreter

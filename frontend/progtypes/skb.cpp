@@ -97,10 +97,30 @@ constexpr CtxField kSocketFields[] = {
 
 #undef SB_SKB
 
-// tc_cls_act_func_proto: skb_store_bytes, skb_load_bytes and the base set.
-bool tc_helper_allowed(uint32_t id) { return id == 9 || id == 26 || base_helper_allowed(id); }
-// sk_filter_func_proto: skb_load_bytes and the base set.
-bool socket_helper_allowed(uint32_t id) { return id == 26 || base_helper_allowed(id); }
+// tc_cls_act_func_proto, as far as Springboard has its helpers.
+bool tc_helper_allowed(uint32_t id) {
+  switch (id) {
+    case 9:   // skb_store_bytes
+    case 10:  // l3_csum_replace
+    case 11:  // l4_csum_replace
+    case 13:  // clone_redirect
+    case 18:  // skb_vlan_push
+    case 19:  // skb_vlan_pop
+    case 21:  // skb_set_tunnel_key
+    case 23:  // redirect
+    case 25:  // perf_event_output (bpf_skb_event_output)
+    case 26:  // skb_load_bytes
+    case 28:  // csum_diff
+    case 38:  // skb_change_tail
+    case 43:  // skb_change_head
+    case 69:  // fib_lookup
+      return true;
+    default:
+      return base_helper_allowed(id);
+  }
+}
+// sk_filter_func_proto: skb_load_bytes, perf_event_output and the base set.
+bool socket_helper_allowed(uint32_t id) { return id == 26 || id == 25 || base_helper_allowed(id); }
 
 constexpr ProgramType kTc{.name = "tc",
                           .kernel_type = 3,  // BPF_PROG_TYPE_SCHED_CLS

@@ -33,6 +33,11 @@ bool xdp_helper_allowed(uint32_t id) {
     case 54:   // xdp_adjust_meta
     case 65:   // xdp_adjust_tail
     case 188:  // xdp_get_buff_len
+    case 23:   // redirect
+    case 25:   // perf_event_output (bpf_xdp_event_output)
+    case 28:   // csum_diff
+    case 51:   // redirect_map
+    case 69:   // fib_lookup
       return true;
     default:
       return base_helper_allowed(id);

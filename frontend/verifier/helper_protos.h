@@ -19,15 +19,20 @@ enum class ArgKind : uint8_t {
   Anything,       // any initialised value, pointer or scalar (ARG_ANYTHING)
   Scalar,         // a number
   Ctx,            // the program's context (ARG_PTR_TO_CTX)
-  Map,            // a map handle (ARG_CONST_MAP_PTR) of the kind `map_kind` says
+  Map,            // a map handle (ARG_CONST_MAP_PTR) of a kind `maps` has
   MapKey,         // readable memory of the map's key_size (ARG_PTR_TO_MAP_KEY)
   MapValue,       // readable memory of the map's value_size (ARG_PTR_TO_MAP_VALUE)
+  MapValueOut,    // writable memory of the map's value_size (ARG_PTR_TO_MAP_VALUE | MEM_UNINIT)
   ReadMem,        // readable memory, its size in the next argument (ARG_PTR_TO_MEM | MEM_RDONLY)
+  ReadMemOrNull,  // ... or null with a size of 0 (ARG_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_RDONLY)
   WriteMem,       // writable memory, its size in the next argument (ARG_PTR_TO_UNINIT_MEM)
+  ReadWriteMem,   // initialised memory the helper reads and writes (ARG_PTR_TO_MEM)
   Size,           // the size of the memory before it, > 0 (ARG_CONST_SIZE)
   SizeOrZero,     // ... or 0 (ARG_CONST_SIZE_OR_ZERO)
   AllocSize,      // a constant size to allocate (ARG_CONST_ALLOC_SIZE_OR_ZERO)
   RingbufRecord,  // a record ringbuf_reserve returned, released by the call (ARG_PTR_TO_ALLOC_MEM | OBJ_RELEASE)
+  SpinLock,       // a map value's struct bpf_spin_lock, taken (ARG_PTR_TO_SPIN_LOCK of bpf_spin_lock)
+  SpinUnlock,     // ... released (bpf_spin_unlock)
 };
 
 enum class RetKind : uint8_t {
@@ -37,14 +42,31 @@ enum class RetKind : uint8_t {
   RecordOrNull,    // AllocSize bytes of ring buffer, a reference to release, or null
 };
 
-// Which maps an ArgKind::Map argument accepts (check_map_func_compatibility).
-enum class MapKind : uint8_t { None, Data, RingBuf, ProgArray };
+// Map types grouped by the helpers that take them (the kernel's
+// check_map_func_compatibility, both ways): Data maps take the element
+// helpers (lookup, update, delete), a DevMap also lookup and redirect_map,
+// Queue push/pop/peek, Bloom push/peek, ...
+enum class MapKind : uint8_t { None, Data, RingBuf, ProgArray, Queue, Bloom, DevMap, CpuMap, XskMap, PerfEvents };
+
+// A set of MapKinds: which maps an ArgKind::Map argument accepts.
+struct MapKinds {
+  uint16_t bits = 0;
+  constexpr MapKinds() = default;
+  constexpr MapKinds(MapKind k) : bits(k == MapKind::None ? 0 : uint16_t(1u << unsigned(k))) {}  // NOLINT: implicit
+  constexpr MapKinds operator|(MapKinds o) const {
+    MapKinds r;
+    r.bits = uint16_t(bits | o.bits);
+    return r;
+  }
+  constexpr bool has(MapKind k) const { return (bits & MapKinds(k).bits) != 0; }
+};
+constexpr MapKinds operator|(MapKind a, MapKind b) { return MapKinds(a) | MapKinds(b); }
 
 struct HelperProto {
   std::string_view name;
   RetKind ret = RetKind::Integer;
   std::array<ArgKind, 5> args{};  // r1..r5
-  MapKind map_kind = MapKind::None;
+  MapKinds maps;
   bool tail_call = false;  // bpf_tail_call: may not run with references held
   // The helper may move or resize the packet (bpf_helper_changes_pkt_data):
   // packet pointers are invalid after the call.

@@ -69,6 +69,10 @@ struct State {
   std::vector<Frame> frames;
   std::vector<Ref> refs;
   uint64_t raw_len = 0;  // raw programs: bytes of r1's memory this path proved (a compare of the entry's r2)
+  // The bpf_spin_lock this path holds (the kernel's active_lock): the map
+  // and the id of the value pointer it was taken through; -1: none.
+  int32_t lock_map = -1;
+  uint32_t lock_id = 0;
   Frame& cur() { return frames.back(); }
   const Frame& cur() const { return frames.back(); }
 };
@@ -761,6 +765,7 @@ class Verifier {
 
   bool states_safe(const State& o, const State& c, bool exact) const {
     if (o.frames.size() != c.frames.size() || o.refs.size() != c.refs.size()) return false;
+    if (o.lock_map != c.lock_map) return false;
     if (exact ? o.raw_len != c.raw_len : o.raw_len > c.raw_len) return false;
     IdMap ids;
     for (size_t f = 0; f < o.frames.size(); ++f) {
@@ -779,6 +784,7 @@ class Verifier {
     }
     for (size_t k = 0; k < o.refs.size(); ++k)
       if (!ids.check(o.refs[k].id, c.refs[k].id)) return false;
+    if (o.lock_map >= 0 && !ids.check(o.lock_id, c.lock_id)) return false;
     return true;
   }
 
@@ -1557,6 +1563,13 @@ class Verifier {
         const MapUse& m = sh_.maps[size_t(ptr.map)];
         if (acc == Access::Atomic) check_atomic_align(ptr, regno, off, size);
         check_region(ptr, regno, off, size, m.value_size, "map value", "value_size");
+        if (acc != Access::Read && read_only_for_programs(m))
+          fail(fmt::format("write into map forbidden, value_size={} off={} size={}", m.value_size, off, size));
+        if (m.spin_lock_offset >= 0) {  // check_map_access: the lock word is the helpers' alone
+          const int64_t lo = int64_t(ptr.off) + off + ptr.smin, hi = int64_t(ptr.off) + off + ptr.smax + size;
+          if (lo < m.spin_lock_offset + 4 && hi > m.spin_lock_offset)
+            fail("bpf_spin_lock cannot be accessed directly by load/store");
+        }
         note_proven(true);
         return loaded_scalar(size, sign);
       }
@@ -1913,6 +1926,9 @@ class Verifier {
       }
       case RegType::MapValue:
         check_region(ptr, regno, 0, uint32_t(size), sh_.maps[size_t(ptr.map)].value_size, "map value", "value_size");
+        if (write && read_only_for_programs(sh_.maps[size_t(ptr.map)]))
+          fail(fmt::format("write into map forbidden, value_size={} off={} size={}",
+                           sh_.maps[size_t(ptr.map)].value_size, ptr.off, size));
         return;
       case RegType::Mem: check_region(ptr, regno, 0, uint32_t(size), ptr.mem_size, "memory", "mem_size"); return;
       case RegType::Packet:
@@ -1923,9 +1939,15 @@ class Verifier {
     }
   }
 
+  // A devmap's values are the kernel's (dev_map_init_map sets
+  // BPF_F_RDONLY_PROG): programs read them only.
+  static bool read_only_for_programs(const MapUse& m) { return m.type == 14 || m.type == 25; }
+
   void helper_call(Path& path, uint32_t id) {
     const HelperInfo info = helper_info(id);
     if (!info.exists) fail(fmt::format("invalid func unknown#{}", id));
+    if (path.st.lock_map >= 0 && !(info.proto && info.proto->args[0] == ArgKind::SpinUnlock))
+      fail("function calls are not allowed while holding a lock");
     if (type_.helper_allowed && !type_.helper_allowed(id))
       fail(fmt::format("program of this type cannot use helper {}#{}", info.proto ? info.proto->name : "unknown", id));
     Frame& f = path.st.cur();
@@ -1934,7 +1956,7 @@ class Verifier {
       const HelperProto& pr = *info.proto;
       int32_t map = -1;
       int mem_reg = -1;
-      bool mem_write = false;
+      bool mem_write = false, mem_null = false, mem_rw = false;
       uint64_t alloc = 0;
       uint32_t release = 0;
       for (int k = 0; k < 5; ++k) {
@@ -1962,35 +1984,76 @@ class Verifier {
           case ArgKind::Map: {
             if (a.type != RegType::MapHandle) expect("map_ptr");
             const MapUse& m = sh_.maps[size_t(a.map)];
-            if (map_kind_of_type(m.type) != pr.map_kind)
+            if (!pr.maps.has(map_kind_of_type(m.type)))
               fail(fmt::format("cannot pass map_type {} into func {}#{}", m.type, pr.name, id));
             map = a.map;
             break;
           }
           case ArgKind::MapKey:
-          case ArgKind::MapValue: {
+          case ArgKind::MapValue:
+          case ArgKind::MapValueOut: {
             if (map < 0) fail(fmt::format("invalid map_ptr to access map->{}", kind == ArgKind::MapKey ? "key" : "value"));
             const MapUse& m = sh_.maps[size_t(map)];
             if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
-            mem_region(path, r, a, kind == ArgKind::MapKey ? m.key_size : m.value_size, false);
+            mem_region(path, r, a, kind == ArgKind::MapKey ? m.key_size : m.value_size, kind == ArgKind::MapValueOut);
             break;
           }
+          case ArgKind::ReadMemOrNull:
+            mem_null = a.type == RegType::Scalar && a.is_const() && a.const_value() == 0;
+            if (mem_null) {
+              mem_reg = r;
+              break;
+            }
+            [[fallthrough]];
           case ArgKind::ReadMem:
           case ArgKind::WriteMem:
+          case ArgKind::ReadWriteMem:
             if (!is_pointer(a.type) || is_nullable(a.type)) expect("fp, pkt, map_value, mem");
             mem_reg = r;
             mem_write = kind == ArgKind::WriteMem;
+            mem_rw = kind == ArgKind::ReadWriteMem;
+            mem_null = false;
             break;
           case ArgKind::Size:
           case ArgKind::SizeOrZero:
             demand_reg(path, r);
+            if (mem_null) {  // a null pointer goes with a size of 0 only
+              if (!(a.type == RegType::Scalar && a.is_const() && a.const_value() == 0))
+                fail(fmt::format("R{} type=scalar expected=fp, pkt, map_value, mem (a null R{} needs a size of 0 in "
+                                 "R{})",
+                                 mem_reg, mem_reg, r));
+              mem_null = false;
+              break;
+            }
             helper_mem(path, mem_reg, a, r, mem_write, kind == ArgKind::SizeOrZero);
+            if (mem_rw) helper_mem(path, mem_reg, a, r, true, kind == ArgKind::SizeOrZero);  // read, then written
             break;
           case ArgKind::AllocSize:
             if (!a.is_const()) fail(fmt::format("R{} is not a known constant", r));
             demand_reg(path, r);
             alloc = a.const_value();
             break;
+          case ArgKind::SpinLock:
+          case ArgKind::SpinUnlock: {  // process_spin_lock
+            if (a.type != RegType::MapValue) expect("map_value");
+            const MapUse& m = sh_.maps[size_t(a.map)];
+            if (m.spin_lock_offset < 0) fail(fmt::format("map '{}' has no valid bpf_spin_lock", m.name));
+            const int64_t at = int64_t(a.off) + int64_t(a.var_off.value);
+            if (!a.var_off.is_const() || at != m.spin_lock_offset)
+              fail(fmt::format("R{} off {} doesn't point to 'struct bpf_spin_lock' that is at {}", r, at,
+                               m.spin_lock_offset));
+            if (kind == ArgKind::SpinLock) {
+              if (path.st.lock_map >= 0) fail("Locking two bpf_spin_locks are not allowed");
+              path.st.lock_map = a.map;
+              path.st.lock_id = a.id;
+            } else {
+              if (path.st.lock_map < 0) fail("bpf_spin_unlock without taking a lock");
+              if (path.st.lock_map != a.map || path.st.lock_id != a.id) fail("bpf_spin_unlock of different lock");
+              path.st.lock_map = -1;
+              path.st.lock_id = 0;
+            }
+            break;
+          }
           case ArgKind::RingbufRecord:
             if (a.type != RegType::Mem || a.ref_obj_id == 0) expect("ringbuf_mem");
             if (a.off != 0 || !a.var_off.is_const() || a.var_off.value != 0)
@@ -2048,6 +2111,7 @@ class Verifier {
   }
 
   bool local_call(Path& path, const Insn& in) {
+    if (path.st.lock_map >= 0) fail("function calls are not allowed while holding a lock");
     if (path.st.frames.size() >= size_t(kMaxCallDepth))
       fail(fmt::format("the call stack of {} frames is too deep !", path.st.frames.size() + 1));
     const size_t target = size_t(*branch_target(in, at_));
@@ -2124,6 +2188,7 @@ class Verifier {
 
   bool exit(Path& path) {
     State& st = path.st;
+    if (st.lock_map >= 0) fail("bpf_spin_unlock is missing");
     if (st.frames.size() > 1) {
       Frame& callee = st.cur();
       const RegState r0 = callee.regs[0];

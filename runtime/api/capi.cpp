@@ -483,7 +483,7 @@ sb_status sb_vm_create_map(sb_vm* vm, const char* name, sb_map_type type, uint32
     require(out, "sb_vm_create_map", "out");
     *out = nullptr;
     if (!name || !*name) throw ApiError(SB_ERR_INVALID_ARGUMENT, "sb_vm_create_map: a map needs a name");
-    rt::MapSpec spec{name, uint32_t(type), key_size, value_size, max_entries, 0};
+    rt::MapSpec spec{name, uint32_t(type), key_size, value_size, max_entries, 0, 0};
     *out = vm->wrap(&vm->env.create_map(spec));
     return SB_OK;
   });

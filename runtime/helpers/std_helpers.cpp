@@ -1,6 +1,9 @@
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/helpers/tracing_helpers.h"
 
+#include "runtime/helpers/csum_helpers.h"
+#include "runtime/maps/map_support.h"
+#include "runtime/progtypes/packet_run.h"
 #include "runtime/progtypes/skb_helpers.h"
 #include "runtime/progtypes/xdp_helpers.h"
 
@@ -82,7 +85,8 @@ namespace {
 // Creates the maps an object defines; global data gets its initial bytes.
 bpf::MapCreator creator_for(Environment& env) {
   return [&env](const bpf::MapDef& d) -> bpf::MapAddress {
-    Map& m = env.create_map({d.name, d.type, d.key_size, d.value_size, d.max_entries, d.flags});
+    Map& m = env.create_map(
+        {d.name, d.type, d.key_size, d.value_size, d.max_entries, d.flags, d.map_extra, d.spin_lock_offset});
     bpf::MapAddress a{m.handle(), 0};
     if (d.global_data) {
       std::span<uint8_t> value = static_cast<ArrayMap&>(m).value(0);
@@ -178,13 +182,31 @@ uint64_t Environment::readable_from(uint64_t addr) const {
   return best;
 }
 
+void Environment::add_fib_route(const FibRoute& route) {
+  std::unique_lock lock(mutex_);
+  routes_.push_back(route);
+}
+
+std::vector<FibRoute> Environment::fib_routes() const {
+  std::shared_lock lock(mutex_);
+  return routes_;
+}
+
 bool Environment::readable(uint64_t addr, uint64_t size) const { return size <= readable_from(addr); }
 
-uint64_t Environment::now_ns() const {
-  if (opts_.clock) return opts_.clock();
+namespace {
+uint64_t clock_ns(clockid_t clock) {
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
+}
+}  // namespace
+
+uint64_t Environment::now_ns() const { return opts_.clock ? opts_.clock() : clock_ns(CLOCK_MONOTONIC); }
+uint64_t Environment::boot_ns() const { return opts_.clock ? opts_.clock() : clock_ns(CLOCK_BOOTTIME); }
+
+unsigned Environment::current_cpu() const {
+  return (opts_.current_cpu ? opts_.current_cpu() : map_support::default_cpu()) % opts_.num_cpus;
 }
 
 uint32_t Environment::prandom_u32() {
@@ -360,6 +382,62 @@ uint64_t get_prandom_u32(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return e ? e->prandom_u32() : 0;
 }
 
+uint64_t get_smp_processor_id(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  Environment* e = env();
+  return e ? e->current_cpu() : 0;
+}
+
+// One NUMA node: user space does not place a program's memory.
+uint64_t get_numa_node_id(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) { return 0; }
+
+uint64_t ktime_get_boot_ns(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  Environment* e = env();
+  return e ? e->boot_ns() : 0;
+}
+
+// bpf_spin_lock / bpf_spin_unlock on the lock word the verifier found in a
+// map value (a u32: 0 free, 1 held); a lock is held only between the two
+// calls of one run, with no other call in between (the verifier's rule),
+// so spinning ends.
+uint64_t spin_lock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t) {
+  if (!arg_ok(lock, 4)) return 0;
+  auto* word = reinterpret_cast<uint32_t*>(uintptr_t(lock));
+  while (__atomic_exchange_n(word, 1u, __ATOMIC_ACQUIRE) != 0)
+    while (__atomic_load_n(word, __ATOMIC_RELAXED) != 0) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
+  return 0;
+}
+
+uint64_t spin_unlock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t) {
+  if (arg_ok(lock, 4)) __atomic_store_n(reinterpret_cast<uint32_t*>(uintptr_t(lock)), 0u, __ATOMIC_RELEASE);
+  return 0;
+}
+
+// bpf_map_push_elem(map, value, flags), pop_elem(map, value), peek_elem(map, value).
+uint64_t map_push_elem(uint64_t map, uint64_t value, uint64_t flags, uint64_t, uint64_t) {
+  Map* m = map_arg(map);
+  if (!m || !value) return errno_result(-EINVAL);
+  if (!arg_ok(value, m->spec().value_size)) return errno_result(-EFAULT);
+  return errno_result(m->push(ptr(value), flags));
+}
+
+uint64_t map_pop_elem(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t) {
+  Map* m = map_arg(map);
+  if (!m || !value) return errno_result(-EINVAL);
+  if (!arg_ok(value, m->spec().value_size)) return errno_result(-EFAULT);
+  return errno_result(m->pop(reinterpret_cast<void*>(uintptr_t(value))));
+}
+
+uint64_t map_peek_elem(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t) {
+  Map* m = map_arg(map);
+  if (!m || !value) return errno_result(-EINVAL);
+  if (!arg_ok(value, m->spec().value_size)) return errno_result(-EFAULT);
+  return errno_result(m->peek(reinterpret_cast<void*>(uintptr_t(value))));
+}
+
 RingBufMap* ring_arg(uint64_t handle) {
   Map* m = map_arg(handle);
   return m && m->type() == MapType::RingBuf ? static_cast<RingBufMap*>(m) : nullptr;
@@ -409,6 +487,14 @@ constexpr KernelHelper kStandardHelpers[] = {
     {5, "ktime_get_ns", ktime_get_ns},
     {6, "trace_printk", trace_printk},
     {7, "get_prandom_u32", get_prandom_u32},
+    {8, "get_smp_processor_id", get_smp_processor_id},
+    {42, "get_numa_node_id", get_numa_node_id},
+    {87, "map_push_elem", map_push_elem},
+    {88, "map_pop_elem", map_pop_elem},
+    {89, "map_peek_elem", map_peek_elem},
+    {93, "spin_lock", spin_lock},
+    {94, "spin_unlock", spin_unlock},
+    {125, "ktime_get_boot_ns", ktime_get_boot_ns},
     {130, "ringbuf_output", ringbuf_output},
     {131, "ringbuf_reserve", ringbuf_reserve},
     {132, "ringbuf_submit", ringbuf_submit},
@@ -421,7 +507,7 @@ std::optional<bpf::MapUse> Environment::map_use(uint64_t handle) const {
   const Map* m = map_from_handle(handle);
   if (!m) return std::nullopt;
   const MapSpec& s = m->spec();
-  return bpf::MapUse{0, s.name, s.type, s.key_size, s.value_size, s.max_entries, false, 0};
+  return bpf::MapUse{0, s.name, s.type, s.key_size, s.value_size, s.max_entries, false, 0, s.spin_lock_offset};
 }
 
 HelperTable standard_helpers(Environment& env) {
@@ -433,6 +519,9 @@ HelperTable standard_helpers(Environment& env) {
   // Program-type helpers: the verifier lets only their types call them.
   add_xdp_helpers(t);
   add_skb_helpers(t);
+  add_csum_helpers(t);
+  add_packet_run_helpers(t);
+  add_fib_helpers(t);
   t.set_context(&env);
   return t;
 }

@@ -12,6 +12,16 @@
 //   5    ktime_get_ns           CLOCK_MONOTONIC (or EnvironmentOptions::clock)
 //   6    trace_printk           printf subset into the trace buffer (take_trace)
 //   7    get_prandom_u32        splitmix64 sequence (EnvironmentOptions::prandom_seed)
+//   8    get_smp_processor_id   Environment::current_cpu(): the per-CPU maps' copy
+//   42   get_numa_node_id       0 (one node)
+//   87-89  map_push/pop/peek_elem  Map::push / pop / peek (queue, stack, bloom filter)
+//   125  ktime_get_boot_ns      CLOCK_BOOTTIME (or EnvironmentOptions::clock)
+//   93, 94  spin_lock, spin_unlock  the map value's struct bpf_spin_lock (a u32 word)
+//   10, 11, 28  l3/l4_csum_replace, csum_diff (runtime/helpers/csum_helpers.h)
+//   18, 19, 21  skb_vlan_push/pop, skb_set_tunnel_key (runtime/progtypes/skb_helpers.h)
+//   13, 23, 25, 51  clone_redirect, redirect, perf_event_output, redirect_map (runtime/progtypes/packet_run.h)
+//   38, 43  skb_change_tail, skb_change_head (runtime/progtypes/skb_helpers.h)
+//   69   fib_lookup             the Environment's routes (runtime/progtypes/fib_lookup.h)
 //   12   tail_call              ProgArrayMap slot -> the run's engine (runtime/helpers/tail_call.h):
 //                               index >= max_entries, 33 tail calls made, or an empty
 //                               slot (counted) fall through with r0 = 0
@@ -52,6 +62,7 @@
 #include "frontend/elf_loader.h"
 #include "runtime/helpers/helpers.h"
 #include "runtime/maps/maps.h"
+#include "runtime/progtypes/fib_lookup.h"
 
 namespace sb::rt {
 
@@ -100,8 +111,14 @@ class Environment : public HelperContext {
   uint64_t readable_from(uint64_t addr) const;  // readable bytes from addr on (0: none)
 
   // --- the other helpers' sources ---
-  uint64_t now_ns() const;
+  uint64_t now_ns() const;   // ktime_get_ns
+  uint64_t boot_ns() const;  // ktime_get_boot_ns: CLOCK_BOOTTIME (or EnvironmentOptions::clock)
   uint32_t prandom_u32();
+  unsigned current_cpu() const;  // get_smp_processor_id: the copy per-CPU maps give a program
+
+  // --- bpf_fib_lookup's routing table (runtime/progtypes/fib_lookup.h) ---
+  void add_fib_route(const FibRoute& route);
+  std::vector<FibRoute> fib_routes() const;
 
   std::vector<HostRange> host_ranges() const override;
   std::optional<bpf::MapUse> map_use(uint64_t handle) const override;
@@ -112,6 +129,7 @@ class Environment : public HelperContext {
   std::vector<std::unique_ptr<Map>> maps_;
   std::unordered_map<uint64_t, Map*> by_handle_;
   std::vector<HostRange> readable_;
+  std::vector<FibRoute> routes_;  // guarded by mutex_
   std::mutex trace_mutex_;
   std::string trace_;
   std::function<void(std::string_view)> sink_;

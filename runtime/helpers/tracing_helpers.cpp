@@ -1,7 +1,6 @@
 // The tracing helpers; see tracing_helpers.h.
 #include "runtime/helpers/tracing_helpers.h"
 
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -27,11 +26,6 @@ size_t read_process(void* dst, uint64_t src, size_t size) {
   iovec remote{reinterpret_cast<void*>(uintptr_t(src)), size};
   const ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
   return n < 0 ? 0 : size_t(n);
-}
-
-uint64_t get_smp_processor_id(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
-  const int cpu = sched_getcpu();
-  return cpu < 0 ? 0 : uint64_t(cpu);
 }
 
 uint64_t get_current_pid_tgid(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
@@ -100,7 +94,6 @@ uint64_t get_attach_cookie(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
 }
 
 constexpr KernelHelper kTracingHelpers[] = {
-    {8, "get_smp_processor_id", get_smp_processor_id},
     {14, "get_current_pid_tgid", get_current_pid_tgid},
     {15, "get_current_uid_gid", get_current_uid_gid},
     {16, "get_current_comm", get_current_comm},

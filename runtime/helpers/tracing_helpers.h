@@ -4,7 +4,8 @@
 // fault-safe reads of the process's memory.
 //
 //   id   helper                  semantics (the kernel's, for the calling thread)
-//   8    get_smp_processor_id    the CPU the thread runs on now (sched_getcpu)
+//   (8   get_smp_processor_id    is a standard helper, std_helpers.h: the CPU
+//                                whose copy the per-CPU maps give the program)
 //   14   get_current_pid_tgid    tgid << 32 | tid  (process id, thread id)
 //   15   get_current_uid_gid     gid << 32 | uid   (real ids)
 //   16   get_current_comm        the thread's name (16 bytes with its NUL, as

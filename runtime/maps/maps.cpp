@@ -11,45 +11,23 @@
 #include <fmt/format.h>
 
 #include "ir/diag.h"
+#include "runtime/maps/bloom_filter.h"
+#include "runtime/maps/lpm_trie.h"
+#include "runtime/maps/map_support.h"
+#include "runtime/maps/perf_event_array.h"
+#include "runtime/maps/queue_stack.h"
+#include "runtime/maps/redirect_maps.h"
 
 namespace sb::rt {
 
 namespace {
 
-// Limits on what one map may allocate (the kernel has its own; these keep
-// a hostile object file from asking for terabytes).
-constexpr uint64_t kMaxKeySize = 512;             // the kernel's MAX_BPF_STACK
-constexpr uint64_t kMaxValueSize = 64ull << 20;
-constexpr uint64_t kMaxMapBytes = 1ull << 30;
-
-uint64_t round8(uint64_t n) { return (n + 7) & ~uint64_t(7); }
-
-[[noreturn]] void fail(const MapSpec& spec, const std::string& what) {
-  throw Error("map '" + spec.name + "'", what);
-}
-
-// Bytes for `count` elements of `stride` bytes (times `copies`), checked
-// against kMaxMapBytes without overflowing.
-size_t checked_bytes(const MapSpec& spec, uint64_t stride, uint64_t count, uint64_t copies = 1) {
-  if (stride > kMaxMapBytes || count > kMaxMapBytes || copies > kMaxMapBytes ||
-      stride * count > kMaxMapBytes / copies)
-    fail(spec, fmt::format("needs more than the {} bytes a map may use", kMaxMapBytes));
-  return size_t(stride * count * copies);
-}
-
-uint32_t index_of(const void* key) {
-  uint32_t i;
-  std::memcpy(&i, key, 4);
-  return i;
-}
-
-unsigned default_cpu() {
-  int cpu = sched_getcpu();
-  return cpu < 0 ? 0 : unsigned(cpu);
-}
+using namespace map_support;
 
 // The map types, with the key and value sizes each requires: kAny is any
-// size from 1 to the limits above, otherwise the exact size.
+// size from 1 to the limits above, kNone 0, otherwise the exact size (or
+// either of two: value_size2); `check` what else the kernel's map_alloc_check
+// refuses.
 constexpr uint32_t kAny = ~0u;
 struct TypeInfo {
   MapType type;
@@ -57,21 +35,51 @@ struct TypeInfo {
   uint32_t key_size;
   uint32_t value_size;
   std::unique_ptr<Map> (*make)(const MapSpec&, const MapOptions&);
+  uint32_t value_size2 = 0;  // a second allowed value size (0: none)
+  void (*check)(const MapSpec&) = nullptr;
 };
 
+template <typename T>
+std::unique_ptr<Map> make(const MapSpec& s, const MapOptions&) {
+  return std::make_unique<T>(s);
+}
+template <typename T>
+std::unique_ptr<Map> make_per_cpu(const MapSpec& s, const MapOptions& o) {
+  return std::make_unique<T>(s, o.num_cpus, o.current_cpu);
+}
+
+void lru_check(const MapSpec& s) {
+  if (s.flags & kMapNoPrealloc) fail(s, "an LRU hash is always preallocated: BPF_F_NO_PREALLOC is not allowed");
+}
+void lpm_check(const MapSpec& s) {
+  if (!(s.flags & kMapNoPrealloc)) fail(s, "an LPM trie needs map_flags BPF_F_NO_PREALLOC (1), as in the kernel");
+  if (s.key_size < 5 || s.key_size > 260)
+    fail(s, fmt::format("key_size {} is not in [5, 260] (struct bpf_lpm_trie_key: u32 prefixlen, then 1 to 256 "
+                        "data bytes)",
+                        s.key_size));
+}
+void cpumap_check(const MapSpec& s) {
+  if (s.max_entries > 4096) fail(s, fmt::format("max_entries {} is more CPUs than the kernel's NR_CPUS", s.max_entries));
+}
+
 const TypeInfo kTypes[] = {
-    {MapType::Hash, "hash", kAny, kAny,
-     [](const MapSpec& s, const MapOptions&) -> std::unique_ptr<Map> { return std::make_unique<HashMap>(s); }},
-    {MapType::Array, "array", 4, kAny,
-     [](const MapSpec& s, const MapOptions&) -> std::unique_ptr<Map> { return std::make_unique<ArrayMap>(s); }},
-    {MapType::ProgArray, "prog_array", 4, 4,
-     [](const MapSpec& s, const MapOptions&) -> std::unique_ptr<Map> { return std::make_unique<ProgArrayMap>(s); }},
-    {MapType::PerCpuArray, "percpu_array", 4, kAny,
-     [](const MapSpec& s, const MapOptions& o) -> std::unique_ptr<Map> {
-       return std::make_unique<PerCpuArrayMap>(s, o.num_cpus, o.current_cpu);
-     }},
-    {MapType::RingBuf, "ringbuf", 0, 0,
-     [](const MapSpec& s, const MapOptions&) -> std::unique_ptr<Map> { return std::make_unique<RingBufMap>(s); }},
+    {MapType::Hash, "hash", kAny, kAny, make_per_cpu<HashMap>},
+    {MapType::Array, "array", 4, kAny, make<ArrayMap>},
+    {MapType::ProgArray, "prog_array", 4, 4, make<ProgArrayMap>},
+    {MapType::PerfEventArray, "perf_event_array", 4, 4, make_per_cpu<PerfEventArrayMap>},
+    {MapType::PerCpuHash, "percpu_hash", kAny, kAny, make_per_cpu<HashMap>},
+    {MapType::PerCpuArray, "percpu_array", 4, kAny, make_per_cpu<PerCpuArrayMap>},
+    {MapType::LruHash, "lru_hash", kAny, kAny, make_per_cpu<HashMap>, 0, lru_check},
+    {MapType::LruPerCpuHash, "lru_percpu_hash", kAny, kAny, make_per_cpu<HashMap>, 0, lru_check},
+    {MapType::LpmTrie, "lpm_trie", kAny, kAny, make<LpmTrieMap>, 0, lpm_check},
+    {MapType::DevMap, "devmap", 4, 4, make<RedirectMap>, 8},
+    {MapType::CpuMap, "cpumap", 4, 4, make<RedirectMap>, 8, cpumap_check},
+    {MapType::XskMap, "xskmap", 4, 4, make<RedirectMap>},
+    {MapType::Queue, "queue", 0, kAny, make<QueueStackMap>},
+    {MapType::Stack, "stack", 0, kAny, make<QueueStackMap>},
+    {MapType::DevMapHash, "devmap_hash", 4, 4, make<RedirectMap>, 8},
+    {MapType::RingBuf, "ringbuf", 0, 0, make<RingBufMap>},
+    {MapType::BloomFilter, "bloom_filter", 0, kAny, make<BloomFilterMap>},
 };
 
 const TypeInfo* find_type(uint32_t type) {
@@ -80,16 +88,35 @@ const TypeInfo* find_type(uint32_t type) {
   return nullptr;
 }
 
-void check_size(const MapSpec& spec, const char* field, uint32_t size, uint32_t required, uint64_t limit) {
+void check_size(const MapSpec& spec, const char* field, uint32_t size, uint32_t required, uint64_t limit,
+                uint32_t or_size = 0) {
   if (required == kAny) {
     if (size == 0 || size > limit) fail(spec, fmt::format("{} {} is not in [1, {}]", field, size, limit));
-  } else if (size != required) {
-    fail(spec, fmt::format("{} {} must be {} for a {} map", field, size, required,
-                           map_type_name(spec.type)));
+  } else if (size != required && (or_size == 0 || size != or_size)) {
+    fail(spec, fmt::format("{} {} must be {}{} for a {} map", field, size, required,
+                           or_size ? fmt::format(" or {}", or_size) : "", map_type_name(spec.type)));
   }
 }
 
 }  // namespace
+
+namespace map_support {
+
+void fail(const MapSpec& spec, const std::string& what) { throw Error("map '" + spec.name + "'", what); }
+
+size_t checked_bytes(const MapSpec& spec, uint64_t stride, uint64_t count, uint64_t copies) {
+  if (stride > kMaxMapBytes || count > kMaxMapBytes || copies > kMaxMapBytes ||
+      stride * count > kMaxMapBytes / copies)
+    fail(spec, fmt::format("needs more than the {} bytes a map may use", kMaxMapBytes));
+  return size_t(stride * count * copies);
+}
+
+unsigned default_cpu() {
+  int cpu = sched_getcpu();
+  return cpu < 0 ? 0 : unsigned(cpu);
+}
+
+}  // namespace map_support
 
 size_t page_size() {
   static const size_t size = size_t(sysconf(_SC_PAGESIZE));
@@ -188,67 +215,6 @@ std::span<uint8_t> PerCpuArrayMap::value(uint32_t index, unsigned cpu) const {
     fail(spec(), fmt::format("index {} cpu {} out of range [0, {}) x [0, {})", index, cpu,
                              spec().max_entries, num_cpus_));
   return {slot(index, cpu), spec().value_size};
-}
-
-// --- HashMap ---
-
-HashMap::HashMap(MapSpec spec)
-    : Map(std::move(spec)),
-      key_stride_(round8(this->spec().key_size)),
-      slot_size_(key_stride_ + round8(this->spec().value_size)),
-      storage_(checked_bytes(this->spec(), slot_size_, this->spec().max_entries)) {
-  free_.reserve(this->spec().max_entries);
-  for (uint32_t s = this->spec().max_entries; s-- > 0;) free_.push_back(s);  // slot 0 first
-  index_.reserve(this->spec().max_entries);
-}
-
-void* HashMap::lookup(const void* key) {
-  std::string k(static_cast<const char*>(key), spec().key_size);
-  std::lock_guard lock(mutex_);
-  auto it = index_.find(k);
-  return it == index_.end() ? nullptr : value_at(it->second);
-}
-
-int64_t HashMap::update(const void* key, const void* value, uint64_t flags) {
-  if (flags > kUpdateExist) return -EINVAL;
-  std::string k(static_cast<const char*>(key), spec().key_size);
-  std::lock_guard lock(mutex_);
-  auto it = index_.find(k);
-  if (it != index_.end()) {
-    if (flags == kUpdateNoExist) return -EEXIST;
-    std::memcpy(value_at(it->second), value, spec().value_size);
-    return 0;
-  }
-  if (flags == kUpdateExist) return -ENOENT;
-  if (free_.empty()) return -E2BIG;
-  const uint32_t slot = free_.back();
-  free_.pop_back();
-  std::memcpy(key_at(slot), key, spec().key_size);
-  std::memcpy(value_at(slot), value, spec().value_size);
-  index_.emplace(std::move(k), slot);
-  return 0;
-}
-
-int64_t HashMap::remove(const void* key) {
-  std::string k(static_cast<const char*>(key), spec().key_size);
-  std::lock_guard lock(mutex_);
-  auto it = index_.find(k);
-  if (it == index_.end()) return -ENOENT;
-  free_.push_back(it->second);
-  index_.erase(it);
-  return 0;
-}
-
-size_t HashMap::size() const {
-  std::lock_guard lock(mutex_);
-  return index_.size();
-}
-
-void HashMap::for_each(
-    const std::function<void(std::span<const uint8_t> key, std::span<uint8_t> value)>& fn) const {
-  std::lock_guard lock(mutex_);
-  for (const auto& [k, slot] : index_)
-    fn({key_at(slot), spec().key_size}, {value_at(slot), spec().value_size});
 }
 
 // --- ProgArrayMap ---
@@ -375,7 +341,8 @@ std::unique_ptr<Map> create_map(const MapSpec& spec, const MapOptions& opts) {
   if (!t) fail(spec, fmt::format("unsupported map type {}", spec.type));
   if (spec.max_entries == 0) fail(spec, "max_entries must not be 0");
   check_size(spec, "key_size", spec.key_size, t->key_size, kMaxKeySize);
-  check_size(spec, "value_size", spec.value_size, t->value_size, kMaxValueSize);
+  check_size(spec, "value_size", spec.value_size, t->value_size, kMaxValueSize, t->value_size2);
+  if (t->check) t->check(spec);
   return t->make(spec, opts);
 }
 
@@ -384,34 +351,26 @@ std::string map_type_name(uint32_t type) {
   return t ? t->name : fmt::format("type {}", type);
 }
 
-std::vector<MapEntry> map_entries(const Map& m) {
+std::vector<MapEntry> map_entries(const Map& m) { return m.entries(); }
+
+std::vector<MapEntry> ArrayMap::entries() const {
   std::vector<MapEntry> out;
-  auto index_key = [](uint32_t i) {
-    std::vector<uint8_t> k(4);
-    std::memcpy(k.data(), &i, 4);
-    return k;
-  };
-  const uint32_t value_size = m.spec().value_size;
-  if (auto* a = dynamic_cast<const ArrayMap*>(&m)) {
-    for (uint32_t i = 0; i < m.spec().max_entries; ++i) {
-      const std::span<uint8_t> v = a->value(i);
-      out.push_back({index_key(i), {std::vector<uint8_t>(v.begin(), v.begin() + value_size)}});
+  for (uint32_t i = 0; i < spec().max_entries; ++i) {
+    const std::span<uint8_t> v = value(i);
+    out.push_back({index_key(i), {std::vector<uint8_t>(v.begin(), v.end())}});
+  }
+  return out;
+}
+
+std::vector<MapEntry> PerCpuArrayMap::entries() const {
+  std::vector<MapEntry> out;
+  for (uint32_t i = 0; i < spec().max_entries; ++i) {
+    MapEntry e{index_key(i), {}};
+    for (unsigned cpu = 0; cpu < num_cpus(); ++cpu) {
+      const std::span<uint8_t> v = value(i, cpu);
+      e.values.emplace_back(v.begin(), v.end());
     }
-  } else if (auto* p = dynamic_cast<const PerCpuArrayMap*>(&m)) {
-    for (uint32_t i = 0; i < m.spec().max_entries; ++i) {
-      MapEntry e{index_key(i), {}};
-      for (unsigned cpu = 0; cpu < p->num_cpus(); ++cpu) {
-        const std::span<uint8_t> v = p->value(i, cpu);
-        e.values.emplace_back(v.begin(), v.begin() + value_size);
-      }
-      out.push_back(std::move(e));
-    }
-  } else if (auto* h = dynamic_cast<const HashMap*>(&m)) {
-    h->for_each([&](std::span<const uint8_t> key, std::span<uint8_t> value) {
-      out.push_back({std::vector<uint8_t>(key.begin(), key.end()),
-                     {std::vector<uint8_t>(value.begin(), value.begin() + value_size)}});
-    });
-    std::sort(out.begin(), out.end(), [](const MapEntry& a, const MapEntry& b) { return a.key < b.key; });
+    out.push_back(std::move(e));
   }
   return out;
 }

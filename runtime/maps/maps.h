@@ -1,6 +1,10 @@
 // BPF maps in process memory, with the kernel's semantics for the helpers
-// (bpf_map_lookup_elem / update / delete, bpf_ringbuf_*): array, hash,
-// per-CPU array, ring buffer and program array.
+// (bpf_map_lookup_elem / update / delete, push / pop / peek, bpf_ringbuf_*):
+// the base class and the registry of every type (create_map), with array,
+// per-CPU array, the four hash maps (hash, per-CPU hash, LRU hash, LRU
+// per-CPU hash: runtime/maps/hash_map.cpp), ring buffer and program array
+// here; the other types in their own files (lpm_trie.h, queue_stack.h,
+// bloom_filter.h, redirect_maps.h, perf_event_array.h).
 //
 // A map owns its storage, allocated page-aligned (mmap) once at creation,
 // so a value's address never changes: lookup returns a pointer the program
@@ -39,9 +43,24 @@ enum class MapType : uint32_t {
   Hash = 1,
   Array = 2,
   ProgArray = 3,
+  PerfEventArray = 4,
+  PerCpuHash = 5,
   PerCpuArray = 6,
+  LruHash = 9,
+  LruPerCpuHash = 10,
+  LpmTrie = 11,
+  DevMap = 14,
+  CpuMap = 16,
+  XskMap = 17,
+  Queue = 22,
+  Stack = 23,
+  DevMapHash = 25,
   RingBuf = 27,
+  BloomFilter = 30,
 };
+
+// map_flags the kernel gives meaning to (BPF_F_* of include/uapi/linux/bpf.h).
+constexpr uint32_t kMapNoPrealloc = 1, kMapNoCommonLru = 2;
 
 // The kernel's update flags (BPF_ANY, BPF_NOEXIST, BPF_EXIST) and ring
 // buffer flags.
@@ -55,6 +74,15 @@ struct MapSpec {
   uint32_t value_size = 0;
   uint32_t max_entries = 0;
   uint32_t flags = 0;
+  uint64_t map_extra = 0;  // bloom filter: the number of hash functions in bits 0-3 (0: 5)
+  int32_t spin_lock_offset = -1;  // the value's struct bpf_spin_lock (bpf_spin_lock / unlock), -1: none
+};
+
+// A map's contents as user space reads them (BPF_MAP_LOOKUP_ELEM over
+// every key): see map_entries below.
+struct MapEntry {
+  std::vector<uint8_t> key;
+  std::vector<std::vector<uint8_t>> values;  // one, or one per CPU
 };
 
 // Page-aligned anonymous memory, zero-filled, released on destruction.
@@ -97,6 +125,15 @@ class Map {
   virtual void* lookup(const void* key) { return nullptr; }
   virtual int64_t update(const void* key, const void* value, uint64_t flags) { return -EINVAL; }
   virtual int64_t remove(const void* key) { return -EINVAL; }
+  // bpf_map_push_elem / pop_elem / peek_elem (queue, stack, bloom filter):
+  // 0 or a negative errno; pop and peek copy value_size bytes to `value`.
+  virtual int64_t push(const void* value, uint64_t flags) { return -EINVAL; }
+  virtual int64_t pop(void* value) { return -EINVAL; }
+  virtual int64_t peek(void* value) { return -EINVAL; }
+
+  // The elements user space would read (map_entries); none for types whose
+  // contents are not elements (programs, records, queues).
+  virtual std::vector<MapEntry> entries() const { return {}; }
 
   // The memory a program may reach through this map, page-aligned.
   virtual std::vector<HostRange> ranges() const { return {}; }
@@ -114,6 +151,7 @@ class ArrayMap : public Map {
   void* lookup(const void* key) override;
   int64_t update(const void* key, const void* value, uint64_t flags) override;
   std::vector<HostRange> ranges() const override { return {storage_.range()}; }
+  std::vector<MapEntry> entries() const override;
 
   std::span<uint8_t> value(uint32_t index) const;  // throws sb::Error when out of range
   size_t stride() const { return stride_; }
@@ -136,6 +174,7 @@ class PerCpuArrayMap : public Map {
   void* lookup(const void* key) override;
   int64_t update(const void* key, const void* value, uint64_t flags) override;
   std::vector<HostRange> ranges() const override { return {storage_.range()}; }
+  std::vector<MapEntry> entries() const override;
 
   unsigned num_cpus() const { return num_cpus_; }
   std::span<uint8_t> value(uint32_t index, unsigned cpu) const;  // throws sb::Error when out of range
@@ -148,30 +187,64 @@ class PerCpuArrayMap : public Map {
   PageMemory storage_;
 };
 
-// BPF_MAP_TYPE_HASH: max_entries preallocated slots (key and value, each
-// 8-byte aligned) in one page-aligned block, an index from key bytes to
-// slot, and a free list; one mutex guards the index.
+// The four hash maps (runtime/maps/hash_map.cpp): BPF_MAP_TYPE_HASH,
+// PERCPU_HASH, LRU_HASH and LRU_PERCPU_HASH. max_entries preallocated
+// slots (key, then the value or one value per CPU, each 8-byte aligned) in
+// one page-aligned block, an index from key bytes to slot, and a free
+// list; one mutex guards the index.
+//   per-CPU: a program sees the copy of current_cpu() modulo the copies
+//     (as PerCpuArrayMap); an element a program creates has its other
+//     copies zeroed, as the kernel's pcpu_init_value; user space reads and
+//     writes every copy (entries(), update_cpus()).
+//   LRU: a full map makes room for a new key by evicting the least
+//     recently used element (updates and program lookups count as uses),
+//     so update never fails with -E2BIG. The kernel's LRU is approximate
+//     (per-CPU free lists, a reference bit, a batch of evictions at a time),
+//     so which element goes first can differ from it; the capacity, the
+//     flags' errors and what a lookup finds otherwise agree.
 class HashMap : public Map {
  public:
-  explicit HashMap(MapSpec spec);
+  explicit HashMap(MapSpec spec, unsigned num_cpus = 1, std::function<unsigned()> current_cpu = {});
   void* lookup(const void* key) override;
   int64_t update(const void* key, const void* value, uint64_t flags) override;
   int64_t remove(const void* key) override;
   std::vector<HostRange> ranges() const override { return {storage_.range()}; }
+  std::vector<MapEntry> entries() const override;
+
+  // BPF_MAP_UPDATE_ELEM from user space on a per-CPU map: `values` holds
+  // one value_size value per copy (num_cpus() of them).
+  int64_t update_cpus(const void* key, const void* values, uint64_t flags);
+  bool per_cpu() const { return per_cpu_; }
+  bool lru() const { return lru_; }
+  unsigned num_cpus() const { return copies_; }
 
   size_t size() const;
-  // Every element, in no particular order (under the lock: `fn` must not
-  // call back into this map).
+  // Every element, in no particular order, with its first copy (under the
+  // lock: `fn` must not call back into this map).
   void for_each(const std::function<void(std::span<const uint8_t> key, std::span<uint8_t> value)>& fn) const;
 
  private:
+  static constexpr uint32_t kNone = ~0u;
   uint8_t* key_at(uint32_t slot) const { return storage_.data() + size_t(slot) * slot_size_; }
-  uint8_t* value_at(uint32_t slot) const { return key_at(slot) + key_stride_; }
-  size_t key_stride_, slot_size_;
+  uint8_t* value_at(uint32_t slot, unsigned copy = 0) const {
+    return key_at(slot) + key_stride_ + size_t(copy) * value_stride_;
+  }
+  // A free slot, or (LRU) the least recently used one, evicted; kNone when full.
+  uint32_t take_slot();
+  void unlink(uint32_t slot);      // LRU list
+  void push_front(uint32_t slot);  // LRU list: most recently used
+  int64_t update_locked(const std::string& key, const void* value, uint64_t flags, bool all_cpus);
+
+  bool per_cpu_, lru_;
+  unsigned copies_;
+  std::function<unsigned()> current_cpu_;
+  size_t key_stride_, value_stride_, slot_size_;
   PageMemory storage_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, uint32_t> index_;  // key bytes -> slot
   std::vector<uint32_t> free_;
+  std::vector<uint32_t> prev_, next_;  // LRU: a list through the used slots
+  uint32_t head_ = kNone, tail_ = kNone;
 };
 
 // BPF_MAP_TYPE_PROG_ARRAY: the programs bpf_tail_call (helper 12,
@@ -250,13 +323,10 @@ struct MapOptions {
 std::unique_ptr<Map> create_map(const MapSpec& spec, const MapOptions& opts = {});
 
 // A map's contents as user space reads them (BPF_MAP_LOOKUP_ELEM over
-// every key): arrays every index, hashes every element sorted by key bytes,
-// per-CPU maps one value per copy. Other map types have no elements here
-// (their contents are programs or records).
-struct MapEntry {
-  std::vector<uint8_t> key;
-  std::vector<std::vector<uint8_t>> values;  // one, or one per CPU
-};
+// every key, Map::entries()): arrays every index, hashes and tries every
+// element sorted by key bytes, redirect maps their set slots, per-CPU maps
+// one value per copy. Other map types have no elements here (their
+// contents are programs, records or a queue's order).
 std::vector<MapEntry> map_entries(const Map& m);
 // One value for an entry: a per-CPU entry's copies summed word by word (u64
 // words when the value size allows, else u32, else bytes), so contents

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 #ifdef SB_HAVE_LIBBPF
 #include <bpf/bpf.h>
@@ -21,7 +22,10 @@ namespace sb::rt {
 struct KernelObject::Impl {
   bpf_object* obj = nullptr;
   bpf_program* prog = nullptr;
+  perf_buffer* perf = nullptr;
+  std::vector<std::vector<uint8_t>> records;
   ~Impl() {
+    if (perf) perf_buffer__free(perf);
     if (obj) bpf_object__close(obj);
   }
 };
@@ -96,6 +100,7 @@ KernelObject::Run KernelObject::test_run(const std::vector<uint8_t>& data,
     return r;
   }
   r.retval = run.retval;
+  r.duration_ns = run.duration;
   r.data.resize(run.data_size_out);
   r.ctx.resize(ctx ? run.ctx_size_out : 0);
   return r;
@@ -144,6 +149,26 @@ std::vector<std::string> KernelObject::map_names() const {
   return out;
 }
 
+bool KernelObject::open_perf_buffer(const std::string& name) {
+  bpf_map* m = bpf_object__find_map_by_name(impl_->obj, name.c_str());
+  if (!m || impl_->perf) {
+    errno = EINVAL;
+    return false;
+  }
+  auto sample = [](void* ctx, int, void* data, __u32 size) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    static_cast<Impl*>(ctx)->records.emplace_back(p, p + size);
+  };
+  impl_->perf = perf_buffer__new(bpf_map__fd(m), 8, sample, nullptr, impl_.get(), nullptr);
+  if (!impl_->perf) return false;
+  return true;
+}
+
+std::vector<std::vector<uint8_t>> KernelObject::perf_records() {
+  if (impl_->perf) perf_buffer__consume(impl_->perf);
+  return std::exchange(impl_->records, {});
+}
+
 #else  // !SB_HAVE_LIBBPF
 
 struct KernelObject::Impl {};
@@ -157,10 +182,15 @@ bool KernelObject::update(const std::string&, const std::vector<uint8_t>&, const
 }
 KernelObject::Run KernelObject::test_run(const std::vector<uint8_t>&, const std::optional<std::vector<uint8_t>>&,
                                          uint32_t) {
-  return Run{ENOSYS, 0, {}, {}};
+  return Run{ENOSYS, 0, {}, {}, 0};
 }
 std::vector<MapEntry> KernelObject::entries(const std::string&) const { return {}; }
 std::vector<std::string> KernelObject::map_names() const { return {}; }
+bool KernelObject::open_perf_buffer(const std::string&) {
+  errno = ENOSYS;
+  return false;
+}
+std::vector<std::vector<uint8_t>> KernelObject::perf_records() { return {}; }
 
 #endif
 

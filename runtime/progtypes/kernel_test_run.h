@@ -35,6 +35,7 @@ class KernelObject {
     int error = 0;  // 0, or the errno BPF_PROG_TEST_RUN failed with (EINVAL for bad input)
     uint32_t retval = 0;
     std::vector<uint8_t> data, ctx;
+    uint32_t duration_ns = 0;  // the kernel's mean time per run (BPF_PROG_TEST_RUN's duration)
   };
   Run test_run(const std::vector<uint8_t>& data, const std::optional<std::vector<uint8_t>>& ctx, uint32_t repeat = 1);
 
@@ -42,6 +43,13 @@ class KernelObject {
   // hashes sorted by key, per-CPU maps one value per possible CPU).
   std::vector<MapEntry> entries(const std::string& map) const;
   std::vector<std::string> map_names() const;
+
+  // A perf event array read as libbpf's perf_buffer reads it (an event on
+  // every CPU, slot = CPU): false with errno when it cannot be set up.
+  bool open_perf_buffer(const std::string& map);
+  // The records written since the last call: the raw sample's bytes, each
+  // padded by the kernel to 4 bytes short of a multiple of 8.
+  std::vector<std::vector<uint8_t>> perf_records();
 
  private:
   KernelObject() = default;

@@ -6,6 +6,9 @@
 
 #include "frontend/progtypes/skb.h"
 #include "frontend/verifier/helper_protos.h"
+#include "runtime/progtypes/packet_run.h"
+#include "runtime/progtypes/skb_run.h"
+#include <vector>
 
 namespace sb::rt {
 
@@ -42,10 +45,163 @@ uint64_t skb_load_bytes(uint64_t ctx, uint64_t offset, uint64_t to, uint64_t len
   return 0;
 }
 
+constexpr uint16_t kVlan = 0x0081, kQinQ = 0xa888;  // htons(ETH_P_8021Q), htons(ETH_P_8021AD)
+constexpr uint32_t kVlanHeader = 4, kVlanEthHeader = 18, kMacs = 12;
+bool is_vlan(uint32_t proto) { return proto == kVlan || proto == kQinQ; }
+
+uint16_t be16_at(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+
+// __skb_vlan_pop: the tag after the MACs leaves the packet; its TCI in *tci,
+// skb->protocol becomes the encapsulated type (vlan_set_encap_proto).
+uint64_t pop_packet_tag(SkBuff& s, uint16_t* tci) {
+  if (s.len < kVlanEthHeader) return error(ENOMEM);  // skb_ensure_writable(VLAN_ETH_HLEN)
+  uint8_t* d = ptr(s.data);
+  *tci = be16_at(d + 14);
+  const uint16_t inner = be16_at(d + 16);
+  uint32_t proto = uint32_t(d[16] | d[17] << 8);  // network order, as skb->protocol
+  if (inner < 0x600) proto = s.len >= 20 && d[18] == 0xff && d[19] == 0xff ? 0x0100 : 0x0400;  // 802.3 / 802.2
+  std::memmove(d + kVlanHeader, d, kMacs);
+  s.data += kVlanHeader;
+  s.len -= kVlanHeader;
+  s.data_end = s.data + s.len;
+  s.data_meta = s.data;
+  s.protocol = proto;
+  return 0;
+}
+
+void put_tag(SkBuff& s, uint32_t proto, uint16_t tci) {
+  s.vlan_proto = proto;
+  s.vlan_tci = tci;
+  s.vlan_present = proto || tci ? 1 : 0;
+}
+
+// bpf_skb_vlan_push(skb, __be16 vlan_proto, u16 vlan_tci): the tag goes to
+// the skb's accelerated tag; a tag already there moves into the packet first.
+uint64_t skb_vlan_push(uint64_t ctx, uint64_t vlan_proto, uint64_t vlan_tci, uint64_t, uint64_t) {
+  SkBuff& s = skb(ctx);
+  uint16_t proto = uint16_t(vlan_proto);
+  if (!is_vlan(proto)) proto = kVlan;
+  if (s.vlan_present) {
+    if (s.data - s.head < kVlanHeader || s.len < kMacs) return error(ENOMEM);
+    s.data -= kVlanHeader;
+    s.len += kVlanHeader;
+    uint8_t* d = ptr(s.data);
+    std::memmove(d, d + kVlanHeader, kMacs);
+    const uint16_t old_proto = uint16_t(s.vlan_proto), tci = uint16_t(s.vlan_tci);
+    std::memcpy(d + 12, &old_proto, 2);
+    d[14] = uint8_t(tci >> 8), d[15] = uint8_t(tci);
+    s.protocol = old_proto;
+    s.data_end = s.data + s.len;
+    s.data_meta = s.data;
+  }
+  put_tag(s, proto, uint16_t(vlan_tci));
+  return 0;
+}
+
+// bpf_skb_vlan_pop(skb): the accelerated tag, else the packet's first one;
+// then a further tag in the packet becomes the accelerated one.
+uint64_t skb_vlan_pop(uint64_t ctx, uint64_t, uint64_t, uint64_t, uint64_t) {
+  SkBuff& s = skb(ctx);
+  uint16_t tci = 0;
+  if (s.vlan_present) {
+    put_tag(s, 0, 0);
+  } else {
+    if (!is_vlan(s.protocol)) return 0;
+    if (const uint64_t err = pop_packet_tag(s, &tci)) return err;
+  }
+  if (!is_vlan(s.protocol)) return 0;
+  const uint32_t proto = s.protocol;
+  if (const uint64_t err = pop_packet_tag(s, &tci)) return err;
+  put_tag(s, proto, tci);
+  return 0;
+}
+
+// bpf_skb_set_tunnel_key(skb, const struct bpf_tunnel_key *key, u32 size, u64 flags):
+// the key (in one of the sizes the kernel accepts, older layouts padded
+// with zeros) becomes the run's tunnel metadata.
+constexpr uint32_t kTunnelKeySize = 44;
+constexpr uint64_t kTunInfoIpv6 = 1, kZeroCsumTx = 2, kDontFragment = 4, kSeqNumber = 8, kNoTunnelKey = 16;
+uint64_t skb_set_tunnel_key(uint64_t ctx, uint64_t key, uint64_t size, uint64_t flags, uint64_t) {
+  if (flags & ~(kTunInfoIpv6 | kZeroCsumTx | kDontFragment | kSeqNumber | kNoTunnelKey)) return error(EINVAL);
+  const uint32_t n = uint32_t(size);
+  // sizeof, and offsetof local_ipv4, tunnel_label, tunnel_ext, remote_ipv6[1]
+  if (n != kTunnelKeySize && n != 28 && n != 24 && n != 22 && n != 8) return error(EINVAL);
+  std::vector<uint8_t> k(kTunnelKeySize, 0);
+  std::memcpy(k.data(), ptr(key), n);
+  uint32_t label;
+  uint16_t ext;
+  std::memcpy(&label, k.data() + 24, 4);
+  std::memcpy(&ext, k.data() + 22, 2);
+  if ((!(flags & kTunInfoIpv6) && label) || ext) return error(EINVAL);
+  if (PacketRun* run = PacketRun::current()) run->tunnel_key = std::move(k);
+  return 0;
+}
+
+// The least a TC program may cut the packet to: its network header's offset
+// (__bpf_skb_min_len; a test run's skb has no transport header set).
+constexpr uint32_t kSkbMinLen = 14;
+
+// Makes room for `bytes` more in front of the packet (skb_cow): the packet
+// moves towards the buffer's end when the headroom is short.
+bool reserve_headroom(SkBuff& s, uint64_t bytes) {
+  const uint64_t head = s.data - s.head, end = s.head + s.buffer_size - kSkbTailroom;
+  if (head >= bytes) return true;
+  const uint64_t shift = bytes - head;
+  if (s.data + s.len + shift > end) return false;
+  std::memmove(ptr(s.data + shift), ptr(s.data), s.len);
+  s.data += shift;
+  return true;
+}
+
+void packet_moved(SkBuff& s) {  // bpf_compute_data_pointers
+  s.data_end = s.data + s.len;
+  s.data_meta = s.data;
+}
+
+// bpf_skb_change_tail(skb, u32 new_len, u64 flags): grows with zeros or trims.
+uint64_t skb_change_tail(uint64_t ctx, uint64_t new_len, uint64_t flags, uint64_t, uint64_t) {
+  SkBuff& s = skb(ctx);
+  const uint32_t len = uint32_t(new_len);
+  if (flags || len > kSkbMaxLen || len < kSkbMinLen) return error(EINVAL);
+  if (len > s.len) {
+    const uint64_t end = s.head + s.buffer_size - kSkbTailroom;
+    if (s.data + len > end) {  // no room behind: move the packet back into the headroom
+      const uint64_t shift = s.data + len - end;
+      if (s.data - s.head < shift) return error(ENOMEM);
+      std::memmove(ptr(s.data - shift), ptr(s.data), s.len);
+      s.data -= shift;
+    }
+    std::memset(ptr(s.data + s.len), 0, len - s.len);
+  }
+  s.len = len;
+  packet_moved(s);
+  return 0;
+}
+
+// bpf_skb_change_head(skb, u32 head_room, u64 flags): head_room zero bytes
+// in front, the MAC header starting there.
+uint64_t skb_change_head(uint64_t ctx, uint64_t head_room, uint64_t flags, uint64_t, uint64_t) {
+  SkBuff& s = skb(ctx);
+  const uint64_t room = uint32_t(head_room), len = s.len + room;
+  if (flags || len > kSkbMaxLen || len < s.len) return error(EINVAL);
+  if (!reserve_headroom(s, room)) return error(ENOMEM);
+  s.data -= room;
+  s.len = uint32_t(len);
+  std::memset(ptr(s.data), 0, size_t(room));
+  packet_moved(s);
+  return 0;
+}
+
 }  // namespace
 
 void add_skb_helpers(HelperTable& t) {
-  constexpr KernelHelper kHelpers[] = {{9, "skb_store_bytes", skb_store_bytes}, {26, "skb_load_bytes", skb_load_bytes}};
+  constexpr KernelHelper kHelpers[] = {{9, "skb_store_bytes", skb_store_bytes},
+                                {18, "skb_vlan_push", skb_vlan_push},
+                                {19, "skb_vlan_pop", skb_vlan_pop},
+                                {21, "skb_set_tunnel_key", skb_set_tunnel_key},
+                                {26, "skb_load_bytes", skb_load_bytes},
+                                {38, "skb_change_tail", skb_change_tail},
+                                {43, "skb_change_head", skb_change_head}};
   t.add_kernel(kHelpers);
 }
 

@@ -68,12 +68,13 @@ std::vector<uint8_t> build_skb_context(const TestRunInput& in, bool l2) {
       throw Error(in.ctx_name + ": field ifindex",
                   fmt::format("{}: a test run here has only the loopback device (ifindex 1)", md.ifindex));
   }
-  std::vector<uint8_t> block(kSkBuffBytes + kSkbHeadroom + size + kSkbTailroom, 0);
+  const size_t room = std::max<size_t>(size, kSkbMaxLen);
+  std::vector<uint8_t> block(kSkBuffBytes + kSkbHeadroom + room + kSkbTailroom, 0);
   std::memcpy(block.data() + kSkBuffBytes + kSkbHeadroom, in.data.data(), size);
   const uint8_t* eth = in.data.data();
   bpf::SkBuff& s = skb_of(block);
   s.head = addr(block, kSkBuffBytes);
-  s.buffer_size = uint32_t(kSkbHeadroom + size + kSkbTailroom);
+  s.buffer_size = uint32_t(kSkbHeadroom + room + kSkbTailroom);
 
   // eth_type_trans on loopback: its address and its "broadcast" address
   // are both zero (loopback_setup sets no broadcast), so ff:ff:ff:ff:ff:ff

@@ -9,7 +9,7 @@
 // ingress_ifindex, cb[], tstamp, wire_len, gso_segs, gso_size and hwtstamp,
 // every other field of it zero (else EINVAL, as the kernel).
 //
-//   block:  [SkBuff | pad to 192] [64 headroom | packet ... | 320 tailroom]
+//   block:  [SkBuff | pad to 192] [64 headroom | packet ... | room to kSkbMaxLen | 320 tailroom]
 //                                  ^head        ^data (TC)  ^data_end
 #pragma once
 
@@ -25,6 +25,12 @@ constexpr uint32_t kSkbHeadroom = 64;     // NET_SKB_PAD + NET_IP_ALIGN on x86-6
 constexpr uint32_t kSkbTailroom = 320;    // SKB_DATA_ALIGN(sizeof(struct skb_shared_info))
 constexpr uint32_t kSkbMaxData = 4096 - kSkbHeadroom - kSkbTailroom;  // bpf_test_init's limit: 3712
 constexpr uint32_t kSkBuffBytes = 192;    // the SkBuff, padded
+// The longest packet bpf_skb_change_tail / change_head may make: the
+// loopback device's mtu + hard_header_len (__bpf_skb_max_len). The buffer
+// has room for it, so the helpers grow the packet in place (moving it
+// within the buffer when the headroom is short, where the kernel would
+// reallocate the head: no packet pointer survives those helpers).
+constexpr uint32_t kSkbMaxLen = 65536 + 14;
 
 // `l2`: the program sees the Ethernet header (TC) or starts at the network
 // header (socket filters). Throws sb::Error for input the kernel refuses.

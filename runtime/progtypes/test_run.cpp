@@ -8,6 +8,7 @@
 #include "frontend/progtypes/skb.h"
 #include "frontend/progtypes/xdp.h"
 #include "ir/diag.h"
+#include "runtime/progtypes/packet_run.h"
 #include "runtime/progtypes/skb_run.h"
 #include "runtime/progtypes/xdp_run.h"
 
@@ -43,6 +44,9 @@ TestRunOutput test_run(const bpf::Program& p, const TestRunInput& in, const Engi
   out.runs = in.repeat ? in.repeat : 1;
   // As the kernel's bpf_test_run: every run on the same context, so what
   // one run changes (xdp_adjust_head, a store to mark) the next one sees.
+  PacketRun packet_run;
+  packet_run.xdp = xdp;
+  PacketRunScope scope(&packet_run);
   const auto start = std::chrono::steady_clock::now();
   uint64_t r0 = 0;
   for (uint32_t i = 0; i < out.runs; ++i) r0 = run(block);
@@ -51,6 +55,9 @@ TestRunOutput test_run(const bpf::Program& p, const TestRunInput& in, const Engi
   out.duration_ns = uint64_t(ns.count()) / out.runs;
   if (xdp) finish_xdp(block, in, out);
   else finish_skb(block, in, l2, out);
+  if (out.retval == (xdp ? kXdpRedirect : kTcActRedirect)) out.redirect = packet_run.redirect;
+  out.tunnel_key = packet_run.tunnel_key;
+  out.clones = std::move(packet_run.clones);
   return out;
 }
 

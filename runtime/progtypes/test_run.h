@@ -21,6 +21,7 @@
 
 #include "frontend/bpf.h"
 #include "runtime/exec/engines.h"
+#include "runtime/progtypes/packet_run.h"
 
 namespace sb::rt {
 
@@ -38,6 +39,12 @@ struct TestRunOutput {
   std::vector<uint8_t> ctx;   // ctx_out: the uapi context after the runs
   uint64_t duration_ns = 0;   // mean wall time per run
   uint32_t runs = 0;
+  // Where a run that returned XDP_REDIRECT / TC_ACT_REDIRECT sends the
+  // packet (bpf_redirect, bpf_redirect_map), and the tunnel key
+  // bpf_skb_set_tunnel_key set (runtime/progtypes/packet_run.h).
+  std::optional<RedirectTarget> redirect;
+  std::optional<std::vector<uint8_t>> tunnel_key;
+  std::vector<ClonedPacket> clones;  // bpf_clone_redirect's copies, in order
 };
 
 // ctx_in as the kernel reads a uapi context (bpf_ctx_init): shorter than

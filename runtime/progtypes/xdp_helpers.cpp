@@ -97,9 +97,9 @@ uint64_t xdp_get_buff_len(uint64_t ctx, uint64_t, uint64_t, uint64_t, uint64_t) 
 
 void add_xdp_helpers(HelperTable& t) {
   constexpr KernelHelper kHelpers[] = {{44, "xdp_adjust_head", xdp_adjust_head},
-                                       {54, "xdp_adjust_meta", xdp_adjust_meta},
-                                       {65, "xdp_adjust_tail", xdp_adjust_tail},
-                                       {188, "xdp_get_buff_len", xdp_get_buff_len}};
+                                {54, "xdp_adjust_meta", xdp_adjust_meta},
+                                {65, "xdp_adjust_tail", xdp_adjust_tail},
+                                {188, "xdp_get_buff_len", xdp_get_buff_len}};
   t.add_kernel(kHelpers);
 }
 

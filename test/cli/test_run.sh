@@ -60,6 +60,14 @@ check "diff chosen engines" 0 "x86_64_native    3 " "$sb" diff "$objs/xdp_eth.o"
 check "diff refuses alike" 0 "refused: $dir/short.bin: 3 bytes" "$sb" diff "$objs/xdp_eth.o" --data-in "$dir/short.bin"
 check "diff unknown engine" 1 "unknown engine 'nope'" "$sb" diff "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --engine nope
 check "diff without a packet" 1 "a typed program's diff needs --data-in" "$sb" diff "$objs/xdp_eth.o" --type xdp
+# What a run leaves besides the packet: the redirect target, the tunnel key, perf event records.
+{ head -c 12 /dev/zero; printf '\x08\x00\x45'; head -c 45 /dev/zero; printf '\x02'; } > "$dir/tc_part2.bin"
+check "redirect target" 0 "redirect: ifindex 1 (flags 0x0)" "$sb" test-run "$objs/tc_helpers.o" --data-in "$dir/tc_part2.bin"
+check "tunnel key" 0 "tunnel_key: 0500000001000" "$sb" test-run "$objs/tc_helpers.o" --data-in "$dir/tc_part2.bin"
+printf '\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x08\x00\x01\x02\x03\x04' > "$dir/events.bin"
+check "perf event records" 0 "perf event events[" "$sb" test-run "$objs/xdp_events.o" --data-in "$dir/events.bin"
+check "perf event records as JSON" 0 '"data": "111111110100000002000000"' "$sb" test-run "$objs/xdp_events.o" \
+  --data-in "$dir/events.bin" --json
 if [ "$(id -u)" -eq 0 ]; then
   check "diff with the kernel" 0 "kernel           2 " "$sb" diff "$objs/xdp_eth.o" --data-in "$dir/ip4.bin" --engine kernel
   printf '\x00\x00\x00\x00\x00\x00\x22\x22\x22\x22\x22\x22\x86\xdd' > "$dir/v6.bin"

@@ -6,6 +6,11 @@
 // that the per-program paths are reached too; every program the listing
 // (list_elf_programs, `springboard inspect`) names is loaded as well, and
 // the BTF prototypes of functions are read (btf_signature).
+// Each map definition is then created as the runtime creates it
+// (rt::create_map: the map types' size, flag and map_extra checks) and
+// given one update, lookup, push, peek, pop, delete and listing with
+// bytes from the input, when it is small enough not to exhaust the
+// fuzzer's memory.
 // Seeds: the objects built from test/programs (build-dir/test/programs/*.o).
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
 //     -I/usr/lib/llvm-19/include test/fuzz/fuzz_elf.cpp frontend/{elf_loader,decoder,validator}.cpp \
@@ -17,6 +22,8 @@
 #include "frontend/elf_loader.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
+#include "runtime/maps/maps.h"
+#include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace sb::bpf;
@@ -29,6 +36,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto create_map = [&](const MapDef& d) -> MapAddress {
     if (d.global_data && d.initial.size() > d.value_size) std::abort();  // the loader sized it from the section
     ++maps;
+    if (uint64_t(d.max_entries) * (uint64_t(d.key_size) + d.value_size + 64) < (16u << 20) && d.value_size < (1u << 20)) {
+      try {
+        std::unique_ptr<sb::rt::Map> m =
+            sb::rt::create_map({d.name, d.type, d.key_size, d.value_size, d.max_entries, d.flags, d.map_extra});
+        std::vector<uint8_t> key(d.key_size + 8, uint8_t(size)), value(d.value_size + 8, uint8_t(size >> 8));
+        m->update(key.data(), value.data(), size % 4);
+        m->lookup(key.data());
+        m->push(value.data(), size % 3);
+        m->peek(value.data());
+        m->pop(value.data());
+        m->entries();
+        m->remove(key.data());
+      } catch (const sb::Error&) {
+      }
+    }
     return {0x1000 + 0x100 * maps, 0x100000 * maps};
   };
   // A function's prototype from the BTF (fentry sections' signatures): any
