@@ -14,6 +14,12 @@
 // HARDENING, for untrusted programs (runtime/exec/hardening.h): --bounds-check,
 // --blind-constants, --time-limit-ms MS, --insn-budget N. run and diff verify
 // the program first (frontend/verifier/); --no-verify skips that for trusted code.
+//   springboard trace OBJ.o -- PROGRAM [ARGS...]
+//                   runs PROGRAM with OBJ's uprobe / uretprobe / fentry / fexit /
+//                   fmod_ret programs attached to its functions (trace_command.h):
+//                   bpf_printk lines and ring-buffer records as they come, each
+//                   program's statistics and the maps at exit, on standard error;
+//                   exits with PROGRAM's status
 //   springboard trampoline DESC.json [--arch ARCH] [--emit asm|bin|listing|ir] -o OUT
 //   springboard conformance-plugin [MEM] [--engine interp|jit]
 //   springboard inspect OBJ.o [--json]    its programs (section, function,
@@ -75,6 +81,7 @@
 #include "runtime/maps/perf_event_array.h"
 #include "runtime/progtypes/kernel_test_run.h"
 #include "runtime/progtypes/test_run.h"
+#include "tools/trace_command.h"
 
 namespace {
 
@@ -589,6 +596,13 @@ int main(int argc, char** argv) {
   run->add_option("--type", run_type, "raw: run an object's typed program over --mem anyway")
       ->check(CLI::IsMember({"raw"}));
 
+  // trace
+  std::string trace_object;
+  std::vector<std::string> trace_command;
+  auto* trace = app.add_subcommand("trace", "Run a program with an object's uprobe and fentry programs attached");
+  trace->add_option("OBJECT", trace_object, "object from clang -target bpf")->required();
+  trace->add_option("COMMAND", trace_command, "the program and its arguments, after --")->required();
+
   // diff
   std::string diff_path;
   MemoryOptions diff_mem;
@@ -791,6 +805,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    if (*trace) return cli::run_traced(trace_object, trace_command);
     if (*inspect) {
       const nlohmann::json j = inspect_object(inspect_path);
       fmt::print("{}", inspect_json ? j.dump(2) + "\n" : inspect_text(j));

@@ -150,6 +150,7 @@ class RunCount {
 // A program attached around a function of this process (sb_program_attach).
 struct sb_link {
   sb_vm* vm;
+  std::string name;  // "PROGRAM: KIND TARGET" (sb_link_name)
   void* target;
   rt::Trampoline* trampoline;
   rt::LinkId id;
@@ -579,6 +580,23 @@ sb_status sb_map_consume(sb_map* map, sb_record_fn fn, void* ctx, size_t* count)
   });
 }
 
+sb_status sb_map_for_each(sb_map* map, sb_entry_fn fn, void* ctx, size_t* count) {
+  if (!map) return SB_ERR_NULL;
+  return guarded(map->vm, SB_ERR_MAP, [&] {
+    require(reinterpret_cast<const void*>(fn), "sb_map_for_each", "fn");
+    const std::vector<rt::MapEntry> entries = rt::map_entries(*map->map);
+    std::vector<uint8_t> values;
+    for (const rt::MapEntry& e : entries) {
+      values.clear();
+      for (const std::vector<uint8_t>& v : e.values) values.insert(values.end(), v.begin(), v.end());
+      fn(ctx, e.key.data(), e.key.size(), values.data(), e.values.empty() ? 0 : e.values.front().size(),
+         e.values.size());
+    }
+    if (count) *count = entries.size();
+    return SB_OK;
+  });
+}
+
 // ---- programs ----
 
 sb_status sb_vm_load_bytecode(sb_vm* vm, const char* name, const void* bytes, size_t size, sb_program** out) {
@@ -931,6 +949,7 @@ struct AttachRequest {
   uint64_t offset = 0;     // probes: bytes past the function's start
   ir::Signature signature;  // fentry, fexit, fmod_ret
   uint64_t cookie = 0;
+  std::string label;  // how sb_link_name names the program; empty: its name
 };
 
 // "/proc/self/exe:main" -> the executable's path: what the symbol search
@@ -994,6 +1013,7 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   });
   auto link = std::make_unique<sb_link>();
   link->vm = vm;
+  link->name = fmt::format("{}: {} {}", r.label.empty() ? r.program->name : r.label, tramp::kind_name(r.kind), name);
   link->target = target;
   link->trampoline = &t;
   try {
@@ -1079,6 +1099,7 @@ sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size
           return tramp::parse_signature(*sig, fmt::format("{}: BTF of '{}'", where, a->function));
         });
       }
+      r.label = elf.function.empty() ? elf.section : elf.function;
       r.program = std::make_shared<const bpf::Program>(std::move(elf.program));
       r.section_type = elf.type;
       r.kind = a->kind;
@@ -1109,6 +1130,8 @@ void sb_link_destroy(sb_link* link) {
   if (!link) return;
   link->vm->drop(link->vm->links, link);
 }
+
+const char* sb_link_name(const sb_link* link) { return link ? link->name.c_str() : ""; }
 
 sb_status sb_link_stats(const sb_link* link, sb_stats* out) {
   if (!link) return SB_ERR_NULL;

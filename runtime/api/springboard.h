@@ -182,6 +182,17 @@ SB_API sb_status sb_map_delete(sb_map* map, const void* key, size_t key_size);
 typedef void (*sb_record_fn)(void* ctx, const void* data, size_t size);
 SB_API sb_status sb_map_consume(sb_map* map, sb_record_fn fn, void* ctx, size_t* count);
 
+/* Every element as user space reads it (BPF_MAP_GET_NEXT_KEY and
+ * BPF_MAP_LOOKUP_ELEM over the keys: arrays by index, hashes in no set
+ * order): `fn` gets the key and `value_count` values of `value_size` bytes
+ * one after the other (one per possible CPU for per-CPU maps, else one).
+ * Types whose contents are not elements (ring buffers, program arrays,
+ * queues) have none. *count (may be NULL) says how many. The map must not
+ * change meanwhile from this thread's callback. */
+typedef void (*sb_entry_fn)(void* ctx, const void* key, size_t key_size, const void* values, size_t value_size,
+                            size_t value_count);
+SB_API sb_status sb_map_for_each(sb_map* map, sb_entry_fn fn, void* ctx, size_t* count);
+
 /* ---- programs ---- */
 
 /* Raw bytecode: little-endian 8-byte slots. `name` (may be NULL) appears
@@ -379,6 +390,9 @@ SB_API sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** link
 SB_API void sb_link_destroy(sb_link* link);
 /* The program's runs through this link. */
 SB_API sb_status sb_link_stats(const sb_link* link, sb_stats* out);
+/* "PROGRAM: KIND TARGET" ("handle_compute: uprobe /usr/bin/app:compute+0x4"),
+ * owned by the link. */
+SB_API const char* sb_link_name(const sb_link* link);
 
 #ifdef __cplusplus
 }

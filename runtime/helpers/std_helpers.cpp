@@ -242,12 +242,19 @@ Map* map_arg(uint64_t handle) {
 const void* ptr(uint64_t v) { return reinterpret_cast<const void*>(uintptr_t(v)); }
 uint64_t errno_result(int64_t e) { return uint64_t(e); }
 
-// A NUL-terminated string at `addr` within readable memory, at most
-// `limit` bytes; empty when unreadable (the kernel prints "" too).
+// A NUL-terminated string at `addr`, at most `limit` bytes: within the
+// memory the environment knows readable, or elsewhere in the process (a
+// program's stack, a probed function's argument) read without faulting, as
+// the kernel's %s reads with strncpy_from_kernel_nofault; but only where a
+// bounds-checked run may read. Empty when unreadable (the kernel prints ""
+// too).
 std::string read_string(const Environment& e, uint64_t addr, size_t limit) {
   const char* p = static_cast<const char*>(ptr(addr));
-  const size_t n = size_t(std::min<uint64_t>(limit, e.readable_from(addr)));
-  return std::string(p, n == 0 ? 0 : strnlen(p, n));
+  if (const size_t n = size_t(std::min<uint64_t>(limit, e.readable_from(addr)))) return std::string(p, strnlen(p, n));
+  if (addr == 0 || !access_allowed(addr, 1)) return "";
+  std::string s(limit + 1, '\0');
+  const std::optional<size_t> n = read_process_string(s.data(), addr, s.size());
+  return n ? std::string(s.c_str()) : "";
 }
 
 // One conversion of bpf_trace_printk's format: flags, width and precision

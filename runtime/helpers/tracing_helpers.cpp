@@ -60,27 +60,13 @@ uint64_t probe_read_memory(uint64_t dst, uint64_t size, uint64_t src, uint64_t, 
   return err(EFAULT);
 }
 
-// strncpy_from_user_nofault: page by page up to the NUL, so that a string
-// ending just before an unmapped page reads.
 uint64_t probe_read_memory_str(uint64_t dst, uint64_t size, uint64_t src, uint64_t, uint64_t) {
   if (size == 0) return 0;
   if (!access_allowed(dst, size)) return err(EFAULT);
   auto* to = reinterpret_cast<char*>(uintptr_t(dst));
-  const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
-  size_t done = 0;
-  while (done < size) {
-    const uint64_t at = src + done;
-    const size_t chunk = size_t(std::min<uint64_t>(size - done, page - at % page));
-    if (read_process(to + done, at, chunk) != chunk) {
-      std::memset(to, 0, size);
-      return err(EFAULT);
-    }
-    if (const void* nul = std::memchr(to + done, 0, chunk))
-      return static_cast<const char*>(nul) - to + 1;  // the length with its NUL
-    done += chunk;
-  }
-  to[size - 1] = '\0';  // cut: size bytes, the last one the NUL
-  return size;
+  if (const std::optional<size_t> n = read_process_string(to, src, size)) return *n;
+  std::memset(to, 0, size);
+  return err(EFAULT);
 }
 
 uint64_t get_func_ip(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
@@ -106,6 +92,23 @@ constexpr KernelHelper kTracingHelpers[] = {
 };
 
 }  // namespace
+
+// strncpy_from_user_nofault: page by page up to the NUL, so that a string
+// ending just before an unmapped page reads.
+std::optional<size_t> read_process_string(char* to, uint64_t src, size_t size) {
+  const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+  size_t done = 0;
+  while (done < size) {
+    const uint64_t at = src + done;
+    const size_t chunk = size_t(std::min<uint64_t>(size - done, page - at % page));
+    if (read_process(to + done, at, chunk) != chunk) return std::nullopt;
+    if (const void* nul = std::memchr(to + done, 0, chunk))
+      return size_t(static_cast<const char*>(nul) - to + 1);  // the length with its NUL
+    done += chunk;
+  }
+  to[size - 1] = '\0';  // cut: size bytes, the last one the NUL
+  return size;
+}
 
 void add_tracing_helpers(HelperTable& t) { t.add_kernel(kTracingHelpers); }
 

@@ -26,11 +26,21 @@
 // (the kernel would refuse user addresses there with -ERANGE).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
 #include "runtime/helpers/helpers.h"
 
 namespace sb::rt {
 
 // Adds them, with their verifier prototypes (frontend/verifier/helper_protos.h).
 void add_tracing_helpers(HelperTable& t);
+
+// Copies the NUL-terminated string at `src` of this process into to[0, size)
+// without faulting, as the kernel's strncpy_from_user_nofault: its length
+// with the NUL, or size when cut (to[size - 1] = NUL); nullopt when a byte
+// before the NUL is unmapped. size > 0.
+std::optional<size_t> read_process_string(char* to, uint64_t src, size_t size);
 
 }  // namespace sb::rt
