@@ -3,11 +3,25 @@
 // fexit, each with and without statistics and the recursion guard (issue 17:
 // the defaults are the guard without statistics); and the cost of a probe
 // hit (issue 15): an empty uprobe program at the function's entry, with an
-// empty uretprobe program too, statistics off, the guard on.
+// empty uretprobe program too, statistics off, the guard on; beside it,
+// where this process may (root, libbpf at build time), the same function
+// with a kernel uprobe running an empty BPF_PROG_TYPE_KPROBE program
+// (BM_KernelUprobe: a trap into the kernel per call).
 //
 //   build/test/bench/sb_trampoline_bench
 //   tools/bench.sh     (runs it with sb_jit_bench and charts both)
 #include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#ifdef SB_HAVE_LIBBPF
+#include <bpf/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "frontend/assembler.h"
 #include "runtime/hook/trampoline.h"
@@ -65,6 +79,60 @@ void BM_Probe(benchmark::State& state) {
   run_calls(state);
   table.put(reinterpret_cast<void*>(&sb_bench_target));
 }
+
+#ifdef SB_HAVE_LIBBPF
+// The file offset of `fn` in its mapped object (what a uprobe names), and
+// that object's path, from /proc/self/maps.
+bool file_offset_of(const void* fn, std::string& path, uint64_t& offset) {
+  std::ifstream maps("/proc/self/maps");
+  const uint64_t a = reinterpret_cast<uint64_t>(fn);
+  for (std::string line; std::getline(maps, line);) {
+    unsigned long long lo, hi, off;
+    char perms[8], file[4096] = "";
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s %4095s", &lo, &hi, perms, &off, file) < 4) continue;
+    if (a < lo || a >= hi || !file[0]) continue;
+    path = file;
+    offset = a - lo + off;
+    return true;
+  }
+  return false;
+}
+
+// An empty kprobe program on a kernel uprobe at sb_bench_target (perf_event_open
+// of the uprobe PMU, BPF_LINK_CREATE): the published 1-3 us per hit.
+void BM_KernelUprobe(benchmark::State& state) {
+  const bpf_insn insns[] = {{0xb7, 0, 0, 0, 0}, {0x95, 0, 0, 0, 0}};  // mov r0, 0; exit
+  const int prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "empty", "GPL", insns, 2, nullptr);
+  std::string path;
+  uint64_t offset = 0;
+  int type = -1;
+  if (FILE* f = std::fopen("/sys/bus/event_source/devices/uprobe/type", "r")) {
+    if (std::fscanf(f, "%d", &type) != 1) type = -1;
+    std::fclose(f);
+  }
+  if (prog < 0 || type < 0 || !file_offset_of(reinterpret_cast<const void*>(&sb_bench_target), path, offset)) {
+    state.SkipWithError("kernel uprobes unavailable (needs root and the uprobe PMU)");
+    if (prog >= 0) close(prog);
+    return;
+  }
+  perf_event_attr attr{};
+  attr.size = sizeof attr;
+  attr.type = uint32_t(type);
+  attr.config1 = uint64_t(uintptr_t(path.c_str()));
+  attr.config2 = offset;
+  const int pfd = int(syscall(SYS_perf_event_open, &attr, 0 /* this process */, -1, -1, PERF_FLAG_FD_CLOEXEC));
+  const int link = pfd < 0 ? -1 : bpf_link_create(prog, pfd, BPF_PERF_EVENT, nullptr);
+  if (link < 0) {
+    state.SkipWithError("kernel uprobe attach failed");
+  } else {
+    run_calls(state);
+    close(link);
+  }
+  if (pfd >= 0) close(pfd);
+  close(prog);
+}
+BENCHMARK(BM_KernelUprobe);
+#endif
 
 BENCHMARK(BM_Direct);
 BENCHMARK(BM_Probe)->ArgName("progs")->Arg(1)->Arg(2);
