@@ -1008,6 +1008,8 @@ TEST(CppAttach, UprobeLinksDetachAtScopeEnd) {
     EXPECT_EQ(through_volatile(&sb_capi_other)(1), 1001);
     EXPECT_EQ(entry.stats().run_count, 1u);
     EXPECT_EQ(ret.stats().run_count, 1u);
+    EXPECT_EQ(entry.name(), "empty.s: uprobe sb_capi_other");
+    EXPECT_EQ(ret.name(), "empty.s: uretprobe sb_capi_other");
   }
   EXPECT_EQ(through_volatile(&sb_capi_other)(1), 1001);
   try {
@@ -1021,6 +1023,31 @@ TEST(CppAttach, UprobeLinksDetachAtScopeEnd) {
   springboard::vm other;
   EXPECT_GT(other.load_object(std::string(SB_BPF_PROGRAMS) + "/multi.o").size(), 1u);
 #endif
+}
+
+// sb_map_for_each: an array by index, a hash's elements, a per-CPU array's
+// copy per CPU; a ring buffer has no elements.
+TEST(CppMaps, EntriesAsUserSpaceReadsThem) {
+  springboard::vm vm;
+  springboard::map array = vm.create_map("a", SB_MAP_ARRAY, 4, 8, 3);
+  array.set(uint32_t(1), uint64_t(42));
+  const auto a = array.entries();
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[1].key, (std::vector<uint8_t>{1, 0, 0, 0}));
+  ASSERT_EQ(a[1].values.size(), 1u);
+  EXPECT_EQ(a[1].values[0], (std::vector<uint8_t>{42, 0, 0, 0, 0, 0, 0, 0}));
+  springboard::map hash = vm.create_map("h", SB_MAP_HASH, 4, 4, 8);
+  hash.set(uint32_t(7), uint32_t(70));
+  hash.set(uint32_t(8), uint32_t(80));
+  EXPECT_EQ(hash.entries().size(), 2u);
+  springboard::map percpu = vm.create_map("p", SB_MAP_PERCPU_ARRAY, 4, 8, 1);
+  const auto p = percpu.entries();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_GE(p[0].values.size(), 1u);  // one per possible CPU
+  springboard::map ring = vm.create_map("r", SB_MAP_RINGBUF, 0, 0, 4096);
+  EXPECT_TRUE(ring.entries().empty());
+  EXPECT_EQ(sb_map_for_each(array.get(), nullptr, nullptr, nullptr), SB_ERR_NULL);
+  EXPECT_EQ(sb_map_for_each(nullptr, nullptr, nullptr, nullptr), SB_ERR_NULL);
 }
 
 TEST_F(CapiAttach, ErrorsNameTheSymbolOrField) {

@@ -115,6 +115,18 @@ class map {
     return remove(&key, sizeof key);
   }
 
+  // Every element (sb_map_for_each): its key and its values (one per
+  // possible CPU for per-CPU maps, else one).
+  struct entry {
+    std::vector<uint8_t> key;
+    std::vector<std::vector<uint8_t>> values;
+  };
+  std::vector<entry> entries() const {
+    std::vector<entry> out;
+    detail::check(sb_map_for_each(map_, &map::collect_entry, &out, nullptr), vm_);
+    return out;
+  }
+
   // A ring buffer's records, in order.
   std::vector<std::vector<uint8_t>> consume() {
     std::vector<std::vector<uint8_t>> records;
@@ -129,6 +141,18 @@ class map {
       static_cast<std::vector<std::vector<uint8_t>>*>(ctx)->emplace_back(bytes, bytes + size);
     } catch (...) {
       // Never unwind through the C library; the record is lost.
+    }
+  }
+  static void collect_entry(void* ctx, const void* key, size_t key_size, const void* values, size_t value_size,
+                            size_t value_count) {
+    auto* k = static_cast<const uint8_t*>(key);
+    auto* v = static_cast<const uint8_t*>(values);
+    try {
+      entry e{std::vector<uint8_t>(k, k + key_size), {}};
+      for (size_t i = 0; i < value_count; ++i) e.values.emplace_back(v + i * value_size, v + (i + 1) * value_size);
+      static_cast<std::vector<entry>*>(ctx)->push_back(std::move(e));
+    } catch (...) {
+      // Never unwind through the C library; the element is left out.
     }
   }
   sb_vm* vm_;
@@ -178,6 +202,7 @@ class link : public detail::owned<sb_link, sb_link_destroy> {
     detail::check(sb_link_stats(handle_, &s), vm_);
     return s;
   }
+  std::string name() const { return sb_link_name(handle_); }  // "PROGRAM: KIND TARGET"
 };
 
 class program : public detail::owned<sb_program, sb_program_destroy> {
