@@ -362,6 +362,17 @@ TEST(MapTypes, VerifierSpinLockRules) {
             "t.s: xdp: instruction 11: bpf_spin_unlock without taking a lock");
 }
 
+// The ELF loader finds each value's struct bpf_spin_lock in its BTF.
+TEST(MapTypes, SpinLockOffsetFromBtf) {
+  rt::Environment env;
+  bpf::ElfProgram elf = env.load_elf(object("xdp_spin"));
+  EXPECT_EQ(env.find_map("counters")->spec().spin_lock_offset, 4);  // after a u32
+  EXPECT_EQ(env.find_map("flows")->spec().spin_lock_offset, 8);     // after a u64
+  rt::Environment other;
+  other.load_elf(object("xdp_maps"));
+  EXPECT_EQ(other.find_map("lru")->spec().spin_lock_offset, -1);
+}
+
 // --- what a test run records ----------------------------------------------
 
 class RunRecords : public ::testing::TestWithParam<const Engine*> {};

@@ -4,7 +4,8 @@
 // (push past max_entries, BPF_EXIST overwriting the oldest, pop and peek of
 // an empty one), a bloom filter, per-CPU and LRU hashes within their
 // capacity, and XDP redirects through a devmap and a devmap_hash (set by
-// the test: devmap slot 1 and devmap_hash key 7 hold ifindex 1), and
+// the test: devmap slot 1 and devmap_hash key 7 hold ifindex 1, cpumap
+// slot 0 a queue of 192; the xskmap stays empty), and
 // bpf_fib_lookup's host-independent answers. The frame's
 // byte 14 chooses the part; bytes 15-18 are an IPv4 address for the trie,
 // byte 19 the redirect's key. The program returns what the last redirect
@@ -82,6 +83,20 @@ struct {
 } devs_hash SEC(".maps");
 
 // The next result into `seen` at *at (each part counts its own slots).
+struct {
+  __uint(type, BPF_MAP_TYPE_CPUMAP);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, __u32);
+} cpus SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_XSKMAP);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, __u32);
+} xsks SEC(".maps");
+
 static __always_inline void out_at(__u32 *at, __s64 v) {
   put(*at, (__u64)v);
   *at += 1;
@@ -188,6 +203,9 @@ static __always_inline __s64 redirect_part(__u32 *at, __u32 key) {
   out(bpf_redirect_map(&devs_hash, key, XDP_TX));
   __u32 *ifindex = bpf_map_lookup_elem(&devs, &key);
   out(ifindex ? *ifindex : -1);
+  out(bpf_redirect_map(&cpus, key, XDP_PASS));
+  out(bpf_redirect_map(&cpus, key, BPF_F_BROADCAST));  // a devmap's flag only: XDP_ABORTED
+  out(bpf_redirect_map(&xsks, key, XDP_DROP));         // no socket: the fallback
   out(bpf_redirect(1, 0));
   out(bpf_redirect(1, 1));  // XDP takes no flags: XDP_ABORTED
   return r;
