@@ -266,9 +266,10 @@ class Builder {
     add(ir::alu(ir::Op::Mov, 64, r, ir::kFP));
     add(ir::alu_imm(ir::Op::Add, 64, r, off));
   }
-  void call(uint64_t address) {
+  // A C function of `args` integer arguments, in r1..r{args}.
+  void call(uint64_t address, uint8_t args) {
     ir::Inst i;
-    i.op = ir::Op::CallAddr, i.imm = int64_t(address);
+    i.op = ir::Op::CallAddr, i.imm = int64_t(address), i.args = args;
     add(i);
   }
   uint32_t label() { return fn_.new_label(); }
@@ -392,19 +393,19 @@ class Shared {
     if (guarded_) {  // start = enter(state, run_ctx); 0: skip the program, not the exit call
       b_.mov_imm(1, bind_.states[index]);
       b_.frame_addr(2, run_ctx_);
-      b_.call(bind_.prog_enter);
+      b_.call(bind_.prog_enter, 2);
       b_.add(ir::alu(ir::Op::Mov, 64, 6, 0));
       b_.add(ir::branch_imm(ir::Cond::Eq, 64, 0, 0, after_run));
     }
     ctx();
-    b_.call(bind_.entries[index]);
+    b_.call(bind_.entries[index], 1);
     after();
     b_.bind(after_run);
     if (guarded_) {
       b_.mov_imm(1, bind_.states[index]);
       b_.add(ir::alu(ir::Op::Mov, 64, 2, 6));
       b_.frame_addr(3, run_ctx_);
-      b_.call(bind_.prog_exit);
+      b_.call(bind_.prog_exit, 3);
     }
   }
 
@@ -532,7 +533,7 @@ ir::Module lower_probe(const Description& d, const Bindings& bind) {
     b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
     b.mov_imm(2, bind.ret_site);
     b.mov_imm(3, bind.ret_landing);
-    b.call(bind.ret_enter);
+    b.call(bind.ret_enter, 3);
   }
   sh.leave();
   b.mov_imm(0, bind.original);
@@ -570,7 +571,7 @@ ir::Module lower_return_probe(const Description& d, const Bindings& bind) {
   Builder b(fn);
   Shared sh(b, d, bind, kProbeRunCtx);
   b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
-  b.call(bind.ret_pop);
+  b.call(bind.ret_pop, 1);
   b.add(ir::alu(ir::Op::Mov, 64, 7, 0));
   sh.enter();
   run_probes(sh, b, d, Kind::Uretprobe);
@@ -588,7 +589,7 @@ ir::Module lower_return_landing(uint64_t dispatch) {
   fn.probe = ir::Function::Probe{0, std::nullopt, ir::Function::Probe::Vectors::ReturnValues};
   Builder b(fn);
   b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
-  b.call(dispatch);
+  b.call(dispatch, 1);
   exit(b);
   return m;
 }

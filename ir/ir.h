@@ -152,6 +152,7 @@ struct Inst {
   uint8_t width = 64;    // operation width: 32 or 64 (Alu, Unary, Br, Atomic)
   uint8_t size = 8;      // memory access size in bytes (Load, Store, Atomic)
   uint8_t ext = 0;       // MovSx source bits, Bswap bits (16/32/64)
+  uint8_t args = 5;      // CallAddr: the callee reads r1..r{args} (liveness); the other calls read all five
   bool sext = false;     // Load sign-extends
   bool fetch = false;    // Atomic returns the old value
   Cond cc = Cond::Eq;    // Br

@@ -8,7 +8,8 @@
 // Each instruction's effect is an over-approximation of what it reads and
 // an under-approximation of what it writes, so "dead" is always safe:
 //   calls read r1-r5 (all the argument registers, whatever the callee
-//   takes) and write only r0; exit and unwind read r0; r10 is always live.
+//   takes; a call.addr that says how many it passes, only those; a
+//   call.sig none, its words are in the frame) and write only r0; exit and unwind read r0; r10 is always live.
 #pragma once
 
 #include <cstdint>
@@ -65,7 +66,10 @@ inline Effects effects(const Inst& i) {
       e.uses = reg_bit(i.dst) | b;
       break;
     case Form::Call:
-      e.uses = liveness_detail::kArgs;
+      // call.sig passes words from the frame ([r10 + off]), no register.
+      e.uses = i.op == Op::CallSig                    ? RegSet(0)
+               : i.op == Op::CallAddr && i.args < 5 ? RegSet(liveness_detail::kArgs & ((1u << (i.args + 1)) - 1))
+                                                    : liveness_detail::kArgs;
       e.defs = reg_bit(0);
       break;
     case Form::Term:

@@ -97,7 +97,9 @@ std::string print(const Inst& i) {
         case Op::Call: return fmt::format("call helper {}", i.target);
         case Op::TailCall: return fmt::format("tailcall helper {}", i.target);
         case Op::CallLocal: return fmt::format("call func {}", i.target);
-        case Op::CallAddr: return fmt::format("call.addr {:#x}", uint64_t(i.imm));
+        case Op::CallAddr:
+          return i.args < 5 ? fmt::format("call.addr {:#x}, r1..r{}", uint64_t(i.imm), i.args)
+                            : fmt::format("call.addr {:#x}", uint64_t(i.imm));
         case Op::CallSym: return fmt::format("call.sym @{}", i.target);
         default: return fmt::format("call.sig {:#x}, args {}", uint64_t(i.imm), address(kFP, i.off));
       }
