@@ -29,7 +29,8 @@ extern "C" {
 #define SB_VARIANT(tag, text)                                 \
   long sb_probe_##tag##_add(long, long);                      \
   long sb_probe_##tag##_fact(long);                           \
-  long sb_probe_##tag##_mix(long, long, long, long, long, long);
+  long sb_probe_##tag##_mix(long, long, long, long, long, long); \
+  long sb_probe_##tag##_depth(long);
 #include "variants.h"
 #undef SB_VARIANT
 
@@ -181,10 +182,12 @@ struct Variant {
   long (*add)(long, long);
   long (*fact)(long);
   long (*mix)(long, long, long, long, long, long);
+  long (*depth)(long);
   std::string symbol(const char* fn) const { return std::string("sb_probe_") + tag + "_" + fn; }
 };
 const Variant kVariants[] = {
-#define SB_VARIANT(tag, text) {#tag, text, sb_probe_##tag##_add, sb_probe_##tag##_fact, sb_probe_##tag##_mix},
+#define SB_VARIANT(tag, text) \
+  {#tag, text, sb_probe_##tag##_add, sb_probe_##tag##_fact, sb_probe_##tag##_mix, sb_probe_##tag##_depth},
 #include "variants.h"
 #undef SB_VARIANT
 };
@@ -383,6 +386,27 @@ TEST_F(Probes, VectorReturnValuesSurviveHelpers) {
   double (*volatile fn)(double) = &sb_probe_double;
   for (double x : {1.0, -3.25, 1e300, 0.1}) EXPECT_EQ(fn(x), x * 2.5) << x;
   sb_link_destroy(e);
+  sb_link_destroy(r);
+}
+
+// Recursion deeper than the thread's return stack (64, as the kernel's
+// MAX_URETPROBE_DEPTH): the outer 64 returns are seen, the deeper ones are
+// counted as the link's misses, and every call still returns right.
+TEST_F(Probes, DeepRecursionCountsTheReturnsItMisses) {
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  const Variant& v = kVariants[0];  // -O0: each level a call
+  ASSERT_STREQ(v.flags, "gcc -O0");
+  reset();
+  sb_link* r = attach(ret, SB_ATTACH_URETPROBE, v.symbol("depth"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(call(v.depth, 100L), 5050);  // 101 calls
+  EXPECT_EQ(seen().returns, 64u);
+  EXPECT_EQ(seen().ret, 5050);  // the outermost return is among those seen
+  sb_stats st{};
+  ASSERT_EQ(sb_link_stats(r, &st), SB_OK);
+  EXPECT_EQ(st.misses, 37u);
+  EXPECT_EQ(call(v.depth, 3L), 6);
+  EXPECT_EQ(seen().returns, 68u);
   sb_link_destroy(r);
 }
 

@@ -65,6 +65,7 @@ using Stats = rt::RunStats;
 void read_stats(const rt::RunTotals& t, sb_stats* out) {
   out->run_count = t.runs;
   out->run_time_ns = rt::ticks_to_ns(t.ticks);
+  out->misses = 0;
 }
 
 // What sb_code_run keeps per run (sb_vm_options.flags).
@@ -151,6 +152,7 @@ class RunCount {
 struct sb_link {
   sb_vm* vm;
   void* target;
+  tramp::Kind kind = tramp::Kind::Fentry;
   rt::Trampoline* trampoline;
   rt::LinkId id;
   ~sb_link();
@@ -995,6 +997,7 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   auto link = std::make_unique<sb_link>();
   link->vm = vm;
   link->target = target;
+  link->kind = r.kind;
   link->trampoline = &t;
   try {
     link->id = as_status(SB_ERR_UNAVAILABLE, [&] { return t.link(r.kind, *typed, r.cookie, vm->helpers); });
@@ -1117,6 +1120,7 @@ sb_status sb_link_stats(const sb_link* link, sb_stats* out) {
     const rt::ProgStats s = link->trampoline->stats(link->id);
     out->run_count = s.run_count;
     out->run_time_ns = s.run_time_ns;
+    out->misses = s.misses + (link->kind == tramp::Kind::Uretprobe ? rt::return_misses(*link->trampoline) : 0);
     return SB_OK;
   });
 }

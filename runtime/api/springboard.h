@@ -296,6 +296,8 @@ typedef struct sb_stats {
   uint64_t run_count;   /* runs, faulting ones included */
   uint64_t run_time_ns; /* their total wall time: the CPU's cycle counter (rdtsc, cntvct_el0, rdtime)
                            calibrated once against CLOCK_MONOTONIC; 0 with SB_VM_NO_TIMING */
+  uint64_t misses;      /* links: runs skipped by the recursion guard, and for a uretprobe the returns
+                           not caught (a thread's 64 pending returns were all taken); 0 for codes */
 } sb_stats;
 
 /* Both are 0 with SB_VM_NO_STATS. */
