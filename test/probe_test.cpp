@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
 #include <setjmp.h>
 
 #include <atomic>
@@ -368,6 +369,32 @@ TEST_F(Probes, LoopHeadFiresEveryRound) {
   EXPECT_EQ(seen().ip, reinterpret_cast<uint64_t>(sb_probe_loop_head));
   sb_link_destroy(l);
   EXPECT_EQ(call(sb_probe_loop, 4L), 12);
+}
+
+// A function of a library loaded with dlopen, found as "OBJECT:NAME" by
+// the library's file name.
+TEST_F(Probes, FunctionOfADlopenedLibrary) {
+  const std::string path = std::string(SB_PROBES_DIR) + "/libsb_probe_so.so";
+  void* so = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_TRUE(so) << dlerror();
+  auto add = reinterpret_cast<long (*)(long, long)>(dlsym(so, "sb_probe_so_add"));
+  ASSERT_TRUE(add);
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  reset();
+  sb_link* e = attach(up, SB_ATTACH_UPROBE, "libsb_probe_so.so:sb_probe_so_add");
+  sb_link* r = attach(ret, SB_ATTACH_URETPROBE, path + ":sb_probe_so_add");
+  ASSERT_TRUE(e && r);
+  EXPECT_EQ(call(add, 20L, 22L), 42);
+  const Seen s = seen();
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_EQ(s.returns, 1u);
+  EXPECT_EQ(s.a, 20);
+  EXPECT_EQ(s.ret, 42);
+  EXPECT_EQ(s.ip, reinterpret_cast<uint64_t>(add));
+  sb_link_destroy(e);
+  sb_link_destroy(r);
+  EXPECT_EQ(call(add, 1L, 1L), 2);
 }
 
 // A uretprobe keeps the vector registers that return values (xmm0-xmm1)
