@@ -562,6 +562,19 @@ TEST_F(Probes, BadInputIsAClearError) {
   o.offset = 0;
   EXPECT_EQ(sb_program_attach(xdp, &o, &l), SB_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("xdp"), std::string::npos) << sb_vm_last_error(vm_);
+  // A probe inside the bytes an fentry hook patched: refused, naming it.
+  sb_program* raw = nullptr;
+  ASSERT_EQ(sb_vm_load_asm(vm_, "zero", "mov %r0, 0\nexit", &raw), SB_OK);
+  o.kind = SB_ATTACH_FENTRY;
+  o.signature = "i64, i64 -> i64";
+  sb_link* fentry = nullptr;
+  ASSERT_EQ(sb_program_attach(raw, &o, &fentry), SB_OK) << sb_vm_last_error(vm_);
+  o.kind = SB_ATTACH_UPROBE;
+  o.offset = first;  // the second instruction, inside the entry's jump
+  EXPECT_NE(sb_program_attach(up, &o, &l), SB_OK);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("already patched by the hook at"), std::string::npos)
+      << sb_vm_last_error(vm_);
+  sb_link_destroy(fentry);
   EXPECT_EQ(call(kVariants[0].add, 1L, 2L), 3);  // still running, unhooked
 }
 
