@@ -75,6 +75,14 @@ TEST_P(TailCall, SelfTailCallStopsAfterExactly33) {
   EXPECT_EQ(run(*self), std::make_pair(uint64_t((1 + rt::kMaxTailCalls) << 8), uint64_t(1 + rt::kMaxTailCalls)));
 }
 
+// A target starts with r1 = the context and r2 = the program array, as
+// after the kernel's JITs (which leave the helper's argument registers),
+// on every engine: nothing the helper does shows through.
+TEST_P(TailCall, TargetStartsWithTheContextAndTheArray) {
+  array_->set(0, program("target", "ldxdw %r0, [%r1]\nsub %r2, %r0\nmov %r0, %r2\nexit"));
+  EXPECT_EQ(run(*program("p", count_and_tail_call(0, "mov %r0, 7\nexit"))).first, array_->handle() - 1);
+}
+
 TEST_P(TailCall, IndexOutOfRangeFallsThrough) {
   array_->set(3, program("target", "mov %r0, 99\nexit"));
   EXPECT_EQ(run(*program("p", count_and_tail_call(4, "add %r0, 7\nexit"))).first, 7u);

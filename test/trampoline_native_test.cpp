@@ -44,6 +44,20 @@ __attribute__((noinline, noipa)) int64_t sb_t_wait(int64_t x) {
 }
 }
 
+// A call as the first instruction (the displaced bytes are that call):
+//   call_first: call sb_t_wait; add $1,%rax; ret      (x + 8)
+extern "C" int64_t sb_t_call_first(int64_t x);
+asm(R"(
+  .text
+  .globl sb_t_call_first
+  .type sb_t_call_first, @function
+  .p2align 4
+sb_t_call_first:
+  call sb_t_wait
+  .byte 0x48, 0x83, 0xc0, 0x01, 0xc3
+  .size sb_t_call_first, .-sb_t_call_first
+)");
+
 // Loops made of the bytes an entry patch displaces, so that threads calling
 // them stand at every instruction boundary of the displaced range:
 //   park_a: +0 dec %edi; +2 nop; +3 nop; +4 jne +0; +6 mov %edi,%eax; ret
@@ -562,6 +576,35 @@ TEST(TrampolineNative, AThreadInsideAnImageKeepsItAlive) {
   EXPECT_EQ(got, 42);
   EXPECT_EQ(seen.word[0], 42u) << "the waiter's image ran its fexit program";
   t.unlink_all();
+}
+
+// A displaced direct call returns to the original function, past the
+// patched bytes, not into the stub: a thread still inside the callee when
+// the hook is detached comes back right, and the detached hook is freed
+// once that thread has left the image that called it (a stub a callee
+// could return into would have to be kept forever).
+TEST(TrampolineNative, ADisplacedCallReturnsToTheFunctionNotTheStub) {
+  rt::TrampolineTable table;
+  rt::Trampoline& t = table.get(reinterpret_cast<void*>(&sb_t_call_first), sig({kI64}, kI64));
+  Seen seen;
+  t.link(tramp::Kind::Fexit, record_ctx(&seen, 1, 1), 0, no_helpers());
+  sb_t_gate = 0;
+  int64_t got = 0;
+  std::thread waiter([&] { got = through_volatile(&sb_t_call_first)(35); });
+  while (sb_t_gate.load() != 1) std::this_thread::yield();
+  t.unlink_all();  // detached while the waiter is inside sb_t_wait, called from the stub
+  EXPECT_FALSE(t.collect()) << "the waiter is still inside the image";
+  sb_t_gate = 2;
+  waiter.join();
+  EXPECT_EQ(got, 43);
+  EXPECT_EQ(seen.word[0], 43u);
+  EXPECT_TRUE(t.collect()) << "the detached hook and its image were not freed";
+  sb_t_gate = 0;
+  std::thread again([&] { got = through_volatile(&sb_t_call_first)(1); });
+  while (sb_t_gate.load() != 1) std::this_thread::yield();
+  sb_t_gate = 2;
+  again.join();
+  EXPECT_EQ(got, 9);
 }
 
 // Attach/detach cycles of one function while threads call it: each

@@ -334,17 +334,20 @@ void X86ISel::call_with_signature(const ir::Inst& inst) {
   }
 }
 
-// The helper with r1 kept (pushed twice, so rsp stays aligned); a non-zero
-// result is the target's tail entry: rsp goes back to the entry frame, as
-// the entry prologue left it after its pushes (r12), and control jumps
-// there. The target's epilogue then returns to the entry's caller.
+// The helper with r1 and r2 kept (two pushes keep rsp aligned): the target
+// starts with r1 = ctx and r2 = the program array, as after the kernel's
+// x86-64 JIT and as in the emulated backends, whatever the helper leaves
+// in rsi. A non-zero result is the target's tail entry: rsp goes back to
+// the entry frame, as the entry prologue left it after its pushes (r12),
+// and control jumps there. The target's epilogue then returns to the
+// entry's caller.
 void X86ISel::tail_call(const ir::Inst& inst) {
   const auto& op = t_.op;
-  const unsigned ctx = reg(native(1), 64), r0 = reg(native(0), 64);
+  const unsigned ctx = reg(native(1), 64), map = reg(native(2), 64), r0 = reg(native(0), 64);
   emit(I(op[PUSH64r]).r(ctx));
-  emit(I(op[PUSH64r]).r(ctx));
+  emit(I(op[PUSH64r]).r(map));
   call_helper(inst.target);
-  emit(I(op[POP64r]).r(ctx));
+  emit(I(op[POP64r]).r(map));
   emit(I(op[POP64r]).r(ctx));
   llvm::MCSymbol* fall_through = out_.new_label();
   emit(I(op[TEST64rr]).r(r0).r(r0));

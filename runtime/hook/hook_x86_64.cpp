@@ -371,12 +371,12 @@ class PatchedBytes {
 };
 
 struct Opcodes {
-  unsigned jmp_m, call_m, jmp_1, jcc_1, jmp_4, jcc_4, mov_ri, int3, rip, r11;
+  unsigned jmp_m, call_m, push_m, jmp_1, jcc_1, jmp_4, jcc_4, mov_ri, int3, rip, r11;
 };
 const Opcodes& opcodes() {
   static const Opcodes o = [] {
     const mc::McTarget& t = mc::McTarget::get(x86_64::kSpec);
-    return Opcodes{t.opcode("JMP64m"), t.opcode("CALL64m"), t.opcode("JMP_1"), t.opcode("JCC_1"),
+    return Opcodes{t.opcode("JMP64m"), t.opcode("CALL64m"), t.opcode("PUSH64rmm"), t.opcode("JMP_1"), t.opcode("JCC_1"),
                    t.opcode("JMP_4"),  t.opcode("JCC_4"), t.opcode("MOV64ri"), t.opcode("INT3"),  t.reg("RIP"), t.reg("R11")};
   }();
   return o;
@@ -493,7 +493,11 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
   std::unique_ptr<Hook> hook(new Hook());
   hook->target_ = code;
   hook->displaced_ = patched;
-  for (const Insn& in : displaced) hook->calls_out_ = hook->calls_out_ || in.is_call;
+  // A direct call is the last displaced instruction (one that is not is
+  // refused above) and its copy returns to the original function just
+  // past the patched bytes, so no thread is ever left to come back into
+  // the stub; an indirect call's copy returns into the stub.
+  for (const Insn& in : displaced) hook->calls_out_ = hook->calls_out_ || (in.is_call && !in.relative_branch);
   hook->saved_.assign(code, code + patched);
   hook->stub_ = ExecMemory::reserve_near(code, 4096);
   hook->slot_page_ = ExecMemory::reserve_near(code, sizeof(uint64_t));  // read-write data, never sealed
@@ -520,10 +524,10 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
   }
   llvm::MCSymbol* stub = out.named_symbol("stub");
   out.begin_function(stub, false, 16);
-  auto jump_abs = [&](uint64_t dest, unsigned opcode) {  // jmp/call [rip+data]; data: .quad dest
+  auto jump_abs = [&](uint64_t dest, unsigned opcode) {  // jmp/call/push [rip+data]; data: .quad dest
     llvm::MCSymbol* data = out.new_label();
     out.emit(mc::I(opcode).r(op.rip).i(1).r(0).e(out.ref(data)).r(0));
-    if (opcode == op.call_m) {  // a call returns here: step over the data
+    if (opcode != op.jmp_m) {  // the next instruction follows (or a call returns here): step over the data
       llvm::MCSymbol* after = out.new_label();
       out.emit(mc::I(op.jmp_1).e(out.ref(after)));
       out.bind(data);
@@ -554,8 +558,11 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
       out.emit(mc::I(op.jcc_1).e(out.ref(skip)).i(cc ^ 1));
       jump_abs(in.branch_target, op.jmp_m);
       out.bind(skip);
+    } else if (in.relative_branch && in.is_call) {  // push the original return address; jmp to the callee
+      jump_abs(in.end(), op.push_m);
+      jump_abs(in.branch_target, op.jmp_m);
     } else if (in.relative_branch) {
-      jump_abs(in.branch_target, in.is_call ? op.call_m : op.jmp_m);
+      jump_abs(in.branch_target, op.jmp_m);
     } else if (in.disp_offset >= 0) {
       // Same instruction, its disp32 re-aimed at the same absolute address:
       // disp = (destination - base) - (end of instruction - start).
@@ -571,7 +578,8 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
       out.bytes(in.bytes.data(), in.bytes.size());
     }
   }
-  if (!displaced.back().ends_flow) jump_abs(hi, op.jmp_m);
+  if (!displaced.back().ends_flow && !(displaced.back().is_call && displaced.back().relative_branch))
+    jump_abs(hi, op.jmp_m);
   mc::CodeImage image = out.finish();
   if (image.text.size() > 4096) throw Error(at, "relocated stub does not fit in a page");
   for (size_t k = 0; k < displaced.size(); ++k)

@@ -67,7 +67,8 @@ class Hook {
   // thread may still be inside them: an owner frees a detached hook once a
   // stop round (other_threads_pcs) after detach() finds no thread in
   // code() and nothing that may still call original() is left; a stub
-  // that calls out (a displaced call) may be returned to at any later time
+  // that calls out (a displaced indirect call; a direct one returns to the
+  // original function) may be returned to at any later time
   // and is never freed.
   void detach();
   // After detach() and a stop round: no thread can still stop on the

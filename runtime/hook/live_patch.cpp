@@ -59,8 +59,12 @@ struct Slot {
 
 struct State {
   Slot slots[kSlots];
-  std::atomic<uint32_t> answered_count{0};  // this stop round's answers
-  std::atomic<pid_t> answered[kMaxThreads] = {};
+  // A stop round's answers: answered[i] is (round << 32 | thread id), so an
+  // entry left from an earlier round is never taken for this one's, even
+  // while its new writer has claimed the index but not yet written it.
+  std::atomic<uint32_t> round{0};
+  std::atomic<uint32_t> answered_count{0};
+  std::atomic<uint64_t> answered[kMaxThreads] = {};
   std::atomic<uint64_t> answered_pc[kMaxThreads] = {};  // where each was stopped
   // What each stopped thread runs before it answers (other_threads_pcs).
   std::atomic<void (*)(void*)> probe{nullptr};
@@ -135,7 +139,8 @@ SB_SIGNAL_CONTEXT void on_stop(int sig, siginfo_t* info, void* ctx) {
   const uint32_t i = s.answered_count.fetch_add(1, std::memory_order_acq_rel);
   if (i < kMaxThreads) {
     s.answered_pc[i].store(uint64_t(rip), std::memory_order_relaxed);
-    s.answered[i].store(pid_t(syscall(SYS_gettid)), std::memory_order_release);
+    const uint64_t round = s.round.load(std::memory_order_relaxed);
+    s.answered[i].store(round << 32 | uint32_t(syscall(SYS_gettid)), std::memory_order_release);
   }
 }
 
@@ -226,6 +231,7 @@ bool blocks_every_signal(pid_t tid) {
 std::vector<uint64_t> stop_round() {
   State& s = state();
   const pid_t pid = getpid(), self = pid_t(syscall(SYS_gettid));
+  const uint64_t round = uint32_t(s.round.fetch_add(1, std::memory_order_relaxed) + 1);
   s.answered_count.store(0);
   std::vector<pid_t> asked;
   DIR* d = opendir("/proc/self/task");
@@ -248,12 +254,15 @@ std::vector<uint64_t> stop_round() {
     size_t missing = 0;
     for (pid_t tid : asked) {
       bool done = false;
-      for (uint32_t i = 0; i < n && !done; ++i) done = s.answered[i].load(std::memory_order_acquire) == tid;
+      for (uint32_t i = 0; i < n && !done; ++i)
+        done = s.answered[i].load(std::memory_order_acquire) == (round << 32 | uint32_t(tid));
       if (!done && syscall(SYS_tgkill, pid, tid, 0) == 0) ++missing;  // alive and not answered
     }
     if (!missing) {
       std::vector<uint64_t> pcs;
-      for (uint32_t i = 0; i < n; ++i) pcs.push_back(s.answered_pc[i].load(std::memory_order_relaxed));
+      for (uint32_t i = 0; i < n; ++i)
+        if (s.answered[i].load(std::memory_order_acquire) >> 32 == round)
+          pcs.push_back(s.answered_pc[i].load(std::memory_order_relaxed));
       return pcs;
     }
     if (std::chrono::steady_clock::now() > deadline)

@@ -17,8 +17,9 @@
 // stop round that follows the detach, or a later one, once no thread
 // stands in its thunk or stub and no retired image that calls its stub is
 // left; its pages near the function are then free for the next attach. A
-// stub that calls out (a displaced call instruction) is kept while the
-// trampoline lives, since a thread may return into it at any time. A
+// stub that calls out through a displaced indirect call is kept while the
+// trampoline lives, since a thread may return into it at any time (a
+// displaced direct call returns to the function itself). A
 // trampoline the table dropped is destroyed once it has nothing retired
 // left (looked at on each get and put). Callers never take a lock.
 // Not covered: a thread that a signal interrupted inside an image, thunk
@@ -83,6 +84,9 @@ class Trampoline {
   const void* original() const;
   // The current image's code (for listings); empty when detached.
   std::vector<uint8_t> image() const;
+  // Frees now what a change retired and no thread can still be running
+  // (a stop round); whether nothing retired is left.
+  bool collect();
 
  private:
   struct LinkData {  // shared by the images that call it
@@ -110,7 +114,6 @@ class Trampoline {
   // `all`: look now, not only once a batch of images has gathered.
   void reclaim(bool all);
   friend class TrampolineTable;
-  bool collect();  // reclaim(true); whether nothing retired is left
 
   mutable std::mutex mu_;
   void* target_;
