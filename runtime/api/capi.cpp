@@ -981,6 +981,13 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   if (r.kind == tramp::Kind::Uretprobe && r.offset)
     throw ApiError(SB_ERR_INVALID_ARGUMENT,
                    fmt::format("{}: a uretprobe attaches at a function's entry, not at +{:#x}", api, r.offset));
+  if (r.kind == tramp::Kind::Uretprobe)  // its return address must be on top of the stack: an entry
+    if (const std::optional<rt::SymbolIndex> index = rt::SymbolIndex::of(target))
+      if (const std::optional<rt::FunctionSymbol> f = index->function_at(reinterpret_cast<uint64_t>(target));
+          f && f->start != reinterpret_cast<uint64_t>(target))
+        throw ApiError(SB_ERR_INVALID_ARGUMENT,
+                       fmt::format("{}: {} is +{:#x} into {}: a uretprobe attaches at a function's entry", api, target,
+                                   reinterpret_cast<uint64_t>(target) - f->start, f->name));
   if (name.empty()) name = fmt::format("function at {}", target);
   else if (r.offset) name = fmt::format("{}+{:#x}", name, r.offset);
   as_status(SB_ERR_COMPILE, [&] {
