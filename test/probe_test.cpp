@@ -397,6 +397,27 @@ TEST_F(Probes, FunctionOfADlopenedLibrary) {
   EXPECT_EQ(call(add, 1L, 1L), 2);
 }
 
+// Attaching and detaching over and over frees what each cycle made (the
+// thunk and stub near the function, the images): the memory within reach
+// of the function's jump does not run out.
+TEST_F(Probes, ManyAttachDetachCycles) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  const Variant& v = kVariants[2];
+  reset();
+  constexpr int kCycles = 1500;
+  for (int i = 0; i < kCycles; ++i) {
+    sb_link* e = attach(up, SB_ATTACH_UPROBE, v.symbol("add"));
+    sb_link* r = attach(ret, SB_ATTACH_URETPROBE, v.symbol("add"));
+    ASSERT_TRUE(e && r) << "cycle " << i;
+    ASSERT_EQ(call(v.add, long(i), 1L), i + 1);
+    sb_link_destroy(e);
+    sb_link_destroy(r);
+  }
+  EXPECT_EQ(seen().entries, uint64_t(kCycles));
+  EXPECT_EQ(seen().returns, uint64_t(kCycles));
+}
+
 // A uretprobe keeps the vector registers that return values (xmm0-xmm1)
 // even when its program calls a helper that uses them (probe_read_user_str:
 // glibc's memchr), and a uprobe keeps the argument in xmm0.
