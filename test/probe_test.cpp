@@ -583,6 +583,13 @@ TEST_F(Probes, BadInputIsAClearError) {
   o.offset = 0;
   EXPECT_EQ(sb_program_attach(xdp, &o, &l), SB_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("xdp"), std::string::npos) << sb_vm_last_error(vm_);
+  // A uprobe program (by its section) is not an fentry one either: its ctx is pt_regs.
+  sb_attach_opts f{};
+  f.kind = SB_ATTACH_FENTRY;
+  f.symbol = add.c_str();
+  f.signature = "i64, i64 -> i64";
+  EXPECT_EQ(sb_program_attach(up, &f, &l), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("is a kprobe program"), std::string::npos) << sb_vm_last_error(vm_);
   // A probe inside the bytes an fentry hook patched: refused, naming it.
   sb_program* raw = nullptr;
   ASSERT_EQ(sb_vm_load_asm(vm_, "zero", "mov %r0, 0\nexit", &raw), SB_OK);

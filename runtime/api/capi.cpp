@@ -954,7 +954,9 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   const bool probe = tramp::is_probe(r.kind);
   // The type it runs as: a probe's ctx is pt_regs; fentry & co. keep the
   // raw checks they always had unless their section says "tracing".
-  const bpf::ProgramType* want = probe ? &bpf::probe_program_type(Arch::X86_64) : r.section_type;
+  const bpf::ProgramType* want = probe ? &bpf::probe_program_type(Arch::X86_64)
+                                 : r.section_type ? &bpf::tracing_program_type()
+                                                  : nullptr;
   if (r.section_type && want != r.section_type)
     throw ApiError(SB_ERR_INVALID_ARGUMENT,
                    fmt::format("{}: program '{}' is a {} program (by its ELF section); a {} needs a {} program", api,
