@@ -965,6 +965,11 @@ TEST_F(CapiAttach, UprobeAndUretprobeBySymbol) {
   o.offset = 4;
   EXPECT_EQ(sb_program_attach(adds(0, 5), &o, &link), SB_ERR_INVALID_ARGUMENT);
   EXPECT_THAT(error(), HasSubstr("a uretprobe attaches at a function's entry"));
+  o.symbol = nullptr;  // an address inside the function, by its symbol
+  o.offset = 0;
+  o.target = reinterpret_cast<const uint8_t*>(&sb_capi_target) + 4;
+  EXPECT_EQ(sb_program_attach(adds(0, 5), &o, &link), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("+0x4 into sb_capi_target: a uretprobe attaches at a function's entry"));
   EXPECT_EQ(through_volatile(&sb_capi_target)(4, 5), 45);
 }
 

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
 #include <setjmp.h>
 
 #include <atomic>
@@ -29,7 +30,8 @@ extern "C" {
 #define SB_VARIANT(tag, text)                                 \
   long sb_probe_##tag##_add(long, long);                      \
   long sb_probe_##tag##_fact(long);                           \
-  long sb_probe_##tag##_mix(long, long, long, long, long, long);
+  long sb_probe_##tag##_mix(long, long, long, long, long, long); \
+  long sb_probe_##tag##_depth(long);
 #include "variants.h"
 #undef SB_VARIANT
 
@@ -181,10 +183,12 @@ struct Variant {
   long (*add)(long, long);
   long (*fact)(long);
   long (*mix)(long, long, long, long, long, long);
+  long (*depth)(long);
   std::string symbol(const char* fn) const { return std::string("sb_probe_") + tag + "_" + fn; }
 };
 const Variant kVariants[] = {
-#define SB_VARIANT(tag, text) {#tag, text, sb_probe_##tag##_add, sb_probe_##tag##_fact, sb_probe_##tag##_mix},
+#define SB_VARIANT(tag, text) \
+  {#tag, text, sb_probe_##tag##_add, sb_probe_##tag##_fact, sb_probe_##tag##_mix, sb_probe_##tag##_depth},
 #include "variants.h"
 #undef SB_VARIANT
 };
@@ -367,6 +371,53 @@ TEST_F(Probes, LoopHeadFiresEveryRound) {
   EXPECT_EQ(call(sb_probe_loop, 4L), 12);
 }
 
+// A function of a library loaded with dlopen, found as "OBJECT:NAME" by
+// the library's file name.
+TEST_F(Probes, FunctionOfADlopenedLibrary) {
+  const std::string path = std::string(SB_PROBES_DIR) + "/libsb_probe_so.so";
+  void* so = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_TRUE(so) << dlerror();
+  auto add = reinterpret_cast<long (*)(long, long)>(dlsym(so, "sb_probe_so_add"));
+  ASSERT_TRUE(add);
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  reset();
+  sb_link* e = attach(up, SB_ATTACH_UPROBE, "libsb_probe_so.so:sb_probe_so_add");
+  sb_link* r = attach(ret, SB_ATTACH_URETPROBE, path + ":sb_probe_so_add");
+  ASSERT_TRUE(e && r);
+  EXPECT_EQ(call(add, 20L, 22L), 42);
+  const Seen s = seen();
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_EQ(s.returns, 1u);
+  EXPECT_EQ(s.a, 20);
+  EXPECT_EQ(s.ret, 42);
+  EXPECT_EQ(s.ip, reinterpret_cast<uint64_t>(add));
+  sb_link_destroy(e);
+  sb_link_destroy(r);
+  EXPECT_EQ(call(add, 1L, 1L), 2);
+}
+
+// Attaching and detaching over and over frees what each cycle made (the
+// thunk and stub near the function, the images): the memory within reach
+// of the function's jump does not run out.
+TEST_F(Probes, ManyAttachDetachCycles) {
+  sb_program* up = load("uprobe", "uprobe_add");
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  const Variant& v = kVariants[2];
+  reset();
+  constexpr int kCycles = 1500;
+  for (int i = 0; i < kCycles; ++i) {
+    sb_link* e = attach(up, SB_ATTACH_UPROBE, v.symbol("add"));
+    sb_link* r = attach(ret, SB_ATTACH_URETPROBE, v.symbol("add"));
+    ASSERT_TRUE(e && r) << "cycle " << i;
+    ASSERT_EQ(call(v.add, long(i), 1L), i + 1);
+    sb_link_destroy(e);
+    sb_link_destroy(r);
+  }
+  EXPECT_EQ(seen().entries, uint64_t(kCycles));
+  EXPECT_EQ(seen().returns, uint64_t(kCycles));
+}
+
 // A uretprobe keeps the vector registers that return values (xmm0-xmm1)
 // even when its program calls a helper that uses them (probe_read_user_str:
 // glibc's memchr), and a uprobe keeps the argument in xmm0.
@@ -383,6 +434,27 @@ TEST_F(Probes, VectorReturnValuesSurviveHelpers) {
   double (*volatile fn)(double) = &sb_probe_double;
   for (double x : {1.0, -3.25, 1e300, 0.1}) EXPECT_EQ(fn(x), x * 2.5) << x;
   sb_link_destroy(e);
+  sb_link_destroy(r);
+}
+
+// Recursion deeper than the thread's return stack (64, as the kernel's
+// MAX_URETPROBE_DEPTH): the outer 64 returns are seen, the deeper ones are
+// counted as the link's misses, and every call still returns right.
+TEST_F(Probes, DeepRecursionCountsTheReturnsItMisses) {
+  sb_program* ret = load("uretprobe", "uretprobe_add");
+  const Variant& v = kVariants[0];  // -O0: each level a call
+  ASSERT_STREQ(v.flags, "gcc -O0");
+  reset();
+  sb_link* r = attach(ret, SB_ATTACH_URETPROBE, v.symbol("depth"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(call(v.depth, 100L), 5050);  // 101 calls
+  EXPECT_EQ(seen().returns, 64u);
+  EXPECT_EQ(seen().ret, 5050);  // the outermost return is among those seen
+  sb_stats st{};
+  ASSERT_EQ(sb_link_stats(r, &st), SB_OK);
+  EXPECT_EQ(st.misses, 37u);
+  EXPECT_EQ(call(v.depth, 3L), 6);
+  EXPECT_EQ(seen().returns, 68u);
   sb_link_destroy(r);
 }
 
@@ -511,6 +583,26 @@ TEST_F(Probes, BadInputIsAClearError) {
   o.offset = 0;
   EXPECT_EQ(sb_program_attach(xdp, &o, &l), SB_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("xdp"), std::string::npos) << sb_vm_last_error(vm_);
+  // A uprobe program (by its section) is not an fentry one either: its ctx is pt_regs.
+  sb_attach_opts f{};
+  f.kind = SB_ATTACH_FENTRY;
+  f.symbol = add.c_str();
+  f.signature = "i64, i64 -> i64";
+  EXPECT_EQ(sb_program_attach(up, &f, &l), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("is a kprobe program"), std::string::npos) << sb_vm_last_error(vm_);
+  // A probe inside the bytes an fentry hook patched: refused, naming it.
+  sb_program* raw = nullptr;
+  ASSERT_EQ(sb_vm_load_asm(vm_, "zero", "mov %r0, 0\nexit", &raw), SB_OK);
+  o.kind = SB_ATTACH_FENTRY;
+  o.signature = "i64, i64 -> i64";
+  sb_link* fentry = nullptr;
+  ASSERT_EQ(sb_program_attach(raw, &o, &fentry), SB_OK) << sb_vm_last_error(vm_);
+  o.kind = SB_ATTACH_UPROBE;
+  o.offset = first;  // the second instruction, inside the entry's jump
+  EXPECT_NE(sb_program_attach(up, &o, &l), SB_OK);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("already patched by the hook at"), std::string::npos)
+      << sb_vm_last_error(vm_);
+  sb_link_destroy(fentry);
   EXPECT_EQ(call(kVariants[0].add, 1L, 2L), 3);  // still running, unhooked
 }
 

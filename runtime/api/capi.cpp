@@ -65,6 +65,7 @@ using Stats = rt::RunStats;
 void read_stats(const rt::RunTotals& t, sb_stats* out) {
   out->run_count = t.runs;
   out->run_time_ns = rt::ticks_to_ns(t.ticks);
+  out->misses = 0;
 }
 
 // What sb_code_run keeps per run (sb_vm_options.flags).
@@ -152,6 +153,7 @@ struct sb_link {
   sb_vm* vm;
   std::string name;  // "PROGRAM: KIND TARGET" (sb_link_name)
   void* target;
+  tramp::Kind kind = tramp::Kind::Fentry;
   rt::Trampoline* trampoline;
   rt::LinkId id;
   ~sb_link();
@@ -971,7 +973,9 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   const bool probe = tramp::is_probe(r.kind);
   // The type it runs as: a probe's ctx is pt_regs; fentry & co. keep the
   // raw checks they always had unless their section says "tracing".
-  const bpf::ProgramType* want = probe ? &bpf::probe_program_type(Arch::X86_64) : r.section_type;
+  const bpf::ProgramType* want = probe ? &bpf::probe_program_type(Arch::X86_64)
+                                 : r.section_type ? &bpf::tracing_program_type()
+                                                  : nullptr;
   if (r.section_type && want != r.section_type)
     throw ApiError(SB_ERR_INVALID_ARGUMENT,
                    fmt::format("{}: program '{}' is a {} program (by its ELF section); a {} needs a {} program", api,
@@ -998,6 +1002,13 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   if (r.kind == tramp::Kind::Uretprobe && r.offset)
     throw ApiError(SB_ERR_INVALID_ARGUMENT,
                    fmt::format("{}: a uretprobe attaches at a function's entry, not at +{:#x}", api, r.offset));
+  if (r.kind == tramp::Kind::Uretprobe)  // its return address must be on top of the stack: an entry
+    if (const std::optional<rt::SymbolIndex> index = rt::SymbolIndex::of(target))
+      if (const std::optional<rt::FunctionSymbol> f = index->function_at(reinterpret_cast<uint64_t>(target));
+          f && f->start != reinterpret_cast<uint64_t>(target))
+        throw ApiError(SB_ERR_INVALID_ARGUMENT,
+                       fmt::format("{}: {} is +{:#x} into {}: a uretprobe attaches at a function's entry", api, target,
+                                   reinterpret_cast<uint64_t>(target) - f->start, f->name));
   if (name.empty()) name = fmt::format("function at {}", target);
   else if (r.offset) name = fmt::format("{}+{:#x}", name, r.offset);
   as_status(SB_ERR_COMPILE, [&] {
@@ -1015,6 +1026,7 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   link->vm = vm;
   link->name = fmt::format("{}: {} {}", r.label.empty() ? r.program->name : r.label, tramp::kind_name(r.kind), name);
   link->target = target;
+  link->kind = r.kind;
   link->trampoline = &t;
   try {
     link->id = as_status(SB_ERR_UNAVAILABLE, [&] { return t.link(r.kind, *typed, r.cookie, vm->helpers); });
@@ -1140,6 +1152,7 @@ sb_status sb_link_stats(const sb_link* link, sb_stats* out) {
     const rt::ProgStats s = link->trampoline->stats(link->id);
     out->run_count = s.run_count;
     out->run_time_ns = s.run_time_ns;
+    out->misses = s.misses + (link->kind == tramp::Kind::Uretprobe ? rt::return_misses(*link->trampoline) : 0);
     return SB_OK;
   });
 }

@@ -307,6 +307,8 @@ typedef struct sb_stats {
   uint64_t run_count;   /* runs, faulting ones included */
   uint64_t run_time_ns; /* their total wall time: the CPU's cycle counter (rdtsc, cntvct_el0, rdtime)
                            calibrated once against CLOCK_MONOTONIC; 0 with SB_VM_NO_TIMING */
+  uint64_t misses;      /* links: runs skipped by the recursion guard, and for a uretprobe the returns
+                           not caught (a thread's 64 pending returns were all taken); 0 for codes */
 } sb_stats;
 
 /* Both are 0 with SB_VM_NO_STATS. */
@@ -327,8 +329,11 @@ SB_API sb_status sb_program_stats(const sb_program* program, sb_stats* out);
  * link (of any VM); its statistics follow the VM's flags (timed statistics:
  * on; SB_VM_NO_STATS: off), and a VM whose flags differ from the first
  * link's gets SB_ERR_INVALID_ARGUMENT. The program's helpers see its VM
- * (maps, sb_current_vm), as in sb_code_run; the verifier checks it as a
- * raw program. */
+ * (maps, sb_current_vm), as in sb_code_run. The verifier checks a probe's
+ * program as a kprobe program (ctx: pt_regs) and an fentry / fexit /
+ * fmod_ret one from an ELF section as a tracing program (ctx: the argument
+ * words), others as raw; an ELF program of another section's type (an xdp
+ * program as a uprobe, a uprobe as an fentry) is SB_ERR_INVALID_ARGUMENT. */
 
 typedef enum sb_attach_kind {
   SB_ATTACH_FENTRY = 1,

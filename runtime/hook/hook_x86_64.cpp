@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -323,6 +324,52 @@ std::string padding_refusal(Decoder& dec, const std::optional<SymbolIndex>& inde
   return "";
 }
 
+// The code bytes the attached hooks of this process have patched (each
+// one's entry and the branches it re-aimed). A hook that would patch any of
+// them again (a probe inside another hook's entry or on a branch it
+// re-aimed, or the reverse) is refused: each hook's detach writes back the
+// bytes it saw, over the other's. Process-wide, as the code is; like
+// live_patch.h's table of regions.
+class PatchedBytes {
+ public:
+  static PatchedBytes& get() {
+    static PatchedBytes* p = new PatchedBytes;  // never destroyed: hooks may outlive static destructors
+    return *p;
+  }
+  void claim(const void* owner, uint64_t owner_at, const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
+             const std::string& at) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto [lo, hi] : ranges) refuse_overlap(lo, hi, at);
+    for (auto [lo, hi] : ranges) ranges_.push_back({lo, hi, owner, owner_at});
+  }
+  // Throws when [lo, hi) holds bytes a hook patched (checked first, before
+  // the patched code is decoded).
+  void check(uint64_t lo, uint64_t hi, const std::string& at) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refuse_overlap(lo, hi, at);
+  }
+  void release(const void* owner) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase_if(ranges_, [&](const Range& r) { return r.owner == owner; });
+  }
+
+ private:
+  struct Range {
+    uint64_t lo, hi;
+    const void* owner;
+    uint64_t owner_at;
+  };
+  void refuse_overlap(uint64_t lo, uint64_t hi, const std::string& at) const {
+    for (const Range& r : ranges_)
+      if (lo < r.hi && r.lo < hi)
+        throw Error(at, fmt::format("bytes [{:#x}, {:#x}) are already patched by the hook at {:#x} (its entry or a "
+                                    "branch it re-aimed): two hooks may not patch the same bytes",
+                                    std::max(lo, r.lo), std::min(hi, r.hi), r.owner_at));
+  }
+  std::mutex mu_;
+  std::vector<Range> ranges_;
+};
+
 struct Opcodes {
   unsigned jmp_m, call_m, push_m, jmp_1, jcc_1, jmp_4, jcc_4, mov_ri, int3, rip, r11;
 };
@@ -381,6 +428,7 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
   const std::string at = where(target);
   if (!executable(reinterpret_cast<uint64_t>(code), kJumpSize + 16))
     throw Error(at, "not executable code of this process (/proc/self/maps): nothing to hook");
+  PatchedBytes::get().check(reinterpret_cast<uint64_t>(code), reinterpret_cast<uint64_t>(code) + kJumpSize, at);
   Decoder dec;
   const std::optional<SymbolIndex> index = SymbolIndex::of(target);
   std::vector<Insn> displaced;
@@ -568,13 +616,23 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
   // then the entry.
   // The entry by the breakpoint protocol (live_patch.h): a thread that
   // stands between two displaced instructions is moved into the copy.
-  hook->relocated_ = std::make_unique<Relocated>(lo, hi, hook->moved_);
+  std::vector<std::pair<uint64_t, uint64_t>> mine{{lo, lo + patched}};
+  for (const CodePatch& p : hook->reaimed_)
+    mine.push_back({reinterpret_cast<uint64_t>(p.at), reinterpret_cast<uint64_t>(p.at) + p.bytes.size()});
+  PatchedBytes::get().claim(hook.get(), lo, mine, at);
+  try {
+    hook->relocated_ = std::make_unique<Relocated>(lo, hi, hook->moved_);
+  } catch (...) {
+    PatchedBytes::get().release(hook.get());
+    throw;
+  }
   for (const CodePatch& p : hook->reaimed_) patch_code(p.at, p.bytes.data(), p.bytes.size());
   try {
     poke_live(code, bytes.text.data(), patched, true);
   } catch (...) {
     for (auto it = hook->reaimed_.rbegin(); it != hook->reaimed_.rend(); ++it)
       patch_code(it->at, it->saved.data(), it->saved.size());
+    PatchedBytes::get().release(hook.get());  // every byte is as it was
     // The breakpoint was in place for a while: a thread that met it may
     // still be on its way into the trap handler, which moves it into the
     // copy. With no stop round to tell when none is (one just failed), the
@@ -595,6 +653,7 @@ void Hook::detach() {
   redirect(original());
   poke_live(target_, saved_.data(), saved_.size(), false);  // no thread can stand inside the jump
   for (auto it = reaimed_.rbegin(); it != reaimed_.rend(); ++it) patch_code(it->at, it->saved.data(), it->saved.size());
+  PatchedBytes::get().release(this);
   attached_ = false;
 }
 

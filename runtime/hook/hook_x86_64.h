@@ -26,6 +26,10 @@
 // else): the jump's last bytes then go over padding no one runs, and
 // detaching writes that back too. Otherwise it is refused as too short.
 //
+// Two hooks never patch the same bytes: one whose entry or re-aimed
+// branches would cover bytes an attached hook patched is refused, naming
+// that hook (each one's detach restores the bytes it saw).
+//
 // The entry is written as the kernel's text_poke_bp does, so that threads
 // running the function meanwhile never fault (runtime/hook/live_patch.h).
 //

@@ -4,6 +4,9 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "backends/native_abi.h"
 
@@ -85,6 +88,13 @@ struct ReturnStack {
 thread_local ReturnStack t_returns SB_TLS_INITIAL_EXEC;
 constexpr const backend::ProbeRegs& kRegs = backend::probe_regs(Arch::X86_64);
 }  // namespace
+
+ReturnSite* new_return_site() {
+  static std::mutex mu;
+  static auto* sites = new std::vector<std::unique_ptr<ReturnSite>>;  // never destroyed: returns may come at exit
+  std::lock_guard<std::mutex> lock(mu);
+  return sites->emplace_back(std::make_unique<ReturnSite>()).get();
+}
 
 extern "C" void sb_uretprobe_enter(uint64_t* regs, ReturnSite* site, uint64_t landing) {
   ReturnStack& r = t_returns;

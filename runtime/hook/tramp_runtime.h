@@ -87,6 +87,10 @@ struct ReturnSite {
   std::atomic<uint64_t> misses{0};  // returns not caught: the thread's return stack was full
 };
 
+// A new site, kept for the life of the process (on a process-wide list, so
+// that it stays reachable: leak checkers count it as in use, which it is).
+ReturnSite* new_return_site();
+
 extern "C" {
 // The probe calls it with its pt_regs: catches the return of the call
 // being entered (regs' sp points at its return address).

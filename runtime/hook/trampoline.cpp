@@ -156,7 +156,7 @@ void Trampoline::update() {
   }
   const bool returns = !d.of_kind(tramp::Kind::Uretprobe).empty();
   if (returns) {
-    if (!return_site_) return_site_ = new ReturnSite;  // never freed (tramp_runtime.h)
+    if (!return_site_) return_site_ = new_return_site();  // never freed (tramp_runtime.h)
     b.ret_enter = reinterpret_cast<uint64_t>(&sb_uretprobe_enter);
     b.ret_site = reinterpret_cast<uint64_t>(return_site_);
     b.ret_landing = reinterpret_cast<uint64_t>(return_landing());

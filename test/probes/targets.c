@@ -19,3 +19,12 @@ __attribute__((noinline)) long SB_F(fact)(long n) {
 __attribute__((noinline)) long SB_F(mix)(long a, long b, long c, long d, long e, long f) {
   return a - b + c * d - e + f;
 }
+
+/* Deep recursion (at -O0 every level is a call): more pending returns than
+ * a uretprobe keeps per thread. */
+__attribute__((noinline)) long SB_F(depth)(long n) {
+  if (n <= 0) return 0;
+  long r = SB_F(depth)(n - 1);
+  __asm__ volatile("" : "+r"(r));
+  return n + r;
+}
