@@ -16,6 +16,11 @@
 #include "frontend/elf_loader.h"
 #include "ir/diag.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <dlfcn.h>
+extern "C" void __asan_init();
+#endif
+
 #ifndef SB_AGENT_INSTALLED
 #define SB_AGENT_INSTALLED ""
 #endif
@@ -60,13 +65,28 @@ int run_traced(const std::string& object, const std::vector<std::string>& comman
   // redirects its own: a copy of it, inherited.
   const int report_fd = fcntl(2, F_DUPFD, 100);
   if (report_fd < 0) throw Error("trace", std::string("cannot duplicate standard error: ") + strerror(errno));
-  std::string preload = agent;
-  if (const char* old = getenv("LD_PRELOAD"); old && *old) preload += std::string(":") + old;
+  // The user's own preloads first, then the agent.
+  std::string preload;
+  if (const char* old = getenv("LD_PRELOAD"); old && *old) preload = std::string(old) + ":";
+  preload += agent;
+#if defined(__SANITIZE_ADDRESS__)
+  // A sanitizer build's agent needs ASan's runtime loaded before anything
+  // else in the traced program: the one this command runs with. The agent
+  // keeps its VM at exit on purpose, which LeakSanitizer would report.
+  Dl_info asan{};
+  if (dladdr(reinterpret_cast<void*>(&__asan_init), &asan) && asan.dli_fname)
+    preload = std::string(asan.dli_fname) + ":" + preload;
+  const std::string asan_options = std::string(getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "") +
+                                   ":detect_leaks=0:verify_asan_link_order=0";
+#endif
 
   const pid_t child = fork();
   if (child < 0) throw Error("trace", std::string("fork failed: ") + strerror(errno));
   if (child == 0) {
     setenv("LD_PRELOAD", preload.c_str(), 1);
+#if defined(__SANITIZE_ADDRESS__)
+    setenv("ASAN_OPTIONS", asan_options.c_str(), 1);
+#endif
     setenv("SPRINGBOARD_TRACE_OBJECT", path.c_str(), 1);
     setenv("SPRINGBOARD_TRACE_FD", std::to_string(report_fd).c_str(), 1);
     std::vector<char*> argv;
