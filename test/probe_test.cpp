@@ -64,6 +64,25 @@ __attribute__((noinline, used)) long sb_probe_fentry_target(long a, int b) {
   return r;
 }
 
+// A call chain with frame pointers for bpf_get_stack: outer -> middle ->
+// leaf, the probe at leaf's entry (where bp is still middle's frame).
+extern "C" {
+__attribute__((noinline, used, optimize("no-omit-frame-pointer"))) long sb_probe_stack_leaf(long x) {
+  __asm__ volatile("" : "+r"(x));
+  return x + 1;
+}
+__attribute__((noinline, used, optimize("no-omit-frame-pointer"))) long sb_probe_stack_middle(long x) {
+  long r = sb_probe_stack_leaf(x) * 2;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+__attribute__((noinline, used, optimize("no-omit-frame-pointer"))) long sb_probe_stack_outer(long x) {
+  long r = sb_probe_stack_middle(x) + 3;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+}
+
 __attribute__((noinline, used)) long sb_probe_read_target(const char* s, const long* p) {
   long r = *p + long(s[0]);
   __asm__ volatile("" : "+r"(r));
@@ -530,6 +549,40 @@ TEST_F(Probes, TracingHelpersSeeTheCallingThread) {
   const std::string trace = sb_vm_take_trace(vm_);
   EXPECT_NE(trace.find("read 1234605616436508552"), std::string::npos) << trace;
   pthread_setname_np(pthread_self(), "sb_probe_tests");
+}
+
+// bpf_get_stack of the user stack at leaf's entry: the probed ip, then
+// the return address into outer that middle's frame holds (the kernel's
+// frame-pointer walk misses the immediate caller at an entry, as here);
+// the kernel stack is empty and zeroed; a size not a multiple of 8 is
+// -EINVAL.
+TEST_F(Probes, GetStackWalksTheFramePointers) {
+  sb_program* p = load("uprobe", "uprobe_stack");
+  sb_link* l = attach(p, SB_ATTACH_UPROBE, "sb_probe_stack_leaf", 0, 0);
+  ASSERT_TRUE(l);
+  long (*volatile outer)(long) = &sb_probe_stack_outer;
+  EXPECT_EQ(outer(4), 13);
+  sb_link_destroy(l);
+  struct Stack {
+    int64_t user_ret, kernel_ret, odd_ret;
+    uint64_t ips[8];
+    uint64_t kips[2];
+  } s{};
+  sb_map* m = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "stacks", &m), SB_OK);
+  const uint32_t key = 0;
+  ASSERT_EQ(sb_map_lookup(m, &key, sizeof key, &s, sizeof s), SB_OK);
+  ASSERT_GE(s.user_ret, 16);
+  EXPECT_EQ(s.user_ret % 8, 0);
+  EXPECT_EQ(s.ips[0], reinterpret_cast<uint64_t>(&sb_probe_stack_leaf));
+  Dl_info info{};
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(s.ips[1]), &info), 0);
+  ASSERT_NE(info.dli_sname, nullptr);
+  EXPECT_STREQ(info.dli_sname, "sb_probe_stack_outer");
+  for (size_t i = size_t(s.user_ret / 8); i < 8; ++i) EXPECT_EQ(s.ips[i], 0u) << i;  // the rest zeroed
+  EXPECT_EQ(s.kernel_ret, 0);
+  EXPECT_EQ(s.kips[0], 0u);
+  EXPECT_EQ(s.odd_ret, -EINVAL);
 }
 
 TEST_F(Probes, ObjectAttachesBySection) {

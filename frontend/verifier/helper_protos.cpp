@@ -69,6 +69,7 @@ constexpr Entry kStandard[] = {
     {113, {"probe_read_kernel", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
     {114, {"probe_read_user_str", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
     {115, {"probe_read_kernel_str", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
+    {67, {"get_stack", R::Integer, {A::Ctx, A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
     {173, {"get_func_ip", R::Integer, {A::Ctx}, MapKind::None}},
     {174, {"get_attach_cookie", R::Integer, {A::Ctx}, MapKind::None}},
     // net/core/filter.c: the XDP helpers (runtime/progtypes/xdp_helpers.h).

@@ -5,8 +5,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "runtime/exec/hardening.h"
 #include "runtime/hook/tramp_runtime.h"
@@ -74,6 +76,46 @@ uint64_t get_func_ip(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return rc ? rc->func_ip : 0;
 }
 
+// bpf_get_stack (kernel/bpf/stackmap.c) from a probe's x86-64 pt_regs: the
+// user stack as perf_callchain_user walks it, the probed ip and then each
+// frame's return address by the frame-pointer chain from bp (a frame must
+// lie at or above sp, and every read is fault-safe; a function built
+// without frame pointers ends the chain early, as in the kernel). The
+// kernel stack of a user-space probe is empty. `flags`' low 8 bits skip
+// that many entries; the rest of the buffer is zeroed; the bytes written,
+// or -EINVAL (unknown flags, build ids, a size not a multiple of 8).
+uint64_t get_stack(uint64_t ctx, uint64_t buf, uint64_t size, uint64_t flags, uint64_t) {
+  constexpr uint64_t kSkipMask = 0xff, kUserStack = 1u << 8, kUserBuildId = 1u << 11;
+  constexpr size_t kMaxDepth = 127;  // sysctl kernel.perf_event_max_stack
+  auto* out = reinterpret_cast<uint8_t*>(uintptr_t(buf));
+  if (!access_allowed(buf, size)) return err(EFAULT);
+  if ((flags & ~(kSkipMask | kUserStack | kUserBuildId)) || (flags & kUserBuildId) || size % 8 != 0) {
+    std::memset(out, 0, size);
+    return err(EINVAL);
+  }
+  std::vector<uint64_t> ips;
+#if defined(__x86_64__)
+  if (flags & kUserStack) {
+    const auto* regs = reinterpret_cast<const uint64_t*>(uintptr_t(ctx));  // struct pt_regs
+    constexpr size_t kBp = 4, kIp = 16, kSp = 19;
+    ips.push_back(regs[kIp]);
+    uint64_t fp = regs[kBp];
+    while (ips.size() < kMaxDepth && fp >= regs[kSp] && fp % 8 == 0) {
+      uint64_t frame[2];  // the saved bp, the return address
+      if (read_process(frame, fp, sizeof frame) != sizeof frame || frame[1] == 0) break;
+      ips.push_back(frame[1]);
+      if (frame[0] <= fp) break;  // a chain goes up the stack
+      fp = frame[0];
+    }
+  }
+#endif
+  const size_t skip = std::min<size_t>(flags & kSkipMask, ips.size());
+  const size_t n = std::min<size_t>(ips.size() - skip, size / 8);
+  std::memcpy(out, ips.data() + skip, n * 8);
+  std::memset(out + n * 8, 0, size - n * 8);
+  return n * 8;
+}
+
 uint64_t get_attach_cookie(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   const RunCtx* rc = current_run_ctx();
   return rc ? rc->cookie : 0;
@@ -87,6 +129,7 @@ constexpr KernelHelper kTracingHelpers[] = {
     {113, "probe_read_kernel", probe_read_memory},
     {114, "probe_read_user_str", probe_read_memory_str},
     {115, "probe_read_kernel_str", probe_read_memory_str},
+    {67, "get_stack", get_stack},
     {173, "get_func_ip", get_func_ip},
     {174, "get_attach_cookie", get_attach_cookie},
 };

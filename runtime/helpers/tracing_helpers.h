@@ -17,6 +17,10 @@
 //   114  probe_read_user_str     a NUL-terminated string: the length with its NUL,
 //   115  probe_read_kernel_str   or size when it was cut (dst[size-1] = NUL); on a
 //                                fault -EFAULT and dst zero-filled; size 0: 0
+//   67   get_stack               the user stack (BPF_F_USER_STACK) of a probe on
+//                                x86-64: the probed ip, then return addresses by
+//                                the frame-pointer chain, read without faulting;
+//                                the kernel stack is empty; bytes written
 //   173  get_func_ip             the address of the function (or the probed
 //                                instruction) the program is attached to
 //   174  get_attach_cookie       the link's cookie

@@ -143,6 +143,33 @@ int BPF_KPROBE(uprobe_read, const char* s, const long* p) {
   return 0;
 }
 
+/* bpf_get_stack: the user stack by frame pointers, the (empty) kernel one,
+ * and a size that is not a multiple of 8. */
+struct stack {
+  __s64 user_ret, kernel_ret, odd_ret;
+  __u64 ips[8];
+  __u64 kips[2];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct stack);
+} stacks SEC(".maps");
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_stack) {
+  __u32 k = 0;
+  struct stack* s = bpf_map_lookup_elem(&stacks, &k);
+  if (!s) return 0;
+  s->user_ret = bpf_get_stack(ctx, s->ips, sizeof s->ips, BPF_F_USER_STACK);
+  s->kips[0] = 0x5555;
+  s->kernel_ret = bpf_get_stack(ctx, s->kips, sizeof s->kips, 0);
+  s->odd_ret = bpf_get_stack(ctx, s->kips, 12, BPF_F_USER_STACK);
+  return 0;
+}
+
 /* Not a probe: attaching it as one is an error. */
 SEC("xdp")
 int not_a_probe(struct xdp_md* ctx) { return XDP_PASS; }
