@@ -380,7 +380,7 @@ TEST_F(Capi, MapOperationsAndErrors) {
   EXPECT_EQ(sb_vm_map_at(vm, 0), hash);
   EXPECT_EQ(sb_vm_map_at(vm, 1), nullptr);
   EXPECT_EQ(sb_map_consume(hash, [](void*, const void*, size_t) {}, nullptr, nullptr), SB_ERR_MAP);
-  EXPECT_EQ(error(), "map 'h': not a ring buffer");
+  EXPECT_EQ(error(), "map 'h': not a ring buffer or perf event array");
 
   sb_map* ring = nullptr;
   ASSERT_EQ(sb_vm_create_map(vm, "ring", SB_MAP_RINGBUF, 0, 0, 4096, &ring), SB_OK) << error();

@@ -9,8 +9,9 @@ namespace sb::bpf {
 namespace {
 
 // kprobe_prog_func_proto / tracing_prog_func_proto: everything but the
-// packet helpers, as far as Springboard has them.
-bool tracing_helper_allowed(uint32_t id) { return !packet_helper(id); }
+// packet helpers, as far as Springboard has them; perf_event_output is
+// theirs too (bpf_perf_event_output_proto, without packet bytes).
+bool tracing_helper_allowed(uint32_t id) { return id == 25 || !packet_helper(id); }
 
 constexpr ProgramType probe_type(Arch arch) {
   return ProgramType{.name = arch == Arch::X86_64 ? "kprobe" : arch == Arch::Arm64 ? "kprobe.arm64" : "kprobe.riscv64",

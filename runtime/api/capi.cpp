@@ -35,6 +35,7 @@
 #include "frontend/validator.h"
 #include "ir/diag.h"
 #include "frontend/trampoline.h"
+#include "runtime/maps/perf_event_array.h"
 #include "frontend/verifier/verifier.h"
 #include "runtime/exec/cycle_clock.h"
 #include "runtime/exec/emulator.h"
@@ -574,9 +575,14 @@ sb_status sb_map_consume(sb_map* map, sb_record_fn fn, void* ctx, size_t* count)
   if (!map) return SB_ERR_NULL;
   return guarded(map->vm, SB_ERR_MAP, [&] {
     require(reinterpret_cast<const void*>(fn), "sb_map_consume", "fn");
-    auto* ring = dynamic_cast<rt::RingBufMap*>(map->map);
-    if (!ring) throw ApiError(SB_ERR_MAP, fmt::format("map '{}': not a ring buffer", map->map->name()));
-    size_t n = ring->consume([&](std::span<const uint8_t> r) { fn(ctx, r.data(), r.size()); });
+    size_t n = 0;
+    if (auto* ring = dynamic_cast<rt::RingBufMap*>(map->map)) {
+      n = ring->consume([&](std::span<const uint8_t> r) { fn(ctx, r.data(), r.size()); });
+    } else if (auto* perf = dynamic_cast<rt::PerfEventArrayMap*>(map->map)) {
+      for (const rt::PerfEventArrayMap::Record& r : perf->take_records()) fn(ctx, r.bytes.data(), r.bytes.size()), ++n;
+    } else {
+      throw ApiError(SB_ERR_MAP, fmt::format("map '{}': not a ring buffer or perf event array", map->map->name()));
+    }
     if (count) *count = n;
     return SB_OK;
   });

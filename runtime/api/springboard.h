@@ -139,8 +139,20 @@ typedef enum sb_map_type {
   SB_MAP_HASH = 1,
   SB_MAP_ARRAY = 2,
   SB_MAP_PROG_ARRAY = 3,
+  SB_MAP_PERF_EVENT_ARRAY = 4,
+  SB_MAP_PERCPU_HASH = 5,
   SB_MAP_PERCPU_ARRAY = 6,
+  SB_MAP_LRU_HASH = 9,
+  SB_MAP_LRU_PERCPU_HASH = 10,
+  SB_MAP_LPM_TRIE = 11,
+  SB_MAP_DEVMAP = 14,
+  SB_MAP_CPUMAP = 16,
+  SB_MAP_XSKMAP = 17,
+  SB_MAP_QUEUE = 22,
+  SB_MAP_STACK = 23,
+  SB_MAP_DEVMAP_HASH = 25,
   SB_MAP_RINGBUF = 27,
+  SB_MAP_BLOOM_FILTER = 30,
   SB_MAP_TYPE_MAX_ENUM = 0x7fffffff /* not a type: makes every int a valid sb_map_type */
 } sb_map_type;
 
@@ -177,8 +189,10 @@ SB_API sb_status sb_map_lookup(sb_map* map, const void* key, size_t key_size, vo
 SB_API sb_status sb_map_update(sb_map* map, const void* key, size_t key_size, const void* value,
                                size_t value_size, uint64_t flags);
 SB_API sb_status sb_map_delete(sb_map* map, const void* key, size_t key_size);
-/* A ring buffer's submitted records, in order; `fn` is called once per
- * record; *count (may be NULL) says how many. */
+/* A ring buffer's submitted records, or a perf event array's records
+ * (bpf_perf_event_output, every slot), in order, each once: `fn` is called
+ * once per record; *count (may be NULL) says how many. Another type of map
+ * is SB_ERR_MAP. */
 typedef void (*sb_record_fn)(void* ctx, const void* data, size_t size);
 SB_API sb_status sb_map_consume(sb_map* map, sb_record_fn fn, void* ctx, size_t* count);
 

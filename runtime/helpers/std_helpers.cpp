@@ -85,8 +85,12 @@ namespace {
 // Creates the maps an object defines; global data gets its initial bytes.
 bpf::MapCreator creator_for(Environment& env) {
   return [&env](const bpf::MapDef& d) -> bpf::MapAddress {
+    // A perf event array without max_entries gets one slot per CPU, as
+    // libbpf's bpf_object__create_map gives it (the kernel refuses 0).
+    const uint32_t entries =
+        d.max_entries == 0 && d.type == uint32_t(MapType::PerfEventArray) ? env.num_cpus() : d.max_entries;
     Map& m = env.create_map(
-        {d.name, d.type, d.key_size, d.value_size, d.max_entries, d.flags, d.map_extra, d.spin_lock_offset});
+        {d.name, d.type, d.key_size, d.value_size, entries, d.flags, d.map_extra, d.spin_lock_offset});
     bpf::MapAddress a{m.handle(), 0};
     if (d.global_data) {
       std::span<uint8_t> value = static_cast<ArrayMap&>(m).value(0);

@@ -114,6 +114,7 @@ class Environment : public HelperContext {
   uint64_t now_ns() const;   // ktime_get_ns
   uint64_t boot_ns() const;  // ktime_get_boot_ns: CLOCK_BOOTTIME (or EnvironmentOptions::clock)
   uint32_t prandom_u32();
+  unsigned num_cpus() const { return opts_.num_cpus; }  // the copies per-CPU maps keep
   unsigned current_cpu() const;  // get_smp_processor_id: the copy per-CPU maps give a program
 
   // --- bpf_fib_lookup's routing table (runtime/progtypes/fib_lookup.h) ---

@@ -76,7 +76,7 @@ uint64_t perf_event_output(uint64_t ctx, uint64_t map, uint64_t flags, uint64_t 
   std::span<const uint8_t> packet;
   if (extra) {
     PacketRun* run = PacketRun::current();
-    if (!run) return error(EFAULT);
+    if (!run) return error(EINVAL);  // no packet: a tracing program's flags are the index only
     uint64_t begin, end;
     if (run->xdp) {
       const auto& x = *reinterpret_cast<const bpf::XdpBuff*>(uintptr_t(ctx));

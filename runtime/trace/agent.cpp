@@ -3,8 +3,8 @@
 // the program's main it loads the BPF object named by SPRINGBOARD_TRACE_OBJECT
 // and attaches every program whose ELF section names a target
 // (sb_vm_attach_object: uprobe/, uretprobe/, fentry/, fexit/, fmod_ret/);
-// while the program runs, a thread streams bpf_printk lines and ring-buffer
-// records to the file descriptor SPRINGBOARD_TRACE_FD (the command's
+// while the program runs, a thread streams bpf_printk lines, ring-buffer
+// records and perf event records to the file descriptor SPRINGBOARD_TRACE_FD (the command's
 // stderr); when the program exits, each link's statistics and every map's
 // elements follow, and the links are detached.
 //
@@ -80,7 +80,9 @@ void drain(Agent& a) {
   for (size_t i = 0; i < sb_vm_map_count(a.vm); ++i) {
     sb_map* m = sb_vm_map_at(a.vm, i);
     sb_map_info info{};
-    if (sb_map_get_info(m, &info) != SB_OK || info.type != SB_MAP_RINGBUF) continue;
+    if (sb_map_get_info(m, &info) != SB_OK || (info.type != SB_MAP_RINGBUF && info.type != SB_MAP_PERF_EVENT_ARRAY))
+      continue;
+    const char* kind = info.type == SB_MAP_RINGBUF ? "ringbuf " : "perf ";
     std::string records;
     sb_map_consume(m, each_record, &records, nullptr);
     if (records.empty()) continue;
@@ -88,7 +90,7 @@ void drain(Agent& a) {
     std::string lines;
     for (size_t at = 0; at < records.size();) {
       const size_t end = records.find('\n', at);
-      lines += std::string("ringbuf ") + info.name + ": " + records.substr(at, end - at) + "\n";
+      lines += kind + std::string(info.name) + ": " + records.substr(at, end - at) + "\n";
       at = end + 1;
     }
     out(a.fd, lines);
@@ -116,7 +118,8 @@ void report(Agent& a) {
   for (size_t i = 0; i < sb_vm_map_count(a.vm); ++i) {
     sb_map* m = sb_vm_map_at(a.vm, i);
     sb_map_info info{};
-    if (sb_map_get_info(m, &info) != SB_OK || info.type == SB_MAP_RINGBUF) continue;
+    if (sb_map_get_info(m, &info) != SB_OK || info.type == SB_MAP_RINGBUF || info.type == SB_MAP_PERF_EVENT_ARRAY)
+      continue;
     std::string entries;
     size_t n = 0;
     if (sb_map_for_each(m, each_entry, &entries, &n) != SB_OK || (n == 0 && info.name[0] == '.')) continue;

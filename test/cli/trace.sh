@@ -25,6 +25,8 @@ out=$("$sb" trace "$obj" -- "$demo" 3 2>/dev/null)
 if [ "$out" != "total 23" ]; then echo "FAIL stdout is the program's: $out"; failures=$((failures + 1)); else echo "ok   stdout is the program's"; fi
 # compute(2, 3) = 7: the ring buffer record and the results map's element.
 check "ring buffer" 0 "ringbuf events: 07 00 00 00 00 00 00 00" "$sb" trace "$obj" -- "$demo" 3
+# compute(3, 4)'s arguments as a perf event record.
+check "perf event" 0 "perf arguments: 03 00 00 00 00 00 00 00 04 00 00 00 00 00 00 00" "$sb" trace "$obj" -- "$demo" 3
 check "hash map at exit" 0 "07 00 00 00 00 00 00 00 (7): 01 00 00 00 00 00 00 00 (1)" "$sb" trace "$obj" -- "$demo" 3
 check "array map at exit" 0 "00 00 00 00 (0): 03 00 00 00 00 00 00 00 (3)" "$sb" trace "$obj" -- "$demo" 3
 # Its exit status is the program's, and its output is its own.

@@ -1,7 +1,8 @@
 /* Probes for tools/examples/trace/demo.c, written as libbpf programs are
  * (libbpf-bootstrap's uprobe.bpf.c): the entry probe prints compute's
- * arguments with bpf_printk and counts the calls, the return probe counts
- * each result in a hash map and sends it through a ring buffer.
+ * arguments with bpf_printk, sends them as a perf event and counts the
+ * calls; the return probe counts each result in a hash map and sends it
+ * through a ring buffer.
  *
  *   springboard trace demo.bpf.o -- ./demo 3
  *
@@ -30,12 +31,20 @@ struct {
   __uint(max_entries, 4096);
 } events SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+  __uint(key_size, sizeof(__u32));
+  __uint(value_size, sizeof(__u32));
+} arguments SEC(".maps");
+
 SEC("uprobe//proc/self/exe:compute")
 int BPF_KPROBE(on_compute, long x, long y) {
   __u32 zero = 0;
   __u64* n = bpf_map_lookup_elem(&calls, &zero);
   if (n) __sync_fetch_and_add(n, 1);
   bpf_printk("compute(%ld, %ld) from pid %d", x, y, (int)(bpf_get_current_pid_tgid() >> 32));
+  long args[2] = {x, y};
+  bpf_perf_event_output(ctx, &arguments, BPF_F_CURRENT_CPU, args, sizeof args);
   return 0;
 }
 
