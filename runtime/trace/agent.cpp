@@ -9,8 +9,9 @@
 // elements follow, and the links are detached.
 //
 // It uses the public C API only (runtime/api/springboard.h), as any
-// embedder would. It takes itself out of LD_PRELOAD, so the program's own
-// children run untraced.
+// embedder would. It takes itself out of LD_PRELOAD, so the programs the
+// traced one executes run untraced; a child it forks without exec keeps
+// the probes in its copy of the process but reports nothing.
 #include <unistd.h>
 
 #include <atomic>
@@ -29,6 +30,7 @@ namespace {
 constexpr size_t kMaxLinks = 256;
 
 struct Agent {
+  pid_t pid = 0;  // the traced process (a forked child has another)
   int fd = 2;
   sb_vm* vm = nullptr;
   std::vector<sb_link*> links;
@@ -131,6 +133,10 @@ void report(Agent& a) {
 void finish() {
   Agent* a = g_agent;
   if (!a) return;
+  // A child the program forked (and that exits without exec) shares none
+  // of the agent's thread; its probes kept running in its copy of the
+  // process, but the report is the traced process's alone.
+  if (getpid() != a->pid) return;
   g_agent = nullptr;
   a->stop = true;
   if (a->drainer.joinable()) a->drainer.join();
@@ -156,6 +162,7 @@ __attribute__((constructor)) void start() {
   unsetenv("SPRINGBOARD_TRACE_FD");
   unsetenv("LD_PRELOAD");
   auto* a = new Agent;
+  a->pid = getpid();
   a->fd = fd;
   if (sb_vm_create(nullptr, &a->vm) != SB_OK) {
     out(fd, "springboard trace: cannot create a VM\n");

@@ -32,6 +32,9 @@ check "array map at exit" 0 "00 00 00 00 (0): 03 00 00 00 00 00 00 00 (3)" "$sb"
 # Its exit status is the program's, and its output is its own.
 check "exit status" 3 "total 3" "$sb" trace "$obj" -- "$demo" 1 3
 check "stdout redirected" 0 "compute(2, 3) from pid" sh -c "\"$sb\" trace \"$obj\" -- \"$demo\" 2 > /dev/null"
+# A forked child exits through the agent's exit handler too: it neither
+# hangs nor crashes, and the report is the parent's (its 2 calls).
+check "fork" 0 ":compute: 2 runs" "$sb" trace "$obj" -- "$demo" 2 0 fork
 check "no such program" 127 "cannot run 'no-such-program-here'" "$sb" trace "$obj" -- no-such-program-here
 printf 'not an object' > "$dir/bad.o"
 check "not ELF" 1 "bad.o" "$sb" trace "$dir/bad.o" -- "$demo" 1

@@ -1,9 +1,12 @@
 /* The program `springboard trace` is tried on (tools/examples/trace): it
  * calls compute(i, i + 1) for i = 1..N (N from its first argument, default
- * 5), prints the total and exits with its second argument (default 0).
+ * 5), prints the total and exits with its second argument (default 0);
+ * with a third, it first forks a child that calls compute once more.
  * demo.bpf.c probes compute's entry and return. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 __attribute__((noinline, noipa)) long compute(long x, long y) { return x * y + 1; }
 
@@ -12,5 +15,13 @@ int main(int argc, char** argv) {
   long total = 0;
   for (int i = 1; i <= n; ++i) total += compute(i, i + 1);
   printf("total %ld\n", total);
+  fflush(stdout);
+  if (argc > 3) { /* "fork": a child that computes once more and exits */
+    const pid_t child = fork();
+    if (child == 0) exit(compute(10, 10) == 101 ? 0 : 1);
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 9;
+  }
   return argc > 2 ? atoi(argv[2]) : 0;
 }
