@@ -111,7 +111,7 @@ uint64_t get_stack(uint64_t ctx, uint64_t buf, uint64_t size, uint64_t flags, ui
 #endif
   const size_t skip = std::min<size_t>(flags & kSkipMask, ips.size());
   const size_t n = std::min<size_t>(ips.size() - skip, size / 8);
-  std::memcpy(out, ips.data() + skip, n * 8);
+  if (n) std::memcpy(out, ips.data() + skip, n * 8);  // (ips may be empty: no memcpy from null)
   std::memset(out + n * 8, 0, size - n * 8);
   return n * 8;
 }
