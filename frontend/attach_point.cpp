@@ -43,6 +43,24 @@ void check_function(std::string_view f, const std::string& where, std::string_vi
 }  // namespace
 
 std::optional<AttachPoint> parse_attach_point(std::string_view section, const std::string& where) {
+  if (section == "usdt" || section.starts_with("usdt/")) {  // usdt/PATH:PROVIDER:NAME
+    AttachPoint a;
+    a.kind = tramp::Kind::Uprobe;
+    a.usdt = true;
+    if (section == "usdt") return a;
+    std::string_view rest = section.substr(5);
+    const size_t c2 = rest.rfind(':');
+    const size_t c1 = c2 == std::string_view::npos || c2 == 0 ? std::string_view::npos : rest.rfind(':', c2 - 1);
+    if (c1 == std::string_view::npos || c1 == 0)
+      throw Error(where, fmt::format("'{}': expected usdt/PATH:PROVIDER:NAME", section));
+    a.has_target = true;
+    a.path = std::string(rest.substr(0, c1));
+    a.provider = std::string(rest.substr(c1 + 1, c2 - c1 - 1));
+    a.function = std::string(rest.substr(c2 + 1));
+    check_function(a.provider, where, section);
+    check_function(a.function, where, section);
+    return a;
+  }
   static constexpr struct {
     std::string_view prefix;
     tramp::Kind kind;

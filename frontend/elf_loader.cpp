@@ -24,6 +24,7 @@
 #include <llvm/Support/Error.h>
 
 #include "frontend/decoder.h"
+#include "frontend/kconfig.h"
 #include "frontend/progtypes/program_type.h"
 #include "ir/diag.h"
 
@@ -176,6 +177,50 @@ class Btf {
       }
     }
     return std::nullopt;
+  }
+
+  // The variables of the DATASEC named `sec`: (name, type of the VAR).
+  std::vector<std::pair<std::string_view, uint32_t>> datasec_vars(std::string_view sec) const {
+    std::vector<std::pair<std::string_view, uint32_t>> out;
+    for (const Type& t : types_) {
+      if (t.kind() != kBtfDatasec || name(t.name_off) != sec) continue;
+      for (uint32_t i = 0; i < t.vlen(); ++i) {
+        const Type& v = type(read32(t.extra + 12 * i));
+        if (v.kind() == kBtfVar) out.emplace_back(name(v.name_off), v.size_or_type);
+      }
+    }
+    return out;
+  }
+
+  // What a __kconfig variable of type `id` holds, as libbpf's find_kcfg_type.
+  std::optional<KconfigExtern> kconfig_type(uint32_t id) const {
+    id = resolve(id);
+    const Type& t = type(id);
+    KconfigExtern e;
+    e.size = uint32_t(size_of(id));
+    switch (t.kind()) {
+      case kBtfInt: {
+        const uint32_t enc = read32(t.extra) >> 24;
+        e.is_signed = enc & 1;
+        if (enc & 4) e.type = KconfigType::Bool;
+        else if (e.size == 1) e.type = KconfigType::Char;
+        else if (e.size == 2 || e.size == 4 || e.size == 8) e.type = KconfigType::Int;
+        else return std::nullopt;
+        return e;
+      }
+      case kBtfEnum:
+        if (name(t.name_off) != "libbpf_tristate") return std::nullopt;
+        e.type = KconfigType::Tristate;
+        return e;
+      case kBtfArray: {
+        const uint32_t elem = resolve(read32(t.extra));
+        if (type(elem).kind() != kBtfInt || size_of(elem) != 1) return std::nullopt;
+        e.type = KconfigType::CharArray;
+        return e;
+      }
+      default:
+        return std::nullopt;
+    }
   }
 
   [[noreturn]] void fail(const std::string& what) const { throw Error(where_, what); }
@@ -559,6 +604,7 @@ class Loader {
         d.initial.assign(s.bytes.begin(), s.bytes.end());
         add_map(std::move(d), s.index, 0);
       }
+    read_kconfig();
     for (MapSlot& slot : slots_) {
       const MapDef& d = out_.maps[slot.def];
       try {
@@ -567,6 +613,51 @@ class Loader {
         fail(fmt::format("{}: map '{}'", name_, d.name), e.message());
       }
     }
+  }
+
+  // `extern ... __kconfig` variables (undefined symbols the BTF puts in
+  // DATASEC .kconfig): one read-only global-data map ".kconfig" holding
+  // their values (frontend/kconfig.h), each at its natural alignment, as
+  // libbpf's bpf_object__init_kconfig_map. An lddw of one becomes the
+  // address of its value (lddw_value).
+  void read_kconfig() {
+    const Section* btf_sec = nullptr;
+    for (const Section& c : sections_)
+      if (c.kind == SecKind::Btf) btf_sec = &c;
+    if (!btf_sec) return;
+    Btf btf(btf_sec->bytes, name_ + ": .BTF");
+    const auto vars = btf.datasec_vars(".kconfig");
+    if (vars.empty()) return;
+    MapDef d;
+    d.name = ".kconfig";
+    d.type = kMapTypeArray;
+    d.key_size = 4;
+    d.max_entries = 1;
+    d.flags = kMapFlagMmapable | kMapFlagRdonlyProg;
+    d.global_data = true;
+    for (const Symbol& sym : symbols_) {
+      if (sym.shndx != 0 || sym.name.empty()) continue;
+      const auto v = std::find_if(vars.begin(), vars.end(), [&](const auto& p) { return p.first == sym.name; });
+      if (v == vars.end() || kconfig_offsets_.count(sym.name)) continue;
+      const std::string at = fmt::format("{}: extern '{}'", name_, sym.name);
+      std::optional<KconfigExtern> e = btf.kconfig_type(v->second);
+      if (!e)
+        fail(at, fmt::format("a __kconfig extern of BTF type {} ({}): libbpf's kconfig types are bool, tristate, "
+                             "char, integers and char arrays",
+                             v->second, btf.kind_name(btf.resolve(v->second))));
+      e->name = sym.name;
+      e->weak = sym.bind == llvm::ELF::STB_WEAK;
+      const std::vector<uint8_t> bytes = kconfig_value(*e, running_kernel_config(), at);
+      const uint64_t align = std::min<uint64_t>(8, e->type == KconfigType::CharArray ? 1 : e->size);
+      const uint64_t off = (d.initial.size() + align - 1) / align * align;
+      d.initial.resize(off);
+      d.initial.insert(d.initial.end(), bytes.begin(), bytes.end());
+      kconfig_offsets_[sym.name] = off;
+    }
+    if (kconfig_offsets_.empty()) return;
+    d.value_size = uint32_t(d.initial.size());
+    kconfig_map_ = slots_.size();
+    add_map(std::move(d), UINT32_MAX, 0);
   }
 
   void add_map(MapDef d, uint32_t shndx, uint64_t offset) {
@@ -864,7 +955,17 @@ class Loader {
     if (r.type != llvm::ELF::R_BPF_64_64) fail(at, fmt::format("relocation type {} on lddw", r.type));
     const Symbol& sym = symbols_[r.sym];
     const Section* ts = section_of(sym);
-    if (!ts) fail(at, fmt::format("lddw of undefined symbol '{}' (externs are not supported)", sym.name));
+    if (!ts) {
+      if (auto k = kconfig_offsets_.find(sym.name); k != kconfig_offsets_.end()) {
+        const MapSlot& m = slots_[*kconfig_map_];
+        const uint64_t off = k->second + uint32_t(in.imm);
+        out_.map_refs.push_back({code_index, m.def, off, true});
+        return m.addr.value + off;
+      }
+      fail(at, fmt::format("lddw of undefined symbol '{}' (only __kconfig externs are supported; a __ksym names "
+                           "kernel memory, which user space does not have)",
+                           sym.name));
+    }
     const uint64_t off = sym.value + uint32_t(in.imm);
     switch (ts->kind) {
       case SecKind::LegacyMaps:
@@ -958,6 +1059,8 @@ class Loader {
   std::map<uint32_t, std::vector<Func>> functions_;  // by section index, ascending
   const Section* text_ = nullptr;
   std::vector<MapSlot> slots_;
+  std::map<std::string, uint64_t> kconfig_offsets_;  // a __kconfig extern -> its offset in ".kconfig"
+  std::optional<size_t> kconfig_map_;                // its slot in slots_
   struct MapReloc {
     uint64_t offset;
     uint32_t type, sym;

@@ -16,6 +16,8 @@
 //   relocation     instruction  symbol in           becomes
 //   R_BPF_64_64    lddw         .maps / maps        src 1 (map fd): the map's handle
 //   R_BPF_64_64    lddw         .data/.rodata/.bss  src 2 (map value): value address + offset
+//   R_BPF_64_64    lddw         undefined, in BTF   src 2 into the ".kconfig" map (one element
+//                               DATASEC .kconfig    holding each extern's value, frontend/kconfig.h)
 //   R_BPF_64_32    call src=1   .text               imm = offset of the appended subprogram
 // A call with src=1 and no relocation stays inside its own section. Debug
 // and BTF relocations are ignored; anything else is an error.

@@ -25,14 +25,17 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/utsname.h>
 
 #include "frontend/elf_loader.h"
+#include "frontend/kconfig.h"
 #include "frontend/trampoline.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
 #include "runtime/maps/maps.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/helpers/tail_call.h"
+#include "runtime/trace/usdt.h"
 #include "test/engines.h"
 
 namespace sb::test {
@@ -395,6 +398,20 @@ void globals_check(const std::vector<Step>& steps, const Outcome& out, rt::Envir
   EXPECT_TRUE((words[0] == steps.size() && words[1] == hidden) || (words[1] == steps.size() && words[0] == hidden));
 }
 
+// --- kconfig.c ---
+
+void kconfig_check(const std::vector<Step>& steps, const Outcome& out, rt::Environment& env) {
+  utsname u{};
+  ASSERT_EQ(uname(&u), 0);
+  unsigned a = 0, b = 0, c = 0;
+  std::sscanf(u.release, "%u.%u.%u", &a, &b, &c);
+  const uint64_t version = (a << 16) + (b << 8) + std::min(c, 255u);
+  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(result(out, i), version << 32 | 1u << 16) << u.release;
+  auto* kconfig = env.find<rt::ArrayMap>(".kconfig");  // one read-only map, as libbpf's
+  ASSERT_NE(kconfig, nullptr);
+  EXPECT_EQ(kconfig->spec().flags & 0x80, 0x80u);  // BPF_F_RDONLY_PROG
+}
+
 // --- legacy.c ---
 
 std::vector<Step> legacy_steps() { return {{{1}}, {{1, 2}}, {{1, 2, 3, 4, 5}}, {{5, 4, 3, 2, 1}}}; }
@@ -514,6 +531,7 @@ const ProgramCase kCases[] = {
     {"ktime", "multi", {"tc", ""}, two_runs, elapsed_check},
     {"text_entry", "multi", {"", "twice"}, [] { return std::vector<Step>{{{}}}; }, twice_check},
     {"tailcall", "tailcall", {"xdp", ""}, tailcall_steps, tailcall_check},
+    {"kconfig", "kconfig", {}, two_runs, kconfig_check},
 };
 
 class ElfPrograms : public testing::TestWithParam<std::tuple<size_t, size_t>> {};
@@ -1184,6 +1202,93 @@ TEST(StdHelpers, RingbufHelpers) {
   std::vector<std::string> got;
   ring.consume([&](std::span<const uint8_t> r) { got.emplace_back(r.begin(), r.end()); });
   EXPECT_EQ(got, (std::vector<std::string>{"0123456789abcdef", "xyz"}));
+}
+
+}  // namespace
+}  // namespace sb::test
+
+namespace sb::test {
+namespace {
+
+// The values libbpf gives each __kconfig type (frontend/kconfig.h).
+TEST(Kconfig, ValuesByTypeAsLibbpf) {
+  const bpf::KernelConfig config = {{"CONFIG_Y", "y"}, {"CONFIG_M", "m"}, {"CONFIG_N", "n"},
+                                    {"CONFIG_HZ", "250"}, {"CONFIG_NAME", "\"debian\""}, {"CONFIG_BIG", "70000"}};
+  auto value = [&](const char* name, bpf::KconfigType t, uint32_t size, bool weak = false, bool is_signed = false) {
+    return bpf::kconfig_value({name, t, size, is_signed, weak}, config, "k.o: extern");
+  };
+  using T = bpf::KconfigType;
+  EXPECT_EQ(value("CONFIG_Y", T::Bool, 1), std::vector<uint8_t>{1});
+  EXPECT_EQ(value("CONFIG_N", T::Bool, 1), std::vector<uint8_t>{0});
+  EXPECT_EQ(value("CONFIG_M", T::Tristate, 4), (std::vector<uint8_t>{2, 0, 0, 0}));  // TRI_MODULE
+  EXPECT_EQ(value("CONFIG_M", T::Char, 1), std::vector<uint8_t>{'m'});
+  EXPECT_EQ(value("CONFIG_HZ", T::Int, 4), (std::vector<uint8_t>{250, 0, 0, 0}));
+  EXPECT_EQ(value("CONFIG_NAME", T::CharArray, 8), (std::vector<uint8_t>{'d', 'e', 'b', 'i', 'a', 'n', 0, 0}));
+  EXPECT_EQ(value("CONFIG_ABSENT", T::Int, 8, /*weak=*/true), std::vector<uint8_t>(8, 0));
+  EXPECT_EQ(value("LINUX_HAS_BPF_COOKIE", T::Bool, 1), std::vector<uint8_t>{1});
+  auto error = [&](const char* name, T t, uint32_t size) {
+    try {
+      value(name, t, size);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error("CONFIG_ABSENT", T::Int, 4).find("extern (kcfg) 'CONFIG_ABSENT': value not found"), std::string::npos);
+  EXPECT_NE(error("CONFIG_M", T::Bool, 1).find("module"), std::string::npos);
+  EXPECT_NE(error("CONFIG_BIG", T::Int, 2).find("2-byte"), std::string::npos);
+  EXPECT_NE(error("CONFIG_NAME", T::CharArray, 4).find("char[4]"), std::string::npos);
+  EXPECT_NE(error("CONFIG_HZ", T::Tristate, 4).find("tristate"), std::string::npos);
+}
+
+// USDT argument strings as gcc and clang write them for x86-64, and what
+// libbpf refuses (runtime/trace/usdt.h).
+TEST(UsdtArgs, EveryFormAndTheRefusals) {
+  const std::vector<rt::UsdtArg> a = rt::parse_usdt_args("-4@%edi 8@-8(%rbp) -1@%sil 2@(%rax) -4@$-5 8@%r15 1@0x10(%rsp)", "t");
+  ASSERT_EQ(a.size(), 7u);
+  EXPECT_EQ(a[0].kind, rt::UsdtArgKind::Reg);
+  EXPECT_EQ(a[0].reg_off, 112);  // rdi in pt_regs
+  EXPECT_EQ(a[0].size, 4);
+  EXPECT_TRUE(a[0].is_signed);
+  EXPECT_EQ(a[1].kind, rt::UsdtArgKind::RegDeref);
+  EXPECT_EQ(a[1].reg_off, 32);  // rbp
+  EXPECT_EQ(a[1].value, -8);
+  EXPECT_FALSE(a[1].is_signed);
+  EXPECT_EQ(a[2].reg_off, 104);  // rsi
+  EXPECT_EQ(a[3].kind, rt::UsdtArgKind::RegDeref);
+  EXPECT_EQ(a[3].value, 0);
+  EXPECT_EQ(a[4].kind, rt::UsdtArgKind::Const);
+  EXPECT_EQ(a[4].value, -5);
+  EXPECT_EQ(a[5].reg_off, 0);  // r15
+  EXPECT_EQ(a[6].reg_off, 152);  // rsp
+  EXPECT_EQ(a[6].value, 16);
+  // The spec libbpf's usdt.bpf.h reads: arg 0 {val_off 0, REG, reg_off 112, signed, shift 32}.
+  const std::vector<uint8_t> spec = rt::usdt_spec(a, 0x1234);
+  ASSERT_EQ(spec.size(), rt::kUsdtSpecSize);
+  EXPECT_EQ(spec[8], 1);
+  EXPECT_EQ(spec[12] | spec[13] << 8, 112);
+  EXPECT_EQ(spec[14], 1);
+  EXPECT_EQ(spec[15], 32);
+  EXPECT_EQ(spec[192] | spec[193] << 8, 0x1234);
+  EXPECT_EQ(spec[200], 7);
+  EXPECT_TRUE(rt::parse_usdt_args("", "t").empty());
+  auto error = [](const char* text) {
+    try {
+      rt::parse_usdt_args(text, "demo: USDT p:n");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error("8@sym(%rip)").find("argument 1: '8@sym(%rip)'"), std::string::npos) << error("8@sym(%rip)");
+  EXPECT_NE(error("4@%eax 8@16(%rip)").find("argument 2"), std::string::npos);
+  EXPECT_NE(error("3@%eax").find("size '3'"), std::string::npos);
+  EXPECT_NE(error("%eax").find("SIZE@LOCATION"), std::string::npos);
+  EXPECT_NE(error("8@%xmm0").find("unknown x86-64 register '%xmm0'"), std::string::npos);
+  EXPECT_NE(error("8@(%rax,%rbx,8)").find("index register"), std::string::npos);
+  EXPECT_NE(error("8@$x").find("not an integer"), std::string::npos);
+  EXPECT_NE(error("1@$1 1@$1 1@$1 1@$1 1@$1 1@$1 1@$1 1@$1 1@$1 1@$1 1@$1 1@$1 1@$1").find("more than 12"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang                    # builds the BPF C test programs (test/programs) at build time
   libbpf-dev               # the kernel as a differential-test oracle (optional at build time)
+  systemtap-sdt-dev        # <sys/sdt.h>: USDT probes in the trace tests and examples
   linux-source-6.1         # the kernel's verifier selftests, unpacked at build time (ctest verifier.kernel)
   gcc-riscv64-linux-gnu gcc-aarch64-linux-gnu    # cross-compile the functions arm64/riscv64 trampolines call in Unicorn (tests)
   libc6-dev-arm64-cross libc6-dev-riscv64-cross  # link ahead-of-time objects into static arm64/riscv64 test executables

@@ -98,11 +98,12 @@ struct SectionRule {
 };
 // The probe sections give the host's pt_regs (x86-64; a guest's program
 // is given its type by the embedder).
-const std::array<SectionRule, 14> kSections = {{
+const std::array<SectionRule, 15> kSections = {{
     {"uprobe", &probe_program_type(Arch::X86_64), true},
     {"uretprobe", &probe_program_type(Arch::X86_64), true},
     {"kprobe", &probe_program_type(Arch::X86_64), true},
     {"kretprobe", &probe_program_type(Arch::X86_64), true},
+    {"usdt", &probe_program_type(Arch::X86_64), true},  // usdt/PATH:PROVIDER:NAME
     {"fentry", &tracing_program_type(), true},
     {"fexit", &tracing_program_type(), true},
     {"fmod_ret", &tracing_program_type(), true},

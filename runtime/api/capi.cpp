@@ -48,6 +48,7 @@
 #include "frontend/progtypes/program_type.h"
 #include "runtime/hook/symbols.h"
 #include "runtime/hook/trampoline.h"
+#include "runtime/trace/usdt.h"
 
 namespace {
 
@@ -153,10 +154,20 @@ class RunCount {
 struct sb_link {
   sb_vm* vm;
   std::string name;  // "PROGRAM: KIND TARGET" (sb_link_name)
-  void* target;
   tramp::Kind kind = tramp::Kind::Fentry;
-  rt::Trampoline* trampoline;
-  rt::LinkId id;
+  // Where the program runs: one site, or every site of a USDT probe.
+  struct Site {
+    void* target;
+    rt::Trampoline* trampoline;
+    rt::LinkId id;
+  };
+  std::vector<Site> sites;
+  // A USDT link: the semaphores it holds up (one count each, as libbpf's
+  // uprobe ref_ctr) and its spec slots in the object's __bpf_usdt_specs.
+  std::vector<uint16_t*> semaphores;
+  rt::Map* usdt_specs = nullptr;
+  rt::Map* usdt_ips = nullptr;
+  std::vector<std::pair<uint32_t, uint64_t>> usdt_slots;  // (spec id, site address)
   ~sb_link();
 };
 
@@ -173,6 +184,10 @@ struct sb_vm {
   const bool verify;  // sb_program_compile proves programs safe first
   void* user_data = nullptr;
   std::string trace;
+
+  // The spec ids of each __bpf_usdt_specs map that USDT links hold.
+  std::mutex usdt_mutex;
+  std::unordered_map<const rt::Map*, std::vector<bool>> usdt_spec_ids;
 
   // Destroyed before env and helpers, which they refer to.
   std::mutex mutex;  // the handle lists
@@ -928,11 +943,12 @@ tramp::Kind attach_kind(sb_attach_kind k) {
     case SB_ATTACH_FMOD_RET: return tramp::Kind::FmodRet;
     case SB_ATTACH_UPROBE: return tramp::Kind::Uprobe;
     case SB_ATTACH_URETPROBE: return tramp::Kind::Uretprobe;
+    case SB_ATTACH_USDT: return tramp::Kind::Uprobe;
     default: break;
   }
   throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_program_attach: kind {} is not SB_ATTACH_FENTRY, "
-                                                      "SB_ATTACH_FEXIT, SB_ATTACH_FMOD_RET, SB_ATTACH_UPROBE or "
-                                                      "SB_ATTACH_URETPROBE", int(k)));
+                                                      "SB_ATTACH_FEXIT, SB_ATTACH_FMOD_RET, SB_ATTACH_UPROBE, "
+                                                      "SB_ATTACH_URETPROBE or SB_ATTACH_USDT", int(k)));
 }
 
 // Runs `f`, turning an sb::Error into an ApiError of `status`.
@@ -958,6 +974,7 @@ struct AttachRequest {
   ir::Signature signature;  // fentry, fexit, fmod_ret
   uint64_t cookie = 0;
   std::string label;  // how sb_link_name names the program; empty: its name
+  bool usdt = false;  // a USDT probe: `symbol` is "[OBJECT:]PROVIDER:NAME"; cookie: bpf_usdt_cookie's
 };
 
 // "/proc/self/exe:main" -> the executable's path: what the symbol search
@@ -975,6 +992,99 @@ std::string object_spec(const std::string& path, const std::string& function) {
   return object + ":" + function;
 }
 
+// One site of a link: the trampoline at `target`, the program linked into it.
+sb_link::Site attach_site(sb_vm* vm, const AttachRequest& r, const bpf::Program& typed, void* target,
+                          const std::string& name, uint64_t cookie) {
+  const bool probe = tramp::is_probe(r.kind);
+  rt::TrampolineOptions topts;
+  topts.stats = vm->stats_mode != StatsMode::Off;
+  topts.probe = probe;
+  rt::TrampolineTable& table = process_trampolines();
+  rt::Trampoline& t = as_status(SB_ERR_INVALID_ARGUMENT, [&]() -> rt::Trampoline& {
+    return table.get(target, probe ? ir::Signature{} : r.signature, topts, name);
+  });
+  try {
+    const rt::LinkId id = as_status(SB_ERR_UNAVAILABLE, [&] { return t.link(r.kind, typed, cookie, vm->helpers); });
+    return {target, &t, id};
+  } catch (...) {
+    table.put(target);
+    throw;
+  }
+}
+
+// The map an ELF program's lddw names `name` (its handle), or null.
+rt::Map* program_map(sb_vm* vm, const bpf::Program& p, std::string_view name) {
+  for (const bpf::MapUse& m : p.maps)
+    if (!m.value && m.name == name && m.insn + 1 < p.insns.size())
+      return vm->env.map_from_handle(uint64_t(uint32_t(p.insns[m.insn].imm)) |
+                                     uint64_t(uint32_t(p.insns[m.insn + 1].imm)) << 32);
+  return nullptr;
+}
+
+// A USDT probe: every site of [OBJECT:]PROVIDER:NAME, each a probe whose
+// cookie is its spec id in the object's __bpf_usdt_specs (what libbpf's
+// usdt.bpf.h reads through bpf_get_attach_cookie when the kconfig
+// LINUX_HAS_BPF_COOKIE is true, as Springboard sets it; the ip -> spec id
+// map is filled too, for programs built to look it up), semaphores counted
+// up while attached.
+sb_link* attach_usdt(sb_vm* vm, const AttachRequest& r, const bpf::Program& typed, const char* api) {
+  const size_t c2 = r.symbol.rfind(':');
+  if (c2 == std::string::npos || c2 == 0)
+    throw ApiError(SB_ERR_INVALID_ARGUMENT,
+                   fmt::format("{}: USDT '{}': expected [OBJECT:]PROVIDER:NAME", api, r.symbol));
+  const size_t c1 = r.symbol.rfind(':', c2 - 1);
+  const std::string object = c1 == std::string::npos ? "" : r.symbol.substr(0, c1);
+  const std::string provider = r.symbol.substr(c1 == std::string::npos ? 0 : c1 + 1, c2 - (c1 == std::string::npos ? 0 : c1 + 1));
+  const std::string probe_name = r.symbol.substr(c2 + 1);
+  const std::vector<rt::UsdtProbe> probes =
+      as_status(SB_ERR_INVALID_ARGUMENT, [&] { return rt::find_usdt_probes(object, provider, probe_name); });
+  if (probes.empty())
+    throw ApiError(SB_ERR_NOT_FOUND, fmt::format("{}: no USDT probe {}:{} in {}", api, provider, probe_name,
+                                                 object.empty() ? "the executable or a loaded library" : object));
+  as_status(SB_ERR_COMPILE, [&] {
+    check_program(*vm, typed);
+    return 0;
+  });
+  auto link = std::make_unique<sb_link>();
+  link->vm = vm;
+  link->kind = r.kind;
+  link->name = fmt::format("{}: usdt {}:{} ({} site{})", r.label.empty() ? r.program->name : r.label, provider,
+                           probe_name, probes.size(), probes.size() == 1 ? "" : "s");
+  link->usdt_specs = program_map(vm, typed, "__bpf_usdt_specs");
+  link->usdt_ips = program_map(vm, typed, "__bpf_usdt_ip_to_spec_id");
+  if (link->usdt_specs && link->usdt_specs->spec().value_size != rt::kUsdtSpecSize)
+    throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("{}: __bpf_usdt_specs has {}-byte values; libbpf's struct "
+                                                        "__bpf_usdt_spec is {} bytes",
+                                                        api, link->usdt_specs->spec().value_size, rt::kUsdtSpecSize));
+  for (const rt::UsdtProbe& p : probes) {
+    uint32_t id = 0;
+    if (link->usdt_specs) {
+      std::lock_guard lock(vm->usdt_mutex);
+      std::vector<bool>& used = vm->usdt_spec_ids[link->usdt_specs];
+      used.resize(link->usdt_specs->spec().max_entries);
+      const auto free = std::find(used.begin(), used.end(), false);
+      if (free == used.end())
+        throw ApiError(SB_ERR_NO_MEMORY, fmt::format("{}: USDT {}:{}: all {} slots of __bpf_usdt_specs are in use "
+                                                     "(BPF_USDT_MAX_SPEC_CNT)",
+                                                     api, provider, probe_name, used.size()));
+      *free = true;
+      id = uint32_t(free - used.begin());
+      link->usdt_slots.push_back({id, p.address});
+      const std::vector<uint8_t> spec = rt::usdt_spec(p.args, r.cookie);
+      link->usdt_specs->update(&id, spec.data(), 0);
+      if (link->usdt_ips) link->usdt_ips->update(&p.address, &id, 0);
+    }
+    const std::string where = fmt::format("USDT {}:{} at {:#x} in {}", provider, probe_name, p.address, p.object);
+    link->sites.push_back(attach_site(vm, r, typed, reinterpret_cast<void*>(p.address), where, id));
+    if (p.semaphore) {
+      auto* sema = reinterpret_cast<uint16_t*>(p.semaphore);
+      __atomic_fetch_add(sema, 1, __ATOMIC_SEQ_CST);
+      link->semaphores.push_back(sema);
+    }
+  }
+  return vm->keep(vm->links, std::move(link));
+}
+
 sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   const bool probe = tramp::is_probe(r.kind);
   // The type it runs as: a probe's ctx is pt_regs; fentry & co. keep the
@@ -985,10 +1095,11 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   if (r.section_type && want != r.section_type)
     throw ApiError(SB_ERR_INVALID_ARGUMENT,
                    fmt::format("{}: program '{}' is a {} program (by its ELF section); a {} needs a {} program", api,
-                               r.program->name, r.section_type->name, tramp::kind_name(r.kind),
+                               r.program->name, r.section_type->name, r.usdt ? "usdt" : tramp::kind_name(r.kind),
                                want ? want->name : "tracing"));
   auto typed = std::make_shared<bpf::Program>(*r.program);
   if (want) typed->type = want;  // a probe's pt_regs, a tracing section's argument array
+  if (r.usdt) return attach_usdt(vm, r, *typed, api);
   void* target = r.target;
   std::string name = r.symbol;
   if (!target) {
@@ -1021,38 +1132,33 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
     check_program(*vm, *typed);
     return 0;
   });
-  rt::TrampolineOptions topts;
-  topts.stats = vm->stats_mode != StatsMode::Off;
-  topts.probe = probe;
-  rt::TrampolineTable& table = process_trampolines();
-  rt::Trampoline& t = as_status(SB_ERR_INVALID_ARGUMENT, [&]() -> rt::Trampoline& {
-    return table.get(target, probe ? ir::Signature{} : r.signature, topts, name);
-  });
   auto link = std::make_unique<sb_link>();
   link->vm = vm;
   link->name = fmt::format("{}: {} {}", r.label.empty() ? r.program->name : r.label, tramp::kind_name(r.kind), name);
-  link->target = target;
   link->kind = r.kind;
-  link->trampoline = &t;
-  try {
-    link->id = as_status(SB_ERR_UNAVAILABLE, [&] { return t.link(r.kind, *typed, r.cookie, vm->helpers); });
-  } catch (...) {
-    table.put(target);
-    link->trampoline = nullptr;  // nothing to unlink
-    throw;
-  }
+  link->sites.push_back(attach_site(vm, r, *typed, target, name, r.cookie));
   return vm->keep(vm->links, std::move(link));
 }
 
 }  // namespace
 
 sb_link::~sb_link() {
-  if (!trampoline) return;
-  try {
-    trampoline->unlink(id);
-    process_trampolines().put(target);
-  } catch (...) {
-    // Already unlinked: nothing left to give back.
+  for (const Site& site : sites) {
+    try {
+      site.trampoline->unlink(site.id);
+      process_trampolines().put(site.target);
+    } catch (...) {
+      // Already unlinked: nothing left to give back.
+    }
+  }
+  for (uint16_t* sema : semaphores) __atomic_fetch_sub(sema, 1, __ATOMIC_SEQ_CST);
+  if (usdt_specs && !usdt_slots.empty()) {
+    std::lock_guard lock(vm->usdt_mutex);
+    std::vector<bool>& used = vm->usdt_spec_ids[usdt_specs];
+    for (auto [id, address] : usdt_slots) {
+      if (id < used.size()) used[id] = false;
+      if (usdt_ips) usdt_ips->remove(&address);
+    }
   }
 }
 
@@ -1080,7 +1186,9 @@ sb_status sb_program_attach(sb_program* program, const sb_attach_opts* opts, sb_
     r.section_type = program->section_type;
     r.target = const_cast<void*>(opts->target);
     r.symbol = opts->symbol && *opts->symbol ? opts->symbol : "";
-    r.offset = tramp::is_probe(r.kind) ? opts->offset : 0;
+    r.usdt = opts->kind == SB_ATTACH_USDT;
+    if (r.usdt) require(opts->symbol, "sb_program_attach", "opts->symbol");
+    r.offset = tramp::is_probe(r.kind) && !r.usdt ? opts->offset : 0;
     r.cookie = opts->cookie;
     *out = attach(vm, r, "sb_program_attach");
     return SB_OK;
@@ -1105,7 +1213,10 @@ sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size
           as_status(SB_ERR_INVALID_ARGUMENT, [&] { return bpf::parse_attach_point(elf.section, where); });
       if (!a || !a->has_target) continue;  // not a tracing section, or attached by hand
       AttachRequest r;
-      if (!tramp::is_probe(a->kind)) {  // the target's prototype, from the object's BTF
+      if (a->usdt) {
+        r.usdt = true;
+        r.symbol = object_spec(a->path, a->provider + ":" + a->function);
+      } else if (!tramp::is_probe(a->kind)) {  // the target's prototype, from the object's BTF
         const std::optional<std::string> sig =
             as_status(SB_ERR_INVALID_ARGUMENT, [&] { return bpf::btf_signature(bytes, path, a->function); });
         if (!sig)
@@ -1121,7 +1232,7 @@ sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size
       r.program = std::make_shared<const bpf::Program>(std::move(elf.program));
       r.section_type = elf.type;
       r.kind = a->kind;
-      r.symbol = object_spec(a->path, a->function);
+      if (!a->usdt) r.symbol = object_spec(a->path, a->function);
       r.offset = a->offset;
       requests.push_back(std::move(r));
     }
@@ -1155,10 +1266,13 @@ sb_status sb_link_stats(const sb_link* link, sb_stats* out) {
   if (!link) return SB_ERR_NULL;
   if (!out) return fail(link->vm, SB_ERR_NULL, "sb_link_stats: out is NULL");
   return guarded(link->vm, SB_ERR_INTERNAL, [&] {
-    const rt::ProgStats s = link->trampoline->stats(link->id);
-    out->run_count = s.run_count;
-    out->run_time_ns = s.run_time_ns;
-    out->misses = s.misses + (link->kind == tramp::Kind::Uretprobe ? rt::return_misses(*link->trampoline) : 0);
+    *out = {};
+    for (const sb_link::Site& site : link->sites) {
+      const rt::ProgStats s = site.trampoline->stats(site.id);
+      out->run_count += s.run_count;
+      out->run_time_ns += s.run_time_ns;
+      out->misses += s.misses + (link->kind == tramp::Kind::Uretprobe ? rt::return_misses(*site.trampoline) : 0);
+    }
     return SB_OK;
   });
 }

@@ -365,6 +365,14 @@ typedef enum sb_attach_kind {
    * runs, as the kernel's uretprobes do; recursion and threads each see
    * their own returns (up to 64 pending per thread, as the kernel). */
   SB_ATTACH_URETPROBE = 5,
+  /* A USDT probe (<sys/sdt.h> STAP_PROBE / DTRACE_PROBE): symbol is
+   * "PROVIDER:NAME" (the executable and every loaded library) or
+   * "OBJECT:PROVIDER:NAME"; the program runs at every site of it as a
+   * uprobe, and libbpf's <bpf/usdt.bpf.h> works in it: bpf_usdt_arg,
+   * bpf_usdt_arg_cnt, BPF_USDT(), and bpf_usdt_cookie() gives `cookie`.
+   * A probe's semaphore counts the link while it is attached. target and
+   * offset are ignored. No such probe: SB_ERR_NOT_FOUND. */
+  SB_ATTACH_USDT = 6,
   SB_ATTACH_KIND_MAX_ENUM = 0x7fffffff
 } sb_attach_kind;
 
@@ -390,8 +398,9 @@ SB_API sb_status sb_program_attach(sb_program* program, const sb_attach_opts* op
 /* Loads every program of the `clang -target bpf` object at `path` (its
  * maps created once, shared by them) and attaches each whose ELF section
  * names a target as libbpf spells it: "uprobe/PATH:FUNC[+OFF]",
- * "uretprobe/PATH:FUNC" (PATH an object of this process: "/proc/self/exe"
- * or the executable's path, a library's path or file name "libc.so.6"),
+ * "uretprobe/PATH:FUNC", "usdt/PATH:PROVIDER:NAME" (PATH an object of this
+ * process: "/proc/self/exe" or the executable's path, a library's path or
+ * file name "libc.so.6"),
  * "fentry/FUNC", "fexit/FUNC", "fmod_ret/FUNC" (FUNC's signature from the
  * object's BTF: a function of that name the object declares, e.g. a static
  * stub nothing calls).

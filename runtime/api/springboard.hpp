@@ -272,6 +272,11 @@ class program : public detail::owned<sb_program, sb_program_destroy> {
   springboard::link attach_uretprobe(const std::string& symbol, uint64_t cookie = 0) {
     return attach_opts(SB_ATTACH_URETPROBE, nullptr, symbol.c_str(), "", cookie);
   }
+  // Every site of a USDT probe ("PROVIDER:NAME" or "OBJECT:PROVIDER:NAME");
+  // `usdt_cookie` is what bpf_usdt_cookie() gives the program.
+  springboard::link attach_usdt(const std::string& probe, uint64_t usdt_cookie = 0) {
+    return attach_opts(SB_ATTACH_USDT, nullptr, probe.c_str(), "", usdt_cookie);
+  }
 
  private:
   springboard::link attach_opts(sb_attach_kind kind, const void* target, const char* symbol,

@@ -301,15 +301,18 @@ class BranchScan {
   bool hit_lo_ = false;
 };
 
-// A function that ends `n` (< kJumpSize) bytes after `lo` can still take
-// the entry jump when the bytes after it up to the next symbol are
-// alignment padding, which no one runs: nops or int3 only, decoded as
+// A function that ends `n` (< kJumpSize) bytes after `lo` (its entry, or a
+// probe near its end: a USDT site is often the nop before the last ret)
+// can still take the jump when the bytes after it up to the next symbol
+// are alignment padding, which no one runs: nops or int3 only, decoded as
 // such. Returns why not, or "" when it can.
 std::string padding_refusal(Decoder& dec, const std::optional<SymbolIndex>& index, uint64_t lo, size_t n) {
   if (!index) return "its object has no symbol table to bound the padding after it";
   const std::optional<FunctionSymbol> f = index->function_at(lo);
-  if (!f || f->start != lo) return "no function symbol starts at it to bound the padding after it";
-  if (f->size != n) return fmt::format("its symbol has {} bytes, so more than padding follows", f->size);
+  if (!f) return "no function symbol holds it to bound the padding after it";
+  if (f->start + f->size != lo + n)
+    return fmt::format("its symbol ({}) ends {} bytes after it, so more than padding follows", f->name,
+                       f->start + f->size - lo);
   const uint64_t end = index->next_symbol(lo);
   if (end < lo + kJumpSize)
     return fmt::format("the next symbol, at {:#x}, leaves {} bytes for the {}-byte jump", end, end - lo, kJumpSize);

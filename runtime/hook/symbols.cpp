@@ -37,14 +37,6 @@ int find_object(dl_phdr_info* info, size_t, void* data) {
   return 0;
 }
 
-struct ElfFile {  // closes what it opened
-  int fd = -1;
-  Elf* elf = nullptr;
-  ~ElfFile() {
-    if (elf) elf_end(elf);
-    if (fd >= 0) close(fd);
-  }
-};
 
 // The file of a loaded object as dl_iterate_phdr names it ("" for the executable).
 std::string object_path(const char* name) {
@@ -56,6 +48,19 @@ std::string object_path(const char* name) {
 
 }  // namespace
 
+ElfFile::~ElfFile() {
+  if (elf) elf_end(elf);
+  if (fd >= 0) close(fd);
+}
+
+bool ElfFile::open(const std::string& path) {
+  if (elf_version(EV_CURRENT) == EV_NONE) return false;
+  fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // the vdso, a deleted file
+  elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  return elf && elf_kind(elf) == ELF_K_ELF;
+}
+
 std::optional<SymbolIndex> SymbolIndex::of(const void* address) {
   Found f{reinterpret_cast<uint64_t>(address), 0, {}, false};
   dl_iterate_phdr(find_object, &f);
@@ -63,29 +68,33 @@ std::optional<SymbolIndex> SymbolIndex::of(const void* address) {
   return load(object_path(f.path.c_str()), f.bias);
 }
 
-std::optional<FunctionSymbol> find_process_function(std::string_view spec, std::string* object) {
-  struct Object {
-    std::string path;
-    uint64_t bias;
-  };
-  std::vector<Object> objects;  // load order: the executable first
+std::vector<LoadedObject> loaded_objects(std::string_view object) {
+  std::vector<LoadedObject> all;
   dl_iterate_phdr(
       [](dl_phdr_info* info, size_t, void* data) {
-        static_cast<std::vector<Object>*>(data)->push_back({object_path(info->dlpi_name), info->dlpi_addr});
+        static_cast<std::vector<LoadedObject>*>(data)->push_back({object_path(info->dlpi_name), info->dlpi_addr});
         return 0;
       },
-      &objects);
+      &all);
+  std::vector<LoadedObject> out;
+  for (LoadedObject& o : all) {
+    if (o.path.empty()) continue;  // the vdso
+    if (!object.empty()) {         // a path, or the file's name ("libc.so.6")
+      const std::string_view base = std::string_view(o.path).substr(o.path.rfind('/') + 1);
+      if (o.path != object && base != object) continue;
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+std::optional<FunctionSymbol> find_process_function(std::string_view spec, std::string* object) {
   std::string_view want_object, name = spec;
   if (const size_t colon = spec.rfind(':'); colon != std::string_view::npos) {
     want_object = spec.substr(0, colon);
     name = spec.substr(colon + 1);
   }
-  for (const Object& o : objects) {
-    if (o.path.empty()) continue;
-    if (!want_object.empty()) {  // a path, or the file's name ("libc.so.6")
-      const std::string_view base = std::string_view(o.path).substr(o.path.rfind('/') + 1);
-      if (o.path != want_object && base != want_object) continue;
-    }
+  for (const LoadedObject& o : loaded_objects(want_object)) {
     const std::optional<SymbolIndex> index = SymbolIndex::load(o.path, o.bias);
     if (!index) continue;
     for (const FunctionSymbol& s : index->functions_)
@@ -99,12 +108,8 @@ std::optional<FunctionSymbol> find_process_function(std::string_view spec, std::
 
 std::optional<SymbolIndex> SymbolIndex::load(const std::string& path, uint64_t bias) {
   if (path.empty()) return std::nullopt;
-  if (elf_version(EV_CURRENT) == EV_NONE) return std::nullopt;
   ElfFile file;
-  file.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (file.fd < 0) return std::nullopt;  // the vdso, a deleted file
-  file.elf = elf_begin(file.fd, ELF_C_READ_MMAP, nullptr);
-  if (!file.elf || elf_kind(file.elf) != ELF_K_ELF) return std::nullopt;
+  if (!file.open(path)) return std::nullopt;
 
   SymbolIndex index;
   Elf_Scn* symtab = nullptr;

@@ -11,7 +11,21 @@
 #include <string_view>
 #include <vector>
 
+typedef struct Elf Elf;  // <libelf.h>
+
 namespace sb::rt {
+
+// An ELF file of this process read with libelf (ELF_C_READ_MMAP); closes
+// what it opened.
+struct ElfFile {
+  int fd = -1;
+  Elf* elf = nullptr;
+  bool open(const std::string& path);  // false: no such file, not ELF
+  ElfFile() = default;
+  ElfFile(const ElfFile&) = delete;
+  ElfFile& operator=(const ElfFile&) = delete;
+  ~ElfFile();
+};
 
 struct FunctionSymbol {
   uint64_t start = 0;  // runtime addresses
@@ -47,6 +61,15 @@ class SymbolIndex {
   std::vector<uint64_t> starts_;           // every symbol's start, sorted
   std::vector<Section> sections_;
 };
+
+// The objects loaded in this process (dl_iterate_phdr), in load order, the
+// executable first: its file and load bias. With `object` non-empty only
+// the one whose path or file name it is ("libc.so.6").
+struct LoadedObject {
+  std::string path;
+  uint64_t bias = 0;
+};
+std::vector<LoadedObject> loaded_objects(std::string_view object = {});
 
 // A function of this process by name: "NAME" in the executable and then
 // every loaded library in load order (their .symtab, else .dynsym, so

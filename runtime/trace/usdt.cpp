@@ -1,0 +1,226 @@
+// USDT notes and argument specs; see usdt.h.
+#include "runtime/trace/usdt.h"
+
+#include <gelf.h>
+#include <libelf.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "backends/native_abi.h"
+#include "ir/diag.h"
+#include "runtime/hook/symbols.h"
+
+namespace sb::rt {
+
+namespace {
+
+// x86-64 registers by every name an argument may use, at their offset in
+// struct pt_regs (arch/x86/include/uapi/asm/ptrace.h, as BPF sees it).
+struct RegNames {
+  const char* names[4];  // 64, 32, 16, 8 bits
+  int16_t offset;
+};
+constexpr RegNames kX86Regs[] = {
+    {{"r15", "r15d", "r15w", "r15b"}, 0},  {{"r14", "r14d", "r14w", "r14b"}, 8},
+    {{"r13", "r13d", "r13w", "r13b"}, 16}, {{"r12", "r12d", "r12w", "r12b"}, 24},
+    {{"rbp", "ebp", "bp", "bpl"}, 32},     {{"rbx", "ebx", "bx", "bl"}, 40},
+    {{"r11", "r11d", "r11w", "r11b"}, 48}, {{"r10", "r10d", "r10w", "r10b"}, 56},
+    {{"r9", "r9d", "r9w", "r9b"}, 64},     {{"r8", "r8d", "r8w", "r8b"}, 72},
+    {{"rax", "eax", "ax", "al"}, 80},      {{"rcx", "ecx", "cx", "cl"}, 88},
+    {{"rdx", "edx", "dx", "dl"}, 96},      {{"rsi", "esi", "si", "sil"}, 104},
+    {{"rdi", "edi", "di", "dil"}, 112},    {{"rip", "eip", nullptr, nullptr}, 128},
+    {{"rsp", "esp", "sp", "spl"}, 152},
+};
+static_assert(backend::kProbeRegs[0].sp == 152 && backend::kProbeRegs[0].ip == 128, "pt_regs layout");
+
+std::optional<int16_t> x86_reg_offset(std::string_view name) {
+  for (const RegNames& r : kX86Regs)
+    for (const char* n : r.names)
+      if (n && name == n) return r.offset;
+  return std::nullopt;
+}
+
+// A decimal (or 0x hex) integer with an optional sign, all of `s`.
+std::optional<int64_t> parse_int(std::string_view s) {
+  bool neg = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    neg = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  int base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    s.remove_prefix(2);
+  }
+  if (s.empty()) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (base == 16 && c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (base == 16 && c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return std::nullopt;
+    if (v > (UINT64_MAX - uint64_t(d)) / uint64_t(base)) return std::nullopt;
+    v = v * uint64_t(base) + uint64_t(d);
+  }
+  if (neg ? v > uint64_t(INT64_MAX) + 1 : v > uint64_t(INT64_MAX)) {
+    if (!neg && base == 16) return int64_t(v);  // 0xffff...: the bit pattern
+    return std::nullopt;
+  }
+  return neg ? int64_t(0 - v) : int64_t(v);
+}
+
+UsdtArg parse_arg(std::string_view tok, const std::string& where) {
+  auto bad = [&](const std::string& why) { return Error(where, fmt::format("'{}': {}", tok, why)); };
+  const size_t at = tok.find('@');
+  if (at == std::string_view::npos) throw bad("expected SIZE@LOCATION (e.g. -4@%edi)");
+  const std::optional<int64_t> size = parse_int(tok.substr(0, at));
+  if (!size || (std::abs(*size) != 1 && std::abs(*size) != 2 && std::abs(*size) != 4 && std::abs(*size) != 8))
+    throw bad(fmt::format("size '{}' is not 1, 2, 4 or 8 bytes (negative: signed)", tok.substr(0, at)));
+  UsdtArg a;
+  a.size = uint8_t(std::abs(*size));
+  a.is_signed = *size < 0;
+  std::string_view loc = tok.substr(at + 1);
+  if (loc.starts_with("$")) {
+    const std::optional<int64_t> v = parse_int(loc.substr(1));
+    if (!v) throw bad(fmt::format("constant '{}' is not an integer", loc.substr(1)));
+    a.kind = UsdtArgKind::Const;
+    a.value = *v;
+    return a;
+  }
+  auto reg = [&](std::string_view r) {
+    if (!r.starts_with("%")) throw bad(fmt::format("'{}' is not a register (%name)", r));
+    const std::optional<int16_t> off = x86_reg_offset(r.substr(1));
+    if (!off) throw bad(fmt::format("unknown x86-64 register '{}'", r));
+    return *off;
+  };
+  if (loc.starts_with("%")) {
+    a.kind = UsdtArgKind::Reg;
+    a.reg_off = reg(loc);
+    return a;
+  }
+  const size_t open = loc.find('(');
+  if (open == std::string_view::npos || !loc.ends_with(")"))
+    throw bad("expected %REG, $CONSTANT or OFFSET(%REG)");
+  const std::string_view base = loc.substr(open + 1, loc.size() - open - 2);
+  if (base.find(',') != std::string_view::npos) throw bad("an index register (base, index, scale) is not supported");
+  const std::string_view off_text = loc.substr(0, open);
+  std::optional<int64_t> off = off_text.empty() ? std::optional<int64_t>(0) : parse_int(off_text);
+  if (!off)
+    throw bad(fmt::format("offset '{}' is not a number (a symbol's address, as in sym(%rip), is not supported)",
+                          off_text));
+  a.kind = UsdtArgKind::RegDeref;
+  a.value = *off;
+  a.reg_off = reg(base);
+  if (base == "%rip" || base == "%eip") throw bad("a %rip-relative argument is not supported");
+  return a;
+}
+
+}  // namespace
+
+std::vector<UsdtArg> parse_usdt_args(std::string_view text, const std::string& where) {
+  std::vector<UsdtArg> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == ' ' || text[i] == '\t') {
+      ++i;
+      continue;
+    }
+    const size_t end = std::min(text.find_first_of(" \t", i), text.size());
+    if (out.size() == kUsdtMaxArgs)
+      throw Error(where, fmt::format("more than {} arguments (libbpf's BPF_USDT_MAX_ARG_CNT)", kUsdtMaxArgs));
+    out.push_back(parse_arg(text.substr(i, end - i), fmt::format("{}: argument {}", where, out.size() + 1)));
+    i = end;
+  }
+  return out;
+}
+
+std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias) {
+  std::vector<UsdtProbe> out;
+  ElfFile file;
+  if (!file.open(path) || gelf_getclass(file.elf) != ELFCLASS64) return out;
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(file.elf, &shstrndx) != 0) return out;
+  uint64_t base_section = 0;  // .stapsdt.base's address
+  std::vector<Elf_Scn*> notes;
+  for (Elf_Scn* scn = elf_nextscn(file.elf, nullptr); scn; scn = elf_nextscn(file.elf, scn)) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh)) continue;
+    const char* name = elf_strptr(file.elf, shstrndx, sh.sh_name);
+    if (!name) continue;
+    if (std::strcmp(name, ".stapsdt.base") == 0) base_section = sh.sh_addr;
+    if (sh.sh_type == SHT_NOTE && std::strcmp(name, ".note.stapsdt") == 0) notes.push_back(scn);
+  }
+  for (Elf_Scn* scn : notes) {
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (!data) continue;
+    GElf_Nhdr nh;
+    size_t name_off = 0, desc_off = 0;
+    size_t index = 0;
+    for (size_t off = 0; (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) != 0; ++index) {
+      const auto* bytes = static_cast<const uint8_t*>(data->d_buf);
+      if (nh.n_type != 3 || nh.n_namesz != 8 || std::memcmp(bytes + name_off, "stapsdt", 8) != 0) continue;
+      const std::string where = fmt::format("{}: .note.stapsdt note {}", path, index);
+      if (nh.n_descsz < 24 + 3) throw Error(where, fmt::format("descriptor of {} bytes, need at least 27", nh.n_descsz));
+      const uint8_t* d = bytes + desc_off;
+      uint64_t pc, note_base, sema;
+      std::memcpy(&pc, d, 8);
+      std::memcpy(&note_base, d + 8, 8);
+      std::memcpy(&sema, d + 16, 8);
+      std::string_view strings(reinterpret_cast<const char*>(d + 24), nh.n_descsz - 24);
+      std::string_view fields[3];
+      for (std::string_view& f : fields) {
+        const size_t nul = strings.find('\0');
+        if (nul == std::string_view::npos) throw Error(where, "provider, name and arguments are not NUL-terminated");
+        f = strings.substr(0, nul);
+        strings.remove_prefix(nul + 1);
+      }
+      UsdtProbe p;
+      p.object = path;
+      p.provider = std::string(fields[0]);
+      p.name = std::string(fields[1]);
+      p.args_text = std::string(fields[2]);
+      // prelink moved the file: the note still has the old .stapsdt.base
+      p.address = bias + pc + (base_section && note_base ? base_section - note_base : 0);
+      p.semaphore = sema ? bias + sema : 0;
+      p.args = parse_usdt_args(p.args_text, fmt::format("{}: USDT {}:{} at {:#x}", path, p.provider, p.name, pc));
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+std::vector<UsdtProbe> find_usdt_probes(std::string_view object, std::string_view provider, std::string_view name) {
+  std::vector<UsdtProbe> out;
+  for (const LoadedObject& o : loaded_objects(object))
+    for (UsdtProbe& p : read_usdt_notes(o.path, o.bias))
+      if (p.provider == provider && p.name == name) out.push_back(std::move(p));
+  return out;
+}
+
+std::vector<uint8_t> usdt_spec(const std::vector<UsdtArg>& args, uint64_t usdt_cookie) {
+  std::vector<uint8_t> out(kUsdtSpecSize, 0);
+  for (size_t i = 0; i < args.size() && i < kUsdtMaxArgs; ++i) {
+    const UsdtArg& a = args[i];
+    uint8_t* p = out.data() + 16 * i;
+    const uint64_t val_off = uint64_t(a.value);
+    const uint32_t type = uint32_t(a.kind);
+    const uint8_t bitshift = uint8_t(64 - 8 * a.size);
+    std::memcpy(p, &val_off, 8);
+    std::memcpy(p + 8, &type, 4);
+    std::memcpy(p + 12, &a.reg_off, 2);
+    p[14] = a.is_signed;
+    p[15] = bitshift;
+  }
+  std::memcpy(out.data() + 192, &usdt_cookie, 8);
+  const int16_t count = int16_t(std::min(args.size(), kUsdtMaxArgs));
+  std::memcpy(out.data() + 200, &count, 2);
+  return out;
+}
+
+}  // namespace sb::rt
