@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <dlfcn.h>
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <cerrno>
 #include <climits>
+#include <functional>
 #include <iterator>
 #include <cstring>
 #include <string>
@@ -81,6 +83,11 @@ __attribute__((noinline, used, optimize("no-omit-frame-pointer"))) long sb_probe
   __asm__ volatile("" : "+r"(r));
   return r;
 }
+}
+
+__attribute__((noinline, used)) long sb_probe_signal_target(long x) {
+  __asm__ volatile("" : "+r"(x));
+  return x * 3;
 }
 
 __attribute__((noinline, used)) long sb_probe_read_target(const char* s, const long* p) {
@@ -273,8 +280,39 @@ class Probes : public ::testing::Test {
     EXPECT_EQ(sb_program_attach(p, &o, &l), SB_OK) << sb_vm_last_error(vm_);
     return l;
   }
+  // Runs the program of `function` as a uprobe at the entry of `symbol`
+  // during one call of `call`.
+  void probe_during(const char* function, const char* symbol, const std::function<void()>& call) {
+    sb_link* l = attach(load("uprobe", function), SB_ATTACH_UPROBE, symbol, 0, 0);
+    ASSERT_TRUE(l);
+    call();
+    sb_link_destroy(l);
+  }
+  // Element 0 of the array map `name` (a program's results).
+  template <typename T>
+  T result(const char* name) {
+    T value{};
+    sb_map* m = nullptr;
+    EXPECT_EQ(sb_vm_find_map(vm_, name, &m), SB_OK);
+    const uint32_t key = 0;
+    EXPECT_EQ(sb_map_lookup(m, &key, sizeof key, &value, sizeof value), SB_OK) << sb_vm_last_error(vm_);
+    return value;
+  }
   sb_vm* vm_ = nullptr;
 };
+
+// The function symbol `ip` is in ("" when none).
+std::string symbol_at(uint64_t ip) {
+  Dl_info info{};
+  if (!dladdr(reinterpret_cast<void*>(ip), &info) || !info.dli_sname) return "";
+  return info.dli_sname;
+}
+
+// One call of outer -> middle -> leaf.
+void call_outer() {
+  long (*volatile outer)(long) = &sb_probe_stack_outer;
+  EXPECT_EQ(outer(4), 13);
+}
 
 // The offset of the second instruction of `f`.
 uint64_t second_instruction(const void* f) {
@@ -557,32 +595,93 @@ TEST_F(Probes, TracingHelpersSeeTheCallingThread) {
 // the kernel stack is empty and zeroed; a size not a multiple of 8 is
 // -EINVAL.
 TEST_F(Probes, GetStackWalksTheFramePointers) {
-  sb_program* p = load("uprobe", "uprobe_stack");
-  sb_link* l = attach(p, SB_ATTACH_UPROBE, "sb_probe_stack_leaf", 0, 0);
-  ASSERT_TRUE(l);
-  long (*volatile outer)(long) = &sb_probe_stack_outer;
-  EXPECT_EQ(outer(4), 13);
-  sb_link_destroy(l);
+  probe_during("uprobe_stack", "sb_probe_stack_leaf", call_outer);
   struct Stack {
     int64_t user_ret, kernel_ret, odd_ret;
     uint64_t ips[8];
     uint64_t kips[2];
-  } s{};
-  sb_map* m = nullptr;
-  ASSERT_EQ(sb_vm_find_map(vm_, "stacks", &m), SB_OK);
-  const uint32_t key = 0;
-  ASSERT_EQ(sb_map_lookup(m, &key, sizeof key, &s, sizeof s), SB_OK);
+  };
+  const Stack s = result<Stack>("stacks");
   ASSERT_GE(s.user_ret, 16);
   EXPECT_EQ(s.user_ret % 8, 0);
   EXPECT_EQ(s.ips[0], reinterpret_cast<uint64_t>(&sb_probe_stack_leaf));
-  Dl_info info{};
-  ASSERT_NE(dladdr(reinterpret_cast<void*>(s.ips[1]), &info), 0);
-  ASSERT_NE(info.dli_sname, nullptr);
-  EXPECT_STREQ(info.dli_sname, "sb_probe_stack_outer");
+  EXPECT_EQ(symbol_at(s.ips[1]), "sb_probe_stack_outer");
   for (size_t i = size_t(s.user_ret / 8); i < 8; ++i) EXPECT_EQ(s.ips[i], 0u) << i;  // the rest zeroed
   EXPECT_EQ(s.kernel_ret, 0);
   EXPECT_EQ(s.kips[0], 0u);
   EXPECT_EQ(s.odd_ret, -EINVAL);
+}
+
+// bpf_get_stackid at leaf's entry: the stack bpf_get_stack gives (the
+// probed ip, then the return into outer) stored under an id, the same id
+// for the same stack; the kernel stack (empty) and more skipped frames than
+// the stack has are -EFAULT, unknown flags -EINVAL. User space reads the
+// ips zero-padded, may not update, and a delete frees the bucket.
+TEST_F(Probes, GetStackidStoresTheFramePointerChain) {
+  probe_during("uprobe_stackid", "sb_probe_stack_leaf", call_outer);
+  struct StackId {
+    int64_t id, again, kernel, skip_all, bad_flags;
+    uint64_t ips[8];
+  };
+  const StackId s = result<StackId>("stackids");
+  ASSERT_GE(s.id, 0);
+  EXPECT_LT(s.id, 64);  // 64 buckets
+  EXPECT_EQ(s.again, s.id);
+  EXPECT_EQ(s.kernel, -EFAULT);
+  EXPECT_EQ(s.skip_all, -EFAULT);
+  EXPECT_EQ(s.bad_flags, -EINVAL);
+
+  sb_map* stacks = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "stack_ids", &stacks), SB_OK);
+  sb_map_info info{};
+  ASSERT_EQ(sb_map_get_info(stacks, &info), SB_OK);
+  EXPECT_EQ(info.type, SB_MAP_STACK_TRACE);
+  const uint32_t id = uint32_t(s.id);
+  uint64_t ips[8];
+  std::memset(ips, 0xff, sizeof ips);
+  ASSERT_EQ(sb_map_lookup(stacks, &id, sizeof id, ips, sizeof ips), SB_OK) << sb_vm_last_error(vm_);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(ips[i], s.ips[i]) << i;  // get_stack's stack, zero-padded alike
+  EXPECT_EQ(ips[0], reinterpret_cast<uint64_t>(&sb_probe_stack_leaf));
+  EXPECT_EQ(symbol_at(ips[1]), "sb_probe_stack_outer");
+  size_t count = 0;
+  EXPECT_EQ(sb_map_for_each(stacks, [](void*, const void*, size_t, const void*, size_t, size_t) {}, nullptr, &count),
+            SB_OK);
+  EXPECT_EQ(count, 1u);  // one stack stored
+
+  EXPECT_EQ(sb_map_update(stacks, &id, sizeof id, ips, sizeof ips, SB_UPDATE_ANY), SB_ERR_MAP);
+  EXPECT_EQ(sb_map_delete(stacks, &id, sizeof id), SB_OK);
+  EXPECT_EQ(sb_map_lookup(stacks, &id, sizeof id, ips, sizeof ips), SB_ERR_NOT_FOUND);
+  EXPECT_EQ(sb_map_delete(stacks, &id, sizeof id), SB_ERR_NOT_FOUND);
+}
+
+// bpf_send_signal and bpf_send_signal_thread from a probe: SIGUSR1 reaches
+// this process's handler once for each; signal 0 only checks (0); 65 is
+// -EINVAL.
+std::atomic<int> g_usr1_count{0};
+
+TEST_F(Probes, SendSignalReachesTheProcessAndThread) {
+  struct sigaction sa{}, old{};
+  sa.sa_handler = [](int) { g_usr1_count.fetch_add(1); };
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  g_usr1_count = 0;
+  probe_during("uprobe_signal", "sb_probe_signal_target", [] {
+    long (*volatile target)(long) = &sb_probe_signal_target;
+    EXPECT_EQ(target(5), 15);
+  });
+  // The thread's signal arrives before the syscall returns; the process's
+  // goes to a thread that does not block it, which may be another one.
+  for (int i = 0; i < 1000 && g_usr1_count.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(g_usr1_count.load(), 2);
+  sigaction(SIGUSR1, &old, nullptr);
+  struct Signals {
+    int64_t process, thread, zero, invalid;
+  };
+  const Signals s = result<Signals>("signals");
+  EXPECT_EQ(s.process, 0);
+  EXPECT_EQ(s.thread, 0);
+  EXPECT_EQ(s.zero, 0);
+  EXPECT_EQ(s.invalid, -EINVAL);
 }
 
 TEST_F(Probes, ObjectAttachesBySection) {
