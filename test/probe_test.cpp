@@ -21,12 +21,18 @@
 #include <climits>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "runtime/api/springboard.h"
+
+#ifdef SB_HAVE_LIBBPF
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#endif
 
 extern "C" {
 #define SB_VARIANT(tag, text)                                 \
@@ -84,6 +90,28 @@ __attribute__((noinline, used, optimize("no-omit-frame-pointer"))) long sb_probe
   return r;
 }
 }
+
+// The same chain for the kernel's uprobe (GetStackidAgreesWithTheKernel):
+// a kernel uprobe sees only the executable's file page, which stays the
+// code only until Springboard patches a function in it (the page becomes
+// the process's own copy), so leaf is alone on its page.
+#define SB_ORACLE_FN \
+  __attribute__((noinline, used, optimize("no-omit-frame-pointer"), section(".text.sb_oracle"), aligned(4096)))
+SB_ORACLE_FN long sb_probe_oracle_leaf(long x) {
+  __asm__ volatile("" : "+r"(x));
+  return x + 1;
+}
+SB_ORACLE_FN long sb_probe_oracle_middle(long x) {
+  long r = sb_probe_oracle_leaf(x) * 2;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+SB_ORACLE_FN long sb_probe_oracle_outer(long x) {
+  long r = sb_probe_oracle_middle(x) + 3;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+#undef SB_ORACLE_FN
 
 __attribute__((noinline, used)) long sb_probe_signal_target(long x) {
   __asm__ volatile("" : "+r"(x));
@@ -620,7 +648,7 @@ TEST_F(Probes, GetStackWalksTheFramePointers) {
 TEST_F(Probes, GetStackidStoresTheFramePointerChain) {
   probe_during("uprobe_stackid", "sb_probe_stack_leaf", call_outer);
   struct StackId {
-    int64_t id, again, kernel, skip_all, bad_flags;
+    int64_t id, again, kernel, skip_all, bad_flags, id3;
     uint64_t ips[8];
   };
   const StackId s = result<StackId>("stackids");
@@ -653,6 +681,73 @@ TEST_F(Probes, GetStackidStoresTheFramePointerChain) {
   EXPECT_EQ(sb_map_lookup(stacks, &id, sizeof id, ips, sizeof ips), SB_ERR_NOT_FOUND);
   EXPECT_EQ(sb_map_delete(stacks, &id, sizeof id), SB_ERR_NOT_FOUND);
 }
+
+#ifdef SB_HAVE_LIBBPF
+// One call of the oracle's chain, from one call site (the third ip).
+__attribute__((noinline)) void call_oracle_outer() {
+  long (*volatile outer)(long) = &sb_probe_oracle_outer;
+  EXPECT_EQ(outer(4), 13);
+}
+
+// The kernel as the oracle: the same program on a kernel uprobe at
+// sb_probe_oracle_leaf (libbpf, this process's executable), then on
+// Springboard's, gives the same results and, for the
+// three-ip map, the same id and ips: the kernel's hash of the same
+// addresses, and its frame-pointer walk. Needs root.
+TEST_F(Probes, GetStackidAgreesWithTheKernel) {
+  struct StackId {
+    int64_t id, again, kernel, skip_all, bad_flags, id3;
+    uint64_t ips[8];
+  };
+  if (geteuid() != 0) GTEST_SKIP() << "kernel uprobes need root";
+  char exe[PATH_MAX] = {};
+  ASSERT_GT(readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
+  libbpf_set_print(nullptr);
+  std::unique_ptr<bpf_object, void (*)(bpf_object*)> obj(bpf_object__open_file(kObject.c_str(), nullptr),
+                                                         bpf_object__close);
+  ASSERT_TRUE(obj);
+  bpf_program* prog = nullptr;
+  bpf_program* p;
+  bpf_object__for_each_program(p, obj.get()) {
+    const bool mine = std::string(bpf_program__name(p)) == "uprobe_stackid";
+    bpf_program__set_autoload(p, mine);
+    if (mine) prog = p;
+  }
+  ASSERT_TRUE(prog);
+  if (bpf_object__load(obj.get()) != 0) GTEST_SKIP() << "the kernel refused to load the object";
+  LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = "sb_probe_oracle_leaf");
+  bpf_link* link = bpf_program__attach_uprobe_opts(prog, getpid(), exe, 0, &o);
+  if (!link) GTEST_SKIP() << "the kernel cannot attach a uprobe here";
+  call_oracle_outer();
+  bpf_link__destroy(link);
+  StackId kernel{};
+  const uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(bpf_object__find_map_fd_by_name(obj.get(), "stackids"), &zero, &kernel), 0);
+  if (kernel.kernel == 0)  // the program did not run: the page is the process's copy since an earlier run
+    GTEST_SKIP() << "sb_probe_oracle_leaf was patched in this process before (a repeated run)";
+  uint64_t kernel_ips[3] = {};
+  ASSERT_GE(kernel.id3, 0);
+  const uint32_t kernel_id3 = uint32_t(kernel.id3);
+  ASSERT_EQ(bpf_map_lookup_elem(bpf_object__find_map_fd_by_name(obj.get(), "stack_ids3"), &kernel_id3, kernel_ips),
+            0);
+
+  probe_during("uprobe_stackid", "sb_probe_oracle_leaf", call_oracle_outer);
+  const StackId ours = result<StackId>("stackids");
+  EXPECT_EQ(ours.again == ours.id, kernel.again == kernel.id);
+  EXPECT_EQ(ours.kernel, kernel.kernel);
+  EXPECT_EQ(ours.skip_all, kernel.skip_all);
+  EXPECT_EQ(ours.bad_flags, kernel.bad_flags);
+  EXPECT_EQ(ours.id3, kernel.id3);
+  sb_map* stacks = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "stack_ids3", &stacks), SB_OK);
+  uint64_t ips[3] = {};
+  const uint32_t id3 = uint32_t(ours.id3);
+  ASSERT_EQ(sb_map_lookup(stacks, &id3, sizeof id3, ips, sizeof ips), SB_OK) << sb_vm_last_error(vm_);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(ips[i], kernel_ips[i]) << i;
+  EXPECT_EQ(kernel_ips[0], reinterpret_cast<uint64_t>(&sb_probe_oracle_leaf));
+  EXPECT_EQ(symbol_at(kernel_ips[1]), "sb_probe_oracle_outer");
+}
+#endif
 
 // bpf_send_signal and bpf_send_signal_thread from a probe: SIGUSR1 reaches
 // this process's handler once for each; signal 0 only checks (0); 65 is

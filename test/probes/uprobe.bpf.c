@@ -177,15 +177,22 @@ int BPF_KPROBE(uprobe_stack) {
  * id), the same stack by bpf_get_stack to compare with, and the errors:
  * the (empty) kernel stack, more skipped frames than there are, unknown
  * flags. */
-struct {
-  __uint(type, BPF_MAP_TYPE_STACK_TRACE);
-  __uint(max_entries, 64);
-  __uint(key_size, sizeof(__u32));
-  __uint(value_size, 8 * sizeof(__u64));
-} stack_ids SEC(".maps");
+/* 64 buckets of `depth` ips. */
+#define STACK_TRACE_MAP(name, depth)             \
+  struct {                                       \
+    __uint(type, BPF_MAP_TYPE_STACK_TRACE);      \
+    __uint(max_entries, 64);                     \
+    __uint(key_size, sizeof(__u32));             \
+    __uint(value_size, (depth) * sizeof(__u64)); \
+  } name SEC(".maps")
+STACK_TRACE_MAP(stack_ids, 8);
+/* Three ips: what the kernel's walk and Springboard's agree on at
+ * sb_probe_oracle_leaf (the chain beyond the test's frame-pointer
+ * functions is the compiler's). */
+STACK_TRACE_MAP(stack_ids3, 3);
 
 struct stackid {
-  __s64 id, again, kernel, skip_all, bad_flags;
+  __s64 id, again, kernel, skip_all, bad_flags, id3;
   __u64 ips[8];
 };
 
@@ -200,6 +207,7 @@ int BPF_KPROBE(uprobe_stackid) {
   s->kernel = bpf_get_stackid(ctx, &stack_ids, 0);
   s->skip_all = bpf_get_stackid(ctx, &stack_ids, BPF_F_USER_STACK | 200);
   s->bad_flags = bpf_get_stackid(ctx, &stack_ids, BPF_F_USER_STACK | (1ULL << 11));
+  s->id3 = bpf_get_stackid(ctx, &stack_ids3, BPF_F_USER_STACK);
   bpf_get_stack(ctx, s->ips, sizeof s->ips, BPF_F_USER_STACK);
   return 0;
 }
