@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "frontend/assembler.h"
+#include "frontend/progtypes/probe.h"
 #include "frontend/progtypes/skb.h"
 #include "frontend/progtypes/xdp.h"
 #include "frontend/verifier/verifier.h"
@@ -23,6 +24,7 @@
 #include "runtime/maps/perf_event_array.h"
 #include "runtime/maps/queue_stack.h"
 #include "runtime/maps/redirect_maps.h"
+#include "runtime/maps/stack_trace.h"
 #include "runtime/progtypes/test_run.h"
 #include "test/engines.h"
 #include "test/verdict.h"
@@ -150,6 +152,99 @@ TEST(MapTypes, QueueStackBloomAndTheirSizes) {
   EXPECT_LT(false_positives, 1000u);  // about 5% at this load
   EXPECT_EQ(creation_error({"b", uint32_t(rt::MapType::BloomFilter), 0, 8, 10, 0, 16}),
             "map 'b': map_extra 0x10: only bits 0-3 (the number of hash functions) may be set");
+}
+
+// The bucket bpf_get_stackid puts a stack in: jhash2 of its ips.
+uint32_t stack_bucket(const std::vector<uint64_t>& ips, uint32_t buckets) {
+  return rt::jhash2(reinterpret_cast<const uint32_t*>(ips.data()), ips.size() * 2, 0) & (buckets - 1);
+}
+
+// A stack of two ips {seed, 0x1000 + n} for the first n whose bucket is
+// (or, with `other`, is not) `bucket`.
+std::vector<uint64_t> stack_in(uint32_t bucket, uint32_t buckets, uint64_t seed, bool other = false) {
+  for (uint64_t n = 0;; ++n) {
+    std::vector<uint64_t> ips = {seed, 0x1000 + n};
+    if ((stack_bucket(ips, buckets) == bucket) != other) return ips;
+  }
+}
+
+std::vector<uint64_t> stack_value(const rt::StackTraceMap& m, uint32_t id) {
+  std::vector<uint64_t> v(m.depth(), ~0ull);
+  if (!m.copy(id, v.data())) return {};
+  return v;
+}
+
+TEST(MapTypes, StackTraceBucketsAsTheKernel) {
+  EXPECT_EQ(rt::jhash2(nullptr, 0, 0), 0xdeadbeefu);  // lookup3: no words, the initial value
+  rt::StackTraceMap m({"st", uint32_t(rt::MapType::StackTrace), 4, 32, 2, 0, 0});  // 4 ips, 2 buckets
+  EXPECT_EQ(m.buckets(), 2u);
+  const std::vector<uint64_t> a = {0x401000, 0x402000, 0x403000};
+  const uint32_t bucket = stack_bucket(a, 2);
+  EXPECT_EQ(m.stack_id(a, 0), bucket);
+  EXPECT_EQ(m.stack_id(a, 0), bucket);                    // the same stack, the same id
+  EXPECT_EQ(m.stack_id(a, rt::kStackFastCmp), bucket);    // by its hash alone
+  EXPECT_EQ(stack_value(m, bucket), (std::vector<uint64_t>{0x401000, 0x402000, 0x403000, 0}));  // zero-padded
+  const std::vector<uint64_t> b = stack_in(bucket, 2, 7);  // another stack, the same bucket
+  EXPECT_EQ(m.stack_id(b, 0), -EEXIST);
+  EXPECT_EQ(m.stack_id(b, rt::kStackReuseId), bucket);  // replaces a
+  EXPECT_EQ(stack_value(m, bucket), (std::vector<uint64_t>{b[0], b[1], 0, 0}));
+  EXPECT_EQ(m.stack_id(a, 0), -EEXIST);
+  // Skipped frames: the rest is the stack; none left is -EFAULT.
+  const std::vector<uint64_t> c = {0x1, 0x2, 0x3, 0x4, 0x5, 0x6};
+  const uint32_t skip2 = stack_bucket({0x3, 0x4, 0x5, 0x6}, 2);
+  if (skip2 != bucket) {
+    EXPECT_EQ(m.stack_id(c, 2), skip2);
+    EXPECT_EQ(stack_value(m, skip2), (std::vector<uint64_t>{0x3, 0x4, 0x5, 0x6}));
+  }
+  EXPECT_EQ(m.stack_id(c, 6), -EFAULT);
+  EXPECT_EQ(m.stack_id({}, 0), -EFAULT);
+  // User space: a delete frees the bucket; an empty one or one past the
+  // buckets is not there; no updates.
+  const uint32_t id = bucket, past = 2;
+  EXPECT_EQ(m.remove(&id), 0);
+  EXPECT_TRUE(stack_value(m, bucket).empty());
+  EXPECT_EQ(m.remove(&id), -ENOENT);
+  EXPECT_EQ(m.remove(&past), -E2BIG);
+  EXPECT_FALSE(m.copy(past, std::vector<uint64_t>(4).data()));
+  EXPECT_EQ(m.update(&id, a.data(), 0), -EINVAL);
+  EXPECT_EQ(m.stack_id(a, 0), bucket);  // the freed bucket takes a again
+}
+
+// max_entries stacks at most, though there are more buckets (a power of
+// two): the next one is -ENOMEM, even to replace one (the kernel takes the
+// new bucket first), until a delete frees one. entries() lists them by id.
+TEST(MapTypes, StackTraceHoldsMaxEntriesStacks) {
+  rt::StackTraceMap m({"st", uint32_t(rt::MapType::StackTrace), 4, 16, 3, 0, 0});
+  ASSERT_EQ(m.buckets(), 4u);
+  std::vector<uint64_t> stacks[4];
+  for (uint32_t b = 0; b < 4; ++b) stacks[b] = stack_in(b, 4, 100 + b);
+  for (uint32_t b = 0; b < 3; ++b) EXPECT_EQ(m.stack_id(stacks[b], 0), b);
+  EXPECT_EQ(m.stack_id(stacks[3], 0), -ENOMEM);
+  EXPECT_EQ(m.stack_id(stack_in(0, 4, 9), rt::kStackReuseId), -ENOMEM);
+  const std::vector<rt::MapEntry> e = m.entries();
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[2].key, (Bytes{2, 0, 0, 0}));
+  EXPECT_EQ(u64(e[2].values[0].data()), stacks[2][0]);
+  const uint32_t one = 1;
+  EXPECT_EQ(m.remove(&one), 0);
+  EXPECT_EQ(m.stack_id(stacks[3], 0), 3);
+}
+
+TEST(MapTypes, StackTraceDefinitionsTheKernelRefuses) {
+  auto spec = [](uint32_t key, uint32_t value, uint32_t flags = 0) {
+    return rt::MapSpec{"st", uint32_t(rt::MapType::StackTrace), key, value, 8, flags, 0};
+  };
+  EXPECT_EQ(creation_error(spec(8, 64)), "map 'st': key_size 8 must be 4 for a stack_trace map");
+  EXPECT_EQ(creation_error(spec(4, 12)),
+            "map 'st': value_size 12 must be a multiple of 8 of at most 1016 (an ip per u64, at most "
+            "perf_event_max_stack of them)");
+  EXPECT_EQ(creation_error(spec(4, 1024)),
+            "map 'st': value_size 1024 must be a multiple of 8 of at most 1016 (an ip per u64, at most "
+            "perf_event_max_stack of them)");
+  EXPECT_EQ(creation_error(spec(4, 64, 32)),
+            "map 'st': BPF_F_STACK_BUILD_ID (build id and offset values) is not supported");
+  EXPECT_EQ(creation_error(spec(4, 64, 1)), "map 'st': map_flags 0x1 are not allowed");
+  EXPECT_EQ(creation_error(spec(4, 1016)), "created");
 }
 
 TEST(MapTypes, RedirectMapSlots) {
@@ -295,6 +390,21 @@ TEST(MapTypes, VerifierMatchesMapsAndHelpers) {
             "t.s: xdp: instruction 6: cannot pass map_type 30 into func map_pop_elem#88");
   EXPECT_EQ(typed_verdict(env, xdp, call(hash, 87)),
             "t.s: xdp: instruction 6: cannot pass map_type 1 into func map_push_elem#87");
+  // get_stackid takes only a stack trace map, which no other helper takes;
+  // only the x86-64 probe type, whose context is pt_regs, may call it.
+  const uint64_t stacks = env.create_map({"st", uint32_t(rt::MapType::StackTrace), 4, 64, 4, 0, 0}).handle();
+  const auto& probe = bpf::probe_program_type(Arch::X86_64);
+  auto stackid = [](uint64_t map) { return fmt::format("lddw %r2, {:#x}\nmov %r3, 256\ncall 27\nexit", map); };
+  EXPECT_EQ(typed_verdict(env, probe, stackid(stacks)), "accepted");
+  EXPECT_EQ(typed_verdict(env, probe, stackid(hash)),
+            "t.s: kprobe: instruction 3: cannot pass map_type 1 into func get_stackid#27");
+  EXPECT_EQ(typed_verdict(env, probe, call(stacks, 1)),
+            "t.s: kprobe: instruction 6: cannot pass map_type 7 into func map_lookup_elem#1");
+  EXPECT_EQ(typed_verdict(env, bpf::probe_program_type(Arch::Arm64), stackid(stacks)),
+            "t.s: kprobe.arm64: instruction 3: program of this type cannot use helper get_stackid#27");
+  EXPECT_EQ(typed_verdict(env, bpf::tracing_program_type(), stackid(stacks)),
+            "t.s: tracing: instruction 3: program of this type cannot use helper get_stackid#27");
+  EXPECT_EQ(typed_verdict(env, probe, "mov %r1, 10\ncall 109\nmov %r1, 10\ncall 117\nexit"), "accepted");
   EXPECT_EQ(typed_verdict(env, xdp, call(dev, 1)), "accepted");  // a devmap's value is readable, not writable
   EXPECT_EQ(typed_verdict(env, xdp,
                           fmt::format("stw [%r10-4], 0\nlddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -4\ncall 1\n"

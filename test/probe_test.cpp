@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <dlfcn.h>
@@ -18,13 +19,20 @@
 #include <chrono>
 #include <cerrno>
 #include <climits>
+#include <functional>
 #include <iterator>
+#include <memory>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "runtime/api/springboard.h"
+
+#ifdef SB_HAVE_LIBBPF
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#endif
 
 extern "C" {
 #define SB_VARIANT(tag, text)                                 \
@@ -81,6 +89,33 @@ __attribute__((noinline, used, optimize("no-omit-frame-pointer"))) long sb_probe
   __asm__ volatile("" : "+r"(r));
   return r;
 }
+}
+
+// The same chain for the kernel's uprobe (GetStackidAgreesWithTheKernel):
+// a kernel uprobe sees only the executable's file page, which stays the
+// code only until Springboard patches a function in it (the page becomes
+// the process's own copy), so leaf is alone on its page.
+#define SB_ORACLE_FN \
+  __attribute__((noinline, used, optimize("no-omit-frame-pointer"), section(".text.sb_oracle"), aligned(4096)))
+SB_ORACLE_FN long sb_probe_oracle_leaf(long x) {
+  __asm__ volatile("" : "+r"(x));
+  return x + 1;
+}
+SB_ORACLE_FN long sb_probe_oracle_middle(long x) {
+  long r = sb_probe_oracle_leaf(x) * 2;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+SB_ORACLE_FN long sb_probe_oracle_outer(long x) {
+  long r = sb_probe_oracle_middle(x) + 3;
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+#undef SB_ORACLE_FN
+
+__attribute__((noinline, used)) long sb_probe_signal_target(long x) {
+  __asm__ volatile("" : "+r"(x));
+  return x * 3;
 }
 
 __attribute__((noinline, used)) long sb_probe_read_target(const char* s, const long* p) {
@@ -273,8 +308,39 @@ class Probes : public ::testing::Test {
     EXPECT_EQ(sb_program_attach(p, &o, &l), SB_OK) << sb_vm_last_error(vm_);
     return l;
   }
+  // Runs the program of `function` as a uprobe at the entry of `symbol`
+  // during one call of `call`.
+  void probe_during(const char* function, const char* symbol, const std::function<void()>& call) {
+    sb_link* l = attach(load("uprobe", function), SB_ATTACH_UPROBE, symbol, 0, 0);
+    ASSERT_TRUE(l);
+    call();
+    sb_link_destroy(l);
+  }
+  // Element 0 of the array map `name` (a program's results).
+  template <typename T>
+  T result(const char* name) {
+    T value{};
+    sb_map* m = nullptr;
+    EXPECT_EQ(sb_vm_find_map(vm_, name, &m), SB_OK);
+    const uint32_t key = 0;
+    EXPECT_EQ(sb_map_lookup(m, &key, sizeof key, &value, sizeof value), SB_OK) << sb_vm_last_error(vm_);
+    return value;
+  }
   sb_vm* vm_ = nullptr;
 };
+
+// The function symbol `ip` is in ("" when none).
+std::string symbol_at(uint64_t ip) {
+  Dl_info info{};
+  if (!dladdr(reinterpret_cast<void*>(ip), &info) || !info.dli_sname) return "";
+  return info.dli_sname;
+}
+
+// One call of outer -> middle -> leaf.
+void call_outer() {
+  long (*volatile outer)(long) = &sb_probe_stack_outer;
+  EXPECT_EQ(outer(4), 13);
+}
 
 // The offset of the second instruction of `f`.
 uint64_t second_instruction(const void* f) {
@@ -557,32 +623,160 @@ TEST_F(Probes, TracingHelpersSeeTheCallingThread) {
 // the kernel stack is empty and zeroed; a size not a multiple of 8 is
 // -EINVAL.
 TEST_F(Probes, GetStackWalksTheFramePointers) {
-  sb_program* p = load("uprobe", "uprobe_stack");
-  sb_link* l = attach(p, SB_ATTACH_UPROBE, "sb_probe_stack_leaf", 0, 0);
-  ASSERT_TRUE(l);
-  long (*volatile outer)(long) = &sb_probe_stack_outer;
-  EXPECT_EQ(outer(4), 13);
-  sb_link_destroy(l);
+  probe_during("uprobe_stack", "sb_probe_stack_leaf", call_outer);
   struct Stack {
     int64_t user_ret, kernel_ret, odd_ret;
     uint64_t ips[8];
     uint64_t kips[2];
-  } s{};
-  sb_map* m = nullptr;
-  ASSERT_EQ(sb_vm_find_map(vm_, "stacks", &m), SB_OK);
-  const uint32_t key = 0;
-  ASSERT_EQ(sb_map_lookup(m, &key, sizeof key, &s, sizeof s), SB_OK);
+  };
+  const Stack s = result<Stack>("stacks");
   ASSERT_GE(s.user_ret, 16);
   EXPECT_EQ(s.user_ret % 8, 0);
   EXPECT_EQ(s.ips[0], reinterpret_cast<uint64_t>(&sb_probe_stack_leaf));
-  Dl_info info{};
-  ASSERT_NE(dladdr(reinterpret_cast<void*>(s.ips[1]), &info), 0);
-  ASSERT_NE(info.dli_sname, nullptr);
-  EXPECT_STREQ(info.dli_sname, "sb_probe_stack_outer");
+  EXPECT_EQ(symbol_at(s.ips[1]), "sb_probe_stack_outer");
   for (size_t i = size_t(s.user_ret / 8); i < 8; ++i) EXPECT_EQ(s.ips[i], 0u) << i;  // the rest zeroed
   EXPECT_EQ(s.kernel_ret, 0);
   EXPECT_EQ(s.kips[0], 0u);
   EXPECT_EQ(s.odd_ret, -EINVAL);
+}
+
+// bpf_get_stackid at leaf's entry: the stack bpf_get_stack gives (the
+// probed ip, then the return into outer) stored under an id, the same id
+// for the same stack; the kernel stack (empty) and more skipped frames than
+// the stack has are -EFAULT, unknown flags -EINVAL. User space reads the
+// ips zero-padded, may not update, and a delete frees the bucket.
+TEST_F(Probes, GetStackidStoresTheFramePointerChain) {
+  probe_during("uprobe_stackid", "sb_probe_stack_leaf", call_outer);
+  struct StackId {
+    int64_t id, again, kernel, skip_all, bad_flags, id3;
+    uint64_t ips[8];
+  };
+  const StackId s = result<StackId>("stackids");
+  ASSERT_GE(s.id, 0);
+  EXPECT_LT(s.id, 64);  // 64 buckets
+  EXPECT_EQ(s.again, s.id);
+  EXPECT_EQ(s.kernel, -EFAULT);
+  EXPECT_EQ(s.skip_all, -EFAULT);
+  EXPECT_EQ(s.bad_flags, -EINVAL);
+
+  sb_map* stacks = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "stack_ids", &stacks), SB_OK);
+  sb_map_info info{};
+  ASSERT_EQ(sb_map_get_info(stacks, &info), SB_OK);
+  EXPECT_EQ(info.type, SB_MAP_STACK_TRACE);
+  const uint32_t id = uint32_t(s.id);
+  uint64_t ips[8];
+  std::memset(ips, 0xff, sizeof ips);
+  ASSERT_EQ(sb_map_lookup(stacks, &id, sizeof id, ips, sizeof ips), SB_OK) << sb_vm_last_error(vm_);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(ips[i], s.ips[i]) << i;  // get_stack's stack, zero-padded alike
+  EXPECT_EQ(ips[0], reinterpret_cast<uint64_t>(&sb_probe_stack_leaf));
+  EXPECT_EQ(symbol_at(ips[1]), "sb_probe_stack_outer");
+  size_t count = 0;
+  EXPECT_EQ(sb_map_for_each(stacks, [](void*, const void*, size_t, const void*, size_t, size_t) {}, nullptr, &count),
+            SB_OK);
+  EXPECT_EQ(count, 1u);  // one stack stored
+
+  EXPECT_EQ(sb_map_update(stacks, &id, sizeof id, ips, sizeof ips, SB_UPDATE_ANY), SB_ERR_MAP);
+  EXPECT_EQ(sb_map_delete(stacks, &id, sizeof id), SB_OK);
+  EXPECT_EQ(sb_map_lookup(stacks, &id, sizeof id, ips, sizeof ips), SB_ERR_NOT_FOUND);
+  EXPECT_EQ(sb_map_delete(stacks, &id, sizeof id), SB_ERR_NOT_FOUND);
+}
+
+#ifdef SB_HAVE_LIBBPF
+// One call of the oracle's chain, from one call site (the third ip).
+__attribute__((noinline)) void call_oracle_outer() {
+  long (*volatile outer)(long) = &sb_probe_oracle_outer;
+  EXPECT_EQ(outer(4), 13);
+}
+
+// The kernel as the oracle: the same program on a kernel uprobe at
+// sb_probe_oracle_leaf (libbpf, this process's executable), then on
+// Springboard's, gives the same results and, for the
+// three-ip map, the same id and ips: the kernel's hash of the same
+// addresses, and its frame-pointer walk. Needs root.
+TEST_F(Probes, GetStackidAgreesWithTheKernel) {
+  struct StackId {
+    int64_t id, again, kernel, skip_all, bad_flags, id3;
+    uint64_t ips[8];
+  };
+  if (geteuid() != 0) GTEST_SKIP() << "kernel uprobes need root";
+  char exe[PATH_MAX] = {};
+  ASSERT_GT(readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
+  libbpf_set_print(nullptr);
+  std::unique_ptr<bpf_object, void (*)(bpf_object*)> obj(bpf_object__open_file(kObject.c_str(), nullptr),
+                                                         bpf_object__close);
+  ASSERT_TRUE(obj);
+  bpf_program* prog = nullptr;
+  bpf_program* p;
+  bpf_object__for_each_program(p, obj.get()) {
+    const bool mine = std::string(bpf_program__name(p)) == "uprobe_stackid";
+    bpf_program__set_autoload(p, mine);
+    if (mine) prog = p;
+  }
+  ASSERT_TRUE(prog);
+  if (bpf_object__load(obj.get()) != 0) GTEST_SKIP() << "the kernel refused to load the object";
+  LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = "sb_probe_oracle_leaf");
+  bpf_link* link = bpf_program__attach_uprobe_opts(prog, getpid(), exe, 0, &o);
+  if (!link) GTEST_SKIP() << "the kernel cannot attach a uprobe here";
+  call_oracle_outer();
+  bpf_link__destroy(link);
+  StackId kernel{};
+  const uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(bpf_object__find_map_fd_by_name(obj.get(), "stackids"), &zero, &kernel), 0);
+  if (kernel.kernel == 0)  // the program did not run: the page is the process's copy since an earlier run
+    GTEST_SKIP() << "sb_probe_oracle_leaf was patched in this process before (a repeated run)";
+  uint64_t kernel_ips[3] = {};
+  ASSERT_GE(kernel.id3, 0);
+  const uint32_t kernel_id3 = uint32_t(kernel.id3);
+  ASSERT_EQ(bpf_map_lookup_elem(bpf_object__find_map_fd_by_name(obj.get(), "stack_ids3"), &kernel_id3, kernel_ips),
+            0);
+
+  probe_during("uprobe_stackid", "sb_probe_oracle_leaf", call_oracle_outer);
+  const StackId ours = result<StackId>("stackids");
+  EXPECT_EQ(ours.again == ours.id, kernel.again == kernel.id);
+  EXPECT_EQ(ours.kernel, kernel.kernel);
+  EXPECT_EQ(ours.skip_all, kernel.skip_all);
+  EXPECT_EQ(ours.bad_flags, kernel.bad_flags);
+  EXPECT_EQ(ours.id3, kernel.id3);
+  sb_map* stacks = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "stack_ids3", &stacks), SB_OK);
+  uint64_t ips[3] = {};
+  const uint32_t id3 = uint32_t(ours.id3);
+  ASSERT_EQ(sb_map_lookup(stacks, &id3, sizeof id3, ips, sizeof ips), SB_OK) << sb_vm_last_error(vm_);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(ips[i], kernel_ips[i]) << i;
+  EXPECT_EQ(kernel_ips[0], reinterpret_cast<uint64_t>(&sb_probe_oracle_leaf));
+  EXPECT_EQ(symbol_at(kernel_ips[1]), "sb_probe_oracle_outer");
+}
+#endif
+
+// bpf_send_signal and bpf_send_signal_thread from a probe: SIGUSR1 reaches
+// this process's handler once for each; signal 0 only checks (0); 65 is
+// -EINVAL.
+std::atomic<int> g_usr1_count{0};
+
+TEST_F(Probes, SendSignalReachesTheProcessAndThread) {
+  struct sigaction sa{}, old{};
+  sa.sa_handler = [](int) { g_usr1_count.fetch_add(1); };
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  g_usr1_count = 0;
+  probe_during("uprobe_signal", "sb_probe_signal_target", [] {
+    long (*volatile target)(long) = &sb_probe_signal_target;
+    EXPECT_EQ(target(5), 15);
+  });
+  // The thread's signal arrives before the syscall returns; the process's
+  // goes to a thread that does not block it, which may be another one.
+  for (int i = 0; i < 1000 && g_usr1_count.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(g_usr1_count.load(), 2);
+  sigaction(SIGUSR1, &old, nullptr);
+  struct Signals {
+    int64_t process, thread, zero, invalid;
+  };
+  const Signals s = result<Signals>("signals");
+  EXPECT_EQ(s.process, 0);
+  EXPECT_EQ(s.thread, 0);
+  EXPECT_EQ(s.zero, 0);
+  EXPECT_EQ(s.invalid, -EINVAL);
 }
 
 TEST_F(Probes, ObjectAttachesBySection) {

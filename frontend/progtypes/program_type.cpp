@@ -70,17 +70,19 @@ bool packet_helper(uint32_t id) {
   }
 }
 
+bool regs_stack_helper(uint32_t id) { return id == 27 || id == 67; }
+
 namespace {
 
 // r1 = memory of r2 bytes, no context; any helper but those that need a
-// packet context; any return value.
+// packet context or pt_regs; any return value.
 constexpr ProgramType kRaw{.name = "raw",
                            .kernel_type = 0,
                            .ctx = {},
                            .raw_memory = true,
                            .direct_packet_access = false,
                            .ret_range = std::nullopt,
-                           .helper_allowed = [](uint32_t id) { return !packet_helper(id); }};
+                           .helper_allowed = [](uint32_t id) { return !packet_helper(id) && !regs_stack_helper(id); }};
 
 // Every type, in the order listings show them. A new type: its table in
 // its own file, declared here.

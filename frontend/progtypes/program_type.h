@@ -115,6 +115,12 @@ bool base_helper_allowed(uint32_t id);
 // raw programs may not call them.
 bool packet_helper(uint32_t id);
 
+// Helpers that walk the stack from the context's x86-64 pt_regs
+// (get_stack, get_stackid: runtime/helpers/tracing_helpers.h): only the
+// native probe type may call them (raw memory, fentry's arguments and the
+// guests' user_pt_regs are no x86-64 pt_regs).
+bool regs_stack_helper(uint32_t id);
+
 // Whether `p`'s type has a rewritten context: lowering and the interpreter
 // then need the verifier's VerifyResult::ctx_fields.
 bool needs_context_rewrite(const Program& p);

@@ -70,6 +70,9 @@ constexpr Entry kStandard[] = {
     {114, {"probe_read_user_str", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
     {115, {"probe_read_kernel_str", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
     {67, {"get_stack", R::Integer, {A::Ctx, A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
+    {27, {"get_stackid", R::Integer, {A::Ctx, A::Map, A::Anything}, MapKind::StackTrace}},
+    {109, {"send_signal", R::Integer, {A::Anything}, MapKind::None}},
+    {117, {"send_signal_thread", R::Integer, {A::Anything}, MapKind::None}},
     {173, {"get_func_ip", R::Integer, {A::Ctx}, MapKind::None}},
     {174, {"get_attach_cookie", R::Integer, {A::Ctx}, MapKind::None}},
     // net/core/filter.c: the XDP helpers (runtime/progtypes/xdp_helpers.h).
@@ -108,6 +111,7 @@ MapKind map_kind_of_type(uint32_t map_type) {
       return MapKind::Data;
     case 3: return MapKind::ProgArray;
     case 4: return MapKind::PerfEvents;
+    case 7: return MapKind::StackTrace;
     case 14:  // devmap
     case 25:  // devmap_hash
       return MapKind::DevMap;

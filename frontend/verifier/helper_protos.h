@@ -45,8 +45,20 @@ enum class RetKind : uint8_t {
 // Map types grouped by the helpers that take them (the kernel's
 // check_map_func_compatibility, both ways): Data maps take the element
 // helpers (lookup, update, delete), a DevMap also lookup and redirect_map,
-// Queue push/pop/peek, Bloom push/peek, ...
-enum class MapKind : uint8_t { None, Data, RingBuf, ProgArray, Queue, Bloom, DevMap, CpuMap, XskMap, PerfEvents };
+// Queue push/pop/peek, Bloom push/peek, StackTrace only get_stackid, ...
+enum class MapKind : uint8_t {
+  None,
+  Data,
+  RingBuf,
+  ProgArray,
+  Queue,
+  Bloom,
+  DevMap,
+  CpuMap,
+  XskMap,
+  PerfEvents,
+  StackTrace
+};
 
 // A set of MapKinds: which maps an ArgKind::Map argument accepts.
 struct MapKinds {

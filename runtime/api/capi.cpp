@@ -36,6 +36,7 @@
 #include "ir/diag.h"
 #include "frontend/trampoline.h"
 #include "runtime/maps/perf_event_array.h"
+#include "runtime/maps/stack_trace.h"
 #include "frontend/verifier/verifier.h"
 #include "runtime/exec/cycle_clock.h"
 #include "runtime/exec/emulator.h"
@@ -558,6 +559,13 @@ sb_status sb_map_lookup(sb_map* map, const void* key, size_t key_size, void* val
                                              rt::map_type_name(s.type)));
     check_size(map, "key", key_size, s.key_size);
     check_size(map, "value", value_size, s.value_size);
+    if (auto* stacks = dynamic_cast<rt::StackTraceMap*>(map->map)) {  // a copy, as bpf_stackmap_copy
+      uint32_t id;
+      std::memcpy(&id, key, sizeof id);
+      if (!stacks->copy(id, value))
+        throw ApiError(SB_ERR_NOT_FOUND, fmt::format("map '{}': lookup: no stack {}", s.name, id));
+      return SB_OK;
+    }
     const void* found = map->map->lookup(key);
     if (!found) throw ApiError(SB_ERR_NOT_FOUND, fmt::format("map '{}': lookup: no such key", s.name));
     std::memcpy(value, found, value_size);

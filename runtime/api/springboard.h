@@ -122,10 +122,12 @@ SB_API const char* sb_vm_take_trace(sb_vm* vm);
 
 /* A helper gets r1-r5 and returns r0. The kernel's ids 1-7 and 130-133
  * (map operations, probe_read, ktime_get_ns, trace_printk,
- * get_prandom_u32, ring buffers) and the tracing helpers 8, 14-16, 112-115,
- * 173 and 174 (get_smp_processor_id, get_current_pid_tgid / uid_gid / comm,
- * probe_read_user / kernel (_str): a bad address gives -EFAULT, never a
- * crash; get_func_ip, get_attach_cookie) are registered by sb_vm_create;
+ * get_prandom_u32, ring buffers) and the tracing helpers 8, 14-16, 27, 67,
+ * 109, 112-115, 117, 173 and 174 (get_smp_processor_id,
+ * get_current_pid_tgid / uid_gid / comm, get_stackid and get_stack (x86-64
+ * probes), send_signal / send_signal_thread, probe_read_user / kernel
+ * (_str): a bad address gives -EFAULT, never a crash; get_func_ip,
+ * get_attach_cookie) are registered by sb_vm_create;
  * registering an id again replaces it. Register helpers before compiling
  * the programs that call them: compiled code calls the helper it was
  * compiled with. `name` may be NULL. */
@@ -142,6 +144,7 @@ typedef enum sb_map_type {
   SB_MAP_PERF_EVENT_ARRAY = 4,
   SB_MAP_PERCPU_HASH = 5,
   SB_MAP_PERCPU_ARRAY = 6,
+  SB_MAP_STACK_TRACE = 7,
   SB_MAP_LRU_HASH = 9,
   SB_MAP_LRU_PERCPU_HASH = 10,
   SB_MAP_LPM_TRIE = 11,
@@ -181,7 +184,8 @@ SB_API sb_map* sb_vm_map_at(sb_vm* vm, size_t index); /* creation order; NULL pa
 SB_API sb_status sb_map_get_info(const sb_map* map, sb_map_info* out);
 /* The helpers' semantics (bpf_map_lookup_elem / update / delete): sizes
  * must equal the map's; lookup copies the value (a per-CPU array: the
- * copy of the calling thread's CPU). An absent key (lookup, delete,
+ * copy of the calling thread's CPU; a stack trace map: the stack's ips,
+ * zero-padded). An absent key (lookup, delete,
  * update with SB_UPDATE_EXIST) is SB_ERR_NOT_FOUND; any other failure
  * (a full map: E2BIG, SB_UPDATE_NOEXIST on a present key: EEXIST, a map
  * type without elements) is SB_ERR_MAP, its message naming the errno. */

@@ -230,6 +230,11 @@ std::vector<HostRange> Environment::host_ranges() const {
   return out;
 }
 
+Map* current_map(uint64_t handle) {
+  const auto* e = dynamic_cast<const Environment*>(HelperContext::current());
+  return e ? e->map_from_handle(handle) : nullptr;
+}
+
 // --- the helpers ---
 
 namespace {
@@ -239,10 +244,6 @@ constexpr size_t kMaxString = 512;   // %s: bytes read at most
 constexpr int kMaxArgs = 3;
 
 Environment* env() { return dynamic_cast<Environment*>(HelperContext::current()); }
-Map* map_arg(uint64_t handle) {
-  Environment* e = env();
-  return e ? e->map_from_handle(handle) : nullptr;
-}
 const void* ptr(uint64_t v) { return reinterpret_cast<const void*>(uintptr_t(v)); }
 uint64_t errno_result(int64_t e) { return uint64_t(e); }
 
@@ -320,19 +321,19 @@ std::optional<std::string> convert(const Environment& e, std::string_view f, siz
 bool arg_ok(uint64_t addr, uint64_t size) { return access_allowed(addr, size); }
 
 uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t) {
-  Map* m = map_arg(map);
+  Map* m = current_map(map);
   return m && key && arg_ok(key, m->spec().key_size) ? uint64_t(uintptr_t(m->lookup(ptr(key)))) : 0;
 }
 
 uint64_t map_update_elem(uint64_t map, uint64_t key, uint64_t value, uint64_t flags, uint64_t) {
-  Map* m = map_arg(map);
+  Map* m = current_map(map);
   if (m && key && value && !(arg_ok(key, m->spec().key_size) && arg_ok(value, m->spec().value_size)))
     return errno_result(-EFAULT);
   return errno_result(m && key && value ? m->update(ptr(key), ptr(value), flags) : -EINVAL);
 }
 
 uint64_t map_delete_elem(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t) {
-  Map* m = map_arg(map);
+  Map* m = current_map(map);
   if (m && key && !arg_ok(key, m->spec().key_size)) return errno_result(-EFAULT);
   return errno_result(m && key ? m->remove(ptr(key)) : -EINVAL);
 }
@@ -429,28 +430,28 @@ uint64_t spin_unlock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t) {
 
 // bpf_map_push_elem(map, value, flags), pop_elem(map, value), peek_elem(map, value).
 uint64_t map_push_elem(uint64_t map, uint64_t value, uint64_t flags, uint64_t, uint64_t) {
-  Map* m = map_arg(map);
+  Map* m = current_map(map);
   if (!m || !value) return errno_result(-EINVAL);
   if (!arg_ok(value, m->spec().value_size)) return errno_result(-EFAULT);
   return errno_result(m->push(ptr(value), flags));
 }
 
 uint64_t map_pop_elem(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t) {
-  Map* m = map_arg(map);
+  Map* m = current_map(map);
   if (!m || !value) return errno_result(-EINVAL);
   if (!arg_ok(value, m->spec().value_size)) return errno_result(-EFAULT);
   return errno_result(m->pop(reinterpret_cast<void*>(uintptr_t(value))));
 }
 
 uint64_t map_peek_elem(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t) {
-  Map* m = map_arg(map);
+  Map* m = current_map(map);
   if (!m || !value) return errno_result(-EINVAL);
   if (!arg_ok(value, m->spec().value_size)) return errno_result(-EFAULT);
   return errno_result(m->peek(reinterpret_cast<void*>(uintptr_t(value))));
 }
 
 RingBufMap* ring_arg(uint64_t handle) {
-  Map* m = map_arg(handle);
+  Map* m = current_map(handle);
   return m && m->type() == MapType::RingBuf ? static_cast<RingBufMap*>(m) : nullptr;
 }
 
@@ -482,7 +483,7 @@ uint64_t ringbuf_discard(uint64_t sample, uint64_t, uint64_t, uint64_t, uint64_t
 
 // bpf_tail_call: the slot's program, through the run's engine (runtime/helpers/tail_call.h).
 uint64_t tail_call(uint64_t, uint64_t map, uint64_t index, uint64_t, uint64_t) {
-  auto* array = dynamic_cast<ProgArrayMap*>(map_arg(map));
+  auto* array = dynamic_cast<ProgArrayMap*>(current_map(map));
   TailCallRun* run = TailCallRun::current();
   if (!array || !run) return 0;
   const uint32_t i = uint32_t(index);  // the kernel compares the low 32 bits

@@ -27,7 +27,7 @@
 //                               slot (counted) fall through with r0 = 0
 //   9, 26  skb_store_bytes, skb_load_bytes (runtime/progtypes/skb_helpers.h)
 //   44, 54, 65, 188  xdp_adjust_head / meta / tail, xdp_get_buff_len (runtime/progtypes/xdp_helpers.h)
-//   8, 14-16, 112-115, 173, 174  the tracing helpers (runtime/helpers/tracing_helpers.h)
+//   8, 14-16, 27, 67, 109, 112-115, 117, 173, 174  the tracing helpers (runtime/helpers/tracing_helpers.h)
 //   130  ringbuf_output         RingBufMap::output
 //   131  ringbuf_reserve        RingBufMap::reserve
 //   132  ringbuf_submit         RingBufMap::commit
@@ -136,6 +136,10 @@ class Environment : public HelperContext {
   std::function<void(std::string_view)> sink_;
   std::atomic<uint64_t> prandom_state_;
 };
+
+// The map with this handle in the Environment that is the running
+// program's helper context (HelperContext::current()); null otherwise.
+Map* current_map(uint64_t handle);
 
 // The helpers above, with `env` as their context. `env` must outlive every
 // run with this table. Embedders add more with HelperTable::add.

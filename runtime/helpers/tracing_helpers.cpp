@@ -1,6 +1,7 @@
 // The tracing helpers; see tracing_helpers.h.
 #include "runtime/helpers/tracing_helpers.h"
 
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -8,10 +9,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <vector>
 
 #include "runtime/exec/hardening.h"
+#include "runtime/helpers/std_helpers.h"
 #include "runtime/hook/tramp_runtime.h"
+#include "runtime/maps/stack_trace.h"
 
 namespace sb::rt {
 
@@ -76,44 +78,82 @@ uint64_t get_func_ip(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return rc ? rc->func_ip : 0;
 }
 
-// bpf_get_stack (kernel/bpf/stackmap.c) from a probe's x86-64 pt_regs: the
-// user stack as perf_callchain_user walks it, the probed ip and then each
-// frame's return address by the frame-pointer chain from bp (a frame must
-// lie at or above sp, and every read is fault-safe; a function built
-// without frame pointers ends the chain early, as in the kernel). The
-// kernel stack of a user-space probe is empty. `flags`' low 8 bits skip
-// that many entries; the rest of the buffer is zeroed; the bytes written,
-// or -EINVAL (unknown flags, build ids, a size not a multiple of 8).
-uint64_t get_stack(uint64_t ctx, uint64_t buf, uint64_t size, uint64_t flags, uint64_t) {
-  constexpr uint64_t kSkipMask = 0xff, kUserStack = 1u << 8, kUserBuildId = 1u << 11;
-  constexpr size_t kMaxDepth = 127;  // sysctl kernel.perf_event_max_stack
-  auto* out = reinterpret_cast<uint8_t*>(uintptr_t(buf));
-  if (!access_allowed(buf, size)) return err(EFAULT);
-  if ((flags & ~(kSkipMask | kUserStack | kUserBuildId)) || (flags & kUserBuildId) || size % 8 != 0) {
-    std::memset(out, 0, size);
-    return err(EINVAL);
-  }
-  std::vector<uint64_t> ips;
+constexpr size_t kMaxDepth = 127;  // sysctl kernel.perf_event_max_stack
+
+// The kernel's get_perf_callchain for a probe's x86-64 pt_regs, into
+// ips[0, max_depth): the user stack (`user`) as perf_callchain_user walks
+// it, the probed ip and then each frame's return address by the
+// frame-pointer chain from bp (a frame must lie at or above sp, and every
+// read is fault-safe; a function built without frame pointers ends the
+// chain early, as in the kernel). The kernel stack of a user-space probe
+// is empty. The number of ips.
+size_t callchain(uint64_t ctx, bool user, uint64_t* ips, size_t max_depth) {
+  size_t n = 0;
 #if defined(__x86_64__)
-  if (flags & kUserStack) {
+  if (user && max_depth) {
     const auto* regs = reinterpret_cast<const uint64_t*>(uintptr_t(ctx));  // struct pt_regs
     constexpr size_t kBp = 4, kIp = 16, kSp = 19;
-    ips.push_back(regs[kIp]);
+    ips[n++] = regs[kIp];
     uint64_t fp = regs[kBp];
-    while (ips.size() < kMaxDepth && fp >= regs[kSp] && fp % 8 == 0) {
+    while (n < max_depth && fp >= regs[kSp] && fp % 8 == 0) {
       uint64_t frame[2];  // the saved bp, the return address
       if (read_process(frame, fp, sizeof frame) != sizeof frame || frame[1] == 0) break;
-      ips.push_back(frame[1]);
+      ips[n++] = frame[1];
       if (frame[0] <= fp) break;  // a chain goes up the stack
       fp = frame[0];
     }
   }
 #endif
-  const size_t skip = std::min<size_t>(flags & kSkipMask, ips.size());
-  const size_t n = std::min<size_t>(ips.size() - skip, size / 8);
-  if (n) std::memcpy(out, ips.data() + skip, n * 8);  // (ips may be empty: no memcpy from null)
+  return n;
+}
+
+// bpf_get_stack (kernel/bpf/stackmap.c): the callchain; `flags`' low 8
+// bits skip that many entries; the rest of the buffer is zeroed; the bytes
+// written, or -EINVAL (unknown flags, build ids, a size not a multiple of 8).
+uint64_t get_stack(uint64_t ctx, uint64_t buf, uint64_t size, uint64_t flags, uint64_t) {
+  constexpr uint64_t kUserBuildId = 1u << 11;
+  auto* out = reinterpret_cast<uint8_t*>(uintptr_t(buf));
+  if (!access_allowed(buf, size)) return err(EFAULT);
+  if ((flags & ~(kStackSkipMask | kStackUser | kUserBuildId)) || (flags & kUserBuildId) || size % 8 != 0) {
+    std::memset(out, 0, size);
+    return err(EINVAL);
+  }
+  uint64_t ips[kMaxDepth];
+  const size_t nr = callchain(ctx, flags & kStackUser, ips, kMaxDepth);
+  const size_t skip = std::min<size_t>(flags & kStackSkipMask, nr);
+  const size_t n = std::min<size_t>(nr - skip, size / 8);
+  if (n) std::memcpy(out, ips + skip, n * 8);
   std::memset(out + n * 8, 0, size - n * 8);
   return n * 8;
+}
+
+// bpf_get_stackid: the callchain, value_size / 8 ips after the skipped
+// ones (at most perf_event_max_stack in all), into the stack trace map:
+// its id (StackTraceMap::stack_id) or -EINVAL for unknown flags or a map
+// that is not a stack trace map. The empty kernel stack is -EFAULT, as the
+// kernel gives for a trace with no entries.
+uint64_t get_stackid(uint64_t ctx, uint64_t map, uint64_t flags, uint64_t, uint64_t) {
+  auto* m = dynamic_cast<StackTraceMap*>(current_map(map));
+  if (!m || (flags & ~(kStackSkipMask | kStackUser | kStackFastCmp | kStackReuseId))) return err(EINVAL);
+  uint64_t ips[kMaxDepth];
+  const size_t depth = std::min<size_t>(m->depth() + (flags & kStackSkipMask), kMaxDepth);
+  const size_t nr = callchain(ctx, flags & kStackUser, ips, depth);
+  return uint64_t(m->stack_id({ips, nr}, flags));
+}
+
+// bpf_send_signal_common: `sig` to this process (kill) or this thread
+// (tgkill); 0 is only the check, as for kill(2); -EINVAL past _NSIG (64),
+// -EPERM in pid 1 (the kernel refuses init), else kill's errno.
+uint64_t send_signal_common(uint64_t sig, bool thread) {
+  if (uint32_t(sig) > 64) return err(EINVAL);  // the helper's argument is a u32
+  if (getpid() == 1) return err(EPERM);
+  const int r = thread ? tgkill(getpid(), gettid(), int(uint32_t(sig))) : kill(getpid(), int(uint32_t(sig)));
+  return r == 0 ? 0 : err(errno);
+}
+
+uint64_t send_signal(uint64_t sig, uint64_t, uint64_t, uint64_t, uint64_t) { return send_signal_common(sig, false); }
+uint64_t send_signal_thread(uint64_t sig, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return send_signal_common(sig, true);
 }
 
 uint64_t get_attach_cookie(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
@@ -129,7 +169,10 @@ constexpr KernelHelper kTracingHelpers[] = {
     {113, "probe_read_kernel", probe_read_memory},
     {114, "probe_read_user_str", probe_read_memory_str},
     {115, "probe_read_kernel_str", probe_read_memory_str},
+    {27, "get_stackid", get_stackid},
     {67, "get_stack", get_stack},
+    {109, "send_signal", send_signal},
+    {117, "send_signal_thread", send_signal_thread},
     {173, "get_func_ip", get_func_ip},
     {174, "get_attach_cookie", get_attach_cookie},
 };

@@ -21,6 +21,12 @@
 //                                x86-64: the probed ip, then return addresses by
 //                                the frame-pointer chain, read without faulting;
 //                                the kernel stack is empty; bytes written
+//   27   get_stackid             the same stack stored in a stack trace map
+//                                (runtime/maps/stack_trace.h): its id; the empty
+//                                kernel stack is -EFAULT, as the kernel's empty trace
+//   109  send_signal             the signal to this process (kill) / this thread
+//   117  send_signal_thread      (tgkill); -EINVAL for a signal past 64, -EPERM in
+//                                pid 1, as bpf_send_signal_common
 //   173  get_func_ip             the address of the function (or the probed
 //                                instruction) the program is attached to
 //   174  get_attach_cookie       the link's cookie

@@ -17,6 +17,7 @@
 #include "runtime/maps/perf_event_array.h"
 #include "runtime/maps/queue_stack.h"
 #include "runtime/maps/redirect_maps.h"
+#include "runtime/maps/stack_trace.h"
 
 namespace sb::rt {
 
@@ -69,6 +70,7 @@ const TypeInfo kTypes[] = {
     {MapType::PerfEventArray, "perf_event_array", 4, 4, make_per_cpu<PerfEventArrayMap>},
     {MapType::PerCpuHash, "percpu_hash", kAny, kAny, make_per_cpu<HashMap>},
     {MapType::PerCpuArray, "percpu_array", 4, kAny, make_per_cpu<PerCpuArrayMap>},
+    {MapType::StackTrace, "stack_trace", 4, kAny, make<StackTraceMap>},
     {MapType::LruHash, "lru_hash", kAny, kAny, make_per_cpu<HashMap>, 0, lru_check},
     {MapType::LruPerCpuHash, "lru_percpu_hash", kAny, kAny, make_per_cpu<HashMap>, 0, lru_check},
     {MapType::LpmTrie, "lpm_trie", kAny, kAny, make<LpmTrieMap>, 0, lpm_check},

@@ -4,7 +4,7 @@
 // per-CPU array, the four hash maps (hash, per-CPU hash, LRU hash, LRU
 // per-CPU hash: runtime/maps/hash_map.cpp), ring buffer and program array
 // here; the other types in their own files (lpm_trie.h, queue_stack.h,
-// bloom_filter.h, redirect_maps.h, perf_event_array.h).
+// bloom_filter.h, redirect_maps.h, perf_event_array.h, stack_trace.h).
 //
 // A map owns its storage, allocated page-aligned (mmap) once at creation,
 // so a value's address never changes: lookup returns a pointer the program
@@ -46,6 +46,7 @@ enum class MapType : uint32_t {
   PerfEventArray = 4,
   PerCpuHash = 5,
   PerCpuArray = 6,
+  StackTrace = 7,
   LruHash = 9,
   LruPerCpuHash = 10,
   LpmTrie = 11,

@@ -25,11 +25,6 @@ constexpr uint64_t kXdpAborted = 0, kTcActShot = 2;
 
 uint64_t error(int e) { return uint64_t(-int64_t(e)); }
 
-Map* map_arg(uint64_t handle) {
-  auto* env = dynamic_cast<Environment*>(HelperContext::current());
-  return env ? env->map_from_handle(handle) : nullptr;
-}
-
 // bpf_redirect(u32 ifindex, u64 flags): XDP takes no flags (else
 // XDP_ABORTED), TC only BPF_F_INGRESS (else TC_ACT_SHOT).
 uint64_t redirect(uint64_t ifindex, uint64_t flags, uint64_t, uint64_t, uint64_t) {
@@ -54,7 +49,7 @@ uint64_t clone_redirect(uint64_t ctx, uint64_t ifindex, uint64_t flags, uint64_t
 // set (or, for a devmap, with BPF_F_BROADCAST), else the fallback action in
 // flags' low bits; flags beyond what the map allows: XDP_ABORTED.
 uint64_t redirect_map(uint64_t map, uint64_t key, uint64_t flags, uint64_t, uint64_t) {
-  auto* m = dynamic_cast<RedirectMap*>(map_arg(map));
+  auto* m = dynamic_cast<RedirectMap*>(current_map(map));
   PacketRun* run = PacketRun::current();
   if (!m || !run) return kXdpAborted;
   const bool devmap = m->type() == MapType::DevMap || m->type() == MapType::DevMapHash;
@@ -69,7 +64,7 @@ uint64_t redirect_map(uint64_t map, uint64_t key, uint64_t flags, uint64_t, uint
 // bpf_perf_event_output(ctx, map, u64 flags, void *data, u64 size): the
 // data, then (flags bits 32-51) that many bytes of the packet.
 uint64_t perf_event_output(uint64_t ctx, uint64_t map, uint64_t flags, uint64_t data, uint64_t size) {
-  auto* m = dynamic_cast<PerfEventArrayMap*>(map_arg(map));
+  auto* m = dynamic_cast<PerfEventArrayMap*>(current_map(map));
   if (!m) return error(EINVAL);
   if (size && !access_allowed(data, size)) return error(EFAULT);
   const uint64_t extra = (flags >> 32) & 0xfffff;

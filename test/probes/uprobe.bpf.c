@@ -23,6 +23,21 @@ struct {
 
 static struct seen* slot(__u32 k) { return bpf_map_lookup_elem(&seen, &k); }
 
+/* An array of one `value_type`, where a program leaves what it saw, and
+ * that element. */
+#define RESULT_MAP(name, value_type)         \
+  struct {                                   \
+    __uint(type, BPF_MAP_TYPE_ARRAY);        \
+    __uint(max_entries, 1);                  \
+    __type(key, __u32);                      \
+    __type(value, value_type);               \
+  } name SEC(".maps")
+#define RESULT(name)                         \
+  ({                                         \
+    __u32 result_key_ = 0;                   \
+    bpf_map_lookup_elem(&name, &result_key_);\
+  })
+
 SEC("uprobe")
 int BPF_KPROBE(uprobe_add, long a, long b) {
   struct seen* s = slot(0);
@@ -112,17 +127,11 @@ struct reads {
   __s64 printk_ret;
 };
 
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct reads);
-} reads SEC(".maps");
+RESULT_MAP(reads, struct reads);
 
 SEC("uprobe")
 int BPF_KPROBE(uprobe_read, const char* s, const long* p) {
-  __u32 k = 0;
-  struct reads* r = bpf_map_lookup_elem(&reads, &k);
+  struct reads* r = RESULT(reads);
   if (!r) return 0;
   r->pid_tgid = bpf_get_current_pid_tgid();
   r->uid_gid = bpf_get_current_uid_gid();
@@ -151,22 +160,74 @@ struct stack {
   __u64 kips[2];
 };
 
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct stack);
-} stacks SEC(".maps");
+RESULT_MAP(stacks, struct stack);
 
 SEC("uprobe")
 int BPF_KPROBE(uprobe_stack) {
-  __u32 k = 0;
-  struct stack* s = bpf_map_lookup_elem(&stacks, &k);
+  struct stack* s = RESULT(stacks);
   if (!s) return 0;
   s->user_ret = bpf_get_stack(ctx, s->ips, sizeof s->ips, BPF_F_USER_STACK);
   s->kips[0] = 0x5555;
   s->kernel_ret = bpf_get_stack(ctx, s->kips, sizeof s->kips, 0);
   s->odd_ret = bpf_get_stack(ctx, s->kips, 12, BPF_F_USER_STACK);
+  return 0;
+}
+
+/* bpf_get_stackid: the user stack into a stack trace map (twice: the same
+ * id), the same stack by bpf_get_stack to compare with, and the errors:
+ * the (empty) kernel stack, more skipped frames than there are, unknown
+ * flags. */
+/* 64 buckets of `depth` ips. */
+#define STACK_TRACE_MAP(name, depth)             \
+  struct {                                       \
+    __uint(type, BPF_MAP_TYPE_STACK_TRACE);      \
+    __uint(max_entries, 64);                     \
+    __uint(key_size, sizeof(__u32));             \
+    __uint(value_size, (depth) * sizeof(__u64)); \
+  } name SEC(".maps")
+STACK_TRACE_MAP(stack_ids, 8);
+/* Three ips: what the kernel's walk and Springboard's agree on at
+ * sb_probe_oracle_leaf (the chain beyond the test's frame-pointer
+ * functions is the compiler's). */
+STACK_TRACE_MAP(stack_ids3, 3);
+
+struct stackid {
+  __s64 id, again, kernel, skip_all, bad_flags, id3;
+  __u64 ips[8];
+};
+
+RESULT_MAP(stackids, struct stackid);
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_stackid) {
+  struct stackid* s = RESULT(stackids);
+  if (!s) return 0;
+  s->id = bpf_get_stackid(ctx, &stack_ids, BPF_F_USER_STACK);
+  s->again = bpf_get_stackid(ctx, &stack_ids, BPF_F_USER_STACK);
+  s->kernel = bpf_get_stackid(ctx, &stack_ids, 0);
+  s->skip_all = bpf_get_stackid(ctx, &stack_ids, BPF_F_USER_STACK | 200);
+  s->bad_flags = bpf_get_stackid(ctx, &stack_ids, BPF_F_USER_STACK | (1ULL << 11));
+  s->id3 = bpf_get_stackid(ctx, &stack_ids3, BPF_F_USER_STACK);
+  bpf_get_stack(ctx, s->ips, sizeof s->ips, BPF_F_USER_STACK);
+  return 0;
+}
+
+/* bpf_send_signal / bpf_send_signal_thread: SIGUSR1 (10) to the process
+ * and to the thread, the check of signal 0, and a signal past 64. */
+struct signals {
+  __s64 process, thread, zero, invalid;
+};
+
+RESULT_MAP(signals, struct signals);
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_signal) {
+  struct signals* s = RESULT(signals);
+  if (!s) return 0;
+  s->process = bpf_send_signal(10);
+  s->thread = bpf_send_signal_thread(10);
+  s->zero = bpf_send_signal(0);
+  s->invalid = bpf_send_signal_thread(65);
   return 0;
 }
 

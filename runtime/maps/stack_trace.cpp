@@ -1,0 +1,133 @@
+#include "runtime/maps/stack_trace.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "runtime/maps/map_support.h"
+
+namespace sb::rt {
+
+using namespace map_support;
+
+namespace {
+
+constexpr size_t kMaxDepth = 127;  // sysctl kernel.perf_event_max_stack
+// map_flags the kernel accepts (STACK_CREATE_FLAG_MASK): BPF_F_NUMA_NODE,
+// BPF_F_RDONLY, BPF_F_WRONLY, and BPF_F_STACK_BUILD_ID, which Springboard
+// has not.
+constexpr uint32_t kNumaNode = 4, kRdonly = 8, kWronly = 16, kBuildId = 32;
+
+uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+// lookup3's mix and final rounds of three words.
+void mix(uint32_t& a, uint32_t& b, uint32_t& c) {
+  a -= c, a ^= rotl(c, 4), c += b;
+  b -= a, b ^= rotl(a, 6), a += c;
+  c -= b, c ^= rotl(b, 8), b += a;
+  a -= c, a ^= rotl(c, 16), c += b;
+  b -= a, b ^= rotl(a, 19), a += c;
+  c -= b, c ^= rotl(b, 4), b += a;
+}
+
+void final_mix(uint32_t& a, uint32_t& b, uint32_t& c) {
+  c ^= b, c -= rotl(b, 14);
+  a ^= c, a -= rotl(c, 11);
+  b ^= a, b -= rotl(a, 25);
+  c ^= b, c -= rotl(b, 16);
+  a ^= c, a -= rotl(c, 4);
+  b ^= a, b -= rotl(a, 14);
+  c ^= b, c -= rotl(b, 24);
+}
+
+uint32_t round_up_pow2(uint32_t n) {
+  uint32_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+uint32_t jhash2(const uint32_t* words, size_t n, uint32_t seed) {
+  uint32_t a = 0xdeadbeef + (uint32_t(n) << 2) + seed, b = a, c = a;
+  for (; n > 3; n -= 3, words += 3) {
+    a += words[0], b += words[1], c += words[2];
+    mix(a, b, c);
+  }
+  if (n == 0) return c;
+  if (n == 3) c += words[2];
+  if (n >= 2) b += words[1];
+  a += words[0];
+  final_mix(a, b, c);
+  return c;
+}
+
+StackTraceMap::StackTraceMap(MapSpec spec) : Map(std::move(spec)) {
+  const MapSpec& s = this->spec();
+  if (s.flags & kBuildId) fail(s, "BPF_F_STACK_BUILD_ID (build id and offset values) is not supported");
+  if (s.flags & ~(kNumaNode | kRdonly | kWronly)) fail(s, fmt::format("map_flags {:#x} are not allowed", s.flags));
+  if (s.value_size % 8 != 0 || s.value_size / 8 > kMaxDepth)
+    fail(s, fmt::format("value_size {} must be a multiple of 8 of at most {} (an ip per u64, at most "
+                        "perf_event_max_stack of them)",
+                        s.value_size, kMaxDepth * 8));
+  if (s.max_entries > 1u << 31) fail(s, fmt::format("max_entries {} is more than 2^31", s.max_entries));
+  depth_ = s.value_size / 8;
+  const uint32_t n = round_up_pow2(s.max_entries);
+  checked_bytes(s, s.value_size + 8, n);
+  hash_.assign(n, 0);
+  nr_.assign(n, 0);
+  ips_.assign(size_t(n) * depth_, 0);
+}
+
+int64_t StackTraceMap::stack_id(std::span<const uint64_t> trace, uint64_t flags) {
+  const size_t skip = flags & kStackSkipMask;
+  if (trace.size() <= skip) return -EFAULT;  // nothing left after the skipped frames
+  const std::span<const uint64_t> ips = trace.subspan(skip, std::min(trace.size() - skip, depth_));
+  const uint32_t hash = jhash2(reinterpret_cast<const uint32_t*>(ips.data()), ips.size() * 2, 0);
+  const uint32_t id = hash & (buckets() - 1);
+  std::lock_guard lock(mutex_);
+  const bool used = nr_[id] != 0;
+  const bool hash_matches = used && hash_[id] == hash;
+  uint64_t* bucket = &ips_[size_t(id) * depth_];
+  if (hash_matches && (flags & kStackFastCmp)) return id;
+  if (hash_matches && nr_[id] == ips.size() && std::equal(ips.begin(), ips.end(), bucket)) return id;
+  if (used && !(flags & kStackReuseId)) return -EEXIST;
+  // The kernel takes a new bucket before it frees the one replaced.
+  if (used_ == spec().max_entries) return -ENOMEM;
+  if (!used) ++used_;
+  std::copy(ips.begin(), ips.end(), bucket);
+  std::fill(bucket + ips.size(), bucket + depth_, 0);
+  hash_[id] = hash;
+  nr_[id] = uint32_t(ips.size());
+  return id;
+}
+
+bool StackTraceMap::copy(uint32_t id, void* value) const {
+  std::lock_guard lock(mutex_);
+  if (id >= buckets() || nr_[id] == 0) return false;
+  std::memcpy(value, &ips_[size_t(id) * depth_], spec().value_size);  // zero past nr
+  return true;
+}
+
+int64_t StackTraceMap::remove(const void* key) {
+  const uint32_t id = index_of(key);
+  std::lock_guard lock(mutex_);
+  if (id >= buckets()) return -E2BIG;
+  if (nr_[id] == 0) return -ENOENT;
+  nr_[id] = 0;
+  hash_[id] = 0;
+  std::fill_n(&ips_[size_t(id) * depth_], depth_, 0);
+  --used_;
+  return 0;
+}
+
+std::vector<MapEntry> StackTraceMap::entries() const {
+  std::vector<MapEntry> out;
+  std::lock_guard lock(mutex_);
+  for (uint32_t id = 0; id < buckets(); ++id)
+    if (nr_[id]) out.push_back({index_key(id), {bytes(&ips_[size_t(id) * depth_], spec().value_size)}});
+  return out;
+}
+
+}  // namespace sb::rt
