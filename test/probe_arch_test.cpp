@@ -195,7 +195,7 @@ TEST_P(ProbeGuest, SameProgramSeesArgumentsAndResult) {
   ir::check(ret);
   g.map_code(kProbe, generate(probe, opts).text);
   g.map_code(kReturnProbe, generate(ret, opts).text);
-  const rt::GuestHook hook = rt::build_guest_hook({arch, kFunc, code, code.size(), kProbe, kStub});
+  const rt::GuestHook hook = rt::build_guest_hook({arch, kFunc, code, code.size(), kProbe, kStub, true});
   rt::install(g, hook);
 
   EXPECT_EQ(g.call(kFunc, sig, {100, 7, 6, 5, 4}), uint64_t(kModel));

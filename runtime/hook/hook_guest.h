@@ -94,6 +94,11 @@ struct GuestHookRequest {
   uint64_t size = 0;              // the function's size when known, else 0
   uint64_t destination = 0;       // where the patched entry jumps: a trampoline
   uint64_t stub_address = 0;      // where the stub will be placed; 8-byte aligned
+  // A probe (frontend/trampoline.h, lower_probe, whose Bindings::original
+  // is the stub): the stub starts by taking back the probe's frame, and
+  // the patch may be at `offset` inside the function (a probe at FUNC+OFF).
+  bool probe = false;
+  uint64_t offset = 0;  // the probed instruction, from `address`; 0 but for probes
 };
 
 enum class EntryPatch : uint8_t { Arm64B, Arm64LdrBr, Riscv64Jal, Riscv64AuipcJalr };
@@ -101,10 +106,10 @@ const char* entry_patch_name(EntryPatch p);
 
 struct GuestHook {
   Arch arch;
-  uint64_t address;       // the function
+  uint64_t address;       // what the patch replaces: the function's entry, or FUNC+OFF
   uint64_t stub_address;  // the stub; calling it runs the original function
   EntryPatch form;
-  std::vector<uint8_t> patch;  // replaces the function's first patch.size() bytes
+  std::vector<uint8_t> patch;  // replaces patch.size() bytes at `address`
   std::vector<uint8_t> saved;  // those bytes before: writing them back unhooks
   std::vector<uint8_t> stub;   // to be placed at stub_address
   uint64_t original() const { return stub_address; }
@@ -141,7 +146,7 @@ class GuestReturnStack {
 GuestHook build_guest_hook(const GuestHookRequest& req);
 
 // Maps the stub at stub_address (page-aligned, not mapped yet) and writes
-// the patch over the function's first bytes (Guest::write_code: code that
+// the patch at hook.address (Guest::write_code: code that
 // already ran is retranslated).
 void install(Guest& guest, const GuestHook& hook);
 // Writes the saved bytes back; the stub stays mapped (and callable).
