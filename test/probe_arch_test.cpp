@@ -18,6 +18,10 @@
 // right on every iteration, the probe fires once per iteration at the
 // loop's head and at every other instruction of the loop, the function's
 // result is unchanged, and an offset inside an instruction is refused.
+// ProbeGuest.InsideAFunctionEveryRegisterIsSeenAndKept: a probe between
+// code that gives every register its own value and code that stores them
+// all sees each in its pt_regs and leaves each as it was (x16 / t1, which
+// the probe's jump uses, included).
 //
 // Guest layout: kFunc the function, kProbe / kReturnProbe the probes
 // (within reach of arm64 b and riscv64 jal), kStub the displaced
@@ -133,37 +137,45 @@ TEST(ProbeArch, X86_64Native) {
 }
 #endif
 
-// The function in a guest, built with MC.
-std::vector<uint8_t> guest_mix(Arch arch) {
-  std::vector<uint8_t> out;
+// Guest code built with MC for `arch` (its backend's target):
+// body(e, t, x) emits it, x(n) naming register n. Empty without the backend.
+template <class Body>
+std::vector<uint8_t> guest_code(Arch arch, Body body) {
+  const mc::TargetSpec* spec = nullptr;
 #ifdef SPRINGBOARD_HAVE_ARM64
-  if (arch == Arch::Arm64) {
-    const mc::McTarget& t = mc::McTarget::get(arm64::kSpec);
-    mc::Emitter e(t, mc::OutputKind::Bytes);
-    e.begin_function(e.new_label(), false, 4);
-    auto x = [&](int n) { return t.reg(fmt::format("X{}", n).c_str()); };
-    e.emit(mc::I(t.opcode("SUBXrs")).r(x(0)).r(x(0)).r(x(1)).i(0));
-    e.emit(mc::I(t.opcode("MADDXrrr")).r(x(0)).r(x(2)).r(x(3)).r(x(0)));
-    e.emit(mc::I(t.opcode("SUBXrs")).r(x(0)).r(x(0)).r(x(4)).i(0));
-    e.emit(mc::I(t.opcode("RET")).r(t.reg("LR")));
-    out = e.finish().text;
-  }
+  if (arch == Arch::Arm64) spec = &arm64::kSpec;
 #endif
 #ifdef SPRINGBOARD_HAVE_RISCV64
-  if (arch == Arch::Riscv64) {
-    const mc::McTarget& t = mc::McTarget::get(riscv64::kSpec);
-    mc::Emitter e(t, mc::OutputKind::Bytes);
-    e.begin_function(e.new_label(), false, 4);
-    auto x = [&](int n) { return t.reg(fmt::format("X{}", n).c_str()); };
+  if (arch == Arch::Riscv64) spec = &riscv64::kSpec;
+#endif
+  if (!spec) return {};
+  const mc::McTarget& t = mc::McTarget::get(*spec);
+  mc::Emitter e(t, mc::OutputKind::Bytes);
+  e.begin_function(e.new_label(), false, 4);
+  auto x = [&](int n) {
+    const std::string name = arch == Arch::Arm64 && n == 29 ? std::string("FP") : fmt::format("X{}", n);
+    return t.reg(name.c_str());
+  };
+  body(e, t, x);
+  return e.finish().text;
+}
+
+// The function in a guest.
+std::vector<uint8_t> guest_mix(Arch arch) {
+  return guest_code(arch, [&](mc::Emitter& e, const mc::McTarget& t, auto x) {
+    if (arch == Arch::Arm64) {
+      e.emit(mc::I(t.opcode("SUBXrs")).r(x(0)).r(x(0)).r(x(1)).i(0));
+      e.emit(mc::I(t.opcode("MADDXrrr")).r(x(0)).r(x(2)).r(x(3)).r(x(0)));
+      e.emit(mc::I(t.opcode("SUBXrs")).r(x(0)).r(x(0)).r(x(4)).i(0));
+      e.emit(mc::I(t.opcode("RET")).r(t.reg("LR")));
+      return;
+    }
     e.emit(mc::I(t.opcode("SUB")).r(x(10)).r(x(10)).r(x(11)));  // a0 -= a1
     e.emit(mc::I(t.opcode("MUL")).r(x(5)).r(x(12)).r(x(13)));   // t0 = a2 * a3
     e.emit(mc::I(t.opcode("ADD")).r(x(10)).r(x(10)).r(x(5)));
     e.emit(mc::I(t.opcode("SUB")).r(x(10)).r(x(10)).r(x(14)));  // a0 -= a4
     e.emit(mc::I(t.opcode("JALR")).r(x(0)).r(x(1)).i(0));
-    out = e.finish().text;
-  }
-#endif
-  return out;
+  });
 }
 
 class ProbeGuest : public testing::TestWithParam<Arch> {};
@@ -271,6 +283,7 @@ INSTANTIATE_TEST_SUITE_P(Archs, ProbeGuest, testing::ValuesIn(guest_archs()),
 constexpr uint64_t kSiteProbe = 0x1a0000, kSiteStub = 0x1c0000, kSiteStep = 0x2000, kSiteProg = 0x1e0000;
 constexpr int64_t kLoopN = 5, kLoopK = 7;
 constexpr size_t kSiteHits = 8;
+constexpr uint64_t kSaved = rt::Guest::kStackBase + rt::Guest::kStackSize - 64 - 256;  // every_register's stores
 
 struct SiteRecord {  // struct site_record in probes/regs.bpf.c, at kRec + 0x100
   uint64_t hits;
@@ -402,12 +415,14 @@ std::vector<mc::DisasmLine> loop_body(Arch arch, const Loop& l) {
 struct SiteRun {
   int64_t result;
   SiteRecord rec;
+  uint64_t saved[32];  // guests: the words at kSaved after the call
 };
 
 // One probe at +offset running probe_site, one call of the loop.
 class SiteProbes {
  public:
   explicit SiteProbes(Arch arch) : arch_(arch) {}
+  SiteProbes(Arch arch, Loop code) : arch_(arch), loop_(std::optional<Loop>(std::move(code))) {}
   // Empty without the cross compiler.
   const std::optional<Loop>& loop() {
     if (!loop_) loop_ = arch_ == Arch::X86_64 ? std::optional<Loop>(native_loop()) : guest_loop(arch_);
@@ -480,6 +495,7 @@ class SiteProbes {
     out.result = int64_t(g.call(l.address, sig, {uint64_t(kLoopN), uint64_t(kLoopK)}));
     for (size_t w = 0; w < sizeof out.rec / 8; ++w)
       reinterpret_cast<uint64_t*>(&out.rec)[w] = g.read_u64(kRec + 0x100 + 8 * w);
+    for (size_t w = 0; w < 32; ++w) out.saved[w] = g.read_u64(kSaved + 8 * w);
     return out;
   }
 
@@ -569,6 +585,51 @@ TEST_P(ProbeLoop, AnOffsetInsideAnInstructionIsRefused) {
     ASSERT_EQ(before.size, 2u);
     const std::string b = error_of(probes_, l.site - 2);
     EXPECT_NE(b.find("branches into the displaced bytes"), std::string::npos) << b;
+  }
+}
+
+
+// A guest function that gives every general register but sp (and the
+// return address) its own value, 0x100 + its number, runs the probed
+// instruction (x1 / a1 += 1) and stores them all below sp, at kSaved.
+Loop every_register(Arch arch) {
+  Loop l;
+  l.address = kFunc;
+  l.site = arch == Arch::Arm64 ? 30 * 4 : 29 * 4;
+  l.code = guest_code(arch, [&](mc::Emitter& e, const mc::McTarget& t, auto x) {
+    if (arch == Arch::Arm64) {
+      for (int r = 0; r < 30; ++r) e.emit(mc::I(t.opcode("MOVZXi")).r(x(r)).i(0x100 + r).i(0));
+      e.emit(mc::I(t.opcode("ADDXri")).r(x(1)).r(x(1)).i(1).i(0));  // the site
+      e.emit(mc::I(t.opcode("SUBXri")).r(t.reg("SP")).r(t.reg("SP")).i(256).i(0));
+      for (int r = 0; r < 30; r += 2) e.emit(mc::I(t.opcode("STPXi")).r(x(r)).r(x(r + 1)).r(t.reg("SP")).i(r));
+      e.emit(mc::I(t.opcode("ADDXri")).r(t.reg("SP")).r(t.reg("SP")).i(256).i(0));
+      e.emit(mc::I(t.opcode("RET")).r(t.reg("LR")));
+      return;
+    }
+    for (int r = 3; r < 32; ++r) e.emit(mc::I(t.opcode("ADDI")).r(x(r)).r(x(0)).i(0x100 + r));  // not ra, sp
+    e.emit(mc::I(t.opcode("ADDI")).r(x(11)).r(x(11)).i(1));  // the site
+    e.emit(mc::I(t.opcode("ADDI")).r(x(2)).r(x(2)).i(-256));
+    for (int r = 3; r < 32; ++r) e.emit(mc::I(t.opcode("SD")).r(x(r)).r(x(2)).i(8 * r));
+    e.emit(mc::I(t.opcode("ADDI")).r(x(2)).r(x(2)).i(256));
+    e.emit(mc::I(t.opcode("JALR")).r(x(0)).r(x(1)).i(0));
+  });
+  return l;
+}
+
+TEST_P(ProbeGuest, InsideAFunctionEveryRegisterIsSeenAndKept) {
+  const Arch arch = GetParam();
+  const Loop l = every_register(arch);
+  ASSERT_FALSE(l.code.empty());
+  const int first = arch == Arch::Arm64 ? 0 : 3, last = arch == Arch::Arm64 ? 30 : 32;
+  const int bumped = arch == Arch::Arm64 ? 1 : 11;  // x1 / a1, the probed instruction's
+  SiteProbes probes(arch, l);
+  const SiteRun r = probes.run(l.site);
+  ASSERT_EQ(r.rec.hits, 1u);
+  EXPECT_EQ(r.rec.ip[0], kFunc + l.site);
+  EXPECT_EQ(r.rec.sp[0], rt::Guest::kStackBase + rt::Guest::kStackSize - 64);
+  for (int reg = first; reg < last; ++reg) {  // x<n> is word n of both structs
+    EXPECT_EQ(r.rec.regs[0][reg], uint64_t(0x100 + reg)) << "pt_regs of x" << reg;
+    EXPECT_EQ(r.saved[size_t(reg)], uint64_t(0x100 + reg + (reg == bumped))) << "x" << reg << " after the probe";
   }
 }
 
