@@ -224,7 +224,12 @@ struct Function {
     uint64_t ip = 0;
     // Where to go on when it is always the same place (the displaced
     // instructions' copy): the backend jumps there itself, the body's
-    // result unused. Unset: the body's result.
+    // result unused. Unset: the body's result. x86-64 jumps there with
+    // every register restored; arm64 and riscv64, which cannot jump
+    // without a register, with every register but x16 / t1 restored and
+    // sp still at the saved pt_regs: the code at `next` reloads x16 / t1
+    // from them and frees them (runtime/hook/hook_guest.h, probe stubs).
+    // Unset, they continue through x16 / t1, which must be dead there.
     std::optional<uint64_t> next;
     // Which vector (floating-point) registers to keep: All when the body
     // calls code that may use them (a helper compiled from C; the body's

@@ -82,10 +82,12 @@ constexpr const backend::CallingConvention& kAapcs64 = backend::calling_conventi
 // pstate holds the condition flags (NZCV; the other bits are not the
 // program's to see in user space). On the way back the flags and every
 // register but x16 are reloaded and control goes on at the body's result
-// through x16 (IP0): as the far entry patch (runtime/hook/hook_guest.h),
-// a probe is only for places where x16 is dead, such as a function's
-// entry. The body's result is always where to go on (ir::Function::Probe::
-// next, when set, is that same address).
+// (always where to go on; ir::Function::Probe::next, when set, is that
+// same address) through x16 (IP0). Without `next` (a return landing,
+// where x16 is dead) sp is given back first. With `next` (a probe's
+// stub, runtime/hook/hook_guest.h) sp stays at the user_pt_regs: the stub
+// reloads x16 from them and frees them, so no register the probed code
+// has live is lost, wherever the probe is.
 void A64ISel::probe_entry() {
   const auto& x = t_.x;
   const ir::Function::Probe& probe = *fn().probe;
@@ -120,7 +122,7 @@ void A64ISel::probe_entry() {
     emit(I(t_.op[LDPXi]).r(x[r]).r(x[r + 1]).r(x[SP]).i(r));
   }
   emit(I(t_.op[LDRXui]).r(x[LR]).r(x[SP]).i(30));
-  add_imm(SP, SP, regs.size);  // add: the flags stay
+  if (!probe.next) add_imm(SP, SP, regs.size);  // add: the flags stay
   emit(I(t_.op[BR]).r(x[X16]));
   out_.bind(body);
 }

@@ -108,9 +108,12 @@ constexpr int64_t slot(size_t k, bool entry) { return save_area(entry) - 8 * int
 //                       | the body's frame            |
 //
 // On the way back every register but t1 is reloaded and control goes on
-// at the body's result through t1, the register the far entry patch uses
-// too (runtime/hook/hook_guest.h): a probe is only for places where t1 is
-// dead, such as a function's entry. RISC-V has no flags to keep.
+// at the body's result through t1. Without ir::Function::Probe::next (a
+// return landing, where t1 is dead) sp is given back first. With `next`
+// (a probe's stub, runtime/hook/hook_guest.h) sp stays at the
+// user_regs_struct: the stub reloads t1 from it and frees it, so no
+// register the probed code has live is lost, wherever the probe is.
+// RISC-V has no flags to keep.
 void RvISel::probe_entry() {
   const ir::Function::Probe& probe = *fn().probe;
   const backend::ProbeRegs& regs = backend::probe_regs(Arch::Riscv64);
@@ -141,7 +144,7 @@ void RvISel::probe_entry() {
   mv(T1, A0);  // where to go on
   for (uint8_t r = RA; r < 32; ++r)
     if (r != SP && r != T1) ld(NReg(r), 8 * r);
-  ri(ADDI, SP, SP, regs.size);
+  if (!probe.next) ri(ADDI, SP, SP, regs.size);
   emit(I(t_.op[JALR]).r(t_.x[ZERO]).r(t_.x[T1]).i(0));
   out_.bind(body);
 }

@@ -206,16 +206,52 @@ struct Plan {
   size_t n = 0;               // displaced bytes
   bool falls_through = true;  // the last displaced instruction continues to the next
   unsigned scratch = 0;       // LLVM register number
-  uint64_t back() const { return req.address + n; }
+  uint64_t site() const { return req.address + req.offset; }  // what the patch replaces
+  uint64_t back() const { return site() + n; }
 };
+
+// A probe at FUNC+OFF: the offset must start an instruction, found by
+// decoding the function from its start (bytes that do not decode are
+// stepped over as check_branches does).
+void check_boundary(const Plan& p) {
+  const GuestHookRequest& r = p.req;
+  if (!r.offset) return;
+  if (!r.probe)
+    throw Error(p.where, "only a probe may patch an instruction inside a function (its offset is not 0)");
+  if (r.size && r.offset >= r.size)
+    throw Error(p.where, fmt::format("the offset +{:#x} is beyond the function's {} bytes", r.offset, r.size));
+  uint64_t off = 0;
+  Insn in;
+  bool decoded = false;
+  while (off < r.offset) {
+    decoded = p.dec.decode(off, in);
+    if (!decoded && off >= r.code.size())
+      throw Error(p.where, fmt::format("the offset +{:#x} is beyond the {} bytes of code given", r.offset,
+                                       r.code.size()));
+    off += decoded ? in.size : p.facts.min_insn;
+  }
+  if (off == r.offset) return;
+  const uint64_t start = off - (decoded ? in.size : p.facts.min_insn);
+  throw Error(p.where, fmt::format("+{:#x} is not the start of an instruction: it is inside {}", r.offset,
+                                   decoded ? p.dec.describe(in) : fmt::format("the bytes at +{} that do not decode",
+                                                                              start)));
+}
 
 // The shortest patch that reaches the destination (hook_guest.h).
 void choose_patch(Plan& p) {
-  const int64_t d = int64_t(p.req.destination - p.req.address);
+  const int64_t d = int64_t(p.req.destination - p.site());
+  // Inside a function no register is dead: only the patches that write none.
+  auto near_only = [&](const char* patch, const char* reach, const char* reg) {
+    if (p.req.offset)
+      throw Error(p.where, fmt::format("the probe at {:#x} is beyond the +-{} a {} reaches from +{:#x}, and the "
+                                       "longer patch would clobber {}, which the code there may have live",
+                                       p.req.destination, reach, patch, p.req.offset, reg));
+  };
   if (p.req.arch == Arch::Arm64) {
     if (p.req.destination % 4)
       throw Error(p.where, fmt::format("the destination {:#x} is not 4-byte aligned", p.req.destination));
     p.form = llvm::isInt<28>(d) ? EntryPatch::Arm64B : EntryPatch::Arm64LdrBr;
+    if (p.form == EntryPatch::Arm64LdrBr) near_only("b", "128 MiB", "x16");
     p.patch_size = p.form == EntryPatch::Arm64B ? 4 : 16;
     return;
   }
@@ -225,6 +261,7 @@ void choose_patch(Plan& p) {
     p.form = EntryPatch::Riscv64Jal;
     p.patch_size = 4;
   } else if (llvm::isInt<32>(d + 0x800)) {
+    near_only("jal", "1 MiB", "t1");
     p.form = EntryPatch::Riscv64AuipcJalr;
     p.patch_size = 8;
   } else {
@@ -240,13 +277,15 @@ void decode_displaced(Plan& p) {
     return Error(p.where, fmt::format("the function is too short to hook: {}; the entry patch ({}) needs {} bytes",
                                       why, entry_patch_name(p.form), p.patch_size));
   };
-  if (r.size && r.size < p.patch_size) throw too_short(fmt::format("it is {} bytes", r.size));
+  if (r.size && r.size < r.offset + p.patch_size)
+    throw too_short(r.offset ? fmt::format("it is {} bytes, its probe at +{:#x}", r.size, r.offset)
+                             : fmt::format("it is {} bytes", r.size));
   while (p.n < p.patch_size) {
     Insn in;
-    if (!p.dec.decode(p.n, in)) {
-      if (p.n >= r.code.size())
+    if (!p.dec.decode(r.offset + p.n, in)) {
+      if (r.offset + p.n >= r.code.size())
         throw Error(p.where, fmt::format("only {} bytes of its code were given", r.code.size()));
-      throw Error(p.where, fmt::format("the bytes at +{} do not decode as an instruction", p.n));
+      throw Error(p.where, fmt::format("the bytes at +{} do not decode as an instruction", r.offset + p.n));
     }
     if (starts_with_any(in.name, p.facts.exclusive))
       throw Error(p.where, p.dec.describe(in) + " starts an exclusive-access sequence that relocation would split");
@@ -259,29 +298,35 @@ void decode_displaced(Plan& p) {
 }
 
 // No branch may land inside the displaced bytes (their start is fine: the
-// function's entry, hooked). The rest of the function is scanned when its
+// patched instruction). The rest of the function is scanned when its
 // size is known; bytes that do not decode (literal pools) are stepped over.
 // A jump from the rest of the function back to the entry itself (a loop
 // whose head is the entry) is refused too: it would run the trampoline once
 // per iteration. (Displaced jumps to the entry go to the stub's start.)
+// A probe fires whenever its instruction runs, as a breakpoint there
+// would: a branch to it (a loop's head) stays, and so do displaced ones.
 void check_branches(const Plan& p) {
-  const uint64_t lo = p.req.address, hi = p.back();
+  const uint64_t lo = p.site(), hi = p.back();
   auto check = [&](const Insn& in) {
     if (std::optional<uint64_t> t = p.dec.branch_target(in); t && *t > lo && *t < hi)
       throw Error(p.where, fmt::format("{} at {:#x} branches into the displaced bytes (+{})", p.dec.describe(in),
-                                       in.address, *t - lo));
+                                       in.address, *t - p.req.address));
   };
   for (const Insn& in : p.displaced) check(in);
   if (p.req.size > p.req.code.size())
     throw Error(p.where, fmt::format("its size is {} bytes but only {} were given", p.req.size, p.req.code.size()));
-  for (uint64_t off = p.n; off < p.req.size;) {
+  for (uint64_t off = 0; off < p.req.size;) {
+    if (off == p.req.offset) {  // the displaced instructions, checked above
+      off += p.n;
+      continue;
+    }
     Insn in;
     if (!p.dec.decode(off, in)) {
       off += p.facts.min_insn;
       continue;
     }
     check(in);
-    if (std::optional<uint64_t> t = p.dec.branch_target(in); t && *t == lo && !p.dec.is_call(in))
+    if (std::optional<uint64_t> t = p.dec.branch_target(in); t && *t == lo && !p.dec.is_call(in) && !p.req.probe)
       throw Error(p.where, fmt::format("{} at {:#x} jumps back to the entry: a loop through the hook would run the "
                                        "trampoline once per iteration",
                                        p.dec.describe(in), in.address));
@@ -307,9 +352,19 @@ void choose_scratch(Plan& p) {
 }
 
 // Where a relocated branch goes: a jump back to the entry loops in the
-// stub (its start), a call of the entry calls the hooked function.
+// stub (its start), a call of the entry calls the hooked function. A
+// probe's stays, to fire again.
 uint64_t loop_target_of(const Plan& p, uint64_t target, bool call) {
-  return target == p.req.address && !call ? p.req.stub_address : target;
+  return target == p.req.address && !call && !p.req.probe ? p.req.stub_address : target;
+}
+
+// A probe's stub branches directly (hook_guest.h): `bits`, the reach of
+// the shortest one (arm64 b, riscv64 jal), signed, from anywhere in
+// [from, from + slack].
+void check_reach(const Plan& p, uint64_t from, uint64_t slack, uint64_t to, unsigned bits, const char* branch) {
+  if (!llvm::isIntN(bits, int64_t(to - from)) || !llvm::isIntN(bits, int64_t(to - from - slack)))
+    throw Error(p.where, fmt::format("the probe's stub at {:#x} is beyond the reach of a {} ({} bits) to {:#x}",
+                                     p.req.stub_address, branch, bits, to));
 }
 
 [[noreturn]] void cannot_relocate(const Plan& p, const Insn& in) {
@@ -338,6 +393,7 @@ constexpr Inverse kArm64Inverses[] = {
     {"CBNZX", "CBZX"},  {"TBZW", "TBNZW"},  {"TBZX", "TBNZX"},  {"TBNZW", "TBZW"},  {"TBNZX", "TBZX"},
 };
 constexpr int64_t kCondAlways = 14;  // AL; NV (15) is "always" too
+constexpr uint64_t kMaxStub = 256;   // bytes: more than any stub's branches are from its start
 
 class Arm64Stub {
  public:
@@ -345,7 +401,13 @@ class Arm64Stub {
       : p_(p), t_(mc::McTarget::get(arm64::kSpec)), at_(arm64::tables()), out_(t_, mc::OutputKind::Bytes) {}
 
   std::vector<uint8_t> build() {
-    out_.begin_function(out_.new_label(), false, 4);
+    start_ = out_.new_label();
+    out_.begin_function(start_, false, 4);
+    if (p_.req.probe) {  // the probe's frame: x16 back from its user_pt_regs, then sp
+      const backend::ProbeRegs& regs = backend::probe_regs(Arch::Arm64);
+      out_.emit(I(t_.opcode("LDRXui")).r(t_.reg("X16")).r(t_.reg("SP")).i(16));  // regs[16], scaled by 8
+      out_.emit(I(t_.opcode("ADDXri")).r(t_.reg("SP")).r(t_.reg("SP")).i(regs.size).i(0));
+    }
     for (const Insn& in : p_.displaced) relocate(in);
     if (p_.falls_through) jump(p_.back(), false);
     if (!pool_.empty()) {
@@ -375,7 +437,16 @@ class Arm64Stub {
     }
   }
   // ldr S, =dest; br S (blr S: the link is the stub's next instruction).
+  // A probe's: b dest / bl dest, as "the stub's start + distance".
   void jump(uint64_t dest, bool link) {
+    if (p_.req.probe) {
+      check_reach(p_, p_.req.stub_address, kMaxStub, dest, 28, "b");
+      out_.emit(I(t_.opcode(link ? "BL" : "B"))
+                    .e(llvm::MCBinaryExpr::createAdd(
+                        out_.ref(start_), llvm::MCConstantExpr::create(int64_t(dest - p_.req.stub_address), out_.ctx()),
+                        out_.ctx())));
+      return;
+    }
     llvm::MCSymbol* literal = out_.new_label();
     pool_.emplace_back(literal, dest);
     out_.emit(I(t_.opcode("LDRXl")).r(p_.scratch).e(out_.ref(literal)));
@@ -397,11 +468,15 @@ class Arm64Stub {
       const llvm::MCOperand& data = in.mc.getOperand(0);  // the register, or PRFM's operation
       const unsigned hw = data.isReg() ? p_.dec.encoding(data.getReg()) : 31;
       const unsigned base = l.gpr && hw < 31 ? at_.x[hw] : p_.scratch;
+      // In a probe's stub S may be live: kept below sp (no red zone on arm64).
+      const bool keep = p_.req.probe && base == p_.scratch;
+      if (keep) out_.emit(I(t_.opcode("STRXpre")).r(t_.reg("SP")).r(base).r(t_.reg("SP")).i(-16));
       materialize(p_.dec.encoding(base), *target);
       I load(t_.opcode(l.offset));
       if (data.isReg()) load.r(data.getReg());
       else load.i(data.getImm());
       out_.emit(load.r(base).i(0));
+      if (keep) out_.emit(I(t_.opcode("LDRXpost")).r(t_.reg("SP")).r(base).r(t_.reg("SP")).i(16));
       return;
     }
     for (const Inverse& inv : kArm64Inverses) {
@@ -428,6 +503,7 @@ class Arm64Stub {
   const mc::McTarget& t_;
   const arm64::Tables& at_;
   mc::Emitter out_;
+  llvm::MCSymbol* start_ = nullptr;
   std::vector<std::pair<llvm::MCSymbol*, uint64_t>> pool_;
 };
 
@@ -439,7 +515,7 @@ std::vector<uint8_t> arm64_patch(const Plan& p) {
   if (p.form == EntryPatch::Arm64B) {
     // The destination as "this entry + distance": MC resolves the imm26.
     out.emit(I(t.opcode("B")).e(llvm::MCBinaryExpr::createAdd(
-        out.ref(entry), llvm::MCConstantExpr::create(int64_t(p.req.destination - p.req.address), out.ctx()),
+        out.ref(entry), llvm::MCConstantExpr::create(int64_t(p.req.destination - p.site()), out.ctx()),
         out.ctx())));
   } else {
     llvm::MCSymbol* literal = out.new_label();
@@ -472,6 +548,11 @@ class Riscv64Stub {
   // stub 2-byte aligned only, and every address is built as a constant.
   std::vector<uint8_t> build() {
     out_.begin_function(out_.new_label(), false, 1);
+    if (p_.req.probe) {  // the probe's frame: t1 back from its user_regs_struct, then sp
+      const backend::ProbeRegs& regs = backend::probe_regs(Arch::Riscv64);
+      emit(I(rt_.op[riscv64::LD]).r(rt_.x[riscv64::T1]).r(rt_.x[riscv64::SP]).i(8 * riscv64::T1));
+      emit(I(rt_.op[riscv64::ADDI]).r(rt_.x[riscv64::SP]).r(rt_.x[riscv64::SP]).i(regs.size));
+    }
     for (const Insn& in : p_.displaced) relocate(in);
     if (p_.falls_through) jump(p_.back(), rt_.x[riscv64::ZERO]);
     return out_.finish().text;
@@ -484,15 +565,30 @@ class Riscv64Stub {
     unsigned src = rt_.x[ZERO];
     const unsigned dst = rt_.x[hw];
     for (const MatStep& s : riscv64::materialize(int64_t(value))) {
-      if (s.op == LUI) out_.emit(I(rt_.op[LUI]).r(dst).i(s.imm));
-      else out_.emit(I(rt_.op[s.op]).r(dst).r(src).i(s.imm));
+      if (s.op == LUI) emit(I(rt_.op[LUI]).r(dst).i(s.imm));
+      else emit(I(rt_.op[s.op]).r(dst).r(src).i(s.imm));
       src = dst;
     }
   }
-  // li S, dest; jalr link, 0(S).
+  // li S, dest; jalr link, 0(S). A probe's: jal link, dest (the offset
+  // an immediate: the stub's bytes so far are counted).
   void jump(uint64_t dest, unsigned link) {
+    if (p_.req.probe) {
+      const uint64_t pc = p_.req.stub_address + at_;
+      check_reach(p_, pc, 0, dest, 21, "jal");
+      return emit(I(rt_.op[riscv64::JAL]).r(link).i(int64_t(dest - pc)));
+    }
     li(p_.dec.encoding(p_.scratch), dest);
-    out_.emit(I(rt_.op[riscv64::JALR]).r(link).r(p_.scratch).i(0));
+    emit(I(rt_.op[riscv64::JALR]).r(link).r(p_.scratch).i(0));
+  }
+  // Every instruction the stub's target (no C) emits is 4 bytes.
+  void emit(const llvm::MCInst& inst) {
+    out_.emit(inst);
+    at_ += 4;
+  }
+  void copy(const Insn& in) {
+    out_.bytes(in.bytes, in.size);
+    at_ += in.size;
   }
 
   void relocate(const Insn& in) {
@@ -504,7 +600,7 @@ class Riscv64Stub {
       return;
     }
     const std::optional<uint64_t> target = p_.dec.pc_target(in);
-    if (!target) return out_.bytes(in.bytes, in.size);
+    if (!target) return copy(in);
     if (name == "JAL") return jump(loop_target(*target, in.mc.getOperand(0).getReg() != rt_.x[riscv64::ZERO]),
                                    in.mc.getOperand(0).getReg());
     if (name == "C_J") return jump(loop_target(*target, false), rt_.x[riscv64::ZERO]);
@@ -514,7 +610,7 @@ class Riscv64Stub {
       llvm::MCSymbol* skip = out_.new_label();
       const unsigned rs1 = in.mc.getOperand(0).getReg();
       const unsigned rs2 = in.size == 2 ? rt_.x[riscv64::ZERO] : in.mc.getOperand(1).getReg();
-      out_.emit(I(t_.opcode(inv.inverse)).r(rs1).r(rs2).e(out_.ref(skip)));
+      emit(I(t_.opcode(inv.inverse)).r(rs1).r(rs2).e(out_.ref(skip)));
       jump(loop_target(*target, false), rt_.x[riscv64::ZERO]);
       out_.bind(skip);
       return;
@@ -527,6 +623,7 @@ class Riscv64Stub {
   const mc::McTarget& t_;
   const riscv64::Tables& rt_;
   mc::Emitter out_;
+  uint64_t at_ = 0;  // bytes emitted
 };
 
 // The patch is built on the decoding target, which has C: the filler
@@ -537,7 +634,7 @@ std::vector<uint8_t> riscv64_patch(const Plan& p) {
   const mc::McTarget& t = mc::McTarget::get(p.facts.decode);
   mc::Emitter out(t, mc::OutputKind::Bytes);
   out.begin_function(out.new_label(), false, 1);
-  const int64_t d = int64_t(p.req.destination - p.req.address);
+  const int64_t d = int64_t(p.req.destination - p.site());
   const unsigned x0 = t.reg("X0"), t1 = t.reg("X6");
   if (p.form == EntryPatch::Riscv64Jal) {
     out.emit(I(t.opcode("JAL")).r(x0).i(d));
@@ -567,18 +664,22 @@ const char* entry_patch_name(EntryPatch p) {
 
 GuestHook build_guest_hook(const GuestHookRequest& req) {
   const std::string where =
-      fmt::format("hook of the {} function at {:#x}", backend::arch_name(req.arch), req.address);
+      req.offset ? fmt::format("probe at +{:#x} of the {} function at {:#x}", req.offset,
+                               backend::arch_name(req.arch), req.address)
+                 : fmt::format("{} of the {} function at {:#x}", req.probe ? "probe" : "hook",
+                               backend::arch_name(req.arch), req.address);
   const HookFacts& facts = facts_for(req.arch, where);
   if (req.stub_address % 8) throw Error(where, fmt::format("the stub address {:#x} is not 8-byte aligned", req.stub_address));
   const Decoder dec(facts, req);
   Plan p{req, facts, dec, where, EntryPatch::Arm64B, 0, {}};
+  check_boundary(p);
   choose_patch(p);
   decode_displaced(p);
   check_branches(p);
   choose_scratch(p);
 
-  GuestHook h{req.arch, req.address, req.stub_address, p.form, {}, {}, {}};
-  h.saved.assign(req.code.begin(), req.code.begin() + ptrdiff_t(p.n));
+  GuestHook h{req.arch, p.site(), req.stub_address, p.form, {}, {}, {}};
+  h.saved.assign(req.code.begin() + ptrdiff_t(req.offset), req.code.begin() + ptrdiff_t(req.offset + p.n));
   switch (req.arch) {
 #ifdef SPRINGBOARD_HAVE_ARM64
     case Arch::Arm64:

@@ -1,5 +1,6 @@
 // Hooking the entry of a guest function (arm64, riscv64; run in Unicorn,
-// runtime/exec/guest.h): the function's first instructions are replaced by a
+// runtime/exec/guest.h), or for a probe any instruction of it (below):
+// the function's first instructions are replaced by a
 // jump to a destination (a trampoline), and the instructions displaced by
 // it are relocated into a stub that runs the original function when
 // called (tramp::Bindings::original). runtime/hook/hook_x86_64.h does the same
@@ -57,6 +58,48 @@
 //   beq/bne/blt/bge/bltu/bgeu, c.beqz/c.bnez   the inverse branch over: li S, L; jalr x0, 0(S)
 //   everything else (incl. other compressed instructions) is copied.
 //
+// Probes (GuestHookRequest::probe; frontend/trampoline.h, lower_probe)
+// may go at any instruction of the function (`offset`, a uprobe at
+// FUNC+OFF), where no register is dead, so nothing on the way from the
+// probed instruction back into the function may write one:
+//
+//   - The patch is only the short one: arm64 `b` (+-128 MiB), riscv64
+//     `jal x0` (+-1 MiB); the far ones, which write x16 / t1, only at the
+//     entry. The guest's layout is Springboard's own (runtime/exec/guest.h):
+//     the caller puts the probe and the stub near the function.
+//   - The probe entry (backends/arm64/abi.cpp, backends/riscv64/abi.cpp,
+//     ir::Function::Probe::next) saves every register in the pt_regs on
+//     the stack, runs the programs, restores every register but x16 / t1,
+//     which it needs for the indirect jump, and jumps to the stub with sp
+//     still at the pt_regs. The stub starts by taking them back:
+//
+//       arm64:    ldr x16, [sp, #128]      regs[16]
+//                 add sp, sp, #272         sizeof(user_pt_regs); flags kept
+//       riscv64:  ld  t1, 48(sp)           x6 in user_regs_struct
+//                 addi sp, sp, 256
+//
+//     Reading the saved value while the frame is still allocated (rather
+//     than below sp after freeing it) stays right even where something may
+//     write below sp between the two (a signal handler natively).
+//   - The stub's jumps are direct, relative to stub_address: b / bl (arm64,
+//     the inverse-condition skip then b), jal (riscv64, after the inverse
+//     branch); a stub beyond their reach of its targets is refused. The one
+//     relocation needing a scratch register, arm64's ldr (literal) of a
+//     vector register or prfm, keeps S below sp around it (str S, [sp,
+//     #-16]! ... ldr S, [sp], #16; AAPCS64 has no red zone).
+//   - The offset must start an instruction: the function is decoded from
+//     its start (bytes that do not decode stepped over) and an offset inside
+//     an instruction is refused, naming the function and the offset.
+//   - A probe fires whenever its instruction runs, as a breakpoint there
+//     would: branches to it (a loop's head, the entry) are left going to
+//     it, displaced ones too; branches to the later displaced bytes are
+//     refused as for any hook, with the branch's address.
+//   - The pt_regs hold the interrupted code's registers: pc the probed
+//     address, sp as it was, every x / a register (at an entry reached
+//     through a far patch, x16 / t1 hold what the patch wrote: dead there).
+//     Programs do not write them (kprobe ctx is read-only); only ret_enter
+//     (GuestReturnStack) replaces the link register, at an entry.
+//
 // Refused, with an sb::Error naming the function's address and the
 // instruction (offset and disassembly): a function that ends (return,
 // unconditional jump, trap) before the patch size or whose `size` is
@@ -94,6 +137,11 @@ struct GuestHookRequest {
   uint64_t size = 0;              // the function's size when known, else 0
   uint64_t destination = 0;       // where the patched entry jumps: a trampoline
   uint64_t stub_address = 0;      // where the stub will be placed; 8-byte aligned
+  // A probe (frontend/trampoline.h, lower_probe, whose Bindings::original
+  // is the stub): the stub starts by taking back the probe's frame, and
+  // the patch may be at `offset` inside the function (a probe at FUNC+OFF).
+  bool probe = false;
+  uint64_t offset = 0;  // the probed instruction, from `address`; 0 but for probes
 };
 
 enum class EntryPatch : uint8_t { Arm64B, Arm64LdrBr, Riscv64Jal, Riscv64AuipcJalr };
@@ -101,10 +149,10 @@ const char* entry_patch_name(EntryPatch p);
 
 struct GuestHook {
   Arch arch;
-  uint64_t address;       // the function
+  uint64_t address;       // what the patch replaces: the function's entry, or FUNC+OFF
   uint64_t stub_address;  // the stub; calling it runs the original function
   EntryPatch form;
-  std::vector<uint8_t> patch;  // replaces the function's first patch.size() bytes
+  std::vector<uint8_t> patch;  // replaces patch.size() bytes at `address`
   std::vector<uint8_t> saved;  // those bytes before: writing them back unhooks
   std::vector<uint8_t> stub;   // to be placed at stub_address
   uint64_t original() const { return stub_address; }
@@ -141,7 +189,7 @@ class GuestReturnStack {
 GuestHook build_guest_hook(const GuestHookRequest& req);
 
 // Maps the stub at stub_address (page-aligned, not mapped yet) and writes
-// the patch over the function's first bytes (Guest::write_code: code that
+// the patch at hook.address (Guest::write_code: code that
 // already ran is retranslated).
 void install(Guest& guest, const GuestHook& hook);
 // Writes the saved bytes back; the stub stays mapped (and callable).

@@ -63,4 +63,28 @@ int BPF_KRETPROBE(retprobe_mix, long ret) {
   return 0;
 }
 
+/* A probe inside a function (probes/loop.c): for each of the first 8
+ * hits, PT_REGS_IP, PT_REGS_SP and every register of the struct the
+ * PT_REGS_* macros read (__PT_REGS_CAST), word by word. */
+#define SITE_HITS 8
+#define SITE_WORDS (sizeof(*__PT_REGS_CAST((struct pt_regs*)0)) / 8)
+struct site_record {
+  __u64 hits;
+  __u64 ip[SITE_HITS], sp[SITE_HITS];
+  __u64 regs[SITE_HITS][34]; /* arm64's 34 words, the most */
+};
+#define SITE ((volatile struct site_record*)(REC + 0x100))
+
+SEC("uprobe")
+int BPF_KPROBE(probe_site) {
+  __u64 n = SITE->hits++;
+  if (n >= SITE_HITS) return 0;
+  SITE->ip[n] = PT_REGS_IP(ctx);
+  SITE->sp[n] = PT_REGS_SP(ctx);
+  const __u64* words = (const __u64*)__PT_REGS_CAST(ctx);
+#pragma unroll
+  for (unsigned w = 0; w < SITE_WORDS; ++w) SITE->regs[n][w] = words[w];
+  return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";
