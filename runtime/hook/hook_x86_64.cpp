@@ -464,7 +464,9 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
       if (displaced[k].address == a) return int(k);
     return -1;
   };
-  auto named = [&](const Insn& in) { return fmt::format("the branch at {:#x} (+{}: {})", in.address, in.address - lo, dec.text(in)); };
+  auto named = [&](const Insn& in) {
+    return fmt::format("the branch at {:#x} ({:+}: {})", in.address, int64_t(in.address - lo), dec.text(in));
+  };
   for (const Insn& in : displaced)
     if (in.relative_branch && in.branch_target > lo && in.branch_target < hi &&
         (boundary(in.branch_target) < 0 || in.is_call))
