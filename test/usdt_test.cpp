@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <typeinfo>
 
 #include "runtime/api/springboard.h"
 
@@ -197,11 +198,34 @@ TEST_F(Usdt, ObjectAttachesBySection) {
   sb_link* links[4] = {};
   size_t n = 0;
   ASSERT_EQ(sb_vm_attach_object(vm_, kObject.c_str(), links, 4, &n), SB_OK) << sb_vm_last_error(vm_);
-  ASSERT_EQ(n, 1u);  // on_twice_by_section; the bare "usdt" ones are attached by hand
+  ASSERT_EQ(n, 2u);  // on_twice_by_section, on_throw; the bare "usdt" ones are attached by hand
   EXPECT_EQ(call(sb_usdt_gccO2_fire_twice, 5L), 15);
   EXPECT_EQ(values()[1005], 1u);
   EXPECT_EQ(values()[1006], 1u);
-  sb_link_destroy(links[0]);
+  for (size_t i = 0; i < n; ++i) sb_link_destroy(links[i]);
+}
+
+// A system library's probe: libstdc++'s libstdcxx:throw (in __cxa_throw,
+// "8@%rdi 8@%rsi"), attached by the section "usdt/libstdc++.so.6:...": the
+// program sees the thrown object and its std::type_info.
+TEST_F(Usdt, LibstdcxxThrowSeesTheException) {
+  sb_vm_destroy(vm_);
+  ASSERT_EQ(sb_vm_create(nullptr, &vm_), SB_OK);
+  sb_link* links[4] = {};
+  size_t n = 0;
+  ASSERT_EQ(sb_vm_attach_object(vm_, kObject.c_str(), links, 4, &n), SB_OK) << sb_vm_last_error(vm_);
+  int caught = 0;
+  try {
+    throw 4242;
+  } catch (int v) {
+    caught = v;
+  }
+  EXPECT_EQ(caught, 4242);
+  EXPECT_NE(seen(0), 0);
+  EXPECT_EQ(seen(1), reinterpret_cast<long>(&typeid(int)));
+  EXPECT_EQ(seen(2), 4242);
+  EXPECT_EQ(seen(3), 2);
+  for (size_t i = 0; i < n; ++i) sb_link_destroy(links[i]);
 }
 
 // A site right before a function's last `ret`: where the jump does not

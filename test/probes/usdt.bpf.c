@@ -3,7 +3,8 @@
  *   on_args     BPF_USDT with eight arguments: each into `seen`, and
  *               the argument count, the USDT cookie and bpf_usdt_arg's
  *               answer for an argument past the last
- *   on_value    bpf_usdt_arg(ctx, 0) into `values` (counted by value) */
+ *   on_value    bpf_usdt_arg(ctx, 0) into `values` (counted by value)
+ *   on_twice_by_section, on_throw   attached by their sections */
 #include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
@@ -62,6 +63,19 @@ int on_twice_by_section(struct pt_regs* ctx) {
   __u64 one = 1, *n = bpf_map_lookup_elem(&values, &x);
   if (n) __sync_fetch_and_add(n, 1);
   else bpf_map_update_elem(&values, &x, &one, BPF_NOEXIST);
+  return 0;
+}
+
+/* libstdc++'s own probe, as libbpf-bootstrap's usdt.bpf.c attaches to a
+ * system library's: __cxa_throw's (exception object, its std::type_info). */
+SEC("usdt/libstdc++.so.6:libstdcxx:throw")
+int BPF_USDT(on_throw, void* object, void* tinfo) {
+  put(0, (long)object);
+  put(1, (long)tinfo);
+  int thrown = 0;
+  bpf_probe_read_user(&thrown, sizeof thrown, object);
+  put(2, thrown);
+  put(3, bpf_usdt_arg_cnt(ctx));
   return 0;
 }
 
