@@ -3,7 +3,9 @@
 // real kernel uprobes (libbpf's bpf_program__attach_uprobe_opts, any pid,
 // the demo's binary) and once by Springboard's agent (the `trace` command),
 // the same demo binary runs under each, and the maps must agree: the number
-// of calls the entry probe counted and each result the return probe saw.
+// of calls the entry probe counted, each result the return probe saw, and
+// the total at each round of the demo:step USDT probe (the kernel attached
+// through libbpf's bpf_program__attach_usdt).
 // Needs root and a kernel with uprobes; skipped with the reason otherwise.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -24,6 +26,7 @@ using Counts = std::map<int64_t, uint64_t>;  // result -> times seen
 struct Seen {
   uint64_t calls = 0;
   Counts results;
+  std::map<int64_t, int64_t> steps;  // the USDT probe demo:step: round -> total
 };
 
 int run_demo(const std::vector<std::string>& argv) {
@@ -62,9 +65,10 @@ std::optional<Seen> with_kernel(const std::string& object, const std::string& de
   }
   std::vector<std::unique_ptr<bpf_link, int (*)(bpf_link*)>> links;
   bpf_object__for_each_program(p, obj) {
-    LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = std::string(bpf_program__section_name(p)).rfind("uretprobe", 0) == 0,
-                .func_name = "compute");
-    bpf_link* l = bpf_program__attach_uprobe_opts(p, -1, demo.c_str(), 0, &o);
+    const std::string section = bpf_program__section_name(p);
+    LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = section.rfind("uretprobe", 0) == 0, .func_name = "compute");
+    bpf_link* l = section.rfind("usdt", 0) == 0 ? bpf_program__attach_usdt(p, -1, demo.c_str(), "demo", "step", nullptr)
+                                                : bpf_program__attach_uprobe_opts(p, -1, demo.c_str(), 0, &o);
     if (!l) {
       why = "the kernel cannot attach a uprobe here (" + std::string(bpf_program__name(p)) + ")";
       return std::nullopt;
@@ -89,7 +93,29 @@ std::optional<Seen> with_kernel(const std::string& object, const std::string& de
     key = next;
     prev = &key;
   }
+  const int steps = bpf_object__find_map_fd_by_name(obj, "steps");
+  prev = nullptr;
+  while (bpf_map_get_next_key(steps, prev, &next) == 0) {
+    int64_t v = 0;
+    bpf_map_lookup_elem(steps, &next, &v);
+    s.steps[next] = v;
+    key = next;
+    prev = &key;
+  }
   return s;
+}
+
+// The rows of map `name` in a `springboard trace` report: "KEY (k): VALUE (v)".
+std::map<int64_t, int64_t> report_rows(const std::string& text, const std::string& name) {
+  std::map<int64_t, int64_t> out;
+  const size_t at = text.find("map " + name + " (");
+  if (at == std::string::npos) return out;
+  const size_t end = text.find("\nmap ", at + 1);
+  const std::string rest = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  std::regex row(R"(\n  [0-9a-f ]+ \((-?\d+)\): [0-9a-f ]+ \((-?\d+)\))");
+  for (auto it = std::sregex_iterator(rest.begin(), rest.end(), row); it != std::sregex_iterator(); ++it)
+    out[std::stoll((*it)[1])] = std::stoll((*it)[2]);
+  return out;
 }
 
 // The same through `springboard trace`, read from its report.
@@ -104,13 +130,8 @@ Seen with_springboard(const std::string& cli, const std::string& object, const s
   std::smatch m;
   if (std::regex_search(text, m, std::regex(R"(map calls \(1 elements\)\n  [0-9a-f ]+ \(0\): [0-9a-f ]+ \((\d+)\))")))
     s.calls = std::stoull(m[1]);
-  const size_t at = text.find("map results (");
-  if (at != std::string::npos) {
-    const std::string rest = text.substr(at);
-    std::regex row(R"(\n  [0-9a-f ]+ \((\d+)\): [0-9a-f ]+ \((\d+)\))");
-    for (auto it = std::sregex_iterator(rest.begin(), rest.end(), row); it != std::sregex_iterator(); ++it)
-      s.results[int64_t(std::stoll((*it)[1]))] = std::stoull((*it)[2]);
-  }
+  for (auto [k, v] : report_rows(text, "results")) s.results[k] = uint64_t(v);
+  s.steps = report_rows(text, "steps");
   return s;
 }
 
@@ -125,6 +146,8 @@ TEST(KernelUprobes, TraceCountsAndResultsAgreeWithTheKernel) {
     EXPECT_EQ(ours.calls, kernel->calls) << "n=" << n;
     EXPECT_EQ(ours.results, kernel->results) << "n=" << n;
     EXPECT_EQ(kernel->results.size(), size_t(n)) << "n=" << n;
+    EXPECT_EQ(kernel->steps.size(), size_t(n)) << "n=" << n;  // USDT, through libbpf's bpf_program__attach_usdt
+    EXPECT_EQ(ours.steps, kernel->steps) << "n=" << n;
   }
 }
 

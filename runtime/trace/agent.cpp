@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -122,6 +123,8 @@ void report(Agent& a) {
     sb_map_info info{};
     if (sb_map_get_info(m, &info) != SB_OK || info.type == SB_MAP_RINGBUF || info.type == SB_MAP_PERF_EVENT_ARRAY)
       continue;
+    // libbpf's usdt.bpf.h bookkeeping (its "internal implementation details") and the kconfig values.
+    if (std::string_view(info.name).starts_with("__bpf_usdt_") || std::string_view(info.name) == ".kconfig") continue;
     std::string entries;
     size_t n = 0;
     if (sb_map_for_each(m, each_entry, &entries, &n) != SB_OK || (n == 0 && info.name[0] == '.')) continue;

@@ -16,7 +16,7 @@ trap 'rm -rf "$dir"' EXIT
 . "$(dirname "$0")/lib.sh"
 
 check "program output" 0 "total 23" "$sb" trace "$obj" -- "$demo" 3
-check "attached" 0 "2 programs attached" "$sb" trace "$obj" -- "$demo" 3
+check "attached" 0 "3 programs attached" "$sb" trace "$obj" -- "$demo" 3
 check "printk with arguments" 0 "compute(3, 4) from pid" "$sb" trace "$obj" -- "$demo" 3
 check "entry runs" 0 "on_compute_return: uretprobe" "$sb" trace "$obj" -- "$demo" 3
 check "run count" 0 ":compute: 3 runs" "$sb" trace "$obj" -- "$demo" 3
@@ -28,6 +28,8 @@ check "ring buffer" 0 "ringbuf events: 07 00 00 00 00 00 00 00" "$sb" trace "$ob
 # compute(3, 4)'s arguments as a perf event record.
 check "perf event" 0 "perf arguments: 03 00 00 00 00 00 00 00 04 00 00 00 00 00 00 00" "$sb" trace "$obj" -- "$demo" 3
 check "hash map at exit" 0 "07 00 00 00 00 00 00 00 (7): 01 00 00 00 00 00 00 00 (1)" "$sb" trace "$obj" -- "$demo" 3
+check "usdt map at exit" 0 "03 00 00 00 00 00 00 00 (3): 17 00 00 00 00 00 00 00 (23)" "$sb" trace "$obj" -- "$demo" 3
+check "usdt link" 0 "on_step: usdt demo:step (1 site): 3 runs" "$sb" trace "$obj" -- "$demo" 3
 check "array map at exit" 0 "00 00 00 00 (0): 03 00 00 00 00 00 00 00 (3)" "$sb" trace "$obj" -- "$demo" 3
 # Its exit status is the program's, and its output is its own.
 check "exit status" 3 "total 3" "$sb" trace "$obj" -- "$demo" 1 3

@@ -2,15 +2,18 @@
  * (libbpf-bootstrap's uprobe.bpf.c): the entry probe prints compute's
  * arguments with bpf_printk, sends them as a perf event and counts the
  * calls; the return probe counts each result in a hash map and sends it
- * through a ring buffer.
+ * through a ring buffer; the USDT program (libbpf's usdt.bpf.h) keeps the
+ * total of each round of the demo's demo:step probe.
  *
  *   springboard trace demo.bpf.o -- ./demo 3
  *
  * Compiled with clang -O2 -g -target bpf -D__TARGET_ARCH_x86. */
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -59,6 +62,20 @@ int BPF_KRETPROBE(on_compute_return, long ret) {
     *e = ret;
     bpf_ringbuf_submit(e, 0);
   }
+  return 0;
+}
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 64);
+  __type(key, __s64);
+  __type(value, __s64);
+} steps SEC(".maps");
+
+SEC("usdt//proc/self/exe:demo:step")
+int BPF_USDT(on_step, int round, long total) {
+  __s64 key = round, value = total;
+  bpf_map_update_elem(&steps, &key, &value, BPF_ANY);
   return 0;
 }
 
