@@ -29,6 +29,22 @@ struct Seen {
   std::map<int64_t, int64_t> steps;  // the USDT probe demo:step: round -> total
 };
 
+// Every element of the object's hash map `name` (8-byte keys and values).
+std::map<int64_t, int64_t> kernel_hash(bpf_object* obj, const char* name) {
+  std::map<int64_t, int64_t> out;
+  const int fd = bpf_object__find_map_fd_by_name(obj, name);
+  int64_t key, next;
+  int64_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    int64_t v = 0;
+    bpf_map_lookup_elem(fd, &next, &v);
+    out[next] = v;
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
 int run_demo(const std::vector<std::string>& argv) {
   const pid_t pid = fork();
   if (pid == 0) {
@@ -83,25 +99,8 @@ std::optional<Seen> with_kernel(const std::string& object, const std::string& de
   const int calls = bpf_object__find_map_fd_by_name(obj, "calls");
   const uint32_t zero = 0;
   bpf_map_lookup_elem(calls, &zero, &s.calls);
-  const int results = bpf_object__find_map_fd_by_name(obj, "results");
-  int64_t key, next;
-  int64_t* prev = nullptr;
-  while (bpf_map_get_next_key(results, prev, &next) == 0) {
-    uint64_t v = 0;
-    bpf_map_lookup_elem(results, &next, &v);
-    s.results[next] = v;
-    key = next;
-    prev = &key;
-  }
-  const int steps = bpf_object__find_map_fd_by_name(obj, "steps");
-  prev = nullptr;
-  while (bpf_map_get_next_key(steps, prev, &next) == 0) {
-    int64_t v = 0;
-    bpf_map_lookup_elem(steps, &next, &v);
-    s.steps[next] = v;
-    key = next;
-    prev = &key;
-  }
+  for (auto [k, v] : kernel_hash(obj, "results")) s.results[k] = uint64_t(v);
+  s.steps = kernel_hash(obj, "steps");
   return s;
 }
 
