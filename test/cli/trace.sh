@@ -6,11 +6,13 @@
 # count and the maps at exit; and the errors: a program that does not
 # exist, an object that is not ELF, a probe on a function the program does
 # not have, a missing command; and `ls` with a probe on libc's opendir.
-#   usage: trace.sh path/to/springboard demo.bpf.o path/to/demo
+# The same demo built without PIE (absolute addresses, no load bias) too.
+#   usage: trace.sh path/to/springboard demo.bpf.o path/to/demo path/to/demo-nopie
 set -u
 sb=$1
 obj=$2
 demo=$3
+demo_nopie=$4
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 . "$(dirname "$0")/lib.sh"
@@ -31,6 +33,10 @@ check "hash map at exit" 0 "07 00 00 00 00 00 00 00 (7): 01 00 00 00 00 00 00 00
 check "usdt map at exit" 0 "03 00 00 00 00 00 00 00 (3): 17 00 00 00 00 00 00 00 (23)" "$sb" trace "$obj" -- "$demo" 3
 check "usdt link" 0 "on_step: usdt demo:step (1 site): 3 runs" "$sb" trace "$obj" -- "$demo" 3
 check "array map at exit" 0 "00 00 00 00 (0): 03 00 00 00 00 00 00 00 (3)" "$sb" trace "$obj" -- "$demo" 3
+# Not PIE: the uprobe, uretprobe and USDT sites at their link-time addresses.
+check "non-PIE uprobe" 0 "compute(3, 4) from pid" "$sb" trace "$obj" -- "$demo_nopie" 3
+check "non-PIE uretprobe" 0 "on_compute_return: uretprobe $demo_nopie:compute: 3 runs" "$sb" trace "$obj" -- "$demo_nopie" 3
+check "non-PIE usdt" 0 "03 00 00 00 00 00 00 00 (3): 17 00 00 00 00 00 00 00 (23)" "$sb" trace "$obj" -- "$demo_nopie" 3
 # Its exit status is the program's, and its output is its own.
 check "exit status" 3 "total 3" "$sb" trace "$obj" -- "$demo" 1 3
 check "stdout redirected" 0 "compute(2, 3) from pid" sh -c "\"$sb\" trace \"$obj\" -- \"$demo\" 2 > /dev/null"
