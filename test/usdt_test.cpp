@@ -20,6 +20,7 @@ extern "C" {
   int sb_usdt_##tag##_fire_guarded(long);                    \
   long sb_usdt_##tag##_fire_twice(long);                     \
   void sb_usdt_##tag##_fire_tail(long);                      \
+  long sb_usdt_##tag##_fire_global(long);                    \
   extern unsigned short sb_usdt_##tag##_guarded_semaphore;   \
   extern long sb_usdt_##tag##_table[8];
 #include "usdt_variants.h"
@@ -34,13 +35,14 @@ struct Variant {
   int (*guarded)(long);
   long (*twice)(long);
   void (*tail)(long);
+  long (*global)(long);
   unsigned short* semaphore;
   long* table;
   std::string probe(const char* name) const { return std::string("sb_usdt_") + tag + ":" + name; }
 };
 const Variant kVariants[] = {
 #define SB_USDT_VARIANT(tag)                                                                    \
-  {#tag, sb_usdt_##tag##_fire_args, sb_usdt_##tag##_fire_guarded, sb_usdt_##tag##_fire_twice, sb_usdt_##tag##_fire_tail, \
+  {#tag, sb_usdt_##tag##_fire_args, sb_usdt_##tag##_fire_guarded, sb_usdt_##tag##_fire_twice, sb_usdt_##tag##_fire_tail, sb_usdt_##tag##_fire_global, \
    &sb_usdt_##tag##_guarded_semaphore, sb_usdt_##tag##_table},
 #include "usdt_variants.h"
 #undef SB_USDT_VARIANT
@@ -177,6 +179,22 @@ TEST_F(Usdt, EverySiteOfAProbe) {
   const size_t builds = sizeof kVariants / sizeof kVariants[0];
   EXPECT_EQ(values()[100], builds);
   EXPECT_EQ(values()[101], builds);
+}
+
+// A static variable as the argument ("-8@sym(%rip)" from gcc -O2, which
+// libbpf 1.1 refuses): read from the symbol's address in the object.
+TEST_F(Usdt, AStaticVariableArgumentOnEveryBuild) {
+  sb_program* p = program("on_value");
+  long base = 0;
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(v.tag);
+    sb_link* l = nullptr;
+    ASSERT_EQ(attach(p, v.probe("global"), &l), SB_OK) << sb_vm_last_error(vm_);
+    base += 5000;
+    EXPECT_EQ(call(v.global, base), 2 * base);
+    sb_link_destroy(l);
+    EXPECT_EQ(values()[base], 1u) << "the variable's value";
+  }
 }
 
 // Links give their spec slots back: more attach/detach cycles than

@@ -110,15 +110,44 @@ UsdtArg parse_arg(std::string_view tok, const std::string& where) {
   const std::string_view base = loc.substr(open + 1, loc.size() - open - 2);
   if (base.find(',') != std::string_view::npos) throw bad("an index register (base, index, scale) is not supported");
   const std::string_view off_text = loc.substr(0, open);
-  std::optional<int64_t> off = off_text.empty() ? std::optional<int64_t>(0) : parse_int(off_text);
-  if (!off)
-    throw bad(fmt::format("offset '{}' is not a number (a symbol's address, as in sym(%rip), is not supported)",
-                          off_text));
   a.kind = UsdtArgKind::RegDeref;
-  a.value = *off;
   a.reg_off = reg(base);
-  if (base == "%rip" || base == "%eip") throw bad("a %rip-relative argument is not supported");
+  if (base == "%rip") {  // SYM[+-N](%rip): the symbol's memory
+    const size_t sign = off_text.find_first_of("+-", 1);
+    const std::string_view sym = off_text.substr(0, sign);
+    const bool name_ok = !sym.empty() && !(sym[0] >= '0' && sym[0] <= '9') &&
+                         sym.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.$") ==
+                             std::string_view::npos;
+    if (!name_ok) throw bad(fmt::format("'{}' before (%rip) is not a symbol (a number there is not supported)", off_text));
+    std::optional<int64_t> n = sign == std::string_view::npos ? std::optional<int64_t>(0) : parse_int(off_text.substr(sign));
+    if (!n) throw bad(fmt::format("'{}' after the symbol is not a number", off_text.substr(sign)));
+    a.symbol = std::string(sym);
+    a.value = *n;
+    return a;
+  }
+  if (base == "%eip") throw bad("an %eip-relative argument is not supported");
+  std::optional<int64_t> off = off_text.empty() ? std::optional<int64_t>(0) : parse_int(off_text);
+  if (!off) throw bad(fmt::format("offset '{}' is not a number", off_text));
+  a.value = *off;
   return a;
+}
+
+// A defined symbol's link-time value (.symtab, else .dynsym).
+std::optional<uint64_t> symbol_value(Elf* elf, const std::string& name) {
+  for (const uint32_t type : {uint32_t(SHT_SYMTAB), uint32_t(SHT_DYNSYM)})
+    for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
+      GElf_Shdr sh;
+      if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || !sh.sh_entsize) continue;
+      Elf_Data* data = elf_getdata(scn, nullptr);
+      if (!data) continue;
+      for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; ++i) {
+        GElf_Sym sym;
+        if (!gelf_getsym(data, int(i), &sym) || sym.st_shndx == SHN_UNDEF) continue;
+        const char* n = elf_strptr(elf, sh.sh_link, sym.st_name);
+        if (n && name == n) return sym.st_value;
+      }
+    }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -188,7 +217,17 @@ std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias) {
       // prelink moved the file: the note still has the old .stapsdt.base
       p.address = bias + pc + (base_section && note_base ? base_section - note_base : 0);
       p.semaphore = sema ? bias + sema : 0;
-      p.args = parse_usdt_args(p.args_text, fmt::format("{}: USDT {}:{} at {:#x}", path, p.provider, p.name, pc));
+      const std::string at = fmt::format("{}: USDT {}:{} at {:#x}", path, p.provider, p.name, pc);
+      p.args = parse_usdt_args(p.args_text, at);
+      for (size_t i = 0; i < p.args.size(); ++i) {
+        UsdtArg& a = p.args[i];
+        if (a.symbol.empty()) continue;
+        const std::optional<uint64_t> sym = symbol_value(file.elf, a.symbol);
+        if (!sym)
+          throw Error(fmt::format("{}: argument {}", at, i + 1),
+                      fmt::format("'{}': no symbol '{}' in the object's symbol table", p.args_text, a.symbol));
+        a.value = int64_t(bias + *sym + uint64_t(a.value) - p.address);  // from the site (pt_regs ip)
+      }
       out.push_back(std::move(p));
     }
   }

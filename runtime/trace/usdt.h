@@ -14,11 +14,15 @@
 //   SIZE@%REG           the register (any width: rax eax ax al, r8 r8d r8w r8b, ...)
 //   SIZE@OFF(%REG)      memory at REG + OFF ("(%REG)": OFF 0)
 //   SIZE@$IMM           a constant
+//   SIZE@SYM[+-N](%rip) memory at a symbol of the object (gcc -O2 writes this
+//                       for a static variable; libbpf 1.1 refuses it): read
+//                       as memory at pt_regs' ip (the site) + (SYM + N - site),
+//                       SYM from the object's symbol table
 // SIZE is the byte count, negative for a signed value; the spec keeps the
 // register's offset in x86-64 `struct pt_regs`, the offset or constant,
 // signedness and the shift that narrows the 8 bytes read to SIZE. Other
-// forms (gcc's "8@sym(%rip)", an index register) are refused naming the
-// argument, as libbpf refuses them.
+// forms (a number before (%rip), an index register) are refused naming
+// the argument.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +41,7 @@ struct UsdtArg {
   int16_t reg_off = 0;   // Reg, RegDeref: the register's offset in struct pt_regs
   bool is_signed = false;
   uint8_t size = 8;      // bytes: 1, 2, 4 or 8
+  std::string symbol;    // SYM(%rip): `value` is N until the site is known, then SYM + N - site
 };
 
 inline constexpr size_t kUsdtMaxArgs = 12;  // BPF_USDT_MAX_ARG_CNT

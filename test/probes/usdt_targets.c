@@ -6,7 +6,8 @@
  *                     compiler places them
  *   PROVIDER:guarded  behind its semaphore: fires only while attached
  *   PROVIDER:twice    two sites (an inlined function, used twice)
- *   PROVIDER:tail     a site right before a function's ret */
+ *   PROVIDER:tail     a site right before a function's ret
+ *   PROVIDER:global   a static variable (gcc -O2: SYM(%rip)) */
 #define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
 
@@ -18,6 +19,7 @@ __extension__ unsigned short SB_F(_args_semaphore) __attribute__((unused, sectio
 __extension__ unsigned short SB_F(_guarded_semaphore) __attribute__((unused, section(".probes")));
 __extension__ unsigned short SB_F(_twice_semaphore) __attribute__((unused, section(".probes")));
 __extension__ unsigned short SB_F(_tail_semaphore) __attribute__((unused, section(".probes")));
+__extension__ unsigned short SB_F(_global_semaphore) __attribute__((unused, section(".probes")));
 
 long SB_F(_table)[8];
 
@@ -51,6 +53,18 @@ __attribute__((noinline)) long SB_F(_fire_twice)(long x) {
   SB_F(_twice_site)(x + 1);
   __asm__ volatile("" : "+r"(x));  /* code after the second site */
   return x * 3;
+}
+
+/* A static variable as the argument: gcc -O2 writes "-8@counter(%rip)". */
+static long SB_F(_counter);
+__attribute__((noinline)) void SB_F(_set_global)(long x) { SB_F(_counter) = x; }
+__attribute__((noinline)) long SB_F(_fire_global)(long x) {
+  SB_F(_set_global)(x);
+  __asm__ volatile("" ::: "memory"); /* the probe reads the variable from memory */
+  STAP_PROBE1(SB_USDT_PROVIDER, global, SB_F(_counter));
+  long r = x;
+  __asm__ volatile("" : "+r"(r)); /* code after the site */
+  return r * 2;
 }
 
 /* A site just before the function's return: the 5-byte jump a probe
