@@ -536,8 +536,13 @@ TEST_P(ProbeLoop, LiveRegistersAtTheLoopHeadReadRight) {
       EXPECT_EQ(int64_t(r.rec.regs[j][reg_word(arch, l.regs[v])]), m.heads[j][v])
           << "hit " << j << ": " << "isnk"[v] << " in " << l.regs[v];
   }
-  if (arch == Arch::X86_64) EXPECT_EQ(r.rec.sp[0] % 16, 8u) << "a leaf function's sp: its return address pushed";
-  else EXPECT_EQ(r.rec.sp[0], rt::Guest::kStackBase + rt::Guest::kStackSize - 64) << "a leaf's sp, as call() set it";
+  if (arch == Arch::X86_64) {
+#if !defined(__SANITIZE_ADDRESS__)  // instrumented, the native loop is no longer a leaf
+    EXPECT_EQ(r.rec.sp[0] % 16, 8u) << "a leaf function's sp: its return address pushed";
+#endif
+  } else {
+    EXPECT_EQ(r.rec.sp[0], rt::Guest::kStackBase + rt::Guest::kStackSize - 64) << "a leaf's sp, as call() set it";
+  }
 }
 
 TEST_P(ProbeLoop, EveryInstructionOfTheLoopFiresOncePerIteration) {
