@@ -593,14 +593,7 @@ class Loader {
     }
     for (const Section& s : sections_)
       if (s.kind == SecKind::Data && s.size() > 0) {
-        MapDef d;
-        d.name = s.name;
-        d.type = kMapTypeArray;
-        d.key_size = 4;
-        d.value_size = uint32_t(s.size());
-        d.max_entries = 1;
-        d.flags = kMapFlagMmapable | (starts_with(s.name, ".rodata") ? kMapFlagRdonlyProg : 0);
-        d.global_data = true;
+        MapDef d = global_data_map(s.name, uint32_t(s.size()), starts_with(s.name, ".rodata"));
         d.initial.assign(s.bytes.begin(), s.bytes.end());
         add_map(std::move(d), s.index, 0);
       }
@@ -621,20 +614,14 @@ class Loader {
   // libbpf's bpf_object__init_kconfig_map. An lddw of one becomes the
   // address of its value (lddw_value).
   void read_kconfig() {
-    const Section* btf_sec = nullptr;
-    for (const Section& c : sections_)
-      if (c.kind == SecKind::Btf) btf_sec = &c;
-    if (!btf_sec) return;
+    const Section* btf_sec = btf_section();
+    const bool externs = std::any_of(symbols_.begin(), symbols_.end(),
+                                     [](const Symbol& sym) { return sym.shndx == 0 && !sym.name.empty(); });
+    if (!btf_sec || !externs) return;  // an object without externs needs no BTF here
     Btf btf(btf_sec->bytes, name_ + ": .BTF");
     const auto vars = btf.datasec_vars(".kconfig");
     if (vars.empty()) return;
-    MapDef d;
-    d.name = ".kconfig";
-    d.type = kMapTypeArray;
-    d.key_size = 4;
-    d.max_entries = 1;
-    d.flags = kMapFlagMmapable | kMapFlagRdonlyProg;
-    d.global_data = true;
+    MapDef d = global_data_map(".kconfig", 0, /*rdonly=*/true);
     for (const Symbol& sym : symbols_) {
       if (sym.shndx != 0 || sym.name.empty()) continue;
       const auto v = std::find_if(vars.begin(), vars.end(), [&](const auto& p) { return p.first == sym.name; });
@@ -658,6 +645,27 @@ class Loader {
     d.value_size = uint32_t(d.initial.size());
     kconfig_map_ = slots_.size();
     add_map(std::move(d), UINT32_MAX, 0);
+  }
+
+  // One array element holding a data section or the kconfig values, as libbpf maps them.
+  static MapDef global_data_map(std::string name, uint32_t value_size, bool rdonly) {
+    MapDef d;
+    d.name = std::move(name);
+    d.type = kMapTypeArray;
+    d.key_size = 4;
+    d.value_size = value_size;
+    d.max_entries = 1;
+    d.flags = kMapFlagMmapable | (rdonly ? kMapFlagRdonlyProg : 0);
+    d.global_data = true;
+    return d;
+  }
+
+  // The object's .BTF (the last, should there be several), or null.
+  const Section* btf_section() const {
+    const Section* found = nullptr;
+    for (const Section& c : sections_)
+      if (c.kind == SecKind::Btf) found = &c;
+    return found;
   }
 
   void add_map(MapDef d, uint32_t shndx, uint64_t offset) {
@@ -709,9 +717,7 @@ class Loader {
     std::vector<const Symbol*> syms = symbols_in(s);
     std::vector<Initialiser> initialisers;
     if (syms.empty()) return read_program_slots(s, initialisers);
-    const Section* btf_sec = nullptr;
-    for (const Section& c : sections_)
-      if (c.kind == SecKind::Btf) btf_sec = &c;
+    const Section* btf_sec = btf_section();
     if (!btf_sec) fail(at_section(s), "BTF-defined maps need a .BTF section (compile with -g)");
     Btf btf(btf_sec->bytes, name_ + ": .BTF");
 

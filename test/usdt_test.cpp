@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 #include <typeinfo>
+#include <vector>
 
 #include "runtime/api/springboard.h"
 
@@ -95,6 +96,16 @@ class Usdt : public ::testing::Test {
         },
         &out, nullptr);
     return out;
+  }
+  // sb_vm_attach_object in a VM of its own (the object's maps are created
+  // once per VM, and the fixture's VM has loaded it): the links it made.
+  std::vector<sb_link*> attach_object_in_a_new_vm() {
+    sb_vm_destroy(vm_);
+    EXPECT_EQ(sb_vm_create(nullptr, &vm_), SB_OK);
+    sb_link* links[4] = {};
+    size_t n = 0;
+    EXPECT_EQ(sb_vm_attach_object(vm_, kObject.c_str(), links, 4, &n), SB_OK) << sb_vm_last_error(vm_);
+    return {links, links + n};
   }
   sb_vm* vm_ = nullptr;
   sb_program* programs_[8] = {};
@@ -208,30 +219,22 @@ TEST_F(Usdt, SpecSlotsAreReused) {
   }
 }
 
-// "usdt/PATH:PROVIDER:NAME" sections attach by themselves (in a VM of
-// their own: the object's maps are created once per VM).
+// "usdt/PATH:PROVIDER:NAME" sections attach by themselves.
 TEST_F(Usdt, ObjectAttachesBySection) {
-  sb_vm_destroy(vm_);
-  ASSERT_EQ(sb_vm_create(nullptr, &vm_), SB_OK);
-  sb_link* links[4] = {};
-  size_t n = 0;
-  ASSERT_EQ(sb_vm_attach_object(vm_, kObject.c_str(), links, 4, &n), SB_OK) << sb_vm_last_error(vm_);
-  ASSERT_EQ(n, 2u);  // on_twice_by_section, on_throw; the bare "usdt" ones are attached by hand
+  const std::vector<sb_link*> links = attach_object_in_a_new_vm();
+  ASSERT_EQ(links.size(), 2u);  // on_twice_by_section, on_throw; the bare "usdt" ones are attached by hand
   EXPECT_EQ(call(sb_usdt_gccO2_fire_twice, 5L), 15);
   EXPECT_EQ(values()[1005], 1u);
   EXPECT_EQ(values()[1006], 1u);
-  for (size_t i = 0; i < n; ++i) sb_link_destroy(links[i]);
+  for (sb_link* l : links) sb_link_destroy(l);
 }
 
 // A system library's probe: libstdc++'s libstdcxx:throw (in __cxa_throw,
 // "8@%rdi 8@%rsi"), attached by the section "usdt/libstdc++.so.6:...": the
 // program sees the thrown object and its std::type_info.
 TEST_F(Usdt, LibstdcxxThrowSeesTheException) {
-  sb_vm_destroy(vm_);
-  ASSERT_EQ(sb_vm_create(nullptr, &vm_), SB_OK);
-  sb_link* links[4] = {};
-  size_t n = 0;
-  ASSERT_EQ(sb_vm_attach_object(vm_, kObject.c_str(), links, 4, &n), SB_OK) << sb_vm_last_error(vm_);
+  const std::vector<sb_link*> links = attach_object_in_a_new_vm();
+  ASSERT_EQ(links.size(), 2u);
   int caught = 0;
   try {
     throw 4242;
@@ -243,7 +246,7 @@ TEST_F(Usdt, LibstdcxxThrowSeesTheException) {
   EXPECT_EQ(seen(1), reinterpret_cast<long>(&typeid(int)));
   EXPECT_EQ(seen(2), 4242);
   EXPECT_EQ(seen(3), 2);
-  for (size_t i = 0; i < n; ++i) sb_link_destroy(links[i]);
+  for (sb_link* l : links) sb_link_destroy(l);
 }
 
 // A site right before a function's last `ret`: where the jump does not

@@ -1040,9 +1040,10 @@ sb_link* attach_usdt(sb_vm* vm, const AttachRequest& r, const bpf::Program& type
   if (c2 == std::string::npos || c2 == 0)
     throw ApiError(SB_ERR_INVALID_ARGUMENT,
                    fmt::format("{}: USDT '{}': expected [OBJECT:]PROVIDER:NAME", api, r.symbol));
-  const size_t c1 = r.symbol.rfind(':', c2 - 1);
-  const std::string object = c1 == std::string::npos ? "" : r.symbol.substr(0, c1);
-  const std::string provider = r.symbol.substr(c1 == std::string::npos ? 0 : c1 + 1, c2 - (c1 == std::string::npos ? 0 : c1 + 1));
+  const size_t c1 = r.symbol.rfind(':', c2 - 1);  // npos: no OBJECT
+  const size_t provider_at = c1 == std::string::npos ? 0 : c1 + 1;
+  const std::string object = r.symbol.substr(0, provider_at ? c1 : 0);
+  const std::string provider = r.symbol.substr(provider_at, c2 - provider_at);
   const std::string probe_name = r.symbol.substr(c2 + 1);
   const std::vector<rt::UsdtProbe> probes =
       as_status(SB_ERR_INVALID_ARGUMENT, [&] { return rt::find_usdt_probes(object, provider, probe_name); });
@@ -1221,10 +1222,7 @@ sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size
           as_status(SB_ERR_INVALID_ARGUMENT, [&] { return bpf::parse_attach_point(elf.section, where); });
       if (!a || !a->has_target) continue;  // not a tracing section, or attached by hand
       AttachRequest r;
-      if (a->usdt) {
-        r.usdt = true;
-        r.symbol = object_spec(a->path, a->provider + ":" + a->function);
-      } else if (!tramp::is_probe(a->kind)) {  // the target's prototype, from the object's BTF
+      if (!a->usdt && !tramp::is_probe(a->kind)) {  // the target's prototype, from the object's BTF
         const std::optional<std::string> sig =
             as_status(SB_ERR_INVALID_ARGUMENT, [&] { return bpf::btf_signature(bytes, path, a->function); });
         if (!sig)
@@ -1240,7 +1238,8 @@ sb_status sb_vm_attach_object(sb_vm* vm, const char* path, sb_link** links, size
       r.program = std::make_shared<const bpf::Program>(std::move(elf.program));
       r.section_type = elf.type;
       r.kind = a->kind;
-      if (!a->usdt) r.symbol = object_spec(a->path, a->function);
+      r.usdt = a->usdt;
+      r.symbol = object_spec(a->path, a->usdt ? a->provider + ":" + a->function : a->function);
       r.offset = a->offset;
       requests.push_back(std::move(r));
     }

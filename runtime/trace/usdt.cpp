@@ -169,7 +169,8 @@ std::vector<UsdtArg> parse_usdt_args(std::string_view text, const std::string& w
   return out;
 }
 
-std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias) {
+std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias, std::string_view provider,
+                                       std::string_view name) {
   std::vector<UsdtProbe> out;
   ElfFile file;
   if (!file.open(path) || gelf_getclass(file.elf) != ELFCLASS64) return out;
@@ -209,6 +210,7 @@ std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias) {
         f = strings.substr(0, nul);
         strings.remove_prefix(nul + 1);
       }
+      if (fields[0] != provider || fields[1] != name) continue;
       UsdtProbe p;
       p.object = path;
       p.provider = std::string(fields[0]);
@@ -237,8 +239,7 @@ std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias) {
 std::vector<UsdtProbe> find_usdt_probes(std::string_view object, std::string_view provider, std::string_view name) {
   std::vector<UsdtProbe> out;
   for (const LoadedObject& o : loaded_objects(object))
-    for (UsdtProbe& p : read_usdt_notes(o.path, o.bias))
-      if (p.provider == provider && p.name == name) out.push_back(std::move(p));
+    for (UsdtProbe& p : read_usdt_notes(o.path, o.bias, provider, name)) out.push_back(std::move(p));
   return out;
 }
 

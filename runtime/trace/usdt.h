@@ -65,8 +65,11 @@ struct UsdtProbe {
 // parse.
 std::vector<UsdtProbe> find_usdt_probes(std::string_view object, std::string_view provider, std::string_view name);
 
-// The USDT notes of one ELF file loaded with `bias` (every provider and name).
-std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias);
+// The USDT notes of PROVIDER:NAME in one ELF file loaded with `bias`. Only
+// their argument strings are parsed: another probe's note that does not
+// parse does not stop this one.
+std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias, std::string_view provider,
+                                       std::string_view name);
 
 // `struct __bpf_usdt_spec` as <bpf/usdt.bpf.h> lays it out (208 bytes):
 // args[12] of {u64 val_off; u32 arg_type; s16 reg_off; bool arg_signed;
