@@ -6,6 +6,9 @@
 // of calls the entry probe counted, each result the return probe saw, and
 // the total at each round of the demo:step USDT probe (the kernel attached
 // through libbpf's bpf_program__attach_usdt).
+// Kernel uprobes are set on a file (its inode), in every process that maps
+// it: the kernel's runs use a private copy of the demo, so the breakpoints
+// it plants never reach the demo other tests (cli.trace) run meanwhile.
 // Needs root and a kernel with uprobes; skipped with the reason otherwise.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -15,9 +18,12 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <regex>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -134,8 +140,25 @@ Seen with_springboard(const std::string& cli, const std::string& object, const s
   return s;
 }
 
+// A copy of `path` in a fresh directory, removed with this object.
+struct PrivateCopy {
+  std::filesystem::path dir, file;
+  explicit PrivateCopy(const std::filesystem::path& path) {
+    std::string templ = (std::filesystem::temp_directory_path() / "sb_kernel_uprobes.XXXXXX").string();
+    if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
+    dir = templ;
+    file = dir / path.filename();
+    std::filesystem::copy_file(path, file);
+  }
+  ~PrivateCopy() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+};
+
 TEST(KernelUprobes, TraceCountsAndResultsAgreeWithTheKernel) {
-  const std::string object = SB_TRACE_DIR "/demo.bpf.o", demo = SB_TRACE_DEMO, cli = SB_CLI;
+  const PrivateCopy copy(SB_TRACE_DEMO);
+  const std::string object = SB_TRACE_DIR "/demo.bpf.o", demo = copy.file.string(), cli = SB_CLI;
   for (int n : {1, 4, 9}) {
     std::string why;
     const std::optional<Seen> kernel = with_kernel(object, demo, n, why);

@@ -384,6 +384,20 @@ TEST(TrampolineNative, ShortFunctionsUseThePaddingAfterThem) {
   EXPECT_NE(nosym.find("no symbol table"), std::string::npos) << nosym;
 }
 
+// An int3 where the code starts is another tool's breakpoint (a kernel
+// uprobe on the file puts one in every process that maps it): the byte it
+// covers is unknown, so the hook is refused, naming why.
+TEST(TrampolineNative, ForeignBreakpointIsRefused) {
+  const std::vector<uint8_t> bytes = {0xcc, 0x89, 0xf8, 0x83, 0xc0, 0x01, 0xc3};  // int3 over a mov; add; ret
+  rt::ExecMemory code(bytes);
+  try {
+    rt::Hook::install(const_cast<uint8_t*>(code.data()));
+    ADD_FAILURE() << "hooked code under a foreign breakpoint";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("starts with int3: a breakpoint another tool placed"), std::string::npos) << e.what();
+  }
+}
+
 TEST(TrampolineNative, TableCountsReferences) {
   rt::TrampolineTable table;
   void* target = reinterpret_cast<void*>(&sb_t_add);

@@ -432,6 +432,12 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
   if (!executable(reinterpret_cast<uint64_t>(code), kJumpSize + 16))
     throw Error(at, "not executable code of this process (/proc/self/maps): nothing to hook");
   PatchedBytes::get().check(reinterpret_cast<uint64_t>(code), reinterpret_cast<uint64_t>(code) + kJumpSize, at);
+  // Our own patches were refused just above; an int3 where code starts is
+  // someone else's breakpoint, and the instruction it covers is unknown.
+  if (code[0] == 0xCC)
+    throw Error(at,
+                "it starts with int3: a breakpoint another tool placed (a debugger, or a kernel uprobe on this file, "
+                "which the kernel plants in every process mapping it); the instruction under it is unknown");
   Decoder dec;
   const std::optional<SymbolIndex> index = SymbolIndex::of(target);
   std::vector<Insn> displaced;
