@@ -1299,5 +1299,70 @@ TEST(UsdtArgs, EveryFormAndTheRefusals) {
             std::string::npos);
 }
 
+// The same for arm64 and riscv64, as gcc and clang write them (gcc -O0
+// "[sp, 12]" and "-36(s0)", -O2 "[x0, 64]" and "64(a5)", clang "[x13]"),
+// at their offsets in user_pt_regs and user_regs_struct.
+TEST(UsdtArgs, Arm64AndRiscv64Forms) {
+  using K = rt::UsdtArgKind;
+  struct Want {
+    K kind;
+    int16_t reg_off;
+    int64_t value;
+    uint8_t size;
+    bool is_signed;
+  };
+  auto expect = [](Arch arch, const char* text, const std::vector<Want>& want) {
+    const std::vector<rt::UsdtArg> a = rt::parse_usdt_args(text, "t", arch);
+    ASSERT_EQ(a.size(), want.size()) << text;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].kind, want[i].kind) << text << " #" << i;
+      EXPECT_EQ(a[i].reg_off, want[i].reg_off) << text << " #" << i;
+      EXPECT_EQ(a[i].value, want[i].value) << text << " #" << i;
+      EXPECT_EQ(a[i].size, want[i].size) << text << " #" << i;
+      EXPECT_EQ(a[i].is_signed, want[i].is_signed) << text << " #" << i;
+    }
+  };
+  expect(Arch::Arm64, "-4@[sp, 12] -8@x1 -4@-5 8@x30 -8@[x0, 64] 4@[x13] 2@w7 8@sp 8@[sp, #-16]",
+         {{K::RegDeref, 248, 12, 4, true},
+          {K::Reg, 8, 0, 8, true},
+          {K::Const, 0, -5, 4, true},
+          {K::Reg, 240, 0, 8, false},
+          {K::RegDeref, 0, 64, 8, true},
+          {K::RegDeref, 104, 0, 4, false},
+          {K::Reg, 56, 0, 2, false},
+          {K::Reg, 248, 0, 8, false},
+          {K::RegDeref, 248, -16, 8, false}});
+  expect(Arch::Riscv64, "-4@-36(s0) -8@a5 -4@-5 -8@64(a5) 8@a0 1@(sp) 8@ra 8@x31 4@8(fp)",
+         {{K::RegDeref, 64, -36, 4, true},
+          {K::Reg, 120, 0, 8, true},
+          {K::Const, 0, -5, 4, true},
+          {K::RegDeref, 120, 64, 8, true},
+          {K::Reg, 80, 0, 8, false},
+          {K::RegDeref, 16, 0, 1, false},
+          {K::Reg, 8, 0, 8, false},
+          {K::Reg, 248, 0, 8, false},
+          {K::RegDeref, 64, 8, 4, false}});
+  auto error = [](Arch arch, const char* text) {
+    try {
+      rt::parse_usdt_args(text, "demo: USDT p:n", arch);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error(Arch::Arm64, "8@x31").find("expected an arm64 register, a constant, [REG] or [REG, OFFSET]"),
+            std::string::npos);
+  EXPECT_NE(error(Arch::Arm64, "8@[x99, 8]").find("argument 1: '8@[x99, 8]': unknown arm64 register 'x99'"),
+            std::string::npos)
+      << error(Arch::Arm64, "8@[x99, 8]");
+  EXPECT_NE(error(Arch::Arm64, "8@[x1, y]").find("offset 'y' is not a number"), std::string::npos);
+  EXPECT_NE(error(Arch::Arm64, "8@[x1").find("expected [REG] or [REG, OFFSET]"), std::string::npos);
+  EXPECT_NE(error(Arch::Arm64, "8@%rax").find("arm64"), std::string::npos);
+  EXPECT_NE(error(Arch::Riscv64, "8@zero").find("OFFSET(REG)"), std::string::npos);
+  EXPECT_NE(error(Arch::Riscv64, "8@8(q9)").find("unknown riscv64 register 'q9'"), std::string::npos);
+  EXPECT_NE(error(Arch::Riscv64, "8@x(a0)").find("offset 'x' is not a number"), std::string::npos);
+  EXPECT_NE(error(Arch::Riscv64, "3@a0").find("size '3'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sb::test

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <optional>
 
 #include <fmt/format.h>
@@ -75,23 +76,52 @@ std::optional<int64_t> parse_int(std::string_view s) {
   return neg ? int64_t(0 - v) : int64_t(v);
 }
 
-UsdtArg parse_arg(std::string_view tok, const std::string& where) {
-  auto bad = [&](const std::string& why) { return Error(where, fmt::format("'{}': {}", tok, why)); };
-  const size_t at = tok.find('@');
-  if (at == std::string_view::npos) throw bad("expected SIZE@LOCATION (e.g. -4@%edi)");
-  const std::optional<int64_t> size = parse_int(tok.substr(0, at));
-  if (!size || (std::abs(*size) != 1 && std::abs(*size) != 2 && std::abs(*size) != 4 && std::abs(*size) != 8))
-    throw bad(fmt::format("size '{}' is not 1, 2, 4 or 8 bytes (negative: signed)", tok.substr(0, at)));
-  UsdtArg a;
-  a.size = uint8_t(std::abs(*size));
-  a.is_signed = *size < 0;
-  std::string_view loc = tok.substr(at + 1);
+// arm64 (user_pt_regs: regs[31], sp, pc) and riscv64 (user_regs_struct:
+// pc, then x1..x31) registers by the names gcc and clang write.
+std::optional<int16_t> arm64_reg_offset(std::string_view name) {
+  if (name == "sp") return int16_t(backend::probe_regs(Arch::Arm64).sp);
+  if (name.size() < 2 || name.size() > 3 || (name[0] != 'x' && name[0] != 'w')) return std::nullopt;
+  const std::string_view digits = name.substr(1);
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos || (digits.size() == 2 && digits[0] == '0'))
+    return std::nullopt;
+  const int n = std::stoi(std::string(digits));
+  if (n > 30) return std::nullopt;
+  return int16_t(8 * n);
+}
+std::optional<int16_t> riscv64_reg_offset(std::string_view name) {
+  static constexpr const char* kAbi[32] = {"zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0",
+                                           "a1",   "a2", "a3", "a4", "a5", "a6", "a7", "s2", "s3", "s4", "s5",
+                                           "s6",   "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6"};
+  int index = name == "fp" ? 8 : -1;
+  for (int i = 1; i < 32 && index < 0; ++i)
+    if (name == kAbi[i] || name == fmt::format("x{}", i)) index = i;
+  if (index < 0) return std::nullopt;  // x0 / zero has no slot: the constant 0 is written as 0
+  static_assert(backend::kProbeRegs[size_t(Arch::Riscv64)].ip == 0, "user_regs_struct starts with pc");
+  return int16_t(8 * index);
+}
+
+std::optional<int16_t> reg_offset(Arch arch, std::string_view name) {
+  switch (arch) {
+    case Arch::X86_64: return x86_reg_offset(name);
+    case Arch::Arm64: return arm64_reg_offset(name);
+    default: return riscv64_reg_offset(name);
+  }
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// The x86-64 locations (AT&T syntax): %REG, $IMM, [OFF](%REG), SYM[+-N](%rip).
+void parse_x86_location(UsdtArg& a, std::string_view loc, const std::function<Error(const std::string&)>& bad) {
   if (loc.starts_with("$")) {
     const std::optional<int64_t> v = parse_int(loc.substr(1));
     if (!v) throw bad(fmt::format("constant '{}' is not an integer", loc.substr(1)));
     a.kind = UsdtArgKind::Const;
     a.value = *v;
-    return a;
+    return;
   }
   auto reg = [&](std::string_view r) {
     if (!r.starts_with("%")) throw bad(fmt::format("'{}' is not a register (%name)", r));
@@ -102,7 +132,7 @@ UsdtArg parse_arg(std::string_view tok, const std::string& where) {
   if (loc.starts_with("%")) {
     a.kind = UsdtArgKind::Reg;
     a.reg_off = reg(loc);
-    return a;
+    return;
   }
   const size_t open = loc.find('(');
   if (open == std::string_view::npos || !loc.ends_with(")"))
@@ -123,12 +153,76 @@ UsdtArg parse_arg(std::string_view tok, const std::string& where) {
     if (!n) throw bad(fmt::format("'{}' after the symbol is not a number", off_text.substr(sign)));
     a.symbol = std::string(sym);
     a.value = *n;
-    return a;
+    return;
   }
   if (base == "%eip") throw bad("an %eip-relative argument is not supported");
   std::optional<int64_t> off = off_text.empty() ? std::optional<int64_t>(0) : parse_int(off_text);
   if (!off) throw bad(fmt::format("offset '{}' is not a number", off_text));
   a.value = *off;
+}
+
+// The arm64 and riscv64 locations, as libbpf's parsers take them: a
+// register, a bare constant, and memory at a register plus an offset,
+// arm64 "[REG]" / "[REG, OFF]" (OFF also as #OFF), riscv64 "OFF(REG)".
+void parse_risc_location(Arch arch, UsdtArg& a, std::string_view loc,
+                         const std::function<Error(const std::string&)>& bad) {
+  const char* arch_name = arch == Arch::Arm64 ? "arm64" : "riscv64";
+  auto reg = [&](std::string_view r) {
+    const std::optional<int16_t> off = reg_offset(arch, trim(r));
+    if (!off) throw bad(fmt::format("unknown {} register '{}'", arch_name, trim(r)));
+    return *off;
+  };
+  auto offset = [&](std::string_view t) {
+    t = trim(t);
+    if (t.starts_with("#")) t.remove_prefix(1);
+    const std::optional<int64_t> v = t.empty() ? std::optional<int64_t>(0) : parse_int(t);
+    if (!v) throw bad(fmt::format("offset '{}' is not a number", t));
+    return *v;
+  };
+  if (const std::optional<int64_t> v = parse_int(loc)) {
+    a.kind = UsdtArgKind::Const;
+    a.value = *v;
+    return;
+  }
+  if (arch == Arch::Arm64 && loc.starts_with("[")) {
+    if (!loc.ends_with("]")) throw bad("expected [REG] or [REG, OFFSET]");
+    const std::string_view inside = loc.substr(1, loc.size() - 2);
+    const size_t comma = inside.find(',');
+    a.kind = UsdtArgKind::RegDeref;
+    a.reg_off = reg(inside.substr(0, comma));
+    a.value = comma == std::string_view::npos ? 0 : offset(inside.substr(comma + 1));
+    return;
+  }
+  const size_t open = loc.find('(');
+  if (arch == Arch::Riscv64 && open != std::string_view::npos) {
+    if (!loc.ends_with(")")) throw bad("expected OFFSET(REG)");
+    a.kind = UsdtArgKind::RegDeref;
+    a.reg_off = reg(loc.substr(open + 1, loc.size() - open - 2));
+    a.value = offset(loc.substr(0, open));
+    return;
+  }
+  if (!reg_offset(arch, loc))
+    throw bad(arch == Arch::Arm64 ? "expected an arm64 register, a constant, [REG] or [REG, OFFSET]"
+                                  : "expected a riscv64 register, a constant or OFFSET(REG)");
+  a.kind = UsdtArgKind::Reg;
+  a.reg_off = reg(loc);
+}
+
+UsdtArg parse_arg(Arch arch, std::string_view tok, const std::string& where) {
+  const std::function<Error(const std::string&)> bad = [&](const std::string& why) {
+    return Error(where, fmt::format("'{}': {}", tok, why));
+  };
+  const size_t at = tok.find('@');
+  if (at == std::string_view::npos)
+    throw bad(arch == Arch::X86_64 ? "expected SIZE@LOCATION (e.g. -4@%edi)" : "expected SIZE@LOCATION (e.g. -4@x0)");
+  const std::optional<int64_t> size = parse_int(tok.substr(0, at));
+  if (!size || (std::abs(*size) != 1 && std::abs(*size) != 2 && std::abs(*size) != 4 && std::abs(*size) != 8))
+    throw bad(fmt::format("size '{}' is not 1, 2, 4 or 8 bytes (negative: signed)", tok.substr(0, at)));
+  UsdtArg a;
+  a.size = uint8_t(std::abs(*size));
+  a.is_signed = *size < 0;
+  if (arch == Arch::X86_64) parse_x86_location(a, tok.substr(at + 1), bad);
+  else parse_risc_location(arch, a, tok.substr(at + 1), bad);
   return a;
 }
 
@@ -152,7 +246,7 @@ std::optional<uint64_t> symbol_value(Elf* elf, const std::string& name) {
 
 }  // namespace
 
-std::vector<UsdtArg> parse_usdt_args(std::string_view text, const std::string& where) {
+std::vector<UsdtArg> parse_usdt_args(std::string_view text, const std::string& where, Arch arch) {
   std::vector<UsdtArg> out;
   size_t i = 0;
   while (i < text.size()) {
@@ -160,10 +254,13 @@ std::vector<UsdtArg> parse_usdt_args(std::string_view text, const std::string& w
       ++i;
       continue;
     }
-    const size_t end = std::min(text.find_first_of(" \t", i), text.size());
+    // An argument ends at a blank outside brackets (arm64's "[sp, 16]").
+    size_t end = i;
+    for (int depth = 0; end < text.size() && (depth > 0 || (text[end] != ' ' && text[end] != '\t')); ++end)
+      depth += text[end] == '[' ? 1 : text[end] == ']' ? -1 : 0;
     if (out.size() == kUsdtMaxArgs)
       throw Error(where, fmt::format("more than {} arguments (libbpf's BPF_USDT_MAX_ARG_CNT)", kUsdtMaxArgs));
-    out.push_back(parse_arg(text.substr(i, end - i), fmt::format("{}: argument {}", where, out.size() + 1)));
+    out.push_back(parse_arg(arch, text.substr(i, end - i), fmt::format("{}: argument {}", where, out.size() + 1)));
     i = end;
   }
   return out;
@@ -174,6 +271,10 @@ std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias, s
   std::vector<UsdtProbe> out;
   ElfFile file;
   if (!file.open(path) || gelf_getclass(file.elf) != ELFCLASS64) return out;
+  GElf_Ehdr eh;
+  if (!gelf_getehdr(file.elf, &eh)) return out;
+  const Arch arch = eh.e_machine == EM_AARCH64 ? Arch::Arm64 : eh.e_machine == EM_RISCV ? Arch::Riscv64 : Arch::X86_64;
+  if (eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64 && eh.e_machine != EM_RISCV) return out;
   size_t shstrndx = 0;
   if (elf_getshdrstrndx(file.elf, &shstrndx) != 0) return out;
   uint64_t base_section = 0;  // .stapsdt.base's address
@@ -220,7 +321,8 @@ std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias, s
       p.address = bias + pc + (base_section && note_base ? base_section - note_base : 0);
       p.semaphore = sema ? bias + sema : 0;
       const std::string at = fmt::format("{}: USDT {}:{} at {:#x}", path, p.provider, p.name, pc);
-      p.args = parse_usdt_args(p.args_text, at);
+      p.arch = arch;
+      p.args = parse_usdt_args(p.args_text, at, arch);
       for (size_t i = 0; i < p.args.size(); ++i) {
         UsdtArg& a = p.args[i];
         if (a.symbol.empty()) continue;

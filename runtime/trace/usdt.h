@@ -18,8 +18,13 @@
 //                       for a static variable; libbpf 1.1 refuses it): read
 //                       as memory at pt_regs' ip (the site) + (SYM + N - site),
 //                       SYM from the object's symbol table
+// and as gcc and clang write them for arm64 and riscv64 (libbpf's syntax):
+//   arm64    SIZE@xN / wN / sp, SIZE@[REG], SIZE@[REG, OFF], SIZE@IMM
+//   riscv64  SIZE@REG (a0, s1, sp, ra, x5, ...), SIZE@OFF(REG), SIZE@IMM
 // SIZE is the byte count, negative for a signed value; the spec keeps the
-// register's offset in x86-64 `struct pt_regs`, the offset or constant,
+// register's offset in the architecture's pt_regs as BPF sees it (x86-64
+// `struct pt_regs`, arm64 `user_pt_regs`, riscv64 `user_regs_struct`:
+// backend::probe_regs), the offset or constant,
 // signedness and the shift that narrows the 8 bytes read to SIZE. Other
 // forms (a number before (%rip), an index register) are refused naming
 // the argument.
@@ -29,6 +34,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "backends/arch.h"
 
 namespace sb::rt {
 
@@ -48,10 +55,11 @@ inline constexpr size_t kUsdtMaxArgs = 12;  // BPF_USDT_MAX_ARG_CNT
 
 // The arguments of a note's argument string. Throws sb::Error located at
 // `where` naming the argument ("argument 2 '8@sym(%rip)': ...").
-std::vector<UsdtArg> parse_usdt_args(std::string_view text, const std::string& where);
+std::vector<UsdtArg> parse_usdt_args(std::string_view text, const std::string& where, Arch arch = Arch::X86_64);
 
 struct UsdtProbe {
   std::string object;  // the file it is in
+  Arch arch = Arch::X86_64;  // its machine (e_machine): the syntax of its arguments
   std::string provider, name;
   uint64_t address = 0;    // the site, in this process
   uint64_t semaphore = 0;  // the semaphore's address in this process, 0: none
@@ -65,7 +73,8 @@ struct UsdtProbe {
 // parse.
 std::vector<UsdtProbe> find_usdt_probes(std::string_view object, std::string_view provider, std::string_view name);
 
-// The USDT notes of PROVIDER:NAME in one ELF file loaded with `bias`. Only
+// The USDT notes of PROVIDER:NAME in one ELF file (x86-64, arm64 or
+// riscv64; another machine's has none) loaded with `bias`. Only
 // their argument strings are parsed: another probe's note that does not
 // parse does not stop this one.
 std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias, std::string_view provider,
