@@ -1362,6 +1362,18 @@ TEST(UsdtArgs, Arm64AndRiscv64Forms) {
   EXPECT_NE(error(Arch::Riscv64, "8@8(q9)").find("unknown riscv64 register 'q9'"), std::string::npos);
   EXPECT_NE(error(Arch::Riscv64, "8@x(a0)").find("offset 'x' is not a number"), std::string::npos);
   EXPECT_NE(error(Arch::Riscv64, "3@a0").find("size '3'"), std::string::npos);
+  // Non-PIC riscv64 code reaches a static variable by lui + %lo(): the symbol, resolved with the object.
+  const std::vector<rt::UsdtArg> lo = rt::parse_usdt_args("-8@%lo(counter)(a5) 4@%lo(table+8)(s1)", "t", Arch::Riscv64);
+  ASSERT_EQ(lo.size(), 2u);
+  EXPECT_EQ(lo[0].kind, rt::UsdtArgKind::RegDeref);
+  EXPECT_EQ(lo[0].reg_off, 120);
+  EXPECT_EQ(lo[0].symbol, "counter");
+  EXPECT_EQ(lo[0].symbol_use, rt::UsdtArg::SymbolUse::Lo12);
+  EXPECT_EQ(lo[1].symbol, "table");
+  EXPECT_EQ(lo[1].value, 8);
+  EXPECT_EQ(lo[1].reg_off, 72);
+  EXPECT_NE(error(Arch::Riscv64, "8@%lo(x)").find("expected %lo(SYMBOL)(REG)"), std::string::npos);
+  EXPECT_NE(error(Arch::Riscv64, "8@%lo(1)(a0)").find("not a symbol"), std::string::npos);
 }
 
 }  // namespace

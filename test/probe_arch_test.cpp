@@ -56,6 +56,7 @@
 #include "runtime/hook/hook_guest.h"
 #include "runtime/hook/trampoline.h"
 #include "runtime/hook/tramp_runtime.h"
+#include "guest_prog_runtime.h"
 #ifdef SPRINGBOARD_HAVE_ARM64
 #include "backends/arm64/arm64.h"
 #endif
@@ -180,19 +181,6 @@ std::vector<uint8_t> guest_mix(Arch arch) {
 
 class ProbeGuest : public testing::TestWithParam<Arch> {};
 
-// The trampoline runtime's program entry and exit (runtime/hook/
-// tramp_runtime.h) as host functions of the guest.
-struct GuestProgRuntime {
-  explicit GuestProgRuntime(rt::Guest& g)
-      : enter(g.add_host_function([](const std::array<uint64_t, 5>& a) {
-          return rt::sb_tramp_prog_enter(reinterpret_cast<rt::ProgState*>(a[0]), nullptr);
-        })),
-        exit(g.add_host_function([](const std::array<uint64_t, 5>& a) -> uint64_t {
-          rt::sb_tramp_prog_exit(reinterpret_cast<rt::ProgState*>(a[0]), a[1], nullptr);
-          return 0;
-        })) {}
-  uint64_t enter, exit;
-};
 
 TEST_P(ProbeGuest, SameProgramSeesArgumentsAndResult) {
   const Arch arch = GetParam();
@@ -283,7 +271,8 @@ INSTANTIATE_TEST_SUITE_P(Archs, ProbeGuest, testing::ValuesIn(guest_archs()),
 constexpr uint64_t kSiteProbe = 0x1a0000, kSiteStub = 0x1c0000, kSiteStep = 0x2000, kSiteProg = 0x1e0000;
 constexpr int64_t kLoopN = 5, kLoopK = 7;
 constexpr size_t kSiteHits = 8;
-constexpr uint64_t kSaved = rt::Guest::kStackBase + rt::Guest::kStackSize - 64 - 256;  // every_register's stores
+// every_register's stores, below the sp call() starts with
+uint64_t saved_at(const rt::Guest& g) { return g.stack_base() + rt::Guest::kStackSize - 64 - 256; }
 
 struct SiteRecord {  // struct site_record in probes/regs.bpf.c, at kRec + 0x100
   uint64_t hits;
@@ -415,7 +404,8 @@ std::vector<mc::DisasmLine> loop_body(Arch arch, const Loop& l) {
 struct SiteRun {
   int64_t result;
   SiteRecord rec;
-  uint64_t saved[32];  // guests: the words at kSaved after the call
+  uint64_t saved[32];  // guests: the words at saved_at() after the call
+  uint64_t call_sp = 0;  // guests: the sp call() starts with
 };
 
 // One probe at +offset running probe_site, one call of the loop.
@@ -495,7 +485,8 @@ class SiteProbes {
     out.result = int64_t(g.call(l.address, sig, {uint64_t(kLoopN), uint64_t(kLoopK)}));
     for (size_t w = 0; w < sizeof out.rec / 8; ++w)
       reinterpret_cast<uint64_t*>(&out.rec)[w] = g.read_u64(kRec + 0x100 + 8 * w);
-    for (size_t w = 0; w < 32; ++w) out.saved[w] = g.read_u64(kSaved + 8 * w);
+    for (size_t w = 0; w < 32; ++w) out.saved[w] = g.read_u64(saved_at(g) + 8 * w);
+    out.call_sp = g.stack_base() + rt::Guest::kStackSize - 64;
     return out;
   }
 
@@ -541,7 +532,7 @@ TEST_P(ProbeLoop, LiveRegistersAtTheLoopHeadReadRight) {
     EXPECT_EQ(r.rec.sp[0] % 16, 8u) << "a leaf function's sp: its return address pushed";
 #endif
   } else {
-    EXPECT_EQ(r.rec.sp[0], rt::Guest::kStackBase + rt::Guest::kStackSize - 64) << "a leaf's sp, as call() set it";
+    EXPECT_EQ(r.rec.sp[0], r.call_sp) << "a leaf's sp, as call() set it";
   }
 }
 
@@ -596,7 +587,7 @@ TEST_P(ProbeLoop, AnOffsetInsideAnInstructionIsRefused) {
 
 // A guest function that gives every general register but sp (and the
 // return address) its own value, 0x100 + its number, runs the probed
-// instruction (x1 / a1 += 1) and stores them all below sp, at kSaved.
+// instruction (x1 / a1 += 1) and stores them all below sp, at saved_at().
 Loop every_register(Arch arch) {
   Loop l;
   l.address = kFunc;
@@ -631,7 +622,7 @@ TEST_P(ProbeGuest, InsideAFunctionEveryRegisterIsSeenAndKept) {
   const SiteRun r = probes.run(l.site);
   ASSERT_EQ(r.rec.hits, 1u);
   EXPECT_EQ(r.rec.ip[0], kFunc + l.site);
-  EXPECT_EQ(r.rec.sp[0], rt::Guest::kStackBase + rt::Guest::kStackSize - 64);
+  EXPECT_EQ(r.rec.sp[0], r.call_sp);
   for (int reg = first; reg < last; ++reg) {  // x<n> is word n of both structs
     EXPECT_EQ(r.rec.regs[0][reg], uint64_t(0x100 + reg)) << "pt_regs of x" << reg;
     EXPECT_EQ(r.saved[size_t(reg)], uint64_t(0x100 + reg + (reg == bumped))) << "x" << reg << " after the probe";

@@ -37,6 +37,7 @@
 #include "frontend/trampoline.h"
 #include "ir/diag.h"
 #include "runtime/exec/guest.h"
+#include "guest_prog_runtime.h"
 #include "runtime/hook/tramp_runtime.h"
 #include "trampoline/targets.h"
 
@@ -189,14 +190,6 @@ class Harness {
   Harness(Arch arch, const TargetCode& code) : guest_(arch), code_(code) {
     guest_.map_code(kTargetsBase, code.text);
     guest_.map_data(kDataBase, kDataSize);
-    // The RunCtx pointer is a guest address: the host side never reads it.
-    enter_ = guest_.add_host_function([](const std::array<uint64_t, 5>& a) {
-      return rt::sb_tramp_prog_enter(reinterpret_cast<rt::ProgState*>(a[0]), nullptr);
-    });
-    exit_ = guest_.add_host_function([](const std::array<uint64_t, 5>& a) -> uint64_t {
-      rt::sb_tramp_prog_exit(reinterpret_cast<rt::ProgState*>(a[0]), a[1], nullptr);
-      return 0;
-    });
     helpers_.add(7, "mix", mix_helper);
     for (const rt::Helper& h : helpers_.all()) {
       rt::HelperFn fn = h.fn;
@@ -230,8 +223,8 @@ class Harness {
     tramp::Bindings b;
     b.ip = target_;
     b.original = target_;
-    b.prog_enter = enter_;
-    b.prog_exit = exit_;
+    b.prog_enter = runtime_.enter;
+    b.prog_exit = runtime_.exit;
     CompileOptions opts;
     opts.arch = guest_.arch();
     opts.helper_address = [&](uint32_t id) { return helper_slots_.at(id); };
@@ -261,7 +254,7 @@ class Harness {
  private:
   rt::Guest guest_;
   const TargetCode& code_;
-  uint64_t enter_ = 0, exit_ = 0;
+  GuestProgRuntime runtime_{guest_};
   rt::HelperTable helpers_;
   std::map<uint32_t, uint64_t> helper_slots_;
   std::vector<std::unique_ptr<rt::ProgState>> states_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "runtime/api/springboard.h"
+#include "usdt_expected.h"
 
 extern "C" {
 #define SB_USDT_VARIANT(tag)                                 \
@@ -122,19 +123,8 @@ TEST_F(Usdt, ArgumentsOfEveryKindOnEveryBuild) {
     sb_link* l = nullptr;
     ASSERT_EQ(attach(p, v.probe("args"), &l, 0xc00c1e), SB_OK) << sb_vm_last_error(vm_);
     for (int i : {3, 7}) {
-      const long r = call(v.args, i);
-      EXPECT_EQ(r, long(i) * 1000 - i + (0x7000 + i) + long(0xfffffff0u + unsigned(i)));
-      EXPECT_EQ(seen(0), i);
-      EXPECT_EQ(seen(1), long(i) * 1000);
-      EXPECT_EQ(seen(2), -i);
-      EXPECT_EQ(seen(3), 0x7000 + i);
-      EXPECT_EQ(seen(4), long(0xfffffff0u + unsigned(i)));  // unsigned: not sign-extended
-      EXPECT_EQ(seen(5), long(i) * 1000 + 1);
-      EXPECT_EQ(seen(6), -5);
-      EXPECT_EQ(seen(7), reinterpret_cast<long>(v.table));
-      EXPECT_EQ(seen(8), 8);         // bpf_usdt_arg_cnt
-      EXPECT_EQ(seen(9), 0xc00c1e);  // bpf_usdt_cookie: the attach cookie
-      EXPECT_EQ(seen(10), -ENOENT);  // bpf_usdt_arg past the last argument
+      EXPECT_EQ(call(v.args, i), sb::test::fire_args_result(i));
+      sb::test::expect_on_args([this](uint32_t k) { return seen(k); }, i, reinterpret_cast<long>(v.table), 0xc00c1e);
     }
     sb_stats s{};
     ASSERT_EQ(sb_link_stats(l, &s), SB_OK);

@@ -10,6 +10,7 @@
 
 #include "backends/native_abi.h"
 #include "ir/diag.h"
+#include "runtime/maps/maps.h"
 
 namespace sb::rt {
 
@@ -120,6 +121,7 @@ struct Guest::State {
   };
   const GuestFacts& f;
   uc_engine* uc = nullptr;
+  PageMemory stack{kStackSize};  // freed after ~State closes uc
   std::deque<Slot> slots;  // stable addresses: hooks point at them
   std::exception_ptr hook_error;
 
@@ -173,7 +175,7 @@ Guest::Guest(Arch arch) : s_(std::make_unique<State>(kFacts[size_t(arch)])) {
   std::vector<uint8_t> slots(kHostSlots * kSlotSize, 0);
   for (uint64_t i = 0; i < kHostSlots; ++i) std::memcpy(&slots[i * kSlotSize], f.ret_insn, f.ret_size);
   map_code(kHostBase, slots);
-  map_data(kStackBase, kStackSize);
+  map_host(s_->stack.range().addr, kStackSize);
   map_code(kReturnAddr, {});
 }
 
@@ -191,6 +193,14 @@ void Guest::map_data(uint64_t addr, uint64_t size) {
   s_->check(uc_mem_map(s_->uc, addr, pages(size), UC_PROT_READ | UC_PROT_WRITE),
             fmt::format("map {:#x} bytes of data at {:#x}", size, addr));
 }
+
+void Guest::map_host(uint64_t addr, uint64_t size, bool executable) {
+  const uint32_t perms = UC_PROT_READ | UC_PROT_WRITE | (executable ? UC_PROT_EXEC : 0);
+  s_->check(uc_mem_map_ptr(s_->uc, addr, pages(size), perms, reinterpret_cast<void*>(addr)),
+            fmt::format("map {:#x} bytes of this process at {:#x}", size, addr));
+}
+
+uint64_t Guest::stack_base() const { return s_->stack.range().addr; }
 
 void Guest::write(uint64_t addr, const void* data, size_t size) {
   s_->check(uc_mem_write(s_->uc, addr, data, size), fmt::format("write {} bytes at {:#x}", size, addr));
@@ -237,7 +247,7 @@ uint64_t Guest::call(uint64_t addr, const ir::Signature& sig, const std::vector<
   for (int i = 0; i < f.cc.fp_regs; ++i) s.set_fp(f.fp_args[i], poison ? kPoison : 0, poison ? kPoison : 0);
 
   // The outgoing stack area, 16-byte aligned at the call.
-  uint64_t sp = kStackBase + kStackSize - 64;
+  uint64_t sp = stack_base() + kStackSize - 64;
   sp -= (8 * backend::stack_slots(locs) + 15) / 16 * 16;
   size_t w = 0;
   for (const ir::NativeValue& v : sig.args) {

@@ -9,8 +9,13 @@
 //   chosen by the user   code (map_code, read/execute) and data (map_data)
 //   kHostBase            host function slots, 16 bytes each: a `return`
 //                        instruction with a hook that calls the host function
-//   kStackBase           the native stack, kStackSize bytes; sp starts at the top
+//   stack_base()         the native stack, kStackSize bytes of this process's
+//                        memory at their own address (so a pointer into it,
+//                        a probe's pt_regs or a program's stack, means the
+//                        same to host functions); sp starts at the top
 //   kReturnAddr          the return address of call(): reaching it ends the call
+//   map_host()           other memory of this process at its own address
+//                        (maps, a target's image), as the emulator maps it
 //
 // Argument and result words are as a trampoline's ctx holds them
 // (ir::Signature): integers sign- or zero-extended to 64 bits by their type,
@@ -46,7 +51,6 @@ class Guest {
   static constexpr uint64_t kHostBase = 0x7fe00000;
   static constexpr uint64_t kHostSlots = 256;  // one page
   static constexpr uint64_t kSlotSize = 16;
-  static constexpr uint64_t kStackBase = 0x7ff00000;
   static constexpr uint64_t kStackSize = 0x10000;
   static constexpr uint64_t kReturnAddr = 0x7fff0000;
 
@@ -65,6 +69,12 @@ class Guest {
   void map_code(uint64_t addr, std::span<const uint8_t> code);
   // Maps `size` bytes (rounded up to pages) of zeroed read/write memory.
   void map_data(uint64_t addr, uint64_t size);
+  // Maps this process's memory [addr, addr + size) (whole pages, which
+  // must stay mapped while the guest lives) at the same guest address,
+  // shared: guest stores are host stores. Read/write, and executable when
+  // `executable`.
+  void map_host(uint64_t addr, uint64_t size, bool executable = false);
+  uint64_t stack_base() const;
   void write(uint64_t addr, const void* data, size_t size);
   // Writes over code that may have run already (a hook's entry patch):
   // also drops Unicorn's translations of it, which would otherwise still run.

@@ -152,8 +152,8 @@ extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx* rc) {
     }
     a.running[a.depth++] = s;
   }
-  if (s->context) rc->saved_context = ContextScope::exchange(s->context);
-  if (rc) {  // null from a guest's trampoline, whose run context is guest memory
+  if (s->context && rc) rc->saved_context = ContextScope::exchange(s->context);
+  if (rc) {  // null from a caller without one
     rc->prev = t_run_ctx;
     t_run_ctx = rc;
   }
@@ -163,7 +163,7 @@ extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx* rc) {
 extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx* rc) {
   if (start == 0) return;  // skipped by the guard: enter pushed nothing
   if (rc) t_run_ctx = rc->prev;
-  if (s->context) ContextScope::exchange(rc->saved_context);
+  if (s->context && rc) ContextScope::exchange(rc->saved_context);
   if (s->stats) s->runs.add(read_ticks() - start);
   if (s->recursion_guard) {
     ActiveStack& a = t_active;

@@ -114,6 +114,22 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// SYM[+-N] into a.symbol and a.value (N until the symbol is resolved).
+void symbol_plus(UsdtArg& a, std::string_view text, const char* where,
+                 const std::function<Error(const std::string&)>& bad) {
+  const size_t sign = text.find_first_of("+-", 1);
+  const std::string_view sym = text.substr(0, sign);
+  const bool name_ok = !sym.empty() && !(sym[0] >= '0' && sym[0] <= '9') &&
+                       sym.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.$") ==
+                           std::string_view::npos;
+  if (!name_ok) throw bad(fmt::format("'{}' {} is not a symbol (a number there is not supported)", text, where));
+  const std::optional<int64_t> n =
+      sign == std::string_view::npos ? std::optional<int64_t>(0) : parse_int(text.substr(sign));
+  if (!n) throw bad(fmt::format("'{}' after the symbol is not a number", text.substr(sign)));
+  a.symbol = std::string(sym);
+  a.value = *n;
+}
+
 // The x86-64 locations (AT&T syntax): %REG, $IMM, [OFF](%REG), SYM[+-N](%rip).
 void parse_x86_location(UsdtArg& a, std::string_view loc, const std::function<Error(const std::string&)>& bad) {
   if (loc.starts_with("$")) {
@@ -143,16 +159,8 @@ void parse_x86_location(UsdtArg& a, std::string_view loc, const std::function<Er
   a.kind = UsdtArgKind::RegDeref;
   a.reg_off = reg(base);
   if (base == "%rip") {  // SYM[+-N](%rip): the symbol's memory
-    const size_t sign = off_text.find_first_of("+-", 1);
-    const std::string_view sym = off_text.substr(0, sign);
-    const bool name_ok = !sym.empty() && !(sym[0] >= '0' && sym[0] <= '9') &&
-                         sym.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.$") ==
-                             std::string_view::npos;
-    if (!name_ok) throw bad(fmt::format("'{}' before (%rip) is not a symbol (a number there is not supported)", off_text));
-    std::optional<int64_t> n = sign == std::string_view::npos ? std::optional<int64_t>(0) : parse_int(off_text.substr(sign));
-    if (!n) throw bad(fmt::format("'{}' after the symbol is not a number", off_text.substr(sign)));
-    a.symbol = std::string(sym);
-    a.value = *n;
+    symbol_plus(a, off_text, "before (%rip)", bad);
+    a.symbol_use = UsdtArg::SymbolUse::FromSite;
     return;
   }
   if (base == "%eip") throw bad("an %eip-relative argument is not supported");
@@ -194,6 +202,17 @@ void parse_risc_location(Arch arch, UsdtArg& a, std::string_view loc,
     return;
   }
   const size_t open = loc.find('(');
+  if (arch == Arch::Riscv64 && loc.starts_with("%lo(")) {  // %lo(SYM[+-N])(REG): non-PIC code's lui + offset
+    const size_t close = loc.find(')');
+    if (close == std::string_view::npos || loc.substr(close + 1).size() < 3 || loc[close + 1] != '(' ||
+        !loc.ends_with(")"))
+      throw bad("expected %lo(SYMBOL)(REG)");
+    symbol_plus(a, loc.substr(4, close - 4), "in %lo()", bad);
+    a.symbol_use = UsdtArg::SymbolUse::Lo12;
+    a.kind = UsdtArgKind::RegDeref;
+    a.reg_off = reg(loc.substr(close + 2, loc.size() - close - 3));
+    return;
+  }
   if (arch == Arch::Riscv64 && open != std::string_view::npos) {
     if (!loc.ends_with(")")) throw bad("expected OFFSET(REG)");
     a.kind = UsdtArgKind::RegDeref;
@@ -330,7 +349,10 @@ std::vector<UsdtProbe> read_usdt_notes(const std::string& path, uint64_t bias, s
         if (!sym)
           throw Error(fmt::format("{}: argument {}", at, i + 1),
                       fmt::format("'{}': no symbol '{}' in the object's symbol table", p.args_text, a.symbol));
-        a.value = int64_t(bias + *sym + uint64_t(a.value) - p.address);  // from the site (pt_regs ip)
+        if (a.symbol_use == UsdtArg::SymbolUse::FromSite)
+          a.value = int64_t(bias + *sym + uint64_t(a.value) - p.address);  // from the site (pt_regs ip)
+        else  // the low 12 bits, sign-extended, as the linker fills the load's offset
+          a.value = int64_t((*sym + uint64_t(a.value)) << 52) >> 52;
       }
       out.push_back(std::move(p));
     }

@@ -20,7 +20,10 @@
 //                       SYM from the object's symbol table
 // and as gcc and clang write them for arm64 and riscv64 (libbpf's syntax):
 //   arm64    SIZE@xN / wN / sp, SIZE@[REG], SIZE@[REG, OFF], SIZE@IMM
-//   riscv64  SIZE@REG (a0, s1, sp, ra, x5, ...), SIZE@OFF(REG), SIZE@IMM
+//   riscv64  SIZE@REG (a0, s1, sp, ra, x5, ...), SIZE@OFF(REG), SIZE@IMM,
+//            SIZE@%lo(SYM[+-N])(REG) (gcc for a static variable in non-PIC
+//            code: REG holds %hi(SYM); libbpf refuses it), the offset from
+//            the object's symbol table
 // SIZE is the byte count, negative for a signed value; the spec keeps the
 // register's offset in the architecture's pt_regs as BPF sees it (x86-64
 // `struct pt_regs`, arm64 `user_pt_regs`, riscv64 `user_regs_struct`:
@@ -48,7 +51,10 @@ struct UsdtArg {
   int16_t reg_off = 0;   // Reg, RegDeref: the register's offset in struct pt_regs
   bool is_signed = false;
   uint8_t size = 8;      // bytes: 1, 2, 4 or 8
-  std::string symbol;    // SYM(%rip): `value` is N until the site is known, then SYM + N - site
+  // SYM(%rip), %lo(SYM)(REG): `value` is N until the symbol is resolved,
+  // then SYM + N - site (FromSite) or the low 12 bits of SYM + N (Lo12).
+  std::string symbol;
+  enum class SymbolUse : uint8_t { FromSite, Lo12 } symbol_use = SymbolUse::FromSite;
 };
 
 inline constexpr size_t kUsdtMaxArgs = 12;  // BPF_USDT_MAX_ARG_CNT

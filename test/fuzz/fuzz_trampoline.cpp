@@ -36,11 +36,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sb::bpf::parse_attach_point(text, "fuzz.o: section");
   } catch (const sb::Error&) {
   }
-  try {  // a USDT note's argument string ("-4@%edi 8@-8(%rbp)"), and its spec
-    const std::vector<sb::rt::UsdtArg> args = sb::rt::parse_usdt_args(text, "fuzz: .note.stapsdt");
-    if (args.size() > sb::rt::kUsdtMaxArgs || sb::rt::usdt_spec(args, 0).size() != sb::rt::kUsdtSpecSize) __builtin_trap();
-  } catch (const sb::Error&) {
-  }
+  // a USDT note's argument string ("-4@%edi 8@-8(%rbp)", "-4@[sp, 12]", "-8@%lo(x)(a5)"), and its spec
+  for (sb::Arch arch : {sb::Arch::X86_64, sb::Arch::Arm64, sb::Arch::Riscv64}) try {
+      const std::vector<sb::rt::UsdtArg> args = sb::rt::parse_usdt_args(text, "fuzz: .note.stapsdt", arch);
+      if (args.size() > sb::rt::kUsdtMaxArgs || sb::rt::usdt_spec(args, 0).size() != sb::rt::kUsdtSpecSize)
+        __builtin_trap();
+    } catch (const sb::Error&) {
+    }
   try {  // a kernel config value for each kconfig type
     const sb::bpf::KernelConfig config = {{"CONFIG_FUZZ", std::string(text)}};
     for (auto type : {sb::bpf::KconfigType::Bool, sb::bpf::KconfigType::Tristate, sb::bpf::KconfigType::Char,

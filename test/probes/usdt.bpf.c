@@ -1,5 +1,6 @@
 /* USDT programs as libbpf's usdt.bpf.h users write them (usdt_test.cpp),
- * compiled with clang -O2 -g -target bpf -D__TARGET_ARCH_x86.
+ * compiled with clang -O2 -g -target bpf -D__TARGET_ARCH_x86 (and _arm64,
+ * _riscv for the guests: usdt_guest_test.cpp).
  *   on_args     BPF_USDT with eight arguments: each into `seen`, and
  *               the argument count, the USDT cookie and bpf_usdt_arg's
  *               answer for an argument past the last
@@ -7,7 +8,7 @@
  *   on_twice_by_section, on_throw   attached by their sections */
 #include <stdbool.h>
 #include <linux/bpf.h>
-#include <linux/ptrace.h>
+#include "user_regs.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
