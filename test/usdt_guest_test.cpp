@@ -14,7 +14,9 @@
 // as in the guest (Guest::map_host), as the guest's stack is: a pointer
 // the program or the probed code holds (a stack slot, the table, the
 // pt_regs) means the same to the helpers, which run in this process.
+#include <pthread.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -187,6 +189,7 @@ class UsdtGuest : public testing::TestWithParam<Variant> {
     ASSERT_NE(specs, nullptr);
     for (const rt::UsdtProbe& site : sites) {
       EXPECT_EQ(site.arch, GetParam().arch);
+      if (site.semaphore) ++*reinterpret_cast<uint16_t*>(site.semaphore);  // the image is this process's memory
       const uint32_t id = next_spec_++;
       const std::vector<uint8_t> spec = rt::usdt_spec(site.args, usdt_cookie);
       specs->update(&id, spec.data(), 0);
@@ -300,6 +303,24 @@ TEST_P(UsdtGuest, EverySiteAStaticVariableAndTheLastInstruction) {
   const std::map<long, uint64_t> v = values();
   EXPECT_EQ(v, (std::map<long, uint64_t>{{77, 1}, {100, 1}, {101, 1}, {4242, 1}}));
   for (const auto& s : states_) EXPECT_EQ(rt::stats_of(*s).run_count, 1u);
+}
+
+// A probe behind its semaphore fires once the attach counted it up; the
+// program sees this process's ids and the calling thread's name, as a
+// uprobe in this process would (the helpers run here).
+TEST_P(UsdtGuest, SemaphoreAndWhoRuns) {
+  const uint64_t guarded = fn("guarded");
+  EXPECT_EQ(call(guarded, 1), 0u) << "nobody listens yet";
+  attach(load("on_who"), "guarded", 0);
+  EXPECT_EQ(call(guarded, 42), 1u);
+  EXPECT_EQ(seen(0), 42);
+  EXPECT_EQ(uint64_t(seen(1)), uint64_t(getpid()) << 32 | uint64_t(gettid()));
+  char comm[16] = {};
+  pthread_getname_np(pthread_self(), comm, sizeof comm);
+  char got[16];
+  const long words[2] = {seen(2), seen(3)};
+  std::memcpy(got, words, sizeof got);
+  EXPECT_STREQ(got, comm);
 }
 
 std::vector<Variant> variants() { return {std::begin(kVariants), std::end(kVariants)}; }

@@ -5,6 +5,7 @@
  *               the argument count, the USDT cookie and bpf_usdt_arg's
  *               answer for an argument past the last
  *   on_value    bpf_usdt_arg(ctx, 0) into `values` (counted by value)
+ *   on_who      the argument, bpf_get_current_pid_tgid and _comm into `seen`
  *   on_twice_by_section, on_throw   attached by their sections */
 #include <stdbool.h>
 #include <linux/bpf.h>
@@ -53,6 +54,21 @@ int on_value(struct pt_regs* ctx) {
   __u64 one = 1, *n = bpf_map_lookup_elem(&values, &x);
   if (n) __sync_fetch_and_add(n, 1);
   else bpf_map_update_elem(&values, &x, &one, BPF_NOEXIST);
+  return 0;
+}
+
+/* Who ran it, as a uprobe sees it: the probe's argument, the ids and the
+ * thread's name (16 bytes, as two longs). */
+SEC("usdt")
+int BPF_USDT(on_who, long x) {
+  char comm[16] = {};
+  long words[2];
+  put(0, x);
+  put(1, bpf_get_current_pid_tgid());
+  bpf_get_current_comm(comm, sizeof comm);
+  __builtin_memcpy(words, comm, sizeof words);
+  put(2, words[0]);
+  put(3, words[1]);
   return 0;
 }
 
