@@ -541,14 +541,10 @@ TEST_P(ProbeLoop, EveryInstructionOfTheLoopFiresOncePerIteration) {
   const LoopModel m = model_loop(kLoopN, kLoopK);
   const std::vector<mc::DisasmLine> body = loop_body(GetParam(), l);
   ASSERT_GE(body.size(), 3u);
-  const uint64_t end = body.back().address + body.back().size;  // the return
+  // On x86-64 the last instructions, where the 5-byte jump would cover
+  // the return and what follows, take a breakpoint instead; the same.
   for (const mc::DisasmLine& in : body) {
     SCOPED_TRACE(fmt::format("+{:#x}: {}", in.address, in.text));
-    if (GetParam() == Arch::X86_64 && end - in.address < 5) {
-      // x86-64's 5-byte jump would cover the return and what follows it.
-      EXPECT_NE(error_of(probes_, in.address).find("too short to hook"), std::string::npos);
-      continue;
-    }
     const SiteRun r = probes_.run(in.address);
     EXPECT_EQ(r.result, m.result);
     EXPECT_EQ(r.rec.hits, uint64_t(kLoopN));

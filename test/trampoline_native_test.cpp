@@ -387,6 +387,65 @@ TEST(TrampolineNative, ShortFunctionsUseThePaddingAfterThem) {
 // An int3 where the code starts is another tool's breakpoint (a kernel
 // uprobe on the file puts one in every process that maps it): the byte it
 // covers is unknown, so the hook is refused, naming why.
+// A probe where the 5-byte jump cannot fit (short_tight: its next symbol
+// 4 bytes from the start, no padding) takes a breakpoint on its
+// instruction, as a kernel uprobe does: the trap sends the thread through
+// the probe, which sees its registers and ip, and the function's result is
+// unchanged, on the first instruction and on the `ret`. Threads calling it
+// while the probe is attached and detached over and over never fault, and
+// detaching restores every byte.
+TEST(TrampolineNative, ProbesWithoutRoomTakeABreakpoint) {
+  auto* code = reinterpret_cast<uint8_t*>(&sb_t_short_tight);
+  const std::vector<uint8_t> before(code, code + 4);
+  for (uint64_t offset : {0u, 2u}) {
+    SCOPED_TRACE(offset);
+    rt::TrampolineTable table;
+    rt::TrampolineOptions opts;
+    opts.probe = true;
+    void* target = code + offset;
+    rt::Trampoline& t = table.get(target, {}, opts, "sb_t_short_tight");
+    Seen count, ip;
+    t.link(tramp::Kind::Uprobe,
+           bpf::assemble("lddw %r2, " + addr(&count) + "\nmov %r3, 1\nlock add [%r2+0], %r3\n" +
+                         "ldxdw %r2, [%r1+128]\nlddw %r3, " + addr(&ip) + "\nstxdw [%r3+0], %r2\nmov %r0, 0\nexit"),
+           0, no_helpers());
+    EXPECT_TRUE(t.breakpoint());
+    EXPECT_EQ(code[offset], 0xcc);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(through_volatile(&sb_t_short_tight)(), 0);
+    EXPECT_EQ(count.word[0], 3u);
+    EXPECT_EQ(ip.word[0], reinterpret_cast<uint64_t>(target)) << "PT_REGS_IP: the probed instruction";
+    table.put(target);
+    EXPECT_EQ(std::vector<uint8_t>(code, code + 4), before);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> calls{0}, wrong{0};
+  std::vector<std::thread> callers;
+  for (int k = 0; k < 2; ++k)
+    callers.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (through_volatile(&sb_t_short_tight)() != 0) wrong.fetch_add(1);
+        calls.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  Seen count;
+  const bpf::Program counter =
+      bpf::assemble("lddw %r2, " + addr(&count) + "\nmov %r3, 1\nlock add [%r2+0], %r3\nmov %r0, 0\nexit");
+  for (int round = 0; round < 200; ++round) {
+    rt::TrampolineTable table;
+    rt::TrampolineOptions opts;
+    opts.probe = true;
+    rt::Trampoline& t = table.get(code + 2, {}, opts, "sb_t_short_tight+2");
+    t.link(tramp::Kind::Uprobe, counter, 0, no_helpers());
+    for (const uint64_t seen_at = calls.load(); calls.load() < seen_at + 20;) std::this_thread::yield();
+    table.put(code + 2);
+  }
+  stop = true;
+  for (std::thread& c : callers) c.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_GT(count.word[0], 0u);
+  EXPECT_EQ(std::vector<uint8_t>(code, code + 4), before);
+}
+
 TEST(TrampolineNative, ForeignBreakpointIsRefused) {
   const std::vector<uint8_t> bytes = {0xcc, 0x89, 0xf8, 0x83, 0xc0, 0x01, 0xc3};  // int3 over a mov; add; ret
   rt::ExecMemory code(bytes);

@@ -1057,8 +1057,8 @@ sb_link* attach_usdt(sb_vm* vm, const AttachRequest& r, const bpf::Program& type
   auto link = std::make_unique<sb_link>();
   link->vm = vm;
   link->kind = r.kind;
-  link->name = fmt::format("{}: usdt {}:{} ({} site{})", r.label.empty() ? r.program->name : r.label, provider,
-                           probe_name, probes.size(), probes.size() == 1 ? "" : "s");
+  link->name = fmt::format("{}: usdt {}:{}", r.label.empty() ? r.program->name : r.label, provider, probe_name);
+  size_t breakpoints = 0;  // sites where the jump did not fit (Hook::breakpoint)
   link->usdt_specs = program_map(vm, typed, "__bpf_usdt_specs");
   link->usdt_ips = program_map(vm, typed, "__bpf_usdt_ip_to_spec_id");
   if (link->usdt_specs && link->usdt_specs->spec().value_size != rt::kUsdtSpecSize)
@@ -1085,12 +1085,15 @@ sb_link* attach_usdt(sb_vm* vm, const AttachRequest& r, const bpf::Program& type
     }
     const std::string where = fmt::format("USDT {}:{} at {:#x} in {}", provider, probe_name, p.address, p.object);
     link->sites.push_back(attach_site(vm, r, typed, reinterpret_cast<void*>(p.address), where, id));
+    if (link->sites.back().trampoline->breakpoint()) ++breakpoints;
     if (p.semaphore) {
       auto* sema = reinterpret_cast<uint16_t*>(p.semaphore);
       __atomic_fetch_add(sema, 1, __ATOMIC_SEQ_CST);
       link->semaphores.push_back(sema);
     }
   }
+  link->name += fmt::format(" ({} site{}{})", probes.size(), probes.size() == 1 ? "" : "s",
+                            breakpoints ? fmt::format(", {} by breakpoint", breakpoints) : "");
   return vm->keep(vm->links, std::move(link));
 }
 
@@ -1146,6 +1149,7 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   link->name = fmt::format("{}: {} {}", r.label.empty() ? r.program->name : r.label, tramp::kind_name(r.kind), name);
   link->kind = r.kind;
   link->sites.push_back(attach_site(vm, r, *typed, target, name, r.cookie));
+  if (link->sites.back().trampoline->breakpoint()) link->name += " (breakpoint)";
   return vm->keep(vm->links, std::move(link));
 }
 

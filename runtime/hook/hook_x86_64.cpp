@@ -34,6 +34,13 @@ namespace {
 
 constexpr size_t kJumpSize = 5;  // jmp rel32: what the entry is replaced by
 
+// A refusal because the 5-byte jump does not fit where it would go (too
+// short before a return, a branch into the bytes after the probed
+// instruction): a probe then takes a breakpoint there instead.
+struct NoRoom : Error {
+  using Error::Error;
+};
+
 struct Insn {
   uint64_t address = 0;
   std::vector<uint8_t> bytes;
@@ -431,39 +438,62 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
   const std::string at = where(target);
   if (!executable(reinterpret_cast<uint64_t>(code), kJumpSize + 16))
     throw Error(at, "not executable code of this process (/proc/self/maps): nothing to hook");
-  PatchedBytes::get().check(reinterpret_cast<uint64_t>(code), reinterpret_cast<uint64_t>(code) + kJumpSize, at);
+  PatchedBytes::get().check(reinterpret_cast<uint64_t>(code), reinterpret_cast<uint64_t>(code) + 1, at);
   // Our own patches were refused just above; an int3 where code starts is
   // someone else's breakpoint, and the instruction it covers is unknown.
   if (code[0] == 0xCC)
     throw Error(at,
                 "it starts with int3: a breakpoint another tool placed (a debugger, or a kernel uprobe on this file, "
                 "which the kernel plants in every process mapping it); the instruction under it is unknown");
+  bool room = true;
+  try {
+    PatchedBytes::get().check(reinterpret_cast<uint64_t>(code), reinterpret_cast<uint64_t>(code) + kJumpSize, at);
+  } catch (const Error&) {
+    if (!probe) throw;
+    room = false;  // another hook's bytes within the jump's reach: a probe still has its own instruction's
+  }
+  if (room) try {
+      return build(code, at, probe, false);
+    } catch (const NoRoom&) {
+      if (!probe) throw;
+    }
+  return build(code, at, probe, true);
+}
+
+// `breakpoint`: the probed instruction alone is displaced and its first
+// byte becomes an int3 whose trap (live_patch.h) sends the thread to the
+// thunk, as a kernel uprobe does with its trap; what runs then is the
+// same. For probes where the jump does not fit; a trap per hit.
+std::unique_ptr<Hook> Hook::build(uint8_t* code, const std::string& at, bool probe, bool breakpoint) {
   Decoder dec;
-  const std::optional<SymbolIndex> index = SymbolIndex::of(target);
+  const std::optional<SymbolIndex> index = SymbolIndex::of(code);
   std::vector<Insn> displaced;
   size_t n = 0;
-  while (n < kJumpSize) {
+  while (n < (breakpoint ? 1 : kJumpSize)) {
     Insn in;
     if (!dec.next(code + n, 16, in)) throw Error(at, fmt::format("cannot decode the instruction at +{}", n));
     if (in.id == X86_INS_LOOP || in.id == X86_INS_LOOPE || in.id == X86_INS_LOOPNE || in.id == X86_INS_JRCXZ ||
-        in.id == X86_INS_JECXZ)
-      throw Error(at, fmt::format("the instruction at +{} (loop/jrcxz) cannot be relocated", n));
-    if (in.is_call && n + in.bytes.size() < kJumpSize)
-      throw Error(at, fmt::format("the call at +{} would return into the middle of the entry jump", n));
+        in.id == X86_INS_JECXZ) {
+      const std::string why = fmt::format("the instruction at +{} (loop/jrcxz) cannot be relocated", n);
+      if (n) throw NoRoom(at, why);
+      throw Error(at, why);
+    }
+    if (!breakpoint && in.is_call && n + in.bytes.size() < kJumpSize)
+      throw NoRoom(at, fmt::format("the call at +{} would return into the middle of the entry jump", n));
     n += in.bytes.size();
     displaced.push_back(std::move(in));
-    if (displaced.back().ends_flow && n < kJumpSize) {
+    if (!breakpoint && displaced.back().ends_flow && n < kJumpSize) {
       const std::string why = padding_refusal(dec, index, reinterpret_cast<uint64_t>(code), n);
       if (!why.empty())
-        throw Error(at, fmt::format("the function is too short to hook: it ends after {} bytes (+{}: {}) and {}", n,
-                                    displaced.back().address - reinterpret_cast<uint64_t>(code),
-                                    dec.text(displaced.back()), why));
+        throw NoRoom(at, fmt::format("the function is too short to hook: it ends after {} bytes (+{}: {}) and {}", n,
+                                     displaced.back().address - reinterpret_cast<uint64_t>(code),
+                                     dec.text(displaced.back()), why));
       break;  // the jump's last bytes go over the padding
     }
   }
   // The bytes the entry patch replaces: the displaced instructions, and
-  // padding after a function shorter than the jump.
-  const size_t patched = std::max(n, kJumpSize);
+  // padding after a function shorter than the jump; a breakpoint's one.
+  const size_t patched = breakpoint ? 1 : std::max(n, kJumpSize);
   const uint64_t lo = reinterpret_cast<uint64_t>(code), hi = lo + n;
   auto boundary = [&](uint64_t a) {  // the displaced instruction starting at `a`, or -1
     for (size_t k = 0; k < displaced.size(); ++k)
@@ -476,7 +506,7 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
   for (const Insn& in : displaced)
     if (in.relative_branch && in.branch_target > lo && in.branch_target < hi &&
         (boundary(in.branch_target) < 0 || in.is_call))
-      throw Error(at, fmt::format("{} targets +{}, inside the displaced bytes", named(in), in.branch_target - lo));
+      throw NoRoom(at, fmt::format("{} targets +{}, inside the displaced bytes", named(in), in.branch_target - lo));
   // Every branch from the rest of the function into [lo, hi) is re-aimed
   // at the relocated copy (also those to the entry itself: a loop's
   // back-edge, which must not run the trampoline once per iteration).
@@ -487,16 +517,19 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
     throw Error(at, fmt::format("+{:#x} of {} is not the start of an instruction (decoding {} from its start "
                                 "steps over it)",
                                 lo - index->function_at(lo)->start, scan.function_name(), scan.function_name()));
-  if (!reach.refusals.empty()) throw Error(at, reach.refusals.front());
+  // A breakpoint replaces the probed instruction's first byte only: a
+  // branch to it meets the breakpoint, none can land after it.
+  if (breakpoint) reach = Reach{};
+  if (!reach.refusals.empty()) throw NoRoom(at, reach.refusals.front());
   // A probe fires whenever its instruction runs, as a breakpoint there
   // would: a branch to it keeps going to the patched entry (and so to the
   // probe); only those to the later displaced instructions need the copy.
   if (probe) std::erase_if(reach.into, [&](const Insn& in) { return in.branch_target == lo; });
   for (const Insn& in : reach.into) {
     if (boundary(in.branch_target) < 0)
-      throw Error(at, fmt::format("{} lands inside a displaced instruction (+{})", named(in), in.branch_target - lo));
+      throw NoRoom(at, fmt::format("{} lands inside a displaced instruction (+{})", named(in), in.branch_target - lo));
     if (in.rel_size != 4)
-      throw Error(at, fmt::format("{} jumps into the displaced bytes (+{}) with an 8-bit displacement, which cannot "
+      throw NoRoom(at, fmt::format("{} jumps into the displaced bytes (+{}) with an 8-bit displacement, which cannot "
                                   "reach their relocated copy",
                                   named(in), in.branch_target - lo));
   }
@@ -601,7 +634,7 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
     const uint64_t dest = hook->moved_[size_t(boundary(in.branch_target))].second;
     const int64_t disp = int64_t(dest) - int64_t(in.end());
     if (disp != int64_t(int32_t(disp)))
-      throw Error(at, fmt::format("{} cannot reach the relocated copy at {:#x}", named(in), dest));
+      throw NoRoom(at, fmt::format("{} cannot reach the relocated copy at {:#x}", named(in), dest));
     CodePatch p{reinterpret_cast<uint8_t*>(in.address), in.bytes, in.bytes};
     const int32_t d32 = int32_t(disp);
     std::memcpy(p.bytes.data() + p.bytes.size() - 4, &d32, 4);
@@ -613,16 +646,19 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
   hook->stub_offset_ = image.function_offsets[1];
   hook->slot_->store(reinterpret_cast<uint64_t>(hook->original()));
 
-  // The entry: jmp rel32 to the thunk, the rest of the displaced bytes int3.
+  // The entry: jmp rel32 to the thunk, the rest of the displaced bytes
+  // int3; or the breakpoint alone.
   mc::Emitter patch(mc::McTarget::get(x86_64::kSpec), mc::OutputKind::Bytes);
   llvm::MCSymbol* entry = patch.named_symbol("patch");
   patch.begin_function(entry, false, 1);
   // The thunk as "this entry + distance", so MC resolves the rel32 itself.
-  patch.emit(mc::I(op.jmp_4).e(llvm::MCBinaryExpr::createAdd(
-      patch.ref(entry), llvm::MCConstantExpr::create(int64_t(base) - int64_t(lo), patch.ctx()), patch.ctx())));
-  for (size_t k = kJumpSize; k < patched; ++k) patch.emit(mc::I(op.int3));
+  if (!breakpoint)
+    patch.emit(mc::I(op.jmp_4).e(llvm::MCBinaryExpr::createAdd(
+        patch.ref(entry), llvm::MCConstantExpr::create(int64_t(base) - int64_t(lo), patch.ctx()), patch.ctx())));
+  for (size_t k = breakpoint ? 0 : kJumpSize; k < patched; ++k) patch.emit(mc::I(op.int3));
   mc::CodeImage bytes = patch.finish();
   if (bytes.text.size() != patched) throw Error(at, "internal: entry patch has the wrong size");
+  hook->breakpoint_ = breakpoint;
   // Re-aimed branches first (the copy behaves as the bytes it copies),
   // then the entry.
   // The entry by the breakpoint protocol (live_patch.h): a thread that
@@ -632,7 +668,11 @@ std::unique_ptr<Hook> Hook::install(void* target, bool probe) {
     mine.push_back({reinterpret_cast<uint64_t>(p.at), reinterpret_cast<uint64_t>(p.at) + p.bytes.size()});
   PatchedBytes::get().claim(hook.get(), lo, mine, at);
   try {
-    hook->relocated_ = std::make_unique<Relocated>(lo, hi, hook->moved_);
+    // A trap on the breakpoint continues at the thunk, as the jump would;
+    // during the jump's patching, at the copy.
+    const std::vector<std::pair<uint32_t, uint64_t>> to_thunk{{0, base}};
+    hook->relocated_ = breakpoint ? std::make_unique<Relocated>(lo, lo + 1, to_thunk)
+                                  : std::make_unique<Relocated>(lo, hi, hook->moved_);
   } catch (...) {
     PatchedBytes::get().release(hook.get());
     throw;

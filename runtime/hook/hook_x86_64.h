@@ -41,6 +41,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "runtime/exec/exec_memory.h"
@@ -61,7 +62,14 @@ class Hook {
   // instruction of its function (by its symbol) is refused, naming it.
   // Branches to a probe's instruction (a loop's head) are left going to it,
   // so the probe fires on each, as a breakpoint there would.
+  // A probe where the jump does not fit (its instruction within 5 bytes of
+  // the function's end without padding, a short branch into the 4 bytes
+  // after it, another hook's bytes there) takes a breakpoint instead, as
+  // a kernel uprobe does: its instruction's first byte becomes int3, and
+  // the trap (live_patch.h) sends the thread on to the thunk; one trap
+  // per hit (breakpoint()).
   static std::unique_ptr<Hook> install(void* target, bool probe = false);
+  bool breakpoint() const { return breakpoint_; }
   // Restores the original bytes; calls then run the function directly.
   // The thunk and stub stay mapped until the Hook is destroyed, since a
   // thread may still be inside them: an owner frees a detached hook once a
@@ -91,7 +99,9 @@ class Hook {
 
  private:
   Hook() = default;
+  static std::unique_ptr<Hook> build(uint8_t* code, const std::string& at, bool probe, bool breakpoint);
   uint8_t* target_ = nullptr;
+  bool breakpoint_ = false;
   size_t displaced_ = 0;
   std::vector<uint8_t> saved_;  // the original first bytes
   ExecMemory stub_;             // thunk, then the relocated instructions

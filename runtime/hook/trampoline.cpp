@@ -53,6 +53,11 @@ const void* Trampoline::original() const {
   return hook_ ? hook_->original() : target_;
 }
 
+bool Trampoline::breakpoint() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hook_ && hook_->breakpoint();
+}
+
 std::vector<uint8_t> Trampoline::image() const {
   std::lock_guard<std::mutex> lock(mu_);
   return image_ ? image_code_.text : std::vector<uint8_t>{};

@@ -82,6 +82,8 @@ class Trampoline {
   // Runs the original function (valid while attached); for tests and
   // for programs that want to call through.
   const void* original() const;
+  // Whether the probe took a breakpoint (Hook::breakpoint: a trap per hit).
+  bool breakpoint() const;
   // The current image's code (for listings); empty when detached.
   std::vector<uint8_t> image() const;
   // Frees now what a change retired and no thread can still be running
