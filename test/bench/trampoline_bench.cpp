@@ -6,7 +6,9 @@
 // empty uretprobe program too, statistics off, the guard on; beside it,
 // where this process may (root, libbpf at build time), the same function
 // with a kernel uprobe running an empty BPF_PROG_TYPE_KPROBE program
-// (BM_KernelUprobe: a trap into the kernel per call).
+// (BM_KernelUprobe: a trap into the kernel per call); and a probe that
+// has no room for its jump and takes a breakpoint (BM_ProbeBreakpoint: a
+// trap and a signal per hit, sb_bench_tight being shorter than the jump).
 //
 //   build/test/bench/sb_trampoline_bench
 //   tools/bench.sh     (runs it with sb_jit_bench and charts both)
@@ -27,6 +29,24 @@
 #include "runtime/hook/trampoline.h"
 
 extern "C" __attribute__((noinline, noipa)) int64_t sb_bench_target(int64_t a, int64_t b) { return a ^ (b + 1); }
+
+// xor %eax,%eax; ret, and the next symbol 4 bytes on: no room for a jump.
+extern "C" int64_t sb_bench_tight();
+asm(R"(
+  .text
+  .globl sb_bench_tight
+  .type sb_bench_tight, @function
+  .p2align 4
+sb_bench_tight:
+  .byte 0x31, 0xc0, 0xc3
+  .size sb_bench_tight, .-sb_bench_tight
+  .byte 0xcc
+  .globl sb_bench_tight_next
+  .type sb_bench_tight_next, @function
+sb_bench_tight_next:
+  .byte 0xc3
+  .size sb_bench_tight_next, .-sb_bench_tight_next
+)");
 
 namespace {
 
@@ -78,6 +98,20 @@ void BM_Probe(benchmark::State& state) {
   if (state.range(0) == 2) t.link(tramp::Kind::Uretprobe, empty, 0, helpers);
   run_calls(state);
   table.put(reinterpret_cast<void*>(&sb_bench_target));
+}
+
+void BM_ProbeBreakpoint(benchmark::State& state) {
+  rt::TrampolineOptions opts;
+  opts.probe = true;
+  rt::TrampolineTable table;
+  void* target = reinterpret_cast<void*>(&sb_bench_tight);
+  rt::Trampoline& t = table.get(target, {}, opts);
+  rt::HelperTable helpers;
+  t.link(tramp::Kind::Uprobe, bpf::assemble("mov %r0, 0\nexit"), 0, helpers);
+  if (!t.breakpoint()) state.SkipWithError("the probe did not take a breakpoint");
+  int64_t (*volatile fn)() = &sb_bench_tight;
+  for (auto _ : state) benchmark::DoNotOptimize(fn());
+  table.put(target);
 }
 
 #ifdef SB_HAVE_LIBBPF
@@ -136,6 +170,7 @@ BENCHMARK(BM_KernelUprobe);
 
 BENCHMARK(BM_Direct);
 BENCHMARK(BM_Probe)->ArgName("progs")->Arg(1)->Arg(2);
+BENCHMARK(BM_ProbeBreakpoint);
 BENCHMARK(BM_Hooked)->ArgNames({"progs", "stats", "guard"})->ArgsProduct({{1, 2}, {0, 1}, {0, 1}});
 
 }  // namespace
