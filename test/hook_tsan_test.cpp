@@ -23,6 +23,9 @@
 //   sb_ts_mul3: lea (%rdi,%rdi,2),%rax; add %rsi,%rax; ret    (3a + b)
 //   sb_ts_park: dec %edi; nop; nop; jne sb_ts_park; mov %edi,%eax; ret
 //               (a loop made of the displaced bytes: returns 0 after n rounds)
+//   sb_ts_tight: xor %eax,%eax; ret, the next symbol right after it: no room
+//               for a jump, so its probes take breakpoints
+extern "C" int64_t sb_ts_tight();
 extern "C" int64_t sb_ts_add(int64_t a, int64_t b);
 extern "C" int64_t sb_ts_mul3(int64_t a, int64_t b);
 extern "C" unsigned sb_ts_park(unsigned n);
@@ -46,6 +49,17 @@ sb_ts_mul3:
 sb_ts_park:
   .byte 0xff, 0xcf, 0x90, 0x90, 0x75, 0xfa, 0x89, 0xf8, 0xc3
   .size sb_ts_park, .-sb_ts_park
+  .globl sb_ts_tight
+  .type sb_ts_tight, @function
+  .p2align 4
+sb_ts_tight:
+  .byte 0x31, 0xc0, 0xc3
+  .size sb_ts_tight, .-sb_ts_tight
+  .globl sb_ts_tight_next
+  .type sb_ts_tight_next, @function
+sb_ts_tight_next:
+  .byte 0xc3
+  .size sb_ts_tight_next, .-sb_ts_tight_next
 )");
 
 namespace sb::test {
@@ -193,6 +207,50 @@ TEST(HookThreads, ProbesCountExactlyWhileOthersAttachAndDetach) {
   EXPECT_LE(on_b.word, calls.load());
   table.put(a);
   EXPECT_EQ(through_volatile(&sb_ts_add)(5, 1), 11);
+}
+
+// Breakpoint probes (no room for the jump): a probe at the first
+// instruction counts every call exactly while another at the `ret` is
+// attached and detached over and over, the callers trapping on both.
+TEST(HookThreads, BreakpointProbesCountExactlyWhileOthersComeAndGo) {
+  const rt::HelperTable helpers;
+  rt::TrampolineTable table;
+  auto* f = reinterpret_cast<uint8_t*>(&sb_ts_tight);
+  rt::TrampolineOptions opts;
+  opts.probe = true;
+  rt::Trampoline& first = table.get(f, {}, opts);
+  Counter entries, on_ret;
+  first.link(tramp::Kind::Uprobe, counting(&entries), 0, helpers);
+  ASSERT_TRUE(first.breakpoint());
+  std::atomic<bool> churning{true};
+  std::atomic<uint64_t> wrong{0}, calls{0};
+  std::vector<std::thread> threads;
+  for (int n = 0; n < 2; ++n)
+    threads.emplace_back([&] {
+      uint64_t mine = 0;
+      for (; churning.load(); ++mine)
+        if (through_volatile(&sb_ts_tight)() != 0) wrong.fetch_add(1);
+      calls.fetch_add(mine);
+    });
+  std::string error;
+  try {
+    for (int k = 0; k < 40; ++k) {
+      rt::Trampoline& last = table.get(f + 2, {}, opts);
+      last.link(tramp::Kind::Uprobe, counting(&on_ret), 0, helpers);
+      table.put(f + 2);
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  churning = false;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_GT(calls.load(), 0u);
+  EXPECT_EQ(entries.word, calls.load());
+  EXPECT_LE(on_ret.word, calls.load());
+  table.put(f);
+  EXPECT_EQ(f[0], 0x31) << "restored";
 }
 
 TEST(HookThreads, ThreadsInsideTheDisplacedBytesWhilePatching) {
