@@ -392,9 +392,17 @@ mc::DisasmLine first_instruction(Arch arch, const Loop& l, uint64_t off) {
 // the return that follows it), as offsets and sizes.
 std::vector<mc::DisasmLine> loop_body(Arch arch, const Loop& l) {
   std::vector<mc::DisasmLine> out;
+  // What comes after the back-edge before the return (an epilogue's pop
+  // where the function keeps a frame) runs once, not per iteration.
+  auto branch = [](const std::string& t) {
+    return t.starts_with("j") || t.starts_with("b") || t.starts_with("cb") || t.starts_with("tb");
+  };
   for (uint64_t off = l.site; off < l.code.size();) {
     mc::DisasmLine in = first_instruction(arch, l, off);
-    if (in.text.starts_with("ret")) return out;
+    if (in.text.starts_with("ret")) {
+      while (!out.empty() && !branch(out.back().text)) out.pop_back();
+      return out;
+    }
     off += in.size;
     out.push_back(std::move(in));
   }
