@@ -77,3 +77,19 @@ inline constexpr ProbeRegs kProbeRegs[] = {
 constexpr const ProbeRegs& probe_regs(Arch arch) { return kProbeRegs[size_t(arch)]; }
 
 }  // namespace sb::backend
+
+namespace sb::backend {
+
+// An x86-64 function with a native signature (a trampoline) as its
+// prologue leaves it (backends/x86_64/abi.cpp, which checks these): at
+// r10 + caller_fp the frame pointer its caller had (rbp, pushed first),
+// at r10 + entry_sp the stack pointer it was entered with, where the
+// return address into the caller is. What the stack helpers walk from
+// (runtime/helpers/tracing_helpers.cpp, RunCtx::frame).
+struct NativeEntryFrame {
+  int32_t caller_fp;
+  int32_t entry_sp;
+};
+inline constexpr NativeEntryFrame kX86NativeEntryFrame = {40, 48};  // six pushes: rbp rbx r13 r14 r15 r12
+
+}  // namespace sb::backend

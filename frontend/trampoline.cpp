@@ -348,8 +348,11 @@ namespace {
 // exit. r6 holds enter's result across the program.
 class Shared {
  public:
-  Shared(Builder& b, const Description& d, const Bindings& bind, int32_t run_ctx)
-      : b_(b), d_(d), bind_(bind), run_ctx_(run_ctx), guarded_(d.stats || d.recursion_guard || d.run_context) {}
+  // `call`: a call trampoline (fentry & co.), whose r10 the run context
+  // records for the stack helpers; a probe records 0.
+  Shared(Builder& b, const Description& d, const Bindings& bind, int32_t run_ctx, bool call)
+      : b_(b), d_(d), bind_(bind), run_ctx_(run_ctx), call_(call),
+        guarded_(d.stats || d.recursion_guard || d.run_context) {}
   bool guarded() const { return guarded_; }
 
   // This thread's in-flight stack: r1 = its address, r2 = its depth.
@@ -358,7 +361,15 @@ class Shared {
     b_.add(ir::alu_imm(ir::Op::Add, 64, 1, *bind_.in_flight_tls));
     b_.add(ir::load(8, false, 2, 1, 0));
   }
-  void enter() {  // push the image's token (only the depth once the stack is full)
+  // Pushes the image's token (only the depth once the stack is full) and,
+  // where a run context is made current, records the frame in it.
+  void enter() {
+    if (guarded_ && call_) {
+      b_.add(ir::alu(ir::Op::Mov, 64, 1, ir::kFP));
+      b_.add(ir::store(8, ir::kFP, run_ctx_ + kRunCtxFrame, 1));
+    } else if (guarded_) {
+      b_.add(ir::store_imm(8, ir::kFP, run_ctx_ + kRunCtxFrame, 0));
+    }
     if (!bind_.in_flight_tls) return;
     in_flight_depth();
     const uint32_t full = b_.label();
@@ -384,7 +395,7 @@ class Shared {
   void invoke(size_t index, Ctx&& ctx, After&& after) {
     const AttachedProgram& p = d_.programs[index];
     b_.mov_imm(1, p.cookie);
-    b_.add(ir::store(8, ir::kFP, run_ctx_, 1));
+    b_.add(ir::store(8, ir::kFP, run_ctx_ + kRunCtxCookie, 1));
     if (guarded_) {  // get_func_ip's answer, with the run context current
       b_.mov_imm(1, bind_.ip);
       b_.add(ir::store(8, ir::kFP, run_ctx_ + kRunCtxFuncIp, 1));
@@ -414,6 +425,7 @@ class Shared {
   const Description& d_;
   const Bindings& bind_;
   int32_t run_ctx_;
+  bool call_;
   bool guarded_;
 };
 
@@ -467,7 +479,7 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   fn.native = d.signature;
   fn.native->spill_off = fr.ctx;
   Builder b(fn);
-  Shared sh(b, d, bind, fr.run_ctx);
+  Shared sh(b, d, bind, fr.run_ctx, true);
   sh.enter();
 
   // The prologue has spilled the argument words to ctx[0..words).
@@ -526,7 +538,7 @@ ir::Module lower_probe(const Description& d, const Bindings& bind) {
   fn.probe = ir::Function::Probe{bind.ip, bind.original,
                                  d.no_vector_use ? ir::Function::Probe::Vectors::None : ir::Function::Probe::Vectors::All};
   Builder b(fn);
-  Shared sh(b, d, bind, kProbeRunCtx);
+  Shared sh(b, d, bind, kProbeRunCtx, false);
   sh.enter();
   run_probes(sh, b, d, Kind::Uprobe);
   if (!d.of_kind(Kind::Uretprobe).empty()) {
@@ -548,7 +560,7 @@ ir::Module lower_return(const Description& d, const Bindings& bind) {
   ir::Module m;
   ir::Function& fn = probe_function(m, "return_" + d.target);
   Builder b(fn);
-  Shared sh(b, d, bind, kProbeRunCtx);
+  Shared sh(b, d, bind, kProbeRunCtx, false);
   sh.enter();
   run_probes(sh, b, d, Kind::Uretprobe);
   sh.leave();
@@ -569,7 +581,7 @@ ir::Module lower_return_probe(const Description& d, const Bindings& bind) {
                                  d.no_vector_use ? ir::Function::Probe::Vectors::None
                                                  : ir::Function::Probe::Vectors::ReturnValues};
   Builder b(fn);
-  Shared sh(b, d, bind, kProbeRunCtx);
+  Shared sh(b, d, bind, kProbeRunCtx, false);
   b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
   b.call(bind.ret_pop, 1);
   b.add(ir::alu(ir::Op::Mov, 64, 7, 0));

@@ -129,10 +129,13 @@ Bindings placeholder_bindings(const Description& d);
 //   ctx = r10 - 8*(words+1)  argument words ctx[0..words)
 //   ctx - 8           number of argument words
 //   ctx - 16          ip of the target (when ip_arg)
-//   ctx - 48          run context (runtime/hook/tramp_runtime.h, RunCtx,
-//                     kRunCtxBytes): cookie at +0, the target's ip at +16
-inline constexpr int32_t kRunCtxBytes = 32;
-inline constexpr int32_t kRunCtxFuncIp = 16;  // RunCtx::func_ip
+//   ctx - 56          run context (runtime/hook/tramp_runtime.h, RunCtx,
+//                     kRunCtxBytes): r10 at +0 (0 in a probe), the cookie
+//                     at +8 (= ctx - 48), the target's ip at +24
+inline constexpr int32_t kRunCtxBytes = 40;
+inline constexpr int32_t kRunCtxFrame = 0;    // RunCtx::frame
+inline constexpr int32_t kRunCtxCookie = 8;   // RunCtx::cookie
+inline constexpr int32_t kRunCtxFuncIp = 24;  // RunCtx::func_ip
 struct Frame {
   int32_t ret, ctx, nr_args, ip, run_ctx;
   uint32_t size;

@@ -391,7 +391,8 @@ TEST(MapTypes, VerifierMatchesMapsAndHelpers) {
   EXPECT_EQ(typed_verdict(env, xdp, call(hash, 87)),
             "t.s: xdp: instruction 6: cannot pass map_type 1 into func map_push_elem#87");
   // get_stackid takes only a stack trace map, which no other helper takes;
-  // only the x86-64 probe type, whose context is pt_regs, may call it.
+  // only the x86-64 probe and tracing types, which run natively at a probe
+  // or a trampoline, may call it (a guest's stack is Unicorn memory).
   const uint64_t stacks = env.create_map({"st", uint32_t(rt::MapType::StackTrace), 4, 64, 4, 0, 0}).handle();
   const auto& probe = bpf::probe_program_type(Arch::X86_64);
   auto stackid = [](uint64_t map) { return fmt::format("lddw %r2, {:#x}\nmov %r3, 256\ncall 27\nexit", map); };
@@ -402,8 +403,14 @@ TEST(MapTypes, VerifierMatchesMapsAndHelpers) {
             "t.s: kprobe: instruction 6: cannot pass map_type 7 into func map_lookup_elem#1");
   EXPECT_EQ(typed_verdict(env, bpf::probe_program_type(Arch::Arm64), stackid(stacks)),
             "t.s: kprobe.arm64: instruction 3: program of this type cannot use helper get_stackid#27");
-  EXPECT_EQ(typed_verdict(env, bpf::tracing_program_type(), stackid(stacks)),
-            "t.s: tracing: instruction 3: program of this type cannot use helper get_stackid#27");
+  EXPECT_EQ(typed_verdict(env, bpf::tracing_program_type(), stackid(stacks)), "accepted");
+  EXPECT_EQ(typed_verdict(env, xdp, stackid(stacks)),
+            "t.s: xdp: instruction 3: program of this type cannot use helper get_stackid#27");
+  EXPECT_EQ(typed_verdict(env, bpf::tracing_program_type(Arch::Riscv64), stackid(stacks)),
+            "t.s: tracing.riscv64: instruction 3: program of this type cannot use helper get_stackid#27");
+  EXPECT_EQ(typed_verdict(env, bpf::tracing_program_type(Arch::Arm64),
+                          "mov %r2, %r10\nadd %r2, -16\nmov %r3, 16\nmov %r4, 256\ncall 67\nexit"),
+            "t.s: tracing.arm64: instruction 4: program of this type cannot use helper get_stack#67");
   EXPECT_EQ(typed_verdict(env, probe, "mov %r1, 10\ncall 109\nmov %r1, 10\ncall 117\nexit"), "accepted");
   EXPECT_EQ(typed_verdict(env, xdp, call(dev, 1)), "accepted");  // a devmap's value is readable, not writable
   EXPECT_EQ(typed_verdict(env, xdp,

@@ -89,6 +89,17 @@ __attribute__((noinline, used, optimize("no-omit-frame-pointer"))) long sb_probe
   __asm__ volatile("" : "+r"(r));
   return r;
 }
+// Two call sites of outer, for stack ids that differ only there.
+__attribute__((noinline, used, optimize("no-omit-frame-pointer"))) long sb_probe_stack_site_a(long x) {
+  long r = sb_probe_stack_outer(x);
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
+__attribute__((noinline, used, optimize("no-omit-frame-pointer"))) long sb_probe_stack_site_b(long x) {
+  long r = sb_probe_stack_outer(x);
+  __asm__ volatile("" : "+r"(r));
+  return r;
+}
 }
 
 // The same chain for the kernel's uprobe (GetStackidAgreesWithTheKernel):
@@ -682,6 +693,106 @@ TEST_F(Probes, GetStackidStoresTheFramePointerChain) {
   EXPECT_EQ(sb_map_delete(stacks, &id, sizeof id), SB_ERR_NOT_FOUND);
 }
 
+// bpf_get_stack and bpf_get_stackid from fentry, fmod_ret and fexit
+// programs at leaf (probes/uprobe.bpf.c, record_stack), through site_a or
+// site_b -> outer -> middle -> leaf: the traced function, then the return
+// addresses into middle, outer and the site, in order (the trampoline
+// knows the return into the caller exactly, which the uprobe's
+// frame-pointer walk at an entry misses), the same for the three kinds
+// and each call; one skipped frame starts at the caller; a buffer of two
+// ips gets the first two (16 bytes); the kernel stack is empty (0 bytes,
+// zeroed; get_stackid -EFAULT); a size not a multiple of 8, a flag
+// get_stack does not take and unknown stackid flags are -EINVAL; more
+// skipped frames than there are -EFAULT. Two calls from one site give one
+// id, another site another id, and the map holds the four ips.
+TEST_F(Probes, GetStackFromFentryAndFexitStartsAtTheTracedFunction) {
+  struct TracedStack {
+    int64_t user_ret, skip_ret, small_ret, kernel_ret, odd_ret, flags_ret;
+    int64_t id, again, kernel_id, skip_all, bad_flags;
+    uint64_t ips[8], skipped[8], small[2], kips[2];
+  };
+  const char* kinds[] = {"fentry_stack", "fmod_ret_stack", "fexit_stack"};
+  const sb_attach_kind kind_of[] = {SB_ATTACH_FENTRY, SB_ATTACH_FMOD_RET, SB_ATTACH_FEXIT};
+  sb_link* links[3] = {};
+  for (size_t k = 0; k < 3; ++k) {
+    sb_attach_opts o{};
+    o.kind = kind_of[k];
+    o.symbol = "sb_probe_stack_leaf";
+    o.signature = "i64 -> i64";
+    ASSERT_EQ(sb_program_attach(load("fentry", kinds[k]), &o, &links[k]), SB_OK) << sb_vm_last_error(vm_);
+  }
+  sb_map* results = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "traced_stacks", &results), SB_OK);
+  auto call_from = [&](long (*site)(long)) {
+    EXPECT_EQ(call(site, 4L), 13);
+    std::vector<TracedStack> out(3);
+    for (uint32_t k = 0; k < 3; ++k)
+      EXPECT_EQ(sb_map_lookup(results, &k, sizeof k, &out[k], sizeof out[k]), SB_OK) << sb_vm_last_error(vm_);
+    return out;
+  };
+  const std::vector<TracedStack> a1 = call_from(sb_probe_stack_site_a);
+  const std::vector<TracedStack> a2 = call_from(sb_probe_stack_site_a);
+  const std::vector<TracedStack> b = call_from(sb_probe_stack_site_b);
+  for (sb_link* l : links) sb_link_destroy(l);
+
+  for (size_t k = 0; k < 3; ++k) {
+    SCOPED_TRACE(kinds[k]);
+    const TracedStack& s = a1[k];
+    ASSERT_GE(s.user_ret, 40);  // leaf, middle, outer, site_a, and the test's frames beyond
+    EXPECT_EQ(s.user_ret % 8, 0);
+    EXPECT_EQ(s.ips[0], reinterpret_cast<uint64_t>(&sb_probe_stack_leaf));
+    EXPECT_EQ(symbol_at(s.ips[1]), "sb_probe_stack_middle");
+    EXPECT_EQ(symbol_at(s.ips[2]), "sb_probe_stack_outer");
+    EXPECT_EQ(symbol_at(s.ips[3]), "sb_probe_stack_site_a");
+    EXPECT_EQ(symbol_at(b[k].ips[3]), "sb_probe_stack_site_b");
+    for (size_t i = size_t(s.user_ret / 8); i < 8; ++i) EXPECT_EQ(s.ips[i], 0u) << i;
+    for (size_t i = 0; i < 8; ++i) EXPECT_EQ(s.ips[i], a1[0].ips[i]) << i;  // fentry's stack for every kind
+    if (s.user_ret < 64) EXPECT_EQ(s.skip_ret, s.user_ret - 8);
+    else EXPECT_GE(s.skip_ret, 56);  // the stack may go on past the buffer
+    for (size_t i = 0; i + 1 < 8; ++i) EXPECT_EQ(s.skipped[i], s.ips[i + 1]) << i;  // from the caller on
+    EXPECT_EQ(s.small_ret, 16);
+    EXPECT_EQ(s.small[0], s.ips[0]);
+    EXPECT_EQ(s.small[1], s.ips[1]);
+    EXPECT_EQ(s.kernel_ret, 0);
+    EXPECT_EQ(s.kips[0], 0u);
+    EXPECT_EQ(s.odd_ret, -EINVAL);
+    EXPECT_EQ(s.flags_ret, -EINVAL);
+    ASSERT_GE(s.id, 0);
+    EXPECT_EQ(s.again, s.id);
+    EXPECT_EQ(a2[k].id, s.id);  // the same site
+    EXPECT_EQ(a1[k].id, a1[0].id);
+    EXPECT_GE(b[k].id, 0);
+    EXPECT_NE(b[k].id, s.id);  // another site
+    EXPECT_EQ(s.kernel_id, -EFAULT);
+    EXPECT_EQ(s.skip_all, -EFAULT);
+    EXPECT_EQ(s.bad_flags, -EINVAL);
+  }
+  sb_map* ids = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "traced_ids", &ids), SB_OK);
+  for (const std::vector<TracedStack>* call : {&a1, &b}) {
+    uint64_t ips[4] = {};
+    const uint32_t id = uint32_t((*call)[0].id);
+    ASSERT_EQ(sb_map_lookup(ids, &id, sizeof id, ips, sizeof ips), SB_OK) << sb_vm_last_error(vm_);
+    for (size_t i = 0; i < 4; ++i) EXPECT_EQ(ips[i], (*call)[0].ips[i]) << i;
+  }
+  size_t count = 0;
+  EXPECT_EQ(sb_map_for_each(ids, [](void*, const void*, size_t, const void*, size_t, size_t) {}, nullptr, &count),
+            SB_OK);
+  EXPECT_EQ(count, 2u);  // one stack per site
+}
+
+// The same fentry program compiled to run directly over a buffer
+// (sb_code_run) runs as a raw program, which interrupts nothing: the
+// verifier refuses its stack helpers when it is compiled, naming the
+// first one.
+TEST_F(Probes, GetStackOfADirectRunIsRefused) {
+  sb_code* code = nullptr;
+  EXPECT_EQ(sb_program_compile(load("fentry", "fentry_stack"), "x86-64", &code), SB_ERR_COMPILE);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("program of this type cannot use helper get_stack#67"),
+            std::string::npos)
+      << sb_vm_last_error(vm_);
+}
+
 #ifdef SB_HAVE_LIBBPF
 // One call of the oracle's chain, from one call site (the third ip).
 __attribute__((noinline)) void call_oracle_outer() {
@@ -785,8 +896,10 @@ TEST_F(Probes, ObjectAttachesBySection) {
   ASSERT_EQ(sb_vm_attach_object(vm_, kObject.c_str(), links, 8, &n), SB_OK) << sb_vm_last_error(vm_);
   // The uprobe and uretprobe of sb_probe_by_section, the fentry and fexit of
   // sb_probe_fentry_target (its signature from the object's BTF: long, int ->
-  // long); the bare uprobe sections and the xdp one are left alone.
-  EXPECT_EQ(n, 4u);
+  // long), the fentry, fmod_ret and fexit stack programs at
+  // sb_probe_stack_leaf (not called here); the bare uprobe sections and the
+  // xdp one are left alone.
+  EXPECT_EQ(n, 7u);
   EXPECT_EQ(call(sb_probe_by_section, 1L, 2L, 3L, 4L, 5L, 6L), 1 + 4 + 9 + 16 + 25 + 36);
   EXPECT_EQ(call(sb_probe_fentry_target, 5L, -2), 13);
   const Seen f = seen(2);

@@ -32,8 +32,9 @@
 // rdi..r9 and xmm0..xmm7, stack arguments from above the return address:
 //
 //   | stack argument 1, 2, ...  | <- rbp + 8 * (pushes + 1)
-//   | return address            |
-//   | saved registers           |
+//   | return address            | <- rbp + 48: the stack pointer at entry
+//   | saved registers           |    (rbp + 40 the caller's rbp; native_abi.h,
+//   |                           |     kX86NativeEntryFrame)
 //   +---------------------------+ <- rbp = r10
 //   | ... argument words at r10 + spill_off, 8 bytes each ...
 //
@@ -41,6 +42,7 @@
 #include <llvm/Support/MathExtras.h>
 
 #include "backends/x86_64/x86_64.h"
+#include "ir/diag.h"
 
 namespace sb::x86_64 {
 
@@ -222,6 +224,8 @@ void X86ISel::spill_native_args() {
   const auto& op = t_.op;
   const ir::Signature& sig = *fn().native;
   const int32_t caller_args = int32_t(8 * (pushes() + 1));
+  if (saved_.front() != RBP || caller_args - 8 != backend::kX86NativeEntryFrame.entry_sp)
+    throw Error("x86-64 abi", "the native entry frame differs from backends/native_abi.h (kX86NativeEntryFrame)");
   const std::vector<backend::WordLocation> locs = backend::classify_args(sig, kSysV);
   for (size_t w = 0; w < locs.size(); ++w) {
     const int32_t slot = sig.spill_off + int32_t(8 * w);

@@ -13,7 +13,9 @@
 // A tracing program's context is the trampoline's argument array
 // (frontend/trampoline.h, Frame): up to 12 argument words and the return
 // value, read-only, 8-byte reads (the kernel's btf_ctx_access, without BTF
-// types for each word).
+// types for each word). As for probes, there is one type per architecture
+// (the same context): only x86-64's, which runs natively in this process,
+// may walk the stack (get_stack, get_stackid).
 #pragma once
 
 #include "backends/arch.h"
@@ -22,6 +24,6 @@
 namespace sb::bpf {
 
 const ProgramType& probe_program_type(Arch arch);
-const ProgramType& tracing_program_type();
+const ProgramType& tracing_program_type(Arch arch = Arch::X86_64);
 
 }  // namespace sb::bpf

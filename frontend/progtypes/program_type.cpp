@@ -86,9 +86,17 @@ constexpr ProgramType kRaw{.name = "raw",
 
 // Every type, in the order listings show them. A new type: its table in
 // its own file, declared here.
-const std::array<const ProgramType*, 8> kTypes = {
-    &kRaw, &xdp_program_type(), &tc_program_type(), &socket_program_type(), &probe_program_type(Arch::X86_64),
-    &probe_program_type(Arch::Arm64), &probe_program_type(Arch::Riscv64), &tracing_program_type()};
+const std::array<const ProgramType*, 10> kTypes = {
+    &kRaw,
+    &xdp_program_type(),
+    &tc_program_type(),
+    &socket_program_type(),
+    &probe_program_type(Arch::X86_64),
+    &probe_program_type(Arch::Arm64),
+    &probe_program_type(Arch::Riscv64),
+    &tracing_program_type(Arch::X86_64),
+    &tracing_program_type(Arch::Arm64),
+    &tracing_program_type(Arch::Riscv64)};
 
 // libbpf's section names (libbpf.c section_defs): an exact name, or a
 // prefix followed by '/' and an attach point. Longer prefixes first where

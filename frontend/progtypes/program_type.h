@@ -115,10 +115,11 @@ bool base_helper_allowed(uint32_t id);
 // raw programs may not call them.
 bool packet_helper(uint32_t id);
 
-// Helpers that walk the stack from the context's x86-64 pt_regs
-// (get_stack, get_stackid: runtime/helpers/tracing_helpers.h): only the
-// native probe type may call them (raw memory, fentry's arguments and the
-// guests' user_pt_regs are no x86-64 pt_regs).
+// Helpers that walk the stack of the code a program interrupted (get_stack,
+// get_stackid: runtime/helpers/tracing_helpers.h): only the x86-64 probe
+// and tracing types may call them, which run natively at a probe or a
+// trampoline (a raw or packet program interrupts nothing; a guest's stack
+// is Unicorn memory).
 bool regs_stack_helper(uint32_t id);
 
 // Whether `p`'s type has a rewritten context: lowering and the interpreter

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backends/native_abi.h"
 #include "runtime/exec/hardening.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/hook/tramp_runtime.h"
@@ -80,31 +81,56 @@ uint64_t get_func_ip(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
 
 constexpr size_t kMaxDepth = 127;  // sysctl kernel.perf_event_max_stack
 
-// The kernel's get_perf_callchain for a probe's x86-64 pt_regs, into
-// ips[0, max_depth): the user stack (`user`) as perf_callchain_user walks
-// it, the probed ip and then each frame's return address by the
-// frame-pointer chain from bp (a frame must lie at or above sp, and every
-// read is fault-safe; a function built without frame pointers ends the
-// chain early, as in the kernel). The kernel stack of a user-space probe
-// is empty. The number of ips.
-size_t callchain(uint64_t ctx, bool user, uint64_t* ips, size_t max_depth) {
-  size_t n = 0;
-#if defined(__x86_64__)
-  if (user && max_depth) {
-    const auto* regs = reinterpret_cast<const uint64_t*>(uintptr_t(ctx));  // struct pt_regs
-    constexpr size_t kBp = 4, kIp = 16, kSp = 19;
-    ips[n++] = regs[kIp];
-    uint64_t fp = regs[kBp];
-    while (n < max_depth && fp >= regs[kSp] && fp % 8 == 0) {
-      uint64_t frame[2];  // the saved bp, the return address
-      if (read_process(frame, fp, sizeof frame) != sizeof frame || frame[1] == 0) break;
-      ips[n++] = frame[1];
-      if (frame[0] <= fp) break;  // a chain goes up the stack
-      fp = frame[0];
-    }
+// perf_callchain_user's frame-pointer walk: from the frame at fp, each
+// frame's return address into ips[n, max_depth) (a frame must lie at or
+// above sp and every read is fault-safe; a function built without frame
+// pointers ends the chain early, as in the kernel). The number of ips.
+size_t walk_frames(uint64_t fp, uint64_t sp, uint64_t* ips, size_t n, size_t max_depth) {
+  while (n < max_depth && fp >= sp && fp % 8 == 0) {
+    uint64_t frame[2];  // the saved fp, the return address
+    if (read_process(frame, fp, sizeof frame) != sizeof frame || frame[1] == 0) break;
+    ips[n++] = frame[1];
+    if (frame[0] <= fp) break;  // a chain goes up the stack
+    fp = frame[0];
   }
-#endif
   return n;
+}
+
+// The kernel's get_perf_callchain for the program running on this thread,
+// into ips[0, max_depth): the user stack (`user`), as perf_callchain_user
+// walks it. The kernel stack of user-space code is empty, and so is the
+// stack of a run that no probe or trampoline started (nothing was
+// interrupted). The number of ips.
+//  - A probe (x86-64 pt_regs at ctx): the probed ip, then the
+//    frame-pointer chain from its bp.
+//  - An fentry, fmod_ret or fexit program (its trampoline's frame in the
+//    run context; ctx is the argument array, as the kernel's raw_tp
+//    variants ignore it): the traced function's address, the return
+//    address into its caller (which the trampoline's entry knows exactly),
+//    then the chain from the caller's frame pointer. The kernel's stack
+//    of an fentry program has the same frames after the program's and
+//    the trampoline's own, which are JIT code here and not reported.
+size_t callchain(uint64_t ctx, bool user, uint64_t* ips, size_t max_depth) {
+  const RunCtx* rc = current_run_ctx();
+  if (!user || !max_depth || !rc) return 0;
+#if defined(__x86_64__)
+  if (rc->frame) {
+    constexpr backend::NativeEntryFrame kFrame = backend::kX86NativeEntryFrame;
+    const uint64_t entry_sp = rc->frame + kFrame.entry_sp;
+    ips[0] = rc->func_ip;
+    if (max_depth == 1) return 1;
+    ips[1] = *reinterpret_cast<const uint64_t*>(uintptr_t(entry_sp));  // the trampoline's own frame
+    const uint64_t caller_fp = *reinterpret_cast<const uint64_t*>(uintptr_t(rc->frame + kFrame.caller_fp));
+    return walk_frames(caller_fp, entry_sp + 8, ips, 2, max_depth);
+  }
+  const auto* regs = reinterpret_cast<const uint64_t*>(uintptr_t(ctx));  // struct pt_regs
+  constexpr size_t kBp = 4, kIp = 16, kSp = 19;
+  ips[0] = regs[kIp];
+  return walk_frames(regs[kBp], regs[kSp], ips, 1, max_depth);
+#else
+  (void)ctx, (void)ips;
+  return 0;
+#endif
 }
 
 // bpf_get_stack (kernel/bpf/stackmap.c): the callchain; `flags`' low 8

@@ -17,10 +17,14 @@
 //   114  probe_read_user_str     a NUL-terminated string: the length with its NUL,
 //   115  probe_read_kernel_str   or size when it was cut (dst[size-1] = NUL); on a
 //                                fault -EFAULT and dst zero-filled; size 0: 0
-//   67   get_stack               the user stack (BPF_F_USER_STACK) of a probe on
-//                                x86-64: the probed ip, then return addresses by
-//                                the frame-pointer chain, read without faulting;
-//                                the kernel stack is empty; bytes written
+//   67   get_stack               the user stack (BPF_F_USER_STACK) on x86-64: of a
+//                                probe, the probed ip, then return addresses by
+//                                the frame-pointer chain; of an fentry, fmod_ret
+//                                or fexit program, the traced function, the
+//                                return into its caller, then the chain; read
+//                                without faulting; the kernel stack (and any
+//                                stack of a run no probe or trampoline started)
+//                                is empty; bytes written
 //   27   get_stackid             the same stack stored in a stack trace map
 //                                (runtime/maps/stack_trace.h): its id; the empty
 //                                kernel stack is -EFAULT, as the kernel's empty trace
@@ -30,8 +34,8 @@
 //   173  get_func_ip             the address of the function (or the probed
 //                                instruction) the program is attached to
 //   174  get_attach_cookie       the link's cookie
-// The last two read the thread's run context (runtime/hook/tramp_runtime.h)
-// and give 0 outside a trampoline or probe. probe_read_kernel reads this
+// The last two and the stack helpers read the thread's run context
+// (runtime/hook/tramp_runtime.h) and give 0 outside a trampoline or probe. probe_read_kernel reads this
 // process's memory like probe_read_user: user space has no kernel memory
 // (the kernel would refuse user addresses there with -ERANGE).
 #pragma once

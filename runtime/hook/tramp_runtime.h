@@ -14,17 +14,24 @@ namespace sb::rt {
 class HelperContext;
 
 // Lives in the trampoline's frame (tramp::Frame::run_ctx); the
-// trampoline writes cookie and func_ip (frontend/trampoline.cpp), enter
-// and exit the rest. While its program runs it is the thread's current
-// run context (current_run_ctx), as the kernel's current->bpf_ctx: what
-// get_attach_cookie and get_func_ip read.
+// trampoline writes cookie, func_ip and frame (frontend/trampoline.cpp),
+// enter and exit the rest. While its program runs it is the thread's
+// current run context (current_run_ctx), as the kernel's current->bpf_ctx:
+// what get_attach_cookie, get_func_ip, get_stack and get_stackid read.
 struct RunCtx {
-  uint64_t cookie;
+  // A call trampoline's (fentry, fmod_ret, fexit) r10: its native frame,
+  // where the prologue saved the caller's frame pointer and above which
+  // the return address into the caller lies (backends/native_abi.h,
+  // NativeEntryFrame); 0 in a probe, whose programs' ctx is the pt_regs.
+  uint64_t frame;
+  uint64_t cookie;               // at ctx - 48 in a call trampoline's frame
   HelperContext* saved_context;  // the helper context before this program's run
   uint64_t func_ip;              // the function (or probed instruction) the program is attached to
   RunCtx* prev;                  // the run context before this program's run
 };
-static_assert(sizeof(RunCtx) == 32, "frontend/trampoline.cpp reserves 32 bytes (tramp::kRunCtxBytes)");
+static_assert(sizeof(RunCtx) == 40, "frontend/trampoline.cpp reserves 40 bytes (tramp::kRunCtxBytes)");
+static_assert(offsetof(RunCtx, cookie) == 8 && offsetof(RunCtx, func_ip) == 24,
+              "frontend/trampoline.h writes them at kRunCtxCookie and kRunCtxFuncIp");
 // The run context of the program running on this thread through a
 // trampoline or probe, or null.
 RunCtx* current_run_ctx();

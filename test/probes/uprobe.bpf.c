@@ -212,6 +212,69 @@ int BPF_KPROBE(uprobe_stackid) {
   return 0;
 }
 
+/* bpf_get_stack and bpf_get_stackid from fentry, fmod_ret and fexit
+ * programs, whose ctx is the argument array (the helpers walk from the
+ * trampoline's frame): the user stack, the same from the caller on (one
+ * frame skipped), a buffer of two ips, the (empty) kernel stack, a size
+ * that is not a multiple of 8 and a flag get_stack does not take; the
+ * stack's id in a map of four ips (twice), the kernel stack's, more
+ * skipped frames than there are, unknown flags. Element 0 is fentry's,
+ * 1 fmod_ret's, 2 fexit's. The sections name sb_probe_stack_leaf, whose
+ * prototype the stub below gives. */
+struct traced_stack {
+  __s64 user_ret, skip_ret, small_ret, kernel_ret, odd_ret, flags_ret;
+  __s64 id, again, kernel_id, skip_all, bad_flags;
+  __u64 ips[8];
+  __u64 skipped[8];
+  __u64 small[2];
+  __u64 kips[2];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 3);
+  __type(key, __u32);
+  __type(value, struct traced_stack);
+} traced_stacks SEC(".maps");
+STACK_TRACE_MAP(traced_ids, 4);
+
+__attribute__((used, noinline)) static long sb_probe_stack_leaf(long x) { return x; }
+
+static __always_inline void record_stack(void* ctx, __u32 key) {
+  struct traced_stack* s = bpf_map_lookup_elem(&traced_stacks, &key);
+  if (!s) return;
+  s->user_ret = bpf_get_stack(ctx, s->ips, sizeof s->ips, BPF_F_USER_STACK);
+  s->skip_ret = bpf_get_stack(ctx, s->skipped, sizeof s->skipped, BPF_F_USER_STACK | 1);
+  s->small_ret = bpf_get_stack(ctx, s->small, sizeof s->small, BPF_F_USER_STACK);
+  s->kips[0] = 0x5555;
+  s->kernel_ret = bpf_get_stack(ctx, s->kips, sizeof s->kips, 0);
+  s->odd_ret = bpf_get_stack(ctx, s->kips, 12, BPF_F_USER_STACK);
+  s->flags_ret = bpf_get_stack(ctx, s->kips, sizeof s->kips, BPF_F_USER_STACK | BPF_F_REUSE_STACKID);
+  s->id = bpf_get_stackid(ctx, &traced_ids, BPF_F_USER_STACK);
+  s->again = bpf_get_stackid(ctx, &traced_ids, BPF_F_USER_STACK);
+  s->kernel_id = bpf_get_stackid(ctx, &traced_ids, 0);
+  s->skip_all = bpf_get_stackid(ctx, &traced_ids, BPF_F_USER_STACK | 200);
+  s->bad_flags = bpf_get_stackid(ctx, &traced_ids, BPF_F_USER_STACK | (1ULL << 11));
+}
+
+SEC("fentry/sb_probe_stack_leaf")
+int fentry_stack(__u64* ctx) {
+  record_stack(ctx, 0);
+  return 0;
+}
+
+SEC("fmod_ret/sb_probe_stack_leaf")
+int fmod_ret_stack(__u64* ctx) {
+  record_stack(ctx, 1);
+  return 0;  /* the original runs */
+}
+
+SEC("fexit/sb_probe_stack_leaf")
+int fexit_stack(__u64* ctx) {
+  record_stack(ctx, 2);
+  return 0;
+}
+
 /* bpf_send_signal / bpf_send_signal_thread: SIGUSR1 (10) to the process
  * and to the thread, the check of signal 0, and a signal past 64. */
 struct signals {
