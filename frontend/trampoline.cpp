@@ -3,12 +3,15 @@
 // marshal CallSig (backends/<arch>/abi.cpp).
 #include "frontend/trampoline.h"
 
+#include "backends/native_abi.h"
+
 #include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "backends/native_abi.h"
 #include "frontend/assembler.h"
 #include "frontend/decoder.h"
 #include "ir/diag.h"
@@ -528,14 +531,25 @@ ir::Module lower(const Description& d, const Bindings& bind) {
   return m;
 }
 
+bool overrides_return(const bpf::Program& p) {
+  for (const bpf::Insn& in : p.insns)
+    if (in.opcode == 0x85 && in.src == 0 && in.imm == 58) return true;
+  return false;
+}
+
 // The probe at bind.ip: uprobe programs with the pt_regs the backend's
 // probe entry saved, then (with uretprobe programs) ret_enter(regs,
-// ret_site, ret_landing) to catch the return, then on at bind.original.
+// ret_site, ret_landing) to catch the return, then on at bind.original;
+// or, when a program called bpf_override_return (x86-64 only, which set
+// the pt_regs' ip to a return instruction), there.
 ir::Module lower_probe(const Description& d, const Bindings& bind) {
   check_bindings(d, bind);
   ir::Module m;
   ir::Function& fn = probe_function(m, "probe_" + d.target);
-  fn.probe = ir::Function::Probe{bind.ip, bind.original,
+  bool overriding = false;
+  for (size_t i : d.of_kind(Kind::Uprobe))
+    overriding = overriding || d.programs[i].overrides_return || overrides_return(d.programs[i].program);
+  fn.probe = ir::Function::Probe{bind.ip, overriding ? std::nullopt : std::optional<uint64_t>(bind.original),
                                  d.no_vector_use ? ir::Function::Probe::Vectors::None : ir::Function::Probe::Vectors::All};
   Builder b(fn);
   Shared sh(b, d, bind, kProbeRunCtx, false);
@@ -549,6 +563,15 @@ ir::Module lower_probe(const Description& d, const Bindings& bind) {
   }
   sh.leave();
   b.mov_imm(0, bind.original);
+  if (overriding) {  // the ip the programs left, unless it is still the probed one
+    const uint32_t on = b.label();
+    b.add(ir::load(8, false, 1, ir::kFP, kProbeRegsSlot));
+    b.add(ir::load(8, false, 1, 1, backend::probe_regs(Arch::X86_64).ip));
+    b.mov_imm(2, bind.ip);
+    b.add(ir::branch(ir::Cond::Eq, 64, 1, 2, on));
+    b.add(ir::alu(ir::Op::Mov, 64, 0, 1));
+    b.bind(on);
+  }
   exit(b);
   return m;
 }

@@ -53,6 +53,9 @@ struct AttachedProgram {
   Kind kind = Kind::Fentry;
   bpf::Program program;
   uint64_t cookie = 0;
+  // It calls bpf_override_return (overrides_return(program)), said where
+  // `program` is left empty because it is compiled apart.
+  bool overrides_return = false;
 };
 
 struct Description {
@@ -141,6 +144,10 @@ struct Frame {
   uint32_t size;
 };
 Frame frame_of(const ir::Signature& sig);
+
+// Whether the program calls bpf_override_return (helper 58), which may
+// change where its probe goes on: only at a function's entry.
+bool overrides_return(const bpf::Program& p);
 
 // A description's trampoline; for probes, lower_probe's.
 ir::Module lower(const Description& d, const Bindings& b);

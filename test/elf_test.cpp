@@ -1057,7 +1057,8 @@ TEST(StdHelpers, KernelIdsAndNames) {
       {8, "get_smp_processor_id"}, {14, "get_current_pid_tgid"}, {15, "get_current_uid_gid"},
       {16, "get_current_comm"}, {112, "probe_read_user"}, {113, "probe_read_kernel"},
       {114, "probe_read_user_str"}, {115, "probe_read_kernel_str"}, {27, "get_stackid"}, {67, "get_stack"},
-      {109, "send_signal"}, {117, "send_signal_thread"}, {173, "get_func_ip"}, {174, "get_attach_cookie"},
+      {58, "override_return"}, {109, "send_signal"}, {117, "send_signal_thread"}, {173, "get_func_ip"},
+      {174, "get_attach_cookie"},
   };
   ASSERT_EQ(call.table.all().size(), std::size(expected));
   for (auto [id, name] : expected) {

@@ -412,6 +412,16 @@ TEST(MapTypes, VerifierMatchesMapsAndHelpers) {
                           "mov %r2, %r10\nadd %r2, -16\nmov %r3, 16\nmov %r4, 256\ncall 67\nexit"),
             "t.s: tracing.arm64: instruction 4: program of this type cannot use helper get_stack#67");
   EXPECT_EQ(typed_verdict(env, probe, "mov %r1, 10\ncall 109\nmov %r1, 10\ncall 117\nexit"), "accepted");
+  // override_return writes a probe's pt_regs: the native x86-64 kprobe
+  // type only, as the kernel's kprobe_prog_func_proto (not tracing).
+  const std::string override = "mov %r2, -12\ncall 58\nmov %r0, 0\nexit";
+  EXPECT_EQ(typed_verdict(env, probe, override), "accepted");
+  EXPECT_EQ(typed_verdict(env, bpf::probe_program_type(Arch::Arm64), override),
+            "t.s: kprobe.arm64: instruction 1: program of this type cannot use helper override_return#58");
+  EXPECT_EQ(typed_verdict(env, bpf::tracing_program_type(), override),
+            "t.s: tracing: instruction 1: program of this type cannot use helper override_return#58");
+  EXPECT_EQ(typed_verdict(env, xdp, override),
+            "t.s: xdp: instruction 1: program of this type cannot use helper override_return#58");
   EXPECT_EQ(typed_verdict(env, xdp, call(dev, 1)), "accepted");  // a devmap's value is readable, not writable
   EXPECT_EQ(typed_verdict(env, xdp,
                           fmt::format("stw [%r10-4], 0\nlddw %r1, {:#x}\nmov %r2, %r10\nadd %r2, -4\ncall 1\n"

@@ -129,6 +129,13 @@ __attribute__((noinline, used)) long sb_probe_signal_target(long x) {
   return x * 3;
 }
 
+long sb_probe_fallible_runs = 0;  // how often sb_probe_fallible's body ran
+__attribute__((noinline, used)) long sb_probe_fallible(long x) {
+  __asm__ volatile("" : "+r"(x));
+  ++sb_probe_fallible_runs;
+  return x * 2;
+}
+
 __attribute__((noinline, used)) long sb_probe_read_target(const char* s, const long* p) {
   long r = *p + long(s[0]);
   __asm__ volatile("" : "+r"(r));
@@ -888,6 +895,36 @@ TEST_F(Probes, SendSignalReachesTheProcessAndThread) {
   EXPECT_EQ(s.thread, 0);
   EXPECT_EQ(s.zero, 0);
   EXPECT_EQ(s.invalid, -EINVAL);
+}
+
+// bpf_override_return at a function's entry: the call returns the
+// program's value at once and the body does not run, every other call is
+// untouched (the kernel's fault injection, on a user-space function).
+// Elsewhere than an entry, at a USDT site, in another program type and in
+// the guests it is refused, naming why.
+TEST_F(Probes, OverrideReturnSkipsTheFunction) {
+  long (*volatile fallible)(long) = &sb_probe_fallible;
+  sb_program* p = load("uprobe", "uprobe_override");
+  sb_link* l = attach(p, SB_ATTACH_UPROBE, "sb_probe_fallible");
+  ASSERT_TRUE(l);
+  sb_probe_fallible_runs = 0;
+  EXPECT_EQ(fallible(5), 10);
+  EXPECT_EQ(fallible(13), -12);
+  EXPECT_EQ(fallible(13), -12);
+  EXPECT_EQ(fallible(7), 14);
+  EXPECT_EQ(sb_probe_fallible_runs, 2) << "the overridden calls skipped the body";
+  EXPECT_EQ(result<int64_t>("overrides"), 0);
+  sb_link_destroy(l);
+  EXPECT_EQ(fallible(13), 26);
+  sb_attach_opts o{};
+  o.kind = SB_ATTACH_UPROBE;
+  o.symbol = "sb_probe_fallible";
+  o.offset = 4;
+  EXPECT_EQ(sb_program_attach(p, &o, &l), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sb_vm_last_error(vm_)).find("a uprobe calling bpf_override_return attaches at a function's "
+                                                    "entry, not at +0x4"),
+            std::string::npos)
+      << sb_vm_last_error(vm_);
 }
 
 TEST_F(Probes, ObjectAttachesBySection) {

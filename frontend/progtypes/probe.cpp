@@ -15,8 +15,12 @@ namespace {
 // code the program interrupted: a probe's from its pt_regs, a tracing
 // program's from its trampoline's frame (the kernel's raw_tp variants,
 // which fetch the caller's registers); a guest's is Unicorn memory.
-bool guest_helper_allowed(uint32_t id) { return id == 25 || (!packet_helper(id) && !regs_stack_helper(id)); }
+bool guest_helper_allowed(uint32_t id) {
+  return id == 25 || (!packet_helper(id) && !regs_stack_helper(id) && !regs_write_helper(id));
+}
 bool x86_helper_allowed(uint32_t id) { return regs_stack_helper(id) || guest_helper_allowed(id); }
+// A probe's programs may also override the probed function's return.
+bool x86_probe_helper_allowed(uint32_t id) { return regs_write_helper(id) || x86_helper_allowed(id); }
 constexpr auto helpers_of(Arch arch) { return arch == Arch::X86_64 ? x86_helper_allowed : guest_helper_allowed; }
 
 constexpr ProgramType probe_type(Arch arch) {
@@ -27,7 +31,7 @@ constexpr ProgramType probe_type(Arch arch) {
                      .raw_memory = false,
                      .direct_packet_access = false,
                      .ret_range = std::nullopt,  // the kernel ignores a probe's result
-                     .helper_allowed = helpers_of(arch)};
+                     .helper_allowed = arch == Arch::X86_64 ? x86_probe_helper_allowed : helpers_of(arch)};
 }
 constexpr ProgramType kProbe[] = {probe_type(Arch::X86_64), probe_type(Arch::Arm64), probe_type(Arch::Riscv64)};
 

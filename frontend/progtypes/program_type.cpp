@@ -71,6 +71,7 @@ bool packet_helper(uint32_t id) {
 }
 
 bool regs_stack_helper(uint32_t id) { return id == 27 || id == 67; }
+bool regs_write_helper(uint32_t id) { return id == 58; }
 
 namespace {
 
@@ -82,7 +83,9 @@ constexpr ProgramType kRaw{.name = "raw",
                            .raw_memory = true,
                            .direct_packet_access = false,
                            .ret_range = std::nullopt,
-                           .helper_allowed = [](uint32_t id) { return !packet_helper(id) && !regs_stack_helper(id); }};
+                           .helper_allowed = [](uint32_t id) {
+                             return !packet_helper(id) && !regs_stack_helper(id) && !regs_write_helper(id);
+                           }};
 
 // Every type, in the order listings show them. A new type: its table in
 // its own file, declared here.

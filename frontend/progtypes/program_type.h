@@ -121,6 +121,9 @@ bool packet_helper(uint32_t id);
 // trampoline (a raw or packet program interrupts nothing; a guest's stack
 // is Unicorn memory).
 bool regs_stack_helper(uint32_t id);
+// bpf_override_return (58): writes a probe's pt_regs, so only the native
+// x86-64 kprobe type (the kernel's kprobe_prog_func_proto; not tracing).
+bool regs_write_helper(uint32_t id);
 
 // Whether `p`'s type has a rewritten context: lowering and the interpreter
 // then need the verifier's VerifyResult::ctx_fields.

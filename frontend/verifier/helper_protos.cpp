@@ -71,6 +71,7 @@ constexpr Entry kStandard[] = {
     {115, {"probe_read_kernel_str", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
     {67, {"get_stack", R::Integer, {A::Ctx, A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
     {27, {"get_stackid", R::Integer, {A::Ctx, A::Map, A::Anything}, MapKind::StackTrace}},
+    {58, {"override_return", R::Integer, {A::Ctx, A::Anything}, MapKind::None}},
     {109, {"send_signal", R::Integer, {A::Anything}, MapKind::None}},
     {117, {"send_signal_thread", R::Integer, {A::Anything}, MapKind::None}},
     {173, {"get_func_ip", R::Integer, {A::Ctx}, MapKind::None}},

@@ -1111,6 +1111,10 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
                                want ? want->name : "tracing"));
   auto typed = std::make_shared<bpf::Program>(*r.program);
   if (want) typed->type = want;  // a probe's pt_regs, a tracing section's argument array
+  if (r.usdt && tramp::overrides_return(*r.program))
+    throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("{}: program '{}' calls bpf_override_return, which needs a "
+                                                        "probe at a function's entry, not a USDT site",
+                                                        api, r.program->name));
   if (r.usdt) return attach_usdt(vm, r, *typed, api);
   void* target = r.target;
   std::string name = r.symbol;
@@ -1128,16 +1132,22 @@ sb_link* attach(sb_vm* vm, const AttachRequest& r, const char* api) {
   } else {
     target = static_cast<uint8_t*>(target) + r.offset;
   }
-  if (r.kind == tramp::Kind::Uretprobe && r.offset)
+  // A uretprobe and a probe that may override the return need the return
+  // address on top of the stack: a function's entry.
+  const char* entry_only = r.kind == tramp::Kind::Uretprobe ? "a uretprobe"
+                           : r.kind == tramp::Kind::Uprobe && tramp::overrides_return(*r.program)
+                               ? "a uprobe calling bpf_override_return"
+                               : nullptr;
+  if (entry_only && r.offset)
     throw ApiError(SB_ERR_INVALID_ARGUMENT,
-                   fmt::format("{}: a uretprobe attaches at a function's entry, not at +{:#x}", api, r.offset));
-  if (r.kind == tramp::Kind::Uretprobe)  // its return address must be on top of the stack: an entry
+                   fmt::format("{}: {} attaches at a function's entry, not at +{:#x}", api, entry_only, r.offset));
+  if (entry_only)
     if (const std::optional<rt::SymbolIndex> index = rt::SymbolIndex::of(target))
       if (const std::optional<rt::FunctionSymbol> f = index->function_at(reinterpret_cast<uint64_t>(target));
           f && f->start != reinterpret_cast<uint64_t>(target))
         throw ApiError(SB_ERR_INVALID_ARGUMENT,
-                       fmt::format("{}: {} is +{:#x} into {}: a uretprobe attaches at a function's entry", api, target,
-                                   reinterpret_cast<uint64_t>(target) - f->start, f->name));
+                       fmt::format("{}: {} is +{:#x} into {}: {} attaches at a function's entry", api, target,
+                                   reinterpret_cast<uint64_t>(target) - f->start, f->name, entry_only));
   if (name.empty()) name = fmt::format("function at {}", target);
   else if (r.offset) name = fmt::format("{}+{:#x}", name, r.offset);
   as_status(SB_ERR_COMPILE, [&] {

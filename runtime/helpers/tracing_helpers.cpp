@@ -74,6 +74,43 @@ uint64_t probe_read_memory_str(uint64_t dst, uint64_t size, uint64_t src, uint64
   return err(EFAULT);
 }
 
+#if defined(__x86_64__)
+// What an overridden function "runs" instead (the kernel's
+// just_return_func): the return to its caller.
+extern "C" void sb_just_return();
+asm(R"(
+  .text
+  .globl sb_just_return
+  .hidden sb_just_return
+  .type sb_just_return, @function
+sb_just_return:
+  ret
+  .size sb_just_return, .-sb_just_return
+)");
+#endif
+
+// bpf_override_return (the kernel's, kernel/trace/bpf_trace.c): the
+// probed function returns `rc` at once, its body skipped. The probe's
+// pt_regs get rc as the return value and the return instruction as the
+// ip; the probe goes on there (frontend/trampoline.h, lower_probe), with
+// the stack as at the function's entry, so it returns to the caller. At a
+// function's entry only (the attach refuses an offset); 0. Outside a
+// probe's run -EINVAL, nothing written.
+uint64_t override_return(uint64_t ctx, uint64_t rc, uint64_t, uint64_t, uint64_t) {
+#if defined(__x86_64__)
+  const RunCtx* run = current_run_ctx();
+  if (!run || run->frame) return err(EINVAL);
+  auto* regs = reinterpret_cast<uint64_t*>(uintptr_t(ctx));  // struct pt_regs
+  constexpr size_t kAx = 10, kIp = 16;
+  regs[kAx] = rc;
+  regs[kIp] = reinterpret_cast<uint64_t>(&sb_just_return);
+  return 0;
+#else
+  (void)ctx, (void)rc;
+  return err(EINVAL);
+#endif
+}
+
 uint64_t get_func_ip(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   const RunCtx* rc = current_run_ctx();
   return rc ? rc->func_ip : 0;
@@ -197,6 +234,7 @@ constexpr KernelHelper kTracingHelpers[] = {
     {115, "probe_read_kernel_str", probe_read_memory_str},
     {27, "get_stackid", get_stackid},
     {67, "get_stack", get_stack},
+    {58, "override_return", override_return},
     {109, "send_signal", send_signal},
     {117, "send_signal_thread", send_signal_thread},
     {173, "get_func_ip", get_func_ip},

@@ -31,6 +31,8 @@
 //   109  send_signal             the signal to this process (kill) / this thread
 //   117  send_signal_thread      (tgkill); -EINVAL for a signal past 64, -EPERM in
 //                                pid 1, as bpf_send_signal_common
+//   58   override_return         a probe at a function's entry (x86-64): the
+//                                function returns rc at once, its body skipped
 //   173  get_func_ip             the address of the function (or the probed
 //                                instruction) the program is attached to
 //   174  get_attach_cookie       the link's cookie

@@ -78,6 +78,7 @@ LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie
   data->state.context = helpers.context();
   for (const bpf::Insn& in : p.insns)
     data->calls_helpers = data->calls_helpers || (in.opcode == bpf::make_opcode(bpf::JMP, bpf::CALL) && in.src != bpf::CALL_LOCAL);
+  data->overrides_return = tramp::overrides_return(p);
   if (!hook_) hook_ = Hook::install(target_, opts_.probe);
   links_.push_back({data->id, kind, cookie, data});
   try {
@@ -154,7 +155,7 @@ void Trampoline::update() {
   next.token = b.image_token = images.fetch_add(1, std::memory_order_relaxed) + 1;
   next.hook = hook_.get();
   for (const Link& l : links_) {
-    d.programs.push_back({l.kind, {}, l.cookie});
+    d.programs.push_back({l.kind, {}, l.cookie, l.data->overrides_return});
     b.entries.push_back(reinterpret_cast<uint64_t>(l.data->program->entry()));
     b.states.push_back(reinterpret_cast<uint64_t>(&l.data->state));
     next.links.push_back(l.data);

@@ -96,6 +96,7 @@ class Trampoline {
     std::unique_ptr<NativeProgram> program;
     ProgState state;
     bool calls_helpers = false;  // may run C code that uses vector registers (probes save them then)
+    bool overrides_return = false;  // calls bpf_override_return: the probe may go on elsewhere
   };
   struct Link {
     LinkId id;

@@ -294,6 +294,21 @@ int BPF_KPROBE(uprobe_signal) {
   return 0;
 }
 
+/* Fault injection as with kprobes (bpf_override_return): the probed
+ * function returns -12 (-ENOMEM) for the argument 13, its body skipped;
+ * any other argument runs it. The helper's own result goes to `overrides`. */
+RESULT_MAP(overrides, __s64);
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_override, long x) {
+  if (x == 13) {
+    __s64* r = RESULT(overrides);
+    long rc = bpf_override_return(ctx, -12);
+    if (r) *r = rc;
+  }
+  return 0;
+}
+
 /* Not a probe: attaching it as one is an error. */
 SEC("xdp")
 int not_a_probe(struct xdp_md* ctx) { return XDP_PASS; }
