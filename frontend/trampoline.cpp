@@ -3,8 +3,6 @@
 // marshal CallSig (backends/<arch>/abi.cpp).
 #include "frontend/trampoline.h"
 
-#include "backends/native_abi.h"
-
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +12,7 @@
 #include "backends/native_abi.h"
 #include "frontend/assembler.h"
 #include "frontend/decoder.h"
+#include "frontend/progtypes/program_type.h"
 #include "ir/diag.h"
 
 namespace sb::tramp {
@@ -533,7 +532,9 @@ ir::Module lower(const Description& d, const Bindings& bind) {
 
 bool overrides_return(const bpf::Program& p) {
   for (const bpf::Insn& in : p.insns)
-    if (in.opcode == 0x85 && in.src == 0 && in.imm == 58) return true;
+    if (in.opcode == bpf::make_opcode(bpf::JMP, bpf::CALL) && in.src == bpf::CALL_HELPER &&
+        bpf::regs_write_helper(uint32_t(in.imm)))
+      return true;
   return false;
 }
 

@@ -75,6 +75,11 @@ uint64_t probe_read_memory_str(uint64_t dst, uint64_t size, uint64_t src, uint64
 }
 
 #if defined(__x86_64__)
+// Words of a probe's x86-64 pt_regs, from backends/native_abi.h's offsets
+// (rbp, which the stack walk starts from, is word 4).
+constexpr const backend::ProbeRegs& kX86Regs = backend::probe_regs(Arch::X86_64);
+constexpr size_t kAx = kX86Regs.rc / 8, kIp = kX86Regs.ip / 8, kSp = kX86Regs.sp / 8, kBp = 4;
+
 // What an overridden function "runs" instead (the kernel's
 // just_return_func): the return to its caller.
 extern "C" void sb_just_return();
@@ -101,7 +106,6 @@ uint64_t override_return(uint64_t ctx, uint64_t rc, uint64_t, uint64_t, uint64_t
   const RunCtx* run = current_run_ctx();
   if (!run || run->frame) return err(EINVAL);
   auto* regs = reinterpret_cast<uint64_t*>(uintptr_t(ctx));  // struct pt_regs
-  constexpr size_t kAx = 10, kIp = 16;
   regs[kAx] = rc;
   regs[kIp] = reinterpret_cast<uint64_t>(&sb_just_return);
   return 0;
@@ -161,7 +165,6 @@ size_t callchain(uint64_t ctx, bool user, uint64_t* ips, size_t max_depth) {
     return walk_frames(caller_fp, entry_sp + 8, ips, 2, max_depth);
   }
   const auto* regs = reinterpret_cast<const uint64_t*>(uintptr_t(ctx));  // struct pt_regs
-  constexpr size_t kBp = 4, kIp = 16, kSp = 19;
   ips[0] = regs[kIp];
   return walk_frames(regs[kBp], regs[kSp], ips, 1, max_depth);
 #else

@@ -76,28 +76,37 @@ std::optional<int64_t> parse_int(std::string_view s) {
   return neg ? int64_t(0 - v) : int64_t(v);
 }
 
+// N of a register named LETTER + N (x30, w7, x5): decimal, no leading
+// zero, at most `max`.
+std::optional<int> register_number(std::string_view digits, int max) {
+  if (digits.empty() || digits.size() > 2 || digits.find_first_not_of("0123456789") != std::string_view::npos ||
+      (digits.size() == 2 && digits[0] == '0'))
+    return std::nullopt;
+  const int n = digits.size() == 1 ? digits[0] - '0' : (digits[0] - '0') * 10 + (digits[1] - '0');
+  if (n > max) return std::nullopt;
+  return n;
+}
+
 // arm64 (user_pt_regs: regs[31], sp, pc) and riscv64 (user_regs_struct:
 // pc, then x1..x31) registers by the names gcc and clang write.
 std::optional<int16_t> arm64_reg_offset(std::string_view name) {
   if (name == "sp") return int16_t(backend::probe_regs(Arch::Arm64).sp);
-  if (name.size() < 2 || name.size() > 3 || (name[0] != 'x' && name[0] != 'w')) return std::nullopt;
-  const std::string_view digits = name.substr(1);
-  if (digits.find_first_not_of("0123456789") != std::string_view::npos || (digits.size() == 2 && digits[0] == '0'))
-    return std::nullopt;
-  const int n = std::stoi(std::string(digits));
-  if (n > 30) return std::nullopt;
-  return int16_t(8 * n);
+  if (name.empty() || (name[0] != 'x' && name[0] != 'w')) return std::nullopt;
+  const std::optional<int> n = register_number(name.substr(1), 30);
+  if (!n) return std::nullopt;
+  return int16_t(8 * *n);
 }
 std::optional<int16_t> riscv64_reg_offset(std::string_view name) {
   static constexpr const char* kAbi[32] = {"zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0",
                                            "a1",   "a2", "a3", "a4", "a5", "a6", "a7", "s2", "s3", "s4", "s5",
                                            "s6",   "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6"};
-  int index = name == "fp" ? 8 : -1;
-  for (int i = 1; i < 32 && index < 0; ++i)
-    if (name == kAbi[i] || name == fmt::format("x{}", i)) index = i;
-  if (index < 0) return std::nullopt;  // x0 / zero has no slot: the constant 0 is written as 0
+  std::optional<int> index = name == "fp" ? std::optional<int>(8) : std::nullopt;
+  if (!index && name.starts_with("x")) index = register_number(name.substr(1), 31);
+  for (int i = 1; i < 32 && !index; ++i)
+    if (name == kAbi[i]) index = i;
+  if (!index || *index == 0) return std::nullopt;  // x0 / zero has no slot: the constant 0 is written as 0
   static_assert(backend::kProbeRegs[size_t(Arch::Riscv64)].ip == 0, "user_regs_struct starts with pc");
-  return int16_t(8 * index);
+  return int16_t(8 * *index);
 }
 
 std::optional<int16_t> reg_offset(Arch arch, std::string_view name) {
@@ -220,11 +229,12 @@ void parse_risc_location(Arch arch, UsdtArg& a, std::string_view loc,
     a.value = offset(loc.substr(0, open));
     return;
   }
-  if (!reg_offset(arch, loc))
+  const std::optional<int16_t> r = reg_offset(arch, loc);
+  if (!r)
     throw bad(arch == Arch::Arm64 ? "expected an arm64 register, a constant, [REG] or [REG, OFFSET]"
                                   : "expected a riscv64 register, a constant or OFFSET(REG)");
   a.kind = UsdtArgKind::Reg;
-  a.reg_off = reg(loc);
+  a.reg_off = *r;
 }
 
 UsdtArg parse_arg(Arch arch, std::string_view tok, const std::string& where) {
