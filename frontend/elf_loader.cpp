@@ -197,19 +197,24 @@ class Btf {
     id = resolve(id);
     const Type& t = type(id);
     KconfigExtern e;
-    e.size = uint32_t(size_of(id));
+    const uint64_t size = size_of(id);
+    if (size == 0 || size > kMaxKconfigBytes) return std::nullopt;
+    e.size = uint32_t(size);
     switch (t.kind()) {
       case kBtfInt: {
         const uint32_t enc = read32(t.extra) >> 24;
         e.is_signed = enc & 1;
-        if (enc & 4) e.type = KconfigType::Bool;
+        if (enc & 4) {
+          if (e.size != 1) return std::nullopt;
+          e.type = KconfigType::Bool;
+        }
         else if (e.size == 1) e.type = KconfigType::Char;
         else if (e.size == 2 || e.size == 4 || e.size == 8) e.type = KconfigType::Int;
         else return std::nullopt;
         return e;
       }
       case kBtfEnum:
-        if (name(t.name_off) != "libbpf_tristate") return std::nullopt;
+        if (name(t.name_off) != "libbpf_tristate" || e.size != 4) return std::nullopt;
         e.type = KconfigType::Tristate;
         return e;
       case kBtfArray: {
@@ -462,6 +467,7 @@ class Loader {
   void read_sections() {
     auto shdrs = take(obj_->sections(), name_ + ": section headers");
     const Shdr* symtab = nullptr;
+    uint64_t data_bytes = 0;
     sections_.resize(shdrs.size());
     for (uint32_t i = 0; i < shdrs.size(); ++i) {
       Section& s = sections_[i];
@@ -481,6 +487,10 @@ class Loader {
       if (s.kind == SecKind::Code && s.name == ".text") text_ = &s;
       if (s.kind == SecKind::Data && s.size() > kMaxDataSection)
         fail(at_section(s), fmt::format("size {} exceeds the {} bytes a global data map may hold", s.size(), kMaxDataSection));
+      // Section headers cost nothing to repeat, but each .bss is zeroed memory:
+      // the data maps together are held to the same bound as one.
+      if (s.kind == SecKind::Data && (data_bytes += s.size()) > kMaxDataSection)
+        fail(at_section(s), fmt::format("the global data sections hold more than {} bytes together", kMaxDataSection));
     }
     if (!symtab) fail(name_, "no symbol table (.symtab)");
     read_symbols(*symtab);
@@ -630,13 +640,16 @@ class Loader {
       std::optional<KconfigExtern> e = btf.kconfig_type(v->second);
       if (!e)
         fail(at, fmt::format("a __kconfig extern of BTF type {} ({}): libbpf's kconfig types are bool, tristate, "
-                             "char, integers and char arrays",
-                             v->second, btf.kind_name(btf.resolve(v->second))));
+                             "char, integers of 1, 2, 4 or 8 bytes and char arrays of at most {} bytes",
+                             v->second, btf.kind_name(btf.resolve(v->second)), kMaxKconfigBytes));
       e->name = sym.name;
       e->weak = sym.bind == llvm::ELF::STB_WEAK;
-      const std::vector<uint8_t> bytes = kconfig_value(*e, running_kernel_config(), at);
       const uint64_t align = std::min<uint64_t>(8, e->type == KconfigType::CharArray ? 1 : e->size);
       const uint64_t off = (d.initial.size() + align - 1) / align * align;
+      if (off + e->size > kMaxKconfigBytes)
+        fail(at, fmt::format("the __kconfig externs need more than {} bytes together (this one ends at {})",
+                             kMaxKconfigBytes, off + e->size));
+      const std::vector<uint8_t> bytes = kconfig_value(*e, running_kernel_config(), at);
       d.initial.resize(off);
       d.initial.insert(d.initial.end(), bytes.begin(), bytes.end());
       kconfig_offsets_[sym.name] = off;

@@ -35,6 +35,13 @@ struct KconfigExtern {
   bool weak = false;
 };
 
+// The most bytes the externs take together: they are one value of the
+// ".kconfig" array map, and the kernel's array map refuses a value above
+// KMALLOC_MAX_SIZE (4 MiB on x86-64 with 4 KiB pages) with E2BIG. A BTF
+// array type can claim far more than the object holds; it is refused here
+// before anything that size is allocated.
+constexpr uint64_t kMaxKconfigBytes = 4ull << 20;
+
 // The running kernel's configuration: CONFIG_X -> its right-hand side.
 using KernelConfig = std::map<std::string, std::string>;
 // Read once per process; empty when the file is missing.

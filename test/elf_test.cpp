@@ -909,6 +909,15 @@ TEST(ElfErrors, BadBtf) {
             "nobtf.o: section '.maps': BTF-defined maps need a .BTF section (compile with -g)");
 }
 
+// A BTF type may claim more bytes than the object holds: a 1 GiB char array
+// is refused by its size, before the .kconfig value is allocated.
+TEST(ElfErrors, KconfigExternTooLarge) {
+  SB_REQUIRE_PROGRAMS();
+  const std::string err = load_error(read_bytes(object_path("kconfig_huge")), "huge.o");
+  EXPECT_NE(err.find("huge.o: extern 'CONFIG_SB_HUGE'"), std::string::npos) << err;
+  EXPECT_NE(err.find("char arrays of at most 4194304 bytes"), std::string::npos) << err;
+}
+
 TEST(ElfErrors, BadMapDefinitions) {
   SB_REQUIRE_PROGRAMS();
   ElfEdit e = edit("legacy");
