@@ -85,6 +85,11 @@ enum LddwSrc : uint8_t {
   LDDW_IMM64 = 0, LDDW_MAP_FD = 1, LDDW_MAP_VALUE = 2, LDDW_VAR_ADDR = 3,
   LDDW_CODE_ADDR = 4, LDDW_MAP_IDX = 5, LDDW_MAP_IDX_VALUE = 6,
 };
+// An lddw of LDDW_CODE_ADDR loads the address of the function that starts
+// at slot i + 1 + imm (i: the lddw's first slot), as the kernel's
+// BPF_PSEUDO_FUNC: a callback for bpf_loop. Only helper arguments take it.
+inline constexpr uint32_t HELPER_LOOP = 181;            // bpf_loop (BPF_FUNC_loop)
+inline constexpr uint32_t kMaxLoops = uint32_t(1) << 23;  // BPF_MAX_LOOPS
 // An opcode from its parts: class | operation or mode | source or size. (C++20
 // deprecates `|` between two different enum types, so compose through this.)
 constexpr uint8_t make_opcode(uint8_t cls, uint8_t op_or_mode, uint8_t src_or_size = 0) {

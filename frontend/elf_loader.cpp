@@ -967,6 +967,27 @@ class Loader {
     fail(from, fmt::format("call target .text+{} is not inside a function symbol", index));
   }
 
+  // The function an lddw's relocation names, as (section, index), when it
+  // names code: clang writes `r2 = callback ll` for bpf_loop's argument
+  // as an lddw relocated against .text (a section symbol with the byte
+  // offset in imm, or the function's own symbol with imm 0).
+  std::optional<std::pair<const Section*, uint64_t>> code_target(const Section& s, uint64_t i, const Insn& in,
+                                                                 const Reloc& r) const {
+    const Symbol& sym = symbols_[r.sym];
+    const Section* ts = section_of(sym);
+    if (!ts || ts->kind != SecKind::Code) return std::nullopt;
+    const std::string at = fmt::format("{}: relocation {}", at_insn(s, i), r.number);
+    if (r.type != llvm::ELF::R_BPF_64_64) fail(at, fmt::format("relocation type {} on lddw", r.type));
+    if (ts != text_)
+      fail(at, fmt::format("lddw of the address of '{}' in section '{}': only .text functions can be callbacks",
+                           sym.name, ts->name));
+    const uint64_t off = sym.value + uint32_t(in.imm);
+    if (off % kInsnBytes) fail(at, fmt::format("'{}'+{:#x} is not on an instruction", sym.name, uint32_t(in.imm)));
+    if (off / kInsnBytes >= ts->insn_count())
+      fail(at, fmt::format("callback .text+{} out of range [0, {})", off / kInsnBytes, ts->insn_count()));
+    return std::pair{ts, off / kInsnBytes};
+  }
+
   // Resolves an lddw's pseudo source to the 64-bit value it loads, and
   // notes which map it names (ElfProgram::map_refs) at `code_index`.
   uint64_t lddw_value(const Section& s, uint64_t i, const Insn& in, const Reloc& r, size_t code_index) {
@@ -1004,8 +1025,6 @@ class Loader {
             return m.addr.value + off;
           }
         fail(at, fmt::format("'{}' in empty section '{}'", sym.name, ts->name));
-      case SecKind::Code:
-        fail(at, fmt::format("lddw of the address of function '{}' (a callback) is not supported", sym.name));
       default:
         fail(at, fmt::format("lddw of '{}' in section '{}', which holds neither maps nor global data", sym.name, ts->name));
     }
@@ -1035,7 +1054,14 @@ class Loader {
         } else if (is_lddw(in)) {
           if (i + 1 == piece.end) fail(at_insn(s, i), "lddw is cut off by the end of its function");
           Insn hi = insn_at(s, i + 1);
-          if (r) {
+          if (r && code_target(s, i, in, *r)) {
+            // A callback's address (libbpf's RELO_SUBPROG_ADDR): the kernel's BPF_PSEUDO_FUNC.
+            auto [ts, t] = *code_target(s, i, in, *r);
+            piece_for(*ts, t, at_insn(s, i));
+            calls.push_back({at, ts, t, at_insn(s, i)});
+            in.src = LDDW_CODE_ADDR;
+            hi.imm = 0;
+          } else if (r) {
             const uint64_t v = lddw_value(s, i, in, *r, at);
             in.src = LDDW_IMM64;
             in.imm = int32_t(uint32_t(v));

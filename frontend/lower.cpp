@@ -4,12 +4,14 @@
 //   a zero-extension; immediate shift counts masked to the width; an
 //   unwinding helper call -> Call + "if r0 == 0 unwind"; the tail-call
 //   helper -> TailCall; callx -> a compare chain over the registered helpers
-//   ending in a Trap; a load or store of a rewritten context (XDP's xdp_md)
+//   ending in a Trap; bpf_loop -> a loop of local calls (frontend/loop_helper.h,
+//   on a copy of the program); a load or store of a rewritten context (XDP's xdp_md)
 //   -> the same access of the native context the runtime builds.
 #include "frontend/lower.h"
 
 #include <algorithm>
 
+#include "frontend/loop_helper.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
 
@@ -280,6 +282,9 @@ class Lowerer {
 
 }  // namespace
 
-ir::Module lower(const Program& p, const LowerOptions& opts) { return Lowerer(p, opts).run(); }
+ir::Module lower(const Program& p, const LowerOptions& opts) {
+  if (needs_loop_rewrite(p)) return Lowerer(rewrite_loop_helper(p), opts).run();
+  return Lowerer(p, opts).run();
+}
 
 }  // namespace sb::bpf

@@ -150,6 +150,7 @@ class Validator {
       has_exit |= in.opcode == make_opcode(JMP, EXIT, K);
       const Rule& rule = kRules[in.opcode];
       if (has_target(rule, in)) sites_.push_back({i, target_of(rule, in, i), is_local_call(in)});
+      if (is_func_ref(in)) sites_.push_back({i, func_ref_target(in, i), true, true});
     }
     for (const Site& s : sites_) check_target(s);
     if (!has_exit) fail(last_before(n_), "program has no exit instruction");
@@ -160,7 +161,10 @@ class Validator {
   struct Site {
     size_t at;       // the branch or call
     int64_t target;  // its target slot
-    bool call;       // a local call (else a jump)
+    bool call;       // a local call or a function's address (else a jump)
+    // An lddw of a function's address: a callback, which bpf_loop calls
+    // from a frame of its own (frontend/loop_helper.h), two frames deeper.
+    bool callback = false;
   };
 
   [[noreturn]] void fail(size_t i, const std::string& what) const {
@@ -250,7 +254,10 @@ class Validator {
           fail(i, "write to read-only register r10");
         break;
       case ImmRule::Call:
-        if (in.src == CALL_HELPER && opts_.helper_exists && !opts_.helper_exists(uint32_t(in.imm)))
+        // bpf_loop is no host function: lowering writes it as a loop of
+        // calls (frontend/loop_helper.h), so every program has it.
+        if (in.src == CALL_HELPER && uint32_t(in.imm) != HELPER_LOOP && opts_.helper_exists &&
+            !opts_.helper_exists(uint32_t(in.imm)))
           fail(i, fmt::format("unknown helper {}", uint32_t(in.imm)));
         break;
     }
@@ -262,11 +269,12 @@ class Validator {
     const Insn& hi = p_.insns[i + 1];
     if (hi.opcode != 0 || hi.dst != 0 || hi.src != 0 || hi.off != 0)
       fail(i, "second slot of lddw must have opcode, registers and offset 0");
+    if (is_func_ref(p_.insns[i]) && hi.imm != 0) fail(i, "lddw of a function's address: its second slot's imm must be 0");
     second_half_[i + 1] = 1;
   }
 
   void check_target(const Site& s) const {
-    const char* what = s.call ? "call" : "jump";
+    const char* what = s.callback ? "function address" : s.call ? "call" : "jump";
     if (s.target < 0 || s.target >= int64_t(n_))
       fail(s.at, fmt::format("{} target {} out of range [0, {})", what, s.target, n_));
     if (second_half_[size_t(s.target)])
@@ -336,7 +344,7 @@ class Validator {
         if (node[callee].state == Active)
           fail(c.at, fmt::format("recursive call to the function at {}", starts[callee]));
         if (node[callee].state == Unvisited) self(self, callee);
-        node[f].depth = std::max(node[f].depth, node[callee].depth + 1);
+        node[f].depth = std::max(node[f].depth, node[callee].depth + (c.callback ? 2 : 1));
         if (node[f].depth > kMaxCallDepth)
           fail(c.at, fmt::format("call depth exceeds {} frames", kMaxCallDepth));
       }
@@ -366,8 +374,10 @@ void validate(const Program& p, const ValidateOptions& opts) { Validator(p, opts
 std::vector<size_t> function_starts(const Program& p) {
   std::vector<size_t> starts{0};
   for (size_t i = 0; i < p.insns.size(); i += slot_count(p.insns[i])) {
-    if (!is_local_call(p.insns[i])) continue;
-    std::optional<int64_t> target = branch_target(p.insns[i], i);
+    std::optional<int64_t> target;
+    if (is_local_call(p.insns[i])) target = branch_target(p.insns[i], i);
+    else if (is_func_ref(p.insns[i])) target = func_ref_target(p.insns[i], i);
+    else continue;
     if (target && *target >= 0 && *target < int64_t(p.insns.size())) starts.push_back(size_t(*target));
   }
   std::sort(starts.begin(), starts.end());

@@ -28,8 +28,14 @@ void validate(const Program& p, const ValidateOptions& opts = {});
 // and exit). Not range-checked: validate() does that.
 std::optional<int64_t> branch_target(const Insn& insn, size_t index);
 
-// Indices of bpf-to-bpf call targets (entry 0 first), ascending; each starts
-// a function. Assumes a validated program.
+// An lddw of a function's address (LDDW_CODE_ADDR, a bpf_loop callback).
+inline bool is_func_ref(const Insn& in) { return is_lddw(in) && in.src == LDDW_CODE_ADDR; }
+// Where the function an is_func_ref lddw at `index` names starts: index + 1 + imm.
+inline int64_t func_ref_target(const Insn& in, size_t index) { return int64_t(index) + 1 + in.imm; }
+
+// Indices of bpf-to-bpf call targets and of functions whose address an
+// lddw takes (entry 0 first), ascending; each starts a function. Assumes
+// a validated program.
 std::vector<size_t> function_starts(const Program& p);
 
 }  // namespace sb::bpf

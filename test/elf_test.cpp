@@ -459,6 +459,30 @@ void read_pointer_check(const std::vector<Step>&, const Outcome& out, rt::Enviro
 
 std::vector<Step> two_runs() { return {{{}}, {{}}}; }
 
+// --- loop.c ---
+
+std::vector<Step> loop_steps() {
+  std::vector<uint8_t> big(100);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = uint8_t(i * 5 + 3);
+  return {{{}}, {{'a'}}, {{1, 2, 3, 4, 5, 6, 7}}, {big}};
+}
+
+void loop_check(const std::vector<Step>& steps, const Outcome& out, rt::Environment&) {
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const std::vector<uint8_t>& m = steps[s].mem;
+    uint64_t hash = 7, inner = 0, calls = 0;
+    for (uint32_t i = 0; i < 64; ++i) {
+      ++calls;
+      if (i >= m.size()) break;  // the callback returned 1: i + 1 calls
+      hash = hash * 31 + m[i];
+      for (uint32_t j = 0; j < (i & 3); ++j) inner += j + 1;
+    }
+    const uint64_t einval = uint8_t(-22);
+    EXPECT_EQ(result(out, s), (hash & 0xffff) | (inner & 0xff) << 16 | (calls & 0xff) << 24 | einval << 32)
+        << m.size() << " bytes";
+  }
+}
+
 void random_pair_check(const std::vector<Step>&, const Outcome& out, rt::Environment&) {
   rt::Environment same(fixed_options());
   for (size_t i = 0; i < 2; ++i) {
@@ -532,6 +556,7 @@ const ProgramCase kCases[] = {
     {"text_entry", "multi", {"", "twice"}, [] { return std::vector<Step>{{{}}}; }, twice_check},
     {"tailcall", "tailcall", {"xdp", ""}, tailcall_steps, tailcall_check},
     {"kconfig", "kconfig", {}, two_runs, kconfig_check},
+    {"loop", "loop", {}, loop_steps, loop_check},
 };
 
 class ElfPrograms : public testing::TestWithParam<std::tuple<size_t, size_t>> {};

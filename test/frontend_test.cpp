@@ -222,8 +222,32 @@ TEST(Validator, LddwSecondSlotMustBeEmpty) {
 
 TEST(Validator, LddwPseudoSourcesAreAcceptedStructurally) {
   for (uint8_t src = LDDW_MAP_FD; src <= LDDW_MAP_IDX_VALUE; ++src)
-    EXPECT_TRUE(Accepts(raw({I(LDDW, 1, src, 0, 3), I(0), I(kExit)}))) << "src " << int(src);
+    if (src != LDDW_CODE_ADDR)
+      EXPECT_TRUE(Accepts(raw({I(LDDW, 1, src, 0, 3), I(0), I(kExit)}))) << "src " << int(src);
   EXPECT_TRUE(Rejects(raw({I(LDDW, 1, 7), I(0), I(kExit)}), 0, "invalid lddw source src_reg 7"));
+}
+
+// An lddw of a function's address (a bpf_loop callback) names a function:
+// its target starts one, inside the program, and counts two frames deeper
+// (bpf_loop calls it from a frame of its own, frontend/loop_helper.h).
+TEST(Validator, FunctionAddressesNameFunctions) {
+  const Insn mov0 = I(0xb7, 0, 0, 0, 0);
+  EXPECT_TRUE(Accepts(raw({I(LDDW, 2, LDDW_CODE_ADDR, 0, 2), I(0), I(kExit), mov0, I(kExit)})));
+  EXPECT_EQ(function_starts(raw({I(LDDW, 2, LDDW_CODE_ADDR, 0, 2), I(0), I(kExit), mov0, I(kExit)})),
+            (std::vector<size_t>{0, 3}));
+  EXPECT_TRUE(Rejects(raw({I(LDDW, 1, LDDW_CODE_ADDR, 0, 3), I(0), I(kExit)}), 0,
+                      "function address target 4 out of range [0, 3)"));
+  EXPECT_TRUE(Rejects(raw({I(LDDW, 1, LDDW_CODE_ADDR, 0, 0), I(0), I(kExit)}), 0,
+                      "function address into the middle of lddw at 0"));
+  EXPECT_TRUE(Rejects(raw({I(LDDW, 1, LDDW_CODE_ADDR, 0, -1), I(0), I(kExit)}), 0,
+                      "recursive call to the function at 0"));
+  EXPECT_TRUE(Rejects(raw({I(LDDW, 2, LDDW_CODE_ADDR, 0, 2), I(0, 0, 0, 0, 1), I(kExit), mov0, I(kExit)}), 0,
+                      "lddw of a function's address: its second slot's imm must be 0"));
+  // Seven frames of local calls, then a callback: 7 + 2 frames.
+  std::vector<Insn> deep;
+  for (int f = 0; f < 7; ++f) deep.insert(deep.end(), {I(0x85, 0, CALL_LOCAL, 0, 1), I(kExit)});
+  deep.insert(deep.end(), {I(LDDW, 2, LDDW_CODE_ADDR, 0, 2), I(0), I(kExit), mov0, I(kExit)});
+  EXPECT_TRUE(Rejects(raw(deep), 2, "call depth exceeds 8 frames"));
 }
 
 TEST(Validator, NoExitInstruction) {

@@ -432,6 +432,14 @@ TEST(KernelXdp, SpinLock) {
   compare({"xdp_spin", "", {}, {{frame(0x0800, {1, 2})}, {frame(0x0800, {1, 2, 3}), {}, 5, {}}, {pkt_v4(), {}, 2, {}}}});
 }
 
+// bpf_loop: a callback walking the packet, early stops, the helper's error
+// codes (test/progtypes/xdp_loop.c).
+TEST(KernelXdp, BpfLoop) {
+  Bytes zeros = frame(0x0800, Bytes(9, 0));
+  Bytes stop = frame(0x0800, {1, 2, 3, 0xff, 4, 5});
+  compare({"xdp_loop", "", {}, {{frame(0x0800, {1, 2})}, {zeros}, {stop}, {pkt_v4()}, {pkt_v6(), {}, 3, {}}}});
+}
+
 TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }
 
 // --- TC and socket filters: struct __sk_buff as the kernel's test run builds it

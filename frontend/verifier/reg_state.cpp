@@ -34,6 +34,7 @@ const char* reg_type_name(RegType t) {
     case RegType::PacketEnd: return "pkt_end";
     case RegType::Mem: return "mem";
     case RegType::MemOrNull: return "mem_or_null";
+    case RegType::Func: return "func";
   }
   return "?";
 }

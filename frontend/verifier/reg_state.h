@@ -26,6 +26,7 @@ enum class RegType : uint8_t {
   PacketEnd,       // PTR_TO_PACKET_END
   Mem,             // memory of `mem_size` bytes a helper handed back (ringbuf record)
   MemOrNull,       // ... before its null check
+  Func,            // PTR_TO_FUNC: an lddw of a function's address (a callback), its first slot in `off`
 };
 
 const char* reg_type_name(RegType t);  // as the kernel's log spells them ("map_value_or_null")

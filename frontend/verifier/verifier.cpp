@@ -20,6 +20,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include <fmt/format.h>
@@ -56,6 +57,11 @@ struct Frame {
   std::vector<StackSlot> stack;  // stack[k]: bytes [-8k-8, -8k) below the frame pointer
   int32_t callsite = -1;         // the caller's call instruction (-1: the entry)
   uint32_t func = 0;             // index into the function starts
+  // A bpf_loop callback's frame: its exit either ends the loop or runs the
+  // callback again, from the caller frames as they were at this entry
+  // (`loop_entry`), widened (see loop_call).
+  bool callback = false;
+  std::shared_ptr<const std::vector<Frame>> loop_entry;
   bool operator==(const Frame&) const = default;
 };
 
@@ -441,6 +447,7 @@ class Verifier {
       for (size_t s : successors(i)) reach(s);
       const Insn& in = p_.insns[i];
       if (in.opcode == make_opcode(JMP, CALL, K) && in.src == CALL_LOCAL) reach(size_t(*branch_target(in, i)));
+      if (is_func_ref(in)) reach(size_t(func_ref_target(in, i)));
     }
     for (size_t i = 0; i < n_; i += slot_count(p_.insns[i]))
       if (!reached[i]) fail(i, fmt::format("unreachable insn {}", i));
@@ -644,6 +651,13 @@ class Verifier {
           return true;
         }
       } else if (states_safe(v->st, path.st, true)) {
+        // A bpf_loop callback entered again in the state of an iteration
+        // still being explored: that exploration covers this one, and the
+        // helper bounds the iterations at run time.
+        if (callback_entry(path)) {
+          ++v->hit;
+          return true;
+        }
         fail(fmt::format("infinite loop detected at insn {}", at_));
       }
       // A state that keeps missing is unlikely to help: drop it (the
@@ -659,7 +673,7 @@ class Verifier {
     }
     // Keep a state only every few jumps and instructions (the kernel's
     // add_new_state), and always at a function entry or an empty list.
-    const bool add = list.empty() || (jumps_since_state_ >= 2 && insns_since_state_ >= 8);
+    const bool add = list.empty() || callback_entry(path) || (jumps_since_state_ >= 2 && insns_since_state_ >= 8);
     if (!add) return false;
     jumps_since_state_ = insns_since_state_ = 0;
     // Precision starts afresh: the checks below this state will ask for it.
@@ -679,6 +693,13 @@ class Verifier {
     return false;
   }
 
+  // The first instruction of a bpf_loop callback, in its frame: where the
+  // iterations meet, so a state is always kept there.
+  bool callback_entry(const Path& path) const {
+    const Frame& f = path.st.cur();
+    return f.callback && at_ == sh_.starts[f.func];
+  }
+
   // regsafe: every value `cur` may hold, `old` may hold (exact: the same
   // abstract value, for the infinite-loop check).
   bool reg_safe(const RegState& o, const RegState& c, IdMap& ids, bool exact) const {
@@ -696,6 +717,7 @@ class Verifier {
         return var_within() && ids.check(o.id, c.id);
       case RegType::PacketEnd: return true;
       case RegType::MapHandle: return o.map == c.map;
+      case RegType::Func: return o.off == c.off;
       case RegType::Packet:
       case RegType::PacketMeta:
         if (exact ? o.range != c.range : o.range > c.range) return false;
@@ -945,6 +967,9 @@ class Verifier {
             }
           } else {
             regs &= uint16_t(~0x3f);  // a helper's result, and the registers it clobbered
+            // Backwards out of a bpf_loop callback: its arguments are fresh
+            // (the index) or a pointer (the context), nothing to carry back.
+            if (uint32_t(in.imm) == HELPER_LOOP && f + 1 < d.regs.size()) d.regs[f + 1] = 0, d.slots[f + 1] = 0;
           }
           return;
         }
@@ -1229,7 +1254,7 @@ class Verifier {
     // A map handle plus a known 0 is the handle (the kernel allows it).
     if (ptr.type == RegType::MapHandle && op == ADD && k.is_const() && k.const_value() == 0)
       return write_reg(path, in.dst, ptr);
-    if (ptr.type == RegType::MapHandle || ptr.type == RegType::PacketEnd)
+    if (ptr.type == RegType::MapHandle || ptr.type == RegType::PacketEnd || ptr.type == RegType::Func)
       fail(fmt::format("R{} pointer arithmetic on {} prohibited", ptr_reg, reg_type_name(ptr.type)));
     if (op != ADD && op != SUB) {
       if (op == AND || op == OR || op == XOR)
@@ -1662,9 +1687,13 @@ class Verifier {
       fail(fmt::format("fd {} is not pointing to valid bpf_map (no map at this lddw)", in.imm));
     if (in.src == LDDW_MAP_IDX || in.src == LDDW_MAP_IDX_VALUE)
       fail(fmt::format("map index {} names no map (no map at this lddw)", in.imm));
-    if (in.src != LDDW_IMM64)
-      fail(fmt::format("lddw src_reg {} ({}) is not supported", in.src,
-                       in.src == LDDW_VAR_ADDR ? "a BTF variable" : "a subprogram's address"));
+    if (in.src == LDDW_CODE_ADDR) {
+      RegState r = RegState::pointer(RegType::Func);
+      r.off = int32_t(func_ref_target(in, at_));
+      write_reg(path, in.dst, r);
+      return;
+    }
+    if (in.src != LDDW_IMM64) fail(fmt::format("lddw src_reg {} (a BTF variable) is not supported", in.src));
     write_reg(path, in.dst, RegState::known(imm));
   }
 
@@ -1682,6 +1711,7 @@ class Verifier {
       ++jumps_since_state_;
       if (is_reg_source(in)) return callx(path, in);
       if (in.src == CALL_LOCAL) return local_call(path, in);
+      if (uint32_t(in.imm) == HELPER_LOOP) return loop_call(path);
       helper_call(path, uint32_t(in.imm));
       path.insn = at_ + 1;
       return true;
@@ -2134,6 +2164,112 @@ class Verifier {
     return true;
   }
 
+  // bpf_loop(nr_loops, callback_fn, callback_ctx, flags): the callback
+  // runs as its own frame with r1 the index (a number) and r2 the context
+  // (a stack pointer or null), as the kernel's set_loop_callback_state.
+  // The path forks at the call: the loop may run no iteration (r0 a
+  // number); the other path enters the callback, and each exit of it forks
+  // again into "the loop ends" and "once more" (callback_exit). Unlike 6.1,
+  // which walks a callback once, every iteration's state is checked, as
+  // later kernels do: the caller's stack the callback wrote is widened
+  // between iterations, so counters become unknown numbers and the
+  // iterations reach a state seen before, where the path is pruned.
+  bool loop_call(Path& path) {
+    if (path.st.lock_map >= 0) fail("function calls are not allowed while holding a lock");
+    const RegState n = read_reg(path, 1), cb = read_reg(path, 2), ctx = read_reg(path, 3), flags = read_reg(path, 4);
+    auto expect = [&](int r, const RegState& v, const char* what) {
+      fail(fmt::format("R{} type={} expected={} (bpf_loop's {})", r, reg_type_name(v.type),
+                       r == 3 ? "fp or 0" : r == 2 ? "func" : "scalar", what));
+    };
+    if (n.type != RegType::Scalar) expect(1, n, "nr_loops");
+    if (cb.type != RegType::Func) expect(2, cb, "callback_fn");
+    if (ctx.type != RegType::Stack && !ctx.is_known_zero()) expect(3, ctx, "callback_ctx");
+    if (flags.type != RegType::Scalar) expect(4, flags, "flags");
+    // The rewrite (frontend/loop_helper.h) runs the callback from a frame of its own.
+    if (path.st.frames.size() + 2 > size_t(kMaxCallDepth))
+      fail(fmt::format("the call stack of {} frames is too deep ! (bpf_loop runs its callback two frames down)",
+                       path.st.frames.size() + 2));
+    State none = path.st;
+    loop_ends(none.cur());
+    fork(path, std::move(none), at_ + 1);
+    enter_callback(path.st, at_, size_t(cb.off));
+    path.insn = size_t(cb.off);
+    return true;
+  }
+
+  void enter_callback(State& st, size_t callsite, size_t target) {
+    Frame callee;
+    callee.regs[1] = RegState::unknown();
+    callee.regs[2] = st.cur().regs[3];
+    callee.regs[10] = RegState::pointer(RegType::Stack);
+    callee.regs[10].frame = uint8_t(st.frames.size());
+    callee.callsite = int32_t(callsite);
+    callee.func = sh_.func_of[target];
+    callee.callback = true;
+    callee.loop_entry = std::make_shared<const std::vector<Frame>>(st.frames);
+    st.frames.push_back(std::move(callee));
+  }
+
+  // The caller after bpf_loop returned: r0 the number of calls or an error.
+  static void loop_ends(Frame& caller) {
+    for (int r = 1; r <= 5; ++r) caller.regs[size_t(r)] = RegState::not_init();
+    caller.regs[0] = RegState::unknown();
+  }
+
+  bool callback_exit(Path& path) {
+    State& st = path.st;
+    const RegState r0 = read_reg(path, 0);
+    if (r0.type != RegType::Scalar)
+      fail(fmt::format("At callback return the register R0 is not a known value ({})", reg_type_name(r0.type)));
+    demand_reg(path, 0);
+    if (r0.smin < 0 || r0.smax > 1)
+      fail(fmt::format("At callback return the register R0 has {} should have been in [0, 1]", reg_str(r0)));
+    if (!st.refs.empty())
+      fail(fmt::format("Unreleased reference id={} alloc_insn={} at callback return", st.refs[0].id, st.refs[0].insn));
+    const uint8_t gone = uint8_t(st.frames.size() - 1);
+    const size_t callsite = size_t(st.cur().callsite);
+    const size_t target = sh_.starts[st.cur().func];
+    const std::shared_ptr<const std::vector<Frame>> entry = st.cur().loop_entry;
+    st.frames.pop_back();
+    for_each_reg(st, [&](RegState& x) {
+      if (x.type == RegType::Stack && x.frame >= gone) x = RegState::unknown();
+    });
+    if (r0.smin == 0) {  // it may return 0: the loop may go on
+      State again = st;
+      widen(again.frames, *entry);
+      enter_callback(again, callsite, target);
+      fork(path, std::move(again), target);
+    }
+    loop_ends(st.cur());
+    path.insn = callsite + 1;
+    return true;
+  }
+
+  // The caller frames after an iteration, made to hold for every later
+  // one too: a stack slot whose value changed since the iteration began
+  // (a spilled number, or bytes turned from zero to some number) becomes
+  // an unknown number. Slots only ever become more written, and pointers
+  // are kept as they are (a pointer moved each time never converges and
+  // ends at the complexity limit).
+  static void widen(std::vector<Frame>& now, const std::vector<Frame>& before) {
+    for (size_t f = 0; f < now.size() && f < before.size(); ++f)
+      for (size_t k = 0; k < now[f].stack.size() && k < before[f].stack.size(); ++k) {
+        StackSlot& a = now[f].stack[k];
+        const StackSlot& b = before[f].stack[k];
+        if (a == b) continue;
+        if (a.type[0] == Slot::Spill && b.type[0] == Slot::Spill) {
+          RegState x = a.spilled, y = b.spilled;  // the values, not their precision marks or ids
+          x.precise = y.precise = false;
+          x.id = y.id = 0;
+          if (x != y && x.type == RegType::Scalar && y.type == RegType::Scalar) a.spilled = RegState::unknown();
+          continue;
+        }
+        if (a.type[0] == Slot::Spill) continue;
+        for (size_t byte = 0; byte < 8; ++byte)
+          if (a.type[byte] == Slot::Zero && b.type[byte] != Slot::Zero) a.type[byte] = Slot::Misc;
+      }
+  }
+
   // Whether the call to `target` can use its summary (made on first use).
   bool summarised(Path& path, size_t target) {
     if (!sh_.use_summaries) return false;
@@ -2189,6 +2325,7 @@ class Verifier {
   bool exit(Path& path) {
     State& st = path.st;
     if (st.lock_map >= 0) fail("bpf_spin_unlock is missing");
+    if (st.frames.size() > 1 && st.cur().callback) return callback_exit(path);
     if (st.frames.size() > 1) {
       Frame& callee = st.cur();
       const RegState r0 = callee.regs[0];
@@ -2230,6 +2367,14 @@ class Verifier {
   }
 
   // --- stack depth across calls (check_max_stack_depth) ---
+  // The function slot i calls: a local call's target, or a callback whose
+  // address it takes (its frame sits on top of this one while bpf_loop runs).
+  std::optional<size_t> callee_of(size_t i) const {
+    const Insn& in = p_.insns[i];
+    if (in.opcode == make_opcode(JMP, CALL, K) && in.src == CALL_LOCAL) return size_t(*branch_target(in, i));
+    if (is_func_ref(in)) return size_t(func_ref_target(in, i));
+    return std::nullopt;
+  }
   static uint32_t round_depth(uint32_t d) { return (std::max<uint32_t>(d, 1) + 31) / 32 * 32; }
 
   void check_stack_depths() {
@@ -2242,9 +2387,9 @@ class Verifier {
       const size_t end = f + 1 < nf ? sh_.starts[f + 1] : n_;
       int64_t best = 0;
       for (size_t i = sh_.starts[f]; i < end; i += slot_count(p_.insns[i])) {
-        const Insn& in = p_.insns[i];
-        if (in.opcode != make_opcode(JMP, CALL, K) || in.src != CALL_LOCAL) continue;
-        const int64_t d = self(self, sh_.func_of[size_t(*branch_target(in, i))]);
+        const std::optional<size_t> callee = callee_of(i);
+        if (!callee) continue;
+        const int64_t d = self(self, sh_.func_of[*callee]);
         if (d > best) best = d, via[f] = i;
       }
       deepest[f] = best + round_depth(sh_.depth[f]);
@@ -2253,7 +2398,7 @@ class Verifier {
     const int64_t total = visit(visit, 0);
     if (total > kStackSize) {
       size_t at = 0;
-      for (size_t f = 0; via[f] != SIZE_MAX; f = sh_.func_of[size_t(*branch_target(p_.insns[via[f]], via[f]))]) at = via[f];
+      for (size_t f = 0; via[f] != SIZE_MAX; f = sh_.func_of[*callee_of(via[f])]) at = via[f];
       fail(at, fmt::format("combined stack size of the calls is {}. Too large (the limit is {})", total, kStackSize));
     }
   }

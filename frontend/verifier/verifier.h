@@ -24,7 +24,11 @@
 // combined stack of a call chain over 512 bytes; loops that do not end
 // within the complexity limit (1,000,000 instructions processed, as the
 // kernel's BPF_COMPLEXITY_LIMIT_INSNS), or that come back to an identical
-// state ("infinite loop detected").
+// state ("infinite loop detected"). bpf_loop's callback (an lddw of a
+// function's address, RegType::Func) is checked as a frame of its own on
+// every iteration, returning 0 or 1; between iterations the numbers it
+// wrote to its caller's stack are widened to unknown, so the iterations
+// meet a state already being explored and stop there.
 //
 // Raw programs (bpf::raw_program_type(): plain bytecode, the conformance
 // suite, the C API's runs over a buffer) have no kernel counterpart: r1 is

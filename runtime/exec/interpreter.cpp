@@ -27,6 +27,7 @@
 #include <string>
 #include <type_traits>
 
+#include "frontend/loop_helper.h"
 #include "frontend/validator.h"
 #include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
@@ -481,13 +482,16 @@ class InterpLoader final : public TailCallLoader {
     bpf::validate(*target, v);
     if (verify_) bpf::verifier::verify(*target, helpers_.verify_options());
     loaded_.push_back(target);  // kept alive for the run
-    return uint64_t(uintptr_t(target.get()));
+    if (!bpf::needs_loop_rewrite(*target)) return uint64_t(uintptr_t(target.get()));
+    rewritten_.push_back(std::make_shared<const bpf::Program>(bpf::rewrite_loop_helper(*target)));
+    return uint64_t(uintptr_t(rewritten_.back().get()));
   }
 
  private:
   const HelperTable& helpers_;
   const bool verify_;  // targets are verified as the program was
   std::vector<std::shared_ptr<const bpf::Program>> loaded_;
+  std::vector<std::shared_ptr<const bpf::Program>> rewritten_;  // bpf_loop as bytecode (frontend/loop_helper.h)
 };
 }  // namespace
 
@@ -504,7 +508,10 @@ uint64_t interpret(const bpf::Program& p, const HelperTable& helpers, void* mem,
     with_ctx = opts;
     with_ctx.ctx_fields = verified.ctx_fields;
   }
-  Machine m(p, helpers, with_ctx.ctx_fields.empty() ? opts : with_ctx);
+  // bpf_loop runs as bytecode; the slots keep their indexes, so ctx_fields still apply.
+  std::optional<bpf::Program> rewritten;
+  if (bpf::needs_loop_rewrite(p)) rewritten = bpf::rewrite_loop_helper(p);
+  Machine m(rewritten ? *rewritten : p, helpers, with_ctx.ctx_fields.empty() ? opts : with_ctx);
   const uint64_t r0 = m.run(mem, len);
   tail_calls.finish();
   return r0;

@@ -1,0 +1,46 @@
+// bpf_loop (helper 181) written as bytecode, as the kernel's
+// inline_bpf_loop does, so that every engine runs it the same way: the
+// interpreter, the native JIT and the arm64 / riscv64 guests, where a host
+// helper could not call back into guest code.
+//
+//   long bpf_loop(u32 nr_loops, void *callback_fn, void *callback_ctx, u64 flags)
+//
+// calls callback_fn(i, callback_ctx) for i = 0, 1, ... until it returns
+// non-zero or i reaches nr_loops, and returns the number of calls made;
+// -EINVAL for flags other than 0, -E2BIG for nr_loops above BPF_MAX_LOOPS
+// (kernel/bpf/bpf_iter.c, bpf_loop). Where the kernel's helper and its
+// inlined form (verifier.c inline_bpf_loop, used whenever flags is a known
+// 0 and the callback is the same on every path) differ, this is the inlined
+// form, which is what the kernel runs in practice: nr_loops is compared as
+// all 64 bits, and -E2BIG is a 32-bit move (r0 = 0xfffffff9), as checked
+// against BPF_PROG_TEST_RUN (test/progtypes/xdp_loop.c). The callback is a function of the
+// program whose address an lddw took (LDDW_CODE_ADDR, the kernel's
+// BPF_PSEUDO_FUNC).
+//
+// The rewrite, run after verification (which checks the callback as its
+// own frame, frontend/verifier) and before lowering or interpreting:
+//   - one function is appended at the end of the program, the loop: it
+//     keeps the count, the bound, the context and the callback in r6-r9
+//     (its own callee-saved registers, so it needs no stack) and calls the
+//     callback with a local call, choosing it among the program's callbacks
+//     by the number in r2;
+//   - every `call bpf_loop` becomes a local call of that function;
+//   - every lddw of a function's address loads the function's first slot
+//     as a plain number, which is what the loop compares r2 against.
+// Every slot keeps its index, so the verifier's per-slot results (context
+// fields, proven accesses) apply to the rewritten program unchanged. The
+// loop adds one frame between the caller and the callback: the validator
+// counts a callback two frames deeper than the function that names it.
+#pragma once
+
+#include "frontend/bpf.h"
+
+namespace sb::bpf {
+
+// Whether `p` calls bpf_loop or takes a function's address.
+bool needs_loop_rewrite(const Program& p);
+
+// The program rewritten as above; a copy of `p` when it needs no rewrite.
+Program rewrite_loop_helper(const Program& p);
+
+}  // namespace sb::bpf
