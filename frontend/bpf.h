@@ -87,8 +87,10 @@ enum LddwSrc : uint8_t {
 };
 // An lddw of LDDW_CODE_ADDR loads the address of the function that starts
 // at slot i + 1 + imm (i: the lddw's first slot), as the kernel's
-// BPF_PSEUDO_FUNC: a callback for bpf_loop. Only helper arguments take it.
+// BPF_PSEUDO_FUNC: a callback for bpf_loop or bpf_for_each_map_elem. Only
+// helper arguments take it.
 inline constexpr uint32_t HELPER_LOOP = 181;            // bpf_loop (BPF_FUNC_loop)
+inline constexpr uint32_t HELPER_FOR_EACH_MAP_ELEM = 164;  // bpf_for_each_map_elem
 inline constexpr uint32_t kMaxLoops = uint32_t(1) << 23;  // BPF_MAX_LOOPS
 // An opcode from its parts: class | operation or mode | source or size. (C++20
 // deprecates `|` between two different enum types, so compose through this.)

@@ -31,13 +31,30 @@
 // fields, proven accesses) apply to the rewritten program unchanged. The
 // loop adds one frame between the caller and the callback: the validator
 // counts a callback two frames deeper than the function that names it.
+//
+// bpf_for_each_map_elem (helper 164) the same way:
+//
+//   long bpf_for_each_map_elem(struct bpf_map *map, void *callback_fn, void *callback_ctx, u64 flags)
+//
+// calls callback_fn(map, &key, value, callback_ctx) for each element until
+// it returns non-zero, and returns the number of elements it was called
+// for; -EINVAL for flags other than 0 (kernel/bpf/bpf_iter.c,
+// bpf_for_each_map_elem). Its appended function walks the map with the
+// runtime's kMapNextElemHelper (rt::Map::next_element), keeping the key in
+// its own frame, so keys of at most kForEachKeyBytes bytes.
 #pragma once
 
 #include "frontend/bpf.h"
 
 namespace sb::bpf {
 
-// Whether `p` calls bpf_loop or takes a function's address.
+// (map, u64 *cursor, void *key) -> the next element's value or 0: the
+// runtime's walk of a map (runtime/helpers/std_helpers.cpp), in the range of
+// helper ids no bytecode names (ir/harden.h kFirstReservedHelper).
+inline constexpr uint32_t kMapNextElemHelper = 0xffff0010u;
+inline constexpr uint32_t kForEachKeyBytes = 504;  // the walk's frame less its cursor
+
+// Whether `p` calls bpf_loop or bpf_for_each_map_elem, or takes a function's address.
 bool needs_loop_rewrite(const Program& p);
 
 // The program rewritten as above; a copy of `p` when it needs no rewrite.

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "ir/diag.h"
+#include "ir/harden.h"
 
 namespace sb::bpf {
 
@@ -254,9 +255,12 @@ class Validator {
           fail(i, "write to read-only register r10");
         break;
       case ImmRule::Call:
-        // bpf_loop is no host function: lowering writes it as a loop of
-        // calls (frontend/loop_helper.h), so every program has it.
-        if (in.src == CALL_HELPER && uint32_t(in.imm) != HELPER_LOOP && opts_.helper_exists &&
+        // bpf_loop and bpf_for_each_map_elem are no host functions:
+        // lowering writes them as loops of calls (frontend/loop_helper.h).
+        if (in.src == CALL_HELPER && ir::is_reserved_helper(uint32_t(in.imm)))
+          fail(i, fmt::format("unknown helper {} (an id Springboard keeps for its own code)", uint32_t(in.imm)));
+        if (in.src == CALL_HELPER && uint32_t(in.imm) != HELPER_LOOP && uint32_t(in.imm) != HELPER_FOR_EACH_MAP_ELEM &&
+            opts_.helper_exists &&
             !opts_.helper_exists(uint32_t(in.imm)))
           fail(i, fmt::format("unknown helper {}", uint32_t(in.imm)));
         break;

@@ -29,6 +29,7 @@
 
 #include "frontend/elf_loader.h"
 #include "frontend/kconfig.h"
+#include "frontend/loop_helper.h"
 #include "frontend/trampoline.h"
 #include "frontend/validator.h"
 #include "ir/diag.h"
@@ -461,6 +462,18 @@ std::vector<Step> two_runs() { return {{{}}, {{}}}; }
 
 // --- loop.c ---
 
+void walk_check(const std::vector<Step>& steps, const Outcome& out, rt::Environment& env) {
+  for (size_t s = 0; s < steps.size(); ++s) EXPECT_EQ(result(out, s), 3ull << 32 | 2 * (s + 1)) << "run " << s;
+  auto* cells = env.find<rt::ArrayMap>("cells");
+  ASSERT_NE(cells, nullptr);
+  const uint64_t runs = steps.size();
+  for (uint32_t k = 0; k < 4; ++k) {
+    uint64_t v;
+    std::memcpy(&v, cells->value(k).data(), 8);
+    EXPECT_EQ(v, k < 3 ? runs * (k + 1) : 0) << "key " << k;
+  }
+}
+
 std::vector<Step> loop_steps() {
   std::vector<uint8_t> big(100);
   for (size_t i = 0; i < big.size(); ++i) big[i] = uint8_t(i * 5 + 3);
@@ -556,7 +569,8 @@ const ProgramCase kCases[] = {
     {"text_entry", "multi", {"", "twice"}, [] { return std::vector<Step>{{{}}}; }, twice_check},
     {"tailcall", "tailcall", {"xdp", ""}, tailcall_steps, tailcall_check},
     {"kconfig", "kconfig", {}, two_runs, kconfig_check},
-    {"loop", "loop", {}, loop_steps, loop_check},
+    {"loop", "loop", {"", "loop"}, loop_steps, loop_check},
+    {"for_each", "loop", {"", "walk"}, loop_steps, walk_check},
 };
 
 class ElfPrograms : public testing::TestWithParam<std::tuple<size_t, size_t>> {};
@@ -1094,7 +1108,12 @@ TEST(StdHelpers, KernelIdsAndNames) {
       {58, "override_return"}, {109, "send_signal"}, {117, "send_signal_thread"}, {173, "get_func_ip"},
       {174, "get_attach_cookie"},
   };
-  ASSERT_EQ(call.table.all().size(), std::size(expected));
+  // And bpf_for_each_map_elem's walk, under an id no bytecode may call
+  // (frontend/loop_helper.h), so without a prototype.
+  ASSERT_NE(call.table.find(bpf::kMapNextElemHelper), nullptr);
+  EXPECT_EQ(call.table.find(bpf::kMapNextElemHelper)->name, "sb_map_next_elem");
+  EXPECT_EQ(call.table.find(bpf::kMapNextElemHelper)->proto, nullptr);
+  ASSERT_EQ(call.table.all().size(), std::size(expected) + 1);
   for (auto [id, name] : expected) {
     ASSERT_NE(call.table.find(id), nullptr) << name;
     EXPECT_EQ(call.table.find(id)->name, name);

@@ -331,6 +331,21 @@ TEST(Validator, UnknownHelper) {
   EXPECT_TRUE(Accepts(assembled("call 7\nexit")));  // no helper table: any id
 }
 
+// Helper ids from ir::kFirstReservedHelper up belong to Springboard's own
+// code (hardening, bpf_for_each_map_elem's walk): no bytecode may call them,
+// whatever the helper table holds.
+TEST(Validator, ReservedHelperIdsAreNotCallable) {
+  ValidateOptions all;
+  all.helper_exists = [](uint32_t) { return true; };
+  Program p = raw({I(0x85, 0, 0, 0, int32_t(0xffff0010u)), I(kExit)});
+  try {
+    validate(p, all);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "t.bin: instruction 0: unknown helper 4294901776 (an id Springboard keeps for its own code)");
+  }
+}
+
 TEST(Validator, CallKinds) {
   EXPECT_TRUE(Rejects(raw({I(0x85, 0, 2, 0, 1), I(kExit)}), 0,
                       "unsupported call kind: helper by BTF ID (src_reg 2)"));

@@ -440,6 +440,15 @@ TEST(KernelXdp, BpfLoop) {
   compare({"xdp_loop", "", {}, {{frame(0x0800, {1, 2})}, {zeros}, {stop}, {pkt_v4()}, {pkt_v6(), {}, 3, {}}}});
 }
 
+// bpf_for_each_map_elem over an array (values written, an early stop) and a
+// hash (keys and values summed: the walk's order differs from the kernel's
+// buckets, so only order-free results), test/progtypes/xdp_for_each.c.
+TEST(KernelXdp, ForEachMapElem) {
+  std::vector<Step> steps;
+  for (uint8_t n : {1, 9, 30, 17, 2, 60}) steps.push_back({frame(0x0800, Bytes(n, n))});
+  compare({"xdp_for_each", "", {}, steps});
+}
+
 TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }
 
 // --- TC and socket filters: struct __sk_buff as the kernel's test run builds it

@@ -584,6 +584,42 @@ TEST(VerifierCallbacks, EveryIterationIsChecked) {
   EXPECT_EQ(refusal(with_callback(src, 5, 13)), "t.s: raw: instruction 14: R1 invalid mem access 'scalar'");
 }
 
+// Iterations may meet a state seen in an earlier one (the helper bounds
+// them), but a loop inside one run of the callback is still a loop.
+TEST(VerifierCallbacks, ALoopInsideTheCallbackIsStillInfinite) {
+  const std::string src = loop_caller("0") + "mov %r0, 0\nl:\njeq %r0, 1, out\nja l\nout:\nexit\n";
+  EXPECT_EQ(refusal(with_callback(src, 2, 10)), "t.s: raw: instruction 11: infinite loop detected at insn 11");
+}
+
+// bpf_for_each_map_elem: r1 the map, r2 its key (read-only size), r3 the
+// value, r4 the context; maps it cannot walk are refused.
+TEST(VerifierCallbacks, ForEachMapElemTypesTheCallbacksArguments) {
+  const std::string caller =
+      "lddw %r1, 0\n"     // 0, 1: the map
+      "lddw %r2, 0\n"     // 2, 3: the callback
+      "mov %r3, 0\n"      // 4
+      "mov %r4, 0\n"      // 5
+      "call 164\n"        // 6
+      "mov %r0, 0\n"      // 7
+      "exit\n";           // 8
+  auto with = [&](const std::string& body, bpf::MapUse map) {
+    bpf::Program p = with_callback(caller + body, 2, 9);
+    p.maps = {map};
+    return refusal(p);
+  };
+  const bpf::MapUse hash{0, "h", 1, 4, 16, 8};
+  // Reads the key's 4 bytes and writes the value's 16.
+  const std::string ok = "ldxw %r0, [%r2]\nstxdw [%r3+8], %r0\nmov %r0, 0\nexit\n";
+  EXPECT_EQ(with(ok, hash), "accepted");
+  EXPECT_EQ(with("ldxw %r0, [%r2+4]\nmov %r0, 0\nexit\n", hash),
+            "t.s: raw: instruction 9: invalid access to memory, mem_size=4 off=4 size=4");
+  EXPECT_EQ(with("ldxdw %r0, [%r3+16]\nmov %r0, 0\nexit\n", hash),
+            "t.s: raw: instruction 9: invalid access to map value, value_size=16 off=16 size=8");
+  EXPECT_EQ(with(ok, {0, "q", 22, 0, 16, 8}), "t.s: raw: instruction 6: cannot pass map_type 22 into func bpf_for_each_map_elem#164");
+  EXPECT_EQ(with(ok, {0, "big", 1, 600, 16, 8}),
+            "t.s: raw: instruction 6: bpf_for_each_map_elem over 'big': a key of 600 bytes (Springboard walks keys of at most 504)");
+}
+
 TEST(VerifierCallbacks, ArgumentsAreChecked) {
   // r2 a number, not a function.
   bpf::Program p = bpf::assemble(loop_caller("0"), "t.s");

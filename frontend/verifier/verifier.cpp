@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "frontend/disassembler.h"
+#include "frontend/loop_helper.h"
 #include "frontend/validator.h"
 #include "frontend/verifier/reg_state.h"
 #include "ir/diag.h"
@@ -57,10 +58,11 @@ struct Frame {
   std::vector<StackSlot> stack;  // stack[k]: bytes [-8k-8, -8k) below the frame pointer
   int32_t callsite = -1;         // the caller's call instruction (-1: the entry)
   uint32_t func = 0;             // index into the function starts
-  // A bpf_loop callback's frame: its exit either ends the loop or runs the
+  // A callback's frame (bpf_loop, bpf_for_each_map_elem): its exit either ends the loop or runs the
   // callback again, from the caller frames as they were at this entry
-  // (`loop_entry`), widened (see loop_call).
+  // (`loop_entry`), widened (see callback_call).
   bool callback = false;
+  uint32_t iteration = 0;  // a callback's: which run of it this frame is (0: the first)
   std::shared_ptr<const std::vector<Frame>> loop_entry;
   bool operator==(const Frame&) const = default;
 };
@@ -651,10 +653,10 @@ class Verifier {
           return true;
         }
       } else if (states_safe(v->st, path.st, true)) {
-        // A bpf_loop callback entered again in the state of an iteration
-        // still being explored: that exploration covers this one, and the
-        // helper bounds the iterations at run time.
-        if (callback_entry(path)) {
+        // The same state in a later run of a callback than the one still
+        // being explored from it: that exploration covers this one, and
+        // the helper bounds the runs. In the same run, a real loop.
+        if (later_iteration(v->st, path.st)) {
           ++v->hit;
           return true;
         }
@@ -693,7 +695,15 @@ class Verifier {
     return false;
   }
 
-  // The first instruction of a bpf_loop callback, in its frame: where the
+  // Whether `cur` is in a later run of some callback frame than `old` (the
+  // same frames: states_safe compared them).
+  static bool later_iteration(const State& old, const State& cur) {
+    for (size_t f = 0; f < cur.frames.size() && f < old.frames.size(); ++f)
+      if (cur.frames[f].callback && cur.frames[f].iteration != old.frames[f].iteration) return true;
+    return false;
+  }
+
+  // The first instruction of a callback, in its frame: where the
   // iterations meet, so a state is always kept there.
   bool callback_entry(const Path& path) const {
     const Frame& f = path.st.cur();
@@ -967,9 +977,11 @@ class Verifier {
             }
           } else {
             regs &= uint16_t(~0x3f);  // a helper's result, and the registers it clobbered
-            // Backwards out of a bpf_loop callback: its arguments are fresh
-            // (the index) or a pointer (the context), nothing to carry back.
-            if (uint32_t(in.imm) == HELPER_LOOP && f + 1 < d.regs.size()) d.regs[f + 1] = 0, d.slots[f + 1] = 0;
+            // Backwards out of a callback: its arguments are fresh (the
+            // index) or pointers (map, key, value, context), nothing to carry back.
+            const uint32_t id = uint32_t(in.imm);
+            if ((id == HELPER_LOOP || id == HELPER_FOR_EACH_MAP_ELEM) && f + 1 < d.regs.size())
+              d.regs[f + 1] = 0, d.slots[f + 1] = 0;
           }
           return;
         }
@@ -1711,7 +1723,8 @@ class Verifier {
       ++jumps_since_state_;
       if (is_reg_source(in)) return callx(path, in);
       if (in.src == CALL_LOCAL) return local_call(path, in);
-      if (uint32_t(in.imm) == HELPER_LOOP) return loop_call(path);
+      if (uint32_t(in.imm) == HELPER_LOOP || uint32_t(in.imm) == HELPER_FOR_EACH_MAP_ELEM)
+        return callback_call(path, uint32_t(in.imm));
       helper_call(path, uint32_t(in.imm));
       path.insn = at_ + 1;
       return true;
@@ -2164,31 +2177,47 @@ class Verifier {
     return true;
   }
 
-  // bpf_loop(nr_loops, callback_fn, callback_ctx, flags): the callback
-  // runs as its own frame with r1 the index (a number) and r2 the context
-  // (a stack pointer or null), as the kernel's set_loop_callback_state.
-  // The path forks at the call: the loop may run no iteration (r0 a
-  // number); the other path enters the callback, and each exit of it forks
-  // again into "the loop ends" and "once more" (callback_exit). Unlike 6.1,
-  // which walks a callback once, every iteration's state is checked, as
-  // later kernels do: the caller's stack the callback wrote is widened
-  // between iterations, so counters become unknown numbers and the
-  // iterations reach a state seen before, where the path is pruned.
-  bool loop_call(Path& path) {
+  // bpf_loop(nr_loops, callback_fn, callback_ctx, flags) and
+  // bpf_for_each_map_elem(map, callback_fn, callback_ctx, flags): the
+  // callback runs as its own frame, with r1 the index (a number) and r2
+  // the context (a stack pointer or null) for bpf_loop, as the kernel's
+  // set_loop_callback_state; r1 the map, r2 its key (key_size bytes), r3
+  // the element's value and r4 the context for bpf_for_each_map_elem
+  // (set_map_elem_callback_state). The path forks at the call: the loop
+  // may run no iteration (r0 a number); the other path enters the
+  // callback, and each exit of it forks again into "the loop ends" and
+  // "once more" (callback_exit). Unlike 6.1, which walks a callback once,
+  // every iteration's state is checked, as later kernels do: the caller's
+  // stack the callback wrote is widened between iterations, so counters
+  // become unknown numbers and the iterations reach a state seen before,
+  // where the path is pruned.
+  bool callback_call(Path& path, uint32_t id) {
     if (path.st.lock_map >= 0) fail("function calls are not allowed while holding a lock");
-    const RegState n = read_reg(path, 1), cb = read_reg(path, 2), ctx = read_reg(path, 3), flags = read_reg(path, 4);
-    auto expect = [&](int r, const RegState& v, const char* what) {
-      fail(fmt::format("R{} type={} expected={} (bpf_loop's {})", r, reg_type_name(v.type),
-                       r == 3 ? "fp or 0" : r == 2 ? "func" : "scalar", what));
+    const bool walk = id == HELPER_FOR_EACH_MAP_ELEM;
+    const char* helper = walk ? "bpf_for_each_map_elem" : "bpf_loop";
+    const RegState a = read_reg(path, 1), cb = read_reg(path, 2), ctx = read_reg(path, 3), flags = read_reg(path, 4);
+    auto expect = [&](int r, const RegState& v, const char* type, const char* what) {
+      fail(fmt::format("R{} type={} expected={} ({}'s {})", r, reg_type_name(v.type), type, helper, what));
     };
-    if (n.type != RegType::Scalar) expect(1, n, "nr_loops");
-    if (cb.type != RegType::Func) expect(2, cb, "callback_fn");
-    if (ctx.type != RegType::Stack && !ctx.is_known_zero()) expect(3, ctx, "callback_ctx");
-    if (flags.type != RegType::Scalar) expect(4, flags, "flags");
+    if (walk) {
+      if (a.type != RegType::MapHandle) expect(1, a, "map_ptr", "map");
+      const MapUse& m = sh_.maps[size_t(a.map)];
+      static constexpr uint32_t kWalked[] = {1, 2, 5, 6, 9, 10};  // (percpu) hash and array, LRU (percpu) hash
+      if (std::find(std::begin(kWalked), std::end(kWalked), m.type) == std::end(kWalked))
+        fail(fmt::format("cannot pass map_type {} into func bpf_for_each_map_elem#{}", m.type, id));
+      if (m.key_size > kForEachKeyBytes)
+        fail(fmt::format("bpf_for_each_map_elem over '{}': a key of {} bytes (Springboard walks keys of at most {})",
+                         m.name, m.key_size, kForEachKeyBytes));
+    } else if (a.type != RegType::Scalar) {
+      expect(1, a, "scalar", "nr_loops");
+    }
+    if (cb.type != RegType::Func) expect(2, cb, "func", "callback_fn");
+    if (ctx.type != RegType::Stack && !ctx.is_known_zero()) expect(3, ctx, "fp or 0", "callback_ctx");
+    if (flags.type != RegType::Scalar) expect(4, flags, "scalar", "flags");
     // The rewrite (frontend/loop_helper.h) runs the callback from a frame of its own.
     if (path.st.frames.size() + 2 > size_t(kMaxCallDepth))
-      fail(fmt::format("the call stack of {} frames is too deep ! (bpf_loop runs its callback two frames down)",
-                       path.st.frames.size() + 2));
+      fail(fmt::format("the call stack of {} frames is too deep ! ({} runs its callback two frames down)",
+                       path.st.frames.size() + 2, helper));
     State none = path.st;
     loop_ends(none.cur());
     fork(path, std::move(none), at_ + 1);
@@ -2197,15 +2226,28 @@ class Verifier {
     return true;
   }
 
-  void enter_callback(State& st, size_t callsite, size_t target) {
+  // The callback's frame, its arguments from the caller's registers at the call.
+  void enter_callback(State& st, size_t callsite, size_t target, uint32_t iteration = 0) {
+    const Frame& caller = st.cur();
     Frame callee;
-    callee.regs[1] = RegState::unknown();
-    callee.regs[2] = st.cur().regs[3];
+    if (uint32_t(p_.insns[callsite].imm) == HELPER_FOR_EACH_MAP_ELEM) {
+      const RegState& map = caller.regs[1];
+      callee.regs[1] = map;
+      callee.regs[2] = RegState::pointer(RegType::Mem);
+      callee.regs[2].mem_size = sh_.maps[size_t(map.map)].key_size;
+      callee.regs[3] = RegState::pointer(RegType::MapValue);
+      callee.regs[3].map = map.map;
+      callee.regs[4] = caller.regs[3];
+    } else {
+      callee.regs[1] = RegState::unknown();
+      callee.regs[2] = caller.regs[3];
+    }
     callee.regs[10] = RegState::pointer(RegType::Stack);
     callee.regs[10].frame = uint8_t(st.frames.size());
     callee.callsite = int32_t(callsite);
     callee.func = sh_.func_of[target];
     callee.callback = true;
+    callee.iteration = iteration;
     callee.loop_entry = std::make_shared<const std::vector<Frame>>(st.frames);
     st.frames.push_back(std::move(callee));
   }
@@ -2230,6 +2272,7 @@ class Verifier {
     const size_t callsite = size_t(st.cur().callsite);
     const size_t target = sh_.starts[st.cur().func];
     const std::shared_ptr<const std::vector<Frame>> entry = st.cur().loop_entry;
+    const uint32_t iteration = st.cur().iteration;
     st.frames.pop_back();
     for_each_reg(st, [&](RegState& x) {
       if (x.type == RegType::Stack && x.frame >= gone) x = RegState::unknown();
@@ -2237,7 +2280,7 @@ class Verifier {
     if (r0.smin == 0) {  // it may return 0: the loop may go on
       State again = st;
       widen(again.frames, *entry);
-      enter_callback(again, callsite, target);
+      enter_callback(again, callsite, target, iteration + 1);
       fork(path, std::move(again), target);
     }
     loop_ends(st.cur());

@@ -22,7 +22,9 @@
 
 #include <fmt/format.h>
 
+#include "frontend/loop_helper.h"
 #include "ir/diag.h"
+#include "ir/harden.h"
 #include "runtime/helpers/tail_call.h"
 
 namespace sb::rt {
@@ -490,6 +492,16 @@ uint64_t tail_call(uint64_t, uint64_t map, uint64_t index, uint64_t, uint64_t) {
   return run->resolve(array->get(i), i < array->spec().max_entries);
 }
 
+// bpf_for_each_map_elem's walk (frontend/loop_helper.h): the next element's
+// value, its key written to `key`, or 0 at the end.
+uint64_t map_next_elem(uint64_t map, uint64_t cursor, uint64_t key, uint64_t, uint64_t) {
+  Map* m = current_map(map);
+  if (!m || !cursor || !key || !arg_ok(cursor, 8) || !arg_ok(key, m->spec().key_size)) return 0;
+  return uint64_t(uintptr_t(m->next_element(reinterpret_cast<uint64_t*>(uintptr_t(cursor)),
+                                            reinterpret_cast<void*>(uintptr_t(key)))));
+}
+static_assert(ir::is_reserved_helper(bpf::kMapNextElemHelper), "no bytecode names the walk's helper");
+
 // The kernel's ids (include/uapi/linux/bpf.h, __BPF_FUNC_MAPPER).
 constexpr KernelHelper kStandardHelpers[] = {
     {1, "map_lookup_elem", map_lookup_elem},
@@ -525,6 +537,7 @@ std::optional<bpf::MapUse> Environment::map_use(uint64_t handle) const {
 HelperTable standard_helpers(Environment& env) {
   HelperTable t;
   t.add_kernel(kStandardHelpers);
+  t.add(bpf::kMapNextElemHelper, "sb_map_next_elem", map_next_elem);
   add_tracing_helpers(t);
   t.add_tail_call(kTailCallHelperId, "tail_call", tail_call);
   t.set_proto(kTailCallHelperId, &bpf::verifier::tail_call_proto());

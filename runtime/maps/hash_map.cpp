@@ -34,6 +34,7 @@ HashMap::HashMap(MapSpec spec, unsigned num_cpus, std::function<unsigned()> curr
   free_.reserve(n);
   for (uint32_t s = n; s-- > 0;) free_.push_back(s);  // slot 0 first
   index_.reserve(n);
+  used_.assign(n, 0);
   if (lru_) {
     prev_.assign(n, kNone);
     next_.assign(n, kNone);
@@ -111,6 +112,7 @@ int64_t HashMap::update_locked(const std::string& k, const void* value, uint64_t
   std::memcpy(key_at(slot), k.data(), spec().key_size);
   write(slot, true);
   index_.emplace(k, slot);
+  used_[slot] = 1;
   if (lru_) push_front(slot);
   return 0;
 }
@@ -134,8 +136,24 @@ int64_t HashMap::remove(const void* key) {
   if (it == index_.end()) return -ENOENT;
   if (lru_) unlink(it->second);
   free_.push_back(it->second);
+  used_[it->second] = 0;
   index_.erase(it);
   return 0;
+}
+
+// In slot order (the kernel walks its buckets, in hash order). An element
+// added during the walk is seen when its slot is still ahead, one removed
+// is not seen once removed: the kernel's walk makes no promise either.
+void* HashMap::next_element(uint64_t* cursor, void* key) {
+  std::lock_guard lock(mutex_);
+  for (uint64_t s = *cursor; s < used_.size(); ++s)
+    if (used_[s]) {
+      *cursor = s + 1;
+      std::memcpy(key, key_at(uint32_t(s)), spec().key_size);
+      return value_at(uint32_t(s), per_cpu_ ? current_cpu_() % copies_ : 0);
+    }
+  *cursor = used_.size();
+  return nullptr;
 }
 
 size_t HashMap::size() const {

@@ -355,6 +355,20 @@ std::string map_type_name(uint32_t type) {
 
 std::vector<MapEntry> map_entries(const Map& m) { return m.entries(); }
 
+void* ArrayMap::next_element(uint64_t* cursor, void* key) {
+  if (*cursor >= spec().max_entries) return nullptr;
+  const uint32_t i = uint32_t((*cursor)++);
+  std::memcpy(key, &i, sizeof i);
+  return value(i).data();
+}
+
+void* PerCpuArrayMap::next_element(uint64_t* cursor, void* key) {
+  if (*cursor >= spec().max_entries) return nullptr;
+  const uint32_t i = uint32_t((*cursor)++);
+  std::memcpy(key, &i, sizeof i);
+  return slot(i, current_cpu_() % num_cpus_);
+}
+
 std::vector<MapEntry> ArrayMap::entries() const {
   std::vector<MapEntry> out;
   for (uint32_t i = 0; i < spec().max_entries; ++i) {

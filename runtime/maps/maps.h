@@ -136,6 +136,13 @@ class Map {
   // contents are not elements (programs, records, queues).
   virtual std::vector<MapEntry> entries() const { return {}; }
 
+  // bpf_for_each_map_elem's walk (frontend/loop_helper.h): the first
+  // element at or after `*cursor` (0 to start), its key copied to `key`
+  // (key_size bytes) and the cursor moved past it; its value as a
+  // program's lookup returns it (this CPU's copy), or null at the end.
+  // Null for types bpf_for_each_map_elem does not walk.
+  virtual void* next_element(uint64_t* cursor, void* key) { return nullptr; }
+
   // The memory a program may reach through this map, page-aligned.
   virtual std::vector<HostRange> ranges() const { return {}; }
 
@@ -150,6 +157,7 @@ class ArrayMap : public Map {
  public:
   explicit ArrayMap(MapSpec spec);
   void* lookup(const void* key) override;
+  void* next_element(uint64_t* cursor, void* key) override;
   int64_t update(const void* key, const void* value, uint64_t flags) override;
   std::vector<HostRange> ranges() const override { return {storage_.range()}; }
   std::vector<MapEntry> entries() const override;
@@ -173,6 +181,7 @@ class PerCpuArrayMap : public Map {
  public:
   PerCpuArrayMap(MapSpec spec, unsigned num_cpus, std::function<unsigned()> current_cpu);
   void* lookup(const void* key) override;
+  void* next_element(uint64_t* cursor, void* key) override;
   int64_t update(const void* key, const void* value, uint64_t flags) override;
   std::vector<HostRange> ranges() const override { return {storage_.range()}; }
   std::vector<MapEntry> entries() const override;
@@ -207,6 +216,7 @@ class HashMap : public Map {
  public:
   explicit HashMap(MapSpec spec, unsigned num_cpus = 1, std::function<unsigned()> current_cpu = {});
   void* lookup(const void* key) override;
+  void* next_element(uint64_t* cursor, void* key) override;
   int64_t update(const void* key, const void* value, uint64_t flags) override;
   int64_t remove(const void* key) override;
   std::vector<HostRange> ranges() const override { return {storage_.range()}; }
@@ -244,6 +254,7 @@ class HashMap : public Map {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, uint32_t> index_;  // key bytes -> slot
   std::vector<uint32_t> free_;
+  std::vector<uint8_t> used_;          // per slot: holds an element
   std::vector<uint32_t> prev_, next_;  // LRU: a list through the used slots
   uint32_t head_ = kNone, tail_ = kNone;
 };

@@ -31,3 +31,24 @@ SEC("xdp") __u64 loop(void *data, __u64 len) {
   const long bad = bpf_loop(1, add_index, &a, 2);
   return (a.hash & 0xffff) | (a.inner & 0xff) << 16 | ((__u64)calls & 0xff) << 24 | ((__u64)bad & 0xff) << 32;
 }
+
+// bpf_for_each_map_elem over an array: each value grows by its key + 1,
+// the walk stops after key 2 (3 elements).
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 4);
+  __type(key, __u32);
+  __type(value, __u64);
+} cells SEC(".maps");
+
+static long grow(void *map, __u32 *key, __u64 *value, void *ctx) {
+  *value += *key + 1;
+  return *key == 2;
+}
+
+SEC("xdp") __u64 walk(void *data, __u64 len) {
+  const long n = bpf_for_each_map_elem(&cells, grow, 0, 0);
+  __u32 k = 1;
+  __u64 *v = bpf_map_lookup_elem(&cells, &k);
+  return (__u64)n << 32 | (v ? *v : 99);
+}
