@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -121,6 +122,9 @@ struct MapUse {
   bool value = false;       // global data: the address of element 0's value + `offset`
   uint64_t offset = 0;
   int32_t spin_lock_offset = -1;  // where its value's struct bpf_spin_lock is (from BTF), -1: none
+  // An array or hash of maps: what its inner maps are like (a lookup gives
+  // one of them, which the verifier types as this).
+  std::shared_ptr<const MapUse> inner;
 };
 
 // A loaded program: raw slots (LDDW occupies two), plus where it came from

@@ -38,7 +38,7 @@ using Shdr = ELFT::Shdr;
 constexpr size_t kInsnBytes = 8;
 constexpr uint64_t kMaxDataSection = 64ull << 20;  // a global data section (one map value)
 constexpr uint32_t kMapFlagRdonlyProg = 0x80, kMapFlagMmapable = 0x400;  // BPF_F_RDONLY_PROG, BPF_F_MMAPABLE
-constexpr uint32_t kMapTypeArray = 2, kMapTypeProgArray = 3;
+constexpr uint32_t kMapTypeArray = 2, kMapTypeProgArray = 3, kMapTypeArrayOfMaps = 12, kMapTypeHashOfMaps = 13;
 
 uint32_t read32(const uint8_t* p) {
   uint32_t v;
@@ -729,11 +729,30 @@ class Loader {
   void read_btf_maps(const Section& s) {
     std::vector<const Symbol*> syms = symbols_in(s);
     std::vector<Initialiser> initialisers;
-    if (syms.empty()) return read_program_slots(s, initialisers);
+    if (syms.empty()) return read_slot_initialisers(s, initialisers);
     const Section* btf_sec = btf_section();
     if (!btf_sec) fail(at_section(s), "BTF-defined maps need a .BTF section (compile with -g)");
     Btf btf(btf_sec->bytes, name_ + ": .BTF");
+    for (const Symbol* sym : syms) {
+      const std::string at = fmt::format("{}: map '{}'", at_section(s), sym->name);
+      std::optional<uint32_t> var = btf.var_type(".maps", sym->name);
+      if (!var) fail(at, "no BTF variable of that name in DATASEC .maps");
+      const uint32_t st = btf.resolve(*var);
+      std::optional<uint64_t> values_at;  // byte offset of `values` in the definition
+      MapDef d = map_definition(btf, st, at, &values_at);
+      d.name = sym->name;
+      // The symbol's size covers an initialised `values` (a flexible array, 0 bytes in BTF).
+      initialisers.push_back({out_.maps.size(), sym->value, std::max<uint64_t>(sym->size, btf.size_of(st)), values_at});
+      add_map(std::move(d), s.index, sym->value);
+    }
+    read_slot_initialisers(s, initialisers);
+  }
 
+  // A BTF map definition, struct type `st`, as libbpf's
+  // parse_btf_map_def: __uint(type, ...), __type(key, ...), ..., and for a
+  // map of maps `__array(values, struct { ... })`, the inner maps' template.
+  MapDef map_definition(const Btf& btf, uint32_t st, const std::string& at, std::optional<uint64_t>* values_at,
+                        int depth = 0) const {
     enum class How { Uint, TypeSize, Ignored };
     struct Field {
       const char* name;
@@ -751,64 +770,71 @@ class Loader {
         {"numa_node", How::Ignored, nullptr},
         {"pinning", How::Ignored, nullptr},
         {"map_extra", How::Uint, &MapDef::map_extra},
-        {"values", How::Ignored, nullptr},  // a program array's initialiser: its relocations, below
+        {"values", How::Ignored, nullptr},  // an initialiser (its relocations) or an inner template: below
     };
-
-    for (const Symbol* sym : syms) {
-      const std::string at = fmt::format("{}: map '{}'", at_section(s), sym->name);
-      std::optional<uint32_t> var = btf.var_type(".maps", sym->name);
-      if (!var) fail(at, "no BTF variable of that name in DATASEC .maps");
-      const uint32_t st = btf.resolve(*var);
-      if (btf.type(st).kind() != kBtfStruct)
-        fail(at, fmt::format("BTF type {} is a {}, not a struct", st, btf.kind_name(st)));
-      MapDef d;
-      d.name = sym->name;
-      std::optional<uint64_t> values_at;  // byte offset of `values` in the definition
-      for (const Btf::Member& m : btf.members(st)) {
-        if (m.name == "values") values_at = m.bit_offset / 8;
-        const Field* f = nullptr;
-        for (const Field& c : kFields)
-          if (m.name == c.name) f = &c;
-        const std::string field_at = fmt::format("{}: field '{}'", at, m.name);
-        if (!f) fail(field_at, "unknown map field");
-        if (f->how == How::Ignored) continue;
-        const uint32_t ptr = btf.resolve(m.type);
-        if (btf.type(ptr).kind() != kBtfPtr)
-          fail(field_at, fmt::format("BTF type {} is a {}, not a pointer (use __uint or __type)", ptr, btf.kind_name(ptr)));
-        const uint32_t target = btf.type(ptr).size_or_type;
-        uint64_t value;
-        if (f->how == How::Uint) {
-          const uint32_t arr = btf.resolve(target);
-          if (btf.type(arr).kind() != kBtfArray)
-            fail(field_at, fmt::format("BTF type {} is a {}, not an array (use __uint)", arr, btf.kind_name(arr)));
-          value = read32(btf.type(arr).extra + 8);  // nelems
-        } else {
-          value = btf.size_of(target);
-          if (value > UINT32_MAX) fail(field_at, fmt::format("size {} does not fit 32 bits", value));
-        }
-        if (f->how == How::TypeSize && d.*(f->dst) != 0 && d.*(f->dst) != value)
-          fail(field_at, fmt::format("size {} contradicts the size {} given before", value, d.*(f->dst)));
-        d.*(f->dst) = uint32_t(value);
-        if (m.name == "value") d.spin_lock_offset = spin_lock_offset(btf, target, field_at);
+    if (btf.type(st).kind() != kBtfStruct)
+      fail(at, fmt::format("BTF type {} is a {}, not a struct", st, btf.kind_name(st)));
+    MapDef d;
+    std::optional<uint32_t> values_type;
+    for (const Btf::Member& m : btf.members(st)) {
+      if (m.name == "values") {
+        if (values_at) *values_at = m.bit_offset / 8;
+        values_type = m.type;
       }
-      // The symbol's size covers an initialised `values` (a flexible array, 0 bytes in BTF).
-      initialisers.push_back({out_.maps.size(), sym->value, std::max<uint64_t>(sym->size, btf.size_of(st)), values_at});
-      add_map(std::move(d), s.index, sym->value);
+      const Field* f = nullptr;
+      for (const Field& c : kFields)
+        if (m.name == c.name) f = &c;
+      const std::string field_at = fmt::format("{}: field '{}'", at, m.name);
+      if (!f) fail(field_at, "unknown map field");
+      if (f->how == How::Ignored) continue;
+      const uint32_t ptr = btf.resolve(m.type);
+      if (btf.type(ptr).kind() != kBtfPtr)
+        fail(field_at, fmt::format("BTF type {} is a {}, not a pointer (use __uint or __type)", ptr, btf.kind_name(ptr)));
+      const uint32_t target = btf.type(ptr).size_or_type;
+      uint64_t value;
+      if (f->how == How::Uint) {
+        const uint32_t arr = btf.resolve(target);
+        if (btf.type(arr).kind() != kBtfArray)
+          fail(field_at, fmt::format("BTF type {} is a {}, not an array (use __uint)", arr, btf.kind_name(arr)));
+        value = read32(btf.type(arr).extra + 8);  // nelems
+      } else {
+        value = btf.size_of(target);
+        if (value > UINT32_MAX) fail(field_at, fmt::format("size {} does not fit 32 bits", value));
+      }
+      if (f->how == How::TypeSize && d.*(f->dst) != 0 && d.*(f->dst) != value)
+        fail(field_at, fmt::format("size {} contradicts the size {} given before", value, d.*(f->dst)));
+      d.*(f->dst) = uint32_t(value);
+      if (m.name == "value") d.spin_lock_offset = spin_lock_offset(btf, target, field_at);
     }
-    read_program_slots(s, initialisers);
+    if (d.type == kMapTypeArrayOfMaps || d.type == kMapTypeHashOfMaps) {
+      const std::string values_at_field = fmt::format("{}: field 'values'", at);
+      if (depth > 0) fail(values_at_field, "a map of maps inside a map of maps");
+      if (!values_type) fail(at, "a map of maps needs __array(values, struct {...}), its inner maps' template");
+      // values: an array of pointers to the inner definition's struct.
+      const uint32_t arr = btf.resolve(*values_type);
+      const uint32_t elem = btf.type(arr).kind() == kBtfArray ? btf.resolve(read32(btf.type(arr).extra)) : 0;
+      if (!elem || btf.type(elem).kind() != kBtfPtr)
+        fail(values_at_field, "not __array(values, struct {...}): an array of pointers to the inner definition");
+      d.inner = std::make_shared<MapDef>(
+          map_definition(btf, btf.resolve(btf.type(elem).size_or_type), values_at_field, nullptr, depth + 1));
+      if (d.value_size == 0) d.value_size = 4;  // a file descriptor's size, as libbpf sets it
+    }
+    return d;
   }
 
-  // libbpf's static initialisation of a program array, in .rel.maps:
+  // libbpf's static initialisation of a program array or a map of maps, in .rel.maps:
   //   struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); ...; __array(values, int (void *)); }
   //     jmp_table SEC(".maps") = { .values = { [1] = (void *)&stage1 } };
-  // Each slot that names a program is an R_BPF_64_ABS64 relocation at
-  // values + 8 * index against the program's function symbol.
+  //   struct { __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); ...; __array(values, struct inner); }
+  //     outer SEC(".maps") = { .values = { [0] = &inner_a } };
+  // Each slot that names a program or a map is an R_BPF_64_ABS64
+  // relocation at values + 8 * index against its symbol.
   struct Initialiser {
     size_t def;
     uint64_t offset, size;
     std::optional<uint64_t> values_at;
   };
-  void read_program_slots(const Section& s, const std::vector<Initialiser>& defs) {
+  void read_slot_initialisers(const Section& s, const std::vector<Initialiser>& defs) {
     for (const MapReloc& r : map_relocs_) {
       const std::string at = fmt::format("{}: relocation {}", r.where, r.number);
       const Initialiser* init = nullptr;
@@ -817,11 +843,11 @@ class Loader {
       if (!init) fail(at, fmt::format("offset {:#x} is not inside a map definition of '{}'", r.offset, s.name));
       MapDef& d = out_.maps[init->def];
       const std::string map_at = fmt::format("{}: map '{}'", at_section(s), d.name);
-      if (d.type != kMapTypeProgArray)
-        fail(map_at, fmt::format("initialised {} map (map-in-map) is not supported; only program arrays",
-                                 d.type));
+      const bool maps = d.type == kMapTypeArrayOfMaps || d.type == kMapTypeHashOfMaps;
+      if (d.type != kMapTypeProgArray && !maps)
+        fail(map_at, fmt::format("an initialised map of type {}: only program arrays and maps of maps are", d.type));
       if (r.type != llvm::ELF::R_BPF_64_ABS64)
-        fail(at, fmt::format("relocation type {} in a program array's initialiser", r.type));
+        fail(at, fmt::format("relocation type {} in a map's `values` initialiser", r.type));
       const uint64_t rel = r.offset - init->offset;
       if (!init->values_at || rel < *init->values_at || (rel - *init->values_at) % 8 != 0)
         fail(at, fmt::format("offset {:#x} in map '{}' is not a slot of its `values`", rel, d.name));
@@ -832,6 +858,13 @@ class Loader {
         fail(at, fmt::format("symbol index {} out of range [1, {})", r.sym, symbols_.size()));
       const Symbol& sym = symbols_[r.sym];
       const Section* ts = section_of(sym);
+      if (maps) {
+        if (!ts || ts->kind != SecKind::BtfMaps || sym.type != llvm::ELF::STT_OBJECT)
+          fail(at, fmt::format("slot {} of '{}' names '{}', which is not a map", index, d.name, sym.name));
+        if (d.key_size != 4) fail(map_at, "an initialised hash of maps needs 4-byte keys (the slot's index)");
+        d.inner_maps.push_back({uint32_t(index), sym.name});
+        continue;
+      }
       if (sym.type != llvm::ELF::STT_FUNC || !ts || ts->kind != SecKind::Code || ts == text_)
         fail(at, fmt::format("slot {} of '{}' names '{}', which is not a program", index, d.name, sym.name));
       d.programs.push_back({uint32_t(index), {ts->name, sym.name}});
@@ -1090,8 +1123,13 @@ class Loader {
     out_.program.name = name_;
     for (const MapRef& r : out_.map_refs) {
       const MapDef& d = out_.maps[r.map];
-      out_.program.maps.push_back(
-          {r.insn, d.name, d.type, d.key_size, d.value_size, d.max_entries, r.value, r.offset});
+      bpf::MapUse u{r.insn, d.name, d.type, d.key_size, d.value_size, d.max_entries, r.value, r.offset, d.spin_lock_offset};
+      if (d.inner) {
+        const MapDef& i = *d.inner;
+        u.inner = std::make_shared<const MapUse>(
+            MapUse{0, d.name + " (inner)", i.type, i.key_size, i.value_size, i.max_entries, false, 0, i.spin_lock_offset});
+      }
+      out_.program.maps.push_back(std::move(u));
     }
   }
 

@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -66,6 +67,11 @@ struct MapDef {
   std::vector<ProgramSlot> programs;  // a program array's initialised slots
   uint32_t map_extra = 0;             // __uint(map_extra, N): a bloom filter's hash count
   int32_t spin_lock_offset = -1;      // the value struct's `struct bpf_spin_lock` member (BTF), -1: none
+  // An array or hash of maps: what its inner maps are like (the BTF's
+  // `__array(values, struct {...})`), and the slots its `.values`
+  // initialiser fills: index -> the name of a map of the same object.
+  std::shared_ptr<const MapDef> inner;
+  std::vector<std::pair<uint32_t, std::string>> inner_maps;
 };
 
 // What an lddw that names a map becomes: `handle` for a map reference (src

@@ -881,7 +881,7 @@ TEST(ElfErrors, BadProgramArrayInitialisers) {
     return load_error(e.bytes, "tc.o", {"xdp", ""});
   };
   EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_info = ELF64_R_INFO(ELF64_R_SYM(r.r_info), 1); }),
-            rel_at + "relocation type 1 in a program array's initialiser");
+            rel_at + "relocation type 1 in a map's `values` initialiser");
   EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_offset = 0x24; }),
             rel_at + "offset 0x24 in map 'jmp_table' is not a slot of its `values`");
   EXPECT_EQ(with_rel([](ElfEdit&, Elf64_Rel& r) { r.r_offset = 0x10; }),

@@ -16,7 +16,8 @@ struct Entry {
 };
 
 constexpr Entry kStandard[] = {
-    {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data | MapKind::DevMap, false, false,
+    {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data | MapKind::DevMap | MapKind::MapInMap,
+         false, false,
          true}},
     {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data, false, false, true}},
     {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data, false, false, true}},
@@ -111,6 +112,9 @@ MapKind map_kind_of_type(uint32_t map_type) {
     case 11:  // LPM trie
       return MapKind::Data;
     case 3: return MapKind::ProgArray;
+    case 12:  // array of maps
+    case 13:  // hash of maps
+      return MapKind::MapInMap;
     case 4: return MapKind::PerfEvents;
     case 7: return MapKind::StackTrace;
     case 14:  // devmap

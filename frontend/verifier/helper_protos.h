@@ -57,7 +57,8 @@ enum class MapKind : uint8_t {
   CpuMap,
   XskMap,
   PerfEvents,
-  StackTrace
+  StackTrace,
+  MapInMap  // array and hash of maps: lookup only, giving an inner map
 };
 
 // A set of MapKinds: which maps an ArgKind::Map argument accepts.

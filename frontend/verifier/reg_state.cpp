@@ -29,6 +29,7 @@ const char* reg_type_name(RegType t) {
     case RegType::MapHandle: return "map_ptr";
     case RegType::MapValue: return "map_value";
     case RegType::MapValueOrNull: return "map_value_or_null";
+    case RegType::MapHandleOrNull: return "map_ptr_or_null";
     case RegType::Packet: return "pkt";
     case RegType::PacketMeta: return "pkt_meta";
     case RegType::PacketEnd: return "pkt_end";

@@ -21,6 +21,7 @@ enum class RegType : uint8_t {
   MapHandle,       // an lddw of a map (CONST_PTR_TO_MAP)
   MapValue,        // a map's value (PTR_TO_MAP_VALUE)
   MapValueOrNull,  // map_lookup_elem's result before its null check
+  MapHandleOrNull, // ... of a map of maps: an inner map (CONST_PTR_TO_MAP once checked)
   Packet,          // PTR_TO_PACKET: `range` bytes from it are proven readable
   PacketMeta,      // PTR_TO_PACKET_META
   PacketEnd,       // PTR_TO_PACKET_END
@@ -31,7 +32,9 @@ enum class RegType : uint8_t {
 
 const char* reg_type_name(RegType t);  // as the kernel's log spells them ("map_value_or_null")
 inline bool is_pointer(RegType t) { return t != RegType::NotInit && t != RegType::Scalar; }
-inline bool is_nullable(RegType t) { return t == RegType::MapValueOrNull || t == RegType::MemOrNull; }
+inline bool is_nullable(RegType t) {
+  return t == RegType::MapValueOrNull || t == RegType::MemOrNull || t == RegType::MapHandleOrNull;
+}
 inline bool is_packet(RegType t) { return t == RegType::Packet || t == RegType::PacketMeta; }
 
 // Signed and unsigned bounds of one width (the low 32 bits, or all 64);

@@ -309,7 +309,8 @@ struct Shared {
   std::vector<uint32_t> depth;       // deepest stack byte touched, per function
   enum Summary : uint8_t { Untried, Summarised, Inlined };
   std::vector<Summary> summary;      // per function
-  std::deque<MapUse> maps;          // Program::maps, then maps VerifyOptions::map_at named
+  std::deque<MapUse> maps;          // Program::maps, then maps VerifyOptions::map_at named, then inner templates
+  std::map<int32_t, int32_t> inner_of;  // a map of maps' index in `maps` -> its inner template's
   // Per slot: the pointer a load, store or atomic went through, 1 the
   // context, 2 anything else (0: not yet seen), as the kernel's
   // insn_aux_data.ptr_type: one instruction may not do both, since the
@@ -727,6 +728,7 @@ class Verifier {
         return var_within() && ids.check(o.id, c.id);
       case RegType::PacketEnd: return true;
       case RegType::MapHandle: return o.map == c.map;
+      case RegType::MapHandleOrNull: return o.map == c.map && ids.check(o.id, c.id);
       case RegType::Func: return o.off == c.off;
       case RegType::Packet:
       case RegType::PacketMeta:
@@ -1809,8 +1811,10 @@ class Verifier {
       if (is_null) {
         x = RegState::known(0);
       } else {
-        x.type = x.type == RegType::MapValueOrNull ? RegType::MapValue : RegType::Mem;
-        if (x.type == RegType::MapValue) x.id = 0;
+        x.type = x.type == RegType::MapValueOrNull    ? RegType::MapValue
+                 : x.type == RegType::MapHandleOrNull ? RegType::MapHandle
+                                                      : RegType::Mem;
+        if (x.type == RegType::MapValue || x.type == RegType::MapHandle) x.id = 0;
       }
     });
     if (is_null && ptr.ref_obj_id)
@@ -2120,6 +2124,10 @@ class Verifier {
         case RetKind::MapValueOrNull:
           r0 = RegState::pointer(RegType::MapValueOrNull);
           r0.map = map;
+          if (map >= 0 && sh_.maps[size_t(map)].inner) {  // a map of maps: one of its inner maps
+            r0.type = RegType::MapHandleOrNull;
+            r0.map = inner_map(map);
+          }
           r0.id = new_id();
           break;
         case RetKind::RecordOrNull:
@@ -2311,6 +2319,14 @@ class Verifier {
         for (size_t byte = 0; byte < 8; ++byte)
           if (a.type[byte] == Slot::Zero && b.type[byte] != Slot::Zero) a.type[byte] = Slot::Misc;
       }
+  }
+
+  // The index in sh_.maps of map `outer`'s inner template (a map of maps),
+  // the same one for every lookup of it, so states compare equal.
+  int32_t inner_map(int32_t outer) {
+    auto [it, fresh] = sh_.inner_of.try_emplace(outer, int32_t(sh_.maps.size()));
+    if (fresh) sh_.maps.push_back(*sh_.maps[size_t(outer)].inner);
+    return it->second;
   }
 
   // Whether the call to `target` can use its summary (made on first use).

@@ -2,6 +2,7 @@
 #include "runtime/helpers/tracing_helpers.h"
 
 #include "runtime/helpers/csum_helpers.h"
+#include "runtime/maps/map_of_maps.h"
 #include "runtime/maps/map_support.h"
 #include "runtime/progtypes/packet_run.h"
 #include "runtime/progtypes/skb_helpers.h"
@@ -91,8 +92,14 @@ bpf::MapCreator creator_for(Environment& env) {
     // libbpf's bpf_object__create_map gives it (the kernel refuses 0).
     const uint32_t entries =
         d.max_entries == 0 && d.type == uint32_t(MapType::PerfEventArray) ? env.num_cpus() : d.max_entries;
-    Map& m = env.create_map(
-        {d.name, d.type, d.key_size, d.value_size, entries, d.flags, d.map_extra, d.spin_lock_offset});
+    MapSpec spec{d.name, d.type, d.key_size, d.value_size, entries, d.flags, d.map_extra, d.spin_lock_offset};
+    if (d.inner) {
+      const bpf::MapDef& i = *d.inner;
+      spec.inner = std::make_shared<const MapSpec>(
+          MapSpec{d.name + " (inner)", i.type, i.key_size, i.value_size, i.max_entries, i.flags, i.map_extra,
+                  i.spin_lock_offset});
+    }
+    Map& m = env.create_map(spec);
     bpf::MapAddress a{m.handle(), 0};
     if (d.global_data) {
       std::span<uint8_t> value = static_cast<ArrayMap&>(m).value(0);
@@ -143,6 +150,14 @@ bpf::ElfProgram load_with_maps(Environment& env, std::span<const uint8_t> bytes,
   const bpf::MapCreator same_maps = [&](const bpf::MapDef& d) { return created.at(d.name); };
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const bpf::Program>> loaded;
   for (const bpf::MapDef& d : main.maps) {
+    // A map of maps' initialised slots: maps of the same object.
+    for (const auto& [index, inner] : d.inner_maps) {
+      auto& outer = dynamic_cast<MapOfMaps&>(*env.map_from_handle(created.at(d.name).handle));
+      Map* m = env.map_from_handle(created.at(inner).handle);
+      if (outer.set(&index, m) != 0)
+        throw Error(fmt::format("{}: map '{}'", name, d.name),
+                    fmt::format("slot {}: map '{}' is not like the inner map's template", index, inner));
+    }
     if (d.programs.empty()) continue;
     auto& array = dynamic_cast<ProgArrayMap&>(*env.map_from_handle(created.at(d.name).handle));
     for (const bpf::ProgramSlot& slot : d.programs) {
@@ -531,7 +546,13 @@ std::optional<bpf::MapUse> Environment::map_use(uint64_t handle) const {
   const Map* m = map_from_handle(handle);
   if (!m) return std::nullopt;
   const MapSpec& s = m->spec();
-  return bpf::MapUse{0, s.name, s.type, s.key_size, s.value_size, s.max_entries, false, 0, s.spin_lock_offset};
+  bpf::MapUse u{0, s.name, s.type, s.key_size, s.value_size, s.max_entries, false, 0, s.spin_lock_offset};
+  if (s.inner) {
+    const MapSpec& i = *s.inner;
+    u.inner = std::make_shared<const bpf::MapUse>(
+        bpf::MapUse{0, s.name + " (inner)", i.type, i.key_size, i.value_size, i.max_entries, false, 0, i.spin_lock_offset});
+  }
+  return u;
 }
 
 HelperTable standard_helpers(Environment& env) {

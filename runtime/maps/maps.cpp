@@ -18,6 +18,7 @@
 #include "runtime/maps/queue_stack.h"
 #include "runtime/maps/redirect_maps.h"
 #include "runtime/maps/stack_trace.h"
+#include "runtime/maps/map_of_maps.h"
 
 namespace sb::rt {
 
@@ -82,6 +83,8 @@ const TypeInfo kTypes[] = {
     {MapType::DevMapHash, "devmap_hash", 4, 4, make<RedirectMap>, 8},
     {MapType::RingBuf, "ringbuf", 0, 0, make<RingBufMap>},
     {MapType::BloomFilter, "bloom_filter", 0, kAny, make<BloomFilterMap>},
+    {MapType::ArrayOfMaps, "array_of_maps", 4, 4, make<MapOfMaps>},
+    {MapType::HashOfMaps, "hash_of_maps", kAny, 4, make<MapOfMaps>},
 };
 
 const TypeInfo* find_type(uint32_t type) {

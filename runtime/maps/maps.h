@@ -50,6 +50,8 @@ enum class MapType : uint32_t {
   LruHash = 9,
   LruPerCpuHash = 10,
   LpmTrie = 11,
+  ArrayOfMaps = 12,
+  HashOfMaps = 13,
   DevMap = 14,
   CpuMap = 16,
   XskMap = 17,
@@ -62,6 +64,7 @@ enum class MapType : uint32_t {
 
 // map_flags the kernel gives meaning to (BPF_F_* of include/uapi/linux/bpf.h).
 constexpr uint32_t kMapNoPrealloc = 1, kMapNoCommonLru = 2;
+constexpr uint32_t kMapInnerMap = 1u << 12;  // BPF_F_INNER_MAP: maps of maps may hold it at any max_entries
 
 // The kernel's update flags (BPF_ANY, BPF_NOEXIST, BPF_EXIST) and ring
 // buffer flags.
@@ -77,6 +80,7 @@ struct MapSpec {
   uint32_t flags = 0;
   uint64_t map_extra = 0;  // bloom filter: the number of hash functions in bits 0-3 (0: 5)
   int32_t spin_lock_offset = -1;  // the value's struct bpf_spin_lock (bpf_spin_lock / unlock), -1: none
+  std::shared_ptr<const MapSpec> inner;  // array/hash of maps: what every inner map is like
 };
 
 // A map's contents as user space reads them (BPF_MAP_LOOKUP_ELEM over
