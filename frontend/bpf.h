@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,33 @@ struct MapUse {
   std::shared_ptr<const MapUse> inner;
 };
 
+// A global function of an ELF object: a .text function whose BTF FUNC has
+// linkage BTF_FUNC_GLOBAL (what clang writes for one that is not static).
+// As the kernel does (btf_prepare_func_args, btf_check_subprog_call), the
+// verifier checks it once, on its own, for any arguments its prototype
+// allows, and checks each call's arguments against the prototype instead
+// of following the call. The prototype is kept as BTF declares it; the
+// verifier resolves it against the program type (a pointer to the type's
+// context struct is the context, see ContextLayout::btf_name).
+struct GlobalFuncParam {
+  enum class Kind : uint8_t {
+    Scalar,       // an integer or enum
+    Pointer,      // a pointer: the context, or memory of `size` bytes (maybe null)
+    Unsupported,  // anything else (a float, a struct by value): refused
+  };
+  Kind kind = Kind::Scalar;
+  std::string pointee;           // Pointer to a struct or union: its name ("xdp_md"); else empty
+  std::optional<uint32_t> size;  // Pointer: the pointee's size; none when it has none (void, a function)
+  std::string type;              // the BTF kind of the parameter or pointee, for messages ("float", "void")
+};
+
+struct GlobalFunc {
+  size_t start = 0;  // its first instruction in Program::insns
+  std::string name;
+  std::vector<GlobalFuncParam> params;  // as declared (more than 5 is refused)
+  bool returns_scalar = true;           // an integer or enum (anything else is refused)
+};
+
 // A loaded program: raw slots (LDDW occupies two), plus where it came from
 // so every diagnostic can name the file and the instruction.
 struct ProgramType;  // frontend/progtypes/program_type.h
@@ -139,6 +167,7 @@ struct Program {
   // r1 = memory of r2 bytes. An ELF object's section names the type
   // (ElfProgram::type); the embedder chooses to run it as that type.
   const ProgramType* type = nullptr;
+  std::vector<GlobalFunc> globals;  // its global functions but the entry (ELF objects with BTF)
 };
 
 }  // namespace sb::bpf

@@ -230,11 +230,58 @@ class Btf {
 
   [[noreturn]] void fail(const std::string& what) const { throw Error(where_, what); }
 
+  // The FUNC named `func`, if any.
+  const Type* func(std::string_view func) const {
+    for (const Type& t : types_)
+      if (t.kind() == kBtfFunc && name(t.name_off) == func) return &t;
+    return nullptr;
+  }
   // The FUNC_PROTO of the FUNC named `func`, if any.
   std::optional<uint32_t> func_proto(std::string_view func) const {
-    for (const Type& t : types_)
-      if (t.kind() == kBtfFunc && name(t.name_off) == func) return t.size_or_type;
+    if (const Type* t = this->func(func)) return t->size_or_type;
     return std::nullopt;
+  }
+  static constexpr uint32_t kFuncGlobal = 1;  // BTF_FUNC_GLOBAL, a FUNC's vlen
+  // The prototype of FUNC `fn` as the verifier resolves a global
+  // function's (bpf::GlobalFunc; the kernel's btf_prepare_func_args).
+  GlobalFunc global_func(const Type& fn, std::string func_name, size_t start) const {
+    GlobalFunc g;
+    g.start = start;
+    g.name = std::move(func_name);
+    const Type& p = type(fn.size_or_type);
+    if (p.kind() != kBtfFuncProto) fail(fmt::format("function '{}': type {} is not a func_proto", g.name, fn.size_or_type));
+    auto scalar = [&](uint32_t id) {
+      const uint32_t k = type(id).kind();
+      return k == kBtfInt || k == kBtfEnum || k == kBtfEnum64;
+    };
+    g.returns_scalar = p.size_or_type != 0 && scalar(resolve(p.size_or_type));
+    for (uint32_t i = 0; i < p.vlen(); ++i) {
+      const uint32_t t = read32(p.extra + 8 * i + 4);
+      GlobalFuncParam a;
+      if (t == 0) {  // `...`
+        a.kind = GlobalFuncParam::Kind::Unsupported;
+        a.type = "void";
+      } else if (const uint32_t r = resolve(t); scalar(r)) {
+        a.kind = GlobalFuncParam::Kind::Scalar;
+      } else if (type(r).kind() == kBtfPtr) {
+        a.kind = GlobalFuncParam::Kind::Pointer;
+        const uint32_t to = type(r).size_or_type == 0 ? 0 : resolve(type(r).size_or_type);
+        const uint32_t k = to == 0 ? 0 : type(to).kind();
+        a.type = to == 0 ? "void" : kBtfKinds[k].name;
+        if (k == kBtfStruct || k == kBtfUnion) a.pointee = std::string(name(type(to).name_off));
+        // btf_resolve_size: what has a size (not void, a function, a forward declaration)
+        if (to != 0 && (kBtfKinds[k].sized || k == kBtfPtr || k == kBtfArray) && k != kBtfDatasec) {
+          const uint64_t size = size_of(to);
+          if (size > UINT32_MAX) fail(fmt::format("function '{}' parameter {}: a {}-byte pointee", g.name, i, size));
+          a.size = uint32_t(size);
+        }
+      } else {
+        a.kind = GlobalFuncParam::Kind::Unsupported;
+        a.type = kBtfKinds[type(r).kind()].name;
+      }
+      g.params.push_back(std::move(a));
+    }
+    return g;
   }
   // A parameter's or return value's type as trampoline signatures spell it
   // (frontend/trampoline.h): "i32", "ptr", "f64", "{i32, i64}", "void".
@@ -371,7 +418,7 @@ struct Section {
 struct Symbol {
   std::string name;
   uint64_t value = 0, size = 0;
-  uint8_t type = 0, bind = 0;
+  uint8_t type = 0, bind = 0, visibility = 0;
   uint32_t shndx = 0;  // 0: undefined; >= SHN_LORESERVE: special
 };
 
@@ -379,6 +426,9 @@ struct Func {
   std::string name;
   uint64_t begin, end;  // instruction indices in the section
   bool global;
+  // STV_HIDDEN or STV_INTERNAL (`__hidden`, as usdt.bpf.h's functions): not
+  // seen outside the object, so libbpf loads it as static (mark_btf_static).
+  bool hidden = false;
 };
 
 // A map the object defines and where its definition lives (so that an lddw
@@ -524,6 +574,7 @@ class Loader {
       s.size = e.st_size;
       s.type = e.getType();
       s.bind = e.getBinding();
+      s.visibility = e.getVisibility();
       s.shndx = e.st_shndx;
       if (s.shndx == llvm::ELF::SHN_XINDEX) fail(fmt::format("{}: symbol '{}'", where, s.name), "SHN_XINDEX is not supported");
       if (s.shndx != 0 && s.shndx < llvm::ELF::SHN_LORESERVE && s.shndx >= sections_.size())
@@ -591,7 +642,8 @@ class Loader {
              fmt::format("value {:#x} and size {:#x} are not whole instructions inside the section (size {:#x})",
                          f.value, f.size, s.size()));
       functions_[s.index].push_back({f.name, f.value / kInsnBytes, end_bytes / kInsnBytes,
-                                     f.bind == llvm::ELF::STB_GLOBAL || f.bind == llvm::ELF::STB_WEAK});
+                                     f.bind == llvm::ELF::STB_GLOBAL || f.bind == llvm::ELF::STB_WEAK,
+                                     f.visibility == llvm::ELF::STV_HIDDEN || f.visibility == llvm::ELF::STV_INTERNAL});
     }
   }
 
@@ -1121,6 +1173,7 @@ class Loader {
       code[c.at].imm = int32_t(rel);
     }
     out_.program.name = name_;
+    note_global_functions();
     for (const MapRef& r : out_.map_refs) {
       const MapDef& d = out_.maps[r.map];
       bpf::MapUse u{r.insn, d.name, d.type, d.key_size, d.value_size, d.max_entries, r.value, r.offset, d.spin_lock_offset};
@@ -1130,6 +1183,24 @@ class Loader {
             MapUse{0, d.name + " (inner)", i.type, i.key_size, i.value_size, i.max_entries, false, 0, i.spin_lock_offset});
       }
       out_.program.maps.push_back(std::move(u));
+    }
+  }
+
+  // Every linked .text function but the entry that BTF calls global, with
+  // its prototype, for the verifier (Program::globals), but hidden ones,
+  // which libbpf makes static. Without BTF there is none: the kernel then
+  // treats every function as static.
+  void note_global_functions() {
+    const Section* bs = btf_section();
+    if (!bs) return;
+    const Btf btf(bs->bytes, name_ + ": .BTF");
+    for (size_t pi = 1; pi < pieces_.size(); ++pi) {
+      const Piece& p = pieces_[pi];
+      for (const Func& f : functions_of(*p.sec)) {
+        if (f.begin != p.begin || f.hidden) continue;
+        const Btf::Type* fn = btf.func(f.name);
+        if (fn && fn->vlen() == Btf::kFuncGlobal) out_.program.globals.push_back(btf.global_func(*fn, f.name, p.base));
+      }
     }
   }
 

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "frontend/elf_loader.h"
+#include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/maps/maps.h"
@@ -457,6 +458,45 @@ TEST(KernelXdp, ArrayOfMaps) {
   std::vector<Step> steps;
   for (uint8_t n : {14, 15, 16, 17, 18, 20, 21}) steps.push_back({frame(0x0800, Bytes(n - 14, n))});
   compare({"xdp_map_in_map", "", {}, steps});
+}
+
+// Global functions (test/progtypes/xdp_global.c): the same verdict as the
+// kernel's on each program, Springboard's refusal naming what the kernel's
+// log names, and where both accept, the same results.
+TEST(KernelXdp, GlobalFunctions) {
+  const std::optional<std::string> no_kernel = kernel_unavailable();
+  struct {
+    const char* function;
+    const char* refusal;  // part of Springboard's message; empty: accepted
+    bool stricter = false;  // reads unwritten stack: refused here always (kernel_verifier_known.inc)
+  } const cases[] = {
+      {"accepted", ""},
+      {"unchecked_argument", "global function first_unchecked(): instruction"},  // R1 invalid mem access 'mem_or_null'
+      {"uninitialized_stack", "invalid indirect read from stack R1 off -8+4 size 8", true},
+      {"unchecked_packet", "invalid access to packet"},
+      {"unknown_result", "variable-offset"},
+      {"void_pointer", "arg#0 reference type('void ') size cannot be determined"},
+      {"not_the_context", "arg#0 expected pointer to ctx, but got fp"},
+  };
+  for (const auto& [function, refusal, stricter] : cases) {
+    SCOPED_TRACE(function);
+    rt::Environment env;
+    bpf::ElfProgram elf = env.load_elf(object("xdp_global"), {"", function});
+    std::string message;
+    try {
+      bpf::verifier::verify(elf.program, {.type = elf.type, .program = function});
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    EXPECT_EQ(message.empty(), !*refusal) << message;
+    if (*refusal) EXPECT_NE(message.find(refusal), std::string::npos) << message;
+    if (no_kernel || stricter) continue;
+    std::string why;
+    const bool kernel = KernelObject::load(object("xdp_global"), function, &why) != nullptr;
+    EXPECT_EQ(message.empty(), kernel) << "kernel: " << why << "\nSpringboard: " << message;
+  }
+  if (no_kernel) GTEST_SKIP() << "Springboard's verdicts checked, not the kernel's: " << *no_kernel;
+  compare({"xdp_global", "accepted", {}, {{frame(0x0800, {1, 2})}, {frame(0x86dd, Bytes(40, 6))}, {Bytes(10, 1)}}});
 }
 
 TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }

@@ -12,6 +12,7 @@
 #include "frontend/conformance_file.h"
 #include "frontend/elf_loader.h"
 #include "frontend/progtypes/program_type.h"
+#include "frontend/progtypes/xdp.h"
 #include "frontend/validator.h"
 #include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
@@ -145,7 +146,7 @@ constexpr bpf::CtxField kTestFields[] = {
 };
 constexpr bpf::ProgramType kTestXdp{.name = "testxdp",
                                     .kernel_type = 6,
-                                    .ctx = {.size = 20, .fields = kTestFields},
+                                    .ctx = {.size = 20, .fields = kTestFields, .btf_name = "test_md"},
                                     .direct_packet_access = true,
                                     .ret_range = std::pair<int64_t, int64_t>{0, 4}};
 
@@ -440,6 +441,77 @@ TEST(VerifierRejects, LocalCalls) {
   // 512 bytes in the caller and 8 in the callee: over the combined limit.
   EXPECT_EQ(refusal("stdw [%r10-512], 0\ncall local f\nexit\nf:\nstdw [%r10-8], 0\nmov %r0, 0\nexit"),
             "t.s: raw: instruction 1: combined stack size of the calls is 544. Too large (the limit is 512)");
+}
+
+// A global function (bpf::GlobalFunc; from BTF in an ELF object, by hand
+// here): checked once on its own from its prototype, its calls checked
+// against the prototype and not followed (test/progtypes/xdp_global.c has
+// the same against the kernel).
+bpf::Program with_global(std::string_view src, std::vector<bpf::GlobalFuncParam> params, bool scalar_result = true) {
+  bpf::Program p = program(src);
+  const std::vector<size_t> starts = bpf::function_starts(p);
+  p.globals.push_back({starts.at(1), "g", std::move(params), scalar_result});
+  return p;
+}
+const bpf::GlobalFuncParam kNumber{};
+bpf::GlobalFuncParam pointer_to(uint32_t size, std::string pointee = "pair") {
+  return {bpf::GlobalFuncParam::Kind::Pointer, std::move(pointee), size, "struct"};
+}
+
+TEST(VerifierGlobalFunctions, CheckedFromThePrototype) {
+  // The caller learns nothing of the result: 2 here, some number there.
+  const char* kResult = "call local g\njgt %r0, 4, +1\nexit\nmov %r0, 9\nexit\ng:\nmov %r0, 2\nexit";
+  EXPECT_EQ(refusal(program(kResult), &kTestXdp), "accepted");  // followed: r0 is 2
+  EXPECT_EQ(refusal(with_global(kResult, {}), &kTestXdp),
+            "t.s: testxdp: instruction 4: At program exit the register R0 has 9 should have been in [0, 4]");
+  // r1-r5 beyond the prototype's are unset in the function.
+  EXPECT_EQ(refusal(with_global("mov %r1, 1\nmov %r2, 2\ncall local g\nexit\ng:\nmov %r0, %r2\nexit", {kNumber})),
+            "t.s: raw: global function g(): instruction 4: R2 !read_ok");
+  // A pointer argument may be null: checked before use.
+  const std::string kDeref = "mov %r1, %r10\nadd %r1, -8\nstdw [%r10-8], 1\ncall local g\nexit\ng:\n";
+  EXPECT_EQ(refusal(with_global(kDeref + "ldxdw %r0, [%r1]\nexit", {pointer_to(8)})),
+            "t.s: raw: global function g(): instruction 5: R1 invalid mem access 'mem_or_null'");
+  EXPECT_EQ(refusal(with_global(kDeref + "mov %r0, 0\njeq %r1, 0, +1\nldxdw %r0, [%r1]\nexit", {pointer_to(8)})),
+            "accepted");
+  // ... and inside the pointee's size.
+  EXPECT_EQ(refusal(with_global(kDeref + "mov %r0, 0\njeq %r1, 0, +1\nldxdw %r0, [%r1+4]\nexit", {pointer_to(8)})),
+            "t.s: raw: global function g(): instruction 7: invalid access to memory, mem_size=8 off=4 size=8");
+  // The caller must pass that many written bytes: 16 here, 8 written.
+  EXPECT_EQ(refusal(with_global(kDeref + "mov %r0, 0\nexit", {pointer_to(16)})),
+            "t.s: raw: instruction 3: invalid indirect access to stack R1 off=-8 size=16; caller passes invalid "
+            "args into func#1 (g)");
+  // What the function may have written there is some number after.
+  EXPECT_EQ(refusal(with_global("stdw [%r10-8], 1\nmov %r1, %r10\nadd %r1, -8\ncall local g\nldxdw %r0, [%r10-8]\n"
+                                "jgt %r0, 4, +1\nexit\nmov %r0, 0\nexit\ng:\nmov %r0, 0\nexit",
+                                {pointer_to(8)}),
+                    &kTestXdp),
+            "accepted");
+  // A number where the prototype says a number; anything else refused at the call.
+  EXPECT_EQ(refusal(with_global("mov %r1, %r10\ncall local g\nexit\ng:\nmov %r0, 0\nexit", {kNumber})),
+            "t.s: raw: instruction 1: R1 is not a scalar; caller passes invalid args into func#1 (g)");
+  // Prototypes the kernel does not take.
+  EXPECT_EQ(refusal(with_global("call local g\nexit\ng:\nmov %r0, 0\nexit", {}, false)),
+            "t.s: raw: global function g(): instruction 2: Global function g() doesn't return scalar. Only those "
+            "are supported.");
+  EXPECT_EQ(refusal(with_global("mov %r1, 0\ncall local g\nexit\ng:\nmov %r0, 0\nexit",
+                                {{bpf::GlobalFuncParam::Kind::Pointer, "", std::nullopt, "void"}})),
+            "t.s: raw: global function g(): instruction 3: arg#0 reference type('void ') size cannot be determined");
+  EXPECT_EQ(refusal(with_global("mov %r1, 0\ncall local g\nexit\ng:\nmov %r0, 0\nexit",
+                                {{bpf::GlobalFuncParam::Kind::Unsupported, "", std::nullopt, "float"}})),
+            "t.s: raw: global function g(): instruction 3: Arg#0 type float in g() is not supported yet.");
+  // A pointer to the type's context struct is the context, unmoved.
+  const std::vector<bpf::GlobalFuncParam> ctx = {pointer_to(20, "test_md")};
+  const char* kCtxCallee = "mov %r0, 0\nexit\ng:\nldxw %r0, [%r1+12]\nexit";
+  EXPECT_EQ(refusal(with_global(std::string("call local g\n") + kCtxCallee, ctx), &kTestXdp), "accepted");
+  EXPECT_EQ(refusal(with_global(std::string("add %r1, 4\ncall local g\n") + kCtxCallee, ctx), &kTestXdp),
+            "t.s: testxdp: instruction 1: dereference of modified ctx ptr R1 off=4 disallowed; caller passes "
+            "invalid args into func#1 (g)");
+  EXPECT_EQ(refusal(with_global(std::string("mov %r1, %r10\ncall local g\n") + kCtxCallee, ctx), &kTestXdp),
+            "t.s: testxdp: instruction 1: arg#0 expected pointer to ctx, but got fp; caller passes invalid args "
+            "into func#1 (g)");
+  // In a type whose context is another struct, the same pointer is memory.
+  EXPECT_EQ(refusal(with_global(std::string("call local g\n") + kCtxCallee, ctx), &bpf::xdp_program_type()),
+            "t.s: xdp: global function g(): instruction 3: R1 invalid mem access 'mem_or_null'");
 }
 
 TEST(VerifierRejects, RawMemoryIsCheckedAtRunTime) {
@@ -771,6 +843,22 @@ TEST(VerifierProofs, RawLengthComparedProvesAccesses) {
   EXPECT_EQ(j[5], 0);  // reached with r2 < 8, and with 8 <= r2 < 64
 }
 
+// Runs `p` verified and bounds-checked over `mem` on `e`, which must stop it
+// at an 8-byte access past the memory.
+void expect_trapped_past(const rt::Engine& e, const bpf::Program& p, const rt::HelperTable& helpers,
+                         std::vector<uint8_t>& mem) {
+  rt::RunOptions o;
+  o.safety.verify = true;
+  o.safety.bounds_check = true;
+  try {
+    e.run(p, helpers, mem, o);
+    ADD_FAILURE() << e.name << ": the access past the memory ran unchecked";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("out-of-bounds access of 8 bytes"), std::string::npos)
+        << e.name << ": " << err.what();
+  }
+}
+
 // A tail-call target's r2 is its caller's, not the memory's length: its
 // compares prove nothing, and a hardened run still checks its accesses.
 TEST(VerifierEngines, TailCallTargetsProveNoLength) {
@@ -787,17 +875,29 @@ TEST(VerifierEngines, TailCallTargetsProveNoLength) {
   const bpf::Program main =
       program(fmt::format("lddw %r2, {:#x}\nmov %r3, 0\ncall 12\nmov %r0, 1\nexit", progs.handle()));
   for (const rt::Engine& e : rt::engines()) {
+    std::vector<uint8_t> mem(8);
+    expect_trapped_past(e, main, helpers, mem);
+  }
+}
+
+// A raw program passing its memory to a global function: the function is
+// checked once more with that argument raw memory, so a hardened run keeps
+// the check of its access (as memory of the pointee's 16 bytes, it would
+// be proven and run unchecked past the 8 there are).
+TEST(VerifierEngines, GlobalFunctionsKeepChecksOnRawMemory) {
+  rt::Environment env;
+  const rt::HelperTable helpers = rt::standard_helpers(env);
+  const bpf::Program p =
+      with_global("call local g\nexit\ng:\nmov %r0, 0\njeq %r1, 0, +1\nldxdw %r0, [%r1+8]\nexit", {pointer_to(16)});
+  for (const rt::Engine& e : rt::engines()) {
     rt::RunOptions o;
     o.safety.verify = true;
     o.safety.bounds_check = true;
-    std::vector<uint8_t> mem(8);
-    try {
-      e.run(main, helpers, mem, o);
-      ADD_FAILURE() << e.name << ": the access past the memory ran unchecked";
-    } catch (const Error& err) {
-      EXPECT_NE(std::string(err.what()).find("out-of-bounds access of 8 bytes"), std::string::npos)
-          << e.name << ": " << err.what();
-    }
+    std::vector<uint8_t> mem(16, 0);
+    mem[8] = 42;
+    EXPECT_EQ(e.run(p, helpers, mem, o), 42u) << e.name;
+    mem.resize(8);
+    expect_trapped_past(e, p, helpers, mem);
   }
 }
 

@@ -26,8 +26,12 @@ constexpr auto helpers_of(Arch arch) { return arch == Arch::X86_64 ? x86_helper_
 constexpr ProgramType probe_type(Arch arch) {
   return ProgramType{.name = arch == Arch::X86_64 ? "kprobe" : arch == Arch::Arm64 ? "kprobe.arm64" : "kprobe.riscv64",
                      .kernel_type = 2,  // BPF_PROG_TYPE_KPROBE
+                     // bpf_user_pt_regs_t, the struct it names on each CPU
                      .ctx = {.size = backend::probe_regs(arch).size, .fields = {}, .rewritten = false,
-                             .writable = false},
+                             .writable = false,
+                             .btf_name = arch == Arch::X86_64  ? "pt_regs"
+                                         : arch == Arch::Arm64 ? "user_pt_regs"
+                                                               : "user_regs_struct"},
                      .raw_memory = false,
                      .direct_packet_access = false,
                      .ret_range = std::nullopt,  // the kernel ignores a probe's result

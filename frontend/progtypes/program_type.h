@@ -75,6 +75,10 @@ struct ContextLayout {
   // A context that is not rewritten and has no field table: any aligned
   // access inside [0, size) may read; writes only when `writable`.
   bool writable = false;
+  // The struct's name as a program's BTF spells it ("xdp_md", "__sk_buff",
+  // "pt_regs"): a global function's parameter that points to it is the
+  // context (the kernel's btf_get_prog_ctx_type); empty: no such struct.
+  std::string_view btf_name = {};
   const CtxField* field_at(uint32_t offset) const;  // the field containing `offset`, or null
 };
 

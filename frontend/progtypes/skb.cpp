@@ -124,14 +124,14 @@ bool socket_helper_allowed(uint32_t id) { return id == 26 || id == 25 || base_he
 
 constexpr ProgramType kTc{.name = "tc",
                           .kernel_type = 3,  // BPF_PROG_TYPE_SCHED_CLS
-                          .ctx = {.size = sizeof(SkBuffMd), .fields = kTcFields, .rewritten = true},
+                          .ctx = {.size = sizeof(SkBuffMd), .fields = kTcFields, .rewritten = true, .btf_name = "__sk_buff"},
                           .direct_packet_access = true,
                           .ret_range = std::nullopt,
                           .helper_allowed = tc_helper_allowed};
 
 constexpr ProgramType kSocket{.name = "socket",
                               .kernel_type = 1,  // BPF_PROG_TYPE_SOCKET_FILTER
-                              .ctx = {.size = sizeof(SkBuffMd), .fields = kSocketFields, .rewritten = true},
+                              .ctx = {.size = sizeof(SkBuffMd), .fields = kSocketFields, .rewritten = true, .btf_name = "__sk_buff"},
                               .direct_packet_access = false,
                               .ret_range = std::nullopt,
                               .helper_allowed = socket_helper_allowed};

@@ -46,7 +46,7 @@ bool xdp_helper_allowed(uint32_t id) {
 
 constexpr ProgramType kXdp{.name = "xdp",
                            .kernel_type = 6,  // BPF_PROG_TYPE_XDP
-                           .ctx = {.size = sizeof(XdpMd), .fields = kXdpFields, .rewritten = true},
+                           .ctx = {.size = sizeof(XdpMd), .fields = kXdpFields, .rewritten = true, .btf_name = "xdp_md"},
                            .direct_packet_access = true,
                            // The kernel's verifier leaves XDP's return value open
                            // (check_return_code); an unknown action drops the packet.

@@ -35,6 +35,13 @@ inline bool is_pointer(RegType t) { return t != RegType::NotInit && t != RegType
 inline bool is_nullable(RegType t) {
   return t == RegType::MapValueOrNull || t == RegType::MemOrNull || t == RegType::MapHandleOrNull;
 }
+// What a nullable type is once checked against null (itself for others).
+inline RegType non_null(RegType t) {
+  return t == RegType::MapValueOrNull    ? RegType::MapValue
+         : t == RegType::MapHandleOrNull ? RegType::MapHandle
+         : t == RegType::MemOrNull       ? RegType::Mem
+                                         : t;
+}
 inline bool is_packet(RegType t) { return t == RegType::Packet || t == RegType::PacketMeta; }
 
 // Signed and unsigned bounds of one width (the low 32 bits, or all 64);

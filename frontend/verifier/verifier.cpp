@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -309,6 +310,10 @@ struct Shared {
   std::vector<uint32_t> depth;       // deepest stack byte touched, per function
   enum Summary : uint8_t { Untried, Summarised, Inlined };
   std::vector<Summary> summary;      // per function
+  std::vector<const GlobalFunc*> global;  // per function: its prototype when it is global (Program::globals)
+  // The global functions checked on their own, with the arguments a raw
+  // program passes as raw memory (a register mask; 0: as the prototype says).
+  std::set<std::pair<uint32_t, uint16_t>> global_checked;
   std::deque<MapUse> maps;          // Program::maps, then maps VerifyOptions::map_at named, then inner templates
   std::map<int32_t, int32_t> inner_of;  // a map of maps' index in `maps` -> its inner template's
   // Per slot: the pointer a load, store or atomic went through, 1 the
@@ -337,6 +342,12 @@ class Verifier {
     sh_.ptr_kind.assign(n_, 0);
     sh_.depth.assign(sh_.starts.size(), 0);
     sh_.summary.assign(sh_.starts.size(), Shared::Untried);
+    sh_.global.assign(sh_.starts.size(), nullptr);
+    for (const GlobalFunc& g : p_.globals)
+      if (g.start > 0 && g.start < n_ && sh_.starts[sh_.func_of[g.start]] == g.start) sh_.global[sh_.func_of[g.start]] = &g;
+    // As the kernel's do_check_subprogs: each global function first, on its own.
+    for (uint32_t f = 1; f < sh_.starts.size(); ++f)
+      if (sh_.global[f]) check_global(f, 0);
     visited_.resize(n_);
     explore(initial_state());
     check_stack_depths();
@@ -356,12 +367,7 @@ class Verifier {
   // same pointers and at least that length.
   void run_function(size_t entry, uint16_t args, uint16_t raw_args, const Frame* exact = nullptr,
                     uint64_t raw_len = 0) {
-    entry_ = entry;
-    function_run_ = true;
-    visited_.resize(n_);
-    Path path;
     Frame f;
-    path.st.raw_len = exact ? raw_len : 0;
     for (int r = 1; r <= 5; ++r) {
       if (!(args & (1u << r))) continue;
       if ((raw_args & (1u << r)) && exact) {
@@ -375,6 +381,50 @@ class Verifier {
         f.regs[size_t(r)] = RegState::unknown();
       }
     }
+    run_from(entry, std::move(f), exact ? raw_len : 0);
+  }
+
+  // A global function (GlobalFunc) on its own, as the kernel's
+  // do_check_common for a subprogram: its arguments as its BTF prototype
+  // says (btf_prepare_func_args): numbers, the context, or memory of the
+  // pointee's size that may be null; in a raw program, the arguments in
+  // `raw_args` are raw memory (its callers passed raw memory there).
+  void run_global(const GlobalFunc& g, uint16_t raw_args) {
+    global_ = &g;
+    at_ = g.start;
+    if (g.params.size() > 5)
+      fail(fmt::format("Global function {}() with {} > 5 args. Buggy compiler.", g.name, g.params.size()));
+    if (!g.returns_scalar)
+      fail(fmt::format("Global function {}() doesn't return scalar. Only those are supported.", g.name));
+    Frame f;
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      RegState& r = f.regs[i + 1];
+      switch (param_kind(g.params[i], i, g)) {
+        case Param::Scalar: r = RegState::unknown(); break;
+        case Param::Ctx: r = RegState::pointer(RegType::Ctx); break;
+        case Param::Mem:
+          if (raw_args & (1u << (i + 1))) {
+            r = RegState::pointer(RegType::RawMem);
+            r.var_off = Tnum::unknown();
+            r.mark_unbounded();
+          } else {
+            r = RegState::pointer(RegType::MemOrNull);
+            r.mem_size = *g.params[i].size;
+            r.id = new_id();
+          }
+          break;
+      }
+    }
+    run_from(g.start, std::move(f), 0);
+  }
+
+ private:
+  // A function's run on its own: the entry frame's exit returns to a caller it does not know.
+  void run_from(size_t entry, Frame f, uint64_t raw_len) {
+    function_run_ = true;
+    visited_.resize(n_);
+    Path path;
+    path.st.raw_len = raw_len;
     f.regs[10] = RegState::pointer(RegType::Stack);
     f.func = sh_.func_of[entry];
     path.st.frames.push_back(std::move(f));
@@ -385,10 +435,10 @@ class Verifier {
     explore(std::move(path));
   }
 
- private:
   // --- diagnostics ---
   std::string where(size_t i) const {
     const std::string_view prog = opts_.program.empty() ? type_.name : std::string_view(opts_.program);
+    if (global_) return insn_location(fmt::format("{}: {}: global function {}()", p_.name, prog, global_->name), i);
     return insn_location(fmt::format("{}: {}", p_.name, prog), i);
   }
   [[noreturn]] void fail(size_t i, const std::string& what) const { throw Error(where(i), what); }
@@ -971,7 +1021,9 @@ class Verifier {
       case JMP32: {
         const uint8_t op = op_of(in);
         if (op == CALL && class_of(in.opcode) == JMP) {
-          if (in.src == CALL_LOCAL && !is_reg_source(in)) {
+          if (in.src == CALL_LOCAL && !is_reg_source(in) && sh_.global[sh_.func_of[*branch_target(in, e.insn)]]) {
+            regs &= uint16_t(~0x3f);  // a global function's result is a fresh number; its arguments needed none
+          } else if (in.src == CALL_LOCAL && !is_reg_source(in)) {
             // Backwards out of the callee: its arguments were the caller's r1-r5.
             if (f + 1 < d.regs.size()) {
               regs |= uint16_t(d.regs[f + 1] & 0x3e);
@@ -1811,9 +1863,7 @@ class Verifier {
       if (is_null) {
         x = RegState::known(0);
       } else {
-        x.type = x.type == RegType::MapValueOrNull    ? RegType::MapValue
-                 : x.type == RegType::MapHandleOrNull ? RegType::MapHandle
-                                                      : RegType::Mem;
+        x.type = non_null(x.type);
         if (x.type == RegType::MapValue || x.type == RegType::MapHandle) x.id = 0;
       }
     });
@@ -2166,6 +2216,7 @@ class Verifier {
     if (path.st.frames.size() >= size_t(kMaxCallDepth))
       fail(fmt::format("the call stack of {} frames is too deep !", path.st.frames.size() + 1));
     const size_t target = size_t(*branch_target(in, at_));
+    if (const GlobalFunc* g = sh_.global[sh_.func_of[target]]) return global_call(path, *g);
     if (summarised(path, target)) {
       Frame& caller = path.st.cur();
       for (int r = 1; r <= 5; ++r) caller.regs[size_t(r)] = RegState::not_init();
@@ -2323,6 +2374,82 @@ class Verifier {
 
   // The index in sh_.maps of map `outer`'s inner template (a map of maps),
   // the same one for every lookup of it, so states compare equal.
+  // --- global functions ---
+  enum class Param : uint8_t { Scalar, Ctx, Mem };
+  // What parameter `i` of global function `g` is for this program type;
+  // fails for one the kernel does not support (btf_prepare_func_args).
+  Param param_kind(const GlobalFuncParam& a, size_t i, const GlobalFunc& g) const {
+    switch (a.kind) {
+      case GlobalFuncParam::Kind::Scalar: return Param::Scalar;
+      case GlobalFuncParam::Kind::Pointer:
+        if (!a.pointee.empty() && a.pointee == type_.ctx.btf_name) return Param::Ctx;
+        if (!a.size)
+          fail(g.start, fmt::format("arg#{} reference type('{} {}') size cannot be determined", i, a.type, a.pointee));
+        return Param::Mem;
+      case GlobalFuncParam::Kind::Unsupported: break;
+    }
+    fail(g.start, fmt::format("Arg#{} type {} in {}() is not supported yet.", i, a.type, g.name));
+  }
+
+  // Checks global function `func` on its own, once per kind of arguments.
+  void check_global(uint32_t func, uint16_t raw_args) {
+    if (!sh_.global_checked.insert({func, raw_args}).second) return;
+    const size_t saved_at = at_;
+    Verifier(p_, opts_, sh_).run_global(*sh_.global[func], raw_args);
+    at_ = saved_at;
+  }
+
+  // A call of a global function (the kernel's btf_check_subprog_call): the
+  // arguments are checked against its prototype and the call is not
+  // followed (the function was checked on its own for any such
+  // arguments); then r0 is a number and r1-r5 are clobbered. Memory passed
+  // to it must be readable and writable for the pointee's size, and what
+  // the caller's stack held there is some number after (check_mem_reg).
+  bool global_call(Path& path, const GlobalFunc& g) {
+    const uint32_t func = sh_.func_of[g.start];
+    auto bad = [&](const std::string& why) {
+      fail(fmt::format("{}; caller passes invalid args into func#{} ({})", why, func, g.name));
+    };
+    uint16_t raw = 0;
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      const int regno = int(i) + 1;
+      const RegState arg = path.st.cur().regs[size_t(regno)];
+      switch (param_kind(g.params[i], i, g)) {
+        case Param::Scalar:
+          if (arg.type != RegType::Scalar) bad(fmt::format("R{} is not a scalar", regno));
+          break;
+        case Param::Ctx:
+          if (arg.type != RegType::Ctx)
+            bad(fmt::format("arg#{} expected pointer to ctx, but got {}", i, reg_type_name(arg.type)));
+          if (arg.off != 0 || !arg.var_off.is_const() || arg.var_off.value != 0)
+            bad(fmt::format("dereference of modified ctx ptr R{} off={} disallowed", regno, arg.off));
+          break;
+        case Param::Mem: {
+          if (arg.is_known_zero()) break;  // null: the callee checks for it
+          if (arg.type == RegType::RawMem) {  // raw programs: checked at run time, in a run of its own
+            raw |= uint16_t(1u << regno);
+            break;
+          }
+          RegState ptr = arg;  // checked as if not null, as the callee checks
+          ptr.type = non_null(ptr.type);
+          try {
+            mem_region(path, regno, ptr, *g.params[i].size, false);
+            mem_region(path, regno, ptr, *g.params[i].size, true);
+          } catch (const Error& e) {
+            bad(e.message());
+          }
+          break;
+        }
+      }
+    }
+    if (raw) check_global(func, raw);
+    Frame& caller = path.st.cur();
+    for (int r = 1; r <= 5; ++r) caller.regs[size_t(r)] = RegState::not_init();
+    caller.regs[0] = RegState::unknown();
+    path.insn = at_ + 1;
+    return true;
+  }
+
   int32_t inner_map(int32_t outer) {
     auto [it, fresh] = sh_.inner_of.try_emplace(outer, int32_t(sh_.maps.size()));
     if (fresh) sh_.maps.push_back(*sh_.maps[size_t(outer)].inner);
@@ -2406,7 +2533,8 @@ class Verifier {
     const RegState& r0 = st.cur().regs[0];
     if (r0.type == RegType::NotInit) fail("R0 !read_ok");
     if (function_run_) {
-      if (r0.type != RegType::Scalar) fail("a summarised function must return a number");
+      if (r0.type != RegType::Scalar)
+        fail(fmt::format("At subprogram exit the register R0 is not a scalar value ({})", reg_type_name(r0.type)));
       if (!st.refs.empty()) fail("a summarised function must release its references");
       return false;
     }
@@ -2467,8 +2595,8 @@ class Verifier {
   const ProgramType& type_;
   const size_t n_;
   Shared& sh_;
-  size_t entry_ = 0;           // where this run starts: 0, or a summarised function
   bool function_run_ = false;  // a summary run: the entry frame's exit returns to an unknown caller
+  const GlobalFunc* global_ = nullptr;  // the global function this run checks on its own
   std::vector<std::vector<Node*>> visited_;
   std::map<uint32_t, uint16_t> summary_raw_;  // per summarised function: its raw-memory arguments
   // Per function summarised for exact raw pointers: the caller's frame and raw_len it was made for.

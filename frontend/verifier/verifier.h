@@ -30,6 +30,19 @@
 // wrote to its caller's stack are widened to unknown, so the iterations
 // meet a state already being explored and stop there.
 //
+// Global functions (bpf::GlobalFunc: an ELF object's non-static, non-hidden
+// .text functions, by their BTF linkage) are checked as the kernel checks
+// them: each once, on its own, before the program, with its arguments as
+// its BTF prototype says (numbers; the context, for a pointer to the type's
+// context struct; otherwise memory of the pointee's size that may be null),
+// returning a number; and a call of one is not followed: its arguments are
+// checked against the prototype (memory readable and writable for the
+// pointee's size, and then some number), r0 is an unknown number and r1-r5
+// are clobbered. Messages from inside one name it: "global function f():
+// instruction N". A raw program may pass its raw memory to a pointer
+// argument; the function is then checked once more with that argument raw
+// memory, whose accesses keep their run-time checks.
+//
 // Raw programs (bpf::raw_program_type(): plain bytecode, the conformance
 // suite, the C API's runs over a buffer) have no kernel counterpart: r1 is
 // memory of r2 bytes whose size is only known at run time. The rule: r1 is

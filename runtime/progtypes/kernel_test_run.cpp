@@ -73,6 +73,10 @@ std::unique_ptr<KernelObject> KernelObject::load(const std::string& path, const 
     *why = path + ": no program " + function;
     return nullptr;
   }
+  // Only the chosen program (and the functions it calls), as Springboard
+  // loads it: another program of the object the kernel refuses is not its business.
+  bpf_program* other;
+  bpf_object__for_each_program(other, i.obj) bpf_program__set_autoload(other, other == i.prog);
   if (const int err = bpf_object__load(i.obj)) {
     *why = path + ": bpf_object__load: " + std::strerror(-err) + "\n" + log;
     return nullptr;
