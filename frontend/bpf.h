@@ -128,6 +128,17 @@ struct MapUse {
   std::shared_ptr<const MapUse> inner;
 };
 
+// The name messages give the inner maps of map of maps `outer`.
+inline std::string inner_map_name(const std::string& outer) { return outer + " (inner)"; }
+// What the verifier knows of the inner maps of `outer` from their template
+// (bpf::MapDef as the loader read it, or rt::MapSpec as the map holds it:
+// any description with these fields).
+template <class Description>
+std::shared_ptr<const MapUse> inner_map_use(const std::string& outer, const Description& inner) {
+  return std::make_shared<const MapUse>(MapUse{0, inner_map_name(outer), inner.type, inner.key_size, inner.value_size,
+                                               inner.max_entries, false, 0, inner.spin_lock_offset, nullptr});
+}
+
 // A global function of an ELF object: a .text function whose BTF FUNC has
 // linkage BTF_FUNC_GLOBAL (what clang writes for one that is not static).
 // As the kernel does (btf_prepare_func_args, btf_check_subprog_call), the

@@ -1177,11 +1177,7 @@ class Loader {
     for (const MapRef& r : out_.map_refs) {
       const MapDef& d = out_.maps[r.map];
       bpf::MapUse u{r.insn, d.name, d.type, d.key_size, d.value_size, d.max_entries, r.value, r.offset, d.spin_lock_offset};
-      if (d.inner) {
-        const MapDef& i = *d.inner;
-        u.inner = std::make_shared<const MapUse>(
-            MapUse{0, d.name + " (inner)", i.type, i.key_size, i.value_size, i.max_entries, false, 0, i.spin_lock_offset});
-      }
+      if (d.inner) u.inner = inner_map_use(d.name, *d.inner);
       out_.program.maps.push_back(std::move(u));
     }
   }

@@ -148,15 +148,12 @@ void emit_for_each(Emitter& e, const std::vector<size_t>& callbacks) {
 
 }  // namespace
 
-bool needs_loop_rewrite(const Program& p) {
-  for (size_t i = 0; i < p.insns.size(); i += slot_count(p.insns[i]))
-    if (callback_helper(p.insns[i]) || is_func_ref(p.insns[i])) return true;
-  return false;
-}
-
-Program rewrite_loop_helper(const Program& p) {
+std::optional<Program> rewrite_loop_helper(const Program& p) {
+  bool needed = false;
+  for (size_t i = 0; i < p.insns.size() && !needed; i += slot_count(p.insns[i]))
+    needed = callback_helper(p.insns[i]) || is_func_ref(p.insns[i]);
+  if (!needed) return std::nullopt;
   Program out = p;
-  if (!needs_loop_rewrite(p)) return out;
   std::vector<Insn>& code = out.insns;
   std::vector<size_t> callbacks;
   bool loops = false, walks = false;

@@ -44,6 +44,8 @@
 // its own frame, so keys of at most kForEachKeyBytes bytes.
 #pragma once
 
+#include <optional>
+
 #include "frontend/bpf.h"
 
 namespace sb::bpf {
@@ -54,10 +56,8 @@ namespace sb::bpf {
 inline constexpr uint32_t kMapNextElemHelper = 0xffff0010u;
 inline constexpr uint32_t kForEachKeyBytes = 504;  // the walk's frame less its cursor
 
-// Whether `p` calls bpf_loop or bpf_for_each_map_elem, or takes a function's address.
-bool needs_loop_rewrite(const Program& p);
-
-// The program rewritten as above; a copy of `p` when it needs no rewrite.
-Program rewrite_loop_helper(const Program& p);
+// The program rewritten as above; none when it calls neither bpf_loop nor
+// bpf_for_each_map_elem and takes no function's address.
+std::optional<Program> rewrite_loop_helper(const Program& p);
 
 }  // namespace sb::bpf

@@ -283,7 +283,7 @@ class Lowerer {
 }  // namespace
 
 ir::Module lower(const Program& p, const LowerOptions& opts) {
-  if (needs_loop_rewrite(p)) return Lowerer(rewrite_loop_helper(p), opts).run();
+  if (const std::optional<Program> rewritten = rewrite_loop_helper(p)) return Lowerer(*rewritten, opts).run();
   return Lowerer(p, opts).run();
 }
 

@@ -16,11 +16,11 @@ struct Entry {
 };
 
 constexpr Entry kStandard[] = {
-    {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data | MapKind::DevMap | MapKind::MapInMap,
+    {1, {"map_lookup_elem", R::MapValueOrNull, {A::Map, A::MapKey}, MapKind::Data | MapKind::Trie | MapKind::DevMap | MapKind::MapInMap,
          false, false,
          true}},
-    {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data, false, false, true}},
-    {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data, false, false, true}},
+    {2, {"map_update_elem", R::Integer, {A::Map, A::MapKey, A::MapValue, A::Anything}, MapKind::Data | MapKind::Trie, false, false, true}},
+    {3, {"map_delete_elem", R::Integer, {A::Map, A::MapKey}, MapKind::Data | MapKind::Trie, false, false, true}},
     {4, {"probe_read", R::Integer, {A::WriteMem, A::SizeOrZero, A::Anything}, MapKind::None}},
     {5, {"ktime_get_ns", R::Integer, {}, MapKind::None}},
     // r3-r5 unchecked, as the kernel's bpf_trace_printk_proto: bpf_printk passes only the ones its format uses.
@@ -109,8 +109,8 @@ MapKind map_kind_of_type(uint32_t map_type) {
     case 6:   // per-CPU array
     case 9:   // LRU hash
     case 10:  // LRU per-CPU hash
-    case 11:  // LPM trie
       return MapKind::Data;
+    case 11: return MapKind::Trie;
     case 3: return MapKind::ProgArray;
     case 12:  // array of maps
     case 13:  // hash of maps

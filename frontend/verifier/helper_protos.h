@@ -48,7 +48,8 @@ enum class RetKind : uint8_t {
 // Queue push/pop/peek, Bloom push/peek, StackTrace only get_stackid, ...
 enum class MapKind : uint8_t {
   None,
-  Data,
+  Data,  // (per-CPU) arrays and (LRU, per-CPU) hashes: also walked by bpf_for_each_map_elem
+  Trie,  // LPM trie: lookups, updates and deletes, not walked
   RingBuf,
   ProgArray,
   Queue,

@@ -2261,8 +2261,7 @@ class Verifier {
     if (walk) {
       if (a.type != RegType::MapHandle) expect(1, a, "map_ptr", "map");
       const MapUse& m = sh_.maps[size_t(a.map)];
-      static constexpr uint32_t kWalked[] = {1, 2, 5, 6, 9, 10};  // (percpu) hash and array, LRU (percpu) hash
-      if (std::find(std::begin(kWalked), std::end(kWalked), m.type) == std::end(kWalked))
+      if (map_kind_of_type(m.type) != MapKind::Data)
         fail(fmt::format("cannot pass map_type {} into func bpf_for_each_map_elem#{}", m.type, id));
       if (m.key_size > kForEachKeyBytes)
         fail(fmt::format("bpf_for_each_map_elem over '{}': a key of {} bytes (Springboard walks keys of at most {})",

@@ -482,8 +482,9 @@ class InterpLoader final : public TailCallLoader {
     bpf::validate(*target, v);
     if (verify_) bpf::verifier::verify(*target, helpers_.verify_options());
     loaded_.push_back(target);  // kept alive for the run
-    if (!bpf::needs_loop_rewrite(*target)) return uint64_t(uintptr_t(target.get()));
-    rewritten_.push_back(std::make_shared<const bpf::Program>(bpf::rewrite_loop_helper(*target)));
+    std::optional<bpf::Program> rewritten = bpf::rewrite_loop_helper(*target);
+    if (!rewritten) return uint64_t(uintptr_t(target.get()));
+    rewritten_.push_back(std::make_shared<const bpf::Program>(std::move(*rewritten)));
     return uint64_t(uintptr_t(rewritten_.back().get()));
   }
 
@@ -509,8 +510,7 @@ uint64_t interpret(const bpf::Program& p, const HelperTable& helpers, void* mem,
     with_ctx.ctx_fields = verified.ctx_fields;
   }
   // bpf_loop runs as bytecode; the slots keep their indexes, so ctx_fields still apply.
-  std::optional<bpf::Program> rewritten;
-  if (bpf::needs_loop_rewrite(p)) rewritten = bpf::rewrite_loop_helper(p);
+  const std::optional<bpf::Program> rewritten = bpf::rewrite_loop_helper(p);
   Machine m(rewritten ? *rewritten : p, helpers, with_ctx.ctx_fields.empty() ? opts : with_ctx);
   const uint64_t r0 = m.run(mem, len);
   tail_calls.finish();

@@ -96,7 +96,7 @@ bpf::MapCreator creator_for(Environment& env) {
     if (d.inner) {
       const bpf::MapDef& i = *d.inner;
       spec.inner = std::make_shared<const MapSpec>(
-          MapSpec{d.name + " (inner)", i.type, i.key_size, i.value_size, i.max_entries, i.flags, i.map_extra,
+          MapSpec{bpf::inner_map_name(d.name), i.type, i.key_size, i.value_size, i.max_entries, i.flags, i.map_extra,
                   i.spin_lock_offset});
     }
     Map& m = env.create_map(spec);
@@ -547,11 +547,7 @@ std::optional<bpf::MapUse> Environment::map_use(uint64_t handle) const {
   if (!m) return std::nullopt;
   const MapSpec& s = m->spec();
   bpf::MapUse u{0, s.name, s.type, s.key_size, s.value_size, s.max_entries, false, 0, s.spin_lock_offset};
-  if (s.inner) {
-    const MapSpec& i = *s.inner;
-    u.inner = std::make_shared<const bpf::MapUse>(
-        bpf::MapUse{0, s.name + " (inner)", i.type, i.key_size, i.value_size, i.max_entries, false, 0, i.spin_lock_offset});
-  }
+  if (s.inner) u.inner = bpf::inner_map_use(s.name, *s.inner);
   return u;
 }
 
