@@ -451,12 +451,12 @@ TEST(KernelXdp, ForEachMapElem) {
   compare({"xdp_for_each", "", {}, steps});
 }
 
-// An array of maps (test/progtypes/xdp_map_in_map.c): lookups of the outer
+// An array and a hash of maps (test/progtypes/xdp_map_in_map.c): lookups of the outer
 // map, empty slots, counts in the inner maps (compared; the outer map holds
 // map ids in the kernel and maps here, so it is not).
-TEST(KernelXdp, ArrayOfMaps) {
+TEST(KernelXdp, ArrayAndHashOfMaps) {
   std::vector<Step> steps;
-  for (uint8_t n : {14, 15, 16, 17, 18, 20, 21}) steps.push_back({frame(0x0800, Bytes(n - 14, n))});
+  for (uint8_t n : {14, 15, 16, 17, 18, 20, 21, 25, 29, 33}) steps.push_back({frame(0x0800, Bytes(n - 14, n))});
   compare({"xdp_map_in_map", "", {}, steps});
 }
 

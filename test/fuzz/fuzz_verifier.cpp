@@ -17,6 +17,10 @@
 // from the seed in bytes 1-8, kernel-compatible when byte 0 is odd, then
 // mutated by each following 4 bytes (instruction, field, 16-bit value), so
 // the fuzzer explores the edge between what verifies and what does not.
+// With byte 0's bit 1 set, every function but the entry is a global
+// function (bpf::GlobalFunc) with a prototype drawn from the seed: numbers
+// and pointers to 1-64 bytes, so the checks at its calls must hold for
+// whatever the function was proven against.
 //   tools/fuzz.sh verifier 600
 #include <cstdint>
 #include <cstdio>
@@ -57,6 +61,25 @@ void mutate(bpf::Program& p, const uint8_t* m) {
   }
 }
 
+// Makes every function of `p` but the entry global, its prototype from `seed`.
+void make_global(bpf::Program& p, uint64_t seed) {
+  const std::vector<size_t> starts = bpf::function_starts(p);
+  for (size_t f = 1; f < starts.size(); ++f) {
+    uint64_t x = seed + 0x9e3779b97f4a7c15ull * f;  // splitmix64
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    bpf::GlobalFunc g{starts[f], "f" + std::to_string(f), {}, true};
+    const unsigned params = unsigned(x % 6);
+    for (unsigned i = 0; i < params; ++i) {
+      const unsigned bits = unsigned(x >> (8 + 8 * i)) & 0xff;
+      if (bits & 1) g.params.push_back({bpf::GlobalFuncParam::Kind::Pointer, "", (bits >> 1) % 64 + 1, "struct"});
+      else g.params.push_back({});
+    }
+    p.globals.push_back(std::move(g));
+  }
+}
+
 // The instruction an error names ("NAME: instruction N"), or -1.
 long insn_of(const Error& e) {
   const std::string& w = e.where();
@@ -74,13 +97,13 @@ long insn_of(const Error& e) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   bpf::Program p;
+  uint64_t seed = 0;
   std::vector<uint8_t> memory(64);
   for (size_t i = 0; i < memory.size(); ++i) memory[i] = uint8_t(i * 37 + 11);
   try {
     if (data[0] == 0) {
       p = bpf::decode(std::span(data + 1, size - 1), "fuzz.bin");
     } else {
-      uint64_t seed = 0;
       std::memcpy(&seed, data + 1, std::min<size_t>(size - 1, 8));
       test::RandomProgramOptions o;
       o.kernel_compatible = data[0] & 1;
@@ -88,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       p = std::move(rp.program);
       memory = std::move(rp.memory);
       for (size_t at = 9; at + 4 <= size; at += 4) mutate(p, data + at);
+
     }
   } catch (const Error&) {
     return 0;
@@ -99,6 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bpf::verifier::VerifyResult proof;
   try {
     bpf::validate(p, v);
+    if (data[0] != 0 && (data[0] & 2)) make_global(p, seed);  // after validation: the function starts are sound
     bpf::verifier::VerifyOptions vo = helpers.verify_options();
     vo.complexity_limit = kComplexityLimit;
     vo.raw_length_in_r2 = true;  // as a bounds-checked compile verifies: raw accesses get proven too
