@@ -1789,6 +1789,22 @@ class Verifier {
     const RegState b = is_reg_source(in) ? read_reg(path, in.src)
                                          : RegState::known(is32 ? uint64_t(uint32_t(in.imm)) : uint64_t(int64_t(in.imm)));
     const size_t target = size_t(*branch_target(in, at_));
+    // Numbers that decide the branch (a counted loop's test, mostly): only
+    // one edge is refined, and the state is not copied for the other.
+    if (a.type == RegType::Scalar && b.type == RegType::Scalar) {
+      const Width w = is32 ? Width{32} : Width{64};
+      RegState ta = a, tb = b, fa = a, fb = b;
+      const bool can_take = refine_scalars(ta, tb, cmp, w), can_fall = refine_scalars(fa, fb, negate(cmp), w);
+      if (!can_take || !can_fall) {
+        if (can_take || can_fall) refine(path.st, in, a, b, can_take ? cmp : negate(cmp), is32);
+        // The values decided the branch: they are precise.
+        demand_reg(path, in.dst);
+        if (is_reg_source(in)) demand_reg(path, in.src);
+        if (!can_take && !can_fall) return false;  // cannot be reached (a contradiction upstream)
+        path.insn = can_take ? target : at_ + 1;
+        return true;
+      }
+    }
     State taken = path.st;
     const bool taken_ok = refine(taken, in, a, b, cmp, is32);
     const bool fall_ok = refine(path.st, in, a, b, negate(cmp), is32);
