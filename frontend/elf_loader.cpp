@@ -446,6 +446,7 @@ struct Piece {
   const Section* sec;
   uint64_t begin, end;
   size_t base;
+  const Func* func;  // the function symbol it is (null: a whole section)
 };
 
 class Loader {
@@ -680,7 +681,7 @@ class Loader {
     const bool externs = std::any_of(symbols_.begin(), symbols_.end(),
                                      [](const Symbol& sym) { return sym.shndx == 0 && !sym.name.empty(); });
     if (!btf_sec || !externs) return;  // an object without externs needs no BTF here
-    Btf btf(btf_sec->bytes, name_ + ": .BTF");
+    const Btf& btf = *this->btf();
     const auto vars = btf.datasec_vars(".kconfig");
     if (vars.empty()) return;
     MapDef d = global_data_map(".kconfig", 0, /*rdonly=*/true);
@@ -723,6 +724,16 @@ class Loader {
     d.flags = kMapFlagMmapable | (rdonly ? kMapFlagRdonlyProg : 0);
     d.global_data = true;
     return d;
+  }
+
+  // The object's .BTF parsed (once), or null when it has none.
+  const Btf* btf() {
+    if (!btf_) {
+      const Section* s = btf_section();
+      if (!s) return nullptr;
+      btf_.emplace(s->bytes, name_ + ": .BTF");
+    }
+    return &*btf_;
   }
 
   // The object's .BTF (the last, should there be several), or null.
@@ -782,9 +793,8 @@ class Loader {
     std::vector<const Symbol*> syms = symbols_in(s);
     std::vector<Initialiser> initialisers;
     if (syms.empty()) return read_slot_initialisers(s, initialisers);
-    const Section* btf_sec = btf_section();
-    if (!btf_sec) fail(at_section(s), "BTF-defined maps need a .BTF section (compile with -g)");
-    Btf btf(btf_sec->bytes, name_ + ": .BTF");
+    if (!btf_section()) fail(at_section(s), "BTF-defined maps need a .BTF section (compile with -g)");
+    const Btf& btf = *this->btf();
     for (const Symbol* sym : syms) {
       const std::string at = fmt::format("{}: map '{}'", at_section(s), sym->name);
       std::optional<uint32_t> var = btf.var_type(".maps", sym->name);
@@ -995,7 +1005,7 @@ class Loader {
     out_.section = sec->name;
     if (const auto t = program_type_for_section(out_.section)) out_.type = t->type;
     out_.function = fn ? fn->name : "";
-    pieces_.push_back({sec, fn ? fn->begin : 0, fn ? fn->end : sec->insn_count(), 0});
+    pieces_.push_back({sec, fn ? fn->begin : 0, fn ? fn->end : sec->insn_count(), 0, fn});
     total_ = pieces_[0].end - pieces_[0].begin;
   }
 
@@ -1045,7 +1055,7 @@ class Loader {
         for (const Piece& p : pieces_)
           if (p.sec == &s && p.begin < f.end && f.begin < p.end)
             fail(from, fmt::format("function '{}' overlaps code already linked", f.name));
-        pieces_.push_back({&s, f.begin, f.end, total_});
+        pieces_.push_back({&s, f.begin, f.end, total_, &f});
         total_ += f.end - f.begin;
         return pieces_.back();
       }
@@ -1187,16 +1197,13 @@ class Loader {
   // which libbpf makes static. Without BTF there is none: the kernel then
   // treats every function as static.
   void note_global_functions() {
-    const Section* bs = btf_section();
-    if (!bs) return;
-    const Btf btf(bs->bytes, name_ + ": .BTF");
+    const Btf* btf = this->btf();
+    if (!btf) return;
     for (size_t pi = 1; pi < pieces_.size(); ++pi) {
       const Piece& p = pieces_[pi];
-      for (const Func& f : functions_of(*p.sec)) {
-        if (f.begin != p.begin || f.hidden) continue;
-        const Btf::Type* fn = btf.func(f.name);
-        if (fn && fn->vlen() == Btf::kFuncGlobal) out_.program.globals.push_back(btf.global_func(*fn, f.name, p.base));
-      }
+      if (!p.func || p.func->hidden) continue;
+      const Btf::Type* fn = btf->func(p.func->name);
+      if (fn && fn->vlen() == Btf::kFuncGlobal) out_.program.globals.push_back(btf->global_func(*fn, p.func->name, p.base));
     }
   }
 
@@ -1220,6 +1227,7 @@ class Loader {
   std::vector<MapReloc> map_relocs_;  // .rel.maps
   std::vector<Piece> pieces_;
   size_t total_ = 0;
+  std::optional<Btf> btf_;  // btf(): parsed on first use
   ElfProgram out_;
 };
 

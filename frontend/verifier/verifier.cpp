@@ -374,14 +374,20 @@ class Verifier {
         f.regs[size_t(r)] = exact->regs[size_t(r)];
         f.regs[size_t(r)].id = 0;
       } else if (raw_args & (1u << r)) {
-        f.regs[size_t(r)] = RegState::pointer(RegType::RawMem);
-        f.regs[size_t(r)].var_off = Tnum::unknown();
-        f.regs[size_t(r)].mark_unbounded();
+        f.regs[size_t(r)] = raw_memory_argument();
       } else {
         f.regs[size_t(r)] = RegState::unknown();
       }
     }
     run_from(entry, std::move(f), exact ? raw_len : 0);
+  }
+
+  // An argument that is raw memory at some offset, in a function checked on its own.
+  static RegState raw_memory_argument() {
+    RegState r = RegState::pointer(RegType::RawMem);
+    r.var_off = Tnum::unknown();
+    r.mark_unbounded();
+    return r;
   }
 
   // A global function (GlobalFunc) on its own, as the kernel's
@@ -404,9 +410,7 @@ class Verifier {
         case Param::Ctx: r = RegState::pointer(RegType::Ctx); break;
         case Param::Mem:
           if (raw_args & (1u << (i + 1))) {
-            r = RegState::pointer(RegType::RawMem);
-            r.var_off = Tnum::unknown();
-            r.mark_unbounded();
+            r = raw_memory_argument();
           } else {
             r = RegState::pointer(RegType::MemOrNull);
             r.mem_size = *g.params[i].size;
@@ -1842,11 +1846,11 @@ class Verifier {
       // Only the types the kernel's reg_not_null knows to be non-null: the
       // context, the stack and packet pointers are compared with 0 on both
       // edges, as the kernel does (raw memory may be empty, and null then).
-      auto non_null = [](const RegState& r) {
+      auto never_null = [](const RegState& r) {
         return r.type == RegType::MapValue || r.type == RegType::Mem || r.type == RegType::MapHandle;
       };
-      if (non_null(a) && b.is_known_zero()) return cmp == Cmp::Ne;
-      if (non_null(b) && a.is_known_zero()) return cmp == Cmp::Ne;
+      if (never_null(a) && b.is_known_zero()) return cmp == Cmp::Ne;
+      if (never_null(b) && a.is_known_zero()) return cmp == Cmp::Ne;
     }
     if (is_pointer(a.type) || is_pointer(b.type)) {
       if (!is32 && rb >= 0) packet_compare(st, a, b, cmp);
@@ -2212,10 +2216,8 @@ class Verifier {
         if (is_packet(x.type) || x.type == RegType::PacketEnd) x = RegState::unknown();
       });
     }
-    Frame& cf = path.st.cur();
     (void)f;
-    for (int r = 1; r <= 5; ++r) cf.regs[size_t(r)] = RegState::not_init();
-    cf.regs[0] = r0;
+    call_returned(path.st.cur(), r0);
   }
 
   bool callx(Path& path, const Insn& in) {
@@ -2234,9 +2236,7 @@ class Verifier {
     const size_t target = size_t(*branch_target(in, at_));
     if (const GlobalFunc* g = sh_.global[sh_.func_of[target]]) return global_call(path, *g);
     if (summarised(path, target)) {
-      Frame& caller = path.st.cur();
-      for (int r = 1; r <= 5; ++r) caller.regs[size_t(r)] = RegState::not_init();
-      caller.regs[0] = RegState::unknown();
+      call_returned(path.st.cur());
       path.insn = at_ + 1;
       return true;
     }
@@ -2293,7 +2293,7 @@ class Verifier {
       fail(fmt::format("the call stack of {} frames is too deep ! ({} runs its callback two frames down)",
                        path.st.frames.size() + 2, helper));
     State none = path.st;
-    loop_ends(none.cur());
+    call_returned(none.cur());  // r0 the number of calls or an error
     fork(path, std::move(none), at_ + 1);
     enter_callback(path.st, at_, size_t(cb.off));
     path.insn = size_t(cb.off);
@@ -2326,10 +2326,11 @@ class Verifier {
     st.frames.push_back(std::move(callee));
   }
 
-  // The caller after bpf_loop returned: r0 the number of calls or an error.
-  static void loop_ends(Frame& caller) {
+  // `caller` after a call returned into it: r1-r5 clobbered, r0 the result
+  // (a number unless the callee's r0 is known: a helper's, a followed function's).
+  static void call_returned(Frame& caller, const RegState& r0 = RegState::unknown()) {
     for (int r = 1; r <= 5; ++r) caller.regs[size_t(r)] = RegState::not_init();
-    caller.regs[0] = RegState::unknown();
+    caller.regs[0] = r0;
   }
 
   bool callback_exit(Path& path) {
@@ -2357,7 +2358,7 @@ class Verifier {
       enter_callback(again, callsite, target, iteration + 1);
       fork(path, std::move(again), target);
     }
-    loop_ends(st.cur());
+    call_returned(st.cur());  // r0 the number of calls or an error
     path.insn = callsite + 1;
     return true;
   }
@@ -2387,8 +2388,6 @@ class Verifier {
       }
   }
 
-  // The index in sh_.maps of map `outer`'s inner template (a map of maps),
-  // the same one for every lookup of it, so states compare equal.
   // --- global functions ---
   enum class Param : uint8_t { Scalar, Ctx, Mem };
   // What parameter `i` of global function `g` is for this program type;
@@ -2458,13 +2457,13 @@ class Verifier {
       }
     }
     if (raw) check_global(func, raw);
-    Frame& caller = path.st.cur();
-    for (int r = 1; r <= 5; ++r) caller.regs[size_t(r)] = RegState::not_init();
-    caller.regs[0] = RegState::unknown();
+    call_returned(path.st.cur());
     path.insn = at_ + 1;
     return true;
   }
 
+  // The index in sh_.maps of map `outer`'s inner template (a map of maps),
+  // the same one for every lookup of it, so states compare equal.
   int32_t inner_map(int32_t outer) {
     auto [it, fresh] = sh_.inner_of.try_emplace(outer, int32_t(sh_.maps.size()));
     if (fresh) sh_.maps.push_back(*sh_.maps[size_t(outer)].inner);
@@ -2539,9 +2538,7 @@ class Verifier {
       for_each_reg(st, [&](RegState& x) {
         if (x.type == RegType::Stack && x.frame >= gone) x = RegState::unknown();
       });
-      Frame& caller = st.cur();
-      for (int r = 1; r <= 5; ++r) caller.regs[size_t(r)] = RegState::not_init();
-      caller.regs[0] = r0;
+      call_returned(st.cur(), r0);
       path.insn = ret;
       return true;
     }
