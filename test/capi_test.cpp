@@ -45,6 +45,13 @@ class Capi : public ::testing::Test {
     EXPECT_EQ(sb_vm_load_asm(vm, name, source.c_str(), &p), SB_OK) << error();
     return p;
   }
+  // `p` gives `r0` on every engine, with no memory.
+  void expect_on_every_engine(sb_program* p, const std::string& r0) {
+    for (const std::string& e : engine_names()) {
+      std::vector<uint8_t> mem;
+      EXPECT_EQ(run_on(p, e, mem), r0) << e;
+    }
+  }
   // r0 of `p` on `engine` over `mem`, or the status name and message.
   std::string run_on(sb_program* p, const std::string& engine, std::vector<uint8_t>& mem) {
     sb_code* c = nullptr;
@@ -408,14 +415,108 @@ TEST_F(Capi, ProgramsSeeTheEmbeddersMaps) {
                 "jeq %%r0, 0, +3\nmov %%r1, 5\nlock add [%%r0+0], %%r1\nmov %%r0, 1\nexit",
                 static_cast<unsigned long long>(info.handle));
   sb_program* p = asm_program(source);
-  for (const std::string& e : engine_names()) {
-    std::vector<uint8_t> mem;
-    EXPECT_EQ(run_on(p, e, mem), "1") << e;
-  }
+  expect_on_every_engine(p, "1");
   uint32_t key = 2;
   uint64_t value = 0;
   ASSERT_EQ(sb_map_lookup(counts, &key, 4, &value, 8), SB_OK);
   EXPECT_EQ(value, 5 * engine_names().size());
+}
+
+// Arrays and hashes of maps from the C API: the kernel's rules for filling
+// their slots from user space (each errno is the kernel's, compared in
+// KernelMaps.MapOfMapsSlotsFromUserSpace), and a program that finds an
+// inner map through each and counts into it, on every engine.
+TEST_F(Capi, MapsOfMaps) {
+  sb_map *a = nullptr, *b = nullptr, *unlike = nullptr, *outer = nullptr, *hash = nullptr, *m = nullptr;
+  ASSERT_EQ(sb_vm_create_map(vm, "a", SB_MAP_ARRAY, 4, 8, 4, &a), SB_OK) << error();
+  ASSERT_EQ(sb_vm_create_map(vm, "b", SB_MAP_ARRAY, 4, 8, 4, &b), SB_OK);
+  ASSERT_EQ(sb_vm_create_map(vm, "unlike", SB_MAP_ARRAY, 4, 8, 5, &unlike), SB_OK);  // other max_entries
+  ASSERT_EQ(sb_vm_create_map_of_maps(vm, "outer", SB_MAP_ARRAY_OF_MAPS, 4, 3, a, &outer), SB_OK) << error();
+  ASSERT_EQ(sb_vm_create_map_of_maps(vm, "hash", SB_MAP_HASH_OF_MAPS, 8, 2, a, &hash), SB_OK) << error();
+  sb_map_info info;
+  ASSERT_EQ(sb_map_get_info(outer, &info), SB_OK);
+  EXPECT_EQ(info.type, uint32_t(SB_MAP_ARRAY_OF_MAPS));
+  EXPECT_EQ(info.value_size, 4u);  // a file descriptor's, as the kernel's
+
+  EXPECT_EQ(sb_vm_create_map_of_maps(vm, "bad", SB_MAP_HASH, 4, 3, a, &m), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_THAT(error(), HasSubstr("map 'bad': type 1 is not an array or hash of maps"));
+  EXPECT_EQ(sb_vm_create_map_of_maps(vm, "bad", SB_MAP_ARRAY_OF_MAPS, 8, 3, a, &m), SB_ERR_MAP);  // key 4 bytes
+  EXPECT_EQ(sb_vm_create_map_of_maps(vm, "bad", SB_MAP_ARRAY_OF_MAPS, 4, 3, nullptr, &m), SB_ERR_NULL);
+  EXPECT_THAT(error(), HasSubstr("inner is NULL"));
+
+  uint32_t i = 0;
+  EXPECT_EQ(sb_map_get_inner(outer, &i, 4, &m), SB_ERR_NOT_FOUND);
+  ASSERT_EQ(sb_map_set_inner(outer, &i, 4, a, SB_UPDATE_ANY), SB_OK) << error();
+  i = 2;
+  ASSERT_EQ(sb_map_set_inner(outer, &i, 4, b, SB_UPDATE_ANY), SB_OK);
+  EXPECT_EQ(sb_map_set_inner(outer, &i, 4, b, SB_UPDATE_NOEXIST), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("map 'outer': set: EINVAL: flags 1 (an array of maps takes only SB_UPDATE_ANY)"));
+  EXPECT_EQ(sb_map_set_inner(outer, &i, 4, unlike, SB_UPDATE_ANY), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("map 'outer': set: EINVAL: map 'unlike' is unlike the template"));
+  i = 3;
+  EXPECT_EQ(sb_map_set_inner(outer, &i, 4, a, SB_UPDATE_ANY), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("map 'outer': set: E2BIG"));
+  EXPECT_EQ(sb_map_set_inner(a, &i, 4, b, SB_UPDATE_ANY), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("sb_map_set_inner: map 'a' is a array map, not an array or hash of maps"));
+  i = 0;
+  ASSERT_EQ(sb_map_get_inner(outer, &i, 4, &m), SB_OK);
+  EXPECT_EQ(m, a);
+  uint32_t fd = 0;
+  EXPECT_EQ(sb_map_lookup(outer, &i, 4, &fd, 4), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("holds maps: use sb_map_get_inner"));
+  EXPECT_EQ(sb_map_update(outer, &i, 4, &fd, 4, 0), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("holds maps: use sb_map_set_inner"));
+
+  uint64_t k = 7;
+  EXPECT_EQ(sb_map_set_inner(hash, &k, 8, b, SB_UPDATE_EXIST), SB_ERR_NOT_FOUND);
+  ASSERT_EQ(sb_map_set_inner(hash, &k, 8, b, SB_UPDATE_NOEXIST), SB_OK);
+  EXPECT_EQ(sb_map_set_inner(hash, &k, 8, b, SB_UPDATE_NOEXIST), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("EEXIST"));
+  EXPECT_EQ(sb_map_set_inner(hash, &k, 8, b, 9), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("flags 9 (not SB_UPDATE_ANY, _NOEXIST or _EXIST)"));
+  uint64_t k2 = 8, k3 = 9;
+  ASSERT_EQ(sb_map_set_inner(hash, &k2, 8, a, SB_UPDATE_ANY), SB_OK);
+  EXPECT_EQ(sb_map_set_inner(hash, &k3, 8, a, SB_UPDATE_ANY), SB_ERR_MAP);  // full
+  EXPECT_THAT(error(), HasSubstr("E2BIG"));
+  EXPECT_EQ(sb_map_set_inner(hash, &k3, 4, a, SB_UPDATE_ANY), SB_ERR_INVALID_ARGUMENT);  // the key's size
+  EXPECT_EQ(sb_map_delete(hash, &k2, 8), SB_OK);
+  EXPECT_EQ(sb_map_delete(hash, &k2, 8), SB_ERR_NOT_FOUND);
+  size_t entries = 0;
+  ASSERT_EQ(sb_map_for_each(hash, [](void*, const void*, size_t, const void*, size_t, size_t) {}, nullptr, &entries),
+            SB_OK);
+  EXPECT_EQ(entries, 1u);
+
+  // outer[2][1] += 5 (r0 = 1), the inner map found through the outer one; r0 = 0 for an empty slot.
+  ASSERT_EQ(sb_map_get_info(outer, &info), SB_OK);
+  char source[512];
+  std::snprintf(source, sizeof source,
+                "lddw %%r1, %#llx\nmov %%r2, %%r10\nadd %%r2, -4\nstw [%%r10-4], 2\ncall 1\n"
+                "jeq %%r0, 0, +9\nmov %%r1, %%r0\nmov %%r2, %%r10\nadd %%r2, -8\nstw [%%r10-8], 1\ncall 1\n"
+                "jeq %%r0, 0, +3\nmov %%r1, 5\nlock add [%%r0+0], %%r1\nmov %%r0, 1\nexit",
+                static_cast<unsigned long long>(info.handle));
+  sb_program* p = asm_program(source);
+  expect_on_every_engine(p, "1");
+  uint64_t value = 0;
+  i = 1;
+  ASSERT_EQ(sb_map_lookup(b, &i, 4, &value, 8), SB_OK);
+  EXPECT_EQ(value, 5 * engine_names().size());
+  i = 2;  // an array's slot empties too, as the kernel's fd_array_map_delete_elem
+  EXPECT_EQ(sb_map_delete(outer, &i, 4), SB_OK);
+  EXPECT_EQ(sb_map_delete(outer, &i, 4), SB_ERR_NOT_FOUND);
+  i = 5;
+  EXPECT_EQ(sb_map_delete(outer, &i, 4), SB_ERR_MAP);
+  EXPECT_THAT(error(), HasSubstr("E2BIG"));
+  expect_on_every_engine(p, "0");  // the program finds the slot empty
+
+  // The C++ wrapper.
+  springboard::vm cpp;
+  springboard::map inner = cpp.create_map("inner", SB_MAP_HASH, 4, 4, 8);
+  springboard::map of = cpp.create_map_of_maps("of", SB_MAP_ARRAY_OF_MAPS, 4, 2, inner);
+  EXPECT_FALSE(of.inner(uint32_t(1)));
+  of.set_inner(uint32_t(1), inner);
+  ASSERT_TRUE(of.inner(uint32_t(1)));
+  EXPECT_EQ(of.inner(uint32_t(1))->get(), inner.get());
+  EXPECT_THROW(of.set_inner(uint32_t(2), inner), springboard::error);
 }
 
 // ---------------------------------------------------------------------------
@@ -716,10 +817,18 @@ TEST_F(Capi, TestRun) {
   EXPECT_EQ(sb_program_test_run(p, "interp", nullptr, &t), SB_ERR_INVALID_ARGUMENT);
   EXPECT_THAT(error(), HasSubstr("data_in: 10 bytes: an XDP frame holds at least an Ethernet header"));
   t.data_size_in = 16;
-  EXPECT_EQ(sb_program_test_run(p, "interp", nullptr, &t), SB_ERR_INVALID_ARGUMENT);  // no room for the packet
-  EXPECT_THAT(error(), HasSubstr("run->data_out holds 0 bytes of the 16 out"));
+  EXPECT_EQ(sb_program_test_run(p, "interp", nullptr, &t), SB_OK);  // no buffers: nothing wanted, as the kernel's
   EXPECT_EQ(t.data_size_out, 16u);
   EXPECT_EQ(t.retval, 2u);
+  std::vector<uint8_t> small(8);
+  t.data_out = small.data();
+  t.data_size_out = small.size();
+  EXPECT_EQ(sb_program_test_run(p, "interp", nullptr, &t), SB_ERR_INVALID_ARGUMENT);  // no room for the packet
+  EXPECT_THAT(error(), HasSubstr("run->data_out holds 8 bytes of the 16 out"));
+  EXPECT_EQ(t.data_size_out, 16u);
+  EXPECT_EQ(std::vector<uint8_t>(small.begin(), small.end()), std::vector<uint8_t>(pkt.begin(), pkt.begin() + 8));
+  t.data_out = nullptr;
+  t.data_size_out = 0;
   EXPECT_EQ(sb_program_test_run(p, "interp", "kprobe", &t), SB_ERR_INVALID_ARGUMENT);
   EXPECT_THAT(error(), HasSubstr("kprobe program, which has no test run"));
   EXPECT_EQ(sb_program_test_run(p, "interp", "no_such_type", &t), SB_ERR_INVALID_ARGUMENT);
@@ -737,6 +846,91 @@ TEST_F(Capi, TestRun) {
   EXPECT_EQ(r.retval, 2u);
   EXPECT_EQ(r.data, pkt);
   EXPECT_EQ(r.ctx.size(), 24u);
+}
+
+// A test run's records through the C API: the redirect's target (a device,
+// a map's slot), bpf_clone_redirect's packets and the tunnel key.
+TEST_F(Capi, TestRunRecordsRedirectsClonesAndTunnelKey) {
+  SB_REQUIRE_PROGRAMS();
+  const std::string path = std::string(SB_PROGTYPES_OBJECTS) + "/tc_helpers.o";
+  sb_program* p = nullptr;
+  ASSERT_EQ(sb_vm_load_file(vm, path.c_str(), nullptr, nullptr, &p), SB_OK) << error();
+  std::vector<uint8_t> pkt(60, 0);
+  pkt[12] = 0x08;
+  pkt[14] = 0x45;
+  pkt.back() = 2;  // tunnel keys, clone_redirect, then bpf_redirect(1, 0)
+  struct Clones {
+    std::vector<std::vector<uint8_t>> packets;
+    std::vector<uint32_t> ifindexes;
+  };
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> out(256), ctx(256);
+    Clones clones;
+    sb_test_run t{};
+    t.data_in = pkt.data();
+    t.data_size_in = pkt.size();
+    t.data_out = out.data();
+    t.data_size_out = out.size();
+    t.ctx_out = ctx.data();
+    t.ctx_size_out = ctx.size();
+    t.on_clone = [](void* c, uint32_t ifindex, uint64_t, const void* packet, size_t size) {
+      auto* bytes = static_cast<const uint8_t*>(packet);
+      static_cast<Clones*>(c)->packets.emplace_back(bytes, bytes + size);
+      static_cast<Clones*>(c)->ifindexes.push_back(ifindex);
+    };
+    t.on_clone_ctx = &clones;
+    ASSERT_EQ(sb_program_test_run(p, e.c_str(), nullptr, &t), SB_OK) << e << ": " << error();
+    EXPECT_EQ(t.retval, 7u) << e;  // TC_ACT_REDIRECT
+    EXPECT_EQ(t.redirect, uint32_t(SB_REDIRECT_IFINDEX)) << e;
+    EXPECT_EQ(t.redirect_ifindex, 1u);
+    EXPECT_EQ(t.redirect_flags, 0u);
+    EXPECT_EQ(t.redirect_map, nullptr);
+    EXPECT_EQ(t.clone_count, 1u);
+    ASSERT_EQ(clones.packets.size(), 1u) << e;
+    EXPECT_EQ(clones.packets[0], pkt);
+    EXPECT_EQ(clones.ifindexes[0], 1u);
+    ASSERT_EQ(t.tunnel_key_size, 44u);
+    EXPECT_EQ(t.tunnel_key[0], 5);   // tunnel_id
+    EXPECT_EQ(t.tunnel_key[24], 3);  // tunnel_label: the last key set
+  }
+
+  // bpf_redirect_map into the embedder's devmap from an XDP program.
+  sb_map* devs = nullptr;
+  ASSERT_EQ(sb_vm_create_map(vm, "devs", SB_MAP_DEVMAP, 4, 4, 4, &devs), SB_OK) << error();
+  const uint32_t slot = 3, ifindex = 1;
+  ASSERT_EQ(sb_map_update(devs, &slot, 4, &ifindex, 4, 0), SB_OK) << error();
+  sb_map_info info;
+  ASSERT_EQ(sb_map_get_info(devs, &info), SB_OK);
+  char source[256];
+  std::snprintf(source, sizeof source, "lddw %%r1, %#llx\nmov %%r2, 3\nmov %%r3, 0\ncall 51\nexit",
+                static_cast<unsigned long long>(info.handle));
+  sb_program* x = asm_program(source);
+  for (const std::string& e : engine_names()) {
+    std::vector<uint8_t> out(256);
+    sb_test_run t{};
+    t.data_in = pkt.data();
+    t.data_size_in = pkt.size();
+    t.data_out = out.data();
+    t.data_size_out = out.size();
+    ASSERT_EQ(sb_program_test_run(x, e.c_str(), "xdp", &t), SB_OK) << e << ": " << error();
+    EXPECT_EQ(t.retval, 4u) << e;  // XDP_REDIRECT
+    EXPECT_EQ(t.redirect, uint32_t(SB_REDIRECT_MAP)) << e;
+    EXPECT_EQ(t.redirect_map, devs);
+    EXPECT_EQ(t.redirect_key, 3u);
+    EXPECT_EQ(t.clone_count, 0u);
+    EXPECT_EQ(t.tunnel_key_size, 0u);
+  }
+
+  // The C++ wrapper.
+  springboard::vm cpp;
+  springboard::program q = cpp.load_file(path);
+  const springboard::program::test_result r = q.test_run("interp", pkt);
+  EXPECT_EQ(r.retval, 7u);
+  EXPECT_EQ(r.redirect, uint32_t(SB_REDIRECT_IFINDEX));
+  EXPECT_EQ(r.redirect_ifindex, 1u);
+  ASSERT_EQ(r.clones.size(), 1u);
+  EXPECT_EQ(r.clones[0].packet, pkt);
+  EXPECT_EQ(r.tunnel_key.size(), 44u);
 }
 
 TEST(CapiElf, FromMemory) {

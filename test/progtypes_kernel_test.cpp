@@ -14,12 +14,17 @@
 #include <random>
 
 #include <fmt/format.h>
+#ifdef SB_HAVE_LIBBPF
+#include <bpf/bpf.h>
+#endif
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include "frontend/elf_loader.h"
 #include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
 #include "runtime/helpers/std_helpers.h"
+#include "runtime/maps/map_of_maps.h"
 #include "runtime/maps/maps.h"
 #include "runtime/maps/perf_event_array.h"
 #include "runtime/progtypes/test_run.h"
@@ -458,6 +463,77 @@ TEST(KernelXdp, ArrayAndHashOfMaps) {
   std::vector<Step> steps;
   for (uint8_t n : {14, 15, 16, 17, 18, 20, 21, 25, 29, 33}) steps.push_back({frame(0x0800, Bytes(n - 14, n))});
   compare({"xdp_map_in_map", "", {}, steps});
+}
+
+// Filling an array's and a hash's slots from user space (the kernel's
+// BPF_MAP_UPDATE_ELEM / DELETE_ELEM with an inner map's descriptor; here
+// MapOfMaps::set / remove, what sb_map_set_inner calls): each step's errno
+// the kernel's, flags, indexes, a full hash and an unlike map included.
+TEST(KernelMaps, MapOfMapsSlotsFromUserSpace) {
+#ifndef SB_HAVE_LIBBPF
+  GTEST_SKIP() << "built without libbpf";
+#else
+  if (std::optional<std::string> why = kernel_unavailable()) GTEST_SKIP() << *why;
+  struct Inner {
+    uint32_t type, key, value, max;
+  };
+  const std::vector<Inner> inners = {{BPF_MAP_TYPE_ARRAY, 4, 8, 4}, {BPF_MAP_TYPE_ARRAY, 4, 8, 4},
+                                     {BPF_MAP_TYPE_ARRAY, 4, 8, 5}, {BPF_MAP_TYPE_HASH, 4, 8, 4},
+                                     {BPF_MAP_TYPE_ARRAY, 4, 4, 4}};
+  std::vector<int> kfd;
+  rt::Environment env;
+  std::vector<rt::Map*> ours;
+  for (size_t i = 0; i < inners.size(); ++i) {
+    const Inner& in = inners[i];
+    kfd.push_back(bpf_map_create(bpf_map_type(in.type), "sb_inner", in.key, in.value, in.max, nullptr));
+    ASSERT_GE(kfd.back(), 0) << "inner map " << i << ": " << std::strerror(errno);
+    ours.push_back(&env.create_map({fmt::format("inner{}", i), in.type, in.key, in.value, in.max, 0, 0}));
+  }
+  struct Outer {
+    uint32_t type, key_size, max;
+  };
+  for (const Outer& o : {Outer{BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 3}, Outer{BPF_MAP_TYPE_HASH_OF_MAPS, 4, 2},
+                         Outer{BPF_MAP_TYPE_HASH_OF_MAPS, 8, 3}}) {
+    SCOPED_TRACE(fmt::format("outer type {} key {} max {}", o.type, o.key_size, o.max));
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = uint32_t(kfd[0]));
+    const int outer = bpf_map_create(bpf_map_type(o.type), "sb_outer", o.key_size, 4, o.max, &opts);
+    ASSERT_GE(outer, 0) << std::strerror(errno);
+    rt::MapSpec spec{fmt::format("outer{}_{}", o.type, o.key_size), o.type, o.key_size, 4, o.max, 0, 0};
+    spec.inner = std::make_shared<const rt::MapSpec>(ours[0]->spec());
+    auto* mine = dynamic_cast<rt::MapOfMaps*>(&env.create_map(spec));
+    ASSERT_NE(mine, nullptr);
+    // (op, key, inner map, flags): set = 0, delete = 1.
+    struct Op {
+      int op;
+      uint64_t key;
+      size_t inner;
+      uint64_t flags;
+    };
+    const std::vector<Op> ops = {
+        {0, 0, 0, BPF_ANY},     {0, 0, 1, BPF_ANY},   {0, 1, 1, BPF_NOEXIST}, {0, 1, 1, BPF_EXIST},
+        {0, 2, 1, BPF_NOEXIST}, {0, 0, 1, BPF_NOEXIST}, {0, 5, 0, BPF_ANY},  {0, 1, 2, BPF_ANY},
+        {0, 1, 3, BPF_ANY},     {0, 1, 4, BPF_ANY},   {0, 1, 0, 7},           {0, 3, 0, BPF_ANY},
+        {1, 2, 0, 0},           {1, 2, 0, 0},         {1, 9, 0, 0},           {0, 2, 0, BPF_EXIST},
+        {0, 4, 1, BPF_ANY},     {1, 0, 0, 0},         {0, 0, 0, BPF_EXIST},   {1, 1, 0, 0}};
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const Op& op = ops[i];
+      const uint32_t fd = uint32_t(kfd[op.inner]);
+      int kernel = op.op == 0 ? bpf_map_update_elem(outer, &op.key, &fd, op.flags) : bpf_map_delete_elem(outer, &op.key);
+      kernel = kernel < 0 ? -errno : 0;
+      const int64_t here = op.op == 0 ? mine->set(&op.key, ours[op.inner], op.flags) : mine->remove(&op.key);
+      EXPECT_EQ(here, kernel) << "step " << i << (op.op ? ": delete key " : ": set key ") << op.key << " inner "
+                              << op.inner << " flags " << op.flags << " (kernel " << std::strerror(-kernel) << ")";
+    }
+    // What each slot holds afterwards: the same inner maps by key.
+    for (uint64_t key = 0; key < 6; ++key) {
+      uint32_t id = 0;
+      const bool in_kernel = bpf_map_lookup_elem(outer, &key, &id) == 0;
+      EXPECT_EQ(mine->get(&key) != nullptr, in_kernel) << "key " << key;
+    }
+    close(outer);
+  }
+  for (int fd : kfd) close(fd);
+#endif
 }
 
 // Global functions (test/progtypes/xdp_global.c): the same verdict as the

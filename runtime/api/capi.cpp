@@ -35,6 +35,7 @@
 #include "frontend/validator.h"
 #include "ir/diag.h"
 #include "frontend/trampoline.h"
+#include "runtime/maps/map_of_maps.h"
 #include "runtime/maps/perf_event_array.h"
 #include "runtime/maps/stack_trace.h"
 #include "frontend/verifier/verifier.h"
@@ -509,6 +510,28 @@ sb_status sb_vm_create_map(sb_vm* vm, const char* name, sb_map_type type, uint32
   });
 }
 
+sb_status sb_vm_create_map_of_maps(sb_vm* vm, const char* name, sb_map_type type, uint32_t key_size,
+                                   uint32_t max_entries, const sb_map* inner, sb_map** out) {
+  if (!vm) return SB_ERR_NULL;
+  return guarded(vm, SB_ERR_MAP, [&] {
+    require(out, "sb_vm_create_map_of_maps", "out");
+    require(inner, "sb_vm_create_map_of_maps", "inner");
+    *out = nullptr;
+    if (!name || !*name) throw ApiError(SB_ERR_INVALID_ARGUMENT, "sb_vm_create_map_of_maps: a map needs a name");
+    if (type != SB_MAP_ARRAY_OF_MAPS && type != SB_MAP_HASH_OF_MAPS)
+      throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_vm_create_map_of_maps: map '{}': type {} is not an "
+                                                          "array or hash of maps (use sb_vm_create_map)",
+                                                          name, uint32_t(type)));
+    if (inner->vm != vm)
+      throw ApiError(SB_ERR_INVALID_ARGUMENT,
+                     fmt::format("sb_vm_create_map_of_maps: map '{}': the inner map belongs to another vm", name));
+    rt::MapSpec spec{name, uint32_t(type), key_size, 4, max_entries, 0, 0};
+    spec.inner = std::make_shared<const rt::MapSpec>(inner->map->spec());
+    *out = vm->wrap(&vm->env.create_map(spec));
+    return SB_OK;
+  });
+}
+
 sb_status sb_vm_find_map(sb_vm* vm, const char* name, sb_map** out) {
   if (!vm) return SB_ERR_NULL;
   return guarded(vm, SB_ERR_NOT_FOUND, [&] {
@@ -557,6 +580,9 @@ sb_status sb_map_lookup(sb_map* map, const void* key, size_t key_size, void* val
     if (s.type == SB_MAP_RINGBUF || s.type == SB_MAP_PROG_ARRAY)
       throw ApiError(SB_ERR_MAP, fmt::format("map '{}': a {} map has no elements to look up", s.name,
                                              rt::map_type_name(s.type)));
+    if (dynamic_cast<rt::MapOfMaps*>(map->map))
+      throw ApiError(SB_ERR_MAP, fmt::format("map '{}': a {} map holds maps: use sb_map_get_inner", s.name,
+                                             rt::map_type_name(s.type)));
     check_size(map, "key", key_size, s.key_size);
     check_size(map, "value", value_size, s.value_size);
     if (auto* stacks = dynamic_cast<rt::StackTraceMap*>(map->map)) {  // a copy, as bpf_stackmap_copy
@@ -579,6 +605,9 @@ sb_status sb_map_update(sb_map* map, const void* key, size_t key_size, const voi
   return guarded(map->vm, SB_ERR_MAP, [&] {
     require(key, "sb_map_update", "key");
     require(value, "sb_map_update", "value");
+    if (dynamic_cast<rt::MapOfMaps*>(map->map))
+      throw ApiError(SB_ERR_MAP, fmt::format("map '{}': a {} map holds maps: use sb_map_set_inner", map->map->name(),
+                                             rt::map_type_name(map->map->spec().type)));
     check_size(map, "key", key_size, map->map->spec().key_size);
     check_size(map, "value", value_size, map->map->spec().value_size);
     return map_result(map, "update", map->map->update(key, value, flags));
@@ -591,6 +620,56 @@ sb_status sb_map_delete(sb_map* map, const void* key, size_t key_size) {
     require(key, "sb_map_delete", "key");
     check_size(map, "key", key_size, map->map->spec().key_size);
     return map_result(map, "delete", map->map->remove(key));
+  });
+}
+
+namespace {
+rt::MapOfMaps& map_of_maps(const sb_map* m, const char* fn) {
+  auto* outer = dynamic_cast<rt::MapOfMaps*>(m->map);
+  if (!outer)
+    throw ApiError(SB_ERR_MAP, fmt::format("{}: map '{}' is a {} map, not an array or hash of maps", fn,
+                                           m->map->name(), rt::map_type_name(m->map->spec().type)));
+  return *outer;
+}
+}  // namespace
+
+sb_status sb_map_set_inner(sb_map* outer, const void* key, size_t key_size, sb_map* inner, uint64_t flags) {
+  if (!outer) return SB_ERR_NULL;
+  return guarded(outer->vm, SB_ERR_MAP, [&] {
+    require(key, "sb_map_set_inner", "key");
+    require(inner, "sb_map_set_inner", "inner");
+    rt::MapOfMaps& m = map_of_maps(outer, "sb_map_set_inner");
+    check_size(outer, "key", key_size, m.spec().key_size);
+    if (inner->vm != outer->vm)
+      throw ApiError(SB_ERR_INVALID_ARGUMENT,
+                     fmt::format("map '{}': set: the inner map '{}' belongs to another vm", m.name(), inner->map->name()));
+    const int64_t err = m.set(key, inner->map, flags);
+    if (err == -EINVAL) {
+      const bool array = m.type() == rt::MapType::ArrayOfMaps;
+      const bool bad_flags = array ? flags != SB_UPDATE_ANY : flags > SB_UPDATE_EXIST;
+      throw ApiError(SB_ERR_MAP, bad_flags ? fmt::format("map '{}': set: EINVAL: flags {} ({})", m.name(), flags,
+                                                         array ? "an array of maps takes only SB_UPDATE_ANY"
+                                                               : "not SB_UPDATE_ANY, _NOEXIST or _EXIST")
+                                           : fmt::format("map '{}': set: EINVAL: map '{}' is unlike the template "
+                                                         "(type, key and value sizes, flags, max_entries)",
+                                                         m.name(), inner->map->name()));
+    }
+    return map_result(outer, "set", err);
+  });
+}
+
+sb_status sb_map_get_inner(sb_map* outer, const void* key, size_t key_size, sb_map** out) {
+  if (!outer) return SB_ERR_NULL;
+  return guarded(outer->vm, SB_ERR_NOT_FOUND, [&] {
+    require(key, "sb_map_get_inner", "key");
+    require(out, "sb_map_get_inner", "out");
+    *out = nullptr;
+    rt::MapOfMaps& m = map_of_maps(outer, "sb_map_get_inner");
+    check_size(outer, "key", key_size, m.spec().key_size);
+    rt::Map* inner = m.get(key);
+    if (!inner) throw ApiError(SB_ERR_NOT_FOUND, fmt::format("map '{}': no map in that slot", m.name()));
+    *out = outer->vm->wrap(inner);
+    return SB_OK;
   });
 }
 
@@ -900,14 +979,39 @@ sb_status sb_program_test_run(sb_program* program, const char* engine, const cha
     run->retval = out.retval;
     run->duration_ns = out.duration_ns;
     auto copy_out = [](const std::vector<uint8_t>& from, void* to, size_t& size, const char* what) {
-      const size_t room = to ? size : 0;
-      if (to) std::memcpy(to, from.data(), std::min(room, from.size()));
+      const size_t room = size;
       size = from.size();
+      if (!to) return;  // not wanted (the kernel's test run copies nothing either)
+      std::memcpy(to, from.data(), std::min(room, from.size()));
       if (room < from.size())
         throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("sb_program_test_run: {} holds {} bytes of the {} out "
                                                             "(the kernel: ENOSPC)",
                                                             what, room, from.size()));
     };
+    run->redirect = SB_REDIRECT_NONE;
+    run->redirect_ifindex = run->redirect_key = 0;
+    run->redirect_map = nullptr;
+    run->redirect_flags = 0;
+    if (out.redirect) {
+      const rt::RedirectTarget& r = *out.redirect;
+      run->redirect_flags = r.flags;
+      if (r.kind == rt::RedirectTarget::Kind::Ifindex) {
+        run->redirect = SB_REDIRECT_IFINDEX;
+        run->redirect_ifindex = r.ifindex;
+      } else {
+        run->redirect = SB_REDIRECT_MAP;
+        rt::Map* m = vm->env.find_map(r.map);
+        run->redirect_map = m ? vm->wrap(m) : nullptr;
+        run->redirect_key = r.key;
+      }
+    }
+    run->clone_count = out.clones.size();
+    if (run->on_clone)
+      for (const rt::ClonedPacket& c : out.clones)
+        run->on_clone(run->on_clone_ctx, c.ifindex, c.flags, c.packet.data(), c.packet.size());
+    run->tunnel_key_size = out.tunnel_key ? std::min(out.tunnel_key->size(), sizeof run->tunnel_key) : 0;
+    std::memset(run->tunnel_key, 0, sizeof run->tunnel_key);
+    if (run->tunnel_key_size) std::memcpy(run->tunnel_key, out.tunnel_key->data(), run->tunnel_key_size);
     copy_out(out.data, run->data_out, run->data_size_out, "run->data_out");
     copy_out(out.ctx, run->ctx_out, run->ctx_size_out, "run->ctx_out");
     return SB_OK;

@@ -148,6 +148,8 @@ typedef enum sb_map_type {
   SB_MAP_LRU_HASH = 9,
   SB_MAP_LRU_PERCPU_HASH = 10,
   SB_MAP_LPM_TRIE = 11,
+  SB_MAP_ARRAY_OF_MAPS = 12, /* sb_vm_create_map_of_maps */
+  SB_MAP_HASH_OF_MAPS = 13,
   SB_MAP_DEVMAP = 14,
   SB_MAP_CPUMAP = 16,
   SB_MAP_XSKMAP = 17,
@@ -176,6 +178,14 @@ typedef struct sb_map_info {
 /* The kernel's checks on sizes apply; names are unique per VM. */
 SB_API sb_status sb_vm_create_map(sb_vm* vm, const char* name, sb_map_type type, uint32_t key_size,
                                   uint32_t value_size, uint32_t max_entries, sb_map** out);
+/* An array or hash of maps (SB_MAP_ARRAY_OF_MAPS, SB_MAP_HASH_OF_MAPS;
+ * an array's key_size is 4): each slot holds a map like `inner`, the
+ * template (the kernel's inner_map_fd): of its type, key and value sizes
+ * and flags, and of its max_entries unless the template has BPF_F_INNER_MAP.
+ * The value size is 4, as the kernel's (a file descriptor there). Programs
+ * look inner maps up; user space fills the slots with sb_map_set_inner. */
+SB_API sb_status sb_vm_create_map_of_maps(sb_vm* vm, const char* name, sb_map_type type, uint32_t key_size,
+                                          uint32_t max_entries, const sb_map* inner, sb_map** out);
 /* Maps created here or by loading an ELF object. SB_ERR_NOT_FOUND when absent. */
 SB_API sb_status sb_vm_find_map(sb_vm* vm, const char* name, sb_map** out);
 SB_API size_t sb_vm_map_count(const sb_vm* vm);
@@ -193,6 +203,18 @@ SB_API sb_status sb_map_lookup(sb_map* map, const void* key, size_t key_size, vo
 SB_API sb_status sb_map_update(sb_map* map, const void* key, size_t key_size, const void* value,
                                size_t value_size, uint64_t flags);
 SB_API sb_status sb_map_delete(sb_map* map, const void* key, size_t key_size);
+/* A slot of an array or hash of maps, as the kernel's update with an
+ * inner map's descriptor: `flags` as sb_map_update's (an array's only
+ * SB_UPDATE_ANY). SB_ERR_MAP naming the errno for a map unlike the template
+ * or other flags (EINVAL), an index past the array or a full hash (E2BIG),
+ * SB_UPDATE_NOEXIST on a present key (EEXIST); SB_ERR_NOT_FOUND for
+ * SB_UPDATE_EXIST on an absent one. The inner map must belong to the same
+ * vm. sb_map_delete empties a slot (arrays too, as the kernel's);
+ * sb_map_lookup and sb_map_update on these maps are SB_ERR_MAP naming these
+ * two functions. */
+SB_API sb_status sb_map_set_inner(sb_map* outer, const void* key, size_t key_size, sb_map* inner, uint64_t flags);
+/* The map in a slot; SB_ERR_NOT_FOUND for an empty one. */
+SB_API sb_status sb_map_get_inner(sb_map* outer, const void* key, size_t key_size, sb_map** out);
 /* A ring buffer's submitted records, or a perf event array's records
  * (bpf_perf_event_output, every slot), in order, each once: `fn` is called
  * once per record; *count (may be NULL) says how many. Another type of map
@@ -297,9 +319,9 @@ SB_API sb_status sb_code_function(const sb_code* code, sb_native_fn* out);
  * kernel reads it). The program runs `repeat` times on the same context.
  * Out: retval, the output packet (XDP: from data_meta to data_end) and the
  * context, each copied into the caller's buffer as far as it holds them,
- * with its whole size in *_size_out; a buffer too small (or NULL with a
- * size) gives SB_ERR_INVALID_ARGUMENT after copying what fits, as the
- * kernel's ENOSPC. Input the kernel refuses (a frame shorter than an
+ * with its whole size in *_size_out; a buffer too small gives
+ * SB_ERR_INVALID_ARGUMENT after copying what fits, as the kernel's ENOSPC
+ * (a NULL buffer is not wanted: nothing is copied, as the kernel's). Input the kernel refuses (a frame shorter than an
  * Ethernet header, a context field it may not set, bytes past the uapi
  * struct that are not zero) and a type without a test run are
  * SB_ERR_INVALID_ARGUMENT naming the field; a program the verifier refuses
@@ -316,7 +338,26 @@ typedef struct sb_test_run {
   size_t ctx_size_out;
   uint32_t retval;      /* out: r0's low 32 bits, as the kernel's */
   uint64_t duration_ns; /* out: mean wall time per run */
+  /* out: where the packet goes when the last run returned XDP_REDIRECT or
+   * TC_ACT_REDIRECT (the kernel would send it; a test run records it) */
+  uint32_t redirect;         /* SB_REDIRECT_NONE, SB_REDIRECT_IFINDEX (bpf_redirect), SB_REDIRECT_MAP */
+  uint32_t redirect_ifindex; /* SB_REDIRECT_IFINDEX: the device */
+  sb_map* redirect_map;      /* SB_REDIRECT_MAP: bpf_redirect_map's map and key */
+  uint32_t redirect_key;
+  uint64_t redirect_flags;   /* BPF_F_INGRESS, BPF_F_BROADCAST, ... */
+  /* in: called for each packet bpf_clone_redirect sent, in order (NULL: not
+   * called); out: how many there were */
+  void (*on_clone)(void* ctx, uint32_t ifindex, uint64_t flags, const void* packet, size_t size);
+  void* on_clone_ctx;
+  size_t clone_count;
+  /* out: the struct bpf_tunnel_key bpf_skb_set_tunnel_key last set (its
+   * size 0: none) */
+  uint8_t tunnel_key[44];
+  size_t tunnel_key_size;
 } sb_test_run;
+#define SB_REDIRECT_NONE 0
+#define SB_REDIRECT_IFINDEX 1
+#define SB_REDIRECT_MAP 2
 SB_API sb_status sb_program_test_run(sb_program* program, const char* engine, const char* type, sb_test_run* run);
 
 /* ---- statistics ---- */

@@ -127,6 +127,21 @@ class map {
     return out;
   }
 
+  // An array or hash of maps: the map in a slot (none when empty), and
+  // filling one (sb_map_set_inner).
+  template <typename K>
+  std::optional<map> inner(const K& key) const {
+    sb_map* m = nullptr;
+    sb_status s = sb_map_get_inner(map_, &key, sizeof key, &m);
+    if (s == SB_ERR_NOT_FOUND) return std::nullopt;
+    detail::check(s, vm_);
+    return map(vm_, m);
+  }
+  template <typename K>
+  void set_inner(const K& key, const map& inner, uint64_t flags = SB_UPDATE_ANY) {
+    detail::check(sb_map_set_inner(map_, &key, sizeof key, inner.get(), flags), vm_);
+  }
+
   // A ring buffer's records, in order.
   std::vector<std::vector<uint8_t>> consume() {
     std::vector<std::vector<uint8_t>> records;
@@ -223,16 +238,28 @@ class program : public detail::owned<sb_program, sb_program_destroy> {
     return s;
   }
   // sb_program_test_run with output buffers sized to hold everything.
+  struct clone {
+    uint32_t ifindex = 0;
+    uint64_t flags = 0;
+    std::vector<uint8_t> packet;
+  };
   struct test_result {
     uint32_t retval = 0;
     std::vector<uint8_t> data, ctx;
     uint64_t duration_ns = 0;
+    // A redirect's target (sb_test_run's redirect fields), bpf_clone_redirect's
+    // packets and the tunnel key set.
+    uint32_t redirect = SB_REDIRECT_NONE, redirect_ifindex = 0, redirect_key = 0;
+    sb_map* redirect_map = nullptr;
+    uint64_t redirect_flags = 0;
+    std::vector<clone> clones;
+    std::vector<uint8_t> tunnel_key;
   };
   test_result test_run(const std::string& engine, const std::vector<uint8_t>& data,
                        const std::vector<uint8_t>* ctx = nullptr, uint32_t repeat = 1, const char* type = nullptr) {
     test_result r;
     r.data.resize(data.size() + 4096);  // an XDP frame grows by at most its page
-    r.ctx.resize(ctx ? std::max<size_t>(ctx->size(), 64) : 64);
+    r.ctx.resize(std::max<size_t>(ctx ? ctx->size() : 0, 512));  // struct __sk_buff is 192 bytes, xdp_md 24
     sb_test_run t{};
     t.data_in = data.data();
     t.data_size_in = data.size();
@@ -243,7 +270,15 @@ class program : public detail::owned<sb_program, sb_program_destroy> {
     t.data_size_out = r.data.size();
     t.ctx_out = r.ctx.data();
     t.ctx_size_out = r.ctx.size();
+    t.on_clone = &program::collect_clone;
+    t.on_clone_ctx = &r.clones;
     detail::check(sb_program_test_run(handle_, engine.c_str(), type, &t), vm_);
+    r.redirect = t.redirect;
+    r.redirect_ifindex = t.redirect_ifindex;
+    r.redirect_map = t.redirect_map;
+    r.redirect_key = t.redirect_key;
+    r.redirect_flags = t.redirect_flags;
+    r.tunnel_key.assign(t.tunnel_key, t.tunnel_key + t.tunnel_key_size);
     r.data.resize(t.data_size_out);
     r.ctx.resize(t.ctx_size_out);
     r.retval = t.retval;
@@ -279,6 +314,14 @@ class program : public detail::owned<sb_program, sb_program_destroy> {
   }
 
  private:
+  static void collect_clone(void* ctx, uint32_t ifindex, uint64_t flags, const void* packet, size_t size) {
+    auto* bytes = static_cast<const uint8_t*>(packet);
+    try {
+      static_cast<std::vector<clone>*>(ctx)->push_back({ifindex, flags, std::vector<uint8_t>(bytes, bytes + size)});
+    } catch (...) {
+      // Never unwind through the C library; the copy is lost.
+    }
+  }
   springboard::link attach_opts(sb_attach_kind kind, const void* target, const char* symbol,
                                 const std::string& signature, uint64_t cookie, uint64_t offset = 0) {
     sb_attach_opts o{};
@@ -373,6 +416,12 @@ class vm {
                  uint32_t max_entries) {
     sb_map* m = nullptr;
     detail::check(sb_vm_create_map(vm_, name.c_str(), type, key_size, value_size, max_entries, &m), vm_);
+    return map(vm_, m);
+  }
+  map create_map_of_maps(const std::string& name, sb_map_type type, uint32_t key_size, uint32_t max_entries,
+                         const map& inner) {
+    sb_map* m = nullptr;
+    detail::check(sb_vm_create_map_of_maps(vm_, name.c_str(), type, key_size, max_entries, inner.get(), &m), vm_);
     return map(vm_, m);
   }
   std::optional<map> find_map(const std::string& name) {

@@ -29,28 +29,41 @@ Map* MapOfMaps::get(const void* key) const {
 
 void* MapOfMaps::lookup(const void* key) { return get(key); }
 
-int64_t MapOfMaps::set(const void* key, Map* m) {
+int64_t MapOfMaps::set(const void* key, Map* m, uint64_t flags) {
   const MapSpec& t = inner();
-  if (!m || m->spec().type != t.type || m->spec().key_size != t.key_size || m->spec().value_size != t.value_size ||
-      m->spec().flags != t.flags || (!(t.flags & kMapInnerMap) && m->spec().max_entries != t.max_entries))
-    return -EINVAL;
+  const bool alike = m && m->spec().type == t.type && m->spec().key_size == t.key_size &&
+                     m->spec().value_size == t.value_size && m->spec().flags == t.flags &&
+                     ((t.flags & kMapInnerMap) || m->spec().max_entries == t.max_entries);
   std::lock_guard lock(mutex_);
-  if (array()) {
+  if (array()) {  // the kernel's order: flags, index, then the map
     uint32_t i;
     std::memcpy(&i, key, 4);
+    if (flags != kUpdateAny) return -EINVAL;
     if (i >= slots_.size()) return -E2BIG;
+    if (!alike) return -EINVAL;
     slots_[i] = m;
     return 0;
   }
+  if (!alike || flags > kUpdateExist) return -EINVAL;  // the map first, then htab_map_update_elem's checks
   std::string k(static_cast<const char*>(key), spec().key_size);
-  if (!hashed_.count(k) && hashed_.size() >= spec().max_entries) return -E2BIG;
+  const bool present = hashed_.count(k) != 0;
+  if (present && flags == kUpdateNoExist) return -EEXIST;
+  if (!present && flags == kUpdateExist) return -ENOENT;
+  if (!present && hashed_.size() >= spec().max_entries) return -E2BIG;
   hashed_[k] = m;
   return 0;
 }
 
 int64_t MapOfMaps::remove(const void* key) {
   std::lock_guard lock(mutex_);
-  if (array()) return -EINVAL;  // as the kernel's array maps
+  if (array()) {
+    uint32_t i;
+    std::memcpy(&i, key, 4);
+    if (i >= slots_.size()) return -E2BIG;
+    if (!slots_[i]) return -ENOENT;
+    slots_[i] = nullptr;
+    return 0;
+  }
   return hashed_.erase(std::string(static_cast<const char*>(key), spec().key_size)) ? 0 : -ENOENT;
 }
 

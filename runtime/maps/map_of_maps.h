@@ -28,12 +28,16 @@ class MapOfMaps : public Map {
   void* lookup(const void* key) override;  // the inner map (its handle), or null
   // From user space the value is a map, not a file descriptor: use set().
   int64_t update(const void* key, const void* value, uint64_t flags) override { return -EOPNOTSUPP; }
-  int64_t remove(const void* key) override;
+  int64_t remove(const void* key) override;  // an array's slot too (fd_array_map_delete_elem)
   std::vector<MapEntry> entries() const override;
 
-  // 0, -E2BIG (an array's index out of range, or a full hash), -EINVAL (a
-  // map unlike the template, or null).
-  int64_t set(const void* key, Map* inner);
+  // The kernel's update of a slot from user space (bpf_fd_array_map_update_elem,
+  // bpf_fd_htab_map_update_elem): 0; -EINVAL for a map unlike the template
+  // (or null), for an array any flags but kUpdateAny, for a hash unknown
+  // flags; -E2BIG for an array's index out of range or a full hash; a
+  // hash's -EEXIST (kUpdateNoExist, present) and -ENOENT (kUpdateExist,
+  // absent).
+  int64_t set(const void* key, Map* inner, uint64_t flags = kUpdateAny);
   Map* get(const void* key) const;
   const MapSpec& inner() const { return *spec().inner; }
 
