@@ -14,6 +14,7 @@
 #include <random>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #ifdef SB_HAVE_LIBBPF
 #include <bpf/bpf.h>
 #endif
@@ -533,6 +534,58 @@ TEST(KernelMaps, MapOfMapsSlotsFromUserSpace) {
     close(outer);
   }
   for (int fd : kfd) close(fd);
+#endif
+}
+
+// The bloom filter's bits as the kernel sets them (BPF_F_ZERO_SEED, so the
+// kernel's seed is known): after the same values are added, every absent
+// value the kernel calls "maybe present" (a false positive) is one here
+// too, for jhash2 (sizes in whole words) and jhash, several hash counts
+// and bit array sizes.
+TEST(KernelMaps, BloomFilterAsTheKernel) {
+#ifndef SB_HAVE_LIBBPF
+  GTEST_SKIP() << "built without libbpf";
+#else
+  if (std::optional<std::string> why = kernel_unavailable()) GTEST_SKIP() << *why;
+  constexpr uint32_t kZeroSeed = 1u << 6;  // BPF_F_ZERO_SEED
+  struct Config {
+    uint32_t value_size, hashes, max_entries;
+  };
+  size_t false_positives = 0;
+  for (const Config& c : {Config{4, 1, 1}, Config{4, 3, 10}, Config{3, 2, 4}, Config{6, 5, 8}, Config{16, 5, 20},
+                          Config{13, 4, 3}, Config{8, 0, 30}, Config{12, 2, 200}}) {
+    SCOPED_TRACE(fmt::format("value_size {} hashes {} max_entries {}", c.value_size, c.hashes, c.max_entries));
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = kZeroSeed, .map_extra = c.hashes);
+    const int fd = bpf_map_create(BPF_MAP_TYPE_BLOOM_FILTER, "sb_bloom", 0, c.value_size, c.max_entries, &opts);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    rt::Environment env;
+    rt::MapSpec spec{"bloom", uint32_t(BPF_MAP_TYPE_BLOOM_FILTER), 0, c.value_size, c.max_entries, kZeroSeed, 0};
+    spec.map_extra = c.hashes;
+    rt::Map& mine = env.create_map(spec);
+    std::mt19937 rng(c.value_size * 131 + c.hashes * 7 + c.max_entries);
+    auto value = [&] {
+      Bytes v(c.value_size);
+      for (uint8_t& b : v) b = uint8_t(rng());
+      return v;
+    };
+    for (uint32_t i = 0; i < c.max_entries; ++i) {
+      const Bytes v = value();
+      ASSERT_EQ(bpf_map_update_elem(fd, nullptr, v.data(), BPF_ANY), 0) << std::strerror(errno);
+      ASSERT_EQ(mine.push(v.data(), 0), 0);
+    }
+    size_t differ = 0;
+    for (int i = 0; i < 3000; ++i) {
+      Bytes v = value();
+      const bool kernel = bpf_map_lookup_elem(fd, nullptr, v.data()) == 0;
+      const bool here = mine.peek(v.data()) == 0;
+      false_positives += kernel;
+      if (kernel != here && ++differ <= 5) ADD_FAILURE() << "value " << fmt::format("{:02x}", fmt::join(v, "")) << ": kernel "
+                                                         << (kernel ? "maybe present" : "absent") << ", here the other";
+    }
+    EXPECT_EQ(differ, 0u);
+    close(fd);
+  }
+  EXPECT_GT(false_positives, 100u);  // enough collisions for the comparison to mean something
 #endif
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "runtime/maps/jhash.h"
 #include "runtime/maps/map_support.h"
 
 namespace sb::rt {
@@ -13,26 +14,27 @@ BloomFilterMap::BloomFilterMap(MapSpec spec) : Map(std::move(spec)) {
   if (s.map_extra & ~uint64_t(0xf))
     fail(s, fmt::format("map_extra {:#x}: only bits 0-3 (the number of hash functions) may be set", s.map_extra));
   hashes_ = s.map_extra ? uint32_t(s.map_extra) : 5;
-  // The kernel's sizing: 7/5 approximates 1/ln 2; at least one 64-bit word.
-  uint64_t n = uint64_t(s.max_entries) * hashes_ / 5 * 7;
-  if (n > (1ull << 32)) n = 1ull << 32;
-  uint64_t bits = 64;
-  while (bits < n) bits <<= 1;
+  // The kernel's sizing, in u32 as there: 7/5 approximates 1/ln 2; at
+  // least one 64-bit word; an overflow, or more than 2^31 bits, is 2^32.
+  const uint64_t n = uint64_t(s.max_entries) * hashes_;
+  uint64_t bits = 1ull << 32;
+  if (n <= UINT32_MAX && n / 5 * 7 <= (1ull << 31)) {
+    bits = 64;
+    while (bits < n / 5 * 7) bits <<= 1;
+  }
+  words_per_value_ = s.value_size % 4 == 0 ? s.value_size / 4 : 0;
   checked_bytes(s, bits / 8, 1);
   mask_ = bits - 1;
   words_ = std::make_unique<std::atomic<uint64_t>[]>(size_t(bits / 64));
   for (uint64_t i = 0; i < bits / 64; ++i) words_[i].store(0, std::memory_order_relaxed);
 }
 
-// Hash i of the value: FNV-1a over the bytes, seeded by i, then a
-// 64-bit finaliser (splitmix64's) so the low bits spread.
+// Hash i of the value, as the kernel's hash(): seed + i as jhash's initval.
 uint64_t BloomFilterMap::bit_of(const void* value, uint32_t i) const {
-  const auto* p = static_cast<const uint8_t*>(value);
-  uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t(i) * 0x9e3779b97f4a7c15ull);
-  for (uint32_t k = 0; k < spec().value_size; ++k) h = (h ^ p[k]) * 0x100000001b3ull;
-  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
-  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
-  return (h ^ (h >> 31)) & mask_;
+  constexpr uint32_t kSeed = 0;
+  const uint32_t h = words_per_value_ ? jhash2(value, words_per_value_, kSeed + i)
+                                      : jhash(value, spec().value_size, kSeed + i);
+  return h & mask_;
 }
 
 int64_t BloomFilterMap::push(const void* value, uint64_t flags) {

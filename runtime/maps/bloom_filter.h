@@ -4,10 +4,12 @@
 // may have been added, -ENOENT when it certainly was not). map_extra's low
 // 4 bits give the number of hash functions (0: 5; higher bits: -EINVAL at
 // creation). The bit array is sized as the kernel sizes it
-// (max_entries * hashes * 7 / 5 bits, rounded up to a power of two), but
-// the hash differs from the kernel's (jhash with a random seed there), so
-// which absent values collide (false positives) differs, as it does from
-// one kernel map to the next; values that were added are always found.
+// (max_entries * hashes * 7 / 5 bits, rounded up to a power of two), and
+// hash i is the kernel's: jhash2 of a value whose size is a multiple of 4
+// (jhash otherwise) with seed + i. The seed is 0: the kernel's with
+// BPF_F_ZERO_SEED, where false positives are then the kernel's exactly
+// (KernelMaps.BloomFilterAsTheKernel); without that flag the kernel draws a
+// random seed per map, of which 0 is one, so runs here stay repeatable.
 #pragma once
 
 #include <atomic>
@@ -30,6 +32,7 @@ class BloomFilterMap : public Map {
  private:
   uint64_t bit_of(const void* value, uint32_t i) const;
   uint32_t hashes_;
+  uint32_t words_per_value_;  // value_size / 4 when a whole number of words (jhash2), else 0 (jhash)
   uint64_t mask_;
   std::unique_ptr<std::atomic<uint64_t>[]> words_;
 };
