@@ -156,7 +156,7 @@ TEST(MapTypes, QueueStackBloomAndTheirSizes) {
 
 // The bucket bpf_get_stackid puts a stack in: jhash2 of its ips.
 uint32_t stack_bucket(const std::vector<uint64_t>& ips, uint32_t buckets) {
-  return rt::jhash2(reinterpret_cast<const uint32_t*>(ips.data()), ips.size() * 2, 0) & (buckets - 1);
+  return rt::jhash2(ips.data(), uint32_t(ips.size() * 2), 0) & (buckets - 1);
 }
 
 // A stack of two ips {seed, 0x1000 + n} for the first n whose bucket is

@@ -19,28 +19,6 @@ constexpr size_t kMaxDepth = 127;  // sysctl kernel.perf_event_max_stack
 // has not.
 constexpr uint32_t kNumaNode = 4, kRdonly = 8, kWronly = 16, kBuildId = 32;
 
-uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
-
-// lookup3's mix and final rounds of three words.
-void mix(uint32_t& a, uint32_t& b, uint32_t& c) {
-  a -= c, a ^= rotl(c, 4), c += b;
-  b -= a, b ^= rotl(a, 6), a += c;
-  c -= b, c ^= rotl(b, 8), b += a;
-  a -= c, a ^= rotl(c, 16), c += b;
-  b -= a, b ^= rotl(a, 19), a += c;
-  c -= b, c ^= rotl(b, 4), b += a;
-}
-
-void final_mix(uint32_t& a, uint32_t& b, uint32_t& c) {
-  c ^= b, c -= rotl(b, 14);
-  a ^= c, a -= rotl(c, 11);
-  b ^= a, b -= rotl(a, 25);
-  c ^= b, c -= rotl(b, 16);
-  a ^= c, a -= rotl(c, 4);
-  b ^= a, b -= rotl(a, 14);
-  c ^= b, c -= rotl(b, 24);
-}
-
 uint32_t round_up_pow2(uint32_t n) {
   uint32_t p = 1;
   while (p < n) p <<= 1;
@@ -48,20 +26,6 @@ uint32_t round_up_pow2(uint32_t n) {
 }
 
 }  // namespace
-
-uint32_t jhash2(const uint32_t* words, size_t n, uint32_t seed) {
-  uint32_t a = 0xdeadbeef + (uint32_t(n) << 2) + seed, b = a, c = a;
-  for (; n > 3; n -= 3, words += 3) {
-    a += words[0], b += words[1], c += words[2];
-    mix(a, b, c);
-  }
-  if (n == 0) return c;
-  if (n == 3) c += words[2];
-  if (n >= 2) b += words[1];
-  a += words[0];
-  final_mix(a, b, c);
-  return c;
-}
 
 StackTraceMap::StackTraceMap(MapSpec spec) : Map(std::move(spec)) {
   const MapSpec& s = this->spec();
@@ -84,7 +48,7 @@ int64_t StackTraceMap::stack_id(std::span<const uint64_t> trace, uint64_t flags)
   const size_t skip = flags & kStackSkipMask;
   if (trace.size() <= skip) return -EFAULT;  // nothing left after the skipped frames
   const std::span<const uint64_t> ips = trace.subspan(skip, std::min(trace.size() - skip, depth_));
-  const uint32_t hash = jhash2(reinterpret_cast<const uint32_t*>(ips.data()), ips.size() * 2, 0);
+  const uint32_t hash = jhash2(ips.data(), uint32_t(ips.size() * 2), 0);
   const uint32_t id = hash & (buckets() - 1);
   std::lock_guard lock(mutex_);
   const bool used = nr_[id] != 0;

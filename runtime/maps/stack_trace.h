@@ -25,6 +25,7 @@
 #include <span>
 #include <vector>
 
+#include "runtime/maps/jhash.h"  // jhash2, the bucket's hash
 #include "runtime/maps/maps.h"
 
 namespace sb::rt {
@@ -59,7 +60,5 @@ class StackTraceMap : public Map {
   uint32_t used_ = 0;                // buckets holding a stack, at most max_entries
 };
 
-// The kernel's jhash2 (lookup3's hashword) of n 32-bit words.
-uint32_t jhash2(const uint32_t* words, size_t n, uint32_t seed);
 
 }  // namespace sb::rt
