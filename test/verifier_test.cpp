@@ -656,6 +656,22 @@ TEST(VerifierCallbacks, EveryIterationIsChecked) {
   EXPECT_EQ(refusal(with_callback(src, 5, 13)), "t.s: raw: instruction 14: R1 invalid mem access 'scalar'");
 }
 
+// Zero bytes a check needs become a precise spilled 0 in the stored state
+// (mark_demanded); the next iteration's zero bytes are the same value, so
+// it meets that state. Before, the exact comparison missed it and every
+// iteration was walked again until the complexity limit (found by the
+// fuzzer's generated callbacks).
+TEST(VerifierCallbacks, ZeroBytesMeetTheirPreciseSpill) {
+  const std::string src = loop_caller("0") +
+                          "ldxw %r0, [%r2]\n"  // 10: the caller's zero bytes, narrow
+                          "jeq %r0, 0, +1\n"   // 11: the value decides: fp-8 is precise
+                          "mov %r0, 1\n"       // 12
+                          "exit\n";            // 13
+  const bpf::Program p = with_callback(src, 2, 10);
+  EXPECT_EQ(refusal(p), "accepted");
+  EXPECT_LT(bpf::verifier::verify(p, {}).insns_processed, 100u);
+}
+
 // Iterations may meet a state seen in an earlier one (the helper bounds
 // them), but a loop inside one run of the callback is still a loop.
 TEST(VerifierCallbacks, ALoopInsideTheCallbackIsStillInfinite) {

@@ -20,6 +20,11 @@
 //                   bpf_printk lines and ring-buffer records as they come, each
 //                   program's statistics and the maps at exit, on standard error;
 //                   exits with PROGRAM's status
+//   springboard verify PROGRAM [--log]   the verifier alone (frontend/verifier/):
+//                   "verified" with the instructions processed, the states
+//                   kept and each function's stack, or its error (exit 1);
+//                   --log prints the state before each instruction processed
+//                   (the kernel's log_level 2)
 //   springboard trampoline DESC.json [--arch ARCH] [--emit asm|bin|listing|ir] -o OUT
 //   springboard conformance-plugin [MEM] [--engine interp|jit]
 //   springboard inspect OBJ.o [--json]    its programs (section, function,
@@ -60,6 +65,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "backends/aot.h"
@@ -73,6 +79,7 @@
 #include "frontend/progtypes/program_type.h"
 #include "frontend/trampoline.h"
 #include "frontend/validator.h"
+#include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
 #include "runtime/exec/engines.h"
 #include "runtime/exec/hardening.h"
@@ -596,6 +603,16 @@ int main(int argc, char** argv) {
   run->add_option("--type", run_type, "raw: run an object's typed program over --mem anyway")
       ->check(CLI::IsMember({"raw"}));
 
+  // verify
+  std::string verify_path;
+  bool verify_log = false;
+  auto* verify = app.add_subcommand("verify", "Verify a program as the kernel's verifier would, and say what it proved");
+  verify->add_option("PROGRAM", verify_path, "bytecode file (- for stdin), .s/.asm source, .data test or ELF object")
+      ->required();
+  verify->add_flag("--log", verify_log, "print the state before each instruction processed (log_level 2)");
+  SelectionOptions verify_sel;
+  verify_sel.add_to(verify);
+
   // trace
   std::string trace_object;
   std::vector<std::string> trace_command;
@@ -699,6 +716,21 @@ int main(int argc, char** argv) {
       if (in.env) fmt::print(stderr, "{}", in.env->take_trace());
       if (!mem_out.empty()) write_output(mem_out, in.memory.data(), in.memory.size());
       fmt::print("{:#x}\n", r0);
+      return 0;
+    }
+    if (*verify) {
+      Input in = load_input(verify_path, verify_sel.which);
+      if (in.env) {  // an object's program is verified as its section's type, as the kernel loads it
+        if (const auto t = bpf::program_type_for_section(in.section)) in.program.type = t->type;
+      }
+      bpf::ValidateOptions v;
+      v.helper_exists = [&](uint32_t id) { return in.helpers.find(id) != nullptr; };
+      bpf::validate(in.program, v);
+      bpf::verifier::VerifyOptions vo = in.helpers.verify_options();
+      if (verify_log) vo.log = [](const std::string& line) { fmt::print("{}\n", line); };
+      const bpf::verifier::VerifyResult r = bpf::verifier::verify(in.program, vo);
+      fmt::print("verified: {} instructions processed, {} states kept (peak {}), stack {}\n", r.insns_processed,
+                 r.states_stored, r.peak_states, fmt::join(r.stack_depth, " + "));
       return 0;
     }
     if (*diff_cmd && (!diff_data_in.empty() || !diff_type.empty() || !diff_engines.empty())) {
