@@ -244,12 +244,16 @@ bpf::ValidateOptions validate_options(const rt::HelperTable& h) {
 
 TEST(RandomProgram, ValidAndTerminatingInBothModes) {
   const rt::HelperTable h = helpers();
-  for (bool kernel : {false, true}) {
+  for (const auto [kernel, callbacks] : {std::pair{false, false}, std::pair{true, false}, std::pair{false, true}}) {
     RandomProgramOptions opts;
     opts.kernel_compatible = kernel;
+    opts.callbacks = callbacks;
+    size_t loops = 0;
     for (uint64_t seed = 0; seed < 1000; ++seed) {
       RandomProgram rp = random_program(seed, opts);
-      SCOPED_TRACE(testing::Message() << "seed " << seed << (kernel ? " (kernel)" : "") << "\n"
+      for (const bpf::Insn& in : rp.program.insns) loops += in.opcode == bpf::make_opcode(bpf::JMP, bpf::CALL) &&
+                                                           in.src == bpf::CALL_HELPER && in.imm == int32_t(bpf::HELPER_LOOP);
+      SCOPED_TRACE(testing::Message() << "seed " << seed << (kernel ? " (kernel)" : "") << (callbacks ? " (callbacks)" : "") << "\n"
                                       << bpf::disassemble(rp.program));
       ASSERT_NO_THROW(bpf::validate(rp.program, validate_options(h)));
       // Kernel-compatible programs are proven safe. The other mode uses
@@ -270,6 +274,7 @@ TEST(RandomProgram, ValidAndTerminatingInBothModes) {
       budget.insn_budget = 1'000'000;
       ASSERT_NO_THROW(rt::interpret(rp.program, h, rp.memory.data(), rp.memory.size(), budget));
     }
+    if (callbacks) EXPECT_GT(loops, 300u);  // bpf_loop calls, each with its callback
   }
 }
 
@@ -586,30 +591,54 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Differential);
 // path of the check; SB_HARDENED_SEEDS seeds per engine (default 400).
 class HardenedDifferential : public testing::TestWithParam<size_t> {};
 
-TEST_P(HardenedDifferential, MatchesInterpreter) {
-  const Engine& engine = engines()[GetParam()];
+// Seeds [first, first + count) of `gen` on the interpreter and on `engine`
+// with `run`: the same r0 and memory, or up to 5 failures naming the seed.
+void expect_matches_interpreter(const Engine& engine, const RandomProgramOptions& gen, const rt::RunOptions& run,
+                                uint64_t first, uint64_t count, const char* what) {
   const Engine* interp = rt::find_engine(rt::EngineKind::Interp, Arch::X86_64);
   const rt::HelperTable h = helpers();
-  rt::RunOptions hardened;
-  hardened.safety.bounds_check = hardened.safety.blind_constants = true;
-  const uint64_t first = env_u64("SB_DIFF_SEED", 1), count = env_u64("SB_HARDENED_SEEDS", 400);
   size_t failures = 0;
   for (uint64_t seed = first; seed < first + count && failures < 5; ++seed) {
-    const RandomProgram rp = random_program(seed);
+    const RandomProgram rp = random_program(seed, gen);
     const Outcome want = run_on(*interp, rp.program, h, rp.memory);
-    const Outcome got = run_on(engine, rp.program, h, rp.memory, hardened);
+    const Outcome got = run_on(engine, rp.program, h, rp.memory, run);
     if (same(want, got)) continue;
     ++failures;
-    ADD_FAILURE() << engine.name << " hardened disagrees with the interpreter on seed " << seed << "\n"
+    ADD_FAILURE() << engine.name << " " << what << " disagrees with the interpreter on seed " << seed << "\n"
                   << "  interp:  " << describe(want) << "\n"
                   << "  " << engine.name << ": " << describe(got) << "\n"
                   << bpf::disassemble(rp.program);
   }
 }
 
+TEST_P(HardenedDifferential, MatchesInterpreter) {
+  rt::RunOptions hardened;
+  hardened.safety.bounds_check = hardened.safety.blind_constants = true;
+  expect_matches_interpreter(engines()[GetParam()], {}, hardened, env_u64("SB_DIFF_SEED", 1),
+                             env_u64("SB_HARDENED_SEEDS", 400), "hardened");
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, HardenedDifferential, testing::ValuesIn(compared_engines()),
                          [](const testing::TestParamInfo<size_t>& i) { return engines()[i.param].name; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(HardenedDifferential);
+
+// Programs that call bpf_loop with generated callbacks
+// (RandomProgramOptions::callbacks) give every engine the interpreter's r0
+// and memory: the rewrite to bytecode (frontend/loop_helper.h) and the
+// callback frames it adds, compiled. SB_CALLBACK_SEEDS seeds per engine
+// (default 150).
+class CallbackDifferential : public testing::TestWithParam<size_t> {};
+
+TEST_P(CallbackDifferential, MatchesInterpreter) {
+  RandomProgramOptions opts;
+  opts.callbacks = true;
+  expect_matches_interpreter(engines()[GetParam()], opts, {}, env_u64("SB_DIFF_SEED", 1),
+                             env_u64("SB_CALLBACK_SEEDS", 150), "with callbacks");
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, CallbackDifferential, testing::ValuesIn(compared_engines()),
+                         [](const testing::TestParamInfo<size_t>& i) { return engines()[i.param].name; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CallbackDifferential);
 
 // ---------------------------------------------------------------------------
 // The Linux kernel against the interpreter (test/kernel_oracle.h), on the

@@ -85,6 +85,7 @@ struct Signature {
 struct Function {
   Signature sig;
   int level = 0;  // main 0; a function calls only functions of a higher level
+  int32_t callback_ctx = 0;  // a bpf_loop callback: the bytes of its context (r2), else 0
   std::vector<Insn> code;
   std::vector<std::pair<size_t, size_t>> calls;  // (index in code, callee)
 };
@@ -98,7 +99,7 @@ class Generator {
   Generator(uint64_t seed, const RandomProgramOptions& opts) : rng(seed), opts(opts) {}
 
   Program generate(uint64_t seed);
-  size_t new_function(int level);  // generates it now; returns its index
+  size_t new_function(int level, int32_t callback_ctx = 0);  // generates it now; returns its index
 
   Rng rng;
   const RandomProgramOptions& opts;
@@ -123,7 +124,7 @@ class Builder {
  private:
   enum class Stmt : uint8_t {
     AluImm, AluReg, Unary, DivMod, Lddw, Load, Store, Atomic, If, IfElse, Loop,
-    CallLocal, CallHelper, Callx, MakePtr, Observe,
+    CallLocal, CallHelper, Callx, MakePtr, Observe, CallLoop,
   };
 
   // --- emission and register bookkeeping ---
@@ -157,7 +158,7 @@ class Builder {
   }
   uint8_t pick_ptr(bool immediate_store, bool atomic, uint32_t avoid = 0);
   int16_t access_offset(uint8_t ptr, unsigned size, bool aligned);
-  void make_pointer_into(uint8_t dst, int32_t min_bytes);
+  void make_pointer_into(uint8_t dst, int32_t min_bytes, bool stack_only = false);
 
   // --- statements ---
   bool block(int n, bool may_exit);
@@ -179,6 +180,8 @@ class Builder {
   void helper_arg();
   void call_helper();
   void callx();
+  void call_loop();
+  void emit_exit();
   void make_ptr();
   void observe(uint8_t r);
   void fold_and_exit(bool main);
@@ -318,12 +321,13 @@ int16_t Builder::access_offset(uint8_t ptr, unsigned size, bool aligned) {
 
 // dst = a pointer to at least `min_bytes` accessible bytes (8-aligned), from
 // any pointer register whose region has a span that long.
-void Builder::make_pointer_into(uint8_t dst, int32_t min_bytes) {
+void Builder::make_pointer_into(uint8_t dst, int32_t min_bytes, bool stack_only) {
   struct Option { uint8_t base; Span span; };
   std::vector<Option> options;
   for (uint8_t r = 0; r < kNumRegs; ++r) {
     const RegState& p = regs_[r];
-    if (p.kind != Kind::Ptr || (kernel_ && p.region == kBufferRegion)) continue;
+    if (p.kind != Kind::Ptr || (kernel_ && p.region == kBufferRegion) || (stack_only && p.region != kStackRegion))
+      continue;
     for (const Span& s : regions_[size_t(p.region)].spans)
       if (s.size() >= min_bytes) options.push_back({r, s});
   }
@@ -351,6 +355,7 @@ Builder::Stmt Builder::choose() {
       {Stmt::If, 7},      {Stmt::IfElse, 4},  {Stmt::Loop, 3},  {Stmt::CallLocal, 4},
       {Stmt::CallHelper, kernel_ ? 0u : 2u},  {Stmt::Callx, kernel_ ? 0u : 1u},
       {Stmt::MakePtr, 3},    {Stmt::Observe, 7},
+      {Stmt::CallLoop, g_.opts.callbacks && !kernel_ ? 3u : 0u},
   };
   unsigned total = 0;
   for (const Weight& w : table) total += w.w;
@@ -373,14 +378,16 @@ bool Builder::statement(bool last, bool may_exit) {
   if (last && may_exit && nesting_ > 0 && rng_.chance(12)) {  // early return
     ensure_r0();
     fold_accumulator();
-    emit(make(make_opcode(JMP, EXIT), 0, 0, 0, 0));
+    emit_exit();
     return false;
   }
   Stmt s = choose();
   const bool compound_ok = nesting_ < 3 && !over_budget();
   if ((s == Stmt::If || s == Stmt::IfElse || s == Stmt::Loop) && !compound_ok) s = Stmt::AluReg;
   if (s == Stmt::Loop && in_loop_) s = Stmt::If;
-  if (s == Stmt::CallLocal && (level_ >= g_.opts.max_call_depth || over_budget())) s = Stmt::AluImm;
+  const bool callback = g_.funcs[fid_].callback_ctx != 0;
+  if ((s == Stmt::CallLocal || s == Stmt::CallLoop) && (callback || level_ >= g_.opts.max_call_depth || over_budget()))
+    s = Stmt::AluImm;
   switch (s) {
     case Stmt::AluImm: alu_imm(); break;
     case Stmt::AluReg: alu_reg(); break;
@@ -398,6 +405,7 @@ bool Builder::statement(bool last, bool may_exit) {
     case Stmt::Callx: callx(); break;
     case Stmt::MakePtr: make_ptr(); break;
     case Stmt::Observe: observe(need_scalar()); break;
+    case Stmt::CallLoop: call_loop(); break;
   }
   return true;
 }
@@ -663,7 +671,7 @@ void Builder::loop() {
 void Builder::call_local() {
   std::vector<size_t> existing;
   for (size_t f = 1; f < g_.funcs.size(); ++f)
-    if (g_.funcs[f].level > level_) existing.push_back(f);
+    if (g_.funcs[f].level > level_ && !g_.funcs[f].callback_ctx) existing.push_back(f);
   const size_t callee = !existing.empty() && rng_.chance(40) ? existing[rng_.below(existing.size())]
                                                              : g_.new_function(level_ + 1);
   const Signature sig = g_.funcs[callee].sig;
@@ -722,6 +730,38 @@ void Builder::callx() {
   emit(make(make_opcode(JMP, CALL, X), r, 0, 0, 0));
   regs_[0] = scalar();
   for (int i = 1; i <= 5; ++i) regs_[size_t(i)] = {};
+}
+
+// bpf_loop(nr_loops, callback, ctx, flags) with a new callback over 8-32
+// bytes of this frame's stack (a pointer argument may be raw memory, which
+// the kernel's ARG_PTR_TO_STACK_OR_NULL refuses); afterwards r0 is the number
+// of calls (or -EINVAL) and r1-r5 are undefined.
+void Builder::call_loop() {
+  const int32_t ctx_bytes = 8 * int32_t(rng_.range(1, 4));
+  const size_t callee = g_.new_function(level_ + 1, ctx_bytes);
+  if (rng_.chance(75)) {
+    load_const(1, rng_.range(0, 5));
+  } else {  // a number the verifier knows only the bounds of
+    const uint8_t s = need_scalar(2);
+    emit(make(make_opcode(ALU64, MOV, X), 1, s, 0, 0));
+    emit(make(make_opcode(ALU64, AND, K), 1, 0, 0, 7));
+  }
+  regs_[1] = scalar();
+  calls.push_back({emit(make(LDDW, 2, LDDW_CODE_ADDR, 0, 0)), callee});
+  emit(make(0, 0, 0, 0, 0));
+  regs_[2] = {};
+  make_pointer_into(3, ctx_bytes, /*stack_only=*/true);
+  load_const(4, rng_.chance(10) ? 1 : 0);
+  emit(make(make_opcode(JMP, CALL), 0, CALL_HELPER, 0, int32_t(HELPER_LOOP)));
+  regs_[0] = scalar();
+  for (int i = 1; i <= 5; ++i) regs_[size_t(i)] = {};
+  if (rng_.chance(80)) observe(0);
+}
+
+// exit; a callback's r0 must be 0 or 1 (continue, stop), so it keeps bit 0.
+void Builder::emit_exit() {
+  if (g_.funcs[fid_].callback_ctx) emit(make(make_opcode(ALU64, AND, K), 0, 0, 0, 1));
+  emit(make(make_opcode(JMP, EXIT), 0, 0, 0, 0));
 }
 
 // dst = a pointer near accessible bytes, possibly outside them (the access
@@ -785,13 +825,15 @@ void Builder::fold_and_exit(bool main) {
     emit(make(make_opcode(ALU64, RSH, K), 1, 0, 0, 32));
     emit(make(make_opcode(ALU64, XOR, X), 0, 1, 0, 0));
   }
-  emit(make(make_opcode(JMP, EXIT), 0, 0, 0, 0));
+  emit_exit();
 }
 
 void Builder::build(int statements) {
   const bool main = fid_ == 0;
-  // Regions: the buffer, this frame's stack slots, then pointer arguments.
-  regions_.push_back({{{0, int32_t(g_.opts.mem_size)}}});
+  const int32_t callback_ctx = g_.funcs[fid_].callback_ctx;
+  // Regions: the buffer (a callback's context), this frame's stack slots,
+  // then pointer arguments.
+  regions_.push_back({{{0, callback_ctx ? callback_ctx : int32_t(g_.opts.mem_size)}}});
   // A run of four slots (so any pointer argument fits) plus up to three more.
   const int max_slot = kernel_ ? 12 : kStackSize / 8;  // the kernel's 512 bytes are for all frames
   std::vector<int> slots;
@@ -815,7 +857,11 @@ void Builder::build(int statements) {
   regs_[1] = pointer(kBufferRegion, 0);
   regs_[kFp] = pointer(kStackRegion, 0);
   if (main && !kernel_) regs_[2] = scalar();  // the buffer's length
-  for (int i = 2; !main && i <= sig_.nargs; ++i) {
+  if (callback_ctx) {  // callback(index, ctx)
+    regs_[1] = scalar();
+    regs_[2] = pointer(kBufferRegion, 0);
+  }
+  for (int i = 2; !main && !callback_ctx && i <= sig_.nargs; ++i) {
     if (sig_.arg_bytes[size_t(i)] == 0) {
       regs_[size_t(i)] = scalar();
     } else {
@@ -824,7 +870,7 @@ void Builder::build(int statements) {
     }
   }
 
-  emit(make(make_opcode(ALU64, MOV, X), kMemReg, 1, 0, 0));
+  emit(make(make_opcode(ALU64, MOV, X), kMemReg, callback_ctx ? 2 : 1, 0, 0));
   regs_[kMemReg] = pointer(kBufferRegion, 0);
   emit(make(make_opcode(ST, MEM, DW), kFp, 0, acc_off_, imm32()));
   for (int k : slots) {
@@ -852,11 +898,12 @@ void Builder::build(int statements) {
 
 // ---------------------------------------------------------------------------
 
-size_t Generator::new_function(int level) {
+size_t Generator::new_function(int level, int32_t callback_ctx) {
   Function f;
   f.level = level;
-  f.sig.nargs = int(rng.range(1, 5));
-  for (int i = 2; i <= f.sig.nargs; ++i)
+  f.callback_ctx = callback_ctx;
+  f.sig.nargs = callback_ctx ? 2 : int(rng.range(1, 5));
+  for (int i = 2; !callback_ctx && i <= f.sig.nargs; ++i)
     if (rng.chance(30)) f.sig.arg_bytes[size_t(i)] = 8 * int32_t(rng.range(1, 4));
   funcs.push_back(f);
   const size_t id = funcs.size() - 1;

@@ -22,6 +22,8 @@
 //          exit
 //   f1..:  the same shape; r1 = the buffer, r2..r5 scalar or pointer
 //          arguments; called only from lower levels (depth <= 3).
+//   cb..:  (options.callbacks) bpf_loop callbacks: the same shape over the
+//          caller's stack bytes passed as the context.
 //
 // Register rules the generator keeps (the kernel verifier's): r9 is never
 // written after its copy, r10 never; r0-r5 are undefined after any call;
@@ -65,6 +67,13 @@ struct RandomProgramOptions {
   size_t mem_size = 64;     // bytes of input buffer; a multiple of 8, >= 32
   int max_call_depth = 3;   // bpf-to-bpf calls below main
   int main_statements = 24; // top-level statements of main (subprograms: fewer)
+  // Calls of bpf_loop (helper 181) with callbacks: r1 = 0..5 loops (or a
+  // register masked to 0..7), r2 = the callback's address (lddw of
+  // LDDW_CODE_ADDR), r3 = 8-32 bytes of the caller's stack as the context,
+  // r4 = flags (rarely non-zero: -EINVAL). A callback has the shape of a
+  // function whose "buffer" (r9) is that context, its r1 the index; it
+  // returns r0 & 1 and calls no function of its own. Off in kernel mode.
+  bool callbacks = false;
 };
 
 struct RandomProgram {

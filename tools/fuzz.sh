@@ -36,9 +36,10 @@ seed() {
       printf '\x19\x04\x00\x00\x00\x15\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xaa\xbb\xcc\xdd\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x08\x00\xf8\x03\x01' > "$dir/meta" ;;
     bytecode|differential)
       for f in tools/examples/*.bin; do [ -f "$f" ] && cp "$f" "$dir"; done ;;
-    verifier)  # generator seeds 1..32 in both modes, and the examples as raw bytecode (0x00 first)
+    verifier)  # generator seeds 1..32: kernel, raw with global functions, raw with callbacks, both; the examples as raw bytecode (0x00 first)
+      local modes=(1 2 4 6)
       for i in $(seq 1 32); do
-        printf "\\x$(printf %02x $((i % 2 + 1)))\\x$(printf %02x "$i")\\x00\\x00\\x00\\x00\\x00\\x00\\x00" > "$dir/seed$i"
+        printf "\\x$(printf %02x "${modes[$((i % 4))]}")\\x$(printf %02x "$i")\\x00\\x00\\x00\\x00\\x00\\x00\\x00" > "$dir/seed$i"
       done
       for f in tools/examples/*.bin; do [ -f "$f" ] && { printf '\0'; cat "$f"; } > "$dir/$(basename "$f")"; done ;;
   esac

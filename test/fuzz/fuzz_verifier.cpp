@@ -17,6 +17,9 @@
 // from the seed in bytes 1-8, kernel-compatible when byte 0 is odd, then
 // mutated by each following 4 bytes (instruction, field, 16-bit value), so
 // the fuzzer explores the edge between what verifies and what does not.
+// With byte 0's bit 2 set, raw programs call bpf_loop with generated
+// callbacks (RandomProgramOptions::callbacks), so the verifier's callback
+// frames and their widening are checked against the rewrite's runs.
 // With byte 0's bit 1 set, every function but the entry is a global
 // function (bpf::GlobalFunc) with a prototype drawn from the seed: numbers
 // and pointers to 1-64 bytes, so the checks at its calls must hold for
@@ -107,6 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::memcpy(&seed, data + 1, std::min<size_t>(size - 1, 8));
       test::RandomProgramOptions o;
       o.kernel_compatible = data[0] & 1;
+      o.callbacks = data[0] & 4;
       test::RandomProgram rp = test::random_program(seed, o);
       p = std::move(rp.program);
       memory = std::move(rp.memory);
