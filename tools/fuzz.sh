@@ -8,6 +8,12 @@
 #   tools/fuzz.sh                       every target for 60 seconds
 #   tools/fuzz.sh elf 600               one target for 10 minutes
 #   tools/fuzz.sh all 30                every target for 30 seconds (CI)
+#   FUZZ_FAST=1 tools/fuzz.sh verifier 3600
+#                                       without ASan/UBSan (build-fuzz-fast/),
+#                                       several times the executions, for long
+#                                       runs of the targets that check themselves
+#   FUZZ_ARGS="-entropic=0" ...         more libFuzzer flags (this one: twice
+#                                       the executions, less scheduling)
 # Exit status: non-zero when a target crashed or did not build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,15 +22,18 @@ targets=("${all[@]}")
 [ $# -ge 1 ] && [ "$1" != all ] && targets=("$1")
 seconds=${2:-60}
 jobs=${FUZZ_BUILD_JOBS:-2}
+bdir=build-fuzz sanitize=ON
+[ -n "${FUZZ_FAST:-}" ] && bdir=build-fuzz-fast sanitize=OFF
 
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_C_COMPILER=clang -DSPRINGBOARD_FUZZ=ON -DSPRINGBOARD_TESTS=OFF -DSPRINGBOARD_BENCHMARKS=OFF >/dev/null
-cmake --build build-fuzz -j"$jobs" --target "${targets[@]/#/fuzz_}"
+cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_C_COMPILER=clang -DSPRINGBOARD_FUZZ=ON -DSPRINGBOARD_FUZZ_SANITIZE=$sanitize -DSPRINGBOARD_TESTS=OFF \
+  -DSPRINGBOARD_BENCHMARKS=OFF >/dev/null
+cmake --build "$bdir" -j"$jobs" --target "${targets[@]/#/fuzz_}"
 
 # Seeds: the conformance corpus (programs, assembly), the examples, the
 # trampoline descriptions and any clang-built BPF objects of a test build.
 seed() {
-  local dir=build-fuzz/$1/corpus
+  local dir=$bdir/$1/corpus
   mkdir -p "$dir"
   [ -n "$(ls -A "$dir")" ] && return 0
   case $1 in
@@ -50,12 +59,12 @@ status=0
 for t in "${targets[@]}"; do
   seed "$t"
   echo "fuzz: running $t for ${seconds}s"
-  if ! (cd "build-fuzz/$t" && "$OLDPWD/build-fuzz/test/fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
+  if ! (cd "$bdir/$t" && "$OLDPWD/$bdir/test/fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 ${FUZZ_ARGS:-} \
           -rss_limit_mb=4096 corpus > fuzz.log 2>&1); then
-    echo "fuzz: $t FAILED (build-fuzz/$t/fuzz.log):"
-    tail -40 "build-fuzz/$t/fuzz.log"
+    echo "fuzz: $t FAILED ($bdir/$t/fuzz.log):"
+    tail -40 "$bdir/$t/fuzz.log"
     status=1
   fi
-  grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|Done [0-9]+ runs" "build-fuzz/$t/fuzz.log" | sed "s/^/fuzz: $t: /"
+  grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|Done [0-9]+ runs" "$bdir/$t/fuzz.log" | sed "s/^/fuzz: $t: /"
 done
 exit $status
