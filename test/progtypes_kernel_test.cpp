@@ -114,7 +114,8 @@ void compare(const Case& c) {
   for (const Step& s : c.steps) {
     want.push_back(k->test_run(s.data, s.ctx, s.repeat));
     want_records.push_back(k->perf_records());
-    if (s.retval) EXPECT_EQ(want.back().retval, *s.retval) << "the kernel's retval, as the selftest expects it";
+    if (s.retval)
+      EXPECT_EQ(want.back().retval, *s.retval) << "the kernel's retval, as the test expects it, step " << want.size() - 1;
     Maps& maps = want_maps.emplace_back();
     for (const std::string& name : k->map_names()) maps[name] = normalized(k->entries(name));
   }
@@ -627,6 +628,118 @@ TEST(KernelXdp, GlobalFunctions) {
   if (no_kernel) GTEST_SKIP() << "Springboard's verdicts checked, not the kernel's: " << *no_kernel;
   compare({"xdp_global", "accepted", {}, {{frame(0x0800, {1, 2})}, {frame(0x86dd, Bytes(40, 6))}, {Bytes(10, 1)}}});
 }
+
+// A filter in the manner of xdp-tools' xdp-filter (test/progtypes/xdp_filter.c):
+// MAC, IPv4 / IPv6 and port rules by direction and protocol, through VLAN
+// tags and IPv4 options, per-CPU verdict counters; frames that match each
+// rule and frames that just miss it, truncated ones, then random frames,
+// through both the deny and the allow program.
+std::vector<MapSetup> filter_rules() {
+  const uint32_t src = 1, dst = 2, tcp = 4, udp = 8;
+  auto value = [](uint32_t v) { return Bytes{uint8_t(v), uint8_t(v >> 8), uint8_t(v >> 16), uint8_t(v >> 24)}; };
+  auto v6 = [](uint8_t last) {
+    Bytes a{0x20, 0x01, 0x0d, 0xb8};
+    a.resize(16, 0);
+    a[15] = last;
+    return a;
+  };
+  return {
+      {"filter_ethernet", {2, 0, 0, 0, 0, 1}, value(src)},
+      {"filter_ethernet", {2, 0, 0, 0, 0, 2}, value(dst)},
+      {"filter_ipv4", {10, 0, 0, 1}, value(src)},
+      {"filter_ipv4", {10, 0, 0, 2}, value(dst)},
+      {"filter_ipv4", {10, 0, 0, 3}, value(src | dst)},
+      {"filter_ipv6", v6(1), value(src)},
+      {"filter_ipv6", v6(2), value(dst)},
+      {"filter_ports", {22, 0}, value(dst | tcp)},
+      {"filter_ports", {53, 0}, value(src | dst | udp)},
+      {"filter_ports", {80, 0}, value(src | udp)},
+  };
+}
+
+std::vector<Step> filter_frames(bool deny) {
+  auto eth = [](Bytes dmac, Bytes smac, std::vector<uint16_t> vlans, uint16_t proto) {
+    Bytes f = dmac;
+    f.insert(f.end(), smac.begin(), smac.end());
+    for (size_t i = 0; i < vlans.size(); ++i)
+      f.insert(f.end(), {uint8_t(i ? 0x81 : 0x88), uint8_t(i ? 0x00 : 0xa8), uint8_t(vlans[i] >> 8), uint8_t(vlans[i])});
+    f.insert(f.end(), {uint8_t(proto >> 8), uint8_t(proto)});
+    return f;
+  };
+  const Bytes host{0x0a, 0xbb, 0xcc, 0xdd, 0xee, 0xff}, mac1{2, 0, 0, 0, 0, 1}, mac2{2, 0, 0, 0, 0, 2};
+  auto ports = [](uint16_t sport, uint16_t dport, bool tcp) {
+    Bytes l4(tcp ? 20 : 8, 0);
+    l4[0] = uint8_t(sport >> 8), l4[1] = uint8_t(sport), l4[2] = uint8_t(dport >> 8), l4[3] = uint8_t(dport);
+    if (tcp) l4[12] = 0x50;
+    return l4;
+  };
+  auto v4 = [&](Bytes saddr, Bytes daddr, uint8_t proto, Bytes l4, std::vector<uint16_t> vlans = {}, int options = 0) {
+    Bytes f = eth(host, host, vlans, 0x0800);
+    Bytes ip{uint8_t(0x45 + options), 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0};
+    ip.insert(ip.end(), saddr.begin(), saddr.end());
+    ip.insert(ip.end(), daddr.begin(), daddr.end());
+    ip.resize(ip.size() + 4 * size_t(options), 1);  // NOPs
+    f.insert(f.end(), ip.begin(), ip.end());
+    f.insert(f.end(), l4.begin(), l4.end());
+    return Step{f};
+  };
+  auto v6 = [&](uint8_t slast, uint8_t dlast, uint8_t next, Bytes l4) {
+    Bytes f = eth(host, host, {}, 0x86dd);
+    Bytes ip{0x60, 0, 0, 0, 0, uint8_t(l4.size()), next, 64};
+    for (uint8_t last : {slast, dlast}) {
+      Bytes a{0x20, 0x01, 0x0d, 0xb8};
+      a.resize(16, 0);
+      a[15] = last;
+      ip.insert(ip.end(), a.begin(), a.end());
+    }
+    f.insert(f.end(), ip.begin(), ip.end());
+    f.insert(f.end(), l4.begin(), l4.end());
+    return Step{f};
+  };
+  const Bytes other{192, 168, 1, 9}, a1{10, 0, 0, 1}, a2{10, 0, 0, 2}, a3{10, 0, 0, 3};
+  std::vector<Step> steps = {
+      {eth(host, mac1, {}, 0x0800)},   // source MAC: a match (before any IP header)
+      {eth(mac2, host, {}, 0x0806)},   // destination MAC
+      {eth(mac1, host, {}, 0x0806)},   // mac1 only matches as the source: ARP, no rule
+      v4(a1, other, 6, ports(1000, 2000, true)),  // source address
+      v4(other, a1, 6, ports(1000, 2000, true)),  // a1 as the destination: no rule
+      v4(other, a2, 17, ports(1000, 2000, false)),
+      v4(other, a3, 1, Bytes(8, 0)),              // both directions
+      v4(other, other, 6, ports(1000, 22, true)),   // TCP port 22
+      v4(other, other, 17, ports(1000, 22, false)), // UDP port 22: no rule
+      v4(other, other, 6, ports(22, 1000, true)),   // 22 as the source: no rule
+      v4(other, other, 17, ports(53, 1000, false)), // UDP 53 either way
+      v4(other, other, 6, ports(53, 1000, true)),   // TCP 53: no rule
+      v4(other, other, 17, ports(1000, 80, false)), // UDP 80 as the source only: no rule
+      v4(a3, other, 6, ports(1, 2, true), {7, 9}),  // behind two VLAN tags
+      v4(other, other, 6, ports(1000, 22, true), {5}),
+      v4(other, other, 6, ports(1000, 22, true), {}, 2),  // IPv4 options
+      v6(1, 9, 6, ports(1, 2, true)),
+      v6(9, 2, 17, ports(1, 2, false)),
+      v6(9, 9, 17, ports(53, 9, false)),
+      v6(9, 9, 58, Bytes(8, 0)),
+  };
+  const size_t crafted = steps.size();
+  // Which crafted frames match a rule: the verdict the kernel must give too.
+  const bool hit[] = {1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0};
+  static_assert(sizeof hit == 20);
+  for (size_t i = 0; i < crafted && i < sizeof hit; ++i) steps[i].retval = hit[i] == deny ? 1u : 2u;  // XDP_DROP, XDP_PASS
+  for (size_t i = 3; i < crafted; ++i) {  // each cut short: inside the L4, L3 and VLAN headers
+    for (size_t cut : {size_t(4), size_t(18), size_t(30)})
+      if (steps[i].data.size() > cut && steps[i].data.size() - cut >= 14)
+        steps.push_back({Bytes(steps[i].data.begin(), steps[i].data.end() - long(cut))});
+  }
+  Bytes bad_ihl = v4(other, other, 6, ports(1, 22, true)).data;
+  bad_ihl[14] = 0x44;  // ihl 4: shorter than an IPv4 header
+  steps.push_back({bad_ihl, std::nullopt, 1, 0u});  // XDP_ABORTED
+  bad_ihl[14] = 0x4f;  // ihl 15: past the frame
+  steps.push_back({bad_ihl, std::nullopt, 1, 0u});
+  for (Step& s : random_frames(20261207, 150)) steps.push_back(std::move(s));
+  return steps;
+}
+
+TEST(KernelXdp, FilterDeny) { compare({"xdp_filter", "xdp_filter_deny", filter_rules(), filter_frames(true)}); }
+TEST(KernelXdp, FilterAllow) { compare({"xdp_filter", "xdp_filter_allow", filter_rules(), filter_frames(false)}); }
 
 TEST(KernelXdp, RandomFramesThroughAParser) { compare({"xdp_parse", "", {}, random_frames(20261206, 300)}); }
 
