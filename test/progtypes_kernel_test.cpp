@@ -827,7 +827,7 @@ TEST(KernelTc, Helpers) {
   tagged.insert(tagged.end(), {0x81, 0x00, 0x20, 0x05});
   tagged.insert(tagged.end(), v4.begin() + 12, v4.end());
   std::vector<Step> steps = {{with(v4, 0)}, {with(udp_sum, 0)}, {with(v4, 1)}, {with(tagged, 1)},
-                             {with(v4, 2), {}, 1, 7}, {with(v4, 3)}, {with(v4, 4)}};
+                             {with(v4, 2), {}, 1, 7}, {with(v4, 3)}, {with(v4, 4)}, {with(v4, 5)}};
   compare({"tc_helpers", "", {}, steps});
 }
 

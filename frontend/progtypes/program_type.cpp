@@ -56,6 +56,7 @@ bool packet_helper(uint32_t id) {
     case 23:   // redirect
     case 25:   // perf_event_output
     case 26:   // skb_load_bytes
+    case 34:   // get_hash_recalc
     case 38:   // skb_change_tail
     case 43:   // skb_change_head
     case 51:   // redirect_map

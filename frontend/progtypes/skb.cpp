@@ -111,6 +111,7 @@ bool tc_helper_allowed(uint32_t id) {
     case 25:  // perf_event_output (bpf_skb_event_output)
     case 26:  // skb_load_bytes
     case 28:  // csum_diff
+    case 34:  // get_hash_recalc
     case 38:  // skb_change_tail
     case 43:  // skb_change_head
     case 69:  // fib_lookup

@@ -52,6 +52,7 @@ constexpr Entry kStandard[] = {
     // ... and the socket buffer's VLAN tags and tunnel key (skb_helpers.h).
     {18, {"skb_vlan_push", R::Integer, {A::Ctx, A::Anything, A::Anything}, MapKind::None, false, true}},
     {19, {"skb_vlan_pop", R::Integer, {A::Ctx}, MapKind::None, false, true}},
+    {34, {"get_hash_recalc", R::Integer, {A::Ctx}, MapKind::None}},
     {38, {"skb_change_tail", R::Integer, {A::Ctx, A::Anything, A::Anything}, MapKind::None, false, true}},
     {43, {"skb_change_head", R::Integer, {A::Ctx, A::Anything, A::Anything}, MapKind::None, false, true}},
     {69, {"fib_lookup", R::Integer, {A::Ctx, A::ReadWriteMem, A::Size, A::Anything}, MapKind::None}},

@@ -3,9 +3,11 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <utility>
 
 #include "frontend/progtypes/skb.h"
 #include "frontend/verifier/helper_protos.h"
+#include "runtime/maps/jhash.h"
 #include "runtime/progtypes/packet_run.h"
 #include "runtime/progtypes/skb_run.h"
 #include <vector>
@@ -192,6 +194,85 @@ uint64_t skb_change_head(uint64_t ctx, uint64_t head_room, uint64_t flags, uint6
   return 0;
 }
 
+// bpf_get_hash_recalc(skb): skb->hash, computed first when unset (the
+// kernel's skb_get_hash). The flow is dissected as the kernel's flow
+// dissector does for the hash (FLOW_DISSECTOR_F_STOP_AT_FLOW_LABEL):
+// through VLAN tags; IPv4 or IPv6 addresses and the L4 protocol; ports of
+// TCP, UDP, UDP-Lite, SCTP and DCCP (ESP's and AH's SPI) unless an IPv4
+// fragment, or an IPv6 flow label in their place; other frames by their
+// EtherType alone. Both directions of a flow hash alike, as the kernel's
+// __flow_hash_consistentify makes them, and 0 becomes 1. The kernel hashes
+// the keys with siphash under a key drawn at boot, so its numbers are its
+// own (and change with every boot); here the keys go through jhash2 with
+// seed 0, the same on every run.
+uint32_t flow_hash(const SkBuff& s) {
+  const uint8_t* d = ptr(s.data);
+  const uint32_t len = s.len;
+  if (len < 14) return 1;
+  uint32_t at = 12;
+  uint16_t proto = be16_at(d + at);
+  for (int tags = 0; tags < 8 && (proto == 0x8100 || proto == 0x88a8) && at + 6 <= len; ++tags)
+    at += 4, proto = be16_at(d + at);
+  at += 2;
+  uint32_t addrs[8] = {}, n_addr = 0, ports = 0, label = 0;
+  uint8_t l4 = 0;
+  bool has_ports = false;
+  uint32_t l4_at = 0;
+  auto word = [&](uint32_t o) {
+    uint32_t w;
+    std::memcpy(&w, d + o, 4);
+    return w;
+  };
+  if (proto == 0x0800 && at + 20 <= len && (d[at] >> 4) == 4 && (d[at] & 0xf) >= 5) {
+    const uint32_t ihl = (d[at] & 0xfu) * 4;
+    l4 = d[at + 9];
+    addrs[0] = word(at + 12), addrs[1] = word(at + 16), n_addr = 1;
+    const bool fragment = (be16_at(d + at + 6) & 0x3fff) != 0;  // MF or an offset
+    has_ports = !fragment && at + ihl <= len;
+    l4_at = at + ihl;
+  } else if (proto == 0x86dd && at + 40 <= len) {
+    l4 = d[at + 6];
+    for (int i = 0; i < 4; ++i) addrs[i] = word(at + 8 + 4 * i), addrs[4 + i] = word(at + 24 + 4 * i);
+    n_addr = 4;
+    label = (uint32_t(d[at + 1] & 0xf) << 16) | be16_at(d + at + 2);
+    has_ports = label == 0;
+    l4_at = at + 40;
+  }
+  if (has_ports) {
+    int offset = -1;
+    switch (l4) {
+      case 6: case 17: case 136: case 132: case 33: case 50: offset = 0; break;  // TCP UDP UDP-Lite SCTP DCCP ESP
+      case 51: offset = 4; break;                                               // AH
+      default: break;
+    }
+    if (offset >= 0 && l4_at + uint32_t(offset) + 4 <= len) ports = word(l4_at + uint32_t(offset));
+  }
+  // Consistent: the lower address (then port) first.
+  uint32_t* src = addrs;
+  uint32_t* dst = addrs + (n_addr == 1 ? 1 : 4);
+  const size_t bytes = n_addr * 4;
+  const int order = std::memcmp(dst, src, bytes);
+  const uint16_t sport = uint16_t(ports), dport = uint16_t(ports >> 16);
+  if (order < 0 || (order == 0 && dport < sport)) {
+    for (uint32_t i = 0; i < n_addr; ++i) std::swap(src[i], dst[i]);
+    ports = uint32_t(dport) | uint32_t(sport) << 16;
+  }
+  uint32_t keys[12];
+  uint32_t n = 0;
+  keys[n++] = uint32_t(proto) << 16 | l4;
+  for (uint32_t i = 0; i < n_addr; ++i) keys[n++] = src[i];
+  for (uint32_t i = 0; i < n_addr; ++i) keys[n++] = dst[i];
+  keys[n++] = label ? label : ports;
+  const uint32_t h = jhash2(keys, n, 0);
+  return h ? h : 1;
+}
+
+uint64_t get_hash_recalc(uint64_t ctx, uint64_t, uint64_t, uint64_t, uint64_t) {
+  SkBuff& s = skb(ctx);
+  if (!s.hash) s.hash = flow_hash(s);
+  return s.hash;
+}
+
 }  // namespace
 
 void add_skb_helpers(HelperTable& t) {
@@ -200,6 +281,7 @@ void add_skb_helpers(HelperTable& t) {
                                 {19, "skb_vlan_pop", skb_vlan_pop},
                                 {21, "skb_set_tunnel_key", skb_set_tunnel_key},
                                 {26, "skb_load_bytes", skb_load_bytes},
+                                {34, "get_hash_recalc", get_hash_recalc},
                                 {38, "skb_change_tail", skb_change_tail},
                                 {43, "skb_change_head", skb_change_head}};
   t.add_kernel(kHelpers);

@@ -4,8 +4,8 @@
 // by a bpf_csum_diff, with BPF_F_PSEUDO_HDR and BPF_F_MARK_MANGLED_0, and
 // their errors), VLAN tags (two pushes, pops, the __sk_buff fields after
 // each), bpf_skb_set_tunnel_key's accepted and refused keys, bpf_redirect's
-// verdicts, bpf_skb_change_tail / change_head, and the CPU / NUMA /
-// boot-time helpers. The frame's last byte
+// verdicts, bpf_skb_change_tail / change_head, the CPU / NUMA /
+// boot-time helpers, and bpf_get_hash_recalc's properties. The frame's last byte
 // chooses the part; the program returns TC_ACT_OK, or bpf_redirect's verdict.
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -111,6 +111,25 @@ int tc_helpers(struct __sk_buff *skb) {
     out(skb->len);
     __u8 tag = 0x5a;
     out(bpf_skb_store_bytes(skb, 0, &tag, 1, 0));
+  } else if (sel == 5) {
+    // bpf_get_hash_recalc: the numbers are the kernel's own (siphash, keyed
+    // at boot), so only what holds for any key is recorded: non-zero,
+    // stored in skb->hash, stable, cleared by BPF_F_INVALIDATE_HASH, the
+    // same for the flow's other direction, another for another port.
+    __u32 h = bpf_get_hash_recalc(skb);
+    out(h != 0);
+    out(skb->hash == h);
+    out(bpf_get_hash_recalc(skb) == h);
+    __u8 a[8], p[4];
+    if (bpf_skb_load_bytes(skb, 26, a, 8) || bpf_skb_load_bytes(skb, 34, p, 4)) return TC_ACT_SHOT;
+    __u8 b[8] = {a[4], a[5], a[6], a[7], a[0], a[1], a[2], a[3]}, q[4] = {p[2], p[3], p[0], p[1]};
+    out(bpf_skb_store_bytes(skb, 26, b, 8, BPF_F_INVALIDATE_HASH));
+    out(skb->hash);
+    out(bpf_skb_store_bytes(skb, 34, q, 4, 0));
+    out(bpf_get_hash_recalc(skb) == h);
+    q[0] ^= 0x40;
+    out(bpf_skb_store_bytes(skb, 34, q, 4, BPF_F_INVALIDATE_HASH));
+    out(bpf_get_hash_recalc(skb) != h);
   } else if (sel == 3) {
     out(bpf_get_smp_processor_id() < 4096);
     out(bpf_get_numa_node_id());
