@@ -374,6 +374,11 @@ TEST(VerifierRejects, HelperArguments) {
   VerifyOptions o;
   o.helper = [](uint32_t) { return bpf::verifier::HelperInfo{}; };
   EXPECT_THROW(bpf::verifier::verify(program("call 99\nexit"), o), Error);
+  // callx takes the whole register: high bits are not a helper id (found
+  // by fuzz_verifier: the low half was checked, and the run faulted).
+  EXPECT_EQ(refusal("mov %r1, 1\nlddw %r5, 0xffffffff00000005\ncall %r5\nexit"),
+            "t.s: raw: instruction 3: R5 callx target 0xffffffff00000005 is not a helper id");
+  EXPECT_EQ(refusal("mov %r1, 1\nmov %r5, 5\ncall %r5\nexit"), "accepted");
 }
 
 TEST(VerifierRejects, RingbufRecordReleasedOnEveryPath) {

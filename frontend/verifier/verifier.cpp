@@ -2234,6 +2234,9 @@ class Verifier {
     const RegState t = read_reg(path, in.dst);
     if (!t.is_const())
       fail(fmt::format("R{} callx target is not a known helper id: {}", in.dst, reg_str(t)));
+    // Every engine dispatches on all 64 bits (frontend/lower.cpp lower_callx).
+    if (t.const_value() > UINT32_MAX)
+      fail(fmt::format("R{} callx target {:#x} is not a helper id", in.dst, t.const_value()));
     helper_call(path, uint32_t(t.const_value()));
     path.insn = at_ + 1;
     return true;
