@@ -241,8 +241,10 @@ TEST(MapTypes, StackTraceDefinitionsTheKernelRefuses) {
   EXPECT_EQ(creation_error(spec(4, 1024)),
             "map 'st': value_size 1024 must be a multiple of 8 of at most 1016 (an ip per u64, at most "
             "perf_event_max_stack of them)");
-  EXPECT_EQ(creation_error(spec(4, 64, 32)),
-            "map 'st': BPF_F_STACK_BUILD_ID (build id and offset values) is not supported");
+  EXPECT_EQ(creation_error(spec(4, 64, 32)), "created");  // BPF_F_STACK_BUILD_ID: two frames
+  EXPECT_EQ(creation_error(spec(4, 48, 32)),
+            "map 'st': value_size 48 must be a multiple of 32 of at most 4064 (a struct bpf_stack_build_id per "
+            "frame, at most perf_event_max_stack of them)");
   EXPECT_EQ(creation_error(spec(4, 64, 1)), "map 'st': map_flags 0x1 are not allowed");
   EXPECT_EQ(creation_error(spec(4, 1016)), "created");
 }

@@ -663,12 +663,21 @@ TEST_F(Probes, GetStackWalksTheFramePointers) {
 // for the same stack; the kernel stack (empty) and more skipped frames than
 // the stack has are -EFAULT, unknown flags -EINVAL. User space reads the
 // ips zero-padded, may not update, and a delete frees the bucket.
+// probes/uprobe.bpf.c's struct stackid.
+struct StackBuildId {
+  int32_t status;
+  uint8_t build_id[20];
+  uint64_t offset_or_ip;
+};
+struct StackId {
+  int64_t id, again, kernel, skip_all, bad_flags, id3;
+  uint64_t ips[8];
+  int64_t bid_ret, bid_kernel, bid_odd, bid_id;
+  StackBuildId bids[3];
+};
+
 TEST_F(Probes, GetStackidStoresTheFramePointerChain) {
   probe_during("uprobe_stackid", "sb_probe_stack_leaf", call_outer);
-  struct StackId {
-    int64_t id, again, kernel, skip_all, bad_flags, id3;
-    uint64_t ips[8];
-  };
   const StackId s = result<StackId>("stackids");
   ASSERT_GE(s.id, 0);
   EXPECT_LT(s.id, 64);  // 64 buckets
@@ -694,6 +703,19 @@ TEST_F(Probes, GetStackidStoresTheFramePointerChain) {
             SB_OK);
   EXPECT_EQ(count, 1u);  // one stack stored
 
+  // As build ids and file offsets: this executable's for leaf and outer
+  // (compared with the kernel's in GetStackidAgreesWithTheKernel); the
+  // kernel stack and a size no multiple of an entry are -EINVAL.
+  EXPECT_EQ(s.bid_ret, 2 * 32 + (s.bids[2].status ? 32 : 0));
+  EXPECT_EQ(s.bid_kernel, -EINVAL);
+  EXPECT_EQ(s.bid_odd, -EINVAL);
+  EXPECT_GE(s.bid_id, 0);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(s.bids[i].status, 1) << i;  // BPF_STACK_BUILD_ID_VALID
+    EXPECT_EQ(std::memcmp(s.bids[i].build_id, s.bids[0].build_id, 20), 0) << i;
+    EXPECT_NE(std::memcmp(s.bids[i].build_id, std::string(20, '\0').data(), 20), 0) << i;
+  }
+  EXPECT_LT(s.bids[0].offset_or_ip, s.ips[0]);  // a file offset, not the address
   EXPECT_EQ(sb_map_update(stacks, &id, sizeof id, ips, sizeof ips, SB_UPDATE_ANY), SB_ERR_MAP);
   EXPECT_EQ(sb_map_delete(stacks, &id, sizeof id), SB_OK);
   EXPECT_EQ(sb_map_lookup(stacks, &id, sizeof id, ips, sizeof ips), SB_ERR_NOT_FOUND);
@@ -813,10 +835,6 @@ __attribute__((noinline)) void call_oracle_outer() {
 // three-ip map, the same id and ips: the kernel's hash of the same
 // addresses, and its frame-pointer walk. Needs root.
 TEST_F(Probes, GetStackidAgreesWithTheKernel) {
-  struct StackId {
-    int64_t id, again, kernel, skip_all, bad_flags, id3;
-    uint64_t ips[8];
-  };
   if (geteuid() != 0) GTEST_SKIP() << "kernel uprobes need root";
   char exe[PATH_MAX] = {};
   ASSERT_GT(readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
@@ -864,6 +882,38 @@ TEST_F(Probes, GetStackidAgreesWithTheKernel) {
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(ips[i], kernel_ips[i]) << i;
   EXPECT_EQ(kernel_ips[0], reinterpret_cast<uint64_t>(&sb_probe_oracle_leaf));
   EXPECT_EQ(symbol_at(kernel_ips[1]), "sb_probe_oracle_outer");
+
+  // Build ids and file offsets (BPF_F_USER_BUILD_ID, BPF_F_STACK_BUILD_ID):
+  // the kernel's, frame by frame, for the frames in this executable.
+  EXPECT_EQ(ours.bid_ret, kernel.bid_ret);
+  EXPECT_EQ(ours.bid_kernel, kernel.bid_kernel);
+  EXPECT_EQ(ours.bid_odd, kernel.bid_odd);
+  EXPECT_EQ(ours.bid_id, kernel.bid_id);
+  auto same = [](const StackBuildId& a, const StackBuildId& b) {
+    return a.status == b.status && std::memcmp(a.build_id, b.build_id, 20) == 0 && a.offset_or_ip == b.offset_or_ip;
+  };
+  auto describe = [](const StackBuildId& e) {
+    std::string id;
+    for (uint8_t b : e.build_id) id += fmt::format("{:02x}", b);
+    return fmt::format("status {} build id {} offset/ip {:#x}", e.status, id, e.offset_or_ip);
+  };
+  for (size_t i = 0; i < 2; ++i) {  // leaf, outer: this executable's code
+    EXPECT_EQ(kernel.bids[i].status, 1) << i;  // BPF_STACK_BUILD_ID_VALID
+    EXPECT_TRUE(same(ours.bids[i], kernel.bids[i])) << i << ": here " << describe(ours.bids[i]) << ", kernel "
+                                                    << describe(kernel.bids[i]);
+  }
+  StackBuildId kernel_bids[3] = {}, our_bids[3] = {};
+  ASSERT_GE(kernel.bid_id, 0);
+  const uint32_t kernel_bid = uint32_t(kernel.bid_id), our_bid = uint32_t(ours.bid_id);
+  ASSERT_EQ(bpf_map_lookup_elem(bpf_object__find_map_fd_by_name(obj.get(), "stack_bids3"), &kernel_bid, kernel_bids),
+            0);
+  sb_map* bid_stacks = nullptr;
+  ASSERT_EQ(sb_vm_find_map(vm_, "stack_bids3", &bid_stacks), SB_OK);
+  ASSERT_EQ(sb_map_lookup(bid_stacks, &our_bid, sizeof our_bid, our_bids, sizeof our_bids), SB_OK)
+      << sb_vm_last_error(vm_);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_TRUE(same(our_bids[i], kernel_bids[i])) << "stack map frame " << i << ": here " << describe(our_bids[i])
+                                                   << ", kernel " << describe(kernel_bids[i]);
 }
 #endif
 

@@ -15,6 +15,7 @@
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/hook/tramp_runtime.h"
 #include "runtime/maps/stack_trace.h"
+#include "runtime/trace/build_id.h"
 
 namespace sb::rt {
 
@@ -174,23 +175,35 @@ size_t callchain(uint64_t ctx, bool user, uint64_t* ips, size_t max_depth) {
 }
 
 // bpf_get_stack (kernel/bpf/stackmap.c): the callchain; `flags`' low 8
-// bits skip that many entries; the rest of the buffer is zeroed; the bytes
-// written, or -EINVAL (unknown flags, build ids, a size not a multiple of 8).
+// bits skip that many entries; with BPF_F_USER_BUILD_ID (user stacks only)
+// each entry is a struct bpf_stack_build_id (runtime/trace/build_id.h)
+// instead of an ip; the rest of the buffer is zeroed; the bytes written, or
+// -EINVAL (unknown flags, build ids of the kernel stack, a size not a
+// multiple of the entry's).
 uint64_t get_stack(uint64_t ctx, uint64_t buf, uint64_t size, uint64_t flags, uint64_t) {
   constexpr uint64_t kUserBuildId = 1u << 11;
   auto* out = reinterpret_cast<uint8_t*>(uintptr_t(buf));
   if (!access_allowed(buf, size)) return err(EFAULT);
-  if ((flags & ~(kStackSkipMask | kStackUser | kUserBuildId)) || (flags & kUserBuildId) || size % 8 != 0) {
+  const bool build_ids = flags & kUserBuildId;
+  const size_t elem = build_ids ? sizeof(StackBuildId) : 8;
+  if ((flags & ~(kStackSkipMask | kStackUser | kUserBuildId)) || (build_ids && !(flags & kStackUser)) ||
+      size % elem != 0) {
     std::memset(out, 0, size);
     return err(EINVAL);
   }
   uint64_t ips[kMaxDepth];
   const size_t nr = callchain(ctx, flags & kStackUser, ips, kMaxDepth);
   const size_t skip = std::min<size_t>(flags & kStackSkipMask, nr);
-  const size_t n = std::min<size_t>(nr - skip, size / 8);
-  if (n) std::memcpy(out, ips + skip, n * 8);
-  std::memset(out + n * 8, 0, size - n * 8);
-  return n * 8;
+  const size_t n = std::min<size_t>(nr - skip, size / elem);
+  if (build_ids) {
+    StackBuildId entries[kMaxDepth];
+    build_id_offsets(ips + skip, n, entries);
+    if (n) std::memcpy(out, entries, n * elem);
+  } else if (n) {
+    std::memcpy(out, ips + skip, n * 8);
+  }
+  std::memset(out + n * elem, 0, size - n * elem);
+  return n * elem;
 }
 
 // bpf_get_stackid: the callchain, value_size / 8 ips after the skipped

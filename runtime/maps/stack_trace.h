@@ -2,7 +2,9 @@
 // bpf_get_stackid (helper 27, runtime/helpers/tracing_helpers.h) stores,
 // each in the bucket its id names. Keys are u32 ids, values arrays of u64
 // instruction pointers (value_size a multiple of 8, at most 127 of them:
-// the kernel's perf_event_max_stack). There are max_entries rounded up to
+// the kernel's perf_event_max_stack), or with BPF_F_STACK_BUILD_ID arrays
+// of struct bpf_stack_build_id (runtime/trace/build_id.h; the bucket is
+// still the ips' hash, the comparison the build ids'). There are max_entries rounded up to
 // a power of two buckets, and max_entries stacks at most (the kernel
 // preallocates that many).
 //
@@ -50,13 +52,15 @@ class StackTraceMap : public Map {
   std::vector<MapEntry> entries() const override;
 
   uint32_t buckets() const { return uint32_t(nr_.size()); }
-  size_t depth() const { return depth_; }  // ips per value
+  size_t depth() const { return depth_; }  // frames per value
 
  private:
+  bool build_ids_ = false;  // BPF_F_STACK_BUILD_ID: values are struct bpf_stack_build_id, not ips
+  size_t elem_ = 8;         // bytes per frame
   size_t depth_;
   mutable std::mutex mutex_;
   std::vector<uint32_t> hash_, nr_;  // per bucket; nr 0: empty
-  std::vector<uint64_t> ips_;        // depth_ per bucket, zero past nr
+  std::vector<uint8_t> data_;        // value_size per bucket, zero past nr frames
   uint32_t used_ = 0;                // buckets holding a stack, at most max_entries
 };
 

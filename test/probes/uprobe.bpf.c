@@ -191,9 +191,24 @@ STACK_TRACE_MAP(stack_ids, 8);
  * functions is the compiler's). */
 STACK_TRACE_MAP(stack_ids3, 3);
 
+/* The same three frames as build ids and file offsets
+ * (BPF_F_STACK_BUILD_ID: a struct bpf_stack_build_id per frame). */
+struct {
+  __uint(type, BPF_MAP_TYPE_STACK_TRACE);
+  __uint(max_entries, 64);
+  __uint(map_flags, BPF_F_STACK_BUILD_ID);
+  __uint(key_size, sizeof(__u32));
+  __uint(value_size, 3 * sizeof(struct bpf_stack_build_id));
+} stack_bids3 SEC(".maps");
+
 struct stackid {
   __s64 id, again, kernel, skip_all, bad_flags, id3;
   __u64 ips[8];
+  /* bpf_get_stack with BPF_F_USER_BUILD_ID: three frames, then the kernel
+   * stack's build ids and a size that is no multiple of an entry (both
+   * -EINVAL); the build-id map's id. */
+  __s64 bid_ret, bid_kernel, bid_odd, bid_id;
+  struct bpf_stack_build_id bids[3];
 };
 
 RESULT_MAP(stackids, struct stackid);
@@ -209,6 +224,10 @@ int BPF_KPROBE(uprobe_stackid) {
   s->bad_flags = bpf_get_stackid(ctx, &stack_ids, BPF_F_USER_STACK | (1ULL << 11));
   s->id3 = bpf_get_stackid(ctx, &stack_ids3, BPF_F_USER_STACK);
   bpf_get_stack(ctx, s->ips, sizeof s->ips, BPF_F_USER_STACK);
+  s->bid_kernel = bpf_get_stack(ctx, s->bids, sizeof s->bids[0], BPF_F_USER_BUILD_ID);
+  s->bid_odd = bpf_get_stack(ctx, s->bids, 40, BPF_F_USER_STACK | BPF_F_USER_BUILD_ID);
+  s->bid_ret = bpf_get_stack(ctx, s->bids, sizeof s->bids, BPF_F_USER_STACK | BPF_F_USER_BUILD_ID);
+  s->bid_id = bpf_get_stackid(ctx, &stack_bids3, BPF_F_USER_STACK);
   return 0;
 }
 
