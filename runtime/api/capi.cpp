@@ -1106,7 +1106,8 @@ std::string object_spec(const std::string& path, const std::string& function) {
 
 // One site of a link: the trampoline at `target`, the program linked into it.
 sb_link::Site attach_site(sb_vm* vm, const AttachRequest& r, const bpf::Program& typed, void* target,
-                          const std::string& name, uint64_t cookie) {
+                          const std::string& name, uint64_t cookie,
+                          std::shared_ptr<const rt::NativeProgram> compiled = nullptr) {
   const bool probe = tramp::is_probe(r.kind);
   rt::TrampolineOptions topts;
   topts.stats = vm->stats_mode != StatsMode::Off;
@@ -1116,7 +1117,8 @@ sb_link::Site attach_site(sb_vm* vm, const AttachRequest& r, const bpf::Program&
     return table.get(target, probe ? ir::Signature{} : r.signature, topts, name);
   });
   try {
-    const rt::LinkId id = as_status(SB_ERR_UNAVAILABLE, [&] { return t.link(r.kind, typed, cookie, vm->helpers); });
+    const rt::LinkId id =
+        as_status(SB_ERR_UNAVAILABLE, [&] { return t.link(r.kind, typed, compiled, cookie, vm->helpers); });
     return {target, &t, id};
   } catch (...) {
     table.put(target);
@@ -1169,6 +1171,10 @@ sb_link* attach_usdt(sb_vm* vm, const AttachRequest& r, const bpf::Program& type
     throw ApiError(SB_ERR_INVALID_ARGUMENT, fmt::format("{}: __bpf_usdt_specs has {}-byte values; libbpf's struct "
                                                         "__bpf_usdt_spec is {} bytes",
                                                         api, link->usdt_specs->spec().value_size, rt::kUsdtSpecSize));
+  // One compile for every site: each runs the same code with its own spec id.
+  std::shared_ptr<const rt::NativeProgram> compiled;
+  if (!probes.empty())
+    compiled = as_status(SB_ERR_UNAVAILABLE, [&] { return std::make_shared<const rt::NativeProgram>(typed, vm->helpers); });
   for (const rt::UsdtProbe& p : probes) {
     uint32_t id = 0;
     if (link->usdt_specs) {
@@ -1188,7 +1194,7 @@ sb_link* attach_usdt(sb_vm* vm, const AttachRequest& r, const bpf::Program& type
       if (link->usdt_ips) link->usdt_ips->update(&p.address, &id, 0);
     }
     const std::string where = fmt::format("USDT {}:{} at {:#x} in {}", provider, probe_name, p.address, p.object);
-    link->sites.push_back(attach_site(vm, r, typed, reinterpret_cast<void*>(p.address), where, id));
+    link->sites.push_back(attach_site(vm, r, typed, reinterpret_cast<void*>(p.address), where, id, compiled));
     if (link->sites.back().trampoline->breakpoint()) ++breakpoints;
     if (p.semaphore) {
       auto* sema = reinterpret_cast<uint16_t*>(p.semaphore);

@@ -64,6 +64,11 @@ std::vector<uint8_t> Trampoline::image() const {
 }
 
 LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie, const HelperTable& helpers) {
+  return link(kind, p, nullptr, cookie, helpers);
+}
+
+LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, std::shared_ptr<const NativeProgram> compiled,
+                        uint64_t cookie, const HelperTable& helpers) {
   std::lock_guard<std::mutex> lock(mu_);
   if (tramp::is_probe(kind) != opts_.probe)
     throw Error(name_, fmt::format("a {} program cannot be linked to the {} at this address", tramp::kind_name(kind),
@@ -72,7 +77,7 @@ LinkId Trampoline::link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie
     throw Error(name_, fmt::format("at most {} programs may be attached", tramp::kMaxPrograms));
   auto data = std::make_shared<LinkData>();
   data->id = next_id_++;
-  data->program = std::make_unique<NativeProgram>(p, helpers);
+  data->program = compiled ? std::move(compiled) : std::make_shared<const NativeProgram>(p, helpers);
   data->state.stats = opts_.stats;
   data->state.recursion_guard = opts_.recursion_guard;
   data->state.context = helpers.context();

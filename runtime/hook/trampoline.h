@@ -68,6 +68,10 @@ class Trampoline {
   // Compiles `p` and links it; the first link hooks the target. Throws
   // sb::Error (bad program, more than 38 links, target not hookable).
   LinkId link(tramp::Kind kind, const bpf::Program& p, uint64_t cookie, const HelperTable& helpers);
+  // The same with `p` compiled already (NativeProgram of p and helpers),
+  // shared with other links: a USDT probe's sites run one compiled copy.
+  LinkId link(tramp::Kind kind, const bpf::Program& p, std::shared_ptr<const NativeProgram> compiled, uint64_t cookie,
+              const HelperTable& helpers);
   // Unlinks; the last unlink restores the target's original bytes.
   void unlink(LinkId id);
   void unlink_all();  // and detach
@@ -93,7 +97,7 @@ class Trampoline {
  private:
   struct LinkData {  // shared by the images that call it
     LinkId id;
-    std::unique_ptr<NativeProgram> program;
+    std::shared_ptr<const NativeProgram> program;  // may be shared with other links (USDT sites)
     ProgState state;
     bool calls_helpers = false;  // may run C code that uses vector registers (probes save them then)
     bool overrides_return = false;  // calls bpf_override_return: the probe may go on elsewhere
