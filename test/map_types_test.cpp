@@ -502,6 +502,38 @@ TEST(MapTypes, SpinLockOffsetFromBtf) {
   EXPECT_EQ(other.find_map("lru")->spec().spin_lock_offset, -1);
 }
 
+// An update copies a value but its lock word, as the kernel's
+// copy_map_value: a lock another thread holds stays held (array, hash
+// element replaced), a new hash element starts unlocked.
+TEST(MapTypes, UpdatesLeaveTheLockWord) {
+  for (uint32_t type : {uint32_t(rt::MapType::Array), uint32_t(rt::MapType::Hash)}) {
+    SCOPED_TRACE(rt::map_type_name(type));
+    rt::MapSpec spec{"m", type, 4, 16, 4, 0, 0};
+    spec.spin_lock_offset = 4;
+    std::unique_ptr<rt::Map> m = rt::create_map(spec);
+    const uint32_t key = 1;
+    uint8_t value[16];
+    std::memset(value, 0xab, sizeof value);
+    ASSERT_EQ(m->update(&key, value, 0), 0);
+    auto* stored = static_cast<uint8_t*>(m->lookup(&key));
+    ASSERT_NE(stored, nullptr);
+    uint32_t lock;
+    std::memcpy(&lock, stored + 4, 4);
+    EXPECT_EQ(lock, 0u);  // the array's zeroed element, the hash's fresh one
+    const uint32_t held = 1;
+    std::memcpy(stored + 4, &held, 4);  // another thread holds it
+    std::memset(value, 0xcd, sizeof value);
+    ASSERT_EQ(m->update(&key, value, 0), 0);
+    stored = static_cast<uint8_t*>(m->lookup(&key));
+    std::memcpy(&lock, stored + 4, 4);
+    EXPECT_EQ(lock, held);
+    EXPECT_EQ(stored[0], 0xcd);
+    EXPECT_EQ(stored[3], 0xcd);
+    EXPECT_EQ(stored[8], 0xcd);
+    EXPECT_EQ(stored[15], 0xcd);
+  }
+}
+
 // --- what a test run records ----------------------------------------------
 
 class RunRecords : public ::testing::TestWithParam<const Engine*> {};

@@ -88,12 +88,12 @@ int64_t HashMap::update_locked(const std::string& k, const void* value, uint64_t
   const uint32_t vs = spec().value_size;
   auto write = [&](uint32_t slot, bool fresh) {
     if (all_cpus) {
-      for (unsigned c = 0; c < copies_; ++c) std::memcpy(value_at(slot, c), v + size_t(c) * vs, vs);
+      for (unsigned c = 0; c < copies_; ++c) copy_map_value(spec(), value_at(slot, c), v + size_t(c) * vs, fresh);
       return;
     }
     const unsigned mine = per_cpu_ ? current_cpu_() % copies_ : 0;
     for (unsigned c = 0; c < copies_; ++c)
-      if (c == mine) std::memcpy(value_at(slot, c), v, vs);
+      if (c == mine) copy_map_value(spec(), value_at(slot, c), v, fresh);  // per-CPU maps hold no lock
       else if (fresh) std::memset(value_at(slot, c), 0, value_stride_);
   };
   auto it = index_.find(k);

@@ -44,6 +44,23 @@ inline std::vector<uint8_t> bytes(const void* p, size_t n) {
   return {b, b + n};
 }
 
+// The kernel's copy_map_value: a value's bytes into an element, except
+// its struct bpf_spin_lock (MapSpec::spin_lock_offset), which keeps what
+// the element holds, so an update never takes or releases a lock another
+// thread holds. A fresh element's lock starts unlocked (`fresh`).
+inline void copy_map_value(const MapSpec& spec, void* dst, const void* src, bool fresh = false) {
+  auto* d = static_cast<uint8_t*>(dst);
+  const auto* s = static_cast<const uint8_t*>(src);
+  const int32_t lock = spec.spin_lock_offset;
+  if (lock < 0 || uint32_t(lock) + 4 > spec.value_size) {
+    std::memcpy(d, s, spec.value_size);
+    return;
+  }
+  std::memcpy(d, s, size_t(lock));
+  std::memcpy(d + lock + 4, s + lock + 4, spec.value_size - uint32_t(lock) - 4);
+  if (fresh) std::memset(d + lock, 0, 4);
+}
+
 // sched_getcpu(), 0 when it fails.
 unsigned default_cpu();
 

@@ -178,7 +178,7 @@ int64_t ArrayMap::update(const void* key, const void* value, uint64_t flags) {
   const uint32_t i = index_of(key);
   if (i >= spec().max_entries) return -E2BIG;
   if (flags == kUpdateNoExist) return -EEXIST;  // every element of an array exists
-  std::memcpy(storage_.data() + size_t(i) * stride_, value, spec().value_size);
+  copy_map_value(spec(), storage_.data() + size_t(i) * stride_, value);
   return 0;
 }
 
