@@ -1094,7 +1094,7 @@ TEST(StdHelpers, KernelIdsAndNames) {
       {44, "xdp_adjust_head"}, {54, "xdp_adjust_meta"}, {65, "xdp_adjust_tail"}, {188, "xdp_get_buff_len"},
       // The socket buffers' (runtime/progtypes/skb_helpers.h), for TC and socket filters.
       {9, "skb_store_bytes"}, {26, "skb_load_bytes"}, {18, "skb_vlan_push"}, {19, "skb_vlan_pop"},
-      {21, "skb_set_tunnel_key"},
+      {21, "skb_set_tunnel_key"}, {34, "get_hash_recalc"},
       // The base set's others, checksums, redirects and events.
       {42, "get_numa_node_id"}, {87, "map_push_elem"}, {88, "map_pop_elem"},
       {89, "map_peek_elem"}, {125, "ktime_get_boot_ns"}, {10, "l3_csum_replace"}, {11, "l4_csum_replace"},
