@@ -98,10 +98,10 @@ void returns(Emitter& e, Emitter::Label done, Emitter::Label einval) {
 
 // bpf_loop: r1 = nr_loops, r2 = the callback (its first slot), r3 = its
 // context, r4 = flags.
-void emit_loop(Emitter& e, const std::vector<size_t>& callbacks) {
+void emit_loop(Emitter& e, const std::vector<size_t>& callbacks, uint32_t max_loops) {
   const auto einval = e.label(), e2big = e.label(), next = e.label(), after = e.label(), done = e.label();
   e.jump(JNE, 4, 0, einval);
-  e.jump(JGT, 1, int32_t(kMaxLoops), e2big);
+  e.jump(JGT, 1, int32_t(max_loops), e2big);
   keep_arguments(e);
   e.bind(next);
   e.jump_reg(JGE, 7, 6, done);
@@ -148,7 +148,7 @@ void emit_for_each(Emitter& e, const std::vector<size_t>& callbacks) {
 
 }  // namespace
 
-std::optional<Program> rewrite_loop_helper(const Program& p) {
+std::optional<Program> rewrite_loop_helper(const Program& p, uint32_t max_loops) {
   bool needed = false;
   for (size_t i = 0; i < p.insns.size() && !needed; i += slot_count(p.insns[i]))
     needed = callback_helper(p.insns[i]) || is_func_ref(p.insns[i]);
@@ -174,7 +174,7 @@ std::optional<Program> rewrite_loop_helper(const Program& p) {
   // The appended functions, then the calls aimed at them.
   Emitter e(code);
   const size_t loop = code.size();
-  if (loops) emit_loop(e, callbacks);
+  if (loops) emit_loop(e, callbacks, std::min(max_loops, kMaxLoops));  // only lowered: a 32-bit immediate
   const size_t walk = code.size();
   if (walks) emit_for_each(e, callbacks);
   e.finish();

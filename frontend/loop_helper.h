@@ -57,7 +57,10 @@ inline constexpr uint32_t kMapNextElemHelper = 0xffff0010u;
 inline constexpr uint32_t kForEachKeyBytes = 504;  // the walk's frame less its cursor
 
 // The program rewritten as above; none when it calls neither bpf_loop nor
-// bpf_for_each_map_elem and takes no function's address.
-std::optional<Program> rewrite_loop_helper(const Program& p);
+// bpf_for_each_map_elem and takes no function's address. `max_loops` is
+// BPF_MAX_LOOPS, the most iterations bpf_loop makes before it answers
+// -E2BIG; a caller may lower it to bound a run (a program that verifies
+// must be safe whatever bpf_loop returns: r0 is an unknown number).
+std::optional<Program> rewrite_loop_helper(const Program& p, uint32_t max_loops = kMaxLoops);
 
 }  // namespace sb::bpf

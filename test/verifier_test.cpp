@@ -17,6 +17,7 @@
 #include "frontend/verifier/verifier.h"
 #include "ir/diag.h"
 #include "runtime/exec/engines.h"
+#include "runtime/exec/interpreter.h"
 #include "runtime/helpers/std_helpers.h"
 #include "runtime/maps/maps.h"
 #include "test/corpus.h"
@@ -675,6 +676,32 @@ TEST(VerifierCallbacks, ZeroBytesMeetTheirPreciseSpill) {
   const bpf::Program p = with_callback(src, 2, 10);
   EXPECT_EQ(refusal(p), "accepted");
   EXPECT_LT(bpf::verifier::verify(p, {}).insns_processed, 100u);
+}
+
+// A run is bounded by what the verifier processed but for bpf_loop's
+// iterations: loop_depth says how many levels of them, and the
+// interpreter's max_loops (BPF_MAX_LOOPS, lowered by the fuzzer to bound
+// its runs) answers -E2BIG above it, as the kernel's inlined loop does.
+TEST(VerifierCallbacks, LoopDepthAndTheLoopLimit) {
+  const std::string src =
+      "mov %r1, 10\n"  // 0
+      "lddw %r2, 0\n"  // 1, 2
+      "mov %r3, 0\n"   // 3
+      "mov %r4, 0\n"   // 4
+      "call 181\n"     // 5
+      "exit\n"         // 6
+      "mov %r0, 0\n"   // 7: the callback
+      "exit\n";
+  const bpf::Program p = with_callback(src, 1, 7);
+  EXPECT_EQ(bpf::verifier::verify(p, {}).loop_depth, 1u);
+  EXPECT_EQ(bpf::verifier::verify(bpf::assemble("mov %r0, 0\nexit", "t.s"), {}).loop_depth, 0u);
+  const rt::HelperTable helpers = rt::HelperTable::conformance();
+  EXPECT_EQ(rt::interpret(p, helpers, nullptr, 0), 10u);
+  rt::InterpOptions io;
+  io.max_loops = 10;
+  EXPECT_EQ(rt::interpret(p, helpers, nullptr, 0, io), 10u);
+  io.max_loops = 9;
+  EXPECT_EQ(rt::interpret(p, helpers, nullptr, 0, io), uint32_t(-7));  // -E2BIG, a 32-bit move
 }
 
 // Iterations may meet a state seen in an earlier one (the helper bounds

@@ -2309,6 +2309,9 @@ class Verifier {
     call_returned(none.cur());  // r0 the number of calls or an error
     fork(path, std::move(none), at_ + 1);
     enter_callback(path.st, at_, size_t(cb.off));
+    sh_.result.loop_depth = std::max<uint32_t>(
+        sh_.result.loop_depth,
+        uint32_t(std::count_if(path.st.frames.begin(), path.st.frames.end(), [](const Frame& f) { return f.callback; })));
     path.insn = size_t(cb.off);
     return true;
   }

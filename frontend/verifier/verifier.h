@@ -109,6 +109,12 @@ struct VerifyResult {
   uint64_t insns_processed = 0;  // as the kernel's "processed N insns"
   uint64_t states_stored = 0;    // states kept at prune points ("total_states")
   uint64_t peak_states = 0;
+  // The most bpf_loop / bpf_for_each_map_elem callbacks running inside one
+  // another on any path (0: none; a global function, verified on its own,
+  // counts from its own frame). A run makes at most as many
+  // instructions as were processed, but for the callbacks' iterations: up
+  // to BPF_MAX_LOOPS (or the map's elements) per level.
+  uint32_t loop_depth = 0;
   std::vector<uint32_t> stack_depth;  // per function (function_starts order), rounded as the kernel
   // Per instruction slot: 1 when the instruction is a load, store or atomic
   // whose every execution was proven inside its object (not raw memory),

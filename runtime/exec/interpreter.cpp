@@ -473,7 +473,8 @@ namespace {
 // Tail-call targets are the programs themselves, validated on first use.
 class InterpLoader final : public TailCallLoader {
  public:
-  InterpLoader(const HelperTable& helpers, bool verify) : helpers_(helpers), verify_(verify) {}
+  InterpLoader(const HelperTable& helpers, bool verify, uint32_t max_loops)
+      : helpers_(helpers), verify_(verify), max_loops_(max_loops) {}
   uint64_t load(const std::shared_ptr<const bpf::Program>& target) override {
     for (const auto& p : loaded_)
       if (p == target) return uint64_t(uintptr_t(p.get()));
@@ -482,7 +483,7 @@ class InterpLoader final : public TailCallLoader {
     bpf::validate(*target, v);
     if (verify_) bpf::verifier::verify(*target, helpers_.verify_options());
     loaded_.push_back(target);  // kept alive for the run
-    std::optional<bpf::Program> rewritten = bpf::rewrite_loop_helper(*target);
+    std::optional<bpf::Program> rewritten = bpf::rewrite_loop_helper(*target, max_loops_);
     if (!rewritten) return uint64_t(uintptr_t(target.get()));
     rewritten_.push_back(std::make_shared<const bpf::Program>(std::move(*rewritten)));
     return uint64_t(uintptr_t(rewritten_.back().get()));
@@ -491,6 +492,7 @@ class InterpLoader final : public TailCallLoader {
  private:
   const HelperTable& helpers_;
   const bool verify_;  // targets are verified as the program was
+  const uint32_t max_loops_;
   std::vector<std::shared_ptr<const bpf::Program>> loaded_;
   std::vector<std::shared_ptr<const bpf::Program>> rewritten_;  // bpf_loop as bytecode (frontend/loop_helper.h)
 };
@@ -499,7 +501,7 @@ class InterpLoader final : public TailCallLoader {
 uint64_t interpret(const bpf::Program& p, const HelperTable& helpers, void* mem, size_t len,
                    const InterpOptions& opts) {
   ContextScope scope(helpers.context());
-  InterpLoader loader(helpers, opts.safety.verify);
+  InterpLoader loader(helpers, opts.safety.verify, opts.max_loops);
   TailCallRun tail_calls(loader);
   // A typed program's context accesses come from the verifier's result.
   InterpOptions with_ctx;
@@ -510,7 +512,7 @@ uint64_t interpret(const bpf::Program& p, const HelperTable& helpers, void* mem,
     with_ctx.ctx_fields = verified.ctx_fields;
   }
   // bpf_loop runs as bytecode; the slots keep their indexes, so ctx_fields still apply.
-  const std::optional<bpf::Program> rewritten = bpf::rewrite_loop_helper(p);
+  const std::optional<bpf::Program> rewritten = bpf::rewrite_loop_helper(p, opts.max_loops);
   Machine m(rewritten ? *rewritten : p, helpers, with_ctx.ctx_fields.empty() ? opts : with_ctx);
   const uint64_t r0 = m.run(mem, len);
   tail_calls.finish();

@@ -27,6 +27,9 @@ struct InterpOptions {
   // r6-r9 in a callee. What the verifier proves never happens
   // (test/fuzz/fuzz_verifier.cpp checks it on the programs it accepts).
   bool check_uninit = false;
+  // bpf_loop's BPF_MAX_LOOPS: a call asking for more iterations gets
+  // -E2BIG. Only lowered (test/fuzz/fuzz_verifier.cpp bounds its runs so).
+  uint32_t max_loops = bpf::kMaxLoops;
 };
 
 // Runs a validated program with r1 = mem, r2 = len and r10 at the top of a

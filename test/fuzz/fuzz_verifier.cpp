@@ -7,7 +7,11 @@
 //   - faults at an access the verifier proved in bounds (VerifyResult::proven),
 //   - faults in any other way (a register read before it was written, the
 //     call depth, running off the end),
-//   - or runs past the instruction budget
+//   - or runs past the instruction budget, where the verifier's walk
+//     bounds the run: a run makes no more instructions than were processed
+//     but for bpf_loop's iterations, which the harness caps at kMaxLoops
+//     (InterpOptions::max_loops; more gets -E2BIG, which a verified
+//     program must handle) per level of VerifyResult::loop_depth
 // is a verifier bug: the target aborts with the program. Bounds faults at
 // accesses the verifier did not prove are the design (raw programs' r1 is
 // checked at run time, see frontend/verifier/verifier.h).
@@ -45,7 +49,17 @@ namespace {
 using namespace sb;
 
 constexpr uint64_t kComplexityLimit = 20'000;  // far below the kernel's 1,000,000: fuzzing wants many short runs
-constexpr uint64_t kRunBudget = 1'000'000;
+constexpr uint64_t kRunBudget = 2'000'000;
+constexpr uint32_t kMaxLoops = 8;  // the generator's loops make 0-7 iterations
+
+// The most instructions a run of a verified program can make: each level of
+// callbacks runs its body (no longer than what was processed) and the
+// rewrite's loop (a dozen instructions) up to kMaxLoops times.
+uint64_t run_bound(const sb::bpf::verifier::VerifyResult& r) {
+  uint64_t bound = r.insns_processed + 16;
+  for (uint32_t d = 0; d < r.loop_depth && bound <= kRunBudget; ++d) bound *= kMaxLoops + 1;
+  return bound;
+}
 
 // Applies one 4-byte mutation: which instruction, which field, the value.
 void mutate(bpf::Program& p, const uint8_t* m) {
@@ -140,6 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   io.safety.bounds_check = true;
   io.insn_budget = kRunBudget;
   io.check_uninit = true;
+  io.max_loops = kMaxLoops;
   try {
     rt::interpret(p, helpers, memory.data(), memory.size(), io);
   } catch (const Error& e) {
@@ -147,6 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const long at = insn_of(e);
     const bool bounds = m.starts_with("out-of-bounds access");
     if (bounds && at >= 0 && size_t(at) < proof.proven.size() && !proof.proven[size_t(at)]) return 0;  // raw memory
+    if (m.starts_with("instruction budget") && run_bound(proof) > kRunBudget) return 0;  // nested loops
     verifier_bug(p, "faulted: " + std::string(e.what()));
   }
   return 0;
