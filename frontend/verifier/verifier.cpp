@@ -101,10 +101,28 @@ struct Step {
 // keeps the instructions run from its parent node to it, so that a check
 // that depends on a scalar marks that scalar precise in every stored state
 // it came through (the kernel's mark_chain_precision).
+//
+// A node dropped from its visited list while paths below it still run
+// keeps only what precision marking reads of its state (`marks`): nothing
+// compares against it again, but a demand that reaches a value already
+// precise there stops, which keeps each backtrack short. In a long loop
+// almost every node is such a node (fnv's 65,536 iterations each store
+// one): a few dozen bytes instead of a whole state.
+struct Marks {
+  struct FrameMarks {
+    uint16_t scalar = 0, precise = 0;              // per register
+    uint64_t slot_scalar = 0, slot_precise = 0;    // per stack slot: a spilled scalar, or zero bytes
+    std::array<uint32_t, 10> id{};                 // per register: a scalar's id
+  };
+  size_t n = 0;
+  std::unique_ptr<FrameMarks[]> frames;
+};
+
 struct Node {
   uint32_t branches = 0;
   Node* parent = nullptr;
   State st;
+  Marks marks;  // instead of `st`, once out of the visited list (above): marks.n > 0
   std::vector<Step> history;
   uint32_t hit = 0, miss = 0;
   bool listed = false;  // still in visited_ (a candidate for pruning)
@@ -655,8 +673,35 @@ class Verifier {
   // A finished node out of the visited lists: nothing reads its state again.
   void release(Node* n) {
     n->st = State{};
+    n->marks = {};
     n->history = {};
     --live_states_;
+  }
+
+  // A node out of the visited lists with paths still below it: only
+  // precision marking reads it again (Marks).
+  static void keep_marks_only(Node* n) {
+    Marks m{n->st.frames.size(), std::make_unique<Marks::FrameMarks[]>(n->st.frames.size())};
+    for (size_t f = 0; f < m.n; ++f) {
+      const Frame& fr = n->st.frames[f];
+      Marks::FrameMarks& fm = m.frames[f];
+      for (int r = 0; r < 10; ++r) {
+        const RegState& x = fr.regs[size_t(r)];
+        if (x.type != RegType::Scalar) continue;
+        fm.scalar |= uint16_t(1u << r);
+        if (x.precise) fm.precise |= uint16_t(1u << r);
+        fm.id[size_t(r)] = x.id;
+      }
+      for (size_t k = 0; k < fr.stack.size() && k < 64; ++k) {
+        const StackSlot& sl = fr.stack[k];
+        const bool spilled = sl.type[0] == Slot::Spill && sl.spilled.type == RegType::Scalar;
+        if (spilled || std::all_of(sl.type.begin(), sl.type.end(), [](Slot t) { return t == Slot::Zero; }))
+          fm.slot_scalar |= uint64_t(1) << k;
+        if (spilled && sl.spilled.precise) fm.slot_precise |= uint64_t(1) << k;
+      }
+    }
+    n->marks = std::move(m);
+    n->st = State{};
   }
 
   void fork(const Path& path, State st, size_t insn) {
@@ -722,6 +767,7 @@ class Verifier {
       if (++v->miss > v->hit * 3 + 3) {
         v->listed = false;
         if (v->branches == 0) release(v);
+        else keep_marks_only(v);
         list[k] = list.back();
         list.pop_back();
         continue;
@@ -740,7 +786,7 @@ class Verifier {
     n->branches = 1;
     n->parent = path.parent;
     n->st = path.st;
-    n->history = std::move(path.history);
+    n->history.assign(path.history.begin(), path.history.end());  // one allocation; the path keeps its capacity
     n->listed = true;
     path.history.clear();
     path.parent = n;
@@ -914,7 +960,13 @@ class Verifier {
   void backtrack(Path& path, Demand d) {
     walk_back(path.history, d);
     for (Node* n = path.parent; n && !d.empty(); n = n->parent) {
-      mark_in(n->st, d);
+      if (n->marks.n) {
+        MarksView v{n->marks};
+        mark_in(v, d);
+      } else {
+        StateView v{n->st};
+        mark_in(v, d);
+      }
       if (d.empty()) break;
       walk_back(n->history, d);
     }
@@ -925,22 +977,70 @@ class Verifier {
   // Scalars linked to a precise one (copies sharing its id, refined together
   // by branches) become precise with it, so that pruning demands the same
   // links of a later state.
-  static void mark_in(State& st, Demand& d) {
+  // What mark_in reads and writes of a stored node: its whole state, or
+  // the marks a node out of the visited lists keeps (Marks).
+  struct StateView {
+    State& st;
+    size_t frames() const { return st.frames.size(); }
+    bool scalar(size_t f, int r) const { return st.frames[f].regs[size_t(r)].type == RegType::Scalar; }
+    bool precise(size_t f, int r) const { return st.frames[f].regs[size_t(r)].precise; }
+    void set_precise(size_t f, int r) { st.frames[f].regs[size_t(r)].precise = true; }
+    uint32_t id(size_t f, int r) const { return st.frames[f].regs[size_t(r)].id; }
+    // Marks slot k precise when it holds a number not yet precise: a spilled
+    // scalar, or zero bytes, which become a spilled precise 0.
+    bool mark_slot(size_t f, size_t k) {
+      std::vector<StackSlot>& stack = st.frames[f].stack;
+      if (k >= stack.size()) return false;
+      StackSlot& slot = stack[k];
+      if (std::all_of(slot.type.begin(), slot.type.end(), [](Slot t) { return t == Slot::Zero; })) {
+        slot.type.fill(Slot::Spill);
+        slot.spilled = RegState::known(0);
+        slot.spilled.precise = true;
+        return true;
+      }
+      if (slot.type[0] != Slot::Spill || slot.spilled.type != RegType::Scalar || slot.spilled.precise) return false;
+      slot.spilled.precise = true;
+      return true;
+    }
+  };
+  struct MarksView {
+    Marks& m;
+    size_t frames() const { return m.n; }
+    bool scalar(size_t f, int r) const { return (m.frames[f].scalar >> r) & 1; }
+    bool precise(size_t f, int r) const { return (m.frames[f].precise >> r) & 1; }
+    void set_precise(size_t f, int r) { m.frames[f].precise |= uint16_t(1u << r); }
+    uint32_t id(size_t f, int r) const { return m.frames[f].id[size_t(r)]; }
+    bool mark_slot(size_t f, size_t k) {
+      Marks::FrameMarks& fm = m.frames[f];
+      const uint64_t bit = uint64_t(1) << k;
+      if (!(fm.slot_scalar & bit) || (fm.slot_precise & bit)) return false;
+      fm.slot_precise |= bit;
+      return true;
+    }
+  };
+
+  // Marks the demanded values precise in a stored state; a value already
+  // precise there was already propagated further up, so it leaves the demand.
+  // Scalars linked to a precise one (copies sharing its id, refined together
+  // by branches) become precise with it, so that pruning demands the same
+  // links of a later state.
+  template <class View>
+  static void mark_in(View& st, Demand& d) {
     mark_demanded(st, d);
     for (bool grew = true; grew;) {
       grew = false;
-      std::vector<uint32_t> ids;
-      for (size_t f = 0; f < st.frames.size() && f < d.regs.size(); ++f)
+      std::array<uint32_t, kMaxCallDepth * 10> ids;
+      size_t n_ids = 0;
+      for (size_t f = 0; f < st.frames() && f < d.regs.size(); ++f)
         for (int r = 0; r < 10; ++r)
           if ((d.regs[f] >> r) & 1)
-            if (uint32_t id = st.frames[f].regs[size_t(r)].id) ids.push_back(id);
-      if (ids.empty()) return;
+            if (uint32_t id = st.id(f, r)) ids[n_ids++] = id;
+      if (n_ids == 0) return;
       Demand more;
-      for (size_t f = 0; f < st.frames.size() && f < d.regs.size(); ++f)
+      for (size_t f = 0; f < st.frames() && f < d.regs.size(); ++f)
         for (int r = 0; r < 10; ++r) {
-          const RegState& x = st.frames[f].regs[size_t(r)];
-          if (x.type == RegType::Scalar && !x.precise && x.id &&
-              std::find(ids.begin(), ids.end(), x.id) != ids.end())
+          const uint32_t id = st.id(f, r);
+          if (st.scalar(f, r) && !st.precise(f, r) && id && std::find(ids.begin(), ids.begin() + n_ids, id) != ids.begin() + n_ids)
             more.regs[f] |= uint16_t(1u << r);
         }
       if (more.empty()) return;
@@ -950,35 +1050,22 @@ class Verifier {
     }
   }
 
-  static void mark_demanded(State& st, Demand& d) {
+  template <class View>
+  static void mark_demanded(View& st, Demand& d) {
     for (size_t f = 0; f < d.regs.size(); ++f) {
-      if (f >= st.frames.size()) {
+      if (f >= st.frames()) {
         d.regs[f] = 0, d.slots[f] = 0;
         continue;
       }
-      Frame& fr = st.frames[f];
       for (int r = 0; r < 10; ++r) {
         const uint16_t bit = uint16_t(1u << r);
         if (!(d.regs[f] & bit)) continue;
-        RegState& x = fr.regs[size_t(r)];
-        if (x.type != RegType::Scalar || x.precise) d.regs[f] &= uint16_t(~bit);
-        else x.precise = true;
+        if (!st.scalar(f, r) || st.precise(f, r)) d.regs[f] &= uint16_t(~bit);
+        else st.set_precise(f, r);
       }
-      for (size_t k = 0; k < 64; ++k) {
-        const uint64_t bit = uint64_t(1) << k;
-        if (!(d.slots[f] & bit)) continue;
-        StackSlot* slot = k < fr.stack.size() ? &fr.stack[k] : nullptr;
-        if (slot && std::all_of(slot->type.begin(), slot->type.end(), [](Slot t) { return t == Slot::Zero; })) {
-          // Zero bytes whose value a check needs: a spilled precise 0.
-          slot->type.fill(Slot::Spill);
-          slot->spilled = RegState::known(0);
-          slot->spilled.precise = true;
-        } else if (slot && slot->type[0] == Slot::Spill && slot->spilled.type == RegType::Scalar &&
-                   !slot->spilled.precise) {
-          slot->spilled.precise = true;
-        } else {
-          d.slots[f] &= ~bit;
-        }
+      for (uint64_t rest = d.slots[f]; rest; rest &= rest - 1) {
+        const size_t k = size_t(std::countr_zero(rest));
+        if (!st.mark_slot(f, k)) d.slots[f] &= ~(uint64_t(1) << k);
       }
     }
   }
