@@ -540,20 +540,30 @@ class Verifier {
 
   // Where control goes after instruction i within its function (a call
   // returns to i + 1; exit goes nowhere).
-  std::vector<size_t> successors(size_t i) const {
+  struct Successors {
+    std::array<size_t, 2> at{};
+    size_t n = 0;
+    void add(size_t i) { at[n++] = i; }
+    const size_t* begin() const { return at.data(); }
+    const size_t* end() const { return at.data() + n; }
+  };
+  Successors successors(size_t i) const {
     const Insn& in = p_.insns[i];
     const uint8_t cls = class_of(in.opcode);
-    std::vector<size_t> out;
+    Successors out;
     if (cls == JMP || cls == JMP32) {
       const uint8_t op = op_of(in);
       if (op == EXIT && cls == JMP) return out;
-      if (op == CALL && cls == JMP) return {i + 1};
+      if (op == CALL && cls == JMP) {
+        out.add(i + 1);
+        return out;
+      }
       std::optional<int64_t> t = branch_target(in, i);
-      if (t) out.push_back(size_t(*t));
-      if (op != JA) out.push_back(i + 1);
+      if (t) out.add(size_t(*t));
+      if (op != JA) out.add(i + 1);
       return out;
     }
-    out.push_back(i + slot_count(in));
+    out.add(i + slot_count(in));
     return out;
   }
 

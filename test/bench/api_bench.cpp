@@ -16,7 +16,9 @@
 //                                  native, in executable memory; arm64 and
 //                                  riscv64: loaded into Unicorn), destroy both
 //                                  (so freed code memory is reused, as a
-//                                  long-running embedder's would be)
+//                                  long-running embedder's would be); the
+//                                  default verifies, /trusted is
+//                                  SB_VM_NO_VERIFY (the compile alone)
 //
 // The first compile in a fresh process is not here (a benchmark warms up):
 // sb_first_compile measures it, one process per run.
@@ -99,8 +101,10 @@ void BM_TwoClockReads(benchmark::State& state) {
   }
 }
 
-void BM_Runnable(benchmark::State& state, const char* arch, const std::vector<uint8_t>* bytes) {
-  springboard::vm vm;
+void BM_Runnable(benchmark::State& state, const char* arch, const std::vector<uint8_t>* bytes, bool trusted) {
+  sb_vm_options o{};
+  if (trusted) o.flags = SB_VM_NO_VERIFY;
+  springboard::vm vm(o);
   for (auto _ : state) {
     springboard::program p = vm.load_bytecode(bytes->data(), bytes->size(), "bench");
     springboard::code c = p.compile(arch);
@@ -124,8 +128,11 @@ int main(int argc, char** argv) {
   static const std::vector<uint8_t> synthetic = bytecode(sb::synthetic_source());
   for (const char* arch : {"x86-64", "arm64", "riscv64"})
     for (auto [name, bytes] : {std::pair{"empty", &empty}, std::pair{"synthetic100", &synthetic}})
-      benchmark::RegisterBenchmark((std::string("runnable/") + arch + "/" + name).c_str(), BM_Runnable, arch, bytes)
-          ->Unit(benchmark::kMicrosecond);
+      for (bool trusted : {false, true})
+        benchmark::RegisterBenchmark(
+            (std::string("runnable/") + arch + "/" + name + (trusted ? "/trusted" : "")).c_str(), BM_Runnable, arch,
+            bytes, trusted)
+            ->Unit(benchmark::kMicrosecond);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -29,6 +29,9 @@
 //                                 slots, that a verifier without state
 //                                 pruning explores 2^600 ways (the kernel
 //                                 loads it with BPF_PROG_LOAD as XDP)
+//   verify/synthetic100, compile/synthetic100
+//                                 the compile benchmarks' 100 slots (raw):
+//                                 what verifying costs a small program
 //
 // The kernel rows need root (CAP_BPF, CAP_SYS_ADMIN); without it they are
 // skipped with the reason.
@@ -54,6 +57,7 @@
 #include "ir/diag.h"
 #include "runtime/helpers/std_helpers.h"
 #include "test/kernel_oracle.h"
+#include "test/bench/synthetic.h"
 #include "test/kernel_prog_types.h"
 
 namespace {
@@ -272,6 +276,13 @@ int main(int argc, char** argv) {
   branchy->name = "branchy";
   branchy->program = bpf::assemble(branchy_source(600), "branchy");
   add(std::move(branchy), BPF_PROG_TYPE_XDP);
+  // The compile benchmarks' 100 slots, raw (r1 = memory), as sb_api_bench's
+  // runnable rows verify it: the verifier's fixed cost beside a compile's.
+  auto synthetic = std::make_unique<Subject>();
+  synthetic->name = "synthetic100";
+  synthetic->kernel = false;
+  synthetic->program = bpf::assemble(synthetic_source(), "synthetic100");
+  add(std::move(synthetic), 0);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
