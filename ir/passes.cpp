@@ -717,6 +717,228 @@ void remove_redundant_copies(Function& fn) {
   sweep(true);
 }
 
+namespace {
+
+// remove_redundant_masks: an unsigned interval [lo, hi] per register at one
+// point, met at labels as their union.
+struct Ranges {
+  static constexpr uint64_t kMax = UINT64_MAX, kMax32 = UINT32_MAX;
+  bool reached = false;
+  uint64_t lo[kNumRegs], hi[kNumRegs];
+  static Ranges entry() {
+    Ranges r;
+    r.reached = true;
+    for (uint8_t x = 0; x < kNumRegs; ++x) r.lo[x] = 0, r.hi[x] = kMax;
+    return r;
+  }
+  void set(uint8_t x, uint64_t l, uint64_t h) { lo[x] = l, hi[x] = h; }
+  void unknown(uint8_t x, int width) { set(x, 0, width == 32 ? kMax32 : kMax); }
+  // x & mask == x for every value x may hold: mask has every bit below x's top.
+  bool mask_keeps(uint8_t x, uint64_t mask) const {
+    const int bits = std::bit_width(hi[x]);
+    const uint64_t low = bits == 64 ? kMax : (uint64_t(1) << bits) - 1;
+    return (mask & low) == low;
+  }
+  // Whether *this grew to take in `o`; past a few growths at one label a
+  // bound that grows jumps to the next of `stops` (widening with
+  // thresholds: a counted loop's bound, so its counter converges there).
+  bool meet(const Ranges& o, unsigned& growths, const std::vector<uint64_t>& stops) {
+    if (!o.reached) return false;
+    if (!reached) return *this = o, true;
+    bool changed = false;
+    const bool widen = ++growths > 2;
+    for (uint8_t x = 0; x < kNumRegs; ++x) {
+      if (o.lo[x] < lo[x]) {
+        lo[x] = o.lo[x];
+        if (widen) lo[x] = *std::prev(std::upper_bound(stops.begin(), stops.end(), lo[x]));
+        changed = true;
+      }
+      if (o.hi[x] > hi[x]) {
+        hi[x] = o.hi[x];
+        if (widen) hi[x] = *std::lower_bound(stops.begin(), stops.end(), hi[x]);
+        changed = true;
+      }
+    }
+    if (!changed) --growths;
+    return changed;
+  }
+};
+
+// [lo, hi] + d without wrapping, or nothing.
+std::optional<std::pair<uint64_t, uint64_t>> shifted(uint64_t lo, uint64_t hi, int64_t d, uint64_t max) {
+  if (d >= 0) {
+    if (hi > max - uint64_t(d)) return std::nullopt;
+    return std::pair{lo + uint64_t(d), hi + uint64_t(d)};
+  }
+  const uint64_t m = uint64_t(0) - uint64_t(d);
+  if (lo < m) return std::nullopt;
+  return std::pair{lo - m, hi - m};
+}
+
+// What `i` leaves in the registers it writes.
+void range_transfer(Ranges& r, const Inst& i) {
+  const uint64_t max = i.width == 32 ? Ranges::kMax32 : Ranges::kMax;
+  const bool fits = i.width == 64 || r.hi[i.dst] <= Ranges::kMax32;  // the 32-bit view is the value
+  const uint64_t b_lo = i.k ? imm_at_width(i) : r.lo[i.src], b_hi = i.k ? imm_at_width(i) : r.hi[i.src];
+  const bool b_fits = i.k || i.width == 64 || r.hi[i.src] <= Ranges::kMax32;
+  switch (i.op) {
+    case Op::Mov:
+      if (b_fits) r.set(i.dst, b_lo, b_hi);
+      else r.unknown(i.dst, 32);
+      return;
+    case Op::LoadImm: r.set(i.dst, uint64_t(i.imm), uint64_t(i.imm)); return;
+    case Op::Add: case Op::Sub:
+      if (fits && i.k) {
+        const int64_t d = i.width == 32 ? int64_t(int32_t(i.imm)) : i.imm;
+        if (d != INT64_MIN) {
+          if (auto v = shifted(r.lo[i.dst], r.hi[i.dst], i.op == Op::Add ? d : -d, max)) return r.set(i.dst, v->first, v->second);
+        }
+      } else if (fits && b_fits && i.op == Op::Add && r.hi[i.dst] <= max - b_hi) {
+        return r.set(i.dst, r.lo[i.dst] + b_lo, r.hi[i.dst] + b_hi);
+      }
+      return r.unknown(i.dst, i.width);
+    case Op::And:
+      if (i.k && fits && r.mask_keeps(i.dst, imm_at_width(i))) return;  // the value as it was
+      return r.set(i.dst, 0, std::min(fits ? r.hi[i.dst] : max, b_fits ? b_hi : max));
+    case Op::LShr:
+      if (i.k && fits) return r.set(i.dst, r.lo[i.dst] >> (i.imm & (i.width - 1)), r.hi[i.dst] >> (i.imm & (i.width - 1)));
+      return r.set(i.dst, 0, fits ? r.hi[i.dst] : max);
+    case Op::UDiv:
+      if (i.k && fits && imm_at_width(i) != 0) return r.set(i.dst, r.lo[i.dst] / imm_at_width(i), r.hi[i.dst] / imm_at_width(i));
+      return r.set(i.dst, 0, fits ? r.hi[i.dst] : max);
+    case Op::UMod:
+      if (i.k && imm_at_width(i) != 0) return r.set(i.dst, 0, std::min(fits ? r.hi[i.dst] : max, imm_at_width(i) - 1));
+      return r.unknown(i.dst, i.width);
+    case Op::Load:
+      return r.set(i.dst, 0, i.sext || i.size == 8 ? Ranges::kMax : (uint64_t(1) << (8 * i.size)) - 1);
+    default:
+      for (unsigned m = clobbers(i); m; m &= m - 1) r.unknown(uint8_t(std::countr_zero(m)), 64);
+      if (op_form(i.op) == Form::Alu || op_form(i.op) == Form::Unary) r.unknown(i.dst, i.width);
+      return;
+  }
+}
+
+Cond negated(Cond c) {
+  switch (c) {
+    case Cond::Eq: return Cond::Ne;   case Cond::Ne: return Cond::Eq;
+    case Cond::Gt: return Cond::Le;   case Cond::Le: return Cond::Gt;
+    case Cond::Ge: return Cond::Lt;   case Cond::Lt: return Cond::Ge;
+    case Cond::SGt: return Cond::SLe; case Cond::SLe: return Cond::SGt;
+    case Cond::SGe: return Cond::SLt; case Cond::SLt: return Cond::SGe;
+    case Cond::Set: return Cond::Clear;
+    default: return Cond::Set;
+  }
+}
+
+// The ranges on the edge where `dst cc b` holds; unreached when it cannot.
+// Only where the compared view is the whole value: a 32-bit compare of
+// registers below 2^32, a signed one of registers that are not negative.
+Ranges refined(Ranges r, const Inst& i, Cond cc) {
+  const uint64_t view = i.width == 32 ? Ranges::kMax32 : Ranges::kMax;
+  const uint64_t b = imm_at_width(i);
+  uint64_t blo = i.k ? b : r.lo[i.src], bhi = i.k ? b : r.hi[i.src];
+  uint64_t alo = r.lo[i.dst], ahi = r.hi[i.dst];
+  if (!i.k && i.src == i.dst) return r;
+  if (ahi > view || bhi > view) return r;
+  const uint64_t sign = (view >> 1) + 1;  // values below it read the same signed
+  switch (cc) {
+    case Cond::SGt: case Cond::SGe: case Cond::SLt: case Cond::SLe:
+      if (ahi >= sign || bhi >= sign) return r;
+      cc = cc == Cond::SGt ? Cond::Gt : cc == Cond::SGe ? Cond::Ge : cc == Cond::SLt ? Cond::Lt : Cond::Le;
+      break;
+    case Cond::Set: case Cond::Clear: return r;
+    default: break;
+  }
+  uint64_t nalo = alo, nahi = ahi, nblo = blo, nbhi = bhi;
+  switch (cc) {
+    case Cond::Eq:
+      nalo = nblo = std::max(alo, blo), nahi = nbhi = std::min(ahi, bhi);
+      break;
+    case Cond::Ne:
+      if (blo == bhi) {
+        if (alo == blo) ++nalo;
+        if (ahi == blo) --nahi;  // lo > hi when a held only b: unreached below
+      }
+      if (alo == ahi) {
+        if (blo == alo) ++nblo;
+        if (bhi == alo) --nbhi;
+      }
+      break;
+    case Cond::Gt:  // a > b
+      if (blo == Ranges::kMax || ahi == 0) return Ranges{};
+      nalo = std::max(alo, blo + 1), nbhi = std::min(bhi, ahi - 1);
+      break;
+    case Cond::Ge:
+      nalo = std::max(alo, blo), nbhi = std::min(bhi, ahi);
+      break;
+    case Cond::Lt:  // a < b
+      if (bhi == 0 || alo == Ranges::kMax) return Ranges{};
+      nahi = std::min(ahi, bhi - 1), nblo = std::max(blo, alo + 1);
+      break;
+    case Cond::Le:
+      nahi = std::min(ahi, bhi), nblo = std::max(blo, alo);
+      break;
+    default:
+      return r;
+  }
+  if (nalo > nahi || nblo > nbhi) return Ranges{};
+  r.set(i.dst, nalo, nahi);
+  if (!i.k) r.set(i.src, nblo, nbhi);
+  return r;
+}
+
+}  // namespace
+
+void remove_redundant_masks(Function& fn) {
+  std::vector<Inst>& code = fn.code;
+  // Widening stops: every compared or masked constant, one either side of it.
+  std::vector<uint64_t> stops{0, Ranges::kMax32, Ranges::kMax};
+  for (const Inst& i : code)
+    if (i.k && (i.op == Op::Br || i.op == Op::And))
+      for (int64_t d : {-1, 0, 1}) stops.push_back(imm_at_width(i) + uint64_t(d));
+  std::sort(stops.begin(), stops.end());
+  stops.erase(std::unique(stops.begin(), stops.end()), stops.end());
+  std::vector<Ranges> at_label(fn.num_labels);
+  std::vector<unsigned> growths(fn.num_labels, 0);
+  auto sweep = [&](bool remove) {
+    bool changed = false;
+    Ranges cur = Ranges::entry();
+    size_t w = 0;
+    for (size_t r = 0; r < code.size(); ++r) {
+      const Inst& i = code[r];
+      const Form form = op_form(i.op);
+      bool keep = true;
+      if (form == Form::Label) {
+        changed |= at_label[i.target].meet(cur, growths[i.target], stops);
+        cur = at_label[i.target];
+      } else if (form == Form::Jump) {
+        changed |= at_label[i.target].meet(cur, growths[i.target], stops);
+        cur = Ranges{};
+      } else if (form == Form::Branch) {
+        if (cur.reached) {
+          changed |= at_label[i.target].meet(refined(cur, i, i.cc), growths[i.target], stops);
+          cur = refined(cur, i, negated(i.cc));
+        }
+      } else if (form == Form::Term) {
+        cur = Ranges{};
+      } else if (cur.reached) {
+        if (i.op == Op::And && i.k && (i.width == 64 || cur.hi[i.dst] <= Ranges::kMax32))
+          keep = !cur.mask_keeps(i.dst, imm_at_width(i));
+        else if (is_self_zext(i))
+          keep = cur.hi[i.dst] > Ranges::kMax32;
+        range_transfer(cur, i);
+      }
+      if (!remove) continue;
+      if (keep) code[w++] = i;
+    }
+    if (remove) code.resize(w);
+    return changed;
+  };
+  while (sweep(false)) {
+  }
+  sweep(true);
+}
+
 void hoist_loop_invariants(Function& fn) {
   // Innermost (latest head) first: a hoist moves code only inside
   // [head - hoisted, end], so the loops not yet seen keep their places.
@@ -956,6 +1178,7 @@ void optimize(Module& m) {
   for (Function& fn : m.functions) {
     propagate_constants(fn);
     reduce_strength(fn);
+    remove_redundant_masks(fn);
     fold_zero_extension(fn);
     invert_branch_over_jump(fn);
     fold_bit_test(fn);

@@ -13,6 +13,15 @@
 //                       nobody reads any more go in remove_dead_code
 //   reduce_strength     mul by 2^k -> shl k; udiv by 2^k -> lshr k;
 //                       umod by 2^k -> and 2^k-1 (immediate operands)
+//   remove_redundant_masks
+//                       x &= 2^k - 1 (and any mask with those low bits set)
+//                       where x < 2^k on every path here, and mov.32 x, x
+//                       where x < 2^32: the masks BPF code writes so that
+//                       the verifier can bound an index (a[i & 255] after
+//                       a check of i). A forward dataflow of an unsigned
+//                       interval per register, narrowed on each edge of a
+//                       compare, met at labels, widened to the function's
+//                       compared constants when a loop keeps growing one
 //   fold_zero_extension shl.64 x, 32 + lshr.64 x, 32 -> mov.32 x, x; then
 //                       mov.64 x, y + mov.32 x, x -> mov.32 x, y; and a
 //                       mov.32 x, x right after a 32-bit result in x goes
@@ -77,6 +86,7 @@ namespace sb::ir {
 
 void propagate_constants(Function& fn);
 void reduce_strength(Function& fn);
+void remove_redundant_masks(Function& fn);
 void fold_zero_extension(Function& fn);
 void invert_branch_over_jump(Function& fn);
 void fold_bit_test(Function& fn);

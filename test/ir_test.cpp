@@ -138,6 +138,54 @@ TEST(IrPasses, ReduceStrengthTurnsPowersOfTwoIntoShiftsAndMasks) {
             "exit\n");
 }
 
+// Whether remove_redundant_masks drops the one `and` (or mov32 x, x) of `source`.
+bool mask_dropped(const char* source) {
+  const std::string before = after([](ir::Function&) {}, source);
+  const std::string now = after(ir::remove_redundant_masks, source);
+  auto masks = [](const std::string& text) {
+    size_t n = 0;
+    for (size_t at = text.find(" = and."); at != std::string::npos; at = text.find(" = and.", at + 1)) ++n;
+    for (size_t at = text.find("= mov.32 r1, r1"); at != std::string::npos; at = text.find("= mov.32 r1, r1", at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(masks(before), 1u) << before;
+  return masks(now) == 0;
+}
+
+TEST(IrPasses, RemoveRedundantMasksDropsWhatAnEarlierCheckBounded) {
+  // After a check, on every path: the masks a verifier needed.
+  EXPECT_TRUE(mask_dropped("jgt %r1, 255, out\nand %r1, 255\nmov %r0, %r1\nout:\nexit"));
+  EXPECT_TRUE(mask_dropped("jlt %r1, 256, in\nexit\nin:\nand %r1, 0x1ff\nmov %r0, %r1\nexit"));
+  EXPECT_TRUE(mask_dropped("jgt %r1, 0xffff, out\nmov32 %r1, %r1\nmov %r0, %r1\nout:\nexit"));
+  EXPECT_TRUE(mask_dropped("jgt %r1, 100, out\nand32 %r1, 127\nmov %r0, %r1\nout:\nexit"));
+  EXPECT_TRUE(mask_dropped("ldxb %r1, [%r1+0]\nand %r1, 255\nmov %r0, %r1\nexit"));
+  // Signed compares of registers known not to be negative read as unsigned.
+  EXPECT_TRUE(mask_dropped("jgt %r1, 1000, out\njsgt %r1, 255, out\nand %r1, 255\nmov %r0, %r1\nout:\nexit"));
+  // A count down from a checked n (sort's insertion loop), and a count up
+  // to a compared bound, which widening stops at the bound.
+  EXPECT_TRUE(mask_dropped("jgt %r2, 255, out\njeq %r2, 0, out\nloop:\nadd %r2, -1\nmov %r3, %r2\n"
+                           "and %r3, 255\nadd %r0, %r3\njne %r2, 0, loop\nout:\nexit"));
+  EXPECT_TRUE(mask_dropped("mov %r2, 0\nloop:\nmov %r3, %r2\nand %r3, 255\nadd %r0, %r3\nadd %r2, 1\n"
+                           "jlt %r2, 256, loop\nexit"));
+  // The dropped mask leaves the code otherwise as it was.
+  EXPECT_EQ(after(ir::remove_redundant_masks, "jgt %r1, 255, out\nand %r1, 255\nmov %r0, %r1\nout:\nexit"),
+            "br.64 gt r1, 255 -> L0\nr0 = mov.64 r0, r1\nL0:\nexit\n");
+}
+
+TEST(IrPasses, RemoveRedundantMasksKeepsWhatItCannotProve) {
+  EXPECT_FALSE(mask_dropped("jgt %r1, 256, out\nand %r1, 255\nmov %r0, %r1\nout:\nexit"));   // 256 & 255
+  EXPECT_FALSE(mask_dropped("jgt %r1, 255, out\nand %r1, 0xf0\nmov %r0, %r1\nout:\nexit"));  // not the low bits
+  EXPECT_FALSE(mask_dropped("jsgt %r1, 255, out\nand %r1, 255\nmov %r0, %r1\nout:\nexit"));  // r1 may be negative
+  EXPECT_FALSE(mask_dropped("jgt %r1, 255, out\ncall 5\nand %r1, 255\nmov %r0, %r1\nout:\nexit"));  // clobbered
+  EXPECT_FALSE(mask_dropped("jgt %r1, 255, skip\nmov %r2, 1\nskip:\nand %r1, 255\nmov %r0, %r1\nexit"));  // one path
+  EXPECT_FALSE(mask_dropped("jgt %r1, 255, out\nadd %r1, 1\nand %r1, 255\nmov %r0, %r1\nout:\nexit"));  // 256 again
+  EXPECT_FALSE(mask_dropped("jgt %r1, 255, out\nadd %r1, -1\nand %r1, 255\nmov %r0, %r1\nout:\nexit"));  // 0 - 1 wraps
+  EXPECT_FALSE(mask_dropped("jgt32 %r1, 255, out\nand %r1, 255\nmov %r0, %r1\nout:\nexit"));  // the low half only
+  // A count up without a bound below the mask's.
+  EXPECT_FALSE(mask_dropped("mov %r2, 0\nloop:\nmov %r3, %r2\nand %r3, 255\nadd %r0, %r3\nadd %r2, 1\n"
+                            "jlt %r2, 257, loop\nexit"));
+}
+
 TEST(IrPasses, FoldZeroExtensionMergesTheShiftPairAndDropsRedundantOnes) {
   EXPECT_EQ(after(ir::fold_zero_extension,
                   "mov %r1, %r2\nlsh %r1, 32\nrsh %r1, 32\n"  // clang's zero-extension of a u32
