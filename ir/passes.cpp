@@ -483,6 +483,51 @@ bool gathered(const Inst& i, const ByteGather* g, ByteGather& r) {
   }
 }
 
+
+// The forward dataflow remove_redundant_copies and remove_redundant_masks
+// share: sweeps of the linear code from the entry, each label's state the
+// meet of every way into it (`meet(at_label, in, label)`, true when it
+// changed), a branch's two edges as `edge(state, branch, taken)` gives them,
+// until no label changes; then one more sweep drops each instruction
+// `step(state, inst)` (which also moves the state past it) says to drop.
+template <class State, class Meet, class Edge, class Step>
+void forward_rewrite(Function& fn, Meet meet, Edge edge, Step step) {
+  std::vector<Inst>& code = fn.code;
+  std::vector<State> at_label(fn.num_labels);
+  auto sweep = [&](bool remove) {
+    bool changed = false;
+    State cur = State::entry();
+    size_t w = 0;
+    for (size_t r = 0; r < code.size(); ++r) {
+      const Inst& i = code[r];
+      const Form form = op_form(i.op);
+      bool keep = true;
+      if (form == Form::Label) {
+        changed |= meet(at_label[i.target], cur, i.target);
+        cur = at_label[i.target];
+      } else if (form == Form::Jump) {
+        changed |= meet(at_label[i.target], cur, i.target);
+        cur = State{};
+      } else if (form == Form::Branch) {
+        if (cur.reached) {
+          changed |= meet(at_label[i.target], edge(cur, i, true), i.target);
+          cur = edge(cur, i, false);
+        }
+      } else if (form == Form::Term) {
+        cur = State{};
+      } else if (cur.reached) {
+        keep = step(cur, i);
+      }
+      if (remove && keep) code[w++] = i;
+    }
+    if (remove) code.resize(w);
+    return changed;
+  };
+  while (sweep(false)) {
+  }
+  sweep(true);
+}
+
 }  // namespace
 
 void propagate_constants(Function& fn) {
@@ -676,45 +721,26 @@ void combine_loads(Function& fn, const AddressModes& modes) {
 }
 
 void remove_redundant_copies(Function& fn) {
-  std::vector<Inst>& code = fn.code;
-  std::vector<Copies> at_label(fn.num_labels);
-  // One forward sweep: with `remove`, drops each mov.64 d, s where d
-  // already equals s. Returns whether a label's state changed.
-  auto sweep = [&](bool remove) {
-    bool changed = false;
-    Copies cur = Copies::entry();
-    size_t w = 0;
-    for (size_t r = 0; r < code.size(); ++r) {
-      const Inst& i = code[r];
-      const Form form = op_form(i.op);
-      bool keep = true;
-      if (form == Form::Label) {
-        changed |= at_label[i.target].meet(cur);
-        cur = at_label[i.target];
-      } else if (form == Form::Jump || form == Form::Branch) {
-        changed |= at_label[i.target].meet(cur);
-        if (form == Form::Jump) cur = Copies{};
-      } else if (form == Form::Term) {
-        cur = Copies{};
-      } else if (cur.reached && i.op == Op::Mov && !i.k && i.width == 64) {
-        keep = !cur.same(i.dst, i.src) && !((cur.known & reg_bit(i.src)) && cur.holds(i.dst, cur.value[i.src]));
-        cur.copy(i.dst, i.src);
-      } else if (cur.reached && ((i.op == Op::Mov && i.k) || i.op == Op::LoadImm)) {
-        const uint64_t v = i.op == Op::LoadImm || i.width == 64 ? uint64_t(i.imm) : uint64_t(uint32_t(i.imm));
-        keep = !cur.holds(i.dst, v);
-        cur.set(i.dst, v);
-      } else if (cur.reached) {
+  // Drops each mov.64 d, s where d already equals s, and mov d, c where d holds c.
+  forward_rewrite<Copies>(
+      fn, [](Copies& at, const Copies& in, uint32_t) { return at.meet(in); },
+      [](const Copies& cur, const Inst&, bool) { return cur; },
+      [](Copies& cur, const Inst& i) {
+        if (i.op == Op::Mov && !i.k && i.width == 64) {
+          const bool keep =
+              !cur.same(i.dst, i.src) && !((cur.known & reg_bit(i.src)) && cur.holds(i.dst, cur.value[i.src]));
+          cur.copy(i.dst, i.src);
+          return keep;
+        }
+        if ((i.op == Op::Mov && i.k) || i.op == Op::LoadImm) {
+          const uint64_t v = i.op == Op::LoadImm || i.width == 64 ? uint64_t(i.imm) : uint64_t(uint32_t(i.imm));
+          const bool keep = !cur.holds(i.dst, v);
+          cur.set(i.dst, v);
+          return keep;
+        }
         for (unsigned m = clobbers(i); m; m &= m - 1) cur.define(uint8_t(std::countr_zero(m)));
-      }
-      if (!remove) continue;
-      if (keep) code[w++] = i;
-    }
-    if (remove) code.resize(w);
-    return changed;
-  };
-  while (sweep(false)) {
-  }
-  sweep(true);
+        return true;
+      });
 }
 
 namespace {
@@ -890,53 +916,26 @@ Ranges refined(Ranges r, const Inst& i, Cond cc) {
 }  // namespace
 
 void remove_redundant_masks(Function& fn) {
-  std::vector<Inst>& code = fn.code;
   // Widening stops: every compared or masked constant, one either side of it.
   std::vector<uint64_t> stops{0, Ranges::kMax32, Ranges::kMax};
-  for (const Inst& i : code)
+  for (const Inst& i : fn.code)
     if (i.k && (i.op == Op::Br || i.op == Op::And))
       for (int64_t d : {-1, 0, 1}) stops.push_back(imm_at_width(i) + uint64_t(d));
   std::sort(stops.begin(), stops.end());
   stops.erase(std::unique(stops.begin(), stops.end()), stops.end());
-  std::vector<Ranges> at_label(fn.num_labels);
   std::vector<unsigned> growths(fn.num_labels, 0);
-  auto sweep = [&](bool remove) {
-    bool changed = false;
-    Ranges cur = Ranges::entry();
-    size_t w = 0;
-    for (size_t r = 0; r < code.size(); ++r) {
-      const Inst& i = code[r];
-      const Form form = op_form(i.op);
-      bool keep = true;
-      if (form == Form::Label) {
-        changed |= at_label[i.target].meet(cur, growths[i.target], stops);
-        cur = at_label[i.target];
-      } else if (form == Form::Jump) {
-        changed |= at_label[i.target].meet(cur, growths[i.target], stops);
-        cur = Ranges{};
-      } else if (form == Form::Branch) {
-        if (cur.reached) {
-          changed |= at_label[i.target].meet(refined(cur, i, i.cc), growths[i.target], stops);
-          cur = refined(cur, i, negated(i.cc));
-        }
-      } else if (form == Form::Term) {
-        cur = Ranges{};
-      } else if (cur.reached) {
+  forward_rewrite<Ranges>(
+      fn, [&](Ranges& at, const Ranges& in, uint32_t label) { return at.meet(in, growths[label], stops); },
+      [](const Ranges& cur, const Inst& br, bool taken) { return refined(cur, br, taken ? br.cc : negated(br.cc)); },
+      [](Ranges& cur, const Inst& i) {
+        bool keep = true;
         if (i.op == Op::And && i.k && (i.width == 64 || cur.hi[i.dst] <= Ranges::kMax32))
           keep = !cur.mask_keeps(i.dst, imm_at_width(i));
         else if (is_self_zext(i))
           keep = cur.hi[i.dst] > Ranges::kMax32;
         range_transfer(cur, i);
-      }
-      if (!remove) continue;
-      if (keep) code[w++] = i;
-    }
-    if (remove) code.resize(w);
-    return changed;
-  };
-  while (sweep(false)) {
-  }
-  sweep(true);
+        return keep;
+      });
 }
 
 void hoist_loop_invariants(Function& fn) {
