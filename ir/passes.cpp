@@ -486,31 +486,36 @@ bool gathered(const Inst& i, const ByteGather* g, ByteGather& r) {
 
 // The forward dataflow remove_redundant_copies and remove_redundant_masks
 // share: sweeps of the linear code from the entry, each label's state the
-// meet of every way into it (`meet(at_label, in, label)`, true when it
-// changed), a branch's two edges as `edge(state, branch, taken)` gives them,
-// until no label changes; then one more sweep drops each instruction
-// `step(state, inst)` (which also moves the state past it) says to drop.
+// meet of every way into it (`meet(at_label, in, label, back)`, true when it
+// changed; `back` for a jump from below the label, a loop's back edge), a
+// branch's two edges as `edge(state, branch, taken)` gives them, until no
+// label changes. That last sweep saw the fixpoint: the instructions
+// `step(state, inst)` (which also moves the state past it) said to drop in
+// it go.
 template <class State, class Meet, class Edge, class Step>
 void forward_rewrite(Function& fn, Meet meet, Edge edge, Step step) {
   std::vector<Inst>& code = fn.code;
   std::vector<State> at_label(fn.num_labels);
-  auto sweep = [&](bool remove) {
+  std::vector<size_t> label_at(fn.num_labels, 0);
+  for (size_t r = 0; r < code.size(); ++r)
+    if (code[r].op == Op::Label) label_at[code[r].target] = r;
+  std::vector<bool> drop(code.size());
+  auto sweep = [&] {
     bool changed = false;
     State cur = State::entry();
-    size_t w = 0;
     for (size_t r = 0; r < code.size(); ++r) {
       const Inst& i = code[r];
       const Form form = op_form(i.op);
       bool keep = true;
       if (form == Form::Label) {
-        changed |= meet(at_label[i.target], cur, i.target);
+        changed |= meet(at_label[i.target], cur, i.target, false);
         cur = at_label[i.target];
       } else if (form == Form::Jump) {
-        changed |= meet(at_label[i.target], cur, i.target);
+        changed |= meet(at_label[i.target], cur, i.target, label_at[i.target] < r);
         cur = State{};
       } else if (form == Form::Branch) {
         if (cur.reached) {
-          changed |= meet(at_label[i.target], edge(cur, i, true), i.target);
+          changed |= meet(at_label[i.target], edge(cur, i, true), i.target, label_at[i.target] < r);
           cur = edge(cur, i, false);
         }
       } else if (form == Form::Term) {
@@ -518,14 +523,13 @@ void forward_rewrite(Function& fn, Meet meet, Edge edge, Step step) {
       } else if (cur.reached) {
         keep = step(cur, i);
       }
-      if (remove && keep) code[w++] = i;
+      drop[r] = !keep;
     }
-    if (remove) code.resize(w);
     return changed;
   };
-  while (sweep(false)) {
+  while (sweep()) {
   }
-  sweep(true);
+  erase_marked(code, drop);
 }
 
 }  // namespace
@@ -723,7 +727,7 @@ void combine_loads(Function& fn, const AddressModes& modes) {
 void remove_redundant_copies(Function& fn) {
   // Drops each mov.64 d, s where d already equals s, and mov d, c where d holds c.
   forward_rewrite<Copies>(
-      fn, [](Copies& at, const Copies& in, uint32_t) { return at.meet(in); },
+      fn, [](Copies& at, const Copies& in, uint32_t, bool) { return at.meet(in); },
       [](const Copies& cur, const Inst&, bool) { return cur; },
       [](Copies& cur, const Inst& i) {
         if (i.op == Op::Mov && !i.k && i.width == 64) {
@@ -765,27 +769,24 @@ struct Ranges {
     const uint64_t low = bits == 64 ? kMax : (uint64_t(1) << bits) - 1;
     return (mask & low) == low;
   }
-  // Whether *this grew to take in `o`; past a few growths at one label a
+  // Whether *this grew to take in `o`. On a loop's back edge (`widen`) a
   // bound that grows jumps to the next of `stops` (widening with
-  // thresholds: a counted loop's bound, so its counter converges there).
-  bool meet(const Ranges& o, unsigned& growths, const std::vector<uint64_t>& stops) {
+  // thresholds: a counted loop's bound, so that its counter converges
+  // there in a sweep or two instead of one value per sweep).
+  bool meet(const Ranges& o, bool widen, const std::vector<uint64_t>& stops) {
     if (!o.reached) return false;
     if (!reached) return *this = o, true;
     bool changed = false;
-    const bool widen = ++growths > 2;
     for (uint8_t x = 0; x < kNumRegs; ++x) {
       if (o.lo[x] < lo[x]) {
-        lo[x] = o.lo[x];
-        if (widen) lo[x] = *std::prev(std::upper_bound(stops.begin(), stops.end(), lo[x]));
+        lo[x] = widen ? *std::prev(std::upper_bound(stops.begin(), stops.end(), o.lo[x])) : o.lo[x];
         changed = true;
       }
       if (o.hi[x] > hi[x]) {
-        hi[x] = o.hi[x];
-        if (widen) hi[x] = *std::lower_bound(stops.begin(), stops.end(), hi[x]);
+        hi[x] = widen ? *std::lower_bound(stops.begin(), stops.end(), o.hi[x]) : o.hi[x];
         changed = true;
       }
     }
-    if (!changed) --growths;
     return changed;
   }
 };
@@ -927,9 +928,9 @@ void remove_redundant_masks(Function& fn) {
       for (int64_t d : {-1, 0, 1}) stops.push_back(imm_at_width(i) + uint64_t(d));
   std::sort(stops.begin(), stops.end());
   stops.erase(std::unique(stops.begin(), stops.end()), stops.end());
-  std::vector<unsigned> growths(fn.num_labels, 0);
   forward_rewrite<Ranges>(
-      fn, [&](Ranges& at, const Ranges& in, uint32_t label) { return at.meet(in, growths[label], stops); },
+      fn,
+      [&](Ranges& at, const Ranges& in, uint32_t, bool back) { return at.meet(in, back, stops); },
       [](const Ranges& cur, const Inst& br, bool taken) { return refined(cur, br, taken ? br.cc : negated(br.cc)); },
       [](Ranges& cur, const Inst& i) {
         bool keep = true;
