@@ -504,7 +504,8 @@ sb_status sb_vm_create_map(sb_vm* vm, const char* name, sb_map_type type, uint32
     require(out, "sb_vm_create_map", "out");
     *out = nullptr;
     if (!name || !*name) throw ApiError(SB_ERR_INVALID_ARGUMENT, "sb_vm_create_map: a map needs a name");
-    rt::MapSpec spec{.name = name, .type = uint32_t(type), .key_size = key_size, .value_size = value_size, .max_entries = max_entries};
+    rt::MapSpec spec{.name = name, .type = uint32_t(type), .key_size = key_size, .value_size = value_size,
+                     .max_entries = max_entries, .inner = nullptr};
     *out = vm->wrap(&vm->env.create_map(spec));
     return SB_OK;
   });
@@ -525,7 +526,8 @@ sb_status sb_vm_create_map_of_maps(sb_vm* vm, const char* name, sb_map_type type
     if (inner->vm != vm)
       throw ApiError(SB_ERR_INVALID_ARGUMENT,
                      fmt::format("sb_vm_create_map_of_maps: map '{}': the inner map belongs to another vm", name));
-    rt::MapSpec spec{.name = name, .type = uint32_t(type), .key_size = key_size, .value_size = 4, .max_entries = max_entries};
+    rt::MapSpec spec{.name = name, .type = uint32_t(type), .key_size = key_size, .value_size = 4,
+                     .max_entries = max_entries, .inner = nullptr};
     spec.inner = std::make_shared<const rt::MapSpec>(inner->map->spec());
     *out = vm->wrap(&vm->env.create_map(spec));
     return SB_OK;
