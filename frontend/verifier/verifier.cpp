@@ -52,6 +52,10 @@ struct StackSlot {
   RegState spilled;  // valid when every byte is Spill
   std::array<Slot, 8> type{};
   bool operator==(const StackSlot&) const = default;
+  // Every byte written with zeros (a store of 0): the number 0.
+  bool zero_bytes() const {
+    return std::all_of(type.begin(), type.end(), [](Slot t) { return t == Slot::Zero; });
+  }
 };
 
 struct Frame {
@@ -705,7 +709,7 @@ class Verifier {
       for (size_t k = 0; k < fr.stack.size() && k < 64; ++k) {
         const StackSlot& sl = fr.stack[k];
         const bool spilled = sl.type[0] == Slot::Spill && sl.spilled.type == RegType::Scalar;
-        if (spilled || std::all_of(sl.type.begin(), sl.type.end(), [](Slot t) { return t == Slot::Zero; }))
+        if (spilled || sl.zero_bytes())
           fm.slot_scalar |= uint64_t(1) << k;
         if (spilled && sl.spilled.precise) fm.slot_precise |= uint64_t(1) << k;
       }
@@ -898,7 +902,7 @@ class Verifier {
 
   static bool zero_slot(const StackSlot& s) {
     if (s.type[0] == Slot::Spill) return spill_size(s) == 8 && s.spilled.type == RegType::Scalar && s.spilled.is_known_zero();
-    return std::all_of(s.type.begin(), s.type.end(), [](Slot t) { return t == Slot::Zero; });
+    return s.zero_bytes();
   }
 
   static bool slot_scalar(const StackSlot& s, RegState& out) {
@@ -906,7 +910,7 @@ class Verifier {
       out = s.spilled;
       return s.spilled.type == RegType::Scalar;
     }
-    if (std::all_of(s.type.begin(), s.type.end(), [](Slot t) { return t == Slot::Zero; })) {
+    if (s.zero_bytes()) {
       out = RegState::known(0);
       return true;
     }
@@ -982,11 +986,6 @@ class Verifier {
     }
   }
 
-  // Marks the demanded values precise in a stored state; a value already
-  // precise there was already propagated further up, so it leaves the demand.
-  // Scalars linked to a precise one (copies sharing its id, refined together
-  // by branches) become precise with it, so that pruning demands the same
-  // links of a later state.
   // What mark_in reads and writes of a stored node: its whole state, or
   // the marks a node out of the visited lists keeps (Marks).
   struct StateView {
@@ -1002,7 +1001,7 @@ class Verifier {
       std::vector<StackSlot>& stack = st.frames[f].stack;
       if (k >= stack.size()) return false;
       StackSlot& slot = stack[k];
-      if (std::all_of(slot.type.begin(), slot.type.end(), [](Slot t) { return t == Slot::Zero; })) {
+      if (slot.zero_bytes()) {
         slot.type.fill(Slot::Spill);
         slot.spilled = RegState::known(0);
         slot.spilled.precise = true;
@@ -1050,7 +1049,8 @@ class Verifier {
       for (size_t f = 0; f < st.frames() && f < d.regs.size(); ++f)
         for (int r = 0; r < 10; ++r) {
           const uint32_t id = st.id(f, r);
-          if (st.scalar(f, r) && !st.precise(f, r) && id && std::find(ids.begin(), ids.begin() + n_ids, id) != ids.begin() + n_ids)
+          const bool linked = id && std::find(ids.begin(), ids.begin() + n_ids, id) != ids.begin() + n_ids;
+          if (linked && st.scalar(f, r) && !st.precise(f, r))
             more.regs[f] |= uint16_t(1u << r);
         }
       if (more.empty()) return;
@@ -2406,9 +2406,9 @@ class Verifier {
     call_returned(none.cur());  // r0 the number of calls or an error
     fork(path, std::move(none), at_ + 1);
     enter_callback(path.st, at_, size_t(cb.off));
-    sh_.result.loop_depth = std::max<uint32_t>(
-        sh_.result.loop_depth,
-        uint32_t(std::count_if(path.st.frames.begin(), path.st.frames.end(), [](const Frame& f) { return f.callback; })));
+    const auto callbacks =
+        std::count_if(path.st.frames.begin(), path.st.frames.end(), [](const Frame& f) { return f.callback; });
+    sh_.result.loop_depth = std::max(sh_.result.loop_depth, uint32_t(callbacks));
     path.insn = size_t(cb.off);
     return true;
   }

@@ -9,7 +9,7 @@
 //     call depth, running off the end),
 //   - or runs past the instruction budget, where the verifier's walk
 //     bounds the run: a run makes no more instructions than were processed
-//     but for bpf_loop's iterations, which the harness caps at kMaxLoops
+//     but for bpf_loop's iterations, which the harness caps at kLoopCap
 //     (InterpOptions::max_loops; more gets -E2BIG, which a verified
 //     program must handle) per level of VerifyResult::loop_depth
 // is a verifier bug: the target aborts with the program. Bounds faults at
@@ -50,14 +50,14 @@ using namespace sb;
 
 constexpr uint64_t kComplexityLimit = 20'000;  // far below the kernel's 1,000,000: fuzzing wants many short runs
 constexpr uint64_t kRunBudget = 2'000'000;
-constexpr uint32_t kMaxLoops = 8;  // the generator's loops make 0-7 iterations
+constexpr uint32_t kLoopCap = 8;  // the generator's loops make 0-7 iterations
 
 // The most instructions a run of a verified program can make: each level of
 // callbacks runs its body (no longer than what was processed) and the
-// rewrite's loop (a dozen instructions) up to kMaxLoops times.
-uint64_t run_bound(const sb::bpf::verifier::VerifyResult& r) {
+// rewrite's loop (a dozen instructions) up to kLoopCap times.
+uint64_t run_bound(const bpf::verifier::VerifyResult& r) {
   uint64_t bound = r.insns_processed + 16;
-  for (uint32_t d = 0; d < r.loop_depth && bound <= kRunBudget; ++d) bound *= kMaxLoops + 1;
+  for (uint32_t d = 0; d < r.loop_depth && bound <= kRunBudget; ++d) bound *= kLoopCap + 1;
   return bound;
 }
 
@@ -154,7 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   io.safety.bounds_check = true;
   io.insn_budget = kRunBudget;
   io.check_uninit = true;
-  io.max_loops = kMaxLoops;
+  io.max_loops = kLoopCap;
   try {
     rt::interpret(p, helpers, memory.data(), memory.size(), io);
   } catch (const Error& e) {
