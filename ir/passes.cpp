@@ -483,7 +483,6 @@ bool gathered(const Inst& i, const ByteGather* g, ByteGather& r) {
   }
 }
 
-
 // The forward dataflow remove_redundant_copies and remove_redundant_masks
 // share: sweeps of the linear code from the entry, each label's state the
 // meet of every way into it (`meet(at_label, in, label, back)`, true when it
@@ -763,11 +762,14 @@ struct Ranges {
   }
   void set(uint8_t x, uint64_t l, uint64_t h) { lo[x] = l, hi[x] = h; }
   void unknown(uint8_t x, int width) { set(x, 0, width == 32 ? kMax32 : kMax); }
-  // x & mask == x for every value x may hold: mask has every bit below x's top.
-  bool mask_keeps(uint8_t x, uint64_t mask) const {
-    const int bits = std::bit_width(hi[x]);
+  // `i`, an and with an immediate, leaves its register as it was: the
+  // register's value is what the operation's width sees (below 2^32 for a
+  // 32-bit and), and the mask has every bit below that value's top.
+  bool and_keeps(const Inst& i) const {
+    if (i.width == 32 && hi[i.dst] > kMax32) return false;
+    const int bits = std::bit_width(hi[i.dst]);
     const uint64_t low = bits == 64 ? kMax : (uint64_t(1) << bits) - 1;
-    return (mask & low) == low;
+    return (imm_at_width(i) & low) == low;
   }
   // Whether *this grew to take in `o`. On a loop's back edge (`widen`) a
   // bound that grows jumps to the next of `stops` (widening with
@@ -818,20 +820,24 @@ void range_transfer(Ranges& r, const Inst& i) {
       if (fits && i.k) {
         const int64_t d = i.width == 32 ? int64_t(int32_t(i.imm)) : i.imm;
         if (d != INT64_MIN) {
-          if (auto v = shifted(r.lo[i.dst], r.hi[i.dst], i.op == Op::Add ? d : -d, max)) return r.set(i.dst, v->first, v->second);
+          if (auto v = shifted(r.lo[i.dst], r.hi[i.dst], i.op == Op::Add ? d : -d, max))
+            return r.set(i.dst, v->first, v->second);
         }
       } else if (fits && b_fits && i.op == Op::Add && r.hi[i.dst] <= max - b_hi) {
         return r.set(i.dst, r.lo[i.dst] + b_lo, r.hi[i.dst] + b_hi);
       }
       return r.unknown(i.dst, i.width);
     case Op::And:
-      if (i.k && fits && r.mask_keeps(i.dst, imm_at_width(i))) return;  // the value as it was
+      if (i.k && r.and_keeps(i)) return;  // the value as it was
       return r.set(i.dst, 0, std::min(fits ? r.hi[i.dst] : max, b_fits ? b_hi : max));
     case Op::LShr:
-      if (i.k && fits) return r.set(i.dst, r.lo[i.dst] >> (i.imm & (i.width - 1)), r.hi[i.dst] >> (i.imm & (i.width - 1)));
+      if (i.k && fits) {
+        const int by = int(i.imm & (i.width - 1));
+        return r.set(i.dst, r.lo[i.dst] >> by, r.hi[i.dst] >> by);
+      }
       return r.set(i.dst, 0, fits ? r.hi[i.dst] : max);
     case Op::UDiv:
-      if (i.k && fits && imm_at_width(i) != 0) return r.set(i.dst, r.lo[i.dst] / imm_at_width(i), r.hi[i.dst] / imm_at_width(i));
+      if (i.k && fits && imm_at_width(i) != 0) return r.set(i.dst, r.lo[i.dst] / b_lo, r.hi[i.dst] / b_lo);
       return r.set(i.dst, 0, fits ? r.hi[i.dst] : max);
     case Op::UMod:
       if (i.k && imm_at_width(i) != 0) return r.set(i.dst, 0, std::min(fits ? r.hi[i.dst] : max, imm_at_width(i) - 1));
@@ -842,18 +848,6 @@ void range_transfer(Ranges& r, const Inst& i) {
       for (unsigned m = clobbers(i); m; m &= m - 1) r.unknown(uint8_t(std::countr_zero(m)), 64);
       if (op_form(i.op) == Form::Alu || op_form(i.op) == Form::Unary) r.unknown(i.dst, i.width);
       return;
-  }
-}
-
-Cond negated(Cond c) {
-  switch (c) {
-    case Cond::Eq: return Cond::Ne;   case Cond::Ne: return Cond::Eq;
-    case Cond::Gt: return Cond::Le;   case Cond::Le: return Cond::Gt;
-    case Cond::Ge: return Cond::Lt;   case Cond::Lt: return Cond::Ge;
-    case Cond::SGt: return Cond::SLe; case Cond::SLe: return Cond::SGt;
-    case Cond::SGe: return Cond::SLt; case Cond::SLt: return Cond::SGe;
-    case Cond::Set: return Cond::Clear;
-    default: return Cond::Set;
   }
 }
 
@@ -931,11 +925,11 @@ void remove_redundant_masks(Function& fn) {
   forward_rewrite<Ranges>(
       fn,
       [&](Ranges& at, const Ranges& in, uint32_t, bool back) { return at.meet(in, back, stops); },
-      [](const Ranges& cur, const Inst& br, bool taken) { return refined(cur, br, taken ? br.cc : negated(br.cc)); },
+      [](const Ranges& cur, const Inst& br, bool taken) { return refined(cur, br, taken ? br.cc : inverse(br.cc)); },
       [](Ranges& cur, const Inst& i) {
         bool keep = true;
-        if (i.op == Op::And && i.k && (i.width == 64 || cur.hi[i.dst] <= Ranges::kMax32))
-          keep = !cur.mask_keeps(i.dst, imm_at_width(i));
+        if (i.op == Op::And && i.k)
+          keep = !cur.and_keeps(i);
         else if (is_self_zext(i))
           keep = cur.hi[i.dst] > Ranges::kMax32;
         range_transfer(cur, i);
