@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <sched.h>
 #include <utility>
 
 #ifdef SB_HAVE_LIBBPF
@@ -24,6 +25,10 @@ struct KernelObject::Impl {
   bpf_program* prog = nullptr;
   perf_buffer* perf = nullptr;
   std::vector<std::vector<uint8_t>> records;
+  // Every run of this object on one CPU: a per-CPU map then holds what a
+  // single CPU's runs leave, as in Springboard's one-CPU environment,
+  // instead of whatever the scheduler's migrations between steps spread.
+  int cpu = -1;
   ~Impl() {
     if (perf) perf_buffer__free(perf);
     if (obj) bpf_object__close(obj);
@@ -99,8 +104,17 @@ KernelObject::Run KernelObject::test_run(const std::vector<uint8_t>& data,
               .ctx_in = ctx ? ctx->data() : nullptr, .ctx_out = ctx ? r.ctx.data() : nullptr,
               .ctx_size_in = ctx ? uint32_t(ctx->size()) : 0u, .ctx_size_out = uint32_t(r.ctx.size()),
               .repeat = int(repeat));
-  if (bpf_prog_test_run_opts(bpf_program__fd(impl_->prog), &run) != 0) {
-    r.error = errno;
+  if (impl_->cpu < 0) impl_->cpu = std::max(sched_getcpu(), 0);
+  cpu_set_t saved, one;
+  const bool pinned = sched_getaffinity(0, sizeof saved, &saved) == 0;
+  CPU_ZERO(&one);
+  CPU_SET(impl_->cpu, &one);
+  if (pinned) sched_setaffinity(0, sizeof one, &one);
+  const int rc = bpf_prog_test_run_opts(bpf_program__fd(impl_->prog), &run);
+  const int err = errno;
+  if (pinned) sched_setaffinity(0, sizeof saved, &saved);
+  if (rc != 0) {
+    r.error = err;
     return r;
   }
   r.retval = run.retval;
