@@ -403,26 +403,83 @@ class Shared {
       b_.add(ir::store(8, ir::kFP, run_ctx_ + kRunCtxFuncIp, 1));
     }
     const uint32_t after_run = b_.label();
-    if (guarded_) {  // start = enter(state, run_ctx); 0: skip the program, not the exit call
-      b_.mov_imm(1, bind_.states[index]);
-      b_.frame_addr(2, run_ctx_);
-      b_.call(bind_.prog_enter, 2);
-      b_.add(ir::alu(ir::Op::Mov, 64, 6, 0));
-      b_.add(ir::branch_imm(ir::Cond::Eq, 64, 0, 0, after_run));
-    }
+    const bool fast = guarded_ && bind_.guard_tls && index < bind_.plain.size() && bind_.plain[index];
+    if (fast) inline_enter(index, after_run);
+    else if (guarded_) slow_enter(index, after_run);
     ctx();
     b_.call(bind_.entries[index], 1);
     after();
-    b_.bind(after_run);
-    if (guarded_) {
-      b_.mov_imm(1, bind_.states[index]);
-      b_.add(ir::alu(ir::Op::Mov, 64, 2, 6));
-      b_.frame_addr(3, run_ctx_);
-      b_.call(bind_.prog_exit, 3);
+    if (fast) {
+      inline_exit(index);
+      b_.bind(after_run);
+    } else if (guarded_) {
+      b_.bind(after_run);
+      slow_exit(index);
+    } else {
+      b_.bind(after_run);
     }
   }
 
  private:
+  // start = enter(state, run_ctx) in r6; 0: skip the program (to `skip`).
+  void slow_enter(size_t index, uint32_t skip) {
+    b_.mov_imm(1, bind_.states[index]);
+    b_.frame_addr(2, run_ctx_);
+    b_.call(bind_.prog_enter, 2);
+    b_.add(ir::alu(ir::Op::Mov, 64, 6, 0));
+    b_.add(ir::branch_imm(ir::Cond::Eq, 64, 0, 0, skip));
+  }
+  void slow_exit(size_t index) {
+    b_.mov_imm(1, bind_.states[index]);
+    b_.add(ir::alu(ir::Op::Mov, 64, 2, 6));
+    b_.frame_addr(3, run_ctx_);
+    b_.call(bind_.prog_exit, 3);
+  }
+  // r1 = this thread's ThreadGuard.
+  void guard_state() {
+    b_.add(ir::thread_ptr(1));
+    b_.add(ir::alu_imm(ir::Op::Add, 64, 1, *bind_.guard_tls));
+  }
+  // A plain program (Bindings::plain) with no program running on this
+  // thread: push it on the running stack and make the run context current,
+  // as prog_enter does; otherwise call prog_enter, which finds recursion.
+  void inline_enter(size_t index, uint32_t skip) {
+    const uint32_t slow = b_.label(), run = b_.label();
+    guard_state();
+    b_.add(ir::load(4, false, 2, 1, kGuardDepth));
+    b_.add(ir::branch_imm(ir::Cond::Ne, 64, 2, 0, slow));
+    b_.mov_imm(3, bind_.states[index]);
+    b_.add(ir::store(8, 1, kGuardRunning, 3));
+    b_.add(ir::store_imm(4, 1, kGuardDepth, 1));
+    b_.add(ir::load(8, false, 2, 1, kGuardRunCtx));
+    b_.add(ir::store(8, ir::kFP, run_ctx_ + kRunCtxPrev, 2));
+    b_.frame_addr(2, run_ctx_);
+    b_.add(ir::store(8, 1, kGuardRunCtx, 2));
+    b_.mov_imm(6, 1);  // what prog_enter returns without statistics
+    b_.add(ir::jump(run));
+    b_.bind(slow);
+    slow_enter(index, skip);
+    b_.bind(run);
+  }
+  // The program the only one running on this thread: pop it and restore
+  // the run context, as prog_exit does; otherwise call prog_exit.
+  void inline_exit(size_t index) {
+    const uint32_t slow = b_.label(), done = b_.label();
+    guard_state();
+    b_.add(ir::load(4, false, 2, 1, kGuardDepth));
+    b_.add(ir::branch_imm(ir::Cond::Ne, 64, 2, 1, slow));
+    b_.add(ir::load(8, false, 2, 1, kGuardRunning));
+    b_.mov_imm(3, bind_.states[index]);
+    b_.add(ir::branch(ir::Cond::Ne, 64, 2, 3, slow));
+    b_.add(ir::store_imm(4, 1, kGuardDepth, 0));
+    b_.add(ir::load(8, false, 2, ir::kFP, run_ctx_ + kRunCtxPrev));
+    b_.add(ir::store(8, 1, kGuardRunCtx, 2));
+    b_.add(ir::jump(done));
+    b_.bind(slow);
+    slow_exit(index);
+    b_.bind(done);
+  }
+
   Builder& b_;
   const Description& d_;
   const Bindings& bind_;

@@ -110,6 +110,15 @@ struct Bindings {
   std::optional<int32_t> in_flight_tls;
   uint32_t in_flight_capacity = 0;
   uint64_t image_token = 0;
+  // When set (a host trampoline): the offset from the thread pointer of
+  // the running thread's guard state (runtime/hook/tramp_runtime.h,
+  // ThreadGuard; kGuard* below), and for each program (by index) whether
+  // it is plain: no statistics and no helper context. A plain program's
+  // enter and exit then run inline when no other program is running on
+  // the thread, doing what prog_enter and prog_exit would; any other case
+  // calls them.
+  std::optional<int32_t> guard_tls;
+  std::vector<uint8_t> plain;
   // Probes: `ip` is the probed instruction, `original` where execution
   // goes on (the displaced instructions' copy). With uretprobe programs
   // the probe calls void ret_enter(pt_regs*, ret_site, ret_landing)
@@ -139,6 +148,10 @@ inline constexpr int32_t kRunCtxBytes = 40;
 inline constexpr int32_t kRunCtxFrame = 0;    // RunCtx::frame
 inline constexpr int32_t kRunCtxCookie = 8;   // RunCtx::cookie
 inline constexpr int32_t kRunCtxFuncIp = 24;  // RunCtx::func_ip
+inline constexpr int32_t kRunCtxPrev = 32;    // RunCtx::prev
+// ThreadGuard (Bindings::guard_tls): the current run context, the number
+// of running programs (32 bits), the running programs' states.
+inline constexpr int32_t kGuardRunCtx = 0, kGuardDepth = 8, kGuardRunning = 16;
 struct Frame {
   int32_t ret, ctx, nr_args, ip, run_ctx;
   uint32_t size;

@@ -114,6 +114,8 @@ std::map<std::string, std::string> generate_trampoline(const std::string& json, 
     b.in_flight_tls = -0x500;
     b.in_flight_capacity = 63;
     b.image_token = 0x5000000000;
+    b.guard_tls = -0x600;  // every program plain: enter and exit inline
+    b.plain.assign(d.programs.size(), 1);
   }
   ir::Module m = tramp::lower(d, b);
   ir::check(m);

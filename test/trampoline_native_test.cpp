@@ -334,6 +334,70 @@ TEST(TrampolineNative, RecursionGuardLetsOtherProgramsNest) {
   EXPECT_GE(outer.stats(a).run_time_ns, inner.stats(b).run_time_ns) << "the outer run contains the inner one";
 }
 
+// The defaults (no statistics, the guard on) run a program's enter and
+// exit inline in the trampoline while no other program runs on the thread
+// (frontend/trampoline.h, Bindings::plain); a nested one goes through the
+// runtime. Either way the run context is current during the run (a helper
+// reads the cookie and the traced function from it), the guard's state
+// unwinds after each call, and a nested program is not recursion.
+struct RunCtxSeen {
+  uint64_t cookie = 0, func_ip = 0;
+  int runs = 0;
+};
+RunCtxSeen outer_seen, inner_seen;
+uint64_t note_run_ctx(uint64_t which, uint64_t nest, uint64_t, uint64_t, uint64_t) {
+  const rt::RunCtx* rc = rt::current_run_ctx();
+  RunCtxSeen& seen = which ? inner_seen : outer_seen;
+  seen.cookie = rc ? rc->cookie : 0;
+  seen.func_ip = rc ? rc->func_ip : 0;
+  ++seen.runs;
+  if (nest) through_volatile(&sb_t_counted)(1);
+  return 0;
+}
+
+TEST(TrampolineNative, DefaultGuardRunsInlineAndNests) {
+  rt::HelperTable helpers;
+  helpers.add(100, "note_run_ctx", &note_run_ctx);
+  rt::TrampolineTable table;
+  rt::Trampoline& outer = table.get(reinterpret_cast<void*>(&sb_t_add), sig({kI64, kI64}, kI64));
+  rt::Trampoline& inner = table.get(reinterpret_cast<void*>(&sb_t_counted), sig({kI64}, kI64));
+  rt::LinkId a = outer.link(tramp::Kind::Fentry, bpf::assemble("mov %r1, 0\nmov %r2, 1\ncall 100\nmov %r0, 0\nexit"),
+                            7, helpers);
+  rt::LinkId b = inner.link(tramp::Kind::Fentry, bpf::assemble("mov %r1, 1\nmov %r2, 0\ncall 100\nmov %r0, 0\nexit"),
+                            9, helpers);
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(through_volatile(&sb_t_add)(i, 1), 2 * i + 1);
+    EXPECT_EQ(outer_seen.runs, i);
+    EXPECT_EQ(inner_seen.runs, i) << "the nested program runs: it is not recursion";
+    EXPECT_EQ(outer_seen.cookie, 7u);
+    EXPECT_EQ(inner_seen.cookie, 9u);
+    EXPECT_EQ(outer_seen.func_ip, reinterpret_cast<uint64_t>(&sb_t_add));
+    EXPECT_EQ(inner_seen.func_ip, reinterpret_cast<uint64_t>(&sb_t_counted));
+    EXPECT_EQ(rt::current_run_ctx(), nullptr) << "the run context is restored after each call";
+  }
+  EXPECT_EQ(through_volatile(&sb_t_counted)(1), 2);  // the inner one alone, entered inline
+  EXPECT_EQ(inner_seen.runs, 4);
+  EXPECT_EQ(inner_seen.cookie, 9u);
+  EXPECT_EQ(outer.stats(a).misses + inner.stats(b).misses, 0u);
+  // Recursion through the inline path is still found: the outer program's
+  // helper calls its own function again.
+  outer.unlink(a);
+  a = outer.link(tramp::Kind::Fentry, bpf::assemble("mov %r1, 0\nmov %r2, 0\ncall 100\nmov %r1, 5\nmov %r2, 9\n"
+                                                    "call 101\nmov %r0, 0\nexit"),
+                 7, [&] {
+                   rt::HelperTable h = helpers;
+                   h.add(101, "call_add", +[](uint64_t x, uint64_t y, uint64_t, uint64_t, uint64_t) {
+                     return uint64_t(through_volatile(&sb_t_add)(int64_t(x), int64_t(y)));
+                   });
+                   return h;
+                 }());
+  const int before = outer_seen.runs;
+  EXPECT_EQ(through_volatile(&sb_t_add)(2, 1), 5);
+  EXPECT_EQ(outer_seen.runs, before + 1) << "the nested call of its own function skips the program";
+  EXPECT_EQ(outer.stats(a).misses, 1u);
+  EXPECT_EQ(rt::current_run_ctx(), nullptr);
+}
+
 // A function shorter than the jump is hooked over the padding after it
 // (int3 and nops up to the next symbol), which detaching restores; without
 // padding, with code (a symbol-less one) after it, or without a symbol

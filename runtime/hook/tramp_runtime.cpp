@@ -18,24 +18,19 @@ namespace sb::rt {
 
 namespace {
 
-// The programs running on this thread, innermost last: the guard's
-// "active" state is per thread, as the kernel's is per CPU (a program
-// running on another thread is not recursion). Enter and exit nest like the
-// calls they bracket, so this is a stack, and with no program running an
-// enter looks at nothing. Initial-exec TLS: one fs-relative access, no
-// __tls_get_addr call, even in the shared library (which is loaded with
-// the program, not dlopen'ed late; 256 bytes of static TLS). Only compared
-// pointers: it holds nothing beyond a program's run.
-constexpr uint32_t kMaxNesting = 31;
-struct ActiveStack {
-  uint32_t depth;
-  const ProgState* running[kMaxNesting];
-};
-thread_local ActiveStack t_active SB_TLS_INITIAL_EXEC;
-
+// The guard's state and the current run context (tramp_runtime.h,
+// ThreadGuard): the guard's "active" state is per thread, as the kernel's
+// is per CPU (a program running on another thread is not recursion).
+// Enter and exit nest like the calls they bracket, so the running programs
+// are a stack, and with no program running an enter looks at nothing.
+// Initial-exec TLS: one fs-relative access, no __tls_get_addr call, even
+// in the shared library (which is loaded with the program, not dlopen'ed
+// late; a few hundred bytes of static TLS). Only compared pointers: it
+// holds nothing beyond a program's run.
+thread_local ThreadGuard t_guard SB_TLS_INITIAL_EXEC;
 // Exits come in the reverse order of enters, so the one ending is the top;
 // should one ever be missed, the program is found below it.
-[[gnu::noinline]] void remove_active(ActiveStack& a, const ProgState* s) {
+[[gnu::noinline]] void remove_active(ThreadGuard& a, const ProgState* s) {
   for (uint32_t i = a.depth; i-- > 0;)
     if (a.running[i] == s) {
       for (uint32_t j = i + 1; j < a.depth; ++j) a.running[j - 1] = a.running[j];
@@ -45,7 +40,6 @@ thread_local ActiveStack t_active SB_TLS_INITIAL_EXEC;
 }
 
 thread_local InFlightStack t_in_flight SB_TLS_INITIAL_EXEC;
-thread_local RunCtx* t_run_ctx SB_TLS_INITIAL_EXEC;
 static_assert(offsetof(InFlightStack, token) == 8 && sizeof(InFlightStack::token) / 8 == kInFlightCapacity,
               "frontend/trampoline.cpp writes the depth at +0 and token i at +8 + 8*i");
 
@@ -130,7 +124,11 @@ extern "C" uint64_t sb_uretprobe_dispatch(uint64_t* regs) {
   return e.ret;
 }
 
-RunCtx* current_run_ctx() { return t_run_ctx; }
+RunCtx* current_run_ctx() { return t_guard.run_ctx; }
+
+int64_t guard_tls_offset() {
+  return int64_t(reinterpret_cast<uintptr_t>(&t_guard) - thread_pointer());
+}
 
 ProgStats stats_of(const ProgState& s) {
   const RunTotals t = s.runs.totals();
@@ -140,7 +138,7 @@ ProgStats stats_of(const ProgState& s) {
 extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx* rc) {
   tsan_acquire(s);  // published with the image (sanitizer.h)
   if (s->recursion_guard) {
-    ActiveStack& a = t_active;
+    ThreadGuard& a = t_guard;
     for (uint32_t i = 0; i < a.depth; ++i)
       if (a.running[i] == s) {
         s->misses.fetch_add(1, std::memory_order_relaxed);
@@ -154,19 +152,19 @@ extern "C" uint64_t sb_tramp_prog_enter(ProgState* s, RunCtx* rc) {
   }
   if (s->context && rc) rc->saved_context = ContextScope::exchange(s->context);
   if (rc) {  // null from a caller without one
-    rc->prev = t_run_ctx;
-    t_run_ctx = rc;
+    rc->prev = t_guard.run_ctx;
+    t_guard.run_ctx = rc;
   }
   return s->stats ? read_ticks() : 1;
 }
 
 extern "C" void sb_tramp_prog_exit(ProgState* s, uint64_t start, RunCtx* rc) {
   if (start == 0) return;  // skipped by the guard: enter pushed nothing
-  if (rc) t_run_ctx = rc->prev;
+  if (rc) t_guard.run_ctx = rc->prev;
   if (s->context && rc) ContextScope::exchange(rc->saved_context);
   if (s->stats) s->runs.add(read_ticks() - start);
   if (s->recursion_guard) {
-    ActiveStack& a = t_active;
+    ThreadGuard& a = t_guard;
     if (a.depth && a.running[a.depth - 1] == s) [[likely]]
       --a.depth;
     else

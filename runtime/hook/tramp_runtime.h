@@ -46,6 +46,19 @@ struct ProgState {  // one per attached program
   HelperContext* context = nullptr;
 };
 
+// The calling thread's guard state, at one fixed offset from its thread
+// pointer (guard_tls_offset), so that a host trampoline runs the common
+// enter and exit inline (frontend/trampoline.h, Bindings::guard_tls): the
+// current run context, and the programs running on this thread through a
+// trampoline, innermost last (depth of them).
+inline constexpr uint32_t kMaxNesting = 31;
+struct ThreadGuard {
+  RunCtx* run_ctx;
+  uint32_t depth;
+  const ProgState* running[kMaxNesting];
+};
+int64_t guard_tls_offset();
+
 struct ProgStats {
   uint64_t run_count, run_time_ns, misses;
 };

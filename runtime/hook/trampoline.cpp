@@ -11,6 +11,11 @@
 
 namespace sb::rt {
 
+static_assert(offsetof(RunCtx, prev) == tramp::kRunCtxPrev && offsetof(ThreadGuard, run_ctx) == tramp::kGuardRunCtx &&
+                  offsetof(ThreadGuard, depth) == tramp::kGuardDepth &&
+                  offsetof(ThreadGuard, running) == tramp::kGuardRunning && sizeof(ThreadGuard::depth) == 4,
+              "frontend/trampoline.cpp runs enter and exit inline with these offsets");
+
 // The return landing every uretprobe shares (tramp_runtime.h): compiled
 // once, never freed, since any thread may return into it at any time.
 namespace {
@@ -156,6 +161,10 @@ void Trampoline::update() {
     throw Error(name_, "the in-flight stack is not within 2 GiB of the thread pointer (not initial-exec TLS)");
   b.in_flight_tls = int32_t(tls);
   b.in_flight_capacity = kInFlightCapacity;
+#ifndef SB_UNDER_TSAN  // under TSan every enter and exit goes through the runtime, which states their edges
+  static const int64_t guard = guard_tls_offset();
+  if (guard >= INT32_MIN && guard <= INT32_MAX) b.guard_tls = int32_t(guard);
+#endif
   static std::atomic<uint64_t> images{0};  // tokens are never reused
   next.token = b.image_token = images.fetch_add(1, std::memory_order_relaxed) + 1;
   next.hook = hook_.get();
@@ -163,6 +172,8 @@ void Trampoline::update() {
     d.programs.push_back({l.kind, {}, l.cookie, l.data->overrides_return});
     b.entries.push_back(reinterpret_cast<uint64_t>(l.data->program->entry()));
     b.states.push_back(reinterpret_cast<uint64_t>(&l.data->state));
+    const ProgState& st = l.data->state;
+    b.plain.push_back(!st.stats && !st.context && st.recursion_guard);
     next.links.push_back(l.data);
   }
   const bool returns = !d.of_kind(tramp::Kind::Uretprobe).empty();
