@@ -21,7 +21,8 @@ void ISel::run(const ir::Module& m, const std::string& entry_symbol) {
     out_.mark_origin(mc::kOriginPrologue);
     prologue();
     uint32_t last_origin = ir::kNoOrigin;
-    for (const ir::Inst& inst : fn_->code) {
+    for (at_ = 0; at_ < fn_->code.size(); ++at_) {
+      const ir::Inst& inst = fn_->code[at_];
       if (inst.op == ir::Op::Label) {
         out_.bind(labels_[inst.target]);
         continue;

@@ -33,6 +33,16 @@ class ISel {
   const ir::Function& fn() const { return *fn_; }
   bool in_entry() const { return fn_index_ == 0; }
   bool is_last(const ir::Inst& inst) const { return &inst == &fn_->code.back(); }
+  // The k-th instruction after the one being selected when no label lies
+  // between (nothing can jump into the pair), else null: a backend may
+  // select them together (one x86 lea for a copy and an add) and take
+  // them, so that the driver skips them.
+  const ir::Inst* next_inst(size_t k = 1) const {
+    for (size_t n = at_ + 1; n < fn_->code.size() && n <= at_ + k; ++n)
+      if (fn_->code[n].op == ir::Op::Label) return nullptr;
+    return at_ + k < fn_->code.size() ? &fn_->code[at_ + k] : nullptr;
+  }
+  void take_next(size_t k = 1) { at_ += k; }
   llvm::MCSymbol* label(uint32_t id) const { return labels_[id]; }
   llvm::MCSymbol* function(uint32_t index) const { return functions_[index]; }
   llvm::MCSymbol* exit_label() const { return exit_; }  // status 0, r0 as is
@@ -50,6 +60,7 @@ class ISel {
   const ir::Module* module_ = nullptr;
   const ir::Function* fn_ = nullptr;
   size_t fn_index_ = 0;
+  size_t at_ = 0;  // the instruction being selected, in fn_->code
   std::vector<llvm::MCSymbol*> labels_;
   std::vector<llvm::MCSymbol*> functions_;
   llvm::MCSymbol* exit_ = nullptr;

@@ -109,10 +109,13 @@ void X86ISel::select(const ir::Inst& i) {
     case Op::Mov:
       if (i.k)
         load_imm(d, i.imm, w);
-      else
+      else if (!fused_lea(i))
         emit(I(op[w == 64 ? MOV64rr : MOV32rr]).r(reg(d, w)).r(reg(native(i.src), w)));
       return;
-    case Op::Add: case Op::Sub: case Op::Mul: case Op::And: case Op::Or: case Op::Xor:
+    case Op::Mul:
+      if (i.k && fused_lea(i)) return;
+      return alu(i);
+    case Op::Add: case Op::Sub: case Op::And: case Op::Or: case Op::Xor:
       return alu(i);
     case Op::Shl: case Op::LShr: case Op::AShr:
       return shift(i);
@@ -210,6 +213,53 @@ void X86ISel::alu(const ir::Inst& i) {
     load_imm(kScratch, imm, 64);
     emit(I(op[f.rr64]).r(d).r(d).r(reg(kScratch, 64)));
   }
+}
+
+// d = s [* (1 + 2^k)] [+ c] in one lea, for a copy, a multiply by 3, 5 or
+// 9 and constant adds and subtracts on d that follow each other: bytecode
+// writes `r1 = r10; r1 += -8` for every stack pointer it passes, and
+// `n = 3 * n + 1` is mul and add. At least two instructions, or nothing.
+// A 32-bit lea keeps the low 32 bits of the sum, zero-extended, as the
+// 32-bit copy, multiply and add do.
+bool X86ISel::fused_lea(const ir::Inst& i) {
+  const int w = i.width;
+  auto on_dst = [&](const ir::Inst* x, Op o) { return x && x->op == o && x->k && x->dst == i.dst && x->width == w; };
+  auto small_mul = [&](const ir::Inst* x) { return on_dst(x, Op::Mul) && (x->imm == 3 || x->imm == 5 || x->imm == 9); };
+  auto at = [&](size_t n) { return n == 0 ? &i : next_inst(n); };
+  size_t n = 0, last = 0;
+  NReg s;
+  if (i.op == Op::Mov && !i.k && (i.dst != i.src || w == 32)) {
+    s = native(i.src);
+    n = 1;
+  } else if (small_mul(&i)) {
+    s = native(i.dst);
+  } else {
+    return false;
+  }
+  int64_t mul = 1, disp = 0;
+  if (small_mul(at(n))) mul = at(n)->imm, last = n++;
+  for (const ir::Inst* a = at(n); on_dst(a, Op::Add) || on_dst(a, Op::Sub); a = at(++n)) {
+    const int64_t c = imm_at(*a);
+    if (w == 32) {
+      disp = int32_t(uint32_t(disp) + (a->op == Op::Add ? uint32_t(c) : 0u - uint32_t(c)));
+    } else if (c == INT64_MIN || !llvm::isInt<32>(c) || !llvm::isInt<32>(disp + (a->op == Op::Add ? c : -c))) {
+      break;
+    } else {
+      disp += a->op == Op::Add ? c : -c;
+    }
+    last = n;
+  }
+  if (last == 0) return false;
+  const unsigned base = reg(s, 64);
+  emit(I(t_.op[w == 64 ? LEA64r : LEA64_32r])
+           .r(reg(native(i.dst), w))
+           .r(base)
+           .i(mul == 1 ? 1 : mul - 1)
+           .r(mul == 1 ? 0 : base)
+           .i(disp)
+           .r(0));
+  take_next(last);
+  return true;
 }
 
 // x86 masks shift counts to 6 (64-bit) or 5 (32-bit) bits, as BPF requires.

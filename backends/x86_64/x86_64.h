@@ -92,6 +92,7 @@ class X86ISel final : public backend::ISel {
   // isel.cpp
   void select(const ir::Inst& inst) override;
   void alu(const ir::Inst& inst);
+  bool fused_lea(const ir::Inst& inst);
   void shift(const ir::Inst& inst);
   void divmod(const ir::Inst& inst);
   void load_imm(NReg dst, int64_t imm, int width);
