@@ -40,6 +40,21 @@ void ISel::run(const ir::Module& m, const std::string& entry_symbol) {
   }
 }
 
+std::optional<ISel::CopyPlus> ISel::copy_plus_constant(const ir::Inst& copy, int64_t lo, int64_t hi) const {
+  if (copy.op != ir::Op::Mov || copy.k || copy.width != 64 || copy.dst == copy.src) return std::nullopt;
+  CopyPlus out{0, 0};
+  for (const ir::Inst* a = next_inst(1); a && a->k && a->dst == copy.dst && a->width == 64 &&
+                                         (a->op == ir::Op::Add || a->op == ir::Op::Sub);
+       a = next_inst(out.adds + 1)) {
+    if (a->imm < -(int64_t(1) << 32) || a->imm > (int64_t(1) << 32)) break;
+    const int64_t sum = out.sum + (a->op == ir::Op::Add ? a->imm : -a->imm);
+    if (sum < lo || sum > hi) break;
+    out.sum = sum, ++out.adds;
+  }
+  if (out.adds == 0) return std::nullopt;
+  return out;
+}
+
 uint64_t ISel::helper_address(uint32_t id) const {
   if (!opts_.helper_address) throw Error("codegen", "no helper resolver for helper " + std::to_string(id));
   return opts_.helper_address(id);

@@ -4,6 +4,7 @@
 // writes prologues, calls, returns and the program exit stub).
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include <llvm/MC/MCSymbol.h>
@@ -43,6 +44,15 @@ class ISel {
     return at_ + k < fn_->code.size() ? &fn_->code[at_ + k] : nullptr;
   }
   void take_next(size_t k = 1) { at_ += k; }
+  // For a 64-bit copy d = s directly followed by constant adds and
+  // subtracts on d: their sum, when within [lo, hi], and how many they are
+  // (for take_next); a backend with a three-operand add selects the lot as
+  // d = s + sum. Nullopt otherwise.
+  struct CopyPlus {
+    int64_t sum;
+    size_t adds;
+  };
+  std::optional<CopyPlus> copy_plus_constant(const ir::Inst& copy, int64_t lo, int64_t hi) const;
   llvm::MCSymbol* label(uint32_t id) const { return labels_[id]; }
   llvm::MCSymbol* function(uint32_t index) const { return functions_[index]; }
   llvm::MCSymbol* exit_label() const { return exit_; }  // status 0, r0 as is

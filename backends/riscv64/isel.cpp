@@ -256,6 +256,10 @@ void RvISel::select(const ir::Inst& i) {
   switch (i.op) {
     case Op::Mov:
       if (i.k) return load_imm(d, wide ? i.imm : int64_t(uint32_t(i.imm)));
+      if (const auto fused = copy_plus_constant(i, -2048, 2047)) {  // d = s + c: one addi
+        ri(ADDI, d, native(i.src), fused->sum);
+        return take_next(fused->adds);
+      }
       if (wide) return mv(d, native(i.src));
       return zext32(d, native(i.src));
     case Op::Add: case Op::Sub: case Op::Mul: case Op::And: case Op::Or: case Op::Xor:
