@@ -1163,6 +1163,26 @@ void fold_index_shift(Function& fn, const AddressModes& modes) {
   erase_marked(code, dead);
 }
 
+void compute_into_copies(Function& fn) {
+  std::vector<Inst>& code = fn.code;
+  auto copy = [](const Inst& i) { return i.op == Op::Mov && !i.k && i.width == 64 && i.dst != i.src; };
+  if (std::none_of(code.begin(), code.end(), copy)) return;
+  const std::vector<RegSet> out = live_out(fn);
+  // x op= c, x = -x: they read nothing but x.
+  auto updates = [](const Inst& i, uint8_t x) {
+    return i.dst == x && ((op_form(i.op) == Form::Alu && i.k && i.op != Op::Mov) || i.op == Op::Neg);
+  };
+  for (size_t p = 1; p < code.size(); ++p) {
+    if (!copy(code[p]) || (out[p] & reg_bit(code[p].src))) continue;
+    const uint8_t s = code[p].src, d = code[p].dst;
+    size_t q = p;
+    while (q > 0 && updates(code[q - 1], s)) --q;
+    if (q == p) continue;
+    for (size_t k = q; k < p; ++k) code[k].dst = d;
+    std::rotate(code.begin() + ptrdiff_t(q), code.begin() + ptrdiff_t(p), code.begin() + ptrdiff_t(p + 1));
+  }
+}
+
 void optimize_for_target(Module& m, const AddressModes& modes) {
   for (Function& fn : m.functions) {
     combine_loads(fn, modes);
@@ -1183,6 +1203,7 @@ void optimize(Module& m) {
     remove_redundant_copies(fn);
     hoist_loop_invariants(fn);
     sink_past_branches(fn);
+    compute_into_copies(fn);
   }
 }
 

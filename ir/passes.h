@@ -51,6 +51,10 @@
 //                       them (a loop's back edge skips them), or onto the
 //                       target's edge, a block at the function's end, when
 //                       the branch leaves a loop (run once, not per turn)
+//   compute_into_copies x op= c; ...; y = x with x dead after the copy:
+//                       y = x; y op= c; ..., so the copy comes first and a
+//                       target selects it with what follows (x86-64 lea
+//                       y = 3x + 1, arm64 and riscv64 add y, x, c)
 //
 // The target-aware half, run by backends/compile.cpp just before
 // instruction selection (after hardening), with what the target's memory
@@ -93,6 +97,7 @@ void fold_bit_test(Function& fn);
 void remove_redundant_copies(Function& fn);
 void hoist_loop_invariants(Function& fn);
 void sink_past_branches(Function& fn);
+void compute_into_copies(Function& fn);
 
 // All of the above, in that order, on every function of `m`.
 void optimize(Module& m);

@@ -363,6 +363,25 @@ TEST(IrPasses, RemoveRedundantCopiesDropsACopyBackOfWhatIsThere) {
   EXPECT_EQ(after(ir::remove_redundant_copies, kept), after([](ir::Function&) {}, kept));
 }
 
+TEST(IrPasses, ComputeIntoCopiesPutsTheCopyFirst) {
+  // r1 = 3 * r1 + 1 then r4 = r1, r1 dead after: computed in r4 from a copy.
+  EXPECT_EQ(after(ir::compute_into_copies, "mul %r1, 3\nadd %r1, 1\nneg %r1\nmov %r4, %r1\nadd %r0, %r4\nexit"),
+            "r4 = mov.64 r4, r1\nr4 = mul.64 r4, 3\nr4 = add.64 r4, 1\nr4 = neg.64 r4\nr0 = add.64 r0, r4\nexit\n");
+  // It repeats down a chain of copies: the updates end in the last one.
+  EXPECT_EQ(after(ir::compute_into_copies, "add %r1, 1\nmov %r4, %r1\nmov %r0, %r4\nexit"),
+            "r4 = mov.64 r4, r1\nr0 = mov.64 r0, r4\nr0 = add.64 r0, 1\nexit\n");
+  // Only the updates right before the copy that read nothing else: not
+  // r1 += r2 (it reads r2), nor past a label.
+  EXPECT_EQ(after(ir::compute_into_copies, "add %r1, %r2\nadd %r1, 1\nmov %r4, %r1\nadd %r0, %r4\nexit"),
+            "r1 = add.64 r1, r2\nr4 = mov.64 r4, r1\nr4 = add.64 r4, 1\nr0 = add.64 r0, r4\nexit\n");
+  // Not when the source is read after the copy, nor a 32-bit copy (it
+  // zero-extends what the updates left), nor a copy with nothing before it.
+  const char* kept =
+      "add %r1, 1\nmov %r4, %r1\nadd %r0, %r1\nadd %r2, 1\nmov32 %r5, %r2\nmov %r6, %r3\nadd %r0, %r4\n"
+      "add %r0, %r5\nadd %r0, %r6\nexit";
+  EXPECT_EQ(after(ir::compute_into_copies, kept), after([](ir::Function&) {}, kept));
+}
+
 TEST(IrPasses, HoistLoopInvariantsMovesWhatEveryTurnRecomputes) {
   // r6 = u32(r3) and the constant r7 are the same every turn; r5 = r4 is
   // not (r4 changes), and r8 is live into the loop (read before written).
