@@ -15,6 +15,10 @@
 
 namespace sb::backend {
 
+// An instruction's immediate as its operation uses it: a 32-bit operation
+// the low half, sign-extended.
+inline int64_t imm_at(const ir::Inst& i) { return i.width == 32 ? int64_t(int32_t(i.imm)) : i.imm; }
+
 class ISel {
  public:
   ISel(mc::Emitter& out, const CodegenOptions& opts) : out_(out), opts_(opts) {}

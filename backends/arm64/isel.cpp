@@ -185,8 +185,7 @@ constexpr AtomicForms kAtomics[] = {
     {ir::AtomicOp::Xchg, kNone, kNone},
 };
 
-// A 32-bit operation uses the low half of its immediate.
-int64_t imm_at(const ir::Inst& i) { return i.width == 32 ? int64_t(int32_t(i.imm)) : i.imm; }
+using backend::imm_at;
 // The immediate as a register would hold it for the operation.
 uint64_t imm_bits(const ir::Inst& i) { return i.width == 32 ? uint32_t(i.imm) : uint64_t(i.imm); }
 

@@ -188,8 +188,7 @@ constexpr AmoForms kAmos[] = {
     {ir::AtomicOp::Xchg, AMOSWAP_W_AQ_RL, AMOSWAP_D_AQ_RL},
 };
 
-// A 32-bit operation uses the low half of its immediate.
-int64_t imm_at(const ir::Inst& i) { return i.width == 32 ? int64_t(int32_t(i.imm)) : i.imm; }
+using backend::imm_at;
 
 }  // namespace
 

@@ -65,8 +65,7 @@ CondCode cond_code(ir::Cond cc) {
   return CC_E;
 }
 
-// A 32-bit operation uses the low half of its immediate.
-int64_t imm_at(const ir::Inst& i) { return i.width == 32 ? int64_t(int32_t(i.imm)) : i.imm; }
+using backend::imm_at;
 
 }  // namespace
 
