@@ -1041,12 +1041,55 @@ void sink_past_branches(Function& fn) {
   code = std::move(next);
 }
 
+namespace {
+// br reads x, which the copy right before it made of y: a 64-bit copy for
+// any compare; a 32-bit one (x = y's low half, zero-extended) for a 32-bit
+// compare, or a 64-bit unsigned or equality compare or bit test with a
+// constant below 2^32, which then reads the same on y's low half.
+bool compares_copy(const Inst& br, const Inst& copy) {
+  if (br.op != Op::Br || copy.op != Op::Mov || copy.k || copy.dst != br.dst || copy.src == copy.dst) return false;
+  if (!br.k && br.src == br.dst) return false;
+  if (copy.width == 64 || br.width == 32) return true;
+  const bool unsigned_cc = br.cc != Cond::SGt && br.cc != Cond::SGe && br.cc != Cond::SLt && br.cc != Cond::SLe;
+  return br.k && unsigned_cc && br.imm >= 0 && br.imm <= int64_t(UINT32_MAX);
+}
+}  // namespace
+
 void fold_bit_test(Function& fn) {
   std::vector<Inst>& code = fn.code;
   std::optional<std::vector<RegSet>> out;  // liveness once a candidate shows up
   std::vector<bool> dead;
   for (size_t k = 1; k < code.size(); ++k) {
     Inst& br = code[k];
+    if (br.op == Op::Br) {
+      // x = y; (a few instructions that change neither) br x, c: compare
+      // y; the copy goes when nothing reads x after it (clang's `w3 = w2;
+      // ...; if w3 != 0` loop counters).
+      const uint8_t x = br.dst;
+      RegSet between_defs = 0, between_uses = 0;
+      size_t j = k;
+      while (j-- > 0 && k - j <= 4) {
+        const Inst& c = code[j];
+        const Form f = op_form(c.op);
+        if (f == Form::Label || f == Form::Jump || f == Form::Term || f == Form::Call || (!dead.empty() && dead[j])) break;
+        if (clobbers(c) & reg_bit(x)) {
+          if (compares_copy(br, c) && !(between_defs & reg_bit(c.src))) {
+            if (!out) out = live_out(fn);
+            const bool drop = !((*out)[k] & reg_bit(x)) && !(between_uses & reg_bit(x));
+            if (c.width == 32) br.width = 32;
+            br.dst = c.src;
+            if (drop) {
+              if (dead.empty()) dead.assign(code.size(), false);
+              dead[j] = true;
+            }
+          }
+          break;
+        }
+        between_defs |= clobbers(c);
+        between_uses |= effects(c).uses;
+      }
+      if (br.dst != x) continue;
+    }
     const Inst& mask = code[k - 1];
     if (br.op != Op::Br || !br.k || br.imm != 0 || (br.cc != Cond::Eq && br.cc != Cond::Ne)) continue;
     const uint8_t x = br.dst;

@@ -34,7 +34,11 @@
 //   fold_bit_test       x &= b; br eq/ne x, 0 -> L  becomes  br clear/set x, b
 //                       -> L when x is dead after the branch (a test
 //                       instead of an and), and with x = y before it, the
-//                       branch tests y and the copy goes too
+//                       branch tests y and the copy goes too; and a branch
+//                       on x a few instructions after x = y (mov.64, or
+//                       mov.32 where the compare reads the same on y's
+//                       low half) compares y, the copy gone when nothing
+//                       else reads it (clang's w3 = w2; ...; if w3 != 0)
 //   remove_redundant_copies
 //                       mov.64 x, y where x already holds y's value, and
 //                       mov x, c where x already holds c, on every path

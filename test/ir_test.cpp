@@ -344,6 +344,22 @@ TEST(IrPasses, FoldBitTestBranchesOnTheBitsInsteadOfMaskingThem) {
             "r2 = and.64 r2, 1\nbr.64 eq r2, 1 -> L0\nL0:\nexit\n");
 }
 
+TEST(IrPasses, FoldBitTestComparesTheSourceOfACopy) {
+  // clang's loop counter: w6 = w3; (other work); if w6 != 0. The branch
+  // compares w3 at 32 bits, and the copy, read by nothing else, goes.
+  EXPECT_EQ(after(ir::fold_bit_test, "loop:\nadd %r3, -1\nmov32 %r6, %r3\nmov %r5, %r0\njne %r6, 0, loop\nexit"),
+            "L0:\nr3 = add.64 r3, -1\nr5 = mov.64 r5, r0\nbr.32 ne r3, 0 -> L0\nexit\n");
+  // A 64-bit copy serves any compare; a copy read after the branch stays.
+  EXPECT_EQ(after(ir::fold_bit_test, "mov %r6, %r3\njsgt %r6, %r2, l\nl:\nmov %r0, %r6\nexit"),
+            "r6 = mov.64 r6, r3\nbr.64 sgt r3, r2 -> L0\nL0:\nr0 = mov.64 r0, r6\nexit\n");
+  // Not when the source changes in between, nor a 32-bit copy under a
+  // 64-bit signed compare or a constant the low half cannot hold.
+  const char* kept =
+      "mov %r6, %r3\nadd %r3, 1\njne %r6, 0, a\na:\nmov32 %r7, %r3\njsgt %r7, 5, b\nb:\n"
+      "mov32 %r8, %r3\njeq %r8, -1, c\nc:\nmov %r0, 0\nexit";
+  EXPECT_EQ(after(ir::fold_bit_test, kept), after([](ir::Function&) {}, kept));
+}
+
 TEST(IrPasses, RemoveRedundantCopiesDropsACopyBackOfWhatIsThere) {
   // The copy back at `join` is redundant on both paths into it, the one
   // around the loop included; a copy after the source changed is not.
