@@ -1063,10 +1063,10 @@ void fold_bit_test(Function& fn) {
     Inst& br = code[k];
     if (br.op == Op::Br) {
       // x = y; (a few instructions that change neither) br x, c: compare
-      // y; the copy goes when nothing reads x after it (clang's `w3 = w2;
-      // ...; if w3 != 0` loop counters).
+      // y. The copy goes in remove_dead_code when nothing else reads x
+      // (clang's `w3 = w2; ...; if w3 != 0` loop counters).
       const uint8_t x = br.dst;
-      RegSet between_defs = 0, between_uses = 0;
+      RegSet between_defs = 0;
       size_t j = k;
       while (j-- > 0 && k - j <= 4) {
         const Inst& c = code[j];
@@ -1074,19 +1074,12 @@ void fold_bit_test(Function& fn) {
         if (f == Form::Label || f == Form::Jump || f == Form::Term || f == Form::Call || (!dead.empty() && dead[j])) break;
         if (clobbers(c) & reg_bit(x)) {
           if (compares_copy(br, c) && !(between_defs & reg_bit(c.src))) {
-            if (!out) out = live_out(fn);
-            const bool drop = !((*out)[k] & reg_bit(x)) && !(between_uses & reg_bit(x));
             if (c.width == 32) br.width = 32;
             br.dst = c.src;
-            if (drop) {
-              if (dead.empty()) dead.assign(code.size(), false);
-              dead[j] = true;
-            }
           }
           break;
         }
         between_defs |= clobbers(c);
-        between_uses |= effects(c).uses;
       }
       if (br.dst != x) continue;
     }

@@ -37,8 +37,9 @@
 //                       branch tests y and the copy goes too; and a branch
 //                       on x a few instructions after x = y (mov.64, or
 //                       mov.32 where the compare reads the same on y's
-//                       low half) compares y, the copy gone when nothing
-//                       else reads it (clang's w3 = w2; ...; if w3 != 0)
+//                       low half) compares y; remove_dead_code drops the
+//                       copy when nothing else reads it (clang's w3 = w2;
+//                       ...; if w3 != 0)
 //   remove_redundant_copies
 //                       mov.64 x, y where x already holds y's value, and
 //                       mov x, c where x already holds c, on every path

@@ -346,10 +346,17 @@ TEST(IrPasses, FoldBitTestBranchesOnTheBitsInsteadOfMaskingThem) {
 
 TEST(IrPasses, FoldBitTestComparesTheSourceOfACopy) {
   // clang's loop counter: w6 = w3; (other work); if w6 != 0. The branch
-  // compares w3 at 32 bits, and the copy, read by nothing else, goes.
+  // compares w3 at 32 bits; the copy, read by nothing else, is dead code.
   EXPECT_EQ(after(ir::fold_bit_test, "loop:\nadd %r3, -1\nmov32 %r6, %r3\nmov %r5, %r0\njne %r6, 0, loop\nexit"),
-            "L0:\nr3 = add.64 r3, -1\nr5 = mov.64 r5, r0\nbr.32 ne r3, 0 -> L0\nexit\n");
-  // A 64-bit copy serves any compare; a copy read after the branch stays.
+            "L0:\nr3 = add.64 r3, -1\nr6 = mov.32 r6, r3\nr5 = mov.64 r5, r0\nbr.32 ne r3, 0 -> L0\nexit\n");
+  EXPECT_EQ(after(
+                [](ir::Function& f) {
+                  ir::fold_bit_test(f);
+                  ir::remove_dead_code(f);
+                },
+                "loop:\nadd %r3, -1\nmov32 %r6, %r3\nmov %r0, %r3\njne %r6, 0, loop\nexit"),
+            "L0:\nr3 = add.64 r3, -1\nr0 = mov.64 r0, r3\nbr.32 ne r3, 0 -> L0\nexit\n");
+  // A 64-bit copy serves any compare.
   EXPECT_EQ(after(ir::fold_bit_test, "mov %r6, %r3\njsgt %r6, %r2, l\nl:\nmov %r0, %r6\nexit"),
             "r6 = mov.64 r6, r3\nbr.64 sgt r3, r2 -> L0\nL0:\nr0 = mov.64 r0, r6\nexit\n");
   // Not when the source changes in between, nor a 32-bit copy under a
