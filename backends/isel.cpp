@@ -21,9 +21,19 @@ void ISel::run(const ir::Module& m, const std::string& entry_symbol) {
     out_.mark_origin(mc::kOriginPrologue);
     prologue();
     uint32_t last_origin = ir::kNoOrigin;
+    std::vector<bool> loop_head(fn_->num_labels, false);
+    const LoopAlignment loops = loop_alignment();
+    if (loops.align) {
+      std::vector<bool> bound(fn_->num_labels, false);
+      for (const ir::Inst& inst : fn_->code) {
+        if (inst.op == ir::Op::Label) bound[inst.target] = true;
+        if ((inst.op == ir::Op::Jmp || inst.op == ir::Op::Br) && bound[inst.target]) loop_head[inst.target] = true;
+      }
+    }
     for (at_ = 0; at_ < fn_->code.size(); ++at_) {
       const ir::Inst& inst = fn_->code[at_];
       if (inst.op == ir::Op::Label) {
+        if (loop_head[inst.target]) out_.align_code(loops.align, loops.max_skip);
         out_.bind(labels_[inst.target]);
         continue;
       }

@@ -33,6 +33,12 @@ class ISel {
   virtual void prologue() = 0;          // at a function's start
   virtual void select(const ir::Inst& inst) = 0;
   virtual void program_exit_stub() = 0; // after the entry function: binds exit/trap labels
+  // The boundary a loop's head (a label a later jump goes back to) starts
+  // at, with at most `max_skip` bytes of nops before it; 0: none.
+  struct LoopAlignment {
+    unsigned align = 0, max_skip = 0;
+  };
+  virtual LoopAlignment loop_alignment() const { return {}; }
 
   const ir::Module& module() const { return *module_; }
   const ir::Function& fn() const { return *fn_; }

@@ -112,10 +112,11 @@ class JitAssembler {
     }
   }
   // MCObjectStreamer::emitCodeAlignment: nops up to the alignment.
-  void align(unsigned alignment) {
+  void align(unsigned alignment, unsigned max_skip = 0) {
     Item& item = items_.emplace_back();
     item.pos = uint32_t(code_.size());
     item.align = alignment;
+    item.max_skip = max_skip ? max_skip : alignment;
   }
   void bytes(const void* data, size_t size) {
     code_.append(static_cast<const char*>(data), static_cast<const char*>(data) + size);
@@ -231,6 +232,7 @@ class JitAssembler {
     uint32_t pos = 0;        // in code_
     uint32_t relax = kNone;  // index in relaxable_, or kNone for an alignment
     unsigned align = 0;
+    unsigned max_skip = 0;   // an alignment needing more nops than this has none
     uint32_t size = 0;
     uint64_t offset = 0;     // layout: in .text
     uint64_t end_shift = 0;  // layout: bytes of this and the earlier Items
@@ -273,19 +275,19 @@ class JitAssembler {
     uint64_t shift = 0;
     for (Item& item : items_) {
       item.offset = item.pos + shift;
-      if (item.relax == kNone) item.size = align_size(item.offset, item.align);
+      if (item.relax == kNone) item.size = align_size(item.offset, item.align, item.max_skip);
       shift += item.size;
       item.end_shift = shift;
     }
   }
   // MCAssembler::computeFragmentSize of a code alignment (nops, at most
-  // `alignment` bytes; no target here inserts extra nops for linker
+  // `max_skip` bytes; no target here inserts extra nops for linker
   // relaxation).
-  uint32_t align_size(uint64_t at, unsigned alignment) const {
+  uint32_t align_size(uint64_t at, unsigned alignment, unsigned max_skip) const {
     uint64_t size = llvm::offsetToAlignment(at, llvm::Align(alignment));
     if (size > 0)
       while (size % backend_.getMinimumNopSize()) size += alignment;
-    return size > alignment ? 0 : uint32_t(size);
+    return size > max_skip ? 0 : uint32_t(size);
   }
   // MCAssembler::relaxInstruction.
   bool relax(Item& item) {
@@ -501,6 +503,11 @@ llvm::MCSymbol* Emitter::new_label() {
 void Emitter::bind(llvm::MCSymbol* label) {
   if (kind_ == OutputKind::Bytes) return s_->jit->bind(label);
   s_->streamer->emitLabel(label);
+}
+
+void Emitter::align_code(unsigned align, unsigned max_skip) {
+  if (kind_ == OutputKind::Bytes) return s_->jit->align(align, max_skip);
+  s_->streamer->emitCodeAlignment(llvm::Align(align), &target_.sti(), max_skip);
 }
 
 const llvm::MCExpr* Emitter::ref(const llvm::MCSymbol* sym) { return llvm::MCSymbolRefExpr::create(sym, ctx()); }

@@ -72,6 +72,9 @@ class Emitter {
   void emit(const llvm::MCInst& inst);
   llvm::MCSymbol* new_label();
   void bind(llvm::MCSymbol* label);
+  // Pads with nops to an `align`-byte boundary (a loop's head), unless
+  // that takes more than `max_skip` bytes (0: any).
+  void align_code(unsigned align, unsigned max_skip = 0);
   const llvm::MCExpr* ref(const llvm::MCSymbol* sym);
   // Starts a function at an aligned address; `global` exports `sym`.
   void begin_function(llvm::MCSymbol* sym, bool global, unsigned align = 16);
