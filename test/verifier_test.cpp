@@ -193,6 +193,20 @@ TEST(VerifierRejects, UnsetRegister) {
   EXPECT_EQ(refusal("exit"), "t.s: raw: instruction 0: R0 !read_ok");
 }
 
+// A pointer moved by INT64_MIN or INT64_MAX: the new offset is computed
+// without signed overflow (UBSan found 0 - INT64_MIN in fuzz_verifier), and
+// a move that large is refused on a checked pointer, as by the kernel.
+TEST(VerifierRejects, PointerMovedByTheExtremes) {
+  for (const char* op : {"sub", "add"})
+    for (const char* c : {"0x8000000000000000", "0x7fffffffffffffff"}) {
+      SCOPED_TRACE(std::string(op) + " " + c);
+      const std::string raw = fmt::format("lddw %r2, {}\n{} %r1, %r2\nmov %r0, 0\nexit", c, op);
+      EXPECT_EQ(refusal(raw), "accepted") << "raw memory pointers are not bounded until used";
+      const std::string stack = fmt::format("mov %r1, %r10\nlddw %r2, {}\n{} %r1, %r2\nmov %r0, 0\nexit", c, op);
+      EXPECT_NE(refusal(stack), "accepted");
+    }
+}
+
 TEST(VerifierRejects, UnwrittenStack) {
   EXPECT_EQ(refusal("ldxdw %r0, [%r10-8]\nexit"),
             "t.s: raw: instruction 0: invalid read from stack R10 off -8+0 size 8 (stack byte fp-8 not written)");

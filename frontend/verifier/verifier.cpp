@@ -1454,7 +1454,9 @@ class Verifier {
     }
     RegState out = ptr;
     const int64_t kval = int64_t(k.const_value());
-    const int64_t new_off = op == ADD ? int64_t(ptr.off) + kval : int64_t(ptr.off) - kval;
+    // Wrapping (no signed overflow): a sum beyond int64 is no 32-bit offset either.
+    const int64_t new_off = int64_t(op == ADD ? uint64_t(int64_t(ptr.off)) + uint64_t(kval)
+                                              : uint64_t(int64_t(ptr.off)) - uint64_t(kval));
     if (k.is_const() && new_off == int64_t(int32_t(new_off))) {
       out.off = int32_t(new_off);
     } else {
