@@ -1202,13 +1202,17 @@ void fold_index_shift(Function& fn, const AddressModes& modes) {
 void compute_into_copies(Function& fn) {
   std::vector<Inst>& code = fn.code;
   auto copy = [](const Inst& i) { return i.op == Op::Mov && !i.k && i.width == 64 && i.dst != i.src; };
-  if (std::none_of(code.begin(), code.end(), copy)) return;
-  const std::vector<RegSet> out = live_out(fn);
   // x op= c, x = -x: they read nothing but x.
   auto updates = [](const Inst& i, uint8_t x) {
     return i.dst == x && ((op_form(i.op) == Form::Alu && i.k && i.op != Op::Mov) || i.op == Op::Neg);
   };
-  for (size_t p = 1; p < code.size(); ++p) {
+  // Liveness only for a function with a copy right after an update of its source.
+  size_t first = 0;
+  for (size_t p = 1; p < code.size() && !first; ++p)
+    if (copy(code[p]) && updates(code[p - 1], code[p].src)) first = p;
+  if (!first) return;
+  const std::vector<RegSet> out = live_out(fn);
+  for (size_t p = first; p < code.size(); ++p) {
     if (!copy(code[p]) || (out[p] & reg_bit(code[p].src))) continue;
     const uint8_t s = code[p].src, d = code[p].dst;
     size_t q = p;
