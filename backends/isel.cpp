@@ -21,9 +21,10 @@ void ISel::run(const ir::Module& m, const std::string& entry_symbol) {
     out_.mark_origin(mc::kOriginPrologue);
     prologue();
     uint32_t last_origin = ir::kNoOrigin;
-    std::vector<bool> loop_head(fn_->num_labels, false);
+    std::vector<bool> loop_head;  // only for a target that aligns loops
     const LoopAlignment loops = loop_alignment();
     if (loops.align) {
+      loop_head.assign(fn_->num_labels, false);
       std::vector<bool> bound(fn_->num_labels, false);
       for (const ir::Inst& inst : fn_->code) {
         if (inst.op == ir::Op::Label) bound[inst.target] = true;
@@ -33,7 +34,7 @@ void ISel::run(const ir::Module& m, const std::string& entry_symbol) {
     for (at_ = 0; at_ < fn_->code.size(); ++at_) {
       const ir::Inst& inst = fn_->code[at_];
       if (inst.op == ir::Op::Label) {
-        if (loop_head[inst.target]) out_.align_code(loops.align, loops.max_skip);
+        if (!loop_head.empty() && loop_head[inst.target]) out_.align_code(loops.align, loops.max_skip);
         out_.bind(labels_[inst.target]);
         continue;
       }
@@ -50,19 +51,26 @@ void ISel::run(const ir::Module& m, const std::string& entry_symbol) {
   }
 }
 
-std::optional<ISel::CopyPlus> ISel::copy_plus_constant(const ir::Inst& copy, int64_t lo, int64_t hi) const {
-  if (copy.op != ir::Op::Mov || copy.k || copy.width != 64 || copy.dst == copy.src) return std::nullopt;
-  CopyPlus out{0, 0};
-  for (const ir::Inst* a = next_inst(1); a && a->k && a->dst == copy.dst && a->width == 64 &&
-                                         (a->op == ir::Op::Add || a->op == ir::Op::Sub);
-       a = next_inst(out.adds + 1)) {
-    if (a->imm < -(int64_t(1) << 32) || a->imm > (int64_t(1) << 32)) break;
-    const int64_t sum = out.sum + (a->op == ir::Op::Add ? a->imm : -a->imm);
+ISel::ConstantAdds ISel::constant_adds(size_t from, uint8_t reg, int width, int64_t lo, int64_t hi) const {
+  ConstantAdds out{0, 0};
+  for (const ir::Inst* a = next_inst(from); a && a->k && a->dst == reg && a->width == width &&
+                                            (a->op == ir::Op::Add || a->op == ir::Op::Sub);
+       a = next_inst(from + out.count)) {
+    const int64_t c = imm_at(*a);
+    if (c < -(int64_t(1) << 32) || c > (int64_t(1) << 32)) break;
+    int64_t sum = out.sum + (a->op == ir::Op::Add ? c : -c);
+    if (width == 32) sum = int32_t(uint32_t(uint64_t(sum)));
     if (sum < lo || sum > hi) break;
-    out.sum = sum, ++out.adds;
+    out.sum = sum, ++out.count;
   }
-  if (out.adds == 0) return std::nullopt;
   return out;
+}
+
+std::optional<ISel::ConstantAdds> ISel::copy_plus_constant(const ir::Inst& copy, int64_t lo, int64_t hi) const {
+  if (copy.op != ir::Op::Mov || copy.k || copy.width != 64 || copy.dst == copy.src) return std::nullopt;
+  const ConstantAdds adds = constant_adds(1, copy.dst, 64, lo, hi);
+  if (adds.count == 0) return std::nullopt;
+  return adds;
 }
 
 uint64_t ISel::helper_address(uint32_t id) const {

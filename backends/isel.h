@@ -54,15 +54,18 @@ class ISel {
     return at_ + k < fn_->code.size() ? &fn_->code[at_ + k] : nullptr;
   }
   void take_next(size_t k = 1) { at_ += k; }
-  // For a 64-bit copy d = s directly followed by constant adds and
-  // subtracts on d: their sum, when within [lo, hi], and how many they are
-  // (for take_next); a backend with a three-operand add selects the lot as
-  // d = s + sum. Nullopt otherwise.
-  struct CopyPlus {
+  // The constant adds and subtracts on `reg` at `width` that directly
+  // follow, from next_inst(from) on: their sum (wrapped to 32 bits at
+  // width 32) as long as it stays within [lo, hi], and how many they are.
+  struct ConstantAdds {
     int64_t sum;
-    size_t adds;
+    size_t count;
   };
-  std::optional<CopyPlus> copy_plus_constant(const ir::Inst& copy, int64_t lo, int64_t hi) const;
+  ConstantAdds constant_adds(size_t from, uint8_t reg, int width, int64_t lo, int64_t hi) const;
+  // For a 64-bit copy d = s directly followed by constant adds on d whose
+  // sum is within [lo, hi]: that sum and their count (for take_next); a
+  // backend with a three-operand add selects the lot as d = s + sum.
+  std::optional<ConstantAdds> copy_plus_constant(const ir::Inst& copy, int64_t lo, int64_t hi) const;
   llvm::MCSymbol* label(uint32_t id) const { return labels_[id]; }
   llvm::MCSymbol* function(uint32_t index) const { return functions_[index]; }
   llvm::MCSymbol* exit_label() const { return exit_; }  // status 0, r0 as is

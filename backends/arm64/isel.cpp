@@ -291,7 +291,7 @@ void A64ISel::select_one(const ir::Inst& i) {
       if (i.k) return load_imm(d, imm_bits(i));
       if (const auto fused = copy_plus_constant(i, -4095, 4095)) {  // d = s + c: one add or sub, as max_insts(mov)
         add_imm(d, native(i.src), fused->sum, false);
-        return take_next(fused->adds);
+        return take_next(fused->count);
       }
       return mov(d, native(i.src), w32);
     case Op::Add: case Op::Sub: case Op::Mul: case Op::And: case Op::Or: case Op::Xor:

@@ -257,7 +257,7 @@ void RvISel::select(const ir::Inst& i) {
       if (i.k) return load_imm(d, wide ? i.imm : int64_t(uint32_t(i.imm)));
       if (const auto fused = copy_plus_constant(i, -2048, 2047)) {  // d = s + c: one addi
         ri(ADDI, d, native(i.src), fused->sum);
-        return take_next(fused->adds);
+        return take_next(fused->count);
       }
       if (wide) return mv(d, native(i.src));
       return zext32(d, native(i.src));

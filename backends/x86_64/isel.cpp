@@ -235,20 +235,12 @@ bool X86ISel::fused_lea(const ir::Inst& i) {
   } else {
     return false;
   }
-  int64_t mul = 1, disp = 0;
+  int64_t mul = 1;
   if (small_mul(at(n))) mul = at(n)->imm, last = n++;
-  for (const ir::Inst* a = at(n); on_dst(a, Op::Add) || on_dst(a, Op::Sub); a = at(++n)) {
-    const int64_t c = imm_at(*a);
-    if (w == 32) {
-      disp = int32_t(uint32_t(disp) + (a->op == Op::Add ? uint32_t(c) : 0u - uint32_t(c)));
-    } else if (c == INT64_MIN || !llvm::isInt<32>(c) || !llvm::isInt<32>(disp + (a->op == Op::Add ? c : -c))) {
-      break;
-    } else {
-      disp += a->op == Op::Add ? c : -c;
-    }
-    last = n;
-  }
+  const ConstantAdds adds = constant_adds(n, i.dst, w, INT32_MIN, INT32_MAX);  // lea's disp32
+  if (adds.count) last = n + adds.count - 1;
   if (last == 0) return false;
+  const int64_t disp = adds.sum;
   const unsigned base = reg(s, 64);
   emit(I(t_.op[w == 64 ? LEA64r : LEA64_32r])
            .r(reg(native(i.dst), w))
