@@ -53,11 +53,13 @@ uintptr_t thread_pointer() {
   return tp;
 }
 
+// Where this thread's `p` lies from the thread pointer: the same in every
+// thread for initial-exec TLS.
+int64_t from_thread_pointer(const void* p) { return int64_t(reinterpret_cast<uintptr_t>(p) - thread_pointer()); }
+
 }  // namespace
 
-int64_t in_flight_tls_offset() {
-  return int64_t(reinterpret_cast<uintptr_t>(&t_in_flight) - thread_pointer());
-}
+int64_t in_flight_tls_offset() { return from_thread_pointer(&t_in_flight); }
 
 SB_SIGNAL_CONTEXT void mark_in_flight(const uint64_t* tokens, size_t n, uint8_t* hit) {
   const InFlightStack& s = t_in_flight;
@@ -126,9 +128,7 @@ extern "C" uint64_t sb_uretprobe_dispatch(uint64_t* regs) {
 
 RunCtx* current_run_ctx() { return t_guard.run_ctx; }
 
-int64_t guard_tls_offset() {
-  return int64_t(reinterpret_cast<uintptr_t>(&t_guard) - thread_pointer());
-}
+int64_t guard_tls_offset() { return from_thread_pointer(&t_guard); }
 
 ProgStats stats_of(const ProgState& s) {
   const RunTotals t = s.runs.totals();
